@@ -1,0 +1,100 @@
+namespace LearningCurves.Engine.Backends;
+
+/// <summary>How the matrix products run. fp32 is the parity mode: no reduced precision anywhere.</summary>
+public enum Precision
+{
+    /// <summary>Float32 storage and arithmetic everywhere (no TF32).</summary>
+    Fp32,
+    /// <summary>Float32 storage; matrix products may use TF32 tensor cores.</summary>
+    Tf32,
+    /// <summary>Weights and GEMM inputs in bf16, fp32 accumulation; layer norm and softmax in fp32.</summary>
+    Bf16,
+}
+
+/// <summary>A buffer owned by a backend (host memory for the CPU, device memory for CUDA). Elements are float32 unless
+/// it was made by <see cref="IBackend.AllocateInts"/>.</summary>
+public interface IDeviceBuffer : IDisposable
+{
+    /// <summary>Number of elements.</summary>
+    long Length { get; }
+}
+
+/// <summary>
+/// The small set of operations the GPT-2 forward pass needs. The model code (<see cref="Model.Gpt2Model"/>) is
+/// written once against this; the CPU and CUDA backends implement it. Shapes are row-major; comments give them.
+/// All ops may run asynchronously; <see cref="Download"/> and <see cref="Synchronize"/> wait.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    /// <summary>"cpu" or "cuda".</summary>
+    string Name { get; }
+
+    /// <summary>The device in words (CPU model and threads, or GPU name), for reports.</summary>
+    string DeviceName { get; }
+
+    Precision Precision { get; }
+
+    /// <summary>Free memory for activations in bytes, when the backend knows (the GPU); null otherwise.</summary>
+    long? FreeMemoryBytes { get; }
+
+    /// <summary>A zeroed float buffer of <paramref name="length"/> elements.</summary>
+    IDeviceBuffer Allocate(long length);
+
+    /// <summary>A zeroed int32 buffer of <paramref name="length"/> elements (token ids, row indices).</summary>
+    IDeviceBuffer AllocateInts(long length);
+
+    /// <summary>A float buffer holding <paramref name="data"/> in full precision (biases, layer norm, embeddings).</summary>
+    IDeviceBuffer Upload(ReadOnlySpan<float> data);
+
+    /// <summary>A matrix weight used only as the right operand of <see cref="MatMul"/> or as the head in
+    /// <see cref="Surprisal"/>/<see cref="Logits"/>; the backend may store it in reduced precision (bf16 mode).</summary>
+    IDeviceBuffer UploadWeight(ReadOnlySpan<float> data);
+
+    /// <summary>Copies ints into an int buffer made by <see cref="AllocateInts"/> (the first data.Length elements).</summary>
+    void Write(IDeviceBuffer dst, ReadOnlySpan<int> data);
+
+    /// <summary>Copies floats into a float buffer (the first data.Length elements).</summary>
+    void Write(IDeviceBuffer dst, ReadOnlySpan<float> data);
+
+    /// <summary>Copies the first dst.Length floats of <paramref name="src"/> to the host, waiting for pending work.</summary>
+    void Download(IDeviceBuffer src, Span<float> dst);
+
+    /// <summary>Waits until all queued work is done.</summary>
+    void Synchronize();
+
+    /// <summary>out (B, T, C) = wte[tokens[b, t]] + wpe[t]. tokens (B, T) int.</summary>
+    void Embed(IDeviceBuffer output, IDeviceBuffer tokens, IDeviceBuffer wte, IDeviceBuffer wpe, int b, int t, int c);
+
+    /// <summary>out (rows, C) = (x - mean) / sqrt(var + eps) * w + bias, per row; population variance.</summary>
+    void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps);
+
+    /// <summary>out (rows, outDim) = input (rows, inDim) @ weight (inDim, outDim) + bias (outDim). Conv1D layout.
+    /// <paramref name="bias"/> may be null.</summary>
+    void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim);
+
+    /// <summary>Causal multi-head self-attention. qkv (B, T, 3C) holds q | k | v, each (NH, HS) per token;
+    /// out (B, T, C). Scores are q.k * <paramref name="scale"/>, masked to keys at or before the query.</summary>
+    void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale);
+
+    /// <summary>Attention for incremental decoding. Writes the new keys/values of qkv (B, Tnew, 3C) into the caches
+    /// kCache, vCache (B, maxT, C) at positions past..past+Tnew-1, then each new query at position past+i attends to
+    /// cached positions 0..past+i. out (B, Tnew, C).</summary>
+    void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int c, int heads, float scale);
+
+    /// <summary>x = gelu(x) in place, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
+    void Gelu(IDeviceBuffer x, long n);
+
+    /// <summary>x += y (residual).</summary>
+    void Add(IDeviceBuffer x, IDeviceBuffer y, long n);
+
+    /// <summary>out (count, C) = input[rows[i], :]. rows (count) int.</summary>
+    void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c);
+
+    /// <summary>out (M) = surprisal in bits of targets[m] under softmax(hidden[m] @ head^T): (logsumexp(z) - z[target]) / ln 2,
+    /// with z = hidden (M, C) @ head (V, C)^T over all V logits. Never stores the normalized distribution.</summary>
+    void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v);
+
+    /// <summary>out (M, V) = hidden (M, C) @ head (V, C)^T: raw logits (for generation and parity checks).</summary>
+    void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v);
+}

@@ -1,0 +1,14 @@
+namespace LearningCurves.Runner.Cli;
+
+/// <summary>One `learning-curves` sub-command. Commands are found by reflection, so adding one is adding a class.</summary>
+public interface ICommand
+{
+    /// <summary>The word after `learning-curves`.</summary>
+    string Name { get; }
+
+    /// <summary>One usage line, shown by `learning-curves help`.</summary>
+    string Usage { get; }
+
+    /// <summary>Runs with the arguments after the command name; returns the exit code.</summary>
+    int Run(string[] args);
+}

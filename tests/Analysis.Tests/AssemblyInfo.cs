@@ -1,0 +1,1 @@
+// Test assembly for LearningCurves.Analysis; tests are added beside this file.

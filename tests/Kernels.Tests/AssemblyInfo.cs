@@ -1,0 +1,1 @@
+// Test assembly for LearningCurves.Kernels; tests are added beside this file.

@@ -1,0 +1,1 @@
+// Test assembly for LearningCurves.Training; tests are added beside this file.
