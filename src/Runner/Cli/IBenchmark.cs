@@ -1,0 +1,14 @@
+namespace LearningCurves.Runner.Cli;
+
+/// <summary>One `learning-curves bench NAME` benchmark. Found by reflection like commands; each reads its own options.</summary>
+public interface IBenchmark
+{
+    /// <summary>The word after `bench` (e.g. engine, metrics, ngrams, sweep).</summary>
+    string Name { get; }
+
+    /// <summary>One line for `learning-curves bench --list`.</summary>
+    string Description { get; }
+
+    /// <summary>Runs and prints its figures; returns the exit code. The caller calls <see cref="Args.RejectUnknown"/> after.</summary>
+    int Run(Args args);
+}
