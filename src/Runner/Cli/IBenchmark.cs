@@ -9,6 +9,6 @@ public interface IBenchmark
     /// <summary>One line for `learning-curves bench --list`.</summary>
     string Description { get; }
 
-    /// <summary>Runs and prints its figures; returns the exit code. The caller calls <see cref="Args.RejectUnknown"/> after.</summary>
+    /// <summary>Reads its options, calls <c>args.RejectUnknown(maxPositional: 1)</c>, then runs and prints its figures; returns the exit code.</summary>
     int Run(Args args);
 }

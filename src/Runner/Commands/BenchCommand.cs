@@ -28,8 +28,6 @@ public sealed class BenchCommand : ICommand
         string name = a.Positional.Count > 0 ? a.Positional[0] : "engine";
         if (!Benchmarks.TryGetValue(name, out var bench))
             throw new UserError($"bench: unknown benchmark '{name}' (known: {string.Join(", ", Benchmarks.Keys.Order(StringComparer.Ordinal))})");
-        int code = bench.Run(a);
-        a.RejectUnknown(maxPositional: 1);
-        return code;
+        return bench.Run(a);
     }
 }
