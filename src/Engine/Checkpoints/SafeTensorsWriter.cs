@@ -93,26 +93,12 @@ public sealed class SafeTensorsWriter
     public void Save(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                fs.Write(BuildHeader());
-                var buf = new byte[1 << 20];
-                foreach (var t in _tensors) WriteData(fs, t.Data.Span, t.DType, buf);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
-        }
+            fs.Write(BuildHeader());
+            var buf = new byte[1 << 20];
+            foreach (var t in _tensors) WriteData(fs, t.Data.Span, t.DType, buf);
+        });
     }
 
     private static void WriteData(Stream s, ReadOnlySpan<float> data, StoreDType dtype, byte[] buf)
