@@ -131,14 +131,19 @@ public class ScoreBadInputTests
     }
 
     [Fact]
-    public void Empty_inputs()
+    public void Empty_ids()
     {
         var (model, ids, outCsv) = Setup();
         File.WriteAllText(ids, "");
         Fails(ids, "the input is empty", "score", "--model", model, "--ids", ids, "--out", outCsv, "--backend", "cpu");
         File.WriteAllText(ids, "\n  \n");
         Fails(ids, "the input is empty", "score", "--model", model, "--ids", ids, "--out", outCsv, "--backend", "cpu");
+    }
 
+    [Fact]
+    public void An_empty_text()
+    {
+        var (model, _, outCsv) = Setup();
         var tinyRandom = TestPaths.SharedFixture("tiny-random-gpt2");
         var text = Path.Combine(Path.GetDirectoryName(model)!, "in.txt");
         File.WriteAllText(text, "");
