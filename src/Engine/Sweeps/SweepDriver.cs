@@ -164,11 +164,18 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 // A failed row holds NaN, as in a file where it was never written.
                 if (error is not null) row.AsSpan().Fill(float.NaN);
                 var ws = Stopwatch.StartNew();
+                if (o.TestPauseMs > 0) TestMark($"row-write {item.Run.Spec.Name} {item.Row}");
                 curve.WriteRow(item.Row, row, o.TestPauseMs);
                 var record = error is null
                     ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFile.Checksum(row), Device: backend.DeviceName)
                     : new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Failed, Reason: OneLine(error), Device: backend.DeviceName);
-                item.Run.Store.Record(record, o.TestPauseMs > 0 ? () => Thread.Sleep(o.TestPauseMs) : null);
+                item.Run.Store.Record(record, o.TestPauseMs > 0
+                    ? () =>
+                    {
+                        TestMark($"row-recorded {item.Run.Spec.Name} {item.Row}");
+                        Thread.Sleep(o.TestPauseMs);
+                    }
+                    : null);
                 double writeSeconds = ws.Elapsed.TotalSeconds;
                 var result = new CheckpointResult(item.Run.Spec.Name, item.Row, cp.Step, cp.Path, record.Status, record.Reason,
                     loaded.Seconds, waitSeconds, scoreSeconds, writeSeconds, tokens, loaded.Bytes, i + 1, work.Count);
@@ -323,6 +330,13 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         },
         ["steps"] = new JsonObject { ["file"] = RunStore.StepsFile, ["dtype"] = "int64" },
     };
+
+    /// <summary>Tests only: a marker on stderr so a test can kill the process at a known point.</summary>
+    private static void TestMark(string what)
+    {
+        Console.Error.WriteLine($"lc-test: {what}");
+        Console.Error.Flush();
+    }
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" | ");
 }
