@@ -15,7 +15,7 @@ public partial class PtxCheckTests
     private static partial Regex KernelDeclaration();
 
     [Fact]
-    public void Kernels_compile_to_ptx_for_sm80_and_sm90()
+    public async Task Kernels_compile_to_ptx_for_sm80_and_sm90()
     {
         var clang = Environment.GetEnvironmentVariable("CLANG") ?? "clang-19";
         bool found = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
@@ -27,17 +27,18 @@ public partial class PtxCheckTests
         psi.ArgumentList.Add(Path.Combine(TestPaths.RepoRoot, "scripts", "ptx-check.sh"));
         psi.ArgumentList.Add(outDir);
         using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"ptx-check.sh failed (exit {p.ExitCode}):\n{stdout}{stderr.Result}");
+        var ct = TestContext.Current.CancellationToken;
+        var stderr = p.StandardError.ReadToEndAsync(ct);
+        var stdout = await p.StandardOutput.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct);
+        Assert.True(p.ExitCode == 0, $"ptx-check.sh failed (exit {p.ExitCode}):\n{stdout}{await stderr}");
 
-        var source = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "kernels.cu"));
+        var source = await File.ReadAllTextAsync(Path.Combine(TestPaths.RepoRoot, "kernels.cu"), ct);
         var kernels = KernelDeclaration().Matches(source).Select(m => m.Groups[1].Value).ToArray();
         Assert.True(kernels.Length >= 19, $"only {kernels.Length} kernels found in kernels.cu");
         foreach (var arch in new[] { "sm_80", "sm_90" })
         {
-            var ptx = File.ReadAllText(Path.Combine(outDir, $"kernels.{arch}.ptx"));
+            var ptx = await File.ReadAllTextAsync(Path.Combine(outDir, $"kernels.{arch}.ptx"), ct);
             Assert.Contains($".target {arch}", ptx, StringComparison.Ordinal);
             foreach (var k in kernels)
                 Assert.True(ptx.Contains($".visible .entry {k}(", StringComparison.Ordinal), $"{arch}: no entry point for kernel {k}");
