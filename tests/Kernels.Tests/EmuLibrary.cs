@@ -162,6 +162,15 @@ internal static partial class EmuNative
     internal static partial int launch_convert_f16_to_f32(Dim3 grid, Dim3 block, uint shared, nint output, nint input, long n);
 
     [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_emu_selftest_shuffles(Dim3 grid, Dim3 block, uint shared, nint output);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_emu_selftest_barrier(Dim3 grid, Dim3 block, uint shared, nint output);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_emu_selftest_deadlock(Dim3 grid, Dim3 block, uint shared, nint output);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_sgemm_tiled(Dim3 grid, Dim3 block, uint shared, nint c, nint a, nint b, nint bias,
         int m, int n, int k, int lda, int ldb, int ldc, int transB, long strideA, long strideB, long strideC, float alpha);
 }

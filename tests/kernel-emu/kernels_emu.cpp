@@ -42,3 +42,51 @@ LC_EXPORT(convert_f16_to_f32, (float* out, const unsigned short* inp, long long 
 LC_EXPORT(sgemm_tiled, (float* c, const float* a, const float* b, const float* bias, int M, int N, int K, int lda,
     int ldb, int ldc, int transB, long long strideA, long long strideB, long long strideC, float alpha),
     (c, a, b, bias, M, N, K, lda, ldb, ldc, transB, strideA, strideB, strideC, alpha))
+
+// ---- emulator self-test kernels (not part of kernels.cu): they pin down the semantics kernels.cu relies on ----
+
+// out (n, 4): per thread of a block, __shfl_xor_sync(5), __shfl_down_sync(3), __shfl_up_sync(2), __shfl_sync(7) of
+// the value 10 * threadIdx.x.
+__global__ void emu_selftest_shuffles(int* out)
+{
+    int t = threadIdx.x, v = 10 * t;
+    out[4 * t + 0] = __shfl_xor_sync(0xffffffffu, v, 5);
+    out[4 * t + 1] = __shfl_down_sync(0xffffffffu, v, 3);
+    out[4 * t + 2] = __shfl_up_sync(0xffffffffu, v, 2);
+    out[4 * t + 3] = __shfl_sync(0xffffffffu, v, 7);
+}
+
+// out (grid, block) = count of threads seen at a barrier (block size), then +1000 * (the count after the odd threads
+// have returned, which must be the even threads only: exited threads leave the barrier).
+__global__ void emu_selftest_barrier(int* out)
+{
+    __shared__ int count;
+    int id = (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+    int t = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x;
+    int n = blockDim.x * blockDim.y * blockDim.z;
+    int* o = out + (long long)id * n + t;
+    if (t == 0) count = 0;
+    __syncthreads();
+    atomicAdd(&count, 1);
+    __syncthreads();
+    *o = count;
+    __syncthreads();
+    if (t == 0) count = 0;
+    __syncthreads();
+    if (t & 1) return;
+    atomicAdd(&count, 1);
+    __syncthreads();
+    *o += 1000 * count;
+}
+
+// Half a warp at __syncwarp, the other half at __syncthreads: no barrier can open.
+__global__ void emu_selftest_deadlock(int* out)
+{
+    if (threadIdx.x < 16) __syncwarp();
+    else __syncthreads();
+    out[threadIdx.x] = 1;
+}
+
+LC_EXPORT(emu_selftest_shuffles, (int* out), (out))
+LC_EXPORT(emu_selftest_barrier, (int* out), (out))
+LC_EXPORT(emu_selftest_deadlock, (int* out), (out))
