@@ -17,7 +17,7 @@ public sealed class CudaBackend : IBackend
     /// <summary>Pinned staging chunk: big enough to keep PCIe busy, small enough to be cheap to hold twice.</summary>
     private const long StageBytes = 16L << 20;
     /// <summary>Logits of one head chunk (M, Vc) are kept under this many bytes of scratch.</summary>
-    private const long HeadScratchBytes = 256L << 20;
+    public const long DefaultHeadChunkBytes = 256L << 20;
 
     private readonly CudaDevice _dev;
     private readonly CublasHandle _blas;
@@ -98,6 +98,9 @@ public sealed class CudaBackend : IBackend
     public bool UseCublasAttention { get; set; }
 
     public long? FreeMemoryBytes => _dev.MemoryInfo().Free;
+
+    /// <summary>Scratch budget for one chunk of head logits (M, Vc); smaller values force more chunks (tests).</summary>
+    public long HeadChunkBytes { get; set; } = DefaultHeadChunkBytes;
 
     /// <summary>Bytes this backend holds in buffers it handed out (not scratch).</summary>
     public long AllocatedBytes { get; private set; }
@@ -373,7 +376,7 @@ public sealed class CudaBackend : IBackend
         Need(targets, m, BufferKind.I32);
         var h = Buf(head);
         if (h.Length < (long)v * c) throw new ArgumentException($"head holds {h.Length} values, ({v}, {c}) needs {(long)v * c}");
-        int chunk = HeadChunk(m, v);
+        int chunk = HeadChunk(m, v, HeadChunkBytes);
         ulong logits = _logits.Get((long)m * chunk * 4);
         ulong state = _state.Get(3L * m * 4);
         var (bPtr, bType) = GemmOperand(Buf(hidden, BufferKind.F32), (long)m * c, h.Kind);
@@ -393,9 +396,9 @@ public sealed class CudaBackend : IBackend
     }
 
     /// <summary>Vocabulary columns per head chunk: all of V when it fits the scratch budget, else a multiple of 128.</summary>
-    public static int HeadChunk(int m, int v)
+    public static int HeadChunk(int m, int v, long budgetBytes = DefaultHeadChunkBytes)
     {
-        long cols = HeadScratchBytes / (4L * Math.Max(m, 1));
+        long cols = budgetBytes / (4L * Math.Max(m, 1));
         if (cols >= v) return v;
         return (int)Math.Max(128, cols / 128 * 128);
     }
