@@ -11,7 +11,7 @@ namespace LearningCurves.Kernels;
 /// in bf16, activations converted to bf16 before each product, fp32 accumulation and fp32 everywhere else.
 /// All work is queued on one stream; host transfers go through two pinned staging buffers.
 /// </summary>
-public sealed class CudaBackend : IBackend
+public sealed partial class CudaBackend : IBackend
 {
     private const int Block = 256;
     /// <summary>Pinned staging chunk: big enough to keep PCIe busy, small enough to be cheap to hold twice.</summary>
