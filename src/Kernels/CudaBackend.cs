@@ -75,13 +75,29 @@ public sealed partial class CudaBackend : IBackend
             log?.WriteLine("warning: NVIDIA_TF32_OVERRIDE=1 lets cuBLAS use TF32 even in fp32 mode");
     }
 
-    /// <summary>Every kernel of kernels.cu this backend launches.</summary>
-    public static IReadOnlyList<string> KernelNames { get; } = new[]
+    /// <summary>Every kernel of kernels.cu this backend launches, with its parameter kinds in order: p = pointer,
+    /// i = int, l = long long, f = float. Each launch is checked against this; a test checks it against kernels.cu.</summary>
+    public static IReadOnlyDictionary<string, string> KernelSignatures { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        "embed_forward", "layernorm_forward", "bias_add", "gelu_forward", "bias_gelu_forward", "residual_add",
-        "gather_rows", "qkv_split_heads", "merge_heads", "softmax_causal", "attention_fused", "kv_cache_write",
-        "attention_cached", "surprisal_chunk", "surprisal_finish", "convert_f32_to_bf16",
+        ["embed_forward"] = "ppppiii",
+        ["layernorm_forward"] = "ppppiif",
+        ["bias_add"] = "ppii",
+        ["gelu_forward"] = "pl",
+        ["bias_gelu_forward"] = "ppii",
+        ["residual_add"] = "ppl",
+        ["gather_rows"] = "pppii",
+        ["qkv_split_heads"] = "ppppiiii",
+        ["merge_heads"] = "ppiiii",
+        ["softmax_causal"] = "piiiif",
+        ["attention_fused"] = "ppiiiif",
+        ["kv_cache_write"] = "pppiiiii",
+        ["attention_cached"] = "ppppiiiiiif",
+        ["surprisal_chunk"] = "pppiiii",
+        ["surprisal_finish"] = "ppi",
+        ["convert_f32_to_bf16"] = "ppl",
     };
+
+    public static IReadOnlyList<string> KernelNames => KernelSignatures.Keys.ToArray();
 
     public string Name => "cuda";
 
@@ -292,7 +308,7 @@ public sealed partial class CudaBackend : IBackend
         ulong att = _att.Get((long)b * heads * t * t * 4);
         int bh = b * heads;
         using (Time("qkv_split_heads"))
-            Launch("qkv_split_heads", Grid((long)b * t * c), 1, 1, 0, q, k, v, P(qkv), I(b), I(t), I(heads), I(hs));
+            Launch("qkv_split_heads", Grid((long)b * t * c), 1, 1, 0, D(q), D(k), D(v), P(qkv), I(b), I(t), I(heads), I(hs));
         int compute = Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
         using (Time("attention scores (cublasGemmStridedBatchedEx)"))
         {
@@ -302,7 +318,7 @@ public sealed partial class CudaBackend : IBackend
                 0f, att, CublasApi.R32F, t, (long)t * t, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(scores)");
         }
         using (Time("softmax_causal"))
-            Launch("softmax_causal", Blocks((long)bh * t, Block / 32), 1, 1, 0, att, I(bh), I(t), I(t), I(0), F(scale));
+            Launch("softmax_causal", Blocks((long)bh * t, Block / 32), 1, 1, 0, D(att), I(bh), I(t), I(t), I(0), F(scale));
         using (Time("attention values (cublasGemmStridedBatchedEx)"))
         {
             // y (T, HS) = P (T, T) @ v (T, HS); column-major: y^T (HS, T) = v^T (HS, T) @ P^T (T, T).
@@ -311,7 +327,7 @@ public sealed partial class CudaBackend : IBackend
                 0f, y, CublasApi.R32F, hs, (long)t * hs, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(values)");
         }
         using (Time("merge_heads"))
-            Launch("merge_heads", Grid((long)b * t * c), 1, 1, 0, P(output), y, I(b), I(t), I(heads), I(hs));
+            Launch("merge_heads", Grid((long)b * t * c), 1, 1, 0, P(output), D(y), I(b), I(t), I(heads), I(hs));
     }
 
     public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
@@ -341,7 +357,7 @@ public sealed partial class CudaBackend : IBackend
         {
             _pendingBias = null;
             using var _ = Time("bias_gelu_forward");
-            Launch("bias_gelu_forward", Grid(n), 1, 1, 0, P(x), pending.Bias.Ptr, I(pending.Rows), I(pending.Cols));
+            Launch("bias_gelu_forward", Grid(n), 1, 1, 0, P(x), D(pending.Bias.Ptr), I(pending.Rows), I(pending.Cols));
             return;
         }
         Flush();
@@ -389,10 +405,10 @@ public sealed partial class CudaBackend : IBackend
                 Gemm(CublasApi.OpT, CublasApi.OpN, cols, m, c, h.Ptr + (ulong)((long)v0 * c * h.Kind.Size()), h.Kind, c, bPtr, bType, c, logits, chunk);
             }
             using (Time("surprisal_chunk"))
-                Launch("surprisal_chunk", (uint)m, 1, 1, 0, state, logits, P(targets), I(m), I(cols), I(chunk), I(v0));
+                Launch("surprisal_chunk", (uint)m, 1, 1, 0, D(state), D(logits), P(targets), I(m), I(cols), I(chunk), I(v0));
         }
         using (Time("surprisal_finish"))
-            Launch("surprisal_finish", Blocks(m, Block), 1, 1, 0, P(output), state, I(m));
+            Launch("surprisal_finish", Blocks(m, Block), 1, 1, 0, P(output), D(state), I(m));
     }
 
     /// <summary>Vocabulary columns per head chunk: all of V when it fits the scratch budget, else a multiple of 128.</summary>
@@ -423,7 +439,7 @@ public sealed partial class CudaBackend : IBackend
         if (weightKind != BufferKind.Bf16) return (x.Ptr, BufferKind.F32);
         ulong dst = _bf16In.Get(n * 2);
         using var _ = Time("convert_f32_to_bf16");
-        Launch("convert_f32_to_bf16", Grid(n), 1, 1, 0, dst, x.Ptr, L(n));
+        Launch("convert_f32_to_bf16", Grid(n), 1, 1, 0, D(dst), D(x.Ptr), L(n));
         return (dst, BufferKind.Bf16);
     }
 
@@ -445,7 +461,7 @@ public sealed partial class CudaBackend : IBackend
         if (p is null) return;
         _pendingBias = null;
         using var _ = Time("bias_add");
-        Launch("bias_add", Grid((long)p.Rows * p.Cols), 1, 1, 0, p.Output.Ptr, p.Bias.Ptr, I(p.Rows), I(p.Cols));
+        Launch("bias_add", Grid((long)p.Rows * p.Cols), 1, 1, 0, D(p.Output.Ptr), D(p.Bias.Ptr), I(p.Rows), I(p.Cols));
     }
 
     private static uint FusedShared(int hs) => (uint)((32 * (hs + 1) + 32 * hs + (Block / 32) * hs) * 4);
@@ -455,9 +471,17 @@ public sealed partial class CudaBackend : IBackend
 
     private static uint Blocks(long items, int perBlock) => (uint)Math.Max(1, (items + perBlock - 1) / perBlock);
 
-    private void Launch(string name, uint gx, uint gy, uint gz, uint shared, params ReadOnlySpan<ulong> args)
+    private void Launch(string name, uint gx, uint gy, uint gz, uint shared, params ReadOnlySpan<KArg> args)
     {
         var f = _fn[name];
+        var sig = KernelSignatures[name];
+        bool ok = sig.Length == args.Length;
+        for (int i = 0; ok && i < args.Length; i++) ok = sig[i] == args[i].Kind;
+        if (!ok)
+        {
+            var kinds = new string(args.ToArray().Select(x => x.Kind).ToArray());
+            throw new InvalidOperationException($"{name} takes ({sig}) but was launched with ({kinds})");
+        }
         // Each argument sits in its own 8-byte slot; the driver reads sizeof(parameter) bytes from the slot's start,
         // which on little-endian x86-64 is the low part of the value for 4-byte ints and floats.
         unsafe
@@ -466,20 +490,25 @@ public sealed partial class CudaBackend : IBackend
             void** ptrs = stackalloc void*[args.Length];
             for (int i = 0; i < args.Length; i++)
             {
-                slots[i] = args[i];
+                slots[i] = args[i].Bits;
                 ptrs[i] = slots + i;
             }
             CuApi.Check(CuApi.cuLaunchKernel(f, gx, gy, gz, Block, 1, 1, shared, _dev.Stream, ptrs, null), $"cuLaunchKernel({name})");
         }
     }
 
-    private static ulong I(int v) => (uint)v;
+    /// <summary>One kernel argument: its kind (see <see cref="KernelSignatures"/>) and its bits.</summary>
+    private readonly record struct KArg(char Kind, ulong Bits);
 
-    private static ulong L(long v) => (ulong)v;
+    private static KArg I(int v) => new('i', (uint)v);
 
-    private static ulong F(float v) => BitConverter.SingleToUInt32Bits(v);
+    private static KArg L(long v) => new('l', (ulong)v);
 
-    private ulong P(IDeviceBuffer b) => Buf(b).Ptr;
+    private static KArg F(float v) => new('f', BitConverter.SingleToUInt32Bits(v));
+
+    private static KArg D(ulong devicePtr) => new('p', devicePtr);
+
+    private KArg P(IDeviceBuffer b) => D(Buf(b).Ptr);
 
     private CudaBuffer Buf(IDeviceBuffer b, BufferKind? kind = null)
     {

@@ -70,6 +70,17 @@ public static class CudaLibraries
         }
     }
 
+    /// <summary>Loads the driver from an explicit search environment (tests use it to point at crafted folders).</summary>
+    internal static void LoadDriver(SearchEnvironment env)
+    {
+        lock (Gate)
+        {
+            EnsureResolver();
+            if (!Loaded.ContainsKey(Driver))
+                LoadFirst(Driver, "the CUDA driver (libcuda)", CandidatePaths(LibraryKind.Driver, env, null));
+        }
+    }
+
     private static int? DriverMajorVersion()
     {
         try
