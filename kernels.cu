@@ -358,6 +358,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
 extern "C" __global__ void attention_fused(float* __restrict__ out, const float* __restrict__ qkv,
     int B, int T, int NH, int HS, float scale)
 {
+    (void)B; // the grid's z extent
     int h = blockIdx.y;
     long long b = blockIdx.z;
     int C = NH * HS;
@@ -387,6 +388,7 @@ extern "C" __global__ void attention_cached(float* __restrict__ out, const float
     const float* __restrict__ kCache, const float* __restrict__ vCache,
     int B, int Tnew, int past, int maxT, int NH, int HS, float scale)
 {
+    (void)B; // the grid's z extent
     int h = blockIdx.y;
     long long b = blockIdx.z;
     int C = NH * HS;
