@@ -33,7 +33,7 @@ public readonly record struct CompileTarget(int Arch, bool Cubin)
 public static class KernelCompiler
 {
     /// <summary>The options every compile uses. No fast-math: the fp32 mode must match the CPU closely.</summary>
-    public static IReadOnlyList<string> BaseOptions { get; } = new[] { "--std=c++17", "-default-device", "--dopt=on" };
+    public static IReadOnlyList<string> BaseOptions { get; } = new[] { "--std=c++17", "-default-device" };
 
     /// <summary>kernels.cu as embedded in this assembly.</summary>
     public static string EmbeddedSource()
