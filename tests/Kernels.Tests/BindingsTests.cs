@@ -202,11 +202,11 @@ public partial class BindingsTests
         long per = BatchSizing.BytesPerSequence(cfg, 128);
         Assert.InRange(per, 4L << 20, 16L << 20); // 128 tokens x ~ 64 KB of activations and scratch
         Assert.Equal(1, BatchSizing.Fit(0, cfg, 128));
-        int at80 = BatchSizing.Fit(80L << 30, cfg, 128), at40 = BatchSizing.Fit(40L << 30, cfg, 128);
-        Assert.True(at80 > at40 && at40 > 100, $"{at80} vs {at40}");
-        Assert.True((long)at80 * per <= (long)((80L << 30) * 0.9), "fits within 90% of free memory");
+        int at16 = BatchSizing.Fit(16L << 30, cfg, 128), at8 = BatchSizing.Fit(8L << 30, cfg, 128);
+        Assert.True(at16 > at8 && at8 > 100, $"{at16} vs {at8}");
+        Assert.True((long)at16 * per <= (long)((16L << 30) * 0.9), "fits within 90% of free memory");
         Assert.Equal(BatchSizing.MaxBatch, BatchSizing.Fit(long.MaxValue / 4, cfg, 128));
-        Assert.True(BatchSizing.Fit(80L << 30, cfg, 1024) < at80 / 8, "longer sequences, fewer of them");
+        Assert.True(BatchSizing.Fit(16L << 30, cfg, 1024) < at16 / 8, "longer sequences, fewer of them");
         using var cpu = new CpuBackend();
         Assert.Equal(16, BatchSizing.Choose(cpu, cfg, 128, null));
         Assert.Equal(3, BatchSizing.Choose(cpu, cfg, 128, 3));
