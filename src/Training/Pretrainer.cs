@@ -25,6 +25,8 @@ public sealed record PretrainOptions
     /// <summary>Sequences per step; each is n_positions tokens long.</summary>
     public int BatchSize { get; init; } = 16;
     public OptimizerSettings Optimizer { get; init; } = new();
+    /// <summary>Train only the vocabulary entries the training text uses (exact: see <see cref="VocabularyMap"/>).</summary>
+    public bool CompactVocabulary { get; init; } = true;
 }
 
 /// <summary>The tokenizer a suite uses: an encoder, the separator id, and the files copied into each checkpoint.</summary>
@@ -96,6 +98,12 @@ public sealed class Pretrainer
         var sw = Stopwatch.StartNew();
         var stream = TokenizeLines(lines, _tok);
         _log.WriteLine($"pretrain: {lines.Length:N0} training lines -> {stream.Length:N0} tokens ({sw.Elapsed.TotalSeconds:F1} s)");
+        // The model's vocabulary is the config's; the tokenizer's ids must fit in it.
+        var map = _o.CompactVocabulary ? new VocabularyMap(cfg.VocabSize, stream) : VocabularyMap.Identity(cfg.VocabSize);
+        map.Compact(stream);
+        _log.WriteLine(_o.CompactVocabulary
+            ? $"pretrain: the training text uses {map.Count:N0} of {cfg.VocabSize:N0} ids; the other {map.Unused:N0} keep zero embeddings (logit 0), so the head works on {map.Count:N0} rows"
+            : $"pretrain: full vocabulary of {cfg.VocabSize:N0} in the head");
         int windows = (stream.Length - 1) / t;
         if (windows < b) throw UserError.InFile(_o.CorpusDir, $"training text has {stream.Length} tokens: fewer than one batch of {b} x {t + 1}");
 
@@ -112,7 +120,7 @@ public sealed class Pretrainer
                 continue;
             }
             if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
-            runs.Add(TrainOne(seed, stream, windows, runDir, settingsKey));
+            runs.Add(TrainOne(seed, stream, windows, map, runDir, settingsKey));
         }
         var manifest = new JsonObject
         {
@@ -124,6 +132,9 @@ public sealed class Pretrainer
             ["corpus"] = Path.GetFullPath(_o.CorpusDir),
             ["corpus_manifest_sha256"] = CorpusBuilder.Sha256Hex(File.ReadAllBytes(corpusManifest)),
             ["train_tokens"] = stream.Length,
+            ["vocabulary"] = _o.CompactVocabulary
+                ? $"{map.Count} ids used by the training text are trained; the other {map.Unused} have zero embeddings throughout (logit 0), exactly as saved"
+                : "all ids trained",
             ["tokenizer"] = _tok.Description,
             ["seeds"] = new JsonArray(_o.Seeds.Select(s => (JsonNode)s).ToArray()),
             ["seed_controls"] = "initialization (GPT-2 init, N(0, 0.02), projections / sqrt(2 n_layer)) and training data order " +
@@ -165,7 +176,7 @@ public sealed class Pretrainer
     private string SettingsKey(string corpusManifest)
     {
         var text = string.Join("\n", HfConfig.ToJson(_o.Config), corpusManifest, _tok.Description, _o.Steps, _o.Schedule,
-            _o.Checkpoints, _o.BatchSize, OptimizerJson().ToJsonString(), EngineInfo.Version, "trainer v1");
+            _o.Checkpoints, _o.BatchSize, OptimizerJson().ToJsonString(), _o.CompactVocabulary, EngineInfo.Version, "trainer v1");
         return CorpusBuilder.Sha256Hex(Encoding.UTF8.GetBytes(text));
     }
 
@@ -181,12 +192,12 @@ public sealed class Pretrainer
         }
     }
 
-    private JsonObject TrainOne(int seed, int[] stream, int windows, string runDir, string settingsKey)
+    private JsonObject TrainOne(int seed, int[] stream, int windows, VocabularyMap map, string runDir, string settingsKey)
     {
-        var cfg = _o.Config;
+        var cfg = _o.Config with { VocabSize = map.Count };
         int t = cfg.MaxPositions, b = _o.BatchSize, steps = _o.Steps;
         Directory.CreateDirectory(runDir);
-        var model = TrainableGpt2.Initialize(cfg, seed);
+        var model = TrainableGpt2.Initialize(cfg, seed, map.Unused);
         var adam = new AdamW(model.Layout, _o.Optimizer);
         // Data order gets its own stream, derived from the seed, so changing the init code never changes the order.
         var order = new WindowOrder(windows, unchecked(seed * 1_000_003 + 17));
@@ -196,7 +207,7 @@ public sealed class Pretrainer
         var sw = Stopwatch.StartNew();
         int next = 0;
         double lastLoss = double.NaN, smooth = double.NaN;
-        SaveCheckpoint(model, runDir, 0, seed);
+        SaveCheckpoint(model, map, runDir, 0, seed);
         next++;
         for (int step = 1; step <= steps; step++)
         {
@@ -215,7 +226,7 @@ public sealed class Pretrainer
             log.Append(CultureInfo.InvariantCulture, $"{step},{loss:R},{lr:R},{norm:R},{sw.Elapsed.TotalSeconds:F3}\n");
             if (next < StepsToSave.Length && StepsToSave[next] == step)
             {
-                SaveCheckpoint(model, runDir, step, seed);
+                SaveCheckpoint(model, map, runDir, step, seed);
                 next++;
             }
             if (step % 50 == 0 || step == steps)
@@ -242,7 +253,7 @@ public sealed class Pretrainer
         return run;
     }
 
-    private void SaveCheckpoint(TrainableGpt2 model, string runDir, long step, int seed)
+    private void SaveCheckpoint(TrainableGpt2 model, VocabularyMap map, string runDir, long step, int seed)
     {
         var final = Path.Combine(runDir, $"checkpoint-{step}");
         // Built under a hidden name and renamed, so a checkpoint folder that exists is complete.
@@ -255,7 +266,7 @@ public sealed class Pretrainer
             ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
             ["trainer"] = "learning-curves pretrain",
         };
-        HfCheckpoint.Save(tmp, model.ToWeights($"run-{seed} step {step}"), metadata: meta);
+        HfCheckpoint.Save(tmp, map.Expand(model.ToWeights($"run-{seed} step {step}")), metadata: meta);
         if (_tok.FilesDir is not null)
         {
             foreach (var f in new[] { "vocab.json", "merges.txt" })

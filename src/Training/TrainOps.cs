@@ -211,9 +211,10 @@ internal static class TrainOps
 
     /// <summary>
     /// In place: logits (N, V) become dloss/dlogits = (softmax - onehot(target)) * gradScale. Returns the summed
-    /// cross-entropy in nats (double accumulation) over the N rows.
+    /// cross-entropy in nats (double accumulation) over the N rows. <paramref name="zeroLogits"/> more classes with
+    /// logit exactly 0 (frozen all-zero head rows outside the matrix) join the softmax's normalizer.
     /// </summary>
-    public static double SoftmaxCrossEntropy(float[] logits, int[] targets, int n, int v, float gradScale)
+    public static double SoftmaxCrossEntropy(float[] logits, int[] targets, int n, int v, float gradScale, int zeroLogits = 0)
     {
         var losses = new double[n];
         ForRows(n, (lo, hi) =>
@@ -224,10 +225,11 @@ internal static class TrainOps
                 int tgt = targets[r];
                 // The loss comes from the shifted target logit, not log(p[target]), which underflows for hopeless targets.
                 float max = TensorPrimitives.Max(z);
+                if (zeroLogits > 0) max = Math.Max(max, 0f);
                 float shiftedTarget = z[tgt] - max;
                 TensorPrimitives.Subtract(z, max, z);
                 TensorPrimitives.Exp(z, z);
-                double sum = TensorPrimitives.Sum(z);
+                double sum = TensorPrimitives.Sum(z) + zeroLogits * Math.Exp(-max);
                 losses[r] = Math.Log(sum) - shiftedTarget;
                 TensorPrimitives.Multiply(z, (float)(gradScale / sum), z);
                 z[tgt] -= gradScale;

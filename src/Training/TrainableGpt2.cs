@@ -11,8 +11,14 @@ public sealed class TrainableGpt2
 {
     private Activations? _act;
 
-    public TrainableGpt2(Gpt2Config config, float[] parameters)
+    /// <param name="config">The model; its vocabulary is the trained (possibly compacted) one.</param>
+    /// <param name="parameters">Flat parameters in <see cref="ParameterLayout"/> order; used in place.</param>
+    /// <param name="zeroLogits">How many further vocabulary entries have all-zero, frozen embedding rows: their logit
+    /// is exactly 0 for every input, so they enter the softmax as a constant without any matrix work.</param>
+    public TrainableGpt2(Gpt2Config config, float[] parameters, int zeroLogits = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(zeroLogits);
+        ZeroLogits = zeroLogits;
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(parameters);
         if (config.ScaleAttnByInverseLayerIdx) throw new ArgumentException("the trainer does not support scale_attn_by_inverse_layer_idx");
@@ -26,12 +32,15 @@ public sealed class TrainableGpt2
     }
 
     /// <summary>A freshly initialised model: GPT-2 initialisation from <see cref="Gpt2Weights.Random"/> with this seed.</summary>
-    public static TrainableGpt2 Initialize(Gpt2Config config, int seed)
+    public static TrainableGpt2 Initialize(Gpt2Config config, int seed, int zeroLogits = 0)
     {
         ArgumentNullException.ThrowIfNull(config);
         var layout = new ParameterLayout(config);
-        return new TrainableGpt2(config, layout.Flatten(Gpt2Weights.Random(config, seed)));
+        return new TrainableGpt2(config, layout.Flatten(Gpt2Weights.Random(config, seed)), zeroLogits);
     }
+
+    /// <summary>Vocabulary entries outside the matrix whose logit is always 0 (see the constructor).</summary>
+    public int ZeroLogits { get; }
 
     public Gpt2Config Config => Layout.Config;
 
@@ -97,7 +106,7 @@ public sealed class TrainableGpt2
         // logits (N, V) = lnf (N, C) @ wte (V, C)^T: the tied head.
         LearningCurves.Engine.Backends.Blas.Sgemm(false, true, n, v, c, 1f, a.LnF.AsSpan(0, n * c),
             p.AsSpan(Off(lay.Wte), v * c), 0f, a.Logits.AsSpan(0, n * v));
-        double total = TrainOps.SoftmaxCrossEntropy(a.Logits, targets, n, v, 1f / n);
+        double total = TrainOps.SoftmaxCrossEntropy(a.Logits, targets, n, v, 1f / n, ZeroLogits);
         double loss = total / n;
         if (!backward) return loss;
 
