@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace LearningCurves.Engine.Backends;
 
@@ -139,19 +141,42 @@ public static class CpuOps
         }
     }
 
-    /// <summary>One query against n keys/values found at k0 + j * stride, v0 + j * stride; out (HS).</summary>
+    /// <summary>One query against n keys/values found at k0 + j * stride, v0 + j * stride; out (HS).
+    /// Head sizes are short (16-128), so the dot products and updates are inlined vector loops rather than
+    /// TensorPrimitives calls, whose per-call cost dominates at these lengths.</summary>
     private static unsafe void AttendOne(Span<float> output, ReadOnlySpan<float> query, float* k0, float* v0, int stride, int n, float scale, Span<float> att)
     {
         int hs = query.Length;
         var scores = att[..n];
-        for (int j = 0; j < n; j++) scores[j] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(k0 + (long)j * stride, hs)) * scale;
-        float max = TensorPrimitives.Max(scores);
-        TensorPrimitives.Subtract(scores, max, scores);
-        TensorPrimitives.Exp(scores, scores);
-        float inv = 1f / TensorPrimitives.Sum(scores);
-        output.Clear();
-        for (int j = 0; j < n; j++)
-            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v0 + (long)j * stride, hs), scores[j] * inv, output, output);
+        fixed (float* q = query, o = output)
+        {
+            for (int j = 0; j < n; j++) scores[j] = Dot(q, k0 + (long)j * stride, hs) * scale;
+            float max = TensorPrimitives.Max(scores);
+            TensorPrimitives.Subtract(scores, max, scores);
+            TensorPrimitives.Exp(scores, scores);
+            float inv = 1f / TensorPrimitives.Sum(scores);
+            output.Clear();
+            for (int j = 0; j < n; j++) Axpy(o, v0 + (long)j * stride, scores[j] * inv, hs);
+        }
+    }
+
+    private static unsafe float Dot(float* a, float* b, int n)
+    {
+        int w = Vector<float>.Count, i = 0;
+        var acc = Vector<float>.Zero;
+        for (; i <= n - w; i += w) acc += Unsafe.Read<Vector<float>>(a + i) * Unsafe.Read<Vector<float>>(b + i);
+        float s = Vector.Sum(acc);
+        for (; i < n; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    /// <summary>y += alpha x.</summary>
+    private static unsafe void Axpy(float* y, float* x, float alpha, int n)
+    {
+        int w = Vector<float>.Count, i = 0;
+        var va = new Vector<float>(alpha);
+        for (; i <= n - w; i += w) Unsafe.Write(y + i, Unsafe.Read<Vector<float>>(y + i) + va * Unsafe.Read<Vector<float>>(x + i));
+        for (; i < n; i++) y[i] += alpha * x[i];
     }
 
     /// <summary>Incremental attention: new keys/values of qkv (B, Tnew, 3C) go into kCache, vCache (B, maxT, C) at
