@@ -61,6 +61,9 @@ public sealed class Pretrainer
         StepsToSave = CheckpointSchedule.Steps(options.Schedule, options.Steps, options.Checkpoints);
     }
 
+    /// <summary>The training token stream (int32, full GPT-2 ids) written beside the runs.</summary>
+    public const string TrainTokensFile = "train-tokens.npy";
+
     /// <summary>The checkpoint steps, 0 first.</summary>
     public long[] StepsToSave { get; }
 
@@ -98,6 +101,8 @@ public sealed class Pretrainer
         var sw = Stopwatch.StartNew();
         var stream = TokenizeLines(lines, _tok);
         _log.WriteLine($"pretrain: {lines.Length:N0} training lines -> {stream.Length:N0} tokens ({sw.Elapsed.TotalSeconds:F1} s)");
+        // The token stream in full ids, for n-gram statistics downstream (lines start at each <|endoftext|>).
+        LearningCurves.Engine.IO.Npy.Write<int>(Path.Combine(_o.OutDir, TrainTokensFile), stream, stream.Length);
         // The model's vocabulary is the config's; the tokenizer's ids must fit in it.
         var map = _o.CompactVocabulary ? new VocabularyMap(cfg.VocabSize, stream) : VocabularyMap.Identity(cfg.VocabSize);
         map.Compact(stream);
