@@ -151,6 +151,19 @@ public class ScoreBadInputTests
     }
 
     [Fact]
+    public void A_seq_len_beyond_n_positions()
+    {
+        var (_, _, outCsv) = Setup();
+        var text = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(outCsv)!)!, "in.txt");
+        File.WriteAllText(text, "some text");
+        var (code, _, err) = Cli.Run("score", "--model", TestPaths.SharedFixture("tiny-random-gpt2"), "--text", text, "--seq-len", "513",
+            "--out", outCsv, "--backend", "cpu");
+        Assert.Equal(2, code);
+        Assert.Contains("--seq-len must be in 2..512", err, StringComparison.Ordinal);
+        Assert.False(File.Exists(outCsv));
+    }
+
+    [Fact]
     public void Missing_files_and_folders()
     {
         var (model, ids, outCsv) = Setup();
