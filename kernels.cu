@@ -50,7 +50,8 @@
 //      shared memory in tiles of 32, online softmax with a running max and sum per query, one warp per query row.
 //      Requires HS <= 128 (use the cuBLAS + softmax_causal path otherwise).
 //      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
-//              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes).
+//              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes), plus 4 KiB of
+//              static shared memory the kernel declares itself.
 //  kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C)
 //      kCache, vCache (B,maxT,C)[b, past+i, :] = k, v of qkv (B,Tnew,3C) row i. Run before attention_cached.
 //      launch: grid ceil(B*Tnew*C/256) (grid-stride), block 256, shared 0.
@@ -81,6 +82,8 @@
 //
 // CHANGELOG
 //   2026-11-25  first full set of kernels with their final signatures (gelu_forward kept from the skeleton).
+//   2026-11-25  attention_fused/attention_cached: probabilities through 4 KiB of static shared memory instead of a
+//               shuffle per key (no change to names, parameters, grid, block or the dynamic shared size).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -292,6 +295,9 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
     const float* k, const float* v, long long kvStride, int nq, int past, int HS, float scale)
 {
     LC_DYNAMIC_SHARED(float, lc_smem);
+    // (warps, BK): each warp's probabilities of the current key tile, read back as broadcasts in the P @ V loop. Static,
+    // so the dynamic size formula does not depend on it; one shared store per lane replaces a shuffle per key.
+    __shared__ float lc_p[32 * LC_ATT_BK];
     int warps = blockDim.x >> 5;
     int warp = threadIdx.x >> 5;
     int lane = threadIdx.x & 31;
@@ -332,8 +338,11 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
 #pragma unroll
             for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) acc[r] *= corr;
             int visible = lc_min(nk, past + i - kt + 1);
+            float* pw = lc_p + warp * LC_ATT_BK;
+            pw[lane] = p;
+            __syncwarp();
             for (int jj = 0; jj < visible; jj++) {
-                float pj = __shfl_sync(LC_FULL_MASK, p, jj);
+                float pj = pw[jj];
                 const float* vr = vs + jj * HS;
 #pragma unroll
                 for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
@@ -342,6 +351,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
                 }
             }
             m = mn;
+            __syncwarp(); // every lane has read pw before the next tile overwrites it
         }
     }
     if (active) {
