@@ -12,7 +12,7 @@
 //   * g++ on the CPU with LC_EMULATION defined and tests/kernel-emu/cuda_emu.h force-included (the kernel emulator:
 //     each block's threads run as cooperative fibers).
 // Code the emulator cannot run: the cp.async (asynchronous global->shared copy, inline PTX, sm_80+) tile loads in
-// lc_attention_tile. Under LC_EMULATION (and on architectures below sm_80) a plain load loop with the same result is
+// lc_attention_tile / lc_attention_tile_wait. Under LC_EMULATION (and on architectures below sm_80) a plain load loop with the same result is
 // used instead. No kernel uses tensor-core PTX: the large matrix products go to cuBLAS; sgemm_tiled is the plain
 // fp32 reference/emulation path.
 //
@@ -265,6 +265,7 @@ extern "C" __global__ void softmax_causal(float* att, int BH, int Tq, int Tk, in
 #define LC_ATT_MAX_HS 128 // four output dims per lane
 
 // Copies rows [k0, k0+nk) of a (rows, HS) slice with row stride `stride` into shared memory with row stride `ld`.
+// On sm_80+ the copies are asynchronous: lc_attention_tile_wait() (then __syncthreads) before reading them.
 __device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const float* src, long long stride, int k0, int nk, int HS)
 {
     int n = nk * HS;
@@ -282,6 +283,10 @@ __device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const floa
         *s = *g;
 #endif
     }
+}
+
+__device__ __forceinline__ void lc_attention_tile_wait()
+{
 #if !defined(LC_EMULATION) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;" ::: "memory");
     asm volatile("cp.async.wait_group 0;" ::: "memory");
@@ -318,6 +323,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
         __syncthreads(); // the previous tile is consumed (and qs is written, on the first pass)
         lc_attention_tile(ks, HS + 1, k, kvStride, kt, nk, HS);
         lc_attention_tile(vs, HS, v, kvStride, kt, nk, HS);
+        lc_attention_tile_wait(); // both tiles in flight together
         __syncthreads();
         if (active && kt <= past + i) { // uniform across the warp
             int j = kt + lane;
