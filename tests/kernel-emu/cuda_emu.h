@@ -311,9 +311,12 @@ inline int launch(lc_dim3 grid, lc_dim3 block, unsigned sharedBytes, const std::
             s.warpArrived[w] = 0;
         }
         for (unsigned t = 0; t < n; t++) prepareFiber(s, t);
-        for (;;) {
+        for (unsigned round = 0;; round++) {
             bool any = false, ran = false;
-            for (unsigned t = 0; t < n; t++) {
+            for (unsigned k = 0; k < n; k++) {
+                // Odd rounds run the threads in reverse: a kernel that reads another thread's shared-memory write
+                // without a barrier between them sees a different order and (usually) a different result.
+                unsigned t = (round & 1) ? n - 1 - k : k;
                 Fiber& f = s.fibers[t];
                 if (f.done) continue;
                 any = true;
