@@ -34,6 +34,9 @@
 //      launch: grid ceil(rows*cols/256) (grid-stride), block 256, shared 0.
 //  residual_add(x, y, n)
 //      x (n) += y (n). launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
+//  residual_bias_add(x, y, bias, rows, cols)
+//      x (rows,cols) += y (rows,cols) + bias (cols): the residual add with the bias of the GEMM that produced y folded
+//      in (one pass instead of bias_add + residual_add). launch: grid ceil(rows*cols/256) (grid-stride), block 256.
 //  gather_rows(out, inp, rows, count, C)
 //      out (count,C) = inp[rows[i], :]; rows (count) int. launch: grid ceil(count*C/256) (grid-stride), block 256.
 //  qkv_split_heads(q, k, v, qkv, B, T, NH, HS)
@@ -84,6 +87,7 @@
 //   2026-11-25  first full set of kernels with their final signatures (gelu_forward kept from the skeleton).
 //   2026-11-25  attention_fused/attention_cached: probabilities through 4 KiB of static shared memory instead of a
 //               shuffle per key (no change to names, parameters, grid, block or the dynamic shared size).
+//   2026-11-25  new kernel residual_bias_add (nothing else changed).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -183,6 +187,15 @@ extern "C" __global__ void residual_add(float* __restrict__ x, const float* __re
 {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         x[i] += y[i];
+}
+
+// x (rows,cols) += y (rows,cols) + bias (cols)
+extern "C" __global__ void residual_bias_add(float* __restrict__ x, const float* __restrict__ y, const float* __restrict__ bias,
+    int rows, int cols)
+{
+    long long n = (long long)rows * cols;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] += y[i] + bias[i % cols];
 }
 
 // out (count,C) = inp[rows[i], :]; rows (count)
