@@ -38,6 +38,7 @@ public sealed class Gpt2Model : IDisposable
         int m = 0;
         for (int s = 0; s < sequences.Count; s++)
         {
+            if (sequences[s].Length == 0) throw new UserError($"sequence {s} is empty");
             foreach (int p in positions[s])
             {
                 if (p < 1 || p >= sequences[s].Length)

@@ -18,7 +18,7 @@ public sealed class BenchCommand : ICommand
 
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args, "list", "json", "quick");
+        var a = Args.Parse(Name, args, "list", "json", "quick", "profile");
         if (a.Switch("list"))
         {
             foreach (var b in Benchmarks.Values.OrderBy(b => b.Name, StringComparer.Ordinal))

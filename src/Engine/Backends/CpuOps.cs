@@ -1,0 +1,304 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+
+namespace LearningCurves.Engine.Backends;
+
+/// <summary>
+/// The forward-pass operations on host spans, float32. Hot loops use TensorPrimitives (vectorised, scalar tails
+/// inside); independent rows or heads run in parallel. The CPU backend and the trainer both call these.
+/// </summary>
+public static class CpuOps
+{
+    private const float InvLn2 = 1.4426950408889634f;
+    private const float GeluScale = 0.7978845608028654f; // sqrt(2 / pi)
+
+    /// <summary>Work below this many floats runs on one thread: forking costs more than it saves.</summary>
+    private const int ParallelThreshold = 1 << 15;
+
+    /// <summary>out (B, T, C) = wte[tokens[b, t]] + wpe[t]. tokens (B, T).</summary>
+    public static void Embed(Span<float> output, ReadOnlySpan<int> tokens, ReadOnlySpan<float> wte, ReadOnlySpan<float> wpe, int b, int t, int c)
+    {
+        Check(output.Length >= (long)b * t * c && tokens.Length >= b * t, "embed: buffers too small");
+        for (int i = 0; i < b * t; i++)
+        {
+            int tok = tokens[i], pos = i % t;
+            if ((uint)(tok * (long)c) >= (uint)wte.Length) throw new ArgumentOutOfRangeException(nameof(tokens), $"token {tok} outside the embedding table");
+            TensorPrimitives.Add(wte.Slice(tok * c, c), wpe.Slice(pos * c, c), output.Slice(i * c, c));
+        }
+    }
+
+    /// <summary>out (rows, C) = (x - mean) / sqrt(var + eps) * w + bias per row (population variance, float64 sums).</summary>
+    public static void LayerNorm(Span<float> output, ReadOnlySpan<float> input, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int rows, int c, float eps)
+    {
+        Check(output.Length >= (long)rows * c && input.Length >= (long)rows * c && weight.Length >= c && bias.Length >= c, "layernorm: buffers too small");
+        unsafe
+        {
+            fixed (float* po = output, pi = input, pw = weight, pb = bias)
+            {
+                float* o = po, x = pi, w = pw, bb = pb;
+                For(rows, (long)rows * c, r =>
+                {
+                    var xr = new ReadOnlySpan<float>(x + (long)r * c, c);
+                    var orow = new Span<float>(o + (long)r * c, c);
+                    LayerNormRow(orow, xr, new ReadOnlySpan<float>(w, c), new ReadOnlySpan<float>(bb, c), eps);
+                });
+            }
+        }
+    }
+
+    /// <summary>One row of layer norm; returns (mean, rstd) for a backward pass.</summary>
+    public static (float Mean, float Rstd) LayerNormRow(Span<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps)
+    {
+        int c = x.Length;
+        float mean = TensorPrimitives.Sum(x) / c;
+        // Two-pass variance: numerically safer than E[x^2] - E[x]^2 at the same cost here.
+        double var = 0;
+        for (int i = 0; i < c; i++)
+        {
+            double d = x[i] - mean;
+            var += d * d;
+        }
+        float rstd = (float)(1.0 / Math.Sqrt(var / c + eps));
+        TensorPrimitives.Subtract(x, mean, output);
+        TensorPrimitives.Multiply(output, rstd, output);
+        TensorPrimitives.FusedMultiplyAdd(output, weight, bias, output);
+        return (mean, rstd);
+    }
+
+    /// <summary>out (rows, outDim) = input (rows, inDim) @ weight (inDim, outDim) + bias. Conv1D layout, via sgemm.</summary>
+    public static void MatMul(Span<float> output, ReadOnlySpan<float> input, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int rows, int inDim, int outDim)
+    {
+        Check(output.Length >= (long)rows * outDim, "matmul: output too small");
+        float beta = 0;
+        if (!bias.IsEmpty)
+        {
+            Check(bias.Length >= outDim, "matmul: bias too small");
+            // Start from the bias and let sgemm accumulate onto it (beta = 1): no second pass over the output.
+            for (int r = 0; r < rows; r++) bias[..outDim].CopyTo(output.Slice(r * outDim, outDim));
+            beta = 1;
+        }
+        Blas.Sgemm(false, false, rows, outDim, inDim, 1f, input, weight, beta, output);
+    }
+
+    /// <summary>x = gelu(x), tanh form. 0.5 x (1 + tanh(u)) is written as x * sigmoid(2u), the same function.</summary>
+    public static void Gelu(Span<float> x)
+    {
+        const int chunk = 4096;
+        unsafe
+        {
+            fixed (float* px = x)
+            {
+                float* p = px;
+                int n = x.Length, chunks = (n + chunk - 1) / chunk;
+                For(chunks, n, i =>
+                {
+                    int start = i * chunk, len = Math.Min(chunk, n - start);
+                    var v = new Span<float>(p + start, len);
+                    Span<float> u = stackalloc float[len];
+                    TensorPrimitives.Multiply(v, v, u);                      // x^2
+                    TensorPrimitives.Multiply(u, 0.044715f, u);
+                    TensorPrimitives.Add(u, 1f, u);                          // 1 + 0.044715 x^2
+                    TensorPrimitives.Multiply(u, v, u);                      // x + 0.044715 x^3
+                    TensorPrimitives.Multiply(u, 2f * GeluScale, u);         // 2u
+                    TensorPrimitives.Sigmoid(u, u);
+                    TensorPrimitives.Multiply(u, v, v);
+                });
+            }
+        }
+    }
+
+    /// <summary>x += y.</summary>
+    public static void Add(Span<float> x, ReadOnlySpan<float> y)
+    {
+        Check(y.Length >= x.Length, "add: y too small");
+        TensorPrimitives.Add(x, y[..x.Length], x);
+    }
+
+    /// <summary>Causal self-attention. qkv (B, T, 3C) = q | k | v; out (B, T, C). One (batch, head) pair per task.</summary>
+    public static void Attention(Span<float> output, ReadOnlySpan<float> qkv, int b, int t, int c, int heads, float scale)
+    {
+        Check(output.Length >= (long)b * t * c && qkv.Length >= (long)b * t * 3 * c, "attention: buffers too small");
+        int hs = c / heads;
+        unsafe
+        {
+            fixed (float* po = output, pq = qkv)
+            {
+                float* o = po, q = pq;
+                For(b * heads, (long)b * t * t * c, bh =>
+                {
+                    int bi = bh / heads, h = bh % heads;
+                    Span<float> att = stackalloc float[t];
+                    for (int tq = 0; tq < t; tq++)
+                    {
+                        var query = new ReadOnlySpan<float>(q + ((long)(bi * t + tq) * 3 * c) + h * hs, hs);
+                        var orow = new Span<float>(o + (long)(bi * t + tq) * c + h * hs, hs);
+                        AttendOne(orow, query, q + (long)bi * t * 3 * c + c + h * hs, q + (long)bi * t * 3 * c + 2 * c + h * hs,
+                            3 * c, tq + 1, scale, att);
+                    }
+                });
+            }
+        }
+    }
+
+    /// <summary>One query against n keys/values found at k0 + j * stride, v0 + j * stride; out (HS).
+    /// Head sizes are short (16-128), so the dot products and updates are inlined vector loops rather than
+    /// TensorPrimitives calls, whose per-call cost dominates at these lengths.</summary>
+    private static unsafe void AttendOne(Span<float> output, ReadOnlySpan<float> query, float* k0, float* v0, int stride, int n, float scale, Span<float> att)
+    {
+        int hs = query.Length;
+        var scores = att[..n];
+        fixed (float* q = query, o = output)
+        {
+            for (int j = 0; j < n; j++) scores[j] = Dot(q, k0 + (long)j * stride, hs) * scale;
+            float max = TensorPrimitives.Max(scores);
+            TensorPrimitives.Subtract(scores, max, scores);
+            TensorPrimitives.Exp(scores, scores);
+            float inv = 1f / TensorPrimitives.Sum(scores);
+            output.Clear();
+            for (int j = 0; j < n; j++) Axpy(o, v0 + (long)j * stride, scores[j] * inv, hs);
+        }
+    }
+
+    private static unsafe float Dot(float* a, float* b, int n)
+    {
+        int w = Vector<float>.Count, i = 0;
+        var acc = Vector<float>.Zero;
+        for (; i <= n - w; i += w) acc += Unsafe.Read<Vector<float>>(a + i) * Unsafe.Read<Vector<float>>(b + i);
+        float s = Vector.Sum(acc);
+        for (; i < n; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    /// <summary>y += alpha x.</summary>
+    private static unsafe void Axpy(float* y, float* x, float alpha, int n)
+    {
+        int w = Vector<float>.Count, i = 0;
+        var va = new Vector<float>(alpha);
+        for (; i <= n - w; i += w) Unsafe.Write(y + i, Unsafe.Read<Vector<float>>(y + i) + va * Unsafe.Read<Vector<float>>(x + i));
+        for (; i < n; i++) y[i] += alpha * x[i];
+    }
+
+    /// <summary>Incremental attention: new keys/values of qkv (B, Tnew, 3C) go into kCache, vCache (B, maxT, C) at
+    /// past..past+Tnew-1; each new query attends to cached positions 0..its own. out (B, Tnew, C).</summary>
+    public static void AttentionCached(Span<float> output, ReadOnlySpan<float> qkv, Span<float> kCache, Span<float> vCache,
+        int b, int tNew, int past, int maxT, int c, int heads, float scale)
+    {
+        Check(past >= 0 && past + tNew <= maxT, $"attention cache: positions {past}..{past + tNew - 1} outside 0..{maxT - 1}");
+        Check(kCache.Length >= (long)b * maxT * c && vCache.Length >= (long)b * maxT * c, "attention cache: caches too small");
+        for (int bi = 0; bi < b; bi++)
+        {
+            for (int i = 0; i < tNew; i++)
+            {
+                long src = (long)(bi * tNew + i) * 3 * c, dst = (long)(bi * maxT + past + i) * c;
+                qkv.Slice((int)(src + c), c).CopyTo(kCache.Slice((int)dst, c));
+                qkv.Slice((int)(src + 2 * c), c).CopyTo(vCache.Slice((int)dst, c));
+            }
+        }
+        int hs = c / heads;
+        unsafe
+        {
+            fixed (float* po = output, pq = qkv, pk = kCache, pv = vCache)
+            {
+                float* o = po, q = pq, k = pk, v = pv;
+                For(b * heads, (long)b * tNew * (past + tNew) * c, bh =>
+                {
+                    int bi = bh / heads, h = bh % heads;
+                    Span<float> att = stackalloc float[past + tNew];
+                    for (int i = 0; i < tNew; i++)
+                    {
+                        var query = new ReadOnlySpan<float>(q + (long)(bi * tNew + i) * 3 * c + h * hs, hs);
+                        var orow = new Span<float>(o + (long)(bi * tNew + i) * c + h * hs, hs);
+                        AttendOne(orow, query, k + (long)bi * maxT * c + h * hs, v + (long)bi * maxT * c + h * hs, c, past + i + 1, scale, att);
+                    }
+                });
+            }
+        }
+    }
+
+    /// <summary>out (count, C) = input[rows[i], :].</summary>
+    public static void GatherRows(Span<float> output, ReadOnlySpan<float> input, ReadOnlySpan<int> rows, int count, int c)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            int r = rows[i];
+            if (r < 0 || (long)(r + 1) * c > input.Length) throw new ArgumentOutOfRangeException(nameof(rows), $"row {r} outside the input");
+            input.Slice(r * c, c).CopyTo(output.Slice(i * c, c));
+        }
+    }
+
+    /// <summary>Columns of the vocabulary per sgemm in the head: big enough for sgemm efficiency, small enough that
+    /// (M, chunk) logits stay in cache-friendly sizes.</summary>
+    private const int HeadChunk = 2048;
+
+    /// <summary>out (M) = surprisal in bits of targets[m] under softmax(hidden[m] @ head^T), by an online max/sum over
+    /// vocabulary chunks: logits are computed chunk by chunk and never normalized or stored whole.</summary>
+    public static void Surprisal(Span<float> output, ReadOnlySpan<float> hidden, ReadOnlySpan<float> head, ReadOnlySpan<int> targets, int m, int c, int v)
+    {
+        Check(output.Length >= m && hidden.Length >= (long)m * c && head.Length >= (long)v * c && targets.Length >= m, "surprisal: buffers too small");
+        for (int i = 0; i < m; i++)
+        {
+            if ((uint)targets[i] >= (uint)v) throw new ArgumentOutOfRangeException(nameof(targets), $"target {targets[i]} outside 0..{v - 1}");
+        }
+        var tg = targets[..m].ToArray();
+        var runMax = new float[m];
+        var runSum = new double[m];
+        var targetLogit = new float[m];
+        runMax.AsSpan().Fill(float.NegativeInfinity);
+        int chunk = Math.Min(HeadChunk, v);
+        var logits = new float[(long)m * chunk]; // (M, chunk)
+        for (int v0 = 0; v0 < v; v0 += chunk)
+        {
+            int vc = Math.Min(chunk, v - v0);
+            Blas.Sgemm(false, true, m, vc, c, 1f, hidden, head.Slice(v0 * c, vc * c), 0f, logits);
+            For(m, (long)m * vc, i =>
+            {
+                var z = logits.AsSpan(i * vc, vc);
+                int local = tg[i] - v0;
+                if ((uint)local < (uint)vc) targetLogit[i] = z[local];
+                float cmax = TensorPrimitives.Max(z);
+                TensorPrimitives.Subtract(z, cmax, z);
+                TensorPrimitives.Exp(z, z);
+                double csum = TensorPrimitives.Sum(z);
+                if (cmax > runMax[i])
+                {
+                    runSum[i] = runSum[i] * Math.Exp(runMax[i] - cmax) + csum;
+                    runMax[i] = cmax;
+                }
+                else
+                {
+                    runSum[i] += csum * Math.Exp(cmax - runMax[i]);
+                }
+            });
+        }
+        for (int i = 0; i < m; i++)
+            output[i] = (float)((runMax[i] + Math.Log(runSum[i]) - targetLogit[i]) * InvLn2);
+    }
+
+    /// <summary>out (M, V) = hidden (M, C) @ head (V, C)^T.</summary>
+    public static void Logits(Span<float> output, ReadOnlySpan<float> hidden, ReadOnlySpan<float> head, int m, int c, int v) =>
+        Blas.Sgemm(false, true, m, v, c, 1f, hidden, head, 0f, output);
+
+    /// <summary>Rounds each value to the nearest bfloat16 (ties to even), kept as float: the CPU's model of bf16 weights.</summary>
+    public static void RoundToBf16(Span<float> x)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            uint bits = BitConverter.SingleToUInt32Bits(x[i]);
+            if (float.IsNaN(x[i])) continue;
+            bits += 0x7FFFu + ((bits >> 16) & 1u);
+            x[i] = BitConverter.UInt32BitsToSingle(bits & 0xFFFF0000u);
+        }
+    }
+
+    private static void For(int count, long work, Action<int> body)
+    {
+        if (count > 1 && work >= ParallelThreshold) Parallel.For(0, count, body);
+        else for (int i = 0; i < count; i++) body(i);
+    }
+
+    private static void Check(bool ok, string what)
+    {
+        if (!ok) throw new ArgumentException(what);
+    }
+}

@@ -1,0 +1,101 @@
+using System.Text;
+using LearningCurves.Engine;
+using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Engine.Model;
+using LearningCurves.Tests.Common;
+using Xunit;
+
+namespace LearningCurves.Engine.Tests;
+
+public class HfConfigTests
+{
+    private static Gpt2Config P(string json) => HfConfig.Parse(Encoding.UTF8.GetBytes(json), "m/config.json");
+
+    private static void Refuses(string json, string fragment)
+    {
+        var e = Assert.Throws<UserError>(() => P(json));
+        Assert.StartsWith("m/config.json: ", e.Message);
+        Assert.Contains(fragment, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reads_every_option()
+    {
+        var c = P("""
+            {"model_type":"gpt2","vocab_size":51200,"n_positions":128,"n_embd":48,"n_layer":3,"n_head":4,"n_inner":100,
+             "layer_norm_epsilon":1e-6,"activation_function":"gelu_new","scale_attn_weights":false,
+             "scale_attn_by_inverse_layer_idx":true,"tie_word_embeddings":false,"reorder_and_upcast_attn":true}
+            """);
+        Assert.Equal(new Gpt2Config
+        {
+            VocabSize = 51200, MaxPositions = 128, Embd = 48, Layers = 3, Heads = 4, Inner = 100, LayerNormEpsilon = 1e-6f,
+            ScaleAttnWeights = false, ScaleAttnByInverseLayerIdx = true, TieWordEmbeddings = false,
+        }, c);
+        Assert.Equal(100, c.InnerSize);
+    }
+
+    [Fact]
+    public void Missing_keys_take_the_transformers_defaults_and_n_ctx_is_the_legacy_name()
+    {
+        var c = P("""{"n_ctx":256,"n_inner":null}""");
+        Assert.Equal(256, c.MaxPositions);
+        Assert.Equal(50257, c.VocabSize);
+        Assert.Equal(768, c.Embd);
+        Assert.Equal(12, c.Layers);
+        Assert.Equal(3072, c.InnerSize);
+        Assert.True(c.ScaleAttnWeights);
+        Assert.False(c.ScaleAttnByInverseLayerIdx);
+        Assert.True(c.TieWordEmbeddings);
+        Assert.Equal(1e-5f, c.LayerNormEpsilon);
+        Assert.Equal(1024, P("{}").MaxPositions);
+    }
+
+    [Fact]
+    public void Unsupported_options_are_clear_errors()
+    {
+        Refuses("""{"add_cross_attention":true}""", "\"add_cross_attention\" is true");
+        Refuses("""{"activation_function":"relu"}""", "\"activation_function\" is \"relu\"");
+        Refuses("""{"model_type":"gpt_neox"}""", "only \"gpt2\"");
+        Refuses("""{"n_embd":"32"}""", "\"n_embd\" must be an integer");
+        Refuses("""{"n_embd":32.5}""", "\"n_embd\" must be an integer");
+        Refuses("""{"tie_word_embeddings":1}""", "\"tie_word_embeddings\" must be true or false");
+        Refuses("""{"n_inner":0}""", "\"n_inner\" must be positive or null");
+        Refuses("""{"n_embd":30,"n_head":4}""", "must be divisible by n_head");
+        Refuses("""{"n_embd":""", "not valid JSON");
+        Refuses("[]", "not a JSON object");
+    }
+
+    [Fact]
+    public void Accepts_add_cross_attention_false_and_tanh_gelu_aliases()
+    {
+        Assert.Equal(768, P("""{"add_cross_attention":false,"activation_function":"gelu_pytorch_tanh"}""").Embd);
+    }
+
+    [Fact]
+    public void A_missing_config_is_named()
+    {
+        var dir = TestPaths.TempDir();
+        var e = Assert.Throws<UserError>(() => HfConfig.LoadFromFolder(dir));
+        Assert.Equal($"{Path.Combine(dir, "config.json")}: not found: a model folder needs config.json", e.Message);
+    }
+
+    [Theory]
+    [InlineData(0, true, false)]
+    [InlineData(70, false, true)]
+    public void Written_configs_read_back_the_same(int inner, bool tie, bool inverse)
+    {
+        var cfg = new Gpt2Config
+        {
+            VocabSize = 300, MaxPositions = 64, Embd = 24, Layers = 2, Heads = 3, Inner = inner, LayerNormEpsilon = 1e-5f,
+            TieWordEmbeddings = tie, ScaleAttnByInverseLayerIdx = inverse,
+        };
+        Assert.Equal(cfg, P(HfConfig.ToJson(cfg)));
+    }
+
+    [Fact]
+    public void Reads_the_real_hugging_face_config()
+    {
+        var c = HfConfig.LoadFromFolder(TestPaths.SharedFixture("tiny-random-gpt2"));
+        Assert.Equal((1000, 512, 32, 5, 4, 128), (c.VocabSize, c.MaxPositions, c.Embd, c.Layers, c.Heads, c.InnerSize));
+    }
+}
