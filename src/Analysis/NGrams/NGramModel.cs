@@ -23,11 +23,13 @@ public sealed record NGramOptions(
 /// indexed by token id. Order n &gt;= 2 is one open-addressing hash table (<see cref="NGramTable"/>) whose key is the
 /// 64-bit value (id of the (n-1)-gram prefix in order n-1) &lt;&lt; 32 | (last token id), mapping to a dense 32-bit id
 /// and a 32-bit count; slots are 16 bytes and the load stays between 0.375 and 0.75, so an n-gram costs about 21-43
-/// bytes (about 30 on average) plus 8 bytes for its continuation total once built. Counting a token costs 4 hash
+/// bytes (about 30 on average) plus 4 bytes for its continuation total once built. Counting a token costs 4 hash
 /// inserts whose keys are known up front (they use the previous token's ids), so their cache misses are prefetched
 /// together. Limits: token ids below 2^31; at most about 800 million distinct n-grams per order (2^30 slots) and
-/// counts below 2^32 (a few billion tokens). A few hundred million tokens of text (roughly 0.5-0.8 distinct 4- and
-/// 5-grams per token) take about 10-15 GB; pruning keeps far less.
+/// at most 2^32 - 1 tokens in all (counts are 32-bit). Measured 35 bytes per distinct n-gram (orders 2-5) on a
+/// Zipfian stream. Text has roughly 0.1-0.2 distinct 2-grams, 0.4 3-grams and 0.7-0.9 4- and 5-grams per token, so
+/// 200 million tokens take about 15 GB unpruned and 300 million about 22 GB (plus a transient copy of the largest
+/// table while it doubles); with pruning (the paper's setting) a small fraction of that.
 /// </para>
 /// </summary>
 public sealed class NGramCounter
@@ -78,6 +80,7 @@ public sealed class NGramCounter
         uint vocab = (uint)VocabSize;
         foreach (int t in sequence)
             if ((uint)t >= vocab) throw new ArgumentOutOfRangeException(nameof(sequence), t, $"token id outside the vocabulary 0..{vocab - 1}");
+        if (_tokens + sequence.Length > uint.MaxValue) throw new InvalidOperationException("more than 2^32 - 1 tokens: the 32-bit counts would overflow");
         if (Options.MaxOrder == 5) Add5(sequence);
         else AddGeneric(sequence);
         _tokens += sequence.Length;
@@ -243,7 +246,7 @@ public sealed class NGramModel : IDisposable
     private readonly long[] _unigram;
     private readonly NGramTable?[] _tables;
     private readonly uint[] _padId;
-    private readonly long[]?[] _continuations; // [n][id of an n-gram]: total count of its (n+1)-gram extensions
+    private readonly uint[]?[] _continuations;  // [n][id of an n-gram]: total count of its (n+1)-gram extensions
     private readonly double _maxUnigramSurprisal;
 
     internal NGramModel(int vocabSize, int maxOrder, long tokens, long[] unigram, NGramTable?[] tables, uint[] padId)
@@ -254,10 +257,10 @@ public sealed class NGramModel : IDisposable
         _unigram = unigram;
         _tables = tables;
         _padId = padId;
-        _continuations = new long[]?[maxOrder];
+        _continuations = new uint[]?[maxOrder];
         for (int n = 1; n < maxOrder; n++)
         {
-            var totals = new long[n == 1 ? vocabSize + 1 : tables[n]!.Count];
+            var totals = new uint[n == 1 ? vocabSize + 1 : tables[n]!.Count];
             foreach (ref readonly var e in tables[n + 1]!.Slots)
                 if (e.Key != ulong.MaxValue) totals[(int)(e.Key >> 32)] += e.Count;
             _continuations[n] = totals;
@@ -286,7 +289,7 @@ public sealed class NGramModel : IDisposable
     public long Distinct(int n) => n == 1 ? _unigram.AsSpan(0, VocabSize).ToArray().Count(c => c > 0) : _tables[n]!.Count;
 
     /// <summary>Bytes held by the counts.</summary>
-    public long Bytes => _unigram.Length * 8L + _tables.Sum(t => t?.Bytes ?? 0) + _continuations.Sum(c => (c?.Length ?? 0) * 8L);
+    public long Bytes => _unigram.Length * 8L + _tables.Sum(t => t?.Bytes ?? 0) + _continuations.Sum(c => (c?.Length ?? 0) * 4L);
 
     public long UnigramCount(int token) => (uint)token < (uint)VocabSize ? _unigram[token] : 0;
 
