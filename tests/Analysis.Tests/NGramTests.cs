@@ -134,6 +134,25 @@ public class NGramTests
         }
         Assert.True(bad.Count == 0, $"seed {seed}: {bad.Count} mismatches; first: {string.Join("; ", bad.Take(5))}");
 
+        // Backoff surprisals agree with order-by-order probabilities, for contexts taken from the corpus (mostly seen).
+        var sur = new double[order];
+        foreach (var seq in corpus.Where(c => c.Length > 0).Take(20))
+        {
+            for (int pos = 0; pos < seq.Length; pos++)
+            {
+                int target = pos + 1 < seq.Length ? seq[pos + 1] : rng.Next(vocab);
+                var ctx = seq.AsSpan(0, pos + 1);
+                model.Surprisals(ctx, target, sur);
+                double expected = -model.UnigramLog2Prob(target);
+                for (int n = 1; n <= order; n++)
+                {
+                    double p = n == 1 ? 0 : model.Probability(ctx, target, n);
+                    if (p > 0) expected = -Math.Log2(p);
+                    Assert.True(Math.Abs(sur[n - 1] - expected) < 1e-12, $"seed {seed}: surprisal n={n} at {pos}: {sur[n - 1]} vs {expected}");
+                }
+            }
+        }
+
         // Random queries, seen or not, agree on the count (absent = 0).
         for (int q = 0; q < 300; q++)
         {

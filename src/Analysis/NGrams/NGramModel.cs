@@ -346,7 +346,14 @@ public sealed class NGramModel : IDisposable
         for (int n = 2; n <= MaxOrder; n++)
         {
             double p = Probability(context, target, n);
-            if (p > 0) s = -Math.Log2(p);
+            if (p == 0)
+            {
+                // Every occurrence of an n-gram contains its (n-1)-token suffix, and pruning keeps that order (a
+                // suffix is dropped only when all its extensions are), so once an order is unseen all longer ones are.
+                surprisal[(n - 1)..MaxOrder].Fill(s);
+                return;
+            }
+            s = -Math.Log2(p);
             surprisal[n - 1] = s;
         }
     }
