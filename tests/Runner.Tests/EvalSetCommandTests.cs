@@ -59,8 +59,6 @@ public class EvalSetCommandTests
         foreach (var args in new[]
         {
             new[] { "eval-set", "--ids", ids, "--seed", "1", "--out", dir + "/x" },                                  // no vocab size
-            ["eval-set", "--ids", ids, "--vocab-size", "8", "--seed", "1", "--packing", "stream", "--out", dir + "/x"], // id 8..12 out of range
-            ["eval-set", "--ids", ids, "--vocab-size", "20", "--seed", "1", "--per-sequence", "x", "--out", dir + "/x"],
             ["eval-set", "--ids", ids, "--vocab-size", "20", "--out", dir + "/x"],                                     // no seed
         })
         {
