@@ -146,6 +146,19 @@ public class SweepDriverTests
     }
 
     [Fact]
+    public void Run_whose_tokenizer_has_another_vocabulary_is_refused()
+    {
+        string fixture = TestPaths.SharedFixture("tiny-random-gpt2");
+        string root = TestPaths.TempDir();
+        var (run, eval) = Data(root, 1);
+        foreach (var f in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(fixture, f), Path.Combine(run, f));
+        using var backend = new CpuBackend();
+        var e = Assert.Throws<UserError>(() => Sweep(backend, Path.Combine(root, "out"), run, eval, new Notes()));
+        Assert.Contains("1000 ids, the eval set's 48", e.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(root, "out", "r")));
+    }
+
+    [Fact]
     public void Status_merges_row_records_newer_than_the_manifest()
     {
         string root = TestPaths.TempDir();
