@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
+using LearningCurves.Engine.Tokenization;
 
 namespace LearningCurves.Engine.Sweeps;
 
@@ -219,6 +220,22 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
 
     private Gpt2Config? CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)
     {
+        // A tokenizer beside the run (its root, else its first checkpoint) must have the eval set's vocabulary: the
+        // same ids must mean the same tokens. One that cannot be read is left to the user; the configs are still checked.
+        string? tokDir = new[] { spec.Path, cps[0].Path }.FirstOrDefault(d => Directory.Exists(d) && Gpt2Tokenizer.FolderHasTokenizer(d));
+        if (tokDir is not null)
+        {
+            int? size = null;
+            try
+            {
+                size = Gpt2Tokenizer.FromFolder(tokDir).VocabSize;
+            }
+            catch (UserError)
+            {
+            }
+            if (size is int v && v != eval.VocabSize)
+                throw UserError.InFile(tokDir, $"run '{spec.Name}': its tokenizer has {v} ids, the eval set's {eval.VocabSize}; refused before any work");
+        }
         Gpt2Config? first = null;
         foreach (var cp in cps)
         {
