@@ -12,6 +12,10 @@ namespace LearningCurves.Runner.Tests;
 /// <summary>`learning-curves metrics` end to end: flags, input forms, outputs.</summary>
 public sealed class MetricsCommandTests
 {
+    // The command itself, not Program.Main: other tests capture the shared console, so these write nothing to it.
+    // A UserError is what Program.Main turns into exit code 2 with one line on stderr.
+    private static int Metrics(params string[] argv) => new MetricsCommand().Run(argv, TextWriter.Null);
+
     private static readonly long[] Steps = [0, 100, 250, 400, 800, 1500, 3000, 4000, 7000, 12000, 20000, 33000, 50000, 80000, 100000,
         150000, 220000, 300000, 420000, 600000, 800000, 1000000];
 
@@ -60,7 +64,7 @@ public sealed class MetricsCommandTests
         string stepsTxt = Path.Combine(dir, "steps.txt");
         File.WriteAllLines(stepsTxt, Steps.Select(s => s.ToString(CultureInfo.InvariantCulture)));
         string outA = Path.Combine(dir, "outA");
-        int rc = Program.Main(["metrics", "--curves", .. files, "--steps", stepsTxt, "--layout", "examples-first", "--vocab-size", "50004", "--out", outA]);
+        int rc = Metrics(["--curves", .. files, "--steps", stepsTxt, "--layout", "examples-first", "--vocab-size", "50004", "--out", outA]);
         Assert.Equal(0, rc);
 
         // The sweep's form of the same data: DIR/<run>/surprisal.npy checkpoints-first + steps.npy.
@@ -71,7 +75,7 @@ public sealed class MetricsCommandTests
             Npy.Write<long>(Path.Combine(sweep, $"seed{r}", "steps.npy"), Steps);
         }
         string outB = Path.Combine(dir, "outB");
-        rc = Program.Main(["metrics", "--sweep", sweep, "--chance-bits", Math.Log2(50004).ToString("R", CultureInfo.InvariantCulture), "--out", outB]);
+        rc = Metrics("--sweep", sweep, "--chance-bits", Math.Log2(50004).ToString("R", CultureInfo.InvariantCulture), "--out", outB);
         Assert.Equal(0, rc);
 
         foreach (var f in new[] { MetricsRunner.PerRunFile, MetricsRunner.ExamplesFile })
@@ -114,7 +118,7 @@ public sealed class MetricsCommandTests
         string steps = Path.Combine(dir, "steps.npy");
         Npy.Write<long>(steps, Steps);
         string outDir = Path.Combine(dir, "out");
-        Assert.Equal(0, Program.Main(["metrics", "--curves", .. files, "--steps", steps, "--aoa", "sigmoid", "--last", "5", "--out", outDir]));
+        Assert.Equal(0, Metrics(["--curves", .. files, "--steps", steps, "--aoa", "sigmoid", "--last", "5", "--out", outDir]));
         var rows = File.ReadAllLines(Path.Combine(outDir, MetricsRunner.PerRunFile)).Skip(1).Select(l => l.Split(',')).ToList();
         double x0 = Math.Log10(Steps[1]), x1 = Math.Log10(Steps[^1]);
         foreach (var row in rows)
@@ -145,16 +149,16 @@ public sealed class MetricsCommandTests
 
         // Shape mismatch between runs, a wrong step count, a NaN: exit code 2, no outputs left behind.
         var small = WriteRun(dir, "small.npy", MakeCurves(1, 5, 2)[0], examplesFirst: false);
-        Assert.Equal(2, Program.Main(["metrics", "--curves", good, small, "--steps", steps, "--out", outDir]));
+        Assert.ThrowsAny<UserError>(() => Metrics("--curves", good, small, "--steps", steps, "--out", outDir));
         string shortSteps = Path.Combine(dir, "short.txt");
         File.WriteAllLines(shortSteps, ["0", "10", "20"]);
-        Assert.Equal(2, Program.Main(["metrics", "--curves", good, "--steps", shortSteps, "--out", outDir]));
+        Assert.ThrowsAny<UserError>(() => Metrics("--curves", good, "--steps", shortSteps, "--out", outDir));
         var nan = (float[,])curves[1].Clone();
         nan[4, 13] = float.NaN;
         var bad = WriteRun(dir, "bad.npy", nan, examplesFirst: false);
         var err = Assert.ThrowsAny<UserError>(() => MetricsRunner.Run([good, bad], CurveLayout.CheckpointsFirst, steps, Steps, new MetricsOptions(), outDir));
         Assert.Contains("run 1, example 4, checkpoint 13", err.Message, StringComparison.Ordinal);
-        Assert.Equal(2, Program.Main(["metrics", "--curves", good, bad, "--steps", steps, "--out", outDir]));
+        Assert.ThrowsAny<UserError>(() => Metrics("--curves", good, bad, "--steps", steps, "--out", outDir));
         Assert.False(File.Exists(Path.Combine(outDir, MetricsRunner.PerRunFile)));
         Assert.False(File.Exists(Path.Combine(outDir, MetricsRunner.SmoothedFile)));
         Assert.Empty(Directory.Exists(outDir) ? Directory.GetFiles(outDir) : []);

@@ -17,18 +17,18 @@ public sealed class MetricsBenchmark : IBenchmark
 {
     public string Name => "metrics";
 
-    public string Description => "learning-curve metrics on synthetic float32 curves: --examples N (1000000) --checkpoints K (222) --runs R (5) [--aoa gam|sigmoid] [--threads N] [--keep]";
+    public string Description => "learning-curve metrics on synthetic float32 curves: --examples N (1000000; 20000 with --quick) --checkpoints K (222) --runs R (5) [--aoa gam|sigmoid] [--threads N] [--dir DIR: keep the files there]";
 
     public int Run(Args args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        int examples = args.GetInt("examples", 1_000_000, 1);
+        bool quick = args.Switch("quick");
+        int examples = args.GetInt("examples", quick ? 20_000 : 1_000_000, 1);
         int checkpoints = args.GetInt("checkpoints", 222, 3);
         int runs = args.GetInt("runs", 5, 1, 100);
         string aoa = args.GetChoice("aoa", "gam", "gam", "sigmoid");
         int threads = args.GetInt("threads", Environment.ProcessorCount, 1, 1024);
         string? dirArg = args.Get("dir");
-        bool keep = args.Switch("keep");
         args.RejectUnknown(maxPositional: 1);
 
         string dir = dirArg ?? Path.Combine(Path.GetTempPath(), $"lc-bench-metrics-{Environment.ProcessId}");
@@ -69,7 +69,8 @@ public sealed class MetricsBenchmark : IBenchmark
         }
         finally
         {
-            if (!keep && dirArg is null) Directory.Delete(dir, recursive: true);
+            // A folder the user named is theirs to keep; the temp one goes.
+            if (dirArg is null) Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -13,12 +13,15 @@ public sealed class MetricsCommand : ICommand
     public string Usage => "metrics (--sweep DIR | --curves A.npy [B.npy ...] --steps FILE [--layout checkpoints-first|examples-first]) "
         + "[--vocab-size V | --chance-bits X] [--last K] [--aoa gam|sigmoid] [--threads N] --out DIR";
 
-    public int Run(string[] args)
+    public int Run(string[] args) => Run(args, Console.Out);
+
+    /// <summary>Runs with progress lines going to <paramref name="log"/> (tests pass TextWriter.Null: the console is shared).</summary>
+    internal int Run(string[] args, TextWriter log)
     {
         var a = Args.Parse(Name, args);
         var job = Parse(a);
-        var summary = MetricsRunner.Run(job.Curves, job.Layout, job.StepsPath, job.Steps, job.Options, job.Out, Console.Out);
-        Report(summary, job.Out, Console.Out);
+        var summary = MetricsRunner.Run(job.Curves, job.Layout, job.StepsPath, job.Steps, job.Options, job.Out, log);
+        Report(summary, job.Out, log);
         return 0;
     }
 
