@@ -30,8 +30,9 @@ function Invoke-Native([string] $What, [scriptblock] $Block) {
     if ($LASTEXITCODE -ne 0) { throw "$What failed (exit code $LASTEXITCODE)" }
 }
 
-# Debian packages the project needs at run or test time: BLAS for the CPU backend, clang for the PTX check.
-$AptPackages = @('libopenblas0-pthread', 'clang-19')
+# Debian packages the project needs at run or test time: BLAS for the CPU backend, clang for the PTX check,
+# fonts for the report's figures (ScottPlot draws text with DejaVu Sans) and Chromium for the report's rendering test.
+$AptPackages = @('libopenblas0-pthread', 'clang-19', 'fonts-dejavu-core', 'chromium')
 
 function Install-AptPackages([string[]] $Packages) {
     $missing = @($Packages | Where-Object {

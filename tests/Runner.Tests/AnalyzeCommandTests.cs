@@ -108,7 +108,7 @@ internal sealed record SyntheticSuite(string Sweep, string TrainIds, string Eval
     }
 }
 
-[Collection("Console")]
+[Collection(ConsoleTests.Name)]
 public class AnalyzeCommandTests
 {
     [Fact]
