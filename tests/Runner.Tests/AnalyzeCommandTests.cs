@@ -59,7 +59,7 @@ internal sealed record SyntheticSuite(string Sweep, string TrainIds, string Eval
 
         // Steps: 0, then exponential up to 100k.
         var steps = new long[checkpoints];
-        for (int k = 1; k < checkpoints; k++) steps[k] = (long)Math.Round(Math.Pow(10, 1 + 4.0 * (k - 1) / (checkpoints - 2)));
+        for (int k = 1; k < checkpoints; k++) steps[k] = Math.Max(steps[k - 1] + 1, (long)Math.Round(Math.Pow(10, 1 + 4.0 * (k - 1) / (checkpoints - 2))));
         var picked = TrainingGeneration.NearestToPowersOfTen(steps);
         var cfg = new Gpt2Config { VocabSize = Vocab, MaxPositions = 96, Embd = 16, Layers = 1, Heads = 2 };
 
