@@ -135,4 +135,42 @@ public sealed class SmoothingTests(ITestOutputHelper output)
             Assert.All(row, b => Assert.True(b >= -1e-15));
         }
     }
+
+    [Theory]
+    [InlineData(221, 4)]
+    [InlineData(23, 9)]
+    [InlineData(60, -1)] // a fresh seed each run
+    public void GridMinimumAndFirstCrossingEqualAFullGridScan(int points, int seed)
+    {
+        var rng = seed < 0 ? new Random() : new Random(seed);
+        var x = Enumerable.Range(0, points).Select(i => Math.Log10(100 + 1000.0 * i * i + rng.Next(50))).ToArray();
+        var smoother = new SplineSmoother(x);
+        int curves = 45;
+        var y = new double[points * curves];
+        for (int i = 0; i < y.Length; i++) y[i] = 5 + 3 * Math.Sin(i % points * 0.1 * (1 + i % curves)) + rng.NextDouble();
+        var block = smoother.CreateBlock(64);
+        smoother.Smooth(y, curves, curves, block);
+        int g = smoother.GridX.Count;
+        var grid = new double[g * curves];
+        smoother.EvaluateGrid(block, grid, curves);
+        var min = new double[curves];
+        smoother.GridMinimum(block, min);
+        var threshold = new double[curves];
+        for (int c = 0; c < curves; c++)
+        {
+            double full = double.PositiveInfinity;
+            for (int i = 0; i < g; i++) full = Math.Min(full, grid[i * curves + c]);
+            Assert.True(full == min[c], $"curve {c}: pruned minimum {min[c]:R}, full scan {full:R}");
+            threshold[c] = c % 5 == 0 ? full - 1 : full + (c % 3) * 0.5;
+        }
+        var idx = new int[curves];
+        smoother.FirstGridIndexAtOrBelow(block, threshold, idx);
+        for (int c = 0; c < curves; c++)
+        {
+            int expected = -1;
+            for (int i = 0; i < g && expected < 0; i++)
+                if (grid[i * curves + c] <= threshold[c]) expected = i;
+            Assert.Equal(expected, idx[c]);
+        }
+    }
 }

@@ -130,6 +130,23 @@ public static class MetricsRunner
                 var gate = new object();
                 if (e > 0)
                 {
+                    try
+                    {
+                        ParallelBlocks();
+                    }
+                    catch (AggregateException agg) when (agg.InnerExceptions.Count > 0 && agg.InnerExceptions.All(x => x is UserError or IOException))
+                    {
+                        // A worker's unreadable file is the user's problem: report it as such, not as a crash.
+                        throw agg.InnerExceptions[0] is UserError u ? u : new UserError(agg.InnerExceptions[0].Message, agg.InnerExceptions[0]);
+                    }
+                }
+                if (firstBad is not null) throw firstBad;
+                // The data reaches the disk before the rename makes the file visible under its real name.
+                using var sync = new FileStream(outHandle, FileAccess.ReadWrite, 0);
+                sync.Flush(flushToDisk: true);
+
+                void ParallelBlocks()
+                {
                     Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) },
                         () => new Worker(files, smoother, bio, first, options),
                         (b, state, w) =>
@@ -156,10 +173,6 @@ public static class MetricsRunner
                                 for (int i = 0; i < lambdaCounts.Length; i++) lambdaCounts[i] += w.LambdaCounts[i];
                         });
                 }
-                if (firstBad is not null) throw firstBad;
-                // The data reaches the disk before the rename makes the file visible under its real name.
-                using var sync = new FileStream(outHandle, FileAccess.ReadWrite, 0);
-                sync.Flush(flushToDisk: true);
             }
             log?.WriteLine($"metrics: {runs} run(s) x {e} examples x {k} checkpoints smoothed in {clock.Elapsed.TotalSeconds:F1} s; writing tables");
             string perRunTmp = WriteTable(Path.Combine(outDir, PerRunFile), PerRunHeader, (long)runs * e, options.Threads,

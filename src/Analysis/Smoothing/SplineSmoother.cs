@@ -38,6 +38,8 @@ public sealed class SplineSmoother
     private readonly int[] _gridFirst;
     private readonly double[] _gridW;  // (G, order + 1)
     private readonly double[] _gridX;
+    private readonly int[] _rangeFirst; // per run of grid points on one knot interval: its first basis function
+    private readonly int[] _rangeStart; // where each run starts in the grid (one extra: the end)
     private readonly double[] _lambdas;
     private readonly bool _padded;     // fewer points than coefficients: Q's rows do not span a full orthonormal basis
 
@@ -84,6 +86,20 @@ public sealed class SplineSmoother
         _gridFirst = new int[gridPoints];
         _gridW = new double[gridPoints * w];
         for (int g = 0; g < gridPoints; g++) _gridFirst[g] = Basis.EvaluateLocal(_gridX[g], _gridW.AsSpan(g * w, w));
+        // Runs of grid points sharing their first basis function (one knot interval each, the grid being sorted).
+        var firsts = new List<int>();
+        var starts = new List<int>();
+        for (int g = 0; g < gridPoints; g++)
+        {
+            if (g == 0 || _gridFirst[g] != _gridFirst[g - 1])
+            {
+                firsts.Add(_gridFirst[g]);
+                starts.Add(g);
+            }
+        }
+        starts.Add(gridPoints);
+        _rangeFirst = [.. firsts];
+        _rangeStart = [.. starts];
 
         // With fewer points than coefficients R would not be square; pad X with zero rows (they change neither X'X nor X'y).
         int rows = Math.Max(n, p);
@@ -273,17 +289,47 @@ public sealed class SplineSmoother
     }
 
     /// <summary>The minimum over the grid of each smoothed curve of the block's last <see cref="Smooth"/>.</summary>
+    /// <remarks>
+    /// Exact (the same value a full scan of <see cref="EvaluateGrid"/> gives) but cheaper: on a knot interval the
+    /// curve is a convex combination of 4 coefficients plus the intercept, so min(those 4) + intercept bounds it from
+    /// below, and intervals whose bound is not below the best value found so far are never evaluated.
+    /// </remarks>
     public void GridMinimum(SmootherBlock block, Span<double> min)
     {
         ArgumentNullException.ThrowIfNull(block);
-        int curves = block.Count, w = Basis.Order + 1;
-        var row = block.Row.AsSpan(0, curves);
-        var m = min[..curves];
-        m.Fill(double.PositiveInfinity);
-        for (int g = 0; g < _gridX.Length; g++)
+        int curves = block.Count, cap = block.Capacity, p = Coefficients, ranges = _rangeFirst.Length;
+        Span<double> beta = stackalloc double[p];
+        Span<double> bound = stackalloc double[ranges];
+        Span<bool> done = stackalloc bool[ranges];
+        for (int c = 0; c < curves; c++)
         {
-            EvaluateRow(_gridFirst[g], _gridW.AsSpan(g * w, w), block, row);
-            MinInPlace(row, m);
+            for (int j = 0; j < p; j++) beta[j] = block.Beta[j * cap + c];
+            double intercept = beta[p - 1];
+            for (int r = 0; r < ranges; r++)
+            {
+                int f = _rangeFirst[r];
+                bound[r] = Math.Min(Math.Min(beta[f], beta[f + 1]), Math.Min(beta[f + 2], beta[f + 3])) + intercept;
+            }
+            done.Clear();
+            double best = double.PositiveInfinity;
+            while (true)
+            {
+                int pick = -1;
+                for (int r = 0; r < ranges; r++)
+                    if (!done[r] && (pick < 0 || bound[r] < bound[pick])) pick = r;
+                if (pick < 0 || bound[pick] > best) break;
+                done[pick] = true;
+                int f = _rangeFirst[pick];
+                double b0 = beta[f], b1 = beta[f + 1], b2 = beta[f + 2], b3 = beta[f + 3];
+                for (int g = _rangeStart[pick]; g < _rangeStart[pick + 1]; g++)
+                {
+                    var w = _gridW.AsSpan(g * 4, 4);
+                    // Same operation order as EvaluateRow, so the minimum equals the full scan's bit for bit.
+                    double v = w[0] * b0 + w[1] * b1 + w[2] * b2 + w[3] * b3 + intercept;
+                    if (v < best) best = v;
+                }
+            }
+            min[c] = best;
         }
     }
 
