@@ -95,19 +95,22 @@ public class NGramTests
     }
 
     [Theory]
-    [InlineData(1, 5, false, 1_000_000)]
-    [InlineData(2, 3, false, 1_000_000)]
-    [InlineData(3, 5, true, 1_000_000)]
-    [InlineData(4, 5, true, 7)]
-    [InlineData(5, 4, true, 3)]
-    [InlineData(6, 2, false, 1)]
-    [InlineData(0, 5, true, 5)]
-    public void Counts_and_probabilities_match_a_brute_force_reference(int seed, int order, bool prune, int every)
+    [InlineData(1, 5, false, 1_000_000, 40)]
+    [InlineData(2, 3, false, 1_000_000, 40)]
+    [InlineData(3, 5, true, 1_000_000, 40)]
+    [InlineData(4, 5, true, 7, 40)]
+    [InlineData(5, 4, true, 3, 40)]
+    [InlineData(6, 2, false, 1, 40)]
+    [InlineData(7, 5, false, 1_000_000, 400)] // long sequences: the interleaved-lane path of order 5
+    [InlineData(8, 5, true, 4, 400)]
+    [InlineData(0, 5, true, 5, 40)]
+    [InlineData(0, 5, false, 1_000_000, 300)]
+    public void Counts_and_probabilities_match_a_brute_force_reference(int seed, int order, bool prune, int every, int maxLen)
     {
         var rng = new Random(seed == 0 ? Environment.TickCount : seed);
-        int vocab = rng.Next(3, 12);
+        int vocab = rng.Next(3, maxLen > 100 ? 60 : 12);
         var corpus = Enumerable.Range(0, rng.Next(20, 80))
-            .Select(_ => Enumerable.Range(0, rng.Next(0, 40)).Select(_ => Zipf(rng, vocab)).ToArray()).ToArray();
+            .Select(_ => Enumerable.Range(0, rng.Next(0, maxLen)).Select(_ => Zipf(rng, vocab)).ToArray()).ToArray();
         var options = new NGramOptions(order, prune, every);
         var model = Build(vocab, options, corpus);
         var (counts, continuations) = Reference(corpus, order, options);

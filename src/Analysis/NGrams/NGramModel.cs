@@ -85,18 +85,69 @@ public sealed class NGramCounter
         if (Options.Prune && _sequences % Options.PruneEverySequences == 0) Prune();
     }
 
-    // The paper's order, unrolled: the four keys depend only on the previous token's ids, so all four slots are
-    // prefetched before any is probed.
+    // Lanes interleaved in the order-5 loop. Counting is bound by cache misses (4 random slots per token); splitting a
+    // sequence into 4 independent lanes puts 16 prefetched lookups in flight instead of 4.
+    private const int Lanes = 4;
+
+    // The paper's order, unrolled: the four keys of a token depend only on the previous token's ids, so every lane's
+    // slots are prefetched before any is probed.
     private void Add5(ReadOnlySpan<int> sequence)
     {
         var t2 = _tables[2]!;
         var t3 = _tables[3]!;
         var t4 = _tables[4]!;
         var t5 = _tables[5]!;
-        uint p1 = _padId[1], p2 = _padId[2], p3 = _padId[3], p4 = _padId[4];
         var uni = _unigram;
-        foreach (int t in sequence)
+        int m = sequence.Length / Lanes;
+        Span<uint> state = stackalloc uint[Lanes * 4]; // per lane: ids of the 1-, 2-, 3-, 4-gram ending before its next token
+        int done = 0;
+        if (m >= 16)
         {
+            for (int lane = 0; lane < Lanes; lane++) LaneStart(sequence, lane * m, state.Slice(lane * 4, 4));
+            Span<ulong> keys = stackalloc ulong[Lanes * 4];
+            for (int step = 0; step < m; step++)
+            {
+                for (int lane = 0; lane < Lanes; lane++)
+                {
+                    int t = sequence[lane * m + step];
+                    var st = state.Slice(lane * 4, 4);
+                    var k = keys.Slice(lane * 4, 4);
+                    k[0] = NGramTable.Key(st[0], t);
+                    k[1] = NGramTable.Key(st[1], t);
+                    k[2] = NGramTable.Key(st[2], t);
+                    k[3] = NGramTable.Key(st[3], t);
+                    t2.Prefetch(k[0]);
+                    t3.Prefetch(k[1]);
+                    t4.Prefetch(k[2]);
+                    t5.Prefetch(k[3]);
+                }
+                for (int lane = 0; lane < Lanes; lane++)
+                {
+                    int t = sequence[lane * m + step];
+                    var st = state.Slice(lane * 4, 4);
+                    var k = keys.Slice(lane * 4, 4);
+                    uni[t]++;
+                    st[1] = t2.Add(k[0], 1);
+                    st[2] = t3.Add(k[1], 1);
+                    st[3] = t4.Add(k[2], 1);
+                    t5.Add(k[3], 1);
+                    st[0] = (uint)t;
+                }
+            }
+            done = Lanes * m;
+            state = state.Slice((Lanes - 1) * 4, 4); // the last lane runs on to the end
+        }
+        else
+        {
+            state[0] = _padId[1];
+            state[1] = _padId[2];
+            state[2] = _padId[3];
+            state[3] = _padId[4];
+        }
+        uint p1 = state[0], p2 = state[1], p3 = state[2], p4 = state[3];
+        for (int i = done; i < sequence.Length; i++)
+        {
+            int t = sequence[i];
             uni[t]++;
             ulong k2 = NGramTable.Key(p1, t), k3 = NGramTable.Key(p2, t), k4 = NGramTable.Key(p3, t), k5 = NGramTable.Key(p4, t);
             t2.Prefetch(k2);
@@ -109,6 +160,30 @@ public sealed class NGramCounter
             t5.Add(k5, 1);
             p1 = (uint)t;
         }
+    }
+
+    // Ids of the 1- to 4-grams ending just before position s (s >= 4, or 0 = sequence start). Missing entries are
+    // created with count 0; the lane before this one counts them when it reaches them.
+    private void LaneStart(ReadOnlySpan<int> seq, int s, Span<uint> st)
+    {
+        if (s == 0)
+        {
+            for (int n = 1; n <= 4; n++) st[n - 1] = _padId[n];
+            return;
+        }
+        var t2 = _tables[2]!;
+        var t3 = _tables[3]!;
+        var t4 = _tables[4]!;
+        uint a = t2.Add(NGramTable.Key((uint)seq[s - 4], seq[s - 3]), 0); // (s-4, s-3)
+        uint b = t2.Add(NGramTable.Key((uint)seq[s - 3], seq[s - 2]), 0); // (s-3, s-2)
+        uint c = t2.Add(NGramTable.Key((uint)seq[s - 2], seq[s - 1]), 0); // (s-2, s-1)
+        uint d = t3.Add(NGramTable.Key(a, seq[s - 2]), 0);                // (s-4 .. s-2)
+        uint e = t3.Add(NGramTable.Key(b, seq[s - 1]), 0);                // (s-3 .. s-1)
+        uint f = t4.Add(NGramTable.Key(d, seq[s - 1]), 0);                // (s-4 .. s-1)
+        st[0] = (uint)seq[s - 1];
+        st[1] = c;
+        st[2] = e;
+        st[3] = f;
     }
 
     private void AddGeneric(ReadOnlySpan<int> sequence)
@@ -157,9 +232,10 @@ public sealed class NGramCounter
 /// <summary>
 /// Frozen n-gram counts with maximum-likelihood conditional probabilities P(t | c) = count(c, t) / sum over u of
 /// count(c, u) (the continuation total of the context, so probabilities over seen continuations sum to 1, also for
-/// contexts that end a sequence). Read-only and thread-safe.
+/// contexts that end a sequence). Read-only and thread-safe. The count tables live in native memory; Dispose frees
+/// them at once (otherwise the finalizers do).
 /// </summary>
-public sealed class NGramModel
+public sealed class NGramModel : IDisposable
 {
     /// <summary>Stands for the sequence-start placeholder in <see cref="Count"/> queries.</summary>
     public const int Pad = -1;
@@ -182,7 +258,7 @@ public sealed class NGramModel
         for (int n = 1; n < maxOrder; n++)
         {
             var totals = new long[n == 1 ? vocabSize + 1 : tables[n]!.Count];
-            foreach (ref readonly var e in tables[n + 1]!.Slots.AsSpan())
+            foreach (ref readonly var e in tables[n + 1]!.Slots)
                 if (e.Key != ulong.MaxValue) totals[(int)(e.Key >> 32)] += e.Count;
             _continuations[n] = totals;
         }
@@ -194,6 +270,11 @@ public sealed class NGramModel
     public int VocabSize { get; }
 
     public int MaxOrder { get; }
+
+    public void Dispose()
+    {
+        foreach (var t in _tables) t?.Dispose();
+    }
 
     /// <summary>Tokens counted.</summary>
     public long Tokens { get; }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LearningCurves.Engine.Checkpoints;
 
 namespace LearningCurves.Analysis.Statistics;
 
@@ -100,27 +101,5 @@ public static class RegressionJson
     {
         if (double.IsFinite(v)) w.WriteNumber(key, v);
         else w.WriteNull(key);
-    }
-}
-
-/// <summary>Writes files so a reader never sees a half-written one: a temporary file beside the target, then a rename.</summary>
-public static class AtomicFile
-{
-    public static void WriteAllText(string path, string text)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            File.WriteAllText(tmp, text);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
     }
 }
