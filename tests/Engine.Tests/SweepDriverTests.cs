@@ -65,6 +65,45 @@ public class SweepDriverTests
         Assert.Equal(good, File.ReadAllBytes(curve));
     }
 
+    [Theory]
+    [InlineData("truncated")]
+    [InlineData("garbage")]
+    [InlineData("empty")]
+    [InlineData("no-weights")]
+    [InlineData("bad-config")]
+    [InlineData("missing-tensor")]
+    public void Unreadable_checkpoint_is_failed_with_a_reason_and_the_others_done(string damage)
+    {
+        string root = TestPaths.TempDir();
+        var (run, eval) = Data(root, 3);
+        string bad = Path.Combine(run, "step10");
+        string st = Path.Combine(bad, "model.safetensors");
+        switch (damage)
+        {
+            case "truncated": File.WriteAllBytes(st, File.ReadAllBytes(st)[..100]); break;
+            case "garbage": File.WriteAllBytes(st, Enumerable.Range(0, 5000).Select(i => (byte)(i * 31)).ToArray()); break;
+            case "empty": File.WriteAllBytes(st, []); break;
+            case "no-weights": File.Delete(st); break;
+            case "bad-config": File.WriteAllText(Path.Combine(bad, "config.json"), "{ not json"); break;
+            case "missing-tensor":
+                var w = Gpt2Weights.Random(Cfg with { Layers = 2 }, 5);
+                HfCheckpoint.Save(bad, w);
+                File.WriteAllText(Path.Combine(bad, "config.json"), File.ReadAllText(Path.Combine(run, "step0", "config.json")).Replace("\"n_layer\": 1", "\"n_layer\": 3", StringComparison.Ordinal));
+                break;
+        }
+        using var backend = new CpuBackend();
+        var notes = new Notes();
+        var s = Sweep(backend, Path.Combine(root, "out"), run, eval, notes);
+        Assert.Equal((2, 1), (s.Done, s.Failed));
+        var failed = Assert.Single(s.Failures);
+        Assert.Equal(10, failed.Step);
+        Assert.False(string.IsNullOrWhiteSpace(failed.Reason));
+        Assert.DoesNotContain('\n', failed.Reason!);
+        var rows = new RunStore(Path.Combine(root, "out", "r")).ReadRows();
+        Assert.Equal([RowStatus.Done, RowStatus.Failed, RowStatus.Done], rows.Select(r => r.Status));
+        Assert.Equal(failed.Reason, rows[1].Reason);
+    }
+
     [Fact]
     public void Shards_split_the_pairs_round_robin_and_together_equal_one_process()
     {

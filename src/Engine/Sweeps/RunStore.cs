@@ -105,6 +105,8 @@ public sealed class RunStore
         if (File.Exists(ManifestPath))
         {
             CheckCompatible(ReadManifest(), header, checkpoints);
+            // Manifests are only written under this lock, so any temporary one left here is from a killed process.
+            foreach (var f in Directory.EnumerateFiles(Dir, $".{ManifestFile}.*.tmp")) File.Delete(f);
             return;
         }
         // No manifest: nothing was ever recorded as done here (the manifest is written before any row), so start over.
