@@ -104,7 +104,7 @@ public static class Analyzer
         string evalDir = o.EvalSetDir ?? manifests.Select(m => m?["eval_set"]?["path"]?.GetValue<string>()).FirstOrDefault(p => p is not null)
             ?? throw UserError.InFile(o.SweepDir, "the run manifests do not name the eval set; give --eval-set DIR");
         var eval = EvalSet.Load(evalDir);
-        var tokenizer = o.TokenizerDir is null ? Gpt2Tokenizer.Default : Gpt2Tokenizer.FromFolder(o.TokenizerDir);
+        var tokenizer = o.TokenizerDir is not null ? Gpt2Tokenizer.FromFolder(o.TokenizerDir) : EvalSetTokenizer(eval);
         double chance = o.ChanceBits ?? Math.Log2(eval.VocabSize);
         var curveHeader = Npy.ReadHeader(runs[0].Curves);
         if (curveHeader.Shape.Length != 2 || curveHeader.Shape[1] != eval.Examples)
@@ -247,6 +247,19 @@ public static class Analyzer
         }
     }
 
+    /// <summary>The tokenizer the eval set was made with, when its manifest names files that still exist
+    /// ("VOCAB + MERGES", as eval-set records it); otherwise the built-in GPT-2 tokenizer.</summary>
+    private static Gpt2Tokenizer EvalSetTokenizer(EvalSet eval)
+    {
+        string? source = eval.Manifest?["tokenizer"]?.GetValue<string>();
+        if (source is not null)
+        {
+            var parts = source.Split(" + ", StringSplitOptions.TrimEntries);
+            if (parts.Length == 2 && File.Exists(parts[0]) && File.Exists(parts[1])) return Gpt2Tokenizer.FromFiles(parts[0], parts[1]);
+        }
+        return Gpt2Tokenizer.Default;
+    }
+
     private static int Distinct(double[] v) => v.Where(double.IsFinite).Distinct().Take(2).Count();
 
     /// <summary>The training sequences: token ids (.npy (N, T) int32 or one sequence per line), or text files whose
@@ -270,7 +283,9 @@ public static class Analyzer
             if (list.Count == 0) throw UserError.InFile(ids, "no token ids");
             return list;
         }
-        int sep = tokenizer.EndOfTextId ?? 0;
+        // Pack like the eval set was packed (its begin/sep ids when recorded), else with end-of-text between lines.
+        int sep = ManifestInt(eval, "sep_id") ?? tokenizer.EndOfTextId ?? 0;
+        int begin = ManifestInt(eval, "begin_id") ?? sep;
         var lines = new List<int[]>();
         foreach (var file in o.TrainText)
         {
@@ -280,7 +295,7 @@ public static class Analyzer
                 if (!string.IsNullOrWhiteSpace(line)) lines.Add(tokenizer.Encode(line));
             }
         }
-        var packed = EvalSetBuilder.PackLines(lines, eval.SeqLen, sep, sep);
+        var packed = EvalSetBuilder.PackLines(lines, eval.SeqLen, begin, sep);
         if (packed.Count == 0)
         {
             // Too little text to fill one sequence: keep the lines themselves rather than nothing.
@@ -288,6 +303,12 @@ public static class Analyzer
         }
         if (packed.Count == 0) throw UserError.InFile(o.TrainText[0], "no training text");
         return packed;
+    }
+
+    private static int? ManifestInt(EvalSet eval, string key)
+    {
+        var node = eval.Manifest?[key];
+        return node is JsonValue v && v.TryGetValue(out int i) ? i : null;
     }
 
     /// <summary>Every checkpoint row of a (checkpoints, examples) float32 curve file, one array per checkpoint.</summary>
