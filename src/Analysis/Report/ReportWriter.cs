@@ -145,9 +145,14 @@ public static class ReportWriter
             h.Append($"<td>{F(R(r => r.Repetition.RepeatedShare[3]), 2)}</td><td>{F(R(r => r.Repetition.DistinctN[1]), 2)}</td><td>{F(R(r => r.Repetition.LongestRepeatedSpan), 1)}</td></tr>");
         }
         h.Append("</table></div></div>");
-        h.Append("<details open><summary>One sample per checkpoint</summary><table class=\"samples\"><tr><th>run</th><th>step</th><th>prompt</th><th>generated</th></tr>");
-        foreach (var r in g.Rows.OrderBy(r => r.Step).ThenBy(r => r.Run, StringComparer.Ordinal))
-            h.Append($"<tr><td>{E(r.Run)}</td><td>{r.Step:N0}</td><td class=\"prompt\">{E(Clip(r.SamplePrompt, 160))}</td><td class=\"gen\">{E(Clip(r.SampleText, 400))}</td></tr>");
+        // One run's samples are enough to read; the same prompt at every step shows the change.
+        string firstRun = g.Rows[0].Run;
+        var samples = g.Rows.Where(r => r.Run == firstRun).OrderBy(r => r.Step).ToList();
+        h.Append($"<details open><summary>The first prompt's continuation at each checkpoint ({E(firstRun)})</summary>");
+        h.Append($"<p class=\"note\">Prompt (its end): <span class=\"promptline\">{E(ClipStart(samples[0].SamplePrompt, 240))}</span></p>");
+        h.Append("<table class=\"samples\"><tr><th>step</th><th>generated</th></tr>");
+        foreach (var r in samples)
+            h.Append($"<tr><td>{r.Step:N0}</td><td class=\"gen\">{E(Clip(r.SampleText, 600))}</td></tr>");
         h.Append("</table></details>");
     }
 
@@ -302,6 +307,8 @@ public static class ReportWriter
 
     private static string Clip(string s, int max) => s.Length <= max ? s : s[..max] + "…";
 
+    private static string ClipStart(string s, int max) => s.Length <= max ? s : "…" + s[^max..];
+
     private static string Slug(string s) => new(s.Select(ch => char.IsAsciiLetterOrDigit(ch) ? char.ToLowerInvariant(ch) : '_').ToArray());
 
     /// <summary>A light red (negative) to light blue (positive) background for a correlation.</summary>
@@ -368,7 +375,7 @@ public static class ReportWriter
         td.neg { color: #b2302a; } td.pos { color: #1f5f99; }
         table.matrix td { min-width: 64px; text-align: center; }
         table.samples td, table.samples th { text-align: left; vertical-align: top; font-size: 13px; }
-        table.samples td.prompt { color: var(--muted); max-width: 300px; }
+        .promptline { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; color: var(--ink); }
         table.samples td.gen { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; white-space: pre-wrap; }
         details summary { cursor: pointer; color: var(--accent); margin: 6px 0; }
         code { background: #f1f4f7; padding: 1px 5px; border-radius: 4px; font-size: 12.5px; }
