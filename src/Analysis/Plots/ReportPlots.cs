@@ -41,8 +41,8 @@ public static class ReportPlots
             var p = panels[i];
             var plot = NewPlot();
             var raw = plot.Add.ScatterPoints(p.LogSteps, p.Raw);
-            raw.Color = ColorAt(0).WithAlpha(0.35);
-            raw.MarkerSize = 3;
+            raw.Color = Colors.Gray.WithAlpha(0.7);
+            raw.MarkerSize = p.LogSteps.Length > 60 ? 3 : 5;
             raw.LegendText = "raw";
             var smooth = plot.Add.ScatterLine(p.SmoothedLogSteps, p.Smoothed);
             smooth.Color = ColorAt(0);

@@ -13,7 +13,12 @@ public sealed record MetricSummary(string Name, string Description, double[] Val
 {
     public double Mean => Stat(v => v.Average());
 
-    public double Sd => Stat(v => v.Length < 2 ? double.NaN : Math.Sqrt(v.Sum(x => (x - v.Average()) * (x - v.Average())) / (v.Length - 1)));
+    public double Sd => Stat(v =>
+    {
+        if (v.Length < 2) return double.NaN;
+        double mean = v.Average();
+        return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
+    });
 
     public double Median => Quantile(0.5);
 

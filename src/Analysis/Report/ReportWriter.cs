@@ -145,9 +145,14 @@ public static class ReportWriter
             h.Append($"<td>{F(R(r => r.Repetition.RepeatedShare[3]), 2)}</td><td>{F(R(r => r.Repetition.DistinctN[1]), 2)}</td><td>{F(R(r => r.Repetition.LongestRepeatedSpan), 1)}</td></tr>");
         }
         h.Append("</table></div></div>");
-        h.Append("<details open><summary>One sample per checkpoint</summary><table class=\"samples\"><tr><th>run</th><th>step</th><th>prompt</th><th>generated</th></tr>");
-        foreach (var r in g.Rows.OrderBy(r => r.Step).ThenBy(r => r.Run, StringComparer.Ordinal))
-            h.Append($"<tr><td>{E(r.Run)}</td><td>{r.Step:N0}</td><td class=\"prompt\">{E(Clip(r.SamplePrompt, 160))}</td><td class=\"gen\">{E(Clip(r.SampleText, 400))}</td></tr>");
+        // One run's samples are enough to read; the same prompt at every step shows the change.
+        string firstRun = g.Rows[0].Run;
+        var samples = g.Rows.Where(r => r.Run == firstRun).OrderBy(r => r.Step).ToList();
+        h.Append($"<details open><summary>The first prompt's continuation at each checkpoint ({E(firstRun)})</summary>");
+        h.Append($"<p class=\"note\">Prompt (its end): <span class=\"promptline\">{E(ClipStart(samples[0].SamplePrompt, 240))}</span></p>");
+        h.Append("<table class=\"samples\"><tr><th>step</th><th>generated</th></tr>");
+        foreach (var r in samples)
+            h.Append($"<tr><td>{r.Step:N0}</td><td class=\"gen\">{E(Clip(r.SampleText, 600))}</td></tr>");
         h.Append("</table></details>");
     }
 
@@ -291,7 +296,8 @@ public static class ReportWriter
 
     private static void Missing(StringBuilder h, string why) => h.Append($"<p class=\"missing\">Not shown: {E(why)}.</p>");
 
-    private static string E(string s) => WebUtility.HtmlEncode(s);
+    // Control characters (decoded byte tokens can be any byte) are shown as a middle dot rather than dropped silently.
+    private static string E(string s) => WebUtility.HtmlEncode(new string(s.Select(ch => char.IsControl(ch) && ch != '\n' ? '·' : ch).ToArray()));
 
     private static string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits.ToString(Inv), Inv) : "–";
 
@@ -300,6 +306,8 @@ public static class ReportWriter
     private static string P(double p) => !double.IsFinite(p) ? "–" : p < 1e-300 ? "&lt; 1e-300" : p < 1e-3 ? p.ToString("0.0e0", Inv) : p.ToString("F3", Inv);
 
     private static string Clip(string s, int max) => s.Length <= max ? s : s[..max] + "…";
+
+    private static string ClipStart(string s, int max) => s.Length <= max ? s : "…" + s[^max..];
 
     private static string Slug(string s) => new(s.Select(ch => char.IsAsciiLetterOrDigit(ch) ? char.ToLowerInvariant(ch) : '_').ToArray());
 
@@ -363,11 +371,11 @@ public static class ReportWriter
         caption { text-align: left; color: var(--muted); font-size: 12.5px; padding-bottom: 4px; }
         th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; }
         th:first-child, td:first-child { text-align: left; }
-        th { background: #f1f4f7; font-weight: 600; }
+        th { background: #f1f4f7; font-weight: 600; white-space: nowrap; }
         td.neg { color: #b2302a; } td.pos { color: #1f5f99; }
         table.matrix td { min-width: 64px; text-align: center; }
         table.samples td, table.samples th { text-align: left; vertical-align: top; font-size: 13px; }
-        table.samples td.prompt { color: var(--muted); max-width: 300px; }
+        .promptline { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; color: var(--ink); }
         table.samples td.gen { font-family: "DejaVu Sans Mono", monospace; font-size: 12px; white-space: pre-wrap; }
         details summary { cursor: pointer; color: var(--accent); margin: 6px 0; }
         code { background: #f1f4f7; padding: 1px 5px; border-radius: 4px; font-size: 12.5px; }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using LearningCurves.Analysis.Generation;
+using LearningCurves.Analysis.Report;
 using LearningCurves.Engine;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Model;
@@ -57,7 +58,7 @@ public sealed class GenerateCommand : ICommand
                 ["prompt"] = texts[i],
                 ["prompt_ids"] = prompts[i],
                 ["ids"] = outputs[i],
-                ["text"] = SafeDecode(tokenizer, outputs[i]),
+                ["text"] = TokenText.Decode(tokenizer, outputs[i]),
                 ["repeated_share"] = stats[i].RepeatedShare.Select(NullIfNaN).ToArray(),
                 ["distinct_n"] = stats[i].DistinctN.Select(NullIfNaN).ToArray(),
                 ["longest_repeated_span"] = stats[i].LongestRepeatedSpan,
@@ -87,7 +88,7 @@ public sealed class GenerateCommand : ICommand
             foreach (var p in TokenIdsFile.Read(path))
             {
                 ids.Add(p);
-                texts.Add(SafeDecode(tokenizer, p));
+                texts.Add(TokenText.Decode(tokenizer, p));
             }
         }
         else
@@ -120,26 +121,6 @@ public sealed class GenerateCommand : ICommand
         }
         if (cut > 0) Console.Error.WriteLine($"{cut} prompt(s) longer than {TrainingGeneration.MaxPromptTokens} tokens keep their last {TrainingGeneration.MaxPromptTokens}");
         return (ids, texts);
-    }
-
-    /// <summary>Decodes ids the tokenizer knows; a model vocabulary padded past the tokenizer's yields "&lt;id&gt;" for the rest.</summary>
-    internal static string SafeDecode(Gpt2Tokenizer tokenizer, IReadOnlyList<int> ids)
-    {
-        var sb = new StringBuilder();
-        var run = new List<int>();
-        foreach (int id in ids)
-        {
-            if (id < tokenizer.VocabSize)
-            {
-                run.Add(id);
-                continue;
-            }
-            sb.Append(tokenizer.Decode(run));
-            run.Clear();
-            sb.Append(CultureInfo.InvariantCulture, $"<{id}>");
-        }
-        sb.Append(tokenizer.Decode(run));
-        return sb.ToString();
     }
 
     // Relaxed escaping keeps generated text readable in the file (it is data, never embedded in HTML unescaped).
