@@ -3,6 +3,7 @@ using Xunit;
 
 namespace LearningCurves.Runner.Tests;
 
+[Collection(ConsoleTests.Name)]
 public class InspectCommandTests
 {
     [Fact]

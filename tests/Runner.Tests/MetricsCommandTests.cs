@@ -10,6 +10,7 @@ using Xunit;
 namespace LearningCurves.Runner.Tests;
 
 /// <summary>`learning-curves metrics` end to end: flags, input forms, outputs.</summary>
+[Collection(ConsoleTests.Name)]
 public sealed class MetricsCommandTests
 {
     // The command itself, not Program.Main: other tests capture the shared console, so these write nothing to it.

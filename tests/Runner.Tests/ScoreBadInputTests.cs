@@ -5,6 +5,7 @@ using Xunit;
 namespace LearningCurves.Runner.Tests;
 
 /// <summary>Bad input through the runner: exit code 2, one line naming the file and the problem, no output file.</summary>
+[Collection(ConsoleTests.Name)]
 public class ScoreBadInputTests
 {
     private static void Fails(string fileInMessage, string problem, params string[] args)

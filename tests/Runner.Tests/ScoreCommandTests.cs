@@ -45,6 +45,7 @@ internal static class Cli
     }
 }
 
+[Collection(ConsoleTests.Name)]
 public class ScoreCommandTests
 {
     public static TheoryData<string> Cases => new(
