@@ -115,7 +115,7 @@ function Invoke-DeviceBundle {
     $repo = Join-Path $stage 'repo'
     $testBin = Join-Path $repo 'tests/Kernels.Tests/bin/Release/net10.0'
     Invoke-Native 'publish runner' { dotnet publish (Join-Path $Root 'src/Runner') -c Release -r linux-x64 --self-contained false --artifacts-path $arts -o $app -nologo -v:q -p:UseAppHost=false }
-    Invoke-Native 'publish kernel tests' { dotnet publish (Join-Path $Root 'tests/Kernels.Tests') -c Release -r linux-x64 --self-contained false --artifacts-path $arts -o $testBin -nologo -v:q -p:UseAppHost=false }
+    Invoke-Native 'publish kernel tests' { dotnet publish (Join-Path $Root 'tests/Kernels.Tests') -c Release -r linux-x64 --self-contained false --artifacts-path $arts -o $testBin -nologo -v:q }
     # Symbols are not needed to run; they would cost several MiB.
     Get-ChildItem $app, $testBin -Recurse -Filter '*.pdb' | Where-Object { $_.Name -notlike 'LearningCurves*' -and $_.Name -notlike 'learning-curves*' } | Remove-Item -Force
     $fixtures = Join-Path $Root 'tests/fixtures/parity'
@@ -149,7 +149,7 @@ function Invoke-DeviceBundle {
     }
     Invoke-Native 'pack native' { & tar -C $stage -cf - native | & xz @xz > (Join-Path $out 'native.tar.xz') }
 
-    Copy-Item (Join-Path $Root 'scripts/device-check.sh') $out
+    Copy-Item (Join-Path $Root 'scripts/device-check.sh'), (Join-Path $Root 'scripts/hf_compare.py') $out
     $commit = (& git -C $Root rev-parse --short HEAD 2>$null)
     @(
         "learning-curves device bundle"

@@ -77,14 +77,23 @@ for p in bf16 tf32 fp32; do
     step "bench-$p" "$dotnet" "$app" bench engine --backend cuda --precision "$p" "${bench_opts[@]}"
 done
 
+# Hugging Face transformers on the same GPU, same precision, same weights (only where python3 has it).
+if [[ -f "$here/hf_compare.py" ]] && python3 -c "import torch, transformers" >/dev/null 2>&1; then
+    for p in bf16 fp32; do
+        step "hf-compare-$p" python3 "$here/hf_compare.py" --runner "$dotnet $app" --precision "$p" --out "$work/hf-$p"
+    done
+else
+    echo "device-check: hf_compare skipped (no hf_compare.py beside this script, or python3 lacks torch/transformers)" | tee "$report/hf-compare-skipped.log"
+fi
+
 {
     echo "device-check summary ($(date -u '+%Y-%m-%d %H:%M') UTC)"
-    head -n 1 "$report/gpu-tests.log" >/dev/null 2>&1
     grep -h "Total:" "$report/gpu-tests.log" 2>/dev/null | tail -n 1 | sed 's/^[[:space:]]*/gpu tests: /'
     grep -h "^summary\|^verify:" "$report/verify.log" 2>/dev/null
     for p in bf16 tf32 fp32; do
         grep -h "^matrix rate $p\|^gpt2-small" "$report/bench-$p.log" 2>/dev/null | sed "s/^/bench $p: /"
     done
+    grep -h "^ratio\|^same surprisals" "$report"/hf-compare-*.log 2>/dev/null
     failed=0
     for i in "${!names[@]}"; do
         echo "step ${names[$i]}: exit ${codes[$i]}"
