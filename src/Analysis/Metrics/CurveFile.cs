@@ -1,0 +1,185 @@
+using System.Runtime.InteropServices;
+using LearningCurves.Engine;
+using LearningCurves.Engine.IO;
+using Microsoft.Win32.SafeHandles;
+
+namespace LearningCurves.Analysis.Metrics;
+
+/// <summary>How a run's 2-D curve array is laid out.</summary>
+public enum CurveLayout
+{
+    /// <summary>[checkpoints, examples] (the sweep's surprisal.npy).</summary>
+    CheckpointsFirst,
+
+    /// <summary>[examples, checkpoints] (e.g. the paper's surprisal_curves.npy).</summary>
+    ExamplesFirst,
+}
+
+/// <summary>
+/// One run's curves in a 2-D float32/float64 .npy, read in blocks of examples with positional reads (no whole-file
+/// load, no memory map, so memory stays at the block size however large the file). Thread-safe: reads share no
+/// position state.
+/// </summary>
+public sealed class CurveFile : IDisposable
+{
+    private readonly SafeFileHandle _handle;
+    private readonly long _dataOffset;
+    private readonly int _itemSize;
+    private readonly bool _isFloat32;
+    private readonly bool _examplesMajor; // storage order: true when an example's checkpoints are contiguous
+
+    /// <summary>Opens <paramref name="path"/> and checks its header (2-D, float32 or float64).</summary>
+    public CurveFile(string path, CurveLayout layout, int run)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        Path = path;
+        Run = run;
+        Layout = layout;
+        if (!File.Exists(path)) throw UserError.InFile(path, "no such file");
+        var h = Npy.ReadHeader(path);
+        if (h.DType is not (NpyDType.Float32 or NpyDType.Float64))
+            throw UserError.InFile(path, $"curves must be float32 or float64, found {Npy.Descr(h.DType)}");
+        if (h.Shape.Length != 2)
+            throw UserError.InFile(path, $"curves must be a 2-D array ({(layout == CurveLayout.CheckpointsFirst ? "checkpoints, examples" : "examples, checkpoints")}), found shape ({string.Join(", ", h.Shape)})");
+        long rows = h.Shape[0], cols = h.Shape[1];
+        (long checkpoints, long examples) = layout == CurveLayout.CheckpointsFirst ? (rows, cols) : (cols, rows);
+        if (checkpoints > int.MaxValue || examples > int.MaxValue) throw UserError.InFile(path, "array too large");
+        Checkpoints = (int)checkpoints;
+        Examples = (int)examples;
+        // A Fortran-order array stores its transpose in C order.
+        _examplesMajor = (layout == CurveLayout.ExamplesFirst) ^ h.FortranOrder;
+        _dataOffset = h.DataOffset;
+        _itemSize = h.ItemSize;
+        _isFloat32 = h.DType == NpyDType.Float32;
+        _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+    }
+
+    public string Path { get; }
+
+    /// <summary>0-based run number, for messages.</summary>
+    public int Run { get; }
+
+    public CurveLayout Layout { get; }
+
+    public int Checkpoints { get; }
+
+    public int Examples { get; }
+
+    /// <summary>Bytes of scratch <see cref="ReadBlock"/> needs for <paramref name="count"/> examples.</summary>
+    public int ScratchBytes(int count) => checked(count * Checkpoints * _itemSize);
+
+    /// <summary>
+    /// Reads examples [first, first + count) into <paramref name="dst"/> point-major: dst[k * ld + c] = value of example
+    /// first + c at checkpoint k. Throws <see cref="UserError"/> naming run, example and checkpoint of the first
+    /// non-finite value.
+    /// </summary>
+    public void ReadBlock(int first, int count, Span<double> dst, int ld, byte[] scratch)
+    {
+        ArgumentNullException.ThrowIfNull(scratch);
+        if (first < 0 || count < 0 || first + count > Examples) throw new ArgumentOutOfRangeException(nameof(first));
+        if (ld < count || dst.Length < (long)(Checkpoints - 1) * ld + count) throw new ArgumentException("dst is too short", nameof(dst));
+        if (count == 0) return;
+        int k = Checkpoints;
+        var raw = scratch.AsSpan(0, ScratchBytes(count));
+        if (_examplesMajor)
+        {
+            ReadExactly(raw, _dataOffset + (long)first * k * _itemSize);
+            // (count, K) in the file -> (K, count) in dst
+            if (_isFloat32)
+            {
+                var f = MemoryMarshal.Cast<byte, float>(raw);
+                for (int c = 0; c < count; c++)
+                    for (int j = 0; j < k; j++) dst[j * ld + c] = f[c * k + j];
+            }
+            else
+            {
+                var d = MemoryMarshal.Cast<byte, double>(raw);
+                for (int c = 0; c < count; c++)
+                    for (int j = 0; j < k; j++) dst[j * ld + c] = d[c * k + j];
+            }
+        }
+        else
+        {
+            int rowBytes = count * _itemSize;
+            for (int j = 0; j < k; j++)
+            {
+                var part = raw.Slice(j * rowBytes, rowBytes);
+                ReadExactly(part, _dataOffset + ((long)j * Examples + first) * _itemSize);
+                var row = dst.Slice(j * ld, count);
+                if (_isFloat32)
+                {
+                    var f = MemoryMarshal.Cast<byte, float>(part);
+                    for (int c = 0; c < count; c++) row[c] = f[c];
+                }
+                else
+                {
+                    MemoryMarshal.Cast<byte, double>(part).CopyTo(row);
+                }
+            }
+        }
+        CheckFinite(first, count, dst, ld);
+    }
+
+    private void CheckFinite(int first, int count, ReadOnlySpan<double> dst, int ld)
+    {
+        // A cheap all-finite test per checkpoint row; only a failing row is searched for the example.
+        int badExample = int.MaxValue, badCheckpoint = -1;
+        double badValue = 0;
+        for (int j = 0; j < Checkpoints; j++)
+        {
+            var row = dst.Slice(j * ld, count);
+            if (AllFinite(row)) continue;
+            for (int c = 0; c < count && c < badExample; c++)
+            {
+                if (!double.IsFinite(row[c]))
+                {
+                    badExample = c;
+                    badCheckpoint = j;
+                    badValue = row[c];
+                    break;
+                }
+            }
+        }
+        if (badCheckpoint >= 0)
+            throw new NonFiniteCurveError(Path, Run, first + badExample, badCheckpoint, badValue);
+    }
+
+    private static bool AllFinite(ReadOnlySpan<double> row)
+    {
+        // x - x is 0 for finite x and NaN for NaN or infinity; any NaN makes the sum NaN.
+        double acc = 0;
+        foreach (double v in row) acc += v - v;
+        return acc == 0;
+    }
+
+    private void ReadExactly(Span<byte> buffer, long offset)
+    {
+        int done = 0;
+        while (done < buffer.Length)
+        {
+            int n = RandomAccess.Read(_handle, buffer[done..], offset + done);
+            if (n == 0) throw UserError.InFile(Path, "truncated data");
+            done += n;
+        }
+    }
+
+    public void Dispose() => _handle.Dispose();
+}
+
+/// <summary>A NaN or infinity in the curves, located by run, example and checkpoint (all 0-based).</summary>
+public sealed class NonFiniteCurveError : UserError
+{
+    public NonFiniteCurveError(string path, int run, int example, int checkpoint, double value)
+        : base($"{path}: non-finite value {value} at run {run}, example {example}, checkpoint {checkpoint}")
+    {
+        Run = run;
+        Example = example;
+        Checkpoint = checkpoint;
+    }
+
+    public int Run { get; }
+
+    public int Example { get; }
+
+    public int Checkpoint { get; }
+}

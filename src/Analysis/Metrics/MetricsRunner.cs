@@ -1,0 +1,444 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using LearningCurves.Analysis.Smoothing;
+using LearningCurves.Engine;
+using LearningCurves.Engine.IO;
+using Microsoft.Win32.SafeHandles;
+
+namespace LearningCurves.Analysis.Metrics;
+
+/// <summary>How age of acquisition is read off a curve.</summary>
+public enum AoaMethod
+{
+    /// <summary>First point of the GAM-smoothed curve's 1000-point grid at or below the threshold.</summary>
+    Gam,
+
+    /// <summary>Crossing of the threshold by a 4-parameter logistic fitted to the raw curve, clipped to the x range.</summary>
+    Sigmoid,
+}
+
+/// <summary>Settings of <see cref="MetricsRunner"/>.</summary>
+public sealed record MetricsOptions
+{
+    /// <summary>The GPT-2 tokenizer's vocabulary (50257 tokens), the default chance level log2(V).</summary>
+    public const int Gpt2VocabSize = 50257;
+
+    /// <summary>Checkpoints at the end over which final surprisal and within-run variability are taken.</summary>
+    public int Last { get; init; } = 11;
+
+    /// <summary>Chance surprisal in bits, log2 of the real vocabulary size.</summary>
+    public double ChanceBits { get; init; } = Math.Log2(Gpt2VocabSize);
+
+    public AoaMethod Aoa { get; init; } = AoaMethod.Gam;
+
+    /// <summary>Examples read and written per I/O block (all runs at once).</summary>
+    public int BlockExamples { get; init; } = 4096;
+
+    /// <summary>Parallel workers (each holds one block of every run).</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+}
+
+/// <summary>What a run of the metrics did.</summary>
+public sealed record MetricsSummary(int Runs, int Examples, int Checkpoints, int SmoothedPoints, double ChanceBits, TimeSpan Elapsed, long[] LambdaCounts);
+
+/// <summary>
+/// The learning-curve metrics of Chang, Tu &amp; Bergen (TACL 2024) over one or more runs' curve files, streamed in
+/// blocks of examples (all runs of a block together, for cross-run variability) and written to
+/// <c>per_run.csv</c>, <c>examples.csv</c> and <c>smoothed.npy</c>. Units are those of the curves (bits);
+/// x = log10(step) over the checkpoints with a positive step.
+/// <list type="bullet">
+/// <item>final surprisal: mean of the raw curve over the last K checkpoints; within-run variability: their population
+/// standard deviation;</item>
+/// <item>GAM smoothing by <see cref="SplineSmoother"/> (pyGAM-exact), AoA on its 1000-point grid with threshold
+/// 0.5 chance + 0.5 min (AoA = last x where that threshold is at or above chance), or by a fitted logistic;</item>
+/// <item>forgettability: sum of the rises of the smoothed curve between consecutive checkpoints;</item>
+/// <item>cross-run variability: mean over run pairs of the mean squared difference of the smoothed curves.</item>
+/// </list>
+/// </summary>
+public static class MetricsRunner
+{
+    public const string PerRunFile = "per_run.csv";
+    public const string ExamplesFile = "examples.csv";
+    public const string SmoothedFile = "smoothed.npy";
+    public const string PerRunHeader = "run,example,final_surprisal,within_run_var,aoa,forgettability";
+    public const string ExamplesHeader = "example,final_surprisal,within_run_var,aoa,forgettability,crossrun_var";
+
+    // Curves smoothed per call: small enough that a block's working set stays in cache.
+    private const int SubBlock = 256;
+
+    /// <summary>Runs the metrics on curve files (one per run, all the same shape) and writes OUT.</summary>
+    public static MetricsSummary Run(IReadOnlyList<string> curvePaths, CurveLayout layout, string stepsPath, long[] steps,
+        MetricsOptions options, string outDir, TextWriter? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(curvePaths);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(outDir);
+        ArgumentNullException.ThrowIfNull(steps);
+        if (curvePaths.Count == 0) throw new UserError("metrics: no curve files given");
+        var files = new List<CurveFile>();
+        try
+        {
+            for (int r = 0; r < curvePaths.Count; r++) files.Add(new CurveFile(curvePaths[r], layout, r));
+            return Run(files, stepsPath, steps, options, outDir, log);
+        }
+        finally
+        {
+            foreach (var f in files) f.Dispose();
+        }
+    }
+
+    /// <summary>Runs the metrics on opened curve files.</summary>
+    public static MetricsSummary Run(IReadOnlyList<CurveFile> files, string stepsPath, long[] steps, MetricsOptions options,
+        string outDir, TextWriter? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        ArgumentNullException.ThrowIfNull(options);
+        var clock = Stopwatch.StartNew();
+        var f0 = files[0];
+        foreach (var f in files)
+            if (f.Checkpoints != f0.Checkpoints || f.Examples != f0.Examples)
+                throw UserError.InFile(f.Path, $"shape ({f.Checkpoints} checkpoints, {f.Examples} examples) differs from run 0's ({f0.Checkpoints}, {f0.Examples}) in {f0.Path}");
+        int k = f0.Checkpoints, e = f0.Examples, runs = files.Count;
+        int first = MetricsInputs.CheckSteps(stepsPath, steps, k);
+        if (options.Last < 1 || options.Last > k) throw new UserError($"metrics: --last must be in 1..{k} (got {options.Last})");
+        if (!double.IsFinite(options.ChanceBits)) throw new UserError("metrics: chance surprisal must be finite");
+        int n = k - first;
+        if (options.Aoa == AoaMethod.Sigmoid && n < 4) throw new UserError("metrics: --aoa sigmoid needs at least 4 checkpoints with a positive step");
+        var x = new double[n];
+        for (int i = 0; i < n; i++) x[i] = Math.Log10(steps[first + i]);
+        var smoother = new SplineSmoother(x);
+
+        var res = new Results(runs, e);
+        Directory.CreateDirectory(outDir);
+        string smoothedPath = Path.Combine(outDir, SmoothedFile);
+        string smoothedTmp = TempName(smoothedPath);
+        long[] shape = f0.Layout == CurveLayout.CheckpointsFirst ? [runs, n, e] : [runs, e, n];
+        var header = Npy.BuildHeader(NpyDType.Float32, shape);
+        var lambdaCounts = new long[smoother.Lambdas.Count];
+        try
+        {
+            using (var outHandle = File.OpenHandle(smoothedTmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, FileOptions.None,
+                       preallocationSize: header.Length + 4L * runs * n * e))
+            {
+                RandomAccess.Write(outHandle, header, 0);
+                RandomAccess.SetLength(outHandle, header.Length + 4L * runs * n * e);
+                int bio = Math.Clamp(options.BlockExamples, 1, Math.Max(1, e));
+                int blocks = (e + bio - 1) / bio;
+                NonFiniteCurveError? firstBad = null;
+                var gate = new object();
+                if (e > 0)
+                {
+                    Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) },
+                        () => new Worker(files, smoother, bio, first, options),
+                        (b, state, w) =>
+                        {
+                            int e0 = b * bio, count = Math.Min(bio, e - e0);
+                            try
+                            {
+                                w.Process(e0, count, res, outHandle, header.Length, shape);
+                            }
+                            catch (NonFiniteCurveError bad)
+                            {
+                                lock (gate)
+                                {
+                                    if (firstBad is null || (bad.Run, bad.Example, bad.Checkpoint).CompareTo((firstBad.Run, firstBad.Example, firstBad.Checkpoint)) < 0)
+                                        firstBad = bad;
+                                }
+                                state.Stop();
+                            }
+                            return w;
+                        },
+                        w =>
+                        {
+                            lock (gate)
+                                for (int i = 0; i < lambdaCounts.Length; i++) lambdaCounts[i] += w.LambdaCounts[i];
+                        });
+                }
+                if (firstBad is not null) throw firstBad;
+                // The data reaches the disk before the rename makes the file visible under its real name.
+                using var sync = new FileStream(outHandle, FileAccess.ReadWrite, 0);
+                sync.Flush(flushToDisk: true);
+            }
+            log?.WriteLine($"metrics: {runs} run(s) x {e} examples x {k} checkpoints smoothed in {clock.Elapsed.TotalSeconds:F1} s; writing tables");
+            string perRunTmp = WriteTable(Path.Combine(outDir, PerRunFile), PerRunHeader, (long)runs * e, options.Threads,
+                (row, sb) =>
+                {
+                    int r = (int)(row / e), ex = (int)(row % e);
+                    sb.Append(r.ToString(CultureInfo.InvariantCulture)).Append(',').Append(ex.ToString(CultureInfo.InvariantCulture));
+                    long i = row;
+                    Num(sb, res.Final[i]);
+                    Num(sb, res.Within[i]);
+                    Num(sb, res.Aoa[i]);
+                    Num(sb, res.Forget[i]);
+                });
+            string examplesTmp = WriteTable(Path.Combine(outDir, ExamplesFile), ExamplesHeader, e, options.Threads,
+                (row, sb) =>
+                {
+                    int ex = (int)row;
+                    sb.Append(ex.ToString(CultureInfo.InvariantCulture));
+                    Num(sb, MeanOverRuns(res.Final, ex, runs, e));
+                    Num(sb, MeanOverRuns(res.Within, ex, runs, e));
+                    Num(sb, MeanOverRuns(res.Aoa, ex, runs, e));
+                    Num(sb, MeanOverRuns(res.Forget, ex, runs, e));
+                    Num(sb, res.CrossRun[ex]);
+                });
+            File.Move(smoothedTmp, smoothedPath, overwrite: true);
+            File.Move(perRunTmp, Path.Combine(outDir, PerRunFile), overwrite: true);
+            File.Move(examplesTmp, Path.Combine(outDir, ExamplesFile), overwrite: true);
+        }
+        finally
+        {
+            foreach (var t in new[] { smoothedTmp, TempName(Path.Combine(outDir, PerRunFile)), TempName(Path.Combine(outDir, ExamplesFile)) })
+                if (File.Exists(t)) File.Delete(t);
+        }
+        return new MetricsSummary(runs, e, k, n, options.ChanceBits, clock.Elapsed, lambdaCounts);
+    }
+
+    private static string TempName(string path) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+
+    private static double MeanOverRuns(double[] a, int ex, int runs, int e)
+    {
+        double s = 0;
+        for (int r = 0; r < runs; r++) s += a[(long)r * e + ex];
+        return s / runs;
+    }
+
+    private static void Num(StringBuilder sb, double v) => sb.Append(',').Append(v.ToString("R", CultureInfo.InvariantCulture));
+
+    // Formats rows in parallel chunks and writes them in order to a temp file; returns its name.
+    private static string WriteTable(string path, string header, long rows, int threads, Action<long, StringBuilder> format)
+    {
+        string tmp = TempName(path);
+        const int chunk = 32768;
+        long chunks = (rows + chunk - 1) / chunk;
+        int batch = Math.Max(1, threads) * 4;
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        using (var w = new StreamWriter(fs, new UTF8Encoding(false), 1 << 20))
+        {
+            w.NewLine = "\n";
+            w.WriteLine(header);
+            var texts = new string[batch];
+            for (long c0 = 0; c0 < chunks; c0 += batch)
+            {
+                int m = (int)Math.Min(batch, chunks - c0);
+                Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, j =>
+                {
+                    var sb = new StringBuilder(chunk * 96);
+                    long r0 = (c0 + j) * chunk, r1 = Math.Min(rows, r0 + chunk);
+                    for (long r = r0; r < r1; r++)
+                    {
+                        format(r, sb);
+                        sb.Append('\n');
+                    }
+                    texts[j] = sb.ToString();
+                });
+                for (int j = 0; j < m; j++) w.Write(texts[j]);
+            }
+            w.Flush();
+            fs.Flush(flushToDisk: true);
+        }
+        return tmp;
+    }
+
+    /// <summary>Per-run metrics (run-major, [runs * examples]) and per-example cross-run variability.</summary>
+    private sealed class Results(int runs, int examples)
+    {
+        public double[] Final { get; } = new double[(long)runs * examples];
+        public double[] Within { get; } = new double[(long)runs * examples];
+        public double[] Aoa { get; } = new double[(long)runs * examples];
+        public double[] Forget { get; } = new double[(long)runs * examples];
+        public double[] CrossRun { get; } = new double[examples];
+    }
+
+    /// <summary>One thread's buffers: a block of every run, raw and smoothed.</summary>
+    private sealed class Worker
+    {
+        private readonly IReadOnlyList<CurveFile> _files;
+        private readonly SplineSmoother _smoother;
+        private readonly MetricsOptions _options;
+        private readonly int _bio, _first, _k, _n;
+        private readonly double[][] _raw;     // per run (K, bio)
+        private readonly float[][] _out;      // per run: (n, bio) checkpoints-first or (bio, n) examples-first
+        private readonly SmootherBlock[] _blocks;
+        private readonly byte[] _scratch;
+        private readonly double[] _min, _threshold, _acc, _y;
+        private readonly int[] _index;
+
+        public Worker(IReadOnlyList<CurveFile> files, SplineSmoother smoother, int bio, int first, MetricsOptions options)
+        {
+            _files = files;
+            _smoother = smoother;
+            _options = options;
+            _bio = bio;
+            _first = first;
+            _k = files[0].Checkpoints;
+            _n = smoother.Points;
+            _raw = files.Select(_ => new double[_k * bio]).ToArray();
+            _out = files.Select(_ => new float[_n * bio]).ToArray();
+            _blocks = files.Select(_ => smoother.CreateBlock(SubBlock)).ToArray();
+            _scratch = new byte[files[0].ScratchBytes(bio)];
+            _min = new double[SubBlock];
+            _threshold = new double[SubBlock];
+            _acc = new double[SubBlock];
+            _y = new double[_n];
+            _index = new int[SubBlock];
+            LambdaCounts = new long[smoother.Lambdas.Count];
+        }
+
+        public long[] LambdaCounts { get; }
+
+        public void Process(int e0, int count, Results res, SafeFileHandle outHandle, long dataOffset, long[] shape)
+        {
+            int runs = _files.Count, e = _files[0].Examples;
+            for (int r = 0; r < runs; r++) _files[r].ReadBlock(e0, count, _raw[r], _bio, _scratch);
+            bool checkpointsFirst = _files[0].Layout == CurveLayout.CheckpointsFirst;
+            for (int c0 = 0; c0 < count; c0 += SubBlock)
+            {
+                int cb = Math.Min(SubBlock, count - c0);
+                for (int r = 0; r < runs; r++)
+                {
+                    var raw = _raw[r];
+                    var blk = _blocks[r];
+                    _smoother.Smooth(raw.AsSpan(_first * _bio + c0), _bio, cb, blk);
+                    for (int c = 0; c < cb; c++) LambdaCounts[blk.LambdaIndex[c]]++;
+                    long o = (long)r * e + e0 + c0;
+                    FinalAndWithin(raw, c0, cb, res.Final.AsSpan((int)o, cb), res.Within.AsSpan((int)o, cb));
+                    Forgettability(blk, cb, res.Forget.AsSpan((int)o, cb));
+                    Aoa(raw, c0, blk, cb, res.Aoa.AsSpan((int)o, cb));
+                    var dst = _out[r];
+                    int cap = blk.Capacity;
+                    for (int i = 0; i < _n; i++)
+                    {
+                        var src = blk.Fitted.AsSpan(i * cap, cb);
+                        if (checkpointsFirst)
+                        {
+                            var row = dst.AsSpan(i * _bio + c0, cb);
+                            for (int c = 0; c < cb; c++) row[c] = (float)src[c];
+                        }
+                        else
+                        {
+                            for (int c = 0; c < cb; c++) dst[(c0 + c) * _n + i] = (float)src[c];
+                        }
+                    }
+                }
+                CrossRun(cb, res.CrossRun.AsSpan(e0 + c0, cb));
+            }
+            // Write this block of smoothed curves into (runs, n, E) or (runs, E, n).
+            for (int r = 0; r < runs; r++)
+            {
+                if (checkpointsFirst)
+                {
+                    for (int i = 0; i < _n; i++)
+                        RandomAccess.Write(outHandle, MemoryMarshal.AsBytes(_out[r].AsSpan(i * _bio, count)),
+                            dataOffset + 4L * (((long)r * shape[1] + i) * shape[2] + e0));
+                }
+                else
+                {
+                    RandomAccess.Write(outHandle, MemoryMarshal.AsBytes(_out[r].AsSpan(0, count * _n)),
+                        dataOffset + 4L * ((long)r * shape[1] + e0) * shape[2]);
+                }
+            }
+        }
+
+        private void FinalAndWithin(double[] raw, int c0, int cb, Span<double> final, Span<double> within)
+        {
+            int last = _options.Last;
+            var mean = _acc.AsSpan(0, cb);
+            mean.Clear();
+            for (int j = _k - last; j < _k; j++)
+            {
+                var row = raw.AsSpan(j * _bio + c0, cb);
+                for (int c = 0; c < cb; c++) mean[c] += row[c];
+            }
+            for (int c = 0; c < cb; c++) mean[c] /= last;
+            within.Clear();
+            for (int j = _k - last; j < _k; j++)
+            {
+                var row = raw.AsSpan(j * _bio + c0, cb);
+                for (int c = 0; c < cb; c++)
+                {
+                    double d = row[c] - mean[c];
+                    within[c] += d * d;
+                }
+            }
+            for (int c = 0; c < cb; c++)
+            {
+                final[c] = mean[c];
+                within[c] = Math.Sqrt(within[c] / last);
+            }
+        }
+
+        private void Forgettability(SmootherBlock blk, int cb, Span<double> forget)
+        {
+            int cap = blk.Capacity;
+            forget.Clear();
+            for (int i = 0; i + 1 < _n; i++)
+            {
+                var a = blk.Fitted.AsSpan(i * cap, cb);
+                var b = blk.Fitted.AsSpan((i + 1) * cap, cb);
+                for (int c = 0; c < cb; c++) forget[c] += Math.Max(0, b[c] - a[c]);
+            }
+        }
+
+        private void Aoa(double[] raw, int c0, SmootherBlock blk, int cb, Span<double> aoa)
+        {
+            double chance = _options.ChanceBits;
+            var x = _smoother.X;
+            double xLast = x[_n - 1];
+            if (_options.Aoa == AoaMethod.Gam)
+            {
+                var min = _min.AsSpan(0, cb);
+                _smoother.GridMinimum(blk, min);
+                var t = _threshold.AsSpan(0, cb);
+                for (int c = 0; c < cb; c++) t[c] = 0.5 * chance + 0.5 * min[c];
+                var idx = _index.AsSpan(0, cb);
+                _smoother.FirstGridIndexAtOrBelow(blk, t, idx);
+                var grid = _smoother.GridX;
+                for (int c = 0; c < cb; c++) aoa[c] = t[c] >= chance || idx[c] < 0 ? xLast : grid[idx[c]];
+                return;
+            }
+            var xs = _smoother.X as double[] ?? [.. _smoother.X];
+            for (int c = 0; c < cb; c++)
+            {
+                for (int i = 0; i < _n; i++) _y[i] = raw[(_first + i) * _bio + c0 + c];
+                var fit = SigmoidFit.Fit(xs, _y);
+                double f0 = fit.Evaluate(x[0]), f1 = fit.Evaluate(xLast);
+                double threshold = 0.5 * chance + 0.5 * Math.Min(f0, f1); // a logistic's minimum on [x0, x1] is at an end
+                aoa[c] = threshold >= chance ? xLast : fit.Crossing(threshold, x[0], xLast);
+            }
+        }
+
+        private void CrossRun(int cb, Span<double> cross)
+        {
+            int runs = _files.Count;
+            if (runs < 2)
+            {
+                cross.Fill(double.NaN);
+                return;
+            }
+            cross.Clear();
+            int cap = _blocks[0].Capacity;
+            for (int a = 0; a < runs; a++)
+                for (int b = a + 1; b < runs; b++)
+                {
+                    var fa = _blocks[a].Fitted;
+                    var fb = _blocks[b].Fitted;
+                    for (int i = 0; i < _n; i++)
+                    {
+                        var ra = fa.AsSpan(i * cap, cb);
+                        var rb = fb.AsSpan(i * cap, cb);
+                        for (int c = 0; c < cb; c++)
+                        {
+                            double d = ra[c] - rb[c];
+                            cross[c] += d * d;
+                        }
+                    }
+                }
+            double scale = 1.0 / ((double)_n * (runs * (runs - 1) / 2));
+            for (int c = 0; c < cb; c++) cross[c] *= scale;
+        }
+    }
+}

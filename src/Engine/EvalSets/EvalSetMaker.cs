@@ -1,0 +1,127 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using LearningCurves.Engine.Tokenization;
+
+namespace LearningCurves.Engine.EvalSets;
+
+/// <summary>What `learning-curves eval-set` was asked for.</summary>
+public sealed class EvalSetRequest
+{
+    /// <summary>Text files, one example line per line (UTF-8).</summary>
+    public IReadOnlyList<string> TextFiles { get; init; } = [];
+
+    /// <summary>A pre-tokenized file: whitespace-separated ids, one line per line.</summary>
+    public string? IdsFile { get; init; }
+
+    /// <summary>A folder with vocab.json + merges.txt; null means the built-in GPT-2 tokenizer for text.</summary>
+    public string? TokenizerDir { get; init; }
+
+    public int SeqLen { get; init; } = 128;
+
+    /// <summary>Targets per sequence; null means every position 1..seq-len-1.</summary>
+    public int? PerSequence { get; init; } = 10;
+
+    public ulong Seed { get; init; }
+
+    /// <summary>How many sequences to keep (drawn with the seed); null keeps all.</summary>
+    public int? Sequences { get; init; }
+
+    public Packing Packing { get; init; } = Packing.Lines;
+
+    public int? BeginId { get; init; }
+
+    public int? SepId { get; init; }
+
+    /// <summary>The vocabulary size for --ids without a tokenizer.</summary>
+    public int? VocabSize { get; init; }
+}
+
+/// <summary>Makes an eval set folder from text or token ids.</summary>
+public static class EvalSetMaker
+{
+    public static EvalSet Make(EvalSetRequest r, string outDir)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        if ((r.TextFiles.Count > 0) == (r.IdsFile is not null))
+            throw new UserError("eval-set: give either --text FILE... or --ids FILE");
+        if (r.SeqLen < 2) throw new UserError($"eval-set: --seq-len must be at least 2 (got {r.SeqLen})");
+        if (r.Sequences is < 1) throw new UserError($"eval-set: --sequences must be positive (got {r.Sequences})");
+
+        Gpt2Tokenizer? tok = r.TokenizerDir is not null ? Gpt2Tokenizer.FromFolder(r.TokenizerDir)
+            : r.TextFiles.Count > 0 ? Gpt2Tokenizer.Default : null;
+        int vocab = r.VocabSize ?? tok?.VocabSize
+            ?? throw new UserError("eval-set: --ids without --tokenizer needs --vocab-size V (the model vocabulary the ids belong to)");
+        if (tok is not null && r.VocabSize is int v && v != tok.VocabSize)
+            throw new UserError($"eval-set: --vocab-size {v} disagrees with the tokenizer's {tok.VocabSize} ({tok.Source})");
+        int? begin = r.BeginId ?? tok?.EndOfTextId, sep = r.SepId ?? tok?.EndOfTextId;
+
+        // Lines of token ids, file by file. In stream mode each text line keeps its newline so the stream reads as the file.
+        var lines = new List<int[]>();
+        var sources = new JsonArray();
+        foreach (var file in r.IdsFile is not null ? [r.IdsFile] : r.TextFiles)
+        {
+            if (!File.Exists(file)) throw UserError.InFile(file, "file not found");
+            if (r.IdsFile is not null)
+            {
+                lines.AddRange(TokenIdsFile.Read(file));
+            }
+            else
+            {
+                foreach (var line in File.ReadLines(file))
+                {
+                    if (string.IsNullOrWhiteSpace(line)) continue;
+                    lines.Add(tok!.Encode(r.Packing == Packing.Stream ? line + "\n" : line));
+                }
+            }
+            sources.Add(new JsonObject
+            {
+                ["path"] = Path.GetFullPath(file),
+                ["bytes"] = new FileInfo(file).Length,
+                ["sha256"] = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(file))),
+            });
+        }
+        int lineNo = 0;
+        foreach (var ids in lines)
+        {
+            lineNo++;
+            foreach (int id in ids)
+            {
+                if ((uint)id >= (uint)vocab)
+                    throw new UserError($"eval-set: token id {id} (line {lineNo}) is outside the vocabulary 0..{vocab - 1}");
+            }
+        }
+        List<int[]> packed;
+        if (r.Packing == Packing.Lines)
+        {
+            if (begin is null || sep is null)
+                throw new UserError("eval-set: --packing lines needs --begin-id and --sep-id (the tokenizer has no <|endoftext|>)");
+            foreach (var (name, id) in new[] { ("--begin-id", begin.Value), ("--sep-id", sep.Value) })
+            {
+                if ((uint)id >= (uint)vocab) throw new UserError($"eval-set: {name} {id} is outside the vocabulary 0..{vocab - 1}");
+            }
+            packed = EvalSetBuilder.PackLines(lines, r.SeqLen, begin.Value, sep.Value);
+        }
+        else
+        {
+            packed = EvalSetBuilder.PackStream(lines, r.SeqLen);
+        }
+        if (packed.Count == 0) throw new UserError($"eval-set: the input is too short for one sequence of {r.SeqLen} tokens");
+        var keep = EvalSetBuilder.PickSequences(packed.Count, r.Sequences, r.Seed);
+        var tokens = new int[checked(keep.Length * r.SeqLen)];
+        for (int i = 0; i < keep.Length; i++) packed[keep[i]].CopyTo(tokens, i * r.SeqLen);
+        var targets = EvalSetBuilder.DrawTargets(keep.Length, r.SeqLen, r.PerSequence, r.Seed);
+        var set = new EvalSet(tokens, keep.Length, r.SeqLen, targets, vocab);
+        set.Save(outDir, new JsonObject
+        {
+            ["tokenizer"] = tok?.Source ?? "none (pre-tokenized ids)",
+            ["packing"] = r.Packing == Packing.Lines ? "lines" : "stream",
+            ["begin_id"] = r.Packing == Packing.Lines ? begin : null,
+            ["sep_id"] = r.Packing == Packing.Lines ? sep : null,
+            ["seed"] = r.Seed,
+            ["per_sequence"] = r.PerSequence is int k ? k : "all",
+            ["sequences_available"] = packed.Count,
+            ["source_files"] = sources,
+        });
+        return set;
+    }
+}

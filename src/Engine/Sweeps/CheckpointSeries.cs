@@ -1,0 +1,74 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace LearningCurves.Engine.Sweeps;
+
+/// <summary>One checkpoint of a run: its training step and its model folder.</summary>
+public sealed record Checkpoint(long Step, string Path);
+
+/// <summary>
+/// Finds the checkpoints of a pre-training run. A run is a folder whose sub-folders are named
+/// <c>checkpoint-STEP</c> (Hugging Face Trainer), <c>stepN</c> or <c>step-N</c> (Pythia-style revisions), or a list file
+/// of <c>step path</c> lines (paths relative to the list file; blank lines and lines starting with # ignored).
+/// Results are sorted by step; two checkpoints with the same step are an error.
+/// </summary>
+public static partial class CheckpointSeries
+{
+    [GeneratedRegex(@"^(?:checkpoint-|step-?)(\d+)$", RegexOptions.CultureInvariant)]
+    private static partial Regex StepName();
+
+    public static IReadOnlyList<Checkpoint> Discover(string runPath)
+    {
+        ArgumentNullException.ThrowIfNull(runPath);
+        List<Checkpoint> found;
+        if (File.Exists(runPath))
+        {
+            found = ReadList(runPath);
+        }
+        else if (Directory.Exists(runPath))
+        {
+            found = new List<Checkpoint>();
+            foreach (var sub in Directory.EnumerateDirectories(runPath))
+            {
+                var m = StepName().Match(System.IO.Path.GetFileName(sub));
+                if (!m.Success) continue;
+                if (!long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step))
+                    throw UserError.InFile(sub, "step number too large");
+                found.Add(new Checkpoint(step, System.IO.Path.GetFullPath(sub)));
+            }
+            if (found.Count == 0)
+                throw UserError.InFile(runPath, "no checkpoints found (expected sub-folders checkpoint-STEP, stepN or step-N, or a list file of 'step path' lines)");
+        }
+        else
+        {
+            throw UserError.InFile(runPath, "run folder or list file not found");
+        }
+        found.Sort((a, b) => a.Step.CompareTo(b.Step));
+        for (int i = 1; i < found.Count; i++)
+        {
+            if (found[i].Step == found[i - 1].Step)
+                throw UserError.InFile(runPath, $"step {found[i].Step} appears twice ({found[i - 1].Path} and {found[i].Path})");
+        }
+        return found;
+    }
+
+    private static List<Checkpoint> ReadList(string listFile)
+    {
+        var baseDir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(listFile))!;
+        var result = new List<Checkpoint>();
+        int lineNo = 0;
+        foreach (var raw in File.ReadLines(listFile))
+        {
+            lineNo++;
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            int sp = line.IndexOfAny([' ', '\t']);
+            if (sp < 0 || !long.TryParse(line.AsSpan(0, sp), NumberStyles.None, CultureInfo.InvariantCulture, out long step))
+                throw UserError.InFile(listFile, $"line {lineNo}: expected 'step path', got '{line}'");
+            var path = line[(sp + 1)..].Trim();
+            result.Add(new Checkpoint(step, System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, path))));
+        }
+        if (result.Count == 0) throw UserError.InFile(listFile, "the list file names no checkpoints");
+        return result;
+    }
+}

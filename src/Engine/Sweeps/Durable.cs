@@ -1,0 +1,79 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+
+namespace LearningCurves.Engine.Sweeps;
+
+/// <summary>
+/// The few POSIX durability steps the sweep relies on: fsync of a file, fsync of a directory (so a rename inside it
+/// survives power loss), atomic replacement of a small file, and positioned writes. On systems without POSIX calls
+/// the directory sync is skipped.
+/// </summary>
+public static partial class Durable
+{
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int FsyncNative(SafeFileHandle fd);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenNative(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int CloseNative(nint fd);
+
+    private static bool Posix => OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD();
+
+    /// <summary>Forces the file's data and metadata to stable storage.</summary>
+    public static void Sync(SafeFileHandle handle, string path)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        if (!Posix)
+        {
+            using var fs = new FileStream(handle, FileAccess.ReadWrite);
+            fs.Flush(flushToDisk: true);
+            return;
+        }
+        if (FsyncNative(handle) != 0)
+            throw new IOException($"{path}: fsync failed (errno {Marshal.GetLastPInvokeError()})");
+    }
+
+    /// <summary>Makes the entries of a directory (renames, new files) durable.</summary>
+    public static void SyncDirectory(string dir)
+    {
+        if (!Posix) return;
+        const int ORdOnly = 0;
+        int fd = OpenNative(dir, ORdOnly);
+        if (fd < 0) throw new IOException($"{dir}: cannot open the folder to sync it (errno {Marshal.GetLastPInvokeError()})");
+        using var handle = new SafeFileHandle(fd, ownsHandle: true);
+        // Some file systems refuse fsync on a directory (EINVAL); the rename is then as durable as they allow.
+        _ = FsyncNative(handle);
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="path"/> with <paramref name="bytes"/> so that a reader sees the old or the new content,
+    /// never a mix: write a unique temporary file beside it, fsync, rename over, fsync the folder.
+    /// </summary>
+    public static void ReplaceFile(string path, ReadOnlySpan<byte> bytes)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var h = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                RandomAccess.Write(h, bytes, 0);
+                Sync(h, tmp);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(tmp);
+            throw;
+        }
+        SyncDirectory(dir);
+    }
+
+    /// <summary><see cref="ReplaceFile(string, ReadOnlySpan{byte})"/> for UTF-8 text.</summary>
+    public static void ReplaceFile(string path, string text) => ReplaceFile(path, Encoding.UTF8.GetBytes(text));
+}

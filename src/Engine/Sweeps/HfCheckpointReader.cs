@@ -1,0 +1,20 @@
+using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Engine.Model;
+
+namespace LearningCurves.Engine.Sweeps;
+
+/// <summary>Reads Hugging Face GPT-2 checkpoint folders (config.json + safetensors) for the sweep.</summary>
+public sealed class HfCheckpointReader : ICheckpointReader
+{
+    public Gpt2Config ReadConfig(string dir) => HfConfig.LoadFromFolder(dir);
+
+    public Gpt2Weights Load(string dir) => HfCheckpoint.Load(dir);
+
+    public long BytesOnDisk(string dir)
+    {
+        if (!Directory.Exists(dir)) return 0;
+        return Directory.EnumerateFiles(dir)
+            .Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || Path.GetFileName(f) is HfConfig.FileName or SafeTensorsCheckpoint.IndexFileName)
+            .Sum(f => new FileInfo(f).Length);
+    }
+}

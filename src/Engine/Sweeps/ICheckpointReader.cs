@@ -1,0 +1,16 @@
+using LearningCurves.Engine.Model;
+
+namespace LearningCurves.Engine.Sweeps;
+
+/// <summary>How the sweep reads a checkpoint folder. Errors about a bad checkpoint are <see cref="UserError"/>s.</summary>
+public interface ICheckpointReader
+{
+    /// <summary>The model config alone (cheap), for the checks made before any work.</summary>
+    Gpt2Config ReadConfig(string dir);
+
+    /// <summary>Every weight, widened to float32.</summary>
+    Gpt2Weights Load(string dir);
+
+    /// <summary>The bytes <see cref="Load"/> reads (config and weight files), for the summary.</summary>
+    long BytesOnDisk(string dir);
+}

@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LearningCurves.Engine.IO;
+
+namespace LearningCurves.Engine.Sweeps;
+
+/// <summary>The state of one row (one checkpoint) of a run's curve file.</summary>
+public enum RowStatus
+{
+    Pending,
+    Done,
+    Failed,
+}
+
+/// <summary>What is known about one row: its status, the checksum of its bytes when done, the reason when failed.</summary>
+public sealed record RowRecord(int Row, long Step, string Path, RowStatus Status, string? Checksum = null, string? Reason = null, string? Device = null)
+{
+    public JsonObject ToJson()
+    {
+        var o = new JsonObject
+        {
+            ["row"] = Row,
+            ["step"] = Step,
+            ["path"] = Path,
+            ["status"] = Status.ToString().ToLowerInvariant(),
+        };
+        if (Checksum is not null) o["checksum"] = Checksum;
+        if (Reason is not null) o["reason"] = Reason;
+        if (Device is not null) o["device"] = Device;
+        return o;
+    }
+
+    public static RowRecord FromJson(JsonNode? n, string file)
+    {
+        try
+        {
+            var o = n as JsonObject ?? throw UserError.InFile(file, "a row record must be a JSON object");
+            var status = (o["status"]?.GetValue<string>()) switch
+            {
+                "pending" => RowStatus.Pending,
+                "done" => RowStatus.Done,
+                "failed" => RowStatus.Failed,
+                var s => throw UserError.InFile(file, $"unknown row status '{s}'"),
+            };
+            return new RowRecord(o["row"]!.GetValue<int>(), o["step"]!.GetValue<long>(), o["path"]!.GetValue<string>(), status,
+                o["checksum"]?.GetValue<string>(), o["reason"]?.GetValue<string>(), o["device"]?.GetValue<string>());
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+        {
+            throw UserError.InFile(file, "malformed row record");
+        }
+    }
+}
+
+/// <summary>
+/// One run's output folder: <c>surprisal.npy</c> float32 (checkpoints, examples), <c>steps.npy</c> int64
+/// (checkpoints), <c>manifest.json</c>, and <c>rows/NNNNNN.json</c>.
+///
+/// Concurrency (sharding): each row belongs to exactly one process, which writes that row's bytes and then its own
+/// record file <c>rows/NNNNNN.json</c> (write temp, fsync, rename, fsync folder). Those record files are the source of
+/// truth. <c>manifest.json</c> is the merged view: after recording a row, a process takes an exclusive lock on
+/// <c>.lock</c>, merges every record file into the manifest's row list and replaces the manifest atomically. Because
+/// each process writes its record before it merges, the last merge sees every record, so the manifest is complete when
+/// all processes have finished; readers (resume, status) still merge the record files themselves, so a manifest left
+/// one row behind by a kill between the two steps is harmless and repaired by the next run. Creating the files also
+/// happens under the lock, so N shards starting together create them once.
+/// </summary>
+public sealed class RunStore
+{
+    public const string SurprisalFile = "surprisal.npy";
+    public const string StepsFile = "steps.npy";
+    public const string ManifestFile = "manifest.json";
+    public const string RowsDir = "rows";
+    private const string LockFile = ".lock";
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public RunStore(string dir)
+    {
+        Dir = Path.GetFullPath(dir);
+    }
+
+    public string Dir { get; }
+
+    public string ManifestPath => Path.Combine(Dir, ManifestFile);
+
+    public string SurprisalPath => Path.Combine(Dir, SurprisalFile);
+
+    public string RowPath(int row) => Path.Combine(Dir, RowsDir, row.ToString("D6", CultureInfo.InvariantCulture) + ".json");
+
+    public bool Exists => File.Exists(ManifestPath);
+
+    /// <summary>
+    /// Creates the run's files when absent (every row pending, the curve file NaN), or checks that the existing ones
+    /// were started for the same eval set, checkpoints, backend and precision (refused otherwise, before any work).
+    /// <paramref name="header"/> is the manifest without its "rows".
+    /// </summary>
+    public void Prepare(JsonObject header, IReadOnlyList<Checkpoint> checkpoints, int examples)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        ArgumentNullException.ThrowIfNull(checkpoints);
+        Directory.CreateDirectory(Path.Combine(Dir, RowsDir));
+        using var _ = FileLock.Acquire(Path.Combine(Dir, LockFile));
+        if (File.Exists(ManifestPath))
+        {
+            CheckCompatible(ReadManifest(), header, checkpoints);
+            return;
+        }
+        // No manifest: nothing was ever recorded as done here (the manifest is written before any row), so start over.
+        foreach (var f in Directory.EnumerateFiles(Path.Combine(Dir, RowsDir))) File.Delete(f);
+        foreach (var f in Directory.EnumerateFiles(Dir, ".*.tmp")) File.Delete(f);
+        File.Delete(SurprisalPath);
+        CurveFile.Create(SurprisalPath, checkpoints.Count, examples);
+        Npy.Write<long>(Path.Combine(Dir, StepsFile), checkpoints.Select(c => c.Step).ToArray(), checkpoints.Count);
+        Durable.SyncDirectory(Dir);
+        var m = (JsonObject)header.DeepClone();
+        m["rows"] = new JsonArray(checkpoints.Select((c, i) => (JsonNode)new RowRecord(i, c.Step, c.Path, RowStatus.Pending).ToJson()).ToArray());
+        Durable.ReplaceFile(ManifestPath, m.ToJsonString(Indented) + "\n");
+    }
+
+    private void CheckCompatible(JsonObject old, JsonObject now, IReadOnlyList<Checkpoint> checkpoints)
+    {
+        string? oldHash = old["eval_set"]?["hash"]?.GetValue<string>();
+        string? newHash = now["eval_set"]?["hash"]?.GetValue<string>();
+        if (oldHash != newHash)
+            throw UserError.InFile(ManifestPath, $"the eval set changed since these curve files were started ({oldHash} then, {newHash} now); use the original eval set or a new --out");
+        var oldRows = old["rows"] as JsonArray ?? throw UserError.InFile(ManifestPath, "lacks 'rows'");
+        var oldCps = oldRows.Select(r => (r!["step"]!.GetValue<long>(), r["path"]!.GetValue<string>())).ToList();
+        if (oldCps.Count != checkpoints.Count || !oldCps.SequenceEqual(checkpoints.Select(c => (c.Step, c.Path))))
+        {
+            int i = 0;
+            while (i < Math.Min(oldCps.Count, checkpoints.Count) && oldCps[i] == (checkpoints[i].Step, checkpoints[i].Path)) i++;
+            string diff = i < oldCps.Count && i < checkpoints.Count
+                ? $"row {i} was step {oldCps[i].Item1} at {oldCps[i].Item2}, now step {checkpoints[i].Step} at {checkpoints[i].Path}"
+                : $"{oldCps.Count} checkpoints then, {checkpoints.Count} now";
+            throw UserError.InFile(ManifestPath, $"the run's checkpoints changed since these curve files were started ({diff}); use a new --out");
+        }
+        foreach (var key in new[] { "backend", "precision" })
+        {
+            string? a = old[key]?.GetValue<string>(), b = now[key]?.GetValue<string>();
+            if (a != b)
+                throw UserError.InFile(ManifestPath, $"these curve files were started with {key} {a}; this run asks for {b} (mixing them in one file is refused; use a new --out)");
+        }
+    }
+
+    public JsonObject ReadManifest()
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(ManifestPath)) as JsonObject ?? throw UserError.InFile(ManifestPath, "not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw UserError.InFile(ManifestPath, $"invalid JSON ({e.Message})");
+        }
+    }
+
+    /// <summary>Every row's current record: the manifest's row list overlaid with the record files (the source of truth).</summary>
+    public RowRecord[] ReadRows()
+    {
+        var m = ReadManifest();
+        var arr = m["rows"] as JsonArray ?? throw UserError.InFile(ManifestPath, "lacks 'rows'");
+        var rows = arr.Select(n => RowRecord.FromJson(n, ManifestPath)).ToArray();
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if (rows[i].Row != i) throw UserError.InFile(ManifestPath, $"rows[{i}] says row {rows[i].Row}");
+            string p = RowPath(i);
+            if (!File.Exists(p)) continue;
+            JsonNode? node;
+            try
+            {
+                node = JsonNode.Parse(File.ReadAllText(p));
+            }
+            catch (JsonException e)
+            {
+                throw UserError.InFile(p, $"invalid JSON ({e.Message})");
+            }
+            var r = RowRecord.FromJson(node, p);
+            if (r.Row != i || r.Step != rows[i].Step) throw UserError.InFile(p, $"record is for row {r.Row} step {r.Step}, expected row {i} step {rows[i].Step}");
+            rows[i] = r;
+        }
+        return rows;
+    }
+
+    /// <summary>
+    /// Records one row durably (its record file), then merges all records into manifest.json under the lock. Call only
+    /// after the row's bytes are durable.
+    /// </summary>
+    public void Record(RowRecord r, Action? betweenSteps = null)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        Durable.ReplaceFile(RowPath(r.Row), r.ToJson().ToJsonString(Indented) + "\n");
+        betweenSteps?.Invoke();
+        RefreshManifest();
+    }
+
+    /// <summary>Rewrites manifest.json with every record file merged in (under the lock).</summary>
+    public void RefreshManifest()
+    {
+        using var _ = FileLock.Acquire(Path.Combine(Dir, LockFile));
+        var m = ReadManifest();
+        var rows = ReadRows();
+        m["rows"] = new JsonArray(rows.Select(x => (JsonNode)x.ToJson()).ToArray());
+        string text = m.ToJsonString(Indented) + "\n";
+        if (File.ReadAllText(ManifestPath) == text) return;
+        Durable.ReplaceFile(ManifestPath, text);
+    }
+
+    /// <summary>Removes temporary files a killed earlier process left for <paramref name="row"/>.</summary>
+    public void CleanStaleTemps(int row)
+    {
+        string rowsDir = Path.Combine(Dir, RowsDir);
+        foreach (var f in Directory.EnumerateFiles(rowsDir, $".{Path.GetFileName(RowPath(row))}.*.tmp")) File.Delete(f);
+    }
+}

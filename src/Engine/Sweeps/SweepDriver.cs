@@ -1,0 +1,294 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.EvalSets;
+using LearningCurves.Engine.Model;
+
+namespace LearningCurves.Engine.Sweeps;
+
+/// <summary>One `--run NAME=DIR`.</summary>
+public sealed record SweepRunSpec(string Name, string Path);
+
+/// <summary>What to sweep and how.</summary>
+public sealed class SweepOptions
+{
+    public required string OutDir { get; init; }
+    public required EvalSet EvalSet { get; init; }
+    public required IReadOnlyList<SweepRunSpec> Runs { get; init; }
+
+    /// <summary>This process's share: (run, checkpoint) pairs numbered across runs in order, g % ShardCount == ShardIndex.</summary>
+    public int ShardIndex { get; init; }
+
+    public int ShardCount { get; init; } = 1;
+
+    /// <summary>Sequences per forward pass.</summary>
+    public int BatchSequences { get; init; } = 16;
+
+    /// <summary>Tests only: a pause (ms) inside each row write and between a row's record and the manifest merge.</summary>
+    public int TestPauseMs { get; init; }
+}
+
+/// <summary>The outcome of one checkpoint.</summary>
+public sealed record CheckpointResult(
+    string Run, int Row, long Step, string Path, RowStatus Status, string? Reason,
+    double LoadSeconds, double LoadWaitSeconds, double ScoreSeconds, double WriteSeconds, long Tokens, long BytesRead,
+    int Finished, int Total);
+
+/// <summary>The whole sweep (this process's share).</summary>
+public sealed record SweepSummary(
+    int Total, int AlreadyDone, int Done, int Failed, int Recomputed,
+    double WallSeconds, double LoadSeconds, double LoadWaitSeconds, double ScoreSeconds, double WriteSeconds,
+    long Tokens, long BytesRead, IReadOnlyList<CheckpointResult> Failures)
+{
+    public bool NothingToDo => Done + Failed == 0;
+
+    public double TokensPerSecond => ScoreSeconds > 0 ? Tokens / ScoreSeconds : 0;
+}
+
+/// <summary>Receives progress from the sweep (the console reporter implements it).</summary>
+public interface ISweepObserver
+{
+    /// <summary>Before work: how many rows this process will compute, of how many in its share.</summary>
+    void Planned(int toDo, int share, int alreadyDone);
+
+    /// <summary>Within a checkpoint: the fraction of its examples scored so far.</summary>
+    void Scoring(string run, long step, double fraction);
+
+    void Finished(CheckpointResult r);
+
+    /// <summary>A one-line remark (e.g. a done row whose checksum no longer matches, recomputed).</summary>
+    void Note(string line);
+}
+
+/// <summary>
+/// Scores one eval set at every checkpoint of several runs into curve files (see <see cref="RunStore"/>), one row per
+/// checkpoint, reading checkpoint k+1 from disk while checkpoint k is scored.
+/// </summary>
+public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISweepObserver observer)
+{
+    private sealed record RunPlan(SweepRunSpec Spec, IReadOnlyList<Checkpoint> Checkpoints, RunStore Store, JsonObject Header);
+
+    private sealed record WorkItem(RunPlan Run, int Row);
+
+    private sealed record Loaded(Gpt2Weights? Weights, string? Error, double Seconds, long Bytes);
+
+    public SweepSummary Run(SweepOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.ShardCount < 1 || o.ShardIndex < 0 || o.ShardIndex >= o.ShardCount)
+            throw new UserError($"sweep: --shard must be I/N with 0 <= I < N (got {o.ShardIndex}/{o.ShardCount})");
+        if (o.Runs.Count == 0) throw new UserError("sweep: give at least one --run NAME=DIR");
+        if (o.BatchSequences < 1) throw new UserError("sweep: --batch must be at least 1");
+        var eval = o.EvalSet;
+        var wall = Stopwatch.StartNew();
+
+        // Everything that can refuse the sweep happens here, before any row is computed.
+        var plans = new List<RunPlan>();
+        foreach (var spec in o.Runs)
+        {
+            if (plans.Any(p => p.Spec.Name == spec.Name)) throw new UserError($"sweep: run name '{spec.Name}' given twice");
+            if (spec.Name.Length == 0 || spec.Name is "." or ".." || spec.Name.IndexOfAny(['/', '\\']) >= 0)
+                throw new UserError($"sweep: run name '{spec.Name}' must be a plain folder name");
+            var cps = CheckpointSeries.Discover(spec.Path);
+            var config = CheckConfigs(spec, cps, eval);
+            plans.Add(new RunPlan(spec, cps, new RunStore(Path.Combine(o.OutDir, spec.Name)), Header(spec, cps.Count, config, eval)));
+        }
+        foreach (var p in plans) p.Store.Prepare(p.Header, p.Checkpoints, eval.Examples);
+
+        // This process's share, minus rows already done (whose bytes still match their checksum).
+        var work = new List<WorkItem>();
+        int share = 0, alreadyDone = 0, recomputed = 0, g = 0;
+        var buf = new float[eval.Examples];
+        foreach (var plan in plans)
+        {
+            RowRecord[]? rows = null;
+            for (int r = 0; r < plan.Checkpoints.Count; r++, g++)
+            {
+                if (g % o.ShardCount != o.ShardIndex) continue;
+                share++;
+                rows ??= plan.Store.ReadRows();
+                plan.Store.CleanStaleTemps(r);
+                if (rows[r].Status == RowStatus.Done)
+                {
+                    using var curve = CurveFile.Open(plan.Store.SurprisalPath, plan.Checkpoints.Count, eval.Examples);
+                    curve.ReadRow(r, buf);
+                    if (CurveFile.Checksum(buf) == rows[r].Checksum)
+                    {
+                        alreadyDone++;
+                        continue;
+                    }
+                    observer.Note($"{plan.Spec.Name} step {rows[r].Step}: row {r} no longer matches its checksum; recomputing");
+                    recomputed++;
+                }
+                work.Add(new WorkItem(plan, r));
+            }
+        }
+        observer.Planned(work.Count, share, alreadyDone);
+
+        var results = new List<CheckpointResult>();
+        var curves = new Dictionary<RunPlan, CurveFile>();
+        try
+        {
+            var scorer = new EvalScorer(eval, o.BatchSequences);
+            Task<Loaded>? next = work.Count > 0 ? StartLoad(work[0]) : null;
+            for (int i = 0; i < work.Count; i++)
+            {
+                var item = work[i];
+                var cp = item.Run.Checkpoints[item.Row];
+                var waited = Stopwatch.StartNew();
+                var loaded = next!.GetAwaiter().GetResult();
+                double waitSeconds = waited.Elapsed.TotalSeconds;
+                // Read the next checkpoint while this one is scored.
+                next = i + 1 < work.Count ? StartLoad(work[i + 1]) : null;
+
+                if (!curves.TryGetValue(item.Run, out var curve))
+                    curves[item.Run] = curve = CurveFile.Open(item.Run.Store.SurprisalPath, item.Run.Checkpoints.Count, eval.Examples);
+                float[] row = new float[eval.Examples];
+                string? error = loaded.Error;
+                double scoreSeconds = 0;
+                long tokens = 0;
+                if (error is null)
+                {
+                    var sw = Stopwatch.StartNew();
+                    try
+                    {
+                        var w = loaded.Weights!;
+                        scorer.CheckModel(w.Config, cp.Path);
+                        using var model = new Gpt2Model(backend, w);
+                        scorer.Score(model, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
+                        tokens = scorer.TokensPerCheckpoint;
+                    }
+                    catch (UserError e)
+                    {
+                        error = e.Message;
+                    }
+                    scoreSeconds = sw.Elapsed.TotalSeconds;
+                }
+                // A failed row holds NaN, as in a file where it was never written.
+                if (error is not null) row.AsSpan().Fill(float.NaN);
+                var ws = Stopwatch.StartNew();
+                if (o.TestPauseMs > 0) TestMark($"row-write {item.Run.Spec.Name} {item.Row}");
+                curve.WriteRow(item.Row, row, o.TestPauseMs);
+                var record = error is null
+                    ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFile.Checksum(row), Device: backend.DeviceName)
+                    : new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Failed, Reason: OneLine(error), Device: backend.DeviceName);
+                item.Run.Store.Record(record, o.TestPauseMs > 0
+                    ? () =>
+                    {
+                        TestMark($"row-recorded {item.Run.Spec.Name} {item.Row}");
+                        Thread.Sleep(o.TestPauseMs);
+                    }
+                    : null);
+                double writeSeconds = ws.Elapsed.TotalSeconds;
+                var result = new CheckpointResult(item.Run.Spec.Name, item.Row, cp.Step, cp.Path, record.Status, record.Reason,
+                    loaded.Seconds, waitSeconds, scoreSeconds, writeSeconds, tokens, loaded.Bytes, i + 1, work.Count);
+                results.Add(result);
+                observer.Finished(result);
+            }
+        }
+        finally
+        {
+            foreach (var c in curves.Values) c.Dispose();
+        }
+        var failures = results.Where(r => r.Status == RowStatus.Failed).ToList();
+        return new SweepSummary(share, alreadyDone, results.Count - failures.Count, failures.Count, recomputed,
+            wall.Elapsed.TotalSeconds, results.Sum(r => r.LoadSeconds), results.Sum(r => r.LoadWaitSeconds),
+            results.Sum(r => r.ScoreSeconds), results.Sum(r => r.WriteSeconds), results.Sum(r => r.Tokens),
+            results.Sum(r => r.BytesRead), failures);
+    }
+
+    private Task<Loaded> StartLoad(WorkItem item)
+    {
+        string dir = item.Run.Checkpoints[item.Row].Path;
+        return Task.Run(() =>
+        {
+            var sw = Stopwatch.StartNew();
+            try
+            {
+                long bytes = reader.BytesOnDisk(dir);
+                var w = reader.Load(dir);
+                return new Loaded(w, null, sw.Elapsed.TotalSeconds, bytes);
+            }
+            catch (Exception e) when (e is UserError or IOException or UnauthorizedAccessException or InvalidDataException or JsonException)
+            {
+                return new Loaded(null, e.Message, sw.Elapsed.TotalSeconds, 0);
+            }
+        });
+    }
+
+    private Gpt2Config? CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)
+    {
+        Gpt2Config? first = null;
+        foreach (var cp in cps)
+        {
+            Gpt2Config cfg;
+            try
+            {
+                cfg = reader.ReadConfig(cp.Path);
+            }
+            catch (Exception e) when (e is UserError or IOException or JsonException or InvalidDataException)
+            {
+                continue; // recorded as failed when its turn comes
+            }
+            first ??= cfg;
+            if (cfg.VocabSize < eval.VocabSize)
+                throw UserError.InFile(cp.Path, $"run '{spec.Name}': vocab_size {cfg.VocabSize} does not cover the eval set's vocabulary of {eval.VocabSize}; refused before any work");
+            if (cfg.MaxPositions < eval.SeqLen)
+                throw UserError.InFile(cp.Path, $"run '{spec.Name}': n_positions {cfg.MaxPositions} is shorter than the eval set's seq-len {eval.SeqLen}; refused before any work");
+        }
+        return first;
+    }
+
+    private JsonObject Header(SweepRunSpec spec, int checkpoints, Gpt2Config? cfg, EvalSet eval) => new()
+    {
+        ["format"] = "learning-curves-sweep/1",
+        ["run"] = spec.Name,
+        ["run_path"] = Path.GetFullPath(spec.Path),
+        ["eval_set"] = new JsonObject
+        {
+            ["path"] = eval.Dir,
+            ["hash"] = eval.ContentHash,
+            ["sequences"] = eval.SequenceCount,
+            ["seq_len"] = eval.SeqLen,
+            ["examples"] = eval.Examples,
+            ["vocab_size"] = eval.VocabSize,
+        },
+        ["model_config"] = cfg is null ? null : new JsonObject
+        {
+            ["vocab_size"] = cfg.VocabSize,
+            ["n_positions"] = cfg.MaxPositions,
+            ["n_embd"] = cfg.Embd,
+            ["n_layer"] = cfg.Layers,
+            ["n_head"] = cfg.Heads,
+            ["n_inner"] = cfg.InnerSize,
+            ["layer_norm_epsilon"] = cfg.LayerNormEpsilon,
+            ["scale_attn_weights"] = cfg.ScaleAttnWeights,
+            ["scale_attn_by_inverse_layer_idx"] = cfg.ScaleAttnByInverseLayerIdx,
+            ["tie_word_embeddings"] = cfg.TieWordEmbeddings,
+        },
+        ["engine_version"] = EngineInfo.Version,
+        ["backend"] = backend.Name,
+        ["precision"] = backend.Precision.ToString().ToLowerInvariant(),
+        ["device"] = backend.DeviceName,
+        ["surprisal"] = new JsonObject
+        {
+            ["file"] = RunStore.SurprisalFile,
+            ["dtype"] = "float32",
+            ["shape"] = new JsonArray(checkpoints, eval.Examples),
+            ["order"] = "C",
+            ["units"] = "bits",
+            ["missing"] = "NaN",
+        },
+        ["steps"] = new JsonObject { ["file"] = RunStore.StepsFile, ["dtype"] = "int64" },
+    };
+
+    /// <summary>Tests only: a marker on stderr so a test can kill the process at a known point.</summary>
+    private static void TestMark(string what)
+    {
+        Console.Error.WriteLine($"lc-test: {what}");
+        Console.Error.Flush();
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" | ");
+}

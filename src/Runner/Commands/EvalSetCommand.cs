@@ -1,0 +1,48 @@
+using System.Globalization;
+using LearningCurves.Engine;
+using LearningCurves.Engine.EvalSets;
+using LearningCurves.Runner.Cli;
+
+namespace LearningCurves.Runner.Commands;
+
+/// <summary>`learning-curves eval-set`: builds the fixed examples every checkpoint of a sweep is scored on.</summary>
+public sealed class EvalSetCommand : ICommand
+{
+    public string Name => "eval-set";
+
+    public string Usage => "eval-set (--text FILE... | --ids FILE) [--tokenizer DIR] --seq-len 128 --per-sequence 10|all --seed S "
+        + "[--sequences N] [--packing lines|stream] [--begin-id ID] [--sep-id ID] [--vocab-size V] --out DIR";
+
+    public int Run(string[] args)
+    {
+        var a = Args.Parse(Name, args);
+        // --text takes one or more files: `--text a.txt b.txt` leaves b.txt positional.
+        var text = a.GetAll("text").Concat(a.Has("text") ? a.Positional : []).ToList();
+        string per = a.Get("per-sequence", "10");
+        int? perSequence = per == "all" ? null
+            : int.TryParse(per, NumberStyles.None, CultureInfo.InvariantCulture, out int k) && k >= 1 ? k
+            : throw new UserError($"eval-set: --per-sequence must be a positive integer or 'all' (got '{per}')");
+        string seedText = a.Require("seed");
+        if (!ulong.TryParse(seedText, NumberStyles.None, CultureInfo.InvariantCulture, out ulong seed))
+            throw new UserError($"eval-set: --seed must be a non-negative integer (got '{seedText}')");
+        var request = new EvalSetRequest
+        {
+            TextFiles = text,
+            IdsFile = a.Get("ids"),
+            TokenizerDir = a.Get("tokenizer"),
+            SeqLen = a.GetInt("seq-len", 128, 2),
+            PerSequence = perSequence,
+            Seed = seed,
+            Sequences = a.Has("sequences") ? a.GetInt("sequences", 0, 1) : null,
+            Packing = a.GetChoice("packing", "lines", "lines", "stream") == "lines" ? Packing.Lines : Packing.Stream,
+            BeginId = a.Has("begin-id") ? a.GetInt("begin-id", 0, 0) : null,
+            SepId = a.Has("sep-id") ? a.GetInt("sep-id", 0, 0) : null,
+            VocabSize = a.Has("vocab-size") ? a.GetInt("vocab-size", 0, 1) : null,
+        };
+        string outDir = a.Require("out");
+        a.RejectUnknown(maxPositional: text.Count > 0 ? int.MaxValue : 0);
+        var set = EvalSetMaker.Make(request, outDir);
+        Console.WriteLine($"eval-set: {set.SequenceCount} sequences of {set.SeqLen} tokens, {set.Examples} examples -> {Path.GetFullPath(outDir)} ({set.ContentHash})");
+        return 0;
+    }
+}

@@ -1,0 +1,66 @@
+using System.Globalization;
+using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Engine.Tokenization;
+using LearningCurves.Runner.Cli;
+
+namespace LearningCurves.Runner.Commands;
+
+/// <summary>`learning-curves inspect --model DIR`: config, parameter count, dtypes and the tensor table of a checkpoint.</summary>
+public sealed class InspectCommand : ICommand
+{
+    public string Name => "inspect";
+
+    public string Usage => "inspect --model DIR";
+
+    public int Run(string[] args)
+    {
+        var a = Args.Parse(Name, args);
+        var dir = a.Require("model");
+        a.RejectUnknown();
+
+        var cfg = HfConfig.LoadFromFolder(dir);
+        using var ck = SafeTensorsCheckpoint.Open(dir);
+        // Full load: checks every name, shape and dtype against the config, so a folder that inspects clean also scores.
+        var weights = HfCheckpoint.Load(ck, cfg, dir);
+        var o = Console.Out;
+        var inv = CultureInfo.InvariantCulture;
+
+        o.WriteLine($"model: {Path.GetFullPath(dir)}");
+        o.WriteLine($"weights: {string.Join(", ", ck.Files.Select(f => Path.GetFileName(f.Path)))}");
+        o.WriteLine("config:");
+        o.WriteLine($"  vocab_size                      {cfg.VocabSize}");
+        o.WriteLine($"  n_positions                     {cfg.MaxPositions}");
+        o.WriteLine($"  n_embd                          {cfg.Embd}");
+        o.WriteLine($"  n_layer                         {cfg.Layers}");
+        o.WriteLine($"  n_head                          {cfg.Heads} (head size {cfg.HeadSize})");
+        o.WriteLine($"  n_inner                         {(cfg.Inner > 0 ? cfg.Inner.ToString(inv) : "null")} (MLP width {cfg.InnerSize})");
+        o.WriteLine($"  layer_norm_epsilon              {cfg.LayerNormEpsilon.ToString("R", inv)}");
+        o.WriteLine($"  scale_attn_weights              {Lower(cfg.ScaleAttnWeights)}");
+        o.WriteLine($"  scale_attn_by_inverse_layer_idx {Lower(cfg.ScaleAttnByInverseLayerIdx)}");
+        o.WriteLine($"  tie_word_embeddings             {Lower(cfg.TieWordEmbeddings)}");
+        o.WriteLine($"  head                            {(weights.LmHead is null ? "tied to wte" : "lm_head.weight")}");
+
+        var tensors = ck.Files.SelectMany(f => f.Tensors.Select(t => (File: f, Info: t))).ToList();
+        bool IsBuffer(string n) => n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
+        long stored = tensors.Where(t => !IsBuffer(t.Info.Name)).Sum(t => t.Info.ElementCount);
+        o.WriteLine($"parameters: {stored.ToString("N0", inv)} stored ({cfg.ParameterCount(weights.LmHead is not null).ToString("N0", inv)} from the config)");
+        var byType = tensors.GroupBy(t => t.Info.DType)
+            .Select(g => $"{g.Key} x{g.Count()} ({g.Sum(t => t.Info.ByteLength).ToString("N0", inv)} bytes)");
+        o.WriteLine($"dtypes: {string.Join(", ", byType)}");
+        var tok = Gpt2Tokenizer.FolderHasTokenizer(dir) ? "vocab.json + merges.txt" : "none in the folder (built-in GPT-2 for --text)";
+        o.WriteLine($"tokenizer: {tok}");
+
+        int nameWidth = Math.Max(4, tensors.Max(t => t.Info.Name.Length));
+        bool sharded = ck.Files.Count > 1;
+        o.WriteLine();
+        o.WriteLine($"{"name".PadRight(nameWidth)}  {"dtype",-5}  {"shape",-16}  {"elements",12}{(sharded ? "  file" : "")}");
+        foreach (var (file, t) in tensors.OrderBy(t => t.Info.Name, StringComparer.Ordinal))
+        {
+            var note = IsBuffer(t.Name) ? "  (buffer, ignored)" : "";
+            o.WriteLine($"{t.Name.PadRight(nameWidth)}  {t.DType,-5}  {t.ShapeText,-16}  {t.ElementCount,12}{(sharded ? "  " + Path.GetFileName(file.Path) : "")}{note}");
+        }
+        return 0;
+    }
+
+    private static string Lower(bool b) => b ? "true" : "false";
+}

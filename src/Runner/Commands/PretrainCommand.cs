@@ -1,0 +1,73 @@
+using System.Globalization;
+using LearningCurves.Engine;
+using LearningCurves.Engine.Tokenization;
+using LearningCurves.Runner.Cli;
+using LearningCurves.Training;
+
+namespace LearningCurves.Runner.Commands;
+
+/// <summary>`learning-curves pretrain`: a suite of small GPT-2 runs, one per seed, with scheduled checkpoints.</summary>
+public sealed class PretrainCommand : ICommand
+{
+    public string Name => "pretrain";
+
+    public string Usage => "pretrain --corpus DIR --config NAME|FILE --seeds 0,1,2 --steps N --schedule exponential|log|linear " +
+                           "--checkpoints K --out DIR [--batch 16] [--lr 3e-3] [--warmup 50] [--weight-decay 0.1] [--clip 1] [--tokenizer DIR] [--full-vocab]";
+
+    public int Run(string[] args)
+    {
+        var a = Args.Parse(Name, args, "full-vocab");
+        var options = ReadOptions(a);
+        var tok = LoadTokenizer(a.Get("tokenizer"));
+        a.RejectUnknown();
+        var trainer = new Pretrainer(options, tok, Console.Out);
+        var manifest = trainer.Run();
+        Console.WriteLine($"pretrain: {options.Seeds.Length} runs x {trainer.StepsToSave.Length} checkpoints -> {options.OutDir} ({manifest})");
+        return 0;
+    }
+
+    internal static PretrainOptions ReadOptions(Args a)
+    {
+        var configName = a.Require("config");
+        var seeds = ParseSeeds(a.Require("seeds"));
+        return new PretrainOptions
+        {
+            CorpusDir = a.Require("corpus"),
+            Config = ModelPresets.Resolve(configName),
+            ConfigSource = configName,
+            Seeds = seeds,
+            Steps = a.Has("steps") ? a.GetInt("steps", 0, 1) : throw new UserError("pretrain: --steps is required"),
+            Schedule = CheckpointSchedule.Parse(a.Get("schedule", "exponential")),
+            Checkpoints = a.Has("checkpoints") ? a.GetInt("checkpoints", 0, 1) : throw new UserError("pretrain: --checkpoints is required"),
+            OutDir = a.Require("out"),
+            BatchSize = a.GetInt("batch", 16, 1, 4096),
+            CompactVocabulary = !a.Switch("full-vocab"),
+            Optimizer = new OptimizerSettings
+            {
+                LearningRate = (float)a.GetDouble("lr", 3e-3),
+                WarmupSteps = a.GetInt("warmup", 50, 0),
+                WeightDecay = (float)a.GetDouble("weight-decay", 0.1),
+                ClipNorm = (float)a.GetDouble("clip", 1.0),
+            },
+        };
+    }
+
+    internal static int[] ParseSeeds(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new UserError("pretrain: --seeds lists no seed");
+        return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int s) && s >= 0
+            ? s : throw new UserError($"pretrain: --seeds must be non-negative integers separated by commas (got '{p}')")).ToArray();
+    }
+
+    /// <summary>GPT-2's tokenizer from a folder with vocab.json + merges.txt (default: the one build.ps1 setup fetched).</summary>
+    internal static TokenizerSpec LoadTokenizer(string? dir)
+    {
+        dir ??= DataCache.Gpt2Tokenizer;
+        if (!File.Exists(Path.Combine(dir, Gpt2Tokenizer.VocabFile)) || !File.Exists(Path.Combine(dir, Gpt2Tokenizer.MergesFile)))
+            throw UserError.InFile(dir, "no vocab.json + merges.txt here (run: dotnet pwsh ./build.ps1 setup, or pass --tokenizer DIR)");
+        var t = Gpt2Tokenizer.FromFolder(dir);
+        int eot = t.EndOfTextId ?? throw UserError.InFile(dir, "the vocabulary has no <|endoftext|> token");
+        return new TokenizerSpec(t.Encode, eot, t.VocabSize, $"GPT-2 byte-level BPE from {Path.GetFullPath(dir)}", dir);
+    }
+}

@@ -1,0 +1,50 @@
+using System.Diagnostics;
+using LearningCurves.Engine;
+using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Engine.Model;
+using LearningCurves.Engine.Scoring;
+using LearningCurves.Kernels;
+using LearningCurves.Runner.Cli;
+
+namespace LearningCurves.Runner.Commands;
+
+/// <summary>`learning-curves score`: surprisal in bits of every token after the first, one CSV row each.</summary>
+public sealed class ScoreCommand : ICommand
+{
+    public string Name => "score";
+
+    public string Usage => "score --model DIR (--ids FILE | --text FILE [--seq-len N]) --out FILE.csv [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] [--batch N]";
+
+    public int Run(string[] args)
+    {
+        var a = Args.Parse(Name, args);
+        var modelDir = a.Require("model");
+        var idsPath = a.Get("ids");
+        var textPath = a.Get("text");
+        var outPath = a.Require("out");
+        string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
+        var precision = BackendFactory.ParsePrecision(a.GetChoice("precision", "fp32", "fp32", "tf32", "bf16"));
+        int batch = a.GetInt("batch", 32, 1, 4096);
+        bool hasSeqLen = a.Has("seq-len");
+        int? seqLen = hasSeqLen ? a.GetInt("seq-len", 0, 2, int.MaxValue) : null;
+        a.RejectUnknown();
+        if ((idsPath is null) == (textPath is null)) throw new UserError("score: give exactly one of --ids FILE or --text FILE");
+        if (idsPath is not null && hasSeqLen) throw new UserError("score: --seq-len applies to --text only");
+
+        var weights = HfCheckpoint.Load(modelDir);
+        var cfg = weights.Config;
+        var sequences = idsPath is not null
+            ? ScoreInput.FromIds(idsPath, cfg)
+            : ScoreInput.FromText(textPath!, ScoreInput.TokenizerFor(modelDir, cfg), cfg, seqLen ?? cfg.MaxPositions);
+
+        using var backend = BackendFactory.Create(backendName, precision, Console.Error);
+        using var model = new Gpt2Model(backend, weights);
+        var sw = Stopwatch.StartNew();
+        long rows = SurprisalCsv.Write(outPath, model, sequences, batch);
+        double secs = sw.Elapsed.TotalSeconds;
+        long tokens = sequences.Sum(s => (long)s.Length);
+        Console.WriteLine($"scored {rows} tokens of {sequences.Count} sequences ({tokens} tokens read) in {secs:F2} s " +
+                          $"({tokens / Math.Max(secs, 1e-9):F0} tokens/s) -> {outPath}");
+        return 0;
+    }
+}

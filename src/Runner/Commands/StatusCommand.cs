@@ -1,0 +1,34 @@
+using System.Text.Json.Nodes;
+using LearningCurves.Engine;
+using LearningCurves.Engine.Sweeps;
+using LearningCurves.Runner.Cli;
+
+namespace LearningCurves.Runner.Commands;
+
+/// <summary>`learning-curves status OUT`: per run of a sweep's output folder, how many checkpoints are done, failed, pending.</summary>
+public sealed class StatusCommand : ICommand
+{
+    public string Name => "status";
+
+    public string Usage => "status OUT [--json]";
+
+    public int Run(string[] args)
+    {
+        var a = Args.Parse(Name, args, "json");
+        bool json = a.Switch("json");
+        a.RejectUnknown(maxPositional: 1);
+        if (a.Positional.Count != 1) throw new UserError("status: give the sweep's output folder: status OUT");
+        var report = SweepStatus.Read(a.Positional[0]);
+        if (json)
+        {
+            Console.WriteLine(new JsonArray(report.Select(r => (JsonNode)r.ToJson()).ToArray()).ToJsonString());
+            return 0;
+        }
+        foreach (var r in report)
+        {
+            Console.WriteLine($"{r.Run}: {r.Done} done, {r.Failed} failed, {r.Pending} pending (of {r.Total})");
+            foreach (var f in r.Failures) Console.WriteLine($"  failed: step {f.Step} ({f.Path}): {f.Reason}");
+        }
+        return 0;
+    }
+}

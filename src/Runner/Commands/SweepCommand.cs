@@ -1,0 +1,77 @@
+using System.Globalization;
+using LearningCurves.Engine;
+using LearningCurves.Engine.EvalSets;
+using LearningCurves.Engine.Sweeps;
+using LearningCurves.Kernels;
+using LearningCurves.Runner.Cli;
+
+namespace LearningCurves.Runner.Commands;
+
+/// <summary>`learning-curves sweep`: scores an eval set at every checkpoint of several runs into curve files.</summary>
+public sealed class SweepCommand : ICommand
+{
+    /// <summary>Exit code when at least one checkpoint could not be scored.</summary>
+    public const int ExitSomeFailed = 3;
+
+    /// <summary>Hidden, for tests: milliseconds to pause inside each row write, so a kill can land inside it.</summary>
+    public const string SlowWriteEnv = "LC_TEST_SLOW_WRITE";
+
+    public string Name => "sweep";
+
+    public string Usage => "sweep --run NAME=DIR [--run NAME=DIR ...] --eval DIR --out DIR [--backend auto|cpu|cuda] "
+        + "[--precision fp32|tf32|bf16] [--shard I/N] [--batch SEQUENCES] [--json]";
+
+    public int Run(string[] args)
+    {
+        var a = Args.Parse(Name, args, "json");
+        var runs = a.GetAll("run").Select(ParseRun).ToList();
+        string evalDir = a.Require("eval");
+        string outDir = a.Require("out");
+        string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
+        var precision = BackendFactory.ParsePrecision(a.Get("precision", "fp32"));
+        var (shard, shards) = ParseShard(a.Get("shard"));
+        int batch = a.GetInt("batch", 16, 1, 1 << 20);
+        bool json = a.Switch("json");
+        a.RejectUnknown();
+        if (runs.Count == 0) throw new UserError("sweep: give at least one --run NAME=DIR");
+
+        int pauseMs = int.TryParse(Environment.GetEnvironmentVariable(SlowWriteEnv), NumberStyles.None, CultureInfo.InvariantCulture, out int p) ? p : 0;
+        var eval = EvalSet.Load(evalDir);
+        var mode = json ? ProgressMode.Json : Console.IsOutputRedirected ? ProgressMode.Lines : ProgressMode.Bar;
+        using var backend = BackendFactory.Create(backendName, precision, json ? Console.Error : Console.Out);
+        var reporter = new SweepReporter(Console.Out, mode);
+        var driver = new SweepDriver(backend, new HfCheckpointReader(), reporter);
+        var summary = driver.Run(new SweepOptions
+        {
+            OutDir = outDir,
+            EvalSet = eval,
+            Runs = runs,
+            ShardIndex = shard,
+            ShardCount = shards,
+            BatchSequences = batch,
+            TestPauseMs = pauseMs,
+        });
+        reporter.Summary(summary);
+        return summary.Failed > 0 ? ExitSomeFailed : 0;
+    }
+
+    private static SweepRunSpec ParseRun(string s)
+    {
+        int eq = s.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || eq == s.Length - 1) throw new UserError($"sweep: --run must be NAME=DIR (got '{s}')");
+        return new SweepRunSpec(s[..eq], s[(eq + 1)..]);
+    }
+
+    /// <summary>"I/N" with 0 &lt;= I &lt; N; absent means 0/1.</summary>
+    internal static (int Index, int Count) ParseShard(string? s)
+    {
+        if (s is null) return (0, 1);
+        int slash = s.IndexOf('/', StringComparison.Ordinal);
+        if (slash > 0
+            && int.TryParse(s.AsSpan(0, slash), NumberStyles.None, CultureInfo.InvariantCulture, out int i)
+            && int.TryParse(s.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+            && n >= 1 && i < n)
+            return (i, n);
+        throw new UserError($"sweep: --shard must be I/N with 0 <= I < N, e.g. 0/4 (got '{s}')");
+    }
+}

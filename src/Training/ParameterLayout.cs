@@ -1,0 +1,132 @@
+using LearningCurves.Engine.Model;
+
+namespace LearningCurves.Training;
+
+/// <summary>One named parameter tensor inside the flat parameter vector.</summary>
+/// <param name="Name">Hugging Face name without the <c>transformer.</c> prefix (e.g. <c>h.0.attn.c_attn.weight</c>).</param>
+/// <param name="Offset">First element in the flat vector.</param>
+/// <param name="Shape">Row-major shape as stored in the checkpoint.</param>
+/// <param name="Decay">Whether AdamW weight decay applies (matrices and embeddings; not biases or layer norms).</param>
+public sealed record ParameterTensor(string Name, long Offset, int[] Shape, bool Decay)
+{
+    public long Length => Shape.Aggregate(1L, (a, d) => a * d);
+}
+
+/// <summary>
+/// Where each GPT-2 parameter lives in one flat float vector, so that the optimizer, clipping and zeroing are single
+/// loops. The order is the checkpoint's: wte, wpe, then each block's tensors, then ln_f. The head is tied to wte.
+/// </summary>
+public sealed class ParameterLayout
+{
+    public ParameterLayout(Gpt2Config config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        int c = config.Embd, i = config.InnerSize;
+        var list = new List<ParameterTensor>();
+        long off = 0;
+        ParameterTensor Add(string name, bool decay, params int[] shape)
+        {
+            var t = new ParameterTensor(name, off, shape, decay);
+            list.Add(t);
+            off += t.Length;
+            return t;
+        }
+        Wte = Add("wte.weight", true, config.VocabSize, c);
+        Wpe = Add("wpe.weight", true, config.MaxPositions, c);
+        Blocks = new BlockTensors[config.Layers];
+        for (int l = 0; l < config.Layers; l++)
+        {
+            string p = $"h.{l}.";
+            Blocks[l] = new BlockTensors(
+                Add(p + "ln_1.weight", false, c), Add(p + "ln_1.bias", false, c),
+                Add(p + "attn.c_attn.weight", true, c, 3 * c), Add(p + "attn.c_attn.bias", false, 3 * c),
+                Add(p + "attn.c_proj.weight", true, c, c), Add(p + "attn.c_proj.bias", false, c),
+                Add(p + "ln_2.weight", false, c), Add(p + "ln_2.bias", false, c),
+                Add(p + "mlp.c_fc.weight", true, c, i), Add(p + "mlp.c_fc.bias", false, i),
+                Add(p + "mlp.c_proj.weight", true, i, c), Add(p + "mlp.c_proj.bias", false, c));
+        }
+        LnFW = Add("ln_f.weight", false, c);
+        LnFB = Add("ln_f.bias", false, c);
+        Tensors = list;
+        Count = off;
+    }
+
+    public Gpt2Config Config { get; }
+
+    /// <summary>All tensors in flat order.</summary>
+    public IReadOnlyList<ParameterTensor> Tensors { get; }
+
+    /// <summary>Total number of parameters.</summary>
+    public long Count { get; }
+
+    public ParameterTensor Wte { get; }
+    public ParameterTensor Wpe { get; }
+    public BlockTensors[] Blocks { get; }
+    public ParameterTensor LnFW { get; }
+    public ParameterTensor LnFB { get; }
+
+    /// <summary>Copies engine weights (tied head only) into a new flat vector.</summary>
+    public float[] Flatten(Gpt2Weights w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (w.LmHead is not null) throw new ArgumentException("the trainer ties the head to wte; weights have an untied lm_head");
+        if (w.Config.Layers != Config.Layers || w.Config.Embd != Config.Embd || w.Config.VocabSize != Config.VocabSize
+            || w.Config.MaxPositions != Config.MaxPositions || w.Config.InnerSize != Config.InnerSize)
+            throw new ArgumentException("weights do not match the layout's config");
+        var flat = new float[Count];
+        void Put(ParameterTensor t, float[] a)
+        {
+            if (a.Length != t.Length) throw new ArgumentException($"{t.Name}: {a.Length} values, expected {t.Length}");
+            a.CopyTo(flat.AsSpan((int)t.Offset, (int)t.Length));
+        }
+        Put(Wte, w.Wte);
+        Put(Wpe, w.Wpe);
+        for (int l = 0; l < Config.Layers; l++)
+        {
+            var b = Blocks[l];
+            var s = w.Blocks[l];
+            Put(b.Ln1W, s.Ln1W); Put(b.Ln1B, s.Ln1B); Put(b.AttnW, s.AttnW); Put(b.AttnB, s.AttnB);
+            Put(b.AttnProjW, s.AttnProjW); Put(b.AttnProjB, s.AttnProjB); Put(b.Ln2W, s.Ln2W); Put(b.Ln2B, s.Ln2B);
+            Put(b.FcW, s.FcW); Put(b.FcB, s.FcB); Put(b.FcProjW, s.FcProjW); Put(b.FcProjB, s.FcProjB);
+        }
+        Put(LnFW, w.LnFW);
+        Put(LnFB, w.LnFB);
+        return flat;
+    }
+
+    /// <summary>Engine weights (copies) from a flat vector, for saving a checkpoint or scoring.</summary>
+    public Gpt2Weights Unflatten(ReadOnlySpan<float> flat, string source = "")
+    {
+        if (flat.Length != Count) throw new ArgumentException($"{flat.Length} parameters, expected {Count}");
+        var f = flat.ToArray();
+        float[] Get(ParameterTensor t) => f.AsSpan((int)t.Offset, (int)t.Length).ToArray();
+        var blocks = new Gpt2LayerWeights[Config.Layers];
+        for (int l = 0; l < Config.Layers; l++)
+        {
+            var b = Blocks[l];
+            blocks[l] = new Gpt2LayerWeights
+            {
+                Ln1W = Get(b.Ln1W), Ln1B = Get(b.Ln1B), AttnW = Get(b.AttnW), AttnB = Get(b.AttnB),
+                AttnProjW = Get(b.AttnProjW), AttnProjB = Get(b.AttnProjB), Ln2W = Get(b.Ln2W), Ln2B = Get(b.Ln2B),
+                FcW = Get(b.FcW), FcB = Get(b.FcB), FcProjW = Get(b.FcProjW), FcProjB = Get(b.FcProjB),
+            };
+        }
+        return new Gpt2Weights
+        {
+            Config = Config,
+            Wte = Get(Wte),
+            Wpe = Get(Wpe),
+            Blocks = blocks,
+            LnFW = Get(LnFW),
+            LnFB = Get(LnFB),
+            Source = source,
+        };
+    }
+
+    /// <summary>The tensors of one transformer block.</summary>
+    public sealed record BlockTensors(
+        ParameterTensor Ln1W, ParameterTensor Ln1B, ParameterTensor AttnW, ParameterTensor AttnB,
+        ParameterTensor AttnProjW, ParameterTensor AttnProjB, ParameterTensor Ln2W, ParameterTensor Ln2B,
+        ParameterTensor FcW, ParameterTensor FcB, ParameterTensor FcProjW, ParameterTensor FcProjB);
+}
