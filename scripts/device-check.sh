@@ -38,6 +38,9 @@ for f in dotnet-runtime app tests native; do
     fi
 done
 
+# The bundle leaves out of the test folder the files it shares with the app: put them back (never overwriting).
+cp -rn "$work/app/app/." "$work/tests/repo/tests/Kernels.Tests/bin/Release/net10.0/"
+
 export DOTNET_ROOT="$work/dotnet-runtime"
 export PATH="$DOTNET_ROOT:$PATH"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
