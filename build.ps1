@@ -162,6 +162,8 @@ function Invoke-DeviceBundle {
     $testBin = Join-Path $repo 'tests/Kernels.Tests/bin/Release/net10.0'
     Invoke-Native 'publish runner' { dotnet publish (Join-Path $Root 'src/Runner') -c Release -r linux-x64 --self-contained false --artifacts-path $arts -o $app -nologo -v:q -p:UseAppHost=false }
     Invoke-Native 'publish kernel tests' { dotnet publish (Join-Path $Root 'tests/Kernels.Tests') -c Release -r linux-x64 --self-contained false --artifacts-path $arts -o $testBin -nologo -v:q }
+    # Code coverage collectors (native, every platform, ~30 MiB) are not needed to run the tests.
+    Remove-Item -Recurse -Force (Join-Path $testBin 'Microsoft.CodeCoverage'), (Join-Path $testBin 'amd64') -ErrorAction SilentlyContinue
     # Symbols are not needed to run; they would cost several MiB.
     Get-ChildItem $app, $testBin -Recurse -Filter '*.pdb' | Where-Object { $_.Name -notlike 'LearningCurves*' -and $_.Name -notlike 'learning-curves*' } | Remove-Item -Force
     # The test assembly carries the runner's dependencies too: files identical to the app's are left out here and
