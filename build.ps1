@@ -147,8 +147,76 @@ function Invoke-Bench {
     Invoke-Native 'learning-curves bench' { dotnet $runner bench --backend $Backend }
 }
 
+# device-bundle: everything a GPU machine without a .NET SDK or network needs to check the CUDA backend, in the
+# ignored folder device-bundle/ (kept under 60 MiB): this machine's .NET runtime, the published runner (with the
+# parity fixtures beside it), the published self-running Kernels test assembly laid out like the repository (so the
+# tests find kernels.cu and tests/fixtures), OpenBLAS for the CPU side of the comparisons, and device-check.sh.
 function Invoke-DeviceBundle {
-    throw 'device-bundle: not built yet (see the CUDA issue)'
+    $out = Join-Path $Root 'device-bundle'
+    $stage = Join-Path $Root 'artifacts/device-bundle-stage'
+    Remove-Item -Recurse -Force $out, $stage -ErrorAction SilentlyContinue
+    New-Item -ItemType Directory -Force $out, $stage | Out-Null
+    # Separate artifacts path: publishing for linux-x64 must not disturb the normal bin/obj of the worktree.
+    $arts = Join-Path $Root 'artifacts/device-bundle-build'
+    $app = Join-Path $stage 'app'
+    $repo = Join-Path $stage 'repo'
+    $testBin = Join-Path $repo 'tests/Kernels.Tests/bin/Release/net10.0'
+    Invoke-Native 'publish runner' { dotnet publish (Join-Path $Root 'src/Runner') -c Release -r linux-x64 --self-contained false --artifacts-path $arts -o $app -nologo -v:q -p:UseAppHost=false }
+    Invoke-Native 'publish kernel tests' { dotnet publish (Join-Path $Root 'tests/Kernels.Tests') -c Release -r linux-x64 --self-contained false --artifacts-path $arts -o $testBin -nologo -v:q }
+    # Code coverage collectors (native, every platform, ~30 MiB) are not needed to run the tests.
+    Remove-Item -Recurse -Force (Join-Path $testBin 'Microsoft.CodeCoverage'), (Join-Path $testBin 'amd64') -ErrorAction SilentlyContinue
+    # Symbols are not needed to run; they would cost several MiB.
+    Get-ChildItem $app, $testBin -Recurse -Filter '*.pdb' | Where-Object { $_.Name -notlike 'LearningCurves*' -and $_.Name -notlike 'learning-curves*' } | Remove-Item -Force
+    # The test assembly carries the runner's dependencies too: files identical to the app's are left out here and
+    # copied from the app by device-check.sh (saves ~10 MiB of the 60).
+    foreach ($f in Get-ChildItem $testBin -File -Recurse) {
+        $twin = Join-Path $app ([IO.Path]::GetRelativePath($testBin, $f.FullName))
+        if ((Test-Path $twin) -and (Get-FileHash $twin).Hash -eq (Get-FileHash $f.FullName).Hash) { Remove-Item $f.FullName }
+    }
+    $fixtures = Join-Path $Root 'tests/fixtures/parity'
+    if (Test-Path $fixtures) {
+        New-Item -ItemType Directory -Force (Join-Path $app 'fixtures') | Out-Null
+        Copy-Item -Recurse $fixtures (Join-Path $app 'fixtures/parity')
+        New-Item -ItemType Directory -Force (Join-Path $repo 'tests/fixtures') | Out-Null
+        Copy-Item -Recurse $fixtures (Join-Path $repo 'tests/fixtures/parity')
+    }
+    Copy-Item (Join-Path $Root 'kernels.cu'), (Join-Path $Root 'LearningCurves.sln') $repo
+
+    # The runtime this machine runs: DOTNET_ROOT, else the folder the dotnet command really lives in.
+    $dotnetRoot = $env:DOTNET_ROOT
+    if (-not $dotnetRoot -or -not (Test-Path (Join-Path $dotnetRoot 'shared/Microsoft.NETCore.App'))) {
+        $dotnetRoot = Split-Path -Parent (& readlink -f (Get-Command dotnet).Source)
+    }
+    $runtime = Get-ChildItem (Join-Path $dotnetRoot 'shared/Microsoft.NETCore.App') -Directory | Sort-Object { [version]($_.Name -replace '-.*$', '') } | Select-Object -Last 1
+    $fxr = Get-ChildItem (Join-Path $dotnetRoot 'host/fxr') -Directory | Sort-Object { [version]($_.Name -replace '-.*$', '') } | Select-Object -Last 1
+    $xz = @('-T2', '-7')
+    Invoke-Native 'pack runtime' { & tar -C $dotnetRoot -cf - dotnet "host/fxr/$($fxr.Name)" "shared/Microsoft.NETCore.App/$($runtime.Name)" | & xz @xz > (Join-Path $out 'dotnet-runtime.tar.xz') }
+    Invoke-Native 'pack app' { & tar -C $stage -cf - app | & xz @xz > (Join-Path $out 'app.tar.xz') }
+    Invoke-Native 'pack tests' { & tar -C $stage -cf - repo | & xz @xz > (Join-Path $out 'tests.tar.xz') }
+
+    # OpenBLAS and its Fortran runtime: the CPU backend is the reference in verify, and GPU images rarely carry it.
+    $native = Join-Path $stage 'native'
+    New-Item -ItemType Directory -Force $native | Out-Null
+    foreach ($lib in @('libopenblas.so.0', 'libgfortran.so.5', 'libquadmath.so.0')) {
+        $path = (& ldconfig -p | Select-String "^\s+$([regex]::Escape($lib)) \(libc6,x86-64\) => (.+)$" | Select-Object -First 1)
+        if (-not $path) { throw "device-bundle: $lib not found (run 'dotnet pwsh ./build.ps1 setup')" }
+        Copy-Item (& readlink -f $path.Matches[0].Groups[1].Value) (Join-Path $native $lib)
+    }
+    Invoke-Native 'pack native' { & tar -C $stage -cf - native | & xz @xz > (Join-Path $out 'native.tar.xz') }
+
+    Copy-Item (Join-Path $Root 'scripts/device-check.sh'), (Join-Path $Root 'scripts/hf_compare.py') $out
+    $commit = (& git -C $Root rev-parse --short HEAD 2>$null)
+    @(
+        "learning-curves device bundle"
+        "built: $([DateTime]::UtcNow.ToString('yyyy-MM-dd HH:mm')) UTC from commit $commit"
+        ".NET runtime: Microsoft.NETCore.App $($runtime.Name), hostfxr $($fxr.Name)"
+        "run: bash device-check.sh REPORT_DIR   (or scripts/device-check.sh REPORT_DIR from a checkout holding device-bundle/)"
+    ) | Set-Content (Join-Path $out 'MANIFEST.txt')
+    Remove-Item -Recurse -Force $stage
+    $bytes = (Get-ChildItem $out -File | Measure-Object -Property Length -Sum).Sum
+    $mib = [math]::Round($bytes / 1MB, 1)
+    Write-Host "device-bundle: $out, $mib MiB"
+    if ($bytes -ge 60MB) { throw "device-bundle: $mib MiB is over the 60 MiB limit" }
 }
 
 function Invoke-Clean {

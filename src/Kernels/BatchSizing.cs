@@ -33,11 +33,14 @@ public static class BatchSizing
     }
 
     /// <summary>The largest batch that fits in <paramref name="freeBytes"/> (at least 1, at most <see cref="MaxBatch"/>).</summary>
-    public static int Fit(long freeBytes, Gpt2Config cfg, int t)
+    public static int Fit(long freeBytes, Gpt2Config cfg, int t) => Math.Max(1, FitOrZero(freeBytes, cfg, t));
+
+    /// <summary>As <see cref="Fit"/>, but 0 when not even one sequence fits.</summary>
+    public static int FitOrZero(long freeBytes, Gpt2Config cfg, int t)
     {
         long usable = (long)(freeBytes * 0.9) - ReserveBytes;
         long per = BytesPerSequence(cfg, t);
-        return (int)Math.Clamp(usable / Math.Max(per, 1), 1, MaxBatch);
+        return (int)Math.Clamp(usable / Math.Max(per, 1), 0, MaxBatch);
     }
 
     /// <summary>The batch to run: <paramref name="requested"/> when given, else what fits the backend's free memory
@@ -54,12 +57,29 @@ public static class BatchSizing
     }
 
     /// <summary>An out-of-memory error turned into one line naming a batch size that would fit.
-    /// <paramref name="heldBytes"/> is what the failed attempt had already taken (freed when it unwinds).</summary>
-    public static UserError OutOfMemory(CudaOutOfMemoryException e, Gpt2Config cfg, int t, int batch, long heldBytes)
+    /// <paramref name="availableBytes"/> is the device memory the activations can have (free memory with the model's
+    /// weights loaded but no batch); negative when unknown, then the error's own free figure is used.</summary>
+    public static UserError OutOfMemory(CudaOutOfMemoryException e, Gpt2Config cfg, int t, int batch, long availableBytes)
     {
         ArgumentNullException.ThrowIfNull(e);
-        int fits = e.FreeBytes < 0 ? 1 : Fit(e.FreeBytes + Math.Max(0, heldBytes), cfg, t);
-        string advice = fits < batch ? $"a batch of {fits} would fit: use --batch {fits}" : "even a smaller batch may not fit; free GPU memory or use --backend cpu";
+        long avail = availableBytes >= 0 ? availableBytes : e.FreeBytes;
+        int fits = avail < 0 ? 0 : FitOrZero(avail, cfg, t);
+        string advice = fits == 0 || fits >= batch
+            ? "even a smaller batch may not fit; free GPU memory or use --backend cpu"
+            : $"a batch of {fits} would fit: use --batch {fits}";
         return new UserError($"out of GPU memory at batch {batch} x {t} tokens ({e.Message}); {advice}", e);
+    }
+
+    /// <summary>Device bytes of a model's weights in a precision mode (matrices in bf16 for bf16).</summary>
+    public static long WeightBytes(Gpt2Config cfg, Precision p, bool untiedHead)
+    {
+        ArgumentNullException.ThrowIfNull(cfg);
+        long all = cfg.ParameterCount(untiedHead);
+        if (p != Precision.Bf16) return all * 4;
+        long c = cfg.Embd, inner = cfg.InnerSize, head = (long)cfg.VocabSize * c;
+        long blockMatrices = cfg.Layers * (c * 3 * c + c * c + 2 * c * inner);
+        // bf16: block matrices and the head in bf16 (a separate bf16 copy when the head is tied to the fp32 wte).
+        long fp32 = all - blockMatrices - (untiedHead ? head : 0);
+        return fp32 * 4 + (blockMatrices + head) * 2;
     }
 }

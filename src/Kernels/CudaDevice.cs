@@ -125,8 +125,9 @@ public sealed class CudaDevice : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
         MakeCurrent();
-        // cuMemAlloc refuses 0 bytes; keep every buffer a real allocation so pointers stay distinct.
-        long size = Math.Max(bytes, 4);
+        // cuMemAlloc refuses 0 bytes; keep every buffer a real allocation so pointers stay distinct, and a whole
+        // number of 32-bit words so zero-filling with cuMemsetD32 never runs past the end (odd-length bf16 buffers).
+        long size = Math.Max((bytes + 3) / 4 * 4, 4);
         int r = CuApi.cuMemAlloc_v2(out ulong ptr, (nuint)size);
         if (r == CuApi.ErrorOutOfMemory)
         {

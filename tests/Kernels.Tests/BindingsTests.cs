@@ -32,7 +32,7 @@ public partial class BindingsTests
         var e = new CudaOutOfMemoryException("cuMemAlloc_v2", 2, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory", 3L << 30, 512L << 20);
         Assert.Equal("cuMemAlloc_v2 failed: CUDA_ERROR_OUT_OF_MEMORY (out of memory; asked for 3072.0 MiB with 512.0 MiB free)", e.Message);
         var cfg = ForwardGpt2Small();
-        var err = BatchSizing.OutOfMemory(e, cfg, 128, 512, heldBytes: 2L << 30);
+        var err = BatchSizing.OutOfMemory(e, cfg, 128, 512, availableBytes: (512L << 20) + (2L << 30));
         Assert.Equal(2, err.ExitCode);
         var m = Regex.Match(err.Message, @"a batch of (\d+) would fit: use --batch (\d+)");
         Assert.True(m.Success, err.Message);
@@ -40,6 +40,10 @@ public partial class BindingsTests
         Assert.InRange(fits, 1, 511);
         Assert.Equal(BatchSizing.Fit((512L << 20) + (2L << 30), cfg, 128), fits);
         Assert.StartsWith("out of GPU memory at batch 512 x 128 tokens", err.Message, StringComparison.Ordinal);
+        Assert.Contains("even a smaller batch", BatchSizing.OutOfMemory(e, cfg, 128, 2, -1).Message, StringComparison.Ordinal);
+        long w32 = BatchSizing.WeightBytes(cfg, Precision.Fp32, false), w16 = BatchSizing.WeightBytes(cfg, Precision.Bf16, false);
+        Assert.Equal(cfg.ParameterCount(false) * 4, w32);
+        Assert.InRange(w16, w32 / 2, w32 - 1);
     }
 
     [Fact]

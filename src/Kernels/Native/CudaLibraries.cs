@@ -288,6 +288,11 @@ public sealed record SearchEnvironment(string? CudaPath, string? LdLibraryPath, 
         if (Environment.GetEnvironmentVariable("CONDA_PREFIX") is { Length: > 0 } conda) prefixes.Add(conda);
         var home = Environment.GetEnvironmentVariable("HOME");
         if (!string.IsNullOrEmpty(home)) prefixes.Add(Path.Combine(home, ".local"));
+        // A virtual environment on PATH (the python3 that holds PyTorch) is a prefix too: PATH entry DIR/bin -> DIR.
+        foreach (var bin in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (bin.EndsWith("/bin", StringComparison.Ordinal) && bin.Length > 4) prefixes.Add(bin[..^4]);
+        }
         prefixes.AddRange(new[] { "/usr/local", "/usr", "/opt/conda" });
         foreach (var prefix in prefixes)
         {

@@ -27,6 +27,21 @@ public static class CudaBenchmarkParts
         return mine;
     }
 
+    /// <summary>ForwardBenchmark.Run, with a CUDA out-of-memory error turned into one line naming a batch that fits.</summary>
+    public static Engine.Benchmarks.ForwardResult Run(IBackend backend, CudaBackend? cuda, Gpt2Config cfg, string shape, int b, int t, int k, int repeats, Precision p)
+    {
+        try
+        {
+            return Engine.Benchmarks.ForwardBenchmark.Run(backend, cfg, shape, b, t, k, repeats);
+        }
+        catch (Kernels.Native.CudaOutOfMemoryException e) when (cuda is not null)
+        {
+            // Everything of the failed attempt is freed by now: what the activations can have is free minus weights.
+            long available = (cuda.FreeMemoryBytes ?? 0) - BatchSizing.WeightBytes(cfg, p, untiedHead: false);
+            throw BatchSizing.OutOfMemory(e, cfg, t, b, available);
+        }
+    }
+
     /// <summary>The batch for CUDA when --batch is not given: what fits in free memory, capped at 128 sequences
     /// (larger batches gain little on GPT-2-small at T=128 and take longer to set up).</summary>
     public static int DefaultBatch(IBackend backend, Gpt2Config cfg, int t) => Math.Min(128, BatchSizing.Choose(backend, cfg, t, null));

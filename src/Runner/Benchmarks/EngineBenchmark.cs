@@ -58,7 +58,7 @@ public sealed class EngineBenchmark : IBenchmark
         Console.WriteLine($"{"shape",-36} {"B",4} {"T",4} {"K",4} {"s/batch",9} {"tokens/s",10} {"GFLOP/s",8} {(cuda is null ? "of sgemm" : "of matrix"),9}");
         foreach (var (shape, cfg, b, t, k) in cases)
         {
-            var r = ForwardBenchmark.Run(backend, cfg, shape, b, t, k, repeats);
+            var r = CudaBenchmarkParts.Run(backend, cuda, cfg, shape, b, t, k, repeats, precision);
             string share = double.IsNaN(sgemm) ? "-" : (r.GflopPerSecond / sgemm).ToString("P0", CultureInfo.InvariantCulture);
             Console.WriteLine($"{shape,-36} {b,4} {t,4} {k,4} {r.SecondsPerBatch,9:F3} {r.TokensPerSecond,10:F0} {r.GflopPerSecond,8:F1} {share,9}");
             if (profile && cuda is not null) CudaBenchmarkParts.PrintKernelTable(cuda, cfg, b, t, k, Console.Out);

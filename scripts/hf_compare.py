@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Hugging Face transformers vs learning-curves on the same GPU, same precision, same weights and token ids.
+
+Makes a random GPT-2-small checkpoint with transformers (seeded; or uses --model DIR), writes random token ids,
+scores every position 1..T-1 of every sequence with
+  * transformers + PyTorch (GPT2LMHeadModel; bf16 weights for --precision bf16, TF32 matmuls allowed for tf32,
+    neither for fp32), at each batch size in --hf-batches, keeping its best, timed with CUDA events;
+  * learning-curves score --backend cuda (run twice, on N and on 3N sequences: the difference of the wall times
+    is the time for 2N sequences, so process start, model load and kernel compilation cancel out),
+checks that both give the same surprisals (max |difference| in bits), and prints tokens/s of each and the ratio.
+
+  python3 scripts/hf_compare.py --runner "dotnet /path/to/learning-curves.dll" --precision bf16
+"""
+import argparse
+import csv
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runner", required=True, help="command that runs learning-curves, e.g. 'dotnet app/learning-curves.dll'")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="bf16")
+    ap.add_argument("--model", help="a GPT-2 checkpoint folder (default: random GPT-2-small, seeded)")
+    ap.add_argument("--seqs", type=int, default=256, help="N: sequences in the first run (the second has 3N)")
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--hf-batches", default="8,16,32,64,128,256")
+    ap.add_argument("--batch", type=int, default=0, help="learning-curves --batch (default: its own choice)")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--out", help="folder for the ids, CSVs and the summary (default: a temporary folder)")
+    args = ap.parse_args()
+
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    if not torch.cuda.is_available():
+        print("hf_compare: PyTorch sees no CUDA device", file=sys.stderr)
+        return 2
+    work = args.out or tempfile.mkdtemp(prefix="lc-hf-compare-")
+    os.makedirs(work, exist_ok=True)
+    torch.manual_seed(args.seed)
+
+    model_dir = args.model
+    if model_dir is None:
+        model_dir = os.path.join(work, "gpt2-small-random")
+        cfg = GPT2Config(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12)
+        GPT2LMHeadModel(cfg).save_pretrained(model_dir, safe_serialization=True)
+    hf = GPT2LMHeadModel.from_pretrained(model_dir).cuda().eval()
+    vocab = hf.config.vocab_size
+
+    torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+    if args.precision == "bf16":
+        hf = hf.to(torch.bfloat16)
+
+    n, t = args.seqs, args.seq_len
+    gen = torch.Generator().manual_seed(args.seed)
+    ids = torch.randint(0, vocab, (3 * n, t), generator=gen)
+    small = os.path.join(work, "ids-n.txt")
+    large = os.path.join(work, "ids-3n.txt")
+    for path, rows in ((small, ids[:n]), (large, ids)):
+        with open(path, "w") as f:
+            for r in rows.tolist():
+                f.write(" ".join(map(str, r)) + "\n")
+
+    # --- Hugging Face: surprisal of every position, best batch size.
+    ln2 = math.log(2.0)
+
+    def hf_surprisal(batch_ids):
+        logits = hf(batch_ids).logits[:, :-1, :].float()
+        lse = torch.logsumexp(logits, dim=-1)
+        tgt = logits.gather(-1, batch_ids[:, 1:, None]).squeeze(-1)
+        return (lse - tgt) / ln2
+
+    dev_ids = ids.cuda()
+    best = None
+    hf_out = None
+    with torch.inference_mode():
+        for bs in [int(x) for x in args.hf_batches.split(",")]:
+            try:
+                for i in range(0, min(3 * n, 2 * bs), bs):  # warm-up
+                    hf_surprisal(dev_ids[i:i + bs])
+                torch.cuda.synchronize()
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                outs = []
+                start.record()
+                for i in range(0, 3 * n, bs):
+                    outs.append(hf_surprisal(dev_ids[i:i + bs]))
+                end.record()
+                torch.cuda.synchronize()
+                sec = start.elapsed_time(end) / 1000.0
+            except torch.cuda.OutOfMemoryError:
+                print(f"hf batch {bs}: out of memory")
+                torch.cuda.empty_cache()
+                continue
+            tps = 3 * n * t / sec
+            print(f"hf batch {bs:4d}: {tps:12.0f} tokens/s")
+            if best is None or tps > best[1]:
+                best = (bs, tps)
+                hf_out = torch.cat(outs).cpu()
+    if best is None:
+        print("hf_compare: no Hugging Face batch size ran", file=sys.stderr)
+        return 1
+
+    # --- learning-curves: two runs; the difference of wall times covers 2N sequences.
+    runner = shlex.split(args.runner)
+
+    def ours(ids_path, out_csv):
+        cmd = runner + ["score", "--model", model_dir, "--ids", ids_path, "--out", out_csv, "--backend", "cuda",
+                        "--precision", args.precision]
+        if args.batch:
+            cmd += ["--batch", str(args.batch)]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if r.returncode != 0:
+            print(r.stdout + r.stderr, file=sys.stderr)
+            raise SystemExit(f"hf_compare: learning-curves score failed (exit {r.returncode})")
+        return wall
+
+    csv_n, csv_3n = os.path.join(work, "ours-n.csv"), os.path.join(work, "ours-3n.csv")
+    ours(small, csv_n)  # warm-up: kernel compilation cached, files in the page cache
+    wall_n = ours(small, csv_n)
+    wall_3n = ours(large, csv_3n)
+    ours_tps = 2 * n * t / max(wall_3n - wall_n, 1e-9)
+
+    got = torch.zeros(3 * n, t - 1, dtype=torch.float64)
+    with open(csv_3n) as f:
+        for row in csv.DictReader(f):
+            got[int(row["sequence"]), int(row["position"]) - 1] = float(row["surprisal_bits"])
+    diff = (got - hf_out.double()).abs()
+
+    lines = [
+        f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, precision {args.precision}",
+        f"shape: {3 * n} sequences x {t} tokens, vocab {vocab}, surprisal at all {t - 1} positions",
+        f"hugging face best: batch {best[0]}, {best[1]:.0f} tokens/s",
+        f"learning-curves:   {ours_tps:.0f} tokens/s (wall {wall_n:.2f} s for N, {wall_3n:.2f} s for 3N)",
+        f"same surprisals:   max |ours - hf| {diff.max().item():.3e} bits, mean {diff.mean().item():.3e}",
+        f"ratio learning-curves / hugging face: {ours_tps / best[1]:.2f}",
+    ]
+    with open(os.path.join(work, "hf-compare.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Model;
+using LearningCurves.Tests.Common;
+using Xunit;
+using static LearningCurves.Kernels.Tests.GpuTestSupport;
+
+namespace LearningCurves.Kernels.Tests;
+
+/// <summary>The whole forward pass on the GPU: the parity fixtures against their float64 references within the
+/// accuracy targets, random models against the CPU, per precision mode. Skips without a GPU.</summary>
+[Trait("Category", "Gpu")]
+public class GpuModelTests
+{
+    public static TheoryData<Precision> Modes => new() { Precision.Fp32, Precision.Tf32, Precision.Bf16 };
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void Parity_fixtures_within_the_accuracy_targets(Precision p)
+    {
+        var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity");
+        var found = Directory.Exists(dir) ? dir : ParityFixtures.DefaultDir();
+        Assert.SkipWhen(found is null, "tests/fixtures/parity is not here");
+        using var be = Open(p);
+        using var cpu = new CpuBackend(p == Precision.Bf16 ? Precision.Bf16 : Precision.Fp32);
+        foreach (var c in ParityFixtures.Load(found!))
+        {
+            foreach (var row in Verification.Run(c, p, be, cpu))
+                Assert.True(row.Passed, row.Format());
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void Random_models_match_the_cpu(Precision p)
+    {
+        int seed = Random.Shared.Next();
+        using var be = Open(p);
+        using var cpu = new CpuBackend(p == Precision.Bf16 ? Precision.Bf16 : Precision.Fp32);
+        foreach (var c in Verification.RandomCases(seed, quick: true))
+        {
+            be.UseCublasAttention = c.CublasAttention;
+            be.HeadChunkBytes = c.HeadChunkBytes ?? CudaBackend.DefaultHeadChunkBytes;
+            var row = Assert.Single(Verification.Run(c, p, be, cpu));
+            Assert.True(row.Passed, $"seed {seed}: {row.Format()}");
+        }
+    }
+
+    [Fact]
+    public void Scores_are_the_same_whatever_the_batch()
+    {
+        using var be = Open();
+        var cfg = new Gpt2Config { VocabSize = 500, MaxPositions = 64, Embd = 64, Layers = 2, Heads = 4 };
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        using var model = new Gpt2Model(be, Gpt2Weights.Random(cfg, seed));
+        var seqs = Enumerable.Range(0, 5).Select(i => Enumerable.Range(0, 10 + 11 * i).Select(_ => rng.Next(500)).ToArray()).ToArray();
+        var all = model.ScoreAll(seqs);
+        for (int s = 0; s < seqs.Length; s++)
+            AssertClose(all[s], model.ScoreAll([seqs[s]])[0], 1e-5, 1e-5, $"sequence {s} alone, seed {seed}");
+    }
+}

@@ -1,0 +1,241 @@
+using LearningCurves.Engine.Backends;
+using LearningCurves.Kernels.Native;
+using Xunit;
+using static LearningCurves.Kernels.Tests.GpuTestSupport;
+
+namespace LearningCurves.Kernels.Tests;
+
+/// <summary>
+/// Each CUDA backend op against the CPU backend's op on fresh random inputs, with sizes that are not multiples of
+/// the block or warp size, outputs poisoned with NaN first. Needs a GPU; skips with the reason where there is none.
+/// Run on a GPU machine by scripts/device-check.sh (trait Category=Gpu).
+/// </summary>
+[Trait("Category", "Gpu")]
+public class GpuOpTests
+{
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(3, 37, 33)]
+    [InlineData(2, 128, 768)]
+    public void Embed_layernorm_gelu_add_gather(int b, int t, int c)
+    {
+        using var be = Open();
+        using var cpu = new CpuBackend();
+        int seed = Random.Shared.Next(), v = 301;
+        var rng = new Random(seed);
+        var wte = Normal(rng, (long)v * c);
+        var wpe = Normal(rng, (long)t * c);
+        var tokens = Enumerable.Range(0, b * t).Select(_ => rng.Next(v)).ToArray();
+        long n = (long)b * t * c;
+        var want = new float[n];
+        CpuOps.Embed(want, tokens, wte, wpe, b, t, c);
+        using var dTok = be.AllocateInts(b * t);
+        be.Write(dTok, tokens);
+        using var dWte = be.Upload(wte);
+        using var dWpe = be.Upload(wpe);
+        using var x = Poisoned(be, n);
+        be.Embed(x, dTok, dWte, dWpe, b, t, c);
+        AssertClose(want, Get(be, x, n), 0, 0, $"embed seed {seed}");
+
+        var w = Normal(rng, c);
+        var bias = Normal(rng, c);
+        using var dW = be.Upload(w);
+        using var dB = be.Upload(bias);
+        using var norm = Poisoned(be, n);
+        be.LayerNorm(norm, x, dW, dB, b * t, c, 1e-5f);
+        var wantNorm = new float[n];
+        CpuOps.LayerNorm(wantNorm, want, w, bias, b * t, c, 1e-5f);
+        AssertClose(wantNorm, Get(be, norm, n), 1e-5, 1e-5, $"layernorm seed {seed}");
+
+        be.Gelu(norm, n);
+        CpuOps.Gelu(wantNorm);
+        AssertClose(wantNorm, Get(be, norm, n), 1e-6, 1e-5, $"gelu seed {seed}");
+
+        be.Add(norm, x, n);
+        CpuOps.Add(wantNorm, want);
+        AssertClose(wantNorm, Get(be, norm, n), 1e-6, 1e-6, $"add seed {seed}");
+
+        int count = Math.Max(1, b * t / 3);
+        var rows = Enumerable.Range(0, count).Select(_ => rng.Next(b * t)).ToArray();
+        using var dRows = be.AllocateInts(count);
+        be.Write(dRows, rows);
+        using var picked = Poisoned(be, (long)count * c);
+        be.GatherRows(picked, norm, dRows, count, c);
+        var wantPicked = new float[(long)count * c];
+        CpuOps.GatherRows(wantPicked, wantNorm, rows, count, c);
+        AssertClose(wantPicked, Get(be, picked, (long)count * c), 0, 0, $"gather seed {seed}");
+    }
+
+    [Theory]
+    [InlineData(Precision.Fp32, 1, 1, 1, 1e-5)]
+    [InlineData(Precision.Fp32, 77, 768, 2304, 1e-4)]
+    [InlineData(Precision.Fp32, 130, 33, 65, 1e-5)]
+    [InlineData(Precision.Tf32, 77, 768, 2304, 3e-2)]
+    [InlineData(Precision.Bf16, 77, 768, 3072, 6e-2)]
+    public void Matmul_with_bias_then_gelu(Precision p, int rows, int inDim, int outDim, double tol)
+    {
+        using var be = Open(p);
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var x = Normal(rng, (long)rows * inDim);
+        var w = Normal(rng, (long)inDim * outDim, 0.05f);
+        var bias = Normal(rng, outDim);
+        var wCpu = w.ToArray();
+        if (p == Precision.Bf16) CpuOps.RoundToBf16(wCpu);
+        var want = new float[(long)rows * outDim];
+        CpuOps.MatMul(want, x, wCpu, bias, rows, inDim, outDim);
+        using var dx = be.Upload(x);
+        using var dw = be.UploadWeight(w);
+        using var db = be.Upload(bias);
+        using var o = Poisoned(be, want.Length);
+        be.MatMul(o, dx, dw, db, rows, inDim, outDim);
+        AssertClose(want, Get(be, o, want.Length), tol, tol, $"matmul {p} seed {seed}");
+        // Bias left pending by MatMul, fused into the GELU (bias_gelu_forward).
+        be.MatMul(o, dx, dw, db, rows, inDim, outDim);
+        be.Gelu(o, want.Length);
+        CpuOps.Gelu(want);
+        AssertClose(want, Get(be, o, want.Length), tol, tol, $"matmul+gelu {p} seed {seed}");
+        // Without a bias.
+        be.MatMul(o, dx, dw, null, rows, inDim, outDim);
+        CpuOps.MatMul(want, x, wCpu, default, rows, inDim, outDim);
+        AssertClose(want, Get(be, o, want.Length), tol, tol, $"matmul no bias {p} seed {seed}");
+    }
+
+    [Theory]
+    [InlineData(1, 1, 12, 1, false)]
+    [InlineData(2, 33, 64, 3, false)]
+    [InlineData(3, 128, 64, 12, false)]
+    [InlineData(2, 33, 64, 3, true)]
+    [InlineData(2, 70, 160, 2, true)]
+    [InlineData(1, 200, 100, 1, false)]
+    public void Attention_fused_and_cublas_paths(int b, int t, int hs, int heads, bool cublas)
+    {
+        using var be = Open();
+        be.UseCublasAttention = cublas;
+        int c = hs * heads, seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[(long)b * t * c];
+        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
+        using var d = be.Upload(qkv);
+        using var o = Poisoned(be, want.Length);
+        be.Attention(o, d, b, t, c, heads, scale);
+        AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"attention cublas={cublas} seed {seed}");
+    }
+
+    [Theory]
+    [InlineData(2, 5, 7, 16, 2)]
+    [InlineData(1, 1, 40, 64, 4)]
+    public void Cached_attention(int b, int tNew, int past, int hs, int heads)
+    {
+        using var be = Open();
+        int c = hs * heads, maxT = past + tNew + 3, seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var kc = Normal(rng, (long)b * maxT * c);
+        var vc = Normal(rng, (long)b * maxT * c);
+        var qkv = Normal(rng, (long)b * tNew * 3 * c);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[(long)b * tNew * c];
+        var kcCpu = kc.ToArray();
+        var vcCpu = vc.ToArray();
+        CpuOps.AttentionCached(want, qkv, kcCpu, vcCpu, b, tNew, past, maxT, c, heads, scale);
+        using var dk = be.Upload(kc);
+        using var dv = be.Upload(vc);
+        using var dq = be.Upload(qkv);
+        using var o = Poisoned(be, want.Length);
+        be.AttentionCached(o, dq, dk, dv, b, tNew, past, maxT, c, heads, scale);
+        AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"cached attention seed {seed}");
+        AssertClose(kcCpu, Get(be, dk, kc.Length), 0, 0, $"k cache seed {seed}");
+        AssertClose(vcCpu, Get(be, dv, vc.Length), 0, 0, $"v cache seed {seed}");
+    }
+
+    [Theory]
+    [InlineData(Precision.Fp32, 1, 7, 5, 0L, 1e-4)]
+    [InlineData(Precision.Fp32, 37, 64, 50257, 0L, 1e-3)]
+    [InlineData(Precision.Fp32, 300, 48, 5000, 100_000L, 1e-3)]
+    [InlineData(Precision.Tf32, 37, 64, 5003, 50_000L, 2e-2)]
+    [InlineData(Precision.Bf16, 37, 64, 5003, 50_000L, 1e-1)]
+    public void Surprisal_and_logits_over_head_chunks(Precision p, int m, int c, int v, long chunkBytes, double tol)
+    {
+        using var be = Open(p);
+        if (chunkBytes > 0) be.HeadChunkBytes = chunkBytes;
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var hidden = Normal(rng, (long)m * c);
+        var head = Normal(rng, (long)v * c, 0.3f);
+        var targets = Enumerable.Range(0, m).Select(i => i == 0 ? v - 1 : rng.Next(v)).ToArray();
+        var headCpu = head.ToArray();
+        if (p == Precision.Bf16) CpuOps.RoundToBf16(headCpu);
+        var want = new float[m];
+        CpuOps.Surprisal(want, hidden, headCpu, targets, m, c, v);
+        using var dh = be.Upload(hidden);
+        using var dw = be.UploadWeight(head);
+        using var dt = be.AllocateInts(m);
+        be.Write(dt, targets);
+        using var o = Poisoned(be, m);
+        be.Surprisal(o, dh, dw, dt, m, c, v);
+        AssertClose(want, Get(be, o, m), tol, 0, $"surprisal {p} chunk {chunkBytes} seed {seed}");
+
+        int lm = Math.Min(m, 4);
+        var wantLogits = new float[(long)lm * v];
+        CpuOps.Logits(wantLogits, hidden, headCpu, lm, c, v);
+        using var logits = Poisoned(be, wantLogits.Length);
+        be.Logits(logits, dh, dw, lm, c, v);
+        AssertClose(wantLogits, Get(be, logits, wantLogits.Length), tol, tol, $"logits {p} seed {seed}");
+    }
+
+    [Fact]
+    public void Transfers_larger_than_the_staging_buffers_round_trip()
+    {
+        using var be = Open();
+        int seed = Random.Shared.Next();
+        var data = Normal(new Random(seed), 9_000_001); // 36 MB: more than two 16 MB staging chunks, with a tail
+        using var d = be.Upload(data);
+        Assert.Equal(data, Get(be, d, data.Length));
+        var part = new float[1234];
+        be.Download(d, part);
+        Assert.Equal(data.AsSpan(0, 1234).ToArray(), part);
+        using var ints = be.AllocateInts(5);
+        Assert.Throws<ArgumentException>(() => be.Write(ints, new float[5]));
+        Assert.Throws<ArgumentException>(() => be.Write(ints, new int[6]));
+    }
+
+    [Fact]
+    public void Out_of_memory_names_the_sizes()
+    {
+        using var be = Open();
+        long free = be.FreeMemoryBytes!.Value;
+        var e = Assert.Throws<CudaOutOfMemoryException>(() => be.Allocate(free / 4 + (1L << 28)));
+        Assert.True(e.FreeBytes > 0 && e.RequestedBytes > e.FreeBytes, e.Message);
+        Assert.Contains("CUDA_ERROR_OUT_OF_MEMORY", e.Message, StringComparison.Ordinal);
+        // The backend still works afterwards.
+        using var ok = be.Upload(new float[] { 1, 2, 3 });
+        Assert.Equal(new float[] { 1, 2, 3 }, Get(be, ok, 3));
+    }
+
+    [Fact]
+    public void Kernel_profile_records_every_op()
+    {
+        using var be = Open();
+        using var x = be.Upload(new float[1000]);
+        using var y = be.Upload(Enumerable.Range(0, 1000).Select(i => (float)i).ToArray());
+        be.StartProfile();
+        be.Add(x, y, 1000);
+        be.Add(x, y, 1000);
+        be.Gelu(x, 1000);
+        var table = be.StopProfile();
+        Assert.Equal(2, Assert.Single(table, r => r.Name == "residual_add").Calls);
+        Assert.Equal(1, Assert.Single(table, r => r.Name == "gelu_forward").Calls);
+        Assert.All(table, r => Assert.True(r.TotalMs >= 0 && double.IsFinite(r.TotalMs)));
+    }
+
+    [Fact]
+    public void Matrix_rates_are_measured()
+    {
+        using var be = Open(Precision.Bf16);
+        double bf16 = be.MeasureMatrixTflops(Precision.Bf16, 2048, 3);
+        double fp32 = be.MeasureMatrixTflops(Precision.Fp32, 2048, 3);
+        Assert.True(bf16 > 1 && fp32 > 0.1 && bf16 > fp32, $"bf16 {bf16:F1}, fp32 {fp32:F1} TFLOP/s");
+    }
+}

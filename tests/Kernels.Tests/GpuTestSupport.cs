@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Text;
+using LearningCurves.Engine.Backends;
+using LearningCurves.Kernels.Native;
+using Xunit;
+
+namespace LearningCurves.Kernels.Tests;
+
+/// <summary>Opening the GPU for a test (or skipping it with the reason), random data and comparisons.</summary>
+internal static class GpuTestSupport
+{
+    /// <summary>A CUDA backend, or a skip saying why there is none.</summary>
+    public static CudaBackend Open(Precision p = Precision.Fp32)
+    {
+        try
+        {
+            return new CudaBackend(p);
+        }
+        catch (CudaUnavailableException e)
+        {
+            Assert.Skip($"no usable CUDA GPU: {e.Message}");
+            throw; // unreachable: Skip throws
+        }
+    }
+
+    public static float[] Normal(Random rng, long n, float std = 1f)
+    {
+        var a = new float[n];
+        for (long i = 0; i < n; i++)
+            a[i] = std * (float)(Math.Sqrt(-2.0 * Math.Log(1.0 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+        return a;
+    }
+
+    /// <summary>A device buffer filled with NaN, so anything a kernel fails to write shows up.</summary>
+    public static IDeviceBuffer Poisoned(IBackend be, long n)
+    {
+        var buf = be.Allocate(n);
+        var nan = new float[n];
+        Array.Fill(nan, float.NaN);
+        be.Write(buf, nan);
+        return buf;
+    }
+
+    public static float[] Get(IBackend be, IDeviceBuffer b, long n)
+    {
+        var r = new float[n];
+        be.Download(b, r);
+        return r;
+    }
+
+    /// <summary>|got - want| &lt;= atol + rtol |want| everywhere; lists the first bad values and the max difference.</summary>
+    public static void AssertClose(ReadOnlySpan<float> want, ReadOnlySpan<float> got, double atol, double rtol, string context)
+    {
+        Assert.True(want.Length == got.Length, $"{context}: {got.Length} values, expected {want.Length}");
+        double maxDiff = 0;
+        int bad = 0;
+        var sb = new StringBuilder();
+        for (int i = 0; i < want.Length; i++)
+        {
+            double w = want[i], g = got[i], d = Math.Abs(w - g);
+            bool ok = d <= atol + rtol * Math.Abs(w);
+            if (!ok) d = double.IsNaN(d) ? double.PositiveInfinity : d;
+            maxDiff = Math.Max(maxDiff, d);
+            if (!ok && bad++ < 8) sb.Append(CultureInfo.InvariantCulture, $"\n  [{i}] want {w:R} got {g:R}");
+        }
+        Assert.True(bad == 0, $"{context}: {bad} of {want.Length} values off (max diff {maxDiff:E3}, atol {atol:E1}, rtol {rtol:E1}){sb}");
+    }
+}
