@@ -71,8 +71,10 @@ public sealed class DemoCommand : ICommand
         Stage("sweep", sweepKey, sweepDir, [.. sweepArgs, "--out", sweepDir]);
 
         string metricsDir = Path.Combine(outDir, "metrics");
-        string metricsKey = StageCache.Key([version, sweepKey, "metrics"]);
-        Stage("metrics", metricsKey, metricsDir, ["metrics", "--sweep", sweepDir, "--out", metricsDir]);
+        // The paper's late-training statistics use the last 11 checkpoints; fewer when the suite has fewer.
+        string last = Str(Math.Min(11, checkpoints + 1));
+        string metricsKey = StageCache.Key([version, sweepKey, "metrics", last]);
+        Stage("metrics", metricsKey, metricsDir, ["metrics", "--sweep", sweepDir, "--last", last, "--out", metricsDir]);
 
         string reportDir = Path.Combine(outDir, "report");
         string? reportHtml = null;
