@@ -16,7 +16,7 @@ public sealed class DemoCommand : ICommand
 {
     public string Name => "demo";
 
-    public string Usage => "demo --out DIR [--config demo] [--seeds 0,1,2] [--steps 400] [--checkpoints 24] [--batch 16] [--lr 3e-3] " +
+    public string Usage => "demo --out DIR [--config demo] [--seeds 0,1,2] [--steps 400] [--checkpoints 24] [--batch 16] [--lr 1e-2] [--warmup 20] " +
                            "[--sequences 200] [--source DIR] [--tokenizer DIR]";
 
     public int Run(string[] args)
@@ -29,7 +29,8 @@ public sealed class DemoCommand : ICommand
         int steps = a.GetInt("steps", 400, 1);
         int checkpoints = a.GetInt("checkpoints", 24, 1);
         int batch = a.GetInt("batch", 16, 1, 4096);
-        string lr = a.Get("lr", "3e-3");
+        string lr = a.Get("lr", "1e-2");
+        int warmup = a.GetInt("warmup", 20, 0);
         int sequences = a.GetInt("sequences", 200, 1);
         string source = Path.GetFullPath(a.Get("source") ?? DataCache.SotuData);
         string tokenizer = Path.GetFullPath(a.Get("tokenizer") ?? DataCache.Gpt2Tokenizer);
@@ -52,7 +53,7 @@ public sealed class DemoCommand : ICommand
 
         string suiteDir = Path.Combine(outDir, "suite");
         string[] pretrainArgs = ["pretrain", "--corpus", corpusDir, "--config", config, "--seeds", seedsText, "--steps", Str(steps),
-            "--schedule", "exponential", "--checkpoints", Str(checkpoints), "--batch", Str(batch), "--lr", lr, "--tokenizer", tokenizer];
+            "--schedule", "exponential", "--checkpoints", Str(checkpoints), "--batch", Str(batch), "--lr", lr, "--warmup", Str(warmup), "--tokenizer", tokenizer];
         string suiteKey = StageCache.Key([version, corpusKey, .. pretrainArgs]);
         // pretrain skips runs that are complete with the same settings, so its folder is kept between attempts.
         Stage("suite", suiteKey, suiteDir, [.. pretrainArgs, "--out", suiteDir], clear: false);
