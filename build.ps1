@@ -30,8 +30,9 @@ function Invoke-Native([string] $What, [scriptblock] $Block) {
     if ($LASTEXITCODE -ne 0) { throw "$What failed (exit code $LASTEXITCODE)" }
 }
 
-# Debian packages the project needs at run or test time: BLAS for the CPU backend, clang for the PTX check.
-$AptPackages = @('libopenblas0-pthread', 'clang-19')
+# Debian packages the project needs at run or test time: BLAS for the CPU backend, clang for the PTX check, g++ for
+# the kernel emulator (tests/kernel-emu, built by the Kernels tests).
+$AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++')
 
 function Install-AptPackages([string[]] $Packages) {
     $missing = @($Packages | Where-Object {
@@ -78,7 +79,7 @@ function Install-CorpusData {
         $sha1 = (Get-FileHash -Algorithm SHA1 $tgz[0].FullName).Hash.ToLowerInvariant()
         if ($sha1 -ne $d.Sha1) { throw "setup: $($tgz[0].Name) has sha1 $sha1, expected $($d.Sha1)" }
         Invoke-Native "tar $($tgz[0].Name)" { tar -xzf $tgz[0].FullName -C $tmp }
-        Set-Content -NoNewline (Join-Path $tmp 'package/.complete') $d.Sha1
+        Set-Content -LiteralPath (Join-Path $tmp 'package/.complete') -Value $d.Sha1 -NoNewline
         New-Item -ItemType Directory -Force (Split-Path $dest) | Out-Null
         Move-Item (Join-Path $tmp 'package') $dest
         Remove-Item -Recurse -Force $tmp

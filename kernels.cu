@@ -1,13 +1,557 @@
-// kernels.cu: every CUDA kernel of the engine, extern "C", compiled at run time by NVRTC.
-// Shapes are row-major; B = batch, T = sequence length, C = model width, NH = heads, HS = C / NH, V = vocabulary.
+// kernels.cu: every CUDA kernel of the engine, extern "C", compiled at run time by NVRTC for the device's architecture.
+//
+// Shapes are row-major. B = batch, T = sequence length, C = model width, NH = heads, HS = C / NH (head size),
+// V = vocabulary, M = rows picked for the output head, I = MLP inner width. All float buffers are fp32 unless the
+// name says bf16/f16 (those are raw 16-bit patterns held in unsigned short). Integer sizes are int unless a buffer can
+// exceed 2^31 elements (then long long). "grid-stride" kernels accept any grid; the suggested grid is given.
+//
+// The same file is compiled three ways, and must stay valid for all of them (no host headers, nothing from the CUDA
+// toolkit's include folder):
+//   * NVRTC on the GPU (the engine);
+//   * clang-19 to PTX for sm_80 / sm_90 with -nocudainc (the CI check), with tests/kernel-emu/cuda_min.h force-included;
+//   * g++ on the CPU with LC_EMULATION defined and tests/kernel-emu/cuda_emu.h force-included (the kernel emulator:
+//     each block's threads run as cooperative fibers).
+// Code the emulator cannot run: the cp.async (asynchronous global->shared copy, inline PTX, sm_80+) tile loads in
+// lc_attention_tile. Under LC_EMULATION (and on architectures below sm_80) a plain load loop with the same result is
+// used instead. No kernel uses tensor-core PTX: the large matrix products go to cuBLAS; sgemm_tiled is the plain
+// fp32 reference/emulation path.
+//
+// KERNELS (name: parameters with shapes; launch = grid / block / dynamic shared memory bytes)
+//
+//  embed_forward(out, tokens, wte, wpe, B, T, C)
+//      out (B,T,C) = wte[tokens[b,t], :] + wpe[t, :]; tokens (B,T) int (already range-checked); wte (V,C); wpe (maxT,C).
+//      launch: grid ceil(B*T*C/256) (grid-stride), block 256, shared 0.
+//  layernorm_forward(out, inp, weight, bias, rows, C, eps)
+//      out (rows,C) = (x - mean) / sqrt(var + eps) * weight + bias; population variance, two-pass, fp32 statistics.
+//      One warp per row. launch: grid ceil(rows / (block/32)), block 256 (any multiple of 32), shared 0.
+//  bias_add(x, bias, rows, cols)
+//      x (rows,cols) += bias (cols), in place (GEMM without a bias epilogue). launch: grid ceil(rows*cols/256)
+//      (grid-stride), block 256, shared 0.
+//  gelu_forward(x, n)
+//      x (n) = gelu(x), tanh form, in place. launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
+//  bias_gelu_forward(x, bias, rows, cols)
+//      x (rows,cols) = gelu(x + bias (cols)), in place; bias may be null (then plain gelu).
+//      launch: grid ceil(rows*cols/256) (grid-stride), block 256, shared 0.
+//  residual_add(x, y, n)
+//      x (n) += y (n). launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
+//  gather_rows(out, inp, rows, count, C)
+//      out (count,C) = inp[rows[i], :]; rows (count) int. launch: grid ceil(count*C/256) (grid-stride), block 256.
+//  qkv_split_heads(q, k, v, qkv, B, T, NH, HS)
+//      qkv (B,T,3C) holding q|k|v with (NH,HS) per token -> q, k, v each (B,NH,T,HS), for cuBLAS strided-batched
+//      products. launch: grid ceil(B*T*C/256) (grid-stride), block 256, shared 0.
+//  merge_heads(out, y, B, T, NH, HS)
+//      y (B,NH,T,HS) -> out (B,T,C). launch: grid ceil(B*T*C/256) (grid-stride), block 256, shared 0.
+//  softmax_causal(att, BH, Tq, Tk, past, scale)
+//      att (BH,Tq,Tk) raw scores q.k in place -> probabilities of softmax(scale * score) over keys j <= past + i
+//      (query i sits at absolute position past + i); masked entries are written as 0. Full attention: Tq = Tk = T,
+//      past = 0. One warp per row. launch: grid ceil(BH*Tq / (block/32)), block 256 (multiple of 32), shared 0.
+//  attention_fused(out, qkv, B, T, NH, HS, scale)
+//      Causal attention straight from qkv (B,T,3C) to out (B,T,C): flash-style, keys/values streamed through
+//      shared memory in tiles of 32, online softmax with a running max and sum per query, one warp per query row.
+//      Requires HS <= 128 (use the cuBLAS + softmax_causal path otherwise).
+//      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
+//              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes).
+//  kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C)
+//      kCache, vCache (B,maxT,C)[b, past+i, :] = k, v of qkv (B,Tnew,3C) row i. Run before attention_cached.
+//      launch: grid ceil(B*Tnew*C/256) (grid-stride), block 256, shared 0.
+//  attention_cached(out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale)
+//      Decoding attention: query i of qkv (B,Tnew,3C) (absolute position past+i) attends to cached keys/values
+//      0..past+i of kCache, vCache (B,maxT,C). out (B,Tnew,C). Same method and limits as attention_fused.
+//      launch: grid (ceil(Tnew / (block/32)), NH, B), block 256, shared as attention_fused.
+//  surprisal_chunk(state, logits, targets, M, cols, ld, chunkStart)
+//      One chunk of the fused output head. logits (M, ld) holds columns chunkStart..chunkStart+cols-1 of
+//      z = hidden @ head^T (written by cuBLAS, cols <= ld); state (3, M) = running max | running sum of exp(z - max) |
+//      target logit z[targets[m]], merged online chunk by chunk (chunkStart == 0 initializes it; the target logit
+//      stays NaN unless some chunk holds the target). targets (M) int. Never forms probabilities.
+//      One block per row. launch: grid M, block 256 (multiple of 32, <= 1024), shared 0.
+//  surprisal_finish(out, state, M)
+//      out (M) = (max + log(sum) - z_target) / ln 2, surprisal in bits. launch: grid ceil(M/256), block 256.
+//  convert_f32_to_bf16(out, inp, n)
+//      out (n) bf16 bits = inp (n) rounded to nearest even (NaN stays NaN). launch: grid ceil(n/256) (grid-stride).
+//  convert_bf16_to_f32(out, inp, n)
+//      out (n) = inp (n) bf16 bits, exact. launch: grid ceil(n/256) (grid-stride), block 256.
+//  convert_f16_to_f32(out, inp, n)
+//      out (n) = inp (n) IEEE half bits, exact (subnormals, inf, NaN). launch: grid ceil(n/256) (grid-stride).
+//  sgemm_tiled(c, a, b, bias, M, N, K, lda, ldb, ldc, transB, strideA, strideB, strideC, alpha)
+//      Plain fp32 tiled GEMM, batched by blockIdx.z: c[z] (M,N; ldc) = alpha * a[z] (M,K; lda) @ op(b[z]) + bias (N),
+//      op(b) = b (K,N; ldb) when transB == 0 (Conv1D layout), b^T with b (N,K; ldb) when transB != 0 (the head,
+//      q @ k^T); bias may be null. Batch z offsets: a + z*strideA, b + z*strideB, c + z*strideC.
+//      Used under emulation and as the correctness reference for cuBLAS. 64x64 tile, 16-deep k slices, 4x4 outputs
+//      per thread. launch: grid (ceil(N/64), ceil(M/64), batch), block 256 (exactly), shared 0 (static 8.5 KB).
+//
+// CHANGELOG
+//   2026-11-25  first full set of kernels with their final signatures (gelu_forward kept from the skeleton).
 
-// x = gelu(x), tanh form, in place. x (n)
+#ifndef LC_DYNAMIC_SHARED
+// Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
+#define LC_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
+#define LC_FULL_MASK 0xffffffffu
+#define LC_INV_LN2 1.4426950408889634f
+
+__device__ __forceinline__ float lc_neg_inf() { return __int_as_float((int)0xff800000u); }
+__device__ __forceinline__ float lc_nan() { return __int_as_float(0x7fc00000); }
+__device__ __forceinline__ int lc_min(int a, int b) { return a < b ? a : b; }
+
+__device__ __forceinline__ float lc_warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(LC_FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float lc_warp_max(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(LC_FULL_MASK, v, o));
+    return v;
+}
+
+__device__ __forceinline__ float lc_gelu(float v)
+{
+    float cube = 0.044715f * v * v * v;
+    return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + cube)));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Embedding, layer norm, elementwise
+
+// out (B,T,C) = wte[tokens[b,t]] + wpe[t]. tokens (B,T), wte (V,C), wpe (maxT,C)
+extern "C" __global__ void embed_forward(float* __restrict__ out, const int* __restrict__ tokens,
+    const float* __restrict__ wte, const float* __restrict__ wpe, int B, int T, int C)
+{
+    long long n = (long long)B * T * C;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        long long bt = i / C;
+        int c = (int)(i - bt * C);
+        int t = (int)(bt % T);
+        out[i] = wte[(long long)tokens[bt] * C + c] + wpe[(long long)t * C + c];
+    }
+}
+
+// out (rows,C) = layernorm(inp (rows,C)) * weight (C) + bias (C); one warp per row
+extern "C" __global__ void layernorm_forward(float* __restrict__ out, const float* __restrict__ inp,
+    const float* __restrict__ weight, const float* __restrict__ bias, int rows, int C, float eps)
+{
+    int warps = blockDim.x >> 5;
+    int lane = threadIdx.x & 31;
+    int row = blockIdx.x * warps + (threadIdx.x >> 5);
+    if (row >= rows) return; // whole warp leaves together
+    const float* x = inp + (long long)row * C;
+    float s = 0.0f;
+    for (int i = lane; i < C; i += 32) s += x[i];
+    float mean = lc_warp_sum(s) / C;
+    // Two passes over the row (it is in L1/L2 by now): the one-pass E[x^2]-E[x]^2 form loses digits when |mean| >> std.
+    float q = 0.0f;
+    for (int i = lane; i < C; i += 32) { float d = x[i] - mean; q += d * d; }
+    float var = lc_warp_sum(q) / C;
+    float rstd = 1.0f / sqrtf(var + eps);
+    float* y = out + (long long)row * C;
+    for (int i = lane; i < C; i += 32) y[i] = (x[i] - mean) * rstd * weight[i] + bias[i];
+}
+
+// x (rows,cols) += bias (cols)
+extern "C" __global__ void bias_add(float* __restrict__ x, const float* __restrict__ bias, int rows, int cols)
+{
+    long long n = (long long)rows * cols;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] += bias[i % cols];
+}
+
+// x (n) = gelu(x), tanh form, in place
 extern "C" __global__ void gelu_forward(float* x, long long n)
 {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) {
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] = lc_gelu(x[i]);
+}
+
+// x (rows,cols) = gelu(x + bias (cols)); bias may be null
+extern "C" __global__ void bias_gelu_forward(float* __restrict__ x, const float* __restrict__ bias, int rows, int cols)
+{
+    long long n = (long long)rows * cols;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         float v = x[i];
-        float cube = 0.044715f * v * v * v;
-        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + cube)));
+        if (bias) v += bias[i % cols];
+        x[i] = lc_gelu(v);
+    }
+}
+
+// x (n) += y (n)
+extern "C" __global__ void residual_add(float* __restrict__ x, const float* __restrict__ y, long long n)
+{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] += y[i];
+}
+
+// out (count,C) = inp[rows[i], :]; rows (count)
+extern "C" __global__ void gather_rows(float* __restrict__ out, const float* __restrict__ inp,
+    const int* __restrict__ rows, int count, int C)
+{
+    long long n = (long long)count * C;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        long long r = i / C;
+        int c = (int)(i - r * C);
+        out[i] = inp[(long long)rows[r] * C + c];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention, unfused path: qkv_split_heads -> cuBLAS q @ k^T -> softmax_causal -> cuBLAS att @ v -> merge_heads
+
+// qkv (B,T,3C) -> q, k, v (B,NH,T,HS)
+extern "C" __global__ void qkv_split_heads(float* __restrict__ q, float* __restrict__ k, float* __restrict__ v,
+    const float* __restrict__ qkv, int B, int T, int NH, int HS)
+{
+    int C = NH * HS;
+    long long n = (long long)B * T * C;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        // i indexes the destination (b, h, t, d) so the writes are coalesced
+        int d = (int)(i % HS);
+        long long r = i / HS;
+        int t = (int)(r % T);
+        r /= T;
+        int h = (int)(r % NH);
+        long long b = r / NH;
+        const float* src = qkv + (b * T + t) * 3LL * C + (long long)h * HS + d;
+        q[i] = src[0];
+        k[i] = src[C];
+        v[i] = src[2 * C];
+    }
+}
+
+// y (B,NH,T,HS) -> out (B,T,C)
+extern "C" __global__ void merge_heads(float* __restrict__ out, const float* __restrict__ y, int B, int T, int NH, int HS)
+{
+    int C = NH * HS;
+    long long n = (long long)B * T * C;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        // i indexes the destination (b, t, h, d)
+        int d = (int)(i % HS);
+        long long r = i / HS;
+        int h = (int)(r % NH);
+        r /= NH;
+        int t = (int)(r % T);
+        long long b = r / T;
+        out[i] = y[((b * NH + h) * T + t) * HS + d];
+    }
+}
+
+// att (BH,Tq,Tk): scores -> softmax(scale * scores) over keys j <= past + i, masked entries 0; one warp per row
+extern "C" __global__ void softmax_causal(float* att, int BH, int Tq, int Tk, int past, float scale)
+{
+    int warps = blockDim.x >> 5;
+    int lane = threadIdx.x & 31;
+    long long row = (long long)blockIdx.x * warps + (threadIdx.x >> 5);
+    if (row >= (long long)BH * Tq) return; // whole warp leaves together
+    int i = (int)(row % Tq);
+    int last = lc_min(past + i, Tk - 1); // last key this query may see
+    float* a = att + row * Tk;
+    float m = lc_neg_inf();
+    for (int j = lane; j <= last; j += 32) m = fmaxf(m, a[j] * scale);
+    m = lc_warp_max(m);
+    float s = 0.0f;
+    for (int j = lane; j <= last; j += 32) s += expf(a[j] * scale - m);
+    s = lc_warp_sum(s);
+    float inv = 1.0f / s;
+    for (int j = lane; j < Tk; j += 32) a[j] = j <= last ? expf(a[j] * scale - m) * inv : 0.0f;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention, fused flash-style path
+
+#define LC_ATT_BK 32     // keys per shared-memory tile: one key per lane when scoring
+#define LC_ATT_MAX_HS 128 // four output dims per lane
+
+// Copies rows [k0, k0+nk) of a (rows, HS) slice with row stride `stride` into shared memory with row stride `ld`.
+__device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const float* src, long long stride, int k0, int nk, int HS)
+{
+    int n = nk * HS;
+    for (int idx = threadIdx.x; idx < n; idx += blockDim.x) {
+        int r = idx / HS;
+        int d = idx - r * HS;
+        const float* g = src + (long long)(k0 + r) * stride + d;
+        float* s = dst + r * ld + d;
+#if !defined(LC_EMULATION) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+        // Asynchronous copy straight to shared memory (no register round trip); waited for below.
+        unsigned saddr;
+        asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(saddr) : "l"(s));
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" :: "r"(saddr), "l"(g) : "memory");
+#else
+        *s = *g;
+#endif
+    }
+#if !defined(LC_EMULATION) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+#endif
+}
+
+// Shared body of attention_fused and attention_cached for one (batch, head) and blockDim.x/32 queries.
+// q row i at q + i*qStride; key/value row j at k/v + j*kvStride; out row i at out + i*outStride.
+// Query i (0..nq-1) sits at absolute position past + i and sees keys 0..past+i.
+__device__ void lc_flash_attention(float* out, long long outStride, const float* q, long long qStride,
+    const float* k, const float* v, long long kvStride, int nq, int past, int HS, float scale)
+{
+    LC_DYNAMIC_SHARED(float, lc_smem);
+    int warps = blockDim.x >> 5;
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    float* ks = lc_smem;                       // (BK, HS+1): padded so lane j reading key j hits its own bank
+    float* vs = ks + LC_ATT_BK * (HS + 1);     // (BK, HS)
+    float* qs = vs + LC_ATT_BK * HS;           // (warps, HS), pre-scaled
+    int i0 = blockIdx.x * warps;
+    int i = i0 + warp;
+    bool active = i < nq;
+    for (int d = lane; d < HS; d += 32) qs[warp * HS + d] = active ? q[(long long)i * qStride + d] * scale : 0.0f;
+
+    float m = lc_neg_inf(); // running max of the scores seen so far
+    float l = 0.0f;         // running sum of exp(score - m)
+    float acc[LC_ATT_MAX_HS / 32] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int keyEnd = past + lc_min(i0 + warps, nq); // keys any query of this block needs
+    for (int kt = 0; kt < keyEnd; kt += LC_ATT_BK) {
+        int nk = lc_min(LC_ATT_BK, keyEnd - kt);
+        __syncthreads(); // the previous tile is consumed (and qs is written, on the first pass)
+        lc_attention_tile(ks, HS + 1, k, kvStride, kt, nk, HS);
+        lc_attention_tile(vs, HS, v, kvStride, kt, nk, HS);
+        __syncthreads();
+        if (active && kt <= past + i) { // uniform across the warp
+            int j = kt + lane;
+            bool ok = lane < nk && j <= past + i;
+            float s = lc_neg_inf();
+            if (ok) {
+                const float* qr = qs + warp * HS;
+                const float* kr = ks + lane * (HS + 1);
+                float dot = 0.0f;
+                for (int d = 0; d < HS; d++) dot += qr[d] * kr[d];
+                s = dot;
+            }
+            // Key kt is always visible here, so mn is finite and exp(-inf) gives the 0 weights.
+            float mn = fmaxf(m, lc_warp_max(s));
+            float corr = expf(m - mn);
+            float p = ok ? expf(s - mn) : 0.0f;
+            l = l * corr + lc_warp_sum(p);
+#pragma unroll
+            for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) acc[r] *= corr;
+            int visible = lc_min(nk, past + i - kt + 1);
+            for (int jj = 0; jj < visible; jj++) {
+                float pj = __shfl_sync(LC_FULL_MASK, p, jj);
+                const float* vr = vs + jj * HS;
+#pragma unroll
+                for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
+                    int d = lane + 32 * r;
+                    if (d < HS) acc[r] += pj * vr[d];
+                }
+            }
+            m = mn;
+        }
+    }
+    if (active) {
+        float inv = 1.0f / l;
+#pragma unroll
+        for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
+            int d = lane + 32 * r;
+            if (d < HS) out[(long long)i * outStride + d] = acc[r] * inv;
+        }
+    }
+}
+
+// out (B,T,C) = causal attention of qkv (B,T,3C); grid (ceil(T/warps), NH, B)
+extern "C" __global__ void attention_fused(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B; // the grid's z extent
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int C = NH * HS;
+    const float* q = qkv + b * T * 3LL * C + (long long)h * HS;
+    lc_flash_attention(out + b * T * C + (long long)h * HS, C, q, 3LL * C, q + C, q + 2 * C, 3LL * C,
+        T, 0, HS, scale);
+}
+
+// kCache, vCache (B,maxT,C)[b, past+i] = k, v of qkv (B,Tnew,3C)[b, i]
+extern "C" __global__ void kv_cache_write(float* __restrict__ kCache, float* __restrict__ vCache,
+    const float* __restrict__ qkv, int B, int Tnew, int past, int maxT, int C)
+{
+    long long n = (long long)B * Tnew * C;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        int c = (int)(i % C);
+        long long r = i / C;
+        int t = (int)(r % Tnew);
+        long long b = r / Tnew;
+        long long dst = (b * maxT + past + t) * C + c;
+        kCache[dst] = qkv[r * 3LL * C + C + c];
+        vCache[dst] = qkv[r * 3LL * C + 2LL * C + c];
+    }
+}
+
+// out (B,Tnew,C) = attention of the new queries in qkv (B,Tnew,3C) over kCache, vCache (B,maxT,C) positions 0..past+i
+extern "C" __global__ void attention_cached(float* __restrict__ out, const float* __restrict__ qkv,
+    const float* __restrict__ kCache, const float* __restrict__ vCache,
+    int B, int Tnew, int past, int maxT, int NH, int HS, float scale)
+{
+    (void)B; // the grid's z extent
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int C = NH * HS;
+    const float* q = qkv + b * Tnew * 3LL * C + (long long)h * HS;
+    long long kv = b * maxT * C + (long long)h * HS;
+    lc_flash_attention(out + b * Tnew * C + (long long)h * HS, C, q, 3LL * C, kCache + kv, vCache + kv, C,
+        Tnew, past, HS, scale);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Output head: surprisal with an online logsumexp over logit chunks
+
+// Merges the (max, sum of exp(x - max)) pair (m2, s2) into (m, s).
+__device__ __forceinline__ void lc_lse_merge(float& m, float& s, float m2, float s2)
+{
+    if (m2 == lc_neg_inf()) return; // nothing seen on that side
+    if (m2 > m) { s = s * expf(m - m2) + s2; m = m2; }
+    else s += s2 * expf(m2 - m);
+}
+
+// state (3,M) = max | sum | target logit, updated with logits (M, ld) columns chunkStart..chunkStart+cols-1; block per row
+extern "C" __global__ void surprisal_chunk(float* __restrict__ state, const float* __restrict__ logits,
+    const int* __restrict__ targets, int M, int cols, int ld, int chunkStart)
+{
+    __shared__ float wm[32];
+    __shared__ float ws[32];
+    int row = blockIdx.x;
+    if (row >= M) return; // whole block leaves together
+    const float* z = logits + (long long)row * ld;
+    float m = lc_neg_inf(), s = 0.0f;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+        float x = z[j];
+        if (x > m) { s = s * expf(m - x) + 1.0f; m = x; } // expf(-inf) = 0 on the first element
+        else s += expf(x - m);
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float m2 = __shfl_xor_sync(LC_FULL_MASK, m, o);
+        float s2 = __shfl_xor_sync(LC_FULL_MASK, s, o);
+        lc_lse_merge(m, s, m2, s2);
+    }
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+    if (lane == 0) { wm[warp] = m; ws[warp] = s; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < warps; w++) lc_lse_merge(m, s, wm[w], ws[w]);
+        if (chunkStart != 0) lc_lse_merge(m, s, state[row], state[M + row]);
+        state[row] = m;
+        state[M + row] = s;
+        int t = targets[row] - chunkStart;
+        if (t >= 0 && t < cols) state[2 * M + row] = z[t];
+        else if (chunkStart == 0) state[2 * M + row] = lc_nan(); // NaN until the chunk holding the target comes
+    }
+}
+
+// out (M) = (max + log(sum) - z_target) / ln 2 from state (3,M)
+extern "C" __global__ void surprisal_finish(float* __restrict__ out, const float* __restrict__ state, int M)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < M) out[i] = (state[i] + logf(state[M + i]) - state[2 * M + i]) * LC_INV_LN2;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dtype conversion (16-bit values as raw bits, so no toolkit header is needed)
+
+// out (n) bf16 = inp (n) f32, round to nearest even
+extern "C" __global__ void convert_f32_to_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp, long long n)
+{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        unsigned u = (unsigned)__float_as_int(inp[i]);
+        if ((u & 0x7fffffffu) > 0x7f800000u) out[i] = (unsigned short)((u >> 16) | 0x40u); // quiet NaN
+        else out[i] = (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+}
+
+// out (n) f32 = inp (n) bf16
+extern "C" __global__ void convert_bf16_to_f32(float* __restrict__ out, const unsigned short* __restrict__ inp, long long n)
+{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = __int_as_float((int)((unsigned)inp[i] << 16));
+}
+
+// out (n) f32 = inp (n) IEEE binary16
+extern "C" __global__ void convert_f16_to_f32(float* __restrict__ out, const unsigned short* __restrict__ inp, long long n)
+{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        unsigned h = inp[i];
+        unsigned sign = (h & 0x8000u) << 16;
+        unsigned e = (h >> 10) & 0x1fu;
+        unsigned mant = h & 0x3ffu;
+        float f;
+        if (e == 0) { f = (float)mant * 5.9604644775390625e-8f; if (sign) f = -f; } // zero or subnormal: mant * 2^-24
+        else if (e == 31) f = __int_as_float((int)(sign | 0x7f800000u | (mant << 13)));
+        else f = __int_as_float((int)(sign | ((e + 112u) << 23) | (mant << 13)));
+        out[i] = f;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Plain tiled SGEMM (emulation path and reference)
+
+#define LC_GEMM_BM 64
+#define LC_GEMM_BN 64
+#define LC_GEMM_BK 16
+
+// c[z] (M,N) = alpha * a[z] (M,K) @ op(b[z]) + bias (N); grid (ceil(N/64), ceil(M/64), batch), block 256
+extern "C" __global__ void sgemm_tiled(float* __restrict__ c, const float* __restrict__ a, const float* __restrict__ b,
+    const float* __restrict__ bias, int M, int N, int K, int lda, int ldb, int ldc, int transB,
+    long long strideA, long long strideB, long long strideC, float alpha)
+{
+    __shared__ float as[LC_GEMM_BK][LC_GEMM_BM + 1]; // (BK, BM): a tile stored k-major; +1 avoids bank conflicts on the transposing store
+    __shared__ float bs[LC_GEMM_BK][LC_GEMM_BN + 1]; // (BK, BN)
+    a += blockIdx.z * strideA;
+    b += blockIdx.z * strideB;
+    c += blockIdx.z * strideC;
+    int m0 = blockIdx.y * LC_GEMM_BM, n0 = blockIdx.x * LC_GEMM_BN;
+    int tid = threadIdx.x;
+    int tx = tid & 15, ty = tid >> 4; // this thread's outputs: rows ty + 16r, columns tx + 16c (coalesced stores)
+    float acc[4][4];
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int q = 0; q < 4; q++) acc[r][q] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += LC_GEMM_BK) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int idx = tid + 256 * e;
+            int row = idx >> 4, kk = idx & 15; // a: 16 consecutive k per row
+            int gm = m0 + row, gk = k0 + kk;
+            as[kk][row] = (gm < M && gk < K) ? a[(long long)gm * lda + gk] : 0.0f;
+            if (transB) {
+                int col = idx >> 4, kb = idx & 15; // b (N,K): consecutive k are contiguous
+                int gn = n0 + col, gkb = k0 + kb;
+                bs[kb][col] = (gn < N && gkb < K) ? b[(long long)gn * ldb + gkb] : 0.0f;
+            } else {
+                int kb = idx >> 6, col = idx & 63; // b (K,N): consecutive n are contiguous
+                int gn = n0 + col, gkb = k0 + kb;
+                bs[kb][col] = (gn < N && gkb < K) ? b[(long long)gkb * ldb + gn] : 0.0f;
+            }
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < LC_GEMM_BK; kk++) {
+            float av[4], bv[4];
+#pragma unroll
+            for (int r = 0; r < 4; r++) av[r] = as[kk][ty + 16 * r];
+#pragma unroll
+            for (int q = 0; q < 4; q++) bv[q] = bs[kk][tx + 16 * q];
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+#pragma unroll
+                for (int q = 0; q < 4; q++) acc[r][q] += av[r] * bv[q];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        int gm = m0 + ty + 16 * r;
+        if (gm >= M) continue;
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            int gn = n0 + tx + 16 * q;
+            if (gn < N) c[(long long)gm * ldc + gn] = alpha * acc[r][q] + (bias ? bias[gn] : 0.0f);
+        }
     }
 }

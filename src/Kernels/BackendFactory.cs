@@ -34,11 +34,15 @@ public static class BackendFactory
             case "cpu":
                 return Cpu(precision, log, "");
             case "cuda":
-                return Cuda(precision);
+                {
+                    var cuda = Cuda(precision, log);
+                    log.WriteLine($"backend: cuda ({cuda.DeviceName})");
+                    return cuda;
+                }
             case "auto":
                 try
                 {
-                    var cuda = Cuda(precision);
+                    var cuda = Cuda(precision, log);
                     log.WriteLine($"backend: cuda ({cuda.DeviceName}), chosen by --backend auto");
                     return cuda;
                 }
@@ -58,9 +62,26 @@ public static class BackendFactory
         return cpu;
     }
 
-    private static IBackend Cuda(Precision precision)
+    /// <summary>The CUDA backend on device 0. Anything missing (driver, device, NVRTC, cuBLAS) is a
+    /// <see cref="Native.CudaUnavailableException"/> (a UserError, exit 2) listing what was tried; a failed CUDA call
+    /// while starting up is reported the same way, as one line naming the call.</summary>
+    private static IBackend Cuda(Precision precision, TextWriter? log = null)
     {
-        _ = precision;
-        throw new UserError("the CUDA backend is not part of this build yet");
+        try
+        {
+            return new CudaBackend(precision, 0, log);
+        }
+        catch (Native.CudaException e)
+        {
+            throw new UserError($"the CUDA backend could not start: {e.Message}", e);
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new Native.CudaUnavailableException($"a CUDA library could not be loaded ({e.Message})", Native.CudaLibraries.Trace);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw new Native.CudaUnavailableException($"a CUDA library is too old ({e.Message})", Native.CudaLibraries.Trace);
+        }
     }
 }

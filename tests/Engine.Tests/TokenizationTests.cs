@@ -57,6 +57,19 @@ public class TokenizationTests
     }
 
     [Fact]
+    public void End_of_text_is_special_in_both_tokenizers()
+    {
+        var files = Gpt2Tokenizer.FromFolder(TestPaths.SharedFixture("gpt2-tokenizer"));
+        foreach (var t in new[] { files, Gpt2Tokenizer.Default })
+        {
+            Assert.Equal([15496, 50256, 6894], t.Encode("Hello<|endoftext|>world"));
+            Assert.Equal("Hello<|endoftext|>world", t.Decode([15496, 50256, 6894]));
+            Assert.Equal(50256, t.EndOfTextId);
+            Assert.Equal(50257, t.VocabSize);
+        }
+    }
+
+    [Fact]
     public void A_folder_without_tokenizer_files_uses_the_built_in_one()
     {
         var dir = TestPaths.TempDir();

@@ -130,7 +130,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         var curves = new Dictionary<RunPlan, CurveFile>();
         try
         {
-            var groups = GroupBySequence(eval);
+            var scorer = new EvalScorer(eval, o.BatchSequences);
             Task<Loaded>? next = work.Count > 0 ? StartLoad(work[0]) : null;
             for (int i = 0; i < work.Count; i++)
             {
@@ -153,7 +153,11 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                     var sw = Stopwatch.StartNew();
                     try
                     {
-                        tokens = Score(loaded.Weights!, eval, groups, o.BatchSequences, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
+                        var w = loaded.Weights!;
+                        scorer.CheckModel(w.Config, cp.Path);
+                        using var model = new Gpt2Model(backend, w);
+                        scorer.Score(model, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
+                        tokens = scorer.TokensPerCheckpoint;
                     }
                     catch (UserError e)
                     {
@@ -211,58 +215,6 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 return new Loaded(null, e.Message, sw.Elapsed.TotalSeconds, 0);
             }
         });
-    }
-
-    /// <summary>The examples grouped by sequence: each used sequence once, with its positions and the example index of each.</summary>
-    private static (int Seq, int[] Positions, int[] Examples)[] GroupBySequence(EvalSet eval)
-    {
-        var bySeq = new Dictionary<int, (List<int> P, List<int> E)>();
-        var order = new List<int>();
-        for (int m = 0; m < eval.Examples; m++)
-        {
-            int s = eval.Targets[2 * m], p = eval.Targets[2 * m + 1];
-            if (!bySeq.TryGetValue(s, out var g))
-            {
-                bySeq[s] = g = (new List<int>(), new List<int>());
-                order.Add(s);
-            }
-            g.P.Add(p);
-            g.E.Add(m);
-        }
-        return order.Select(s => (s, bySeq[s].P.ToArray(), bySeq[s].E.ToArray())).ToArray();
-    }
-
-    /// <summary>Scores every example with one checkpoint into <paramref name="row"/> (example order); returns the tokens run.</summary>
-    private long Score(Gpt2Weights weights, EvalSet eval, (int Seq, int[] Positions, int[] Examples)[] groups, int batch,
-        float[] row, Action<double> progress)
-    {
-        var cfg = weights.Config;
-        if (cfg.VocabSize < eval.VocabSize)
-            throw new UserError($"{weights.Source}: vocab_size {cfg.VocabSize} is smaller than the eval set's vocabulary ({eval.VocabSize})");
-        if (cfg.MaxPositions < eval.SeqLen)
-            throw new UserError($"{weights.Source}: n_positions {cfg.MaxPositions} is shorter than the eval set's seq-len {eval.SeqLen}");
-        using var model = new Gpt2Model(backend, weights);
-        long tokens = 0;
-        for (int start = 0; start < groups.Length; start += batch)
-        {
-            int n = Math.Min(batch, groups.Length - start);
-            var seqs = new int[n][];
-            var pos = new int[n][];
-            for (int i = 0; i < n; i++)
-            {
-                seqs[i] = eval.Sequence(groups[start + i].Seq).ToArray();
-                pos[i] = groups[start + i].Positions;
-            }
-            var s = model.Score(seqs, pos);
-            int k = 0;
-            for (int i = 0; i < n; i++)
-            {
-                foreach (int e in groups[start + i].Examples) row[e] = s[k++];
-            }
-            tokens += (long)n * eval.SeqLen;
-            progress((double)(start + n) / groups.Length);
-        }
-        return tokens;
     }
 
     private Gpt2Config? CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)

@@ -104,6 +104,8 @@ public sealed class Gpt2Tokenizer
         {
             if ((uint)id >= (uint)VocabSize) throw new UserError($"token id {id} is outside the tokenizer's vocabulary (0..{VocabSize - 1})");
         }
+        // Special tokens (<|endoftext|>) decode to their text with either tokenizer, as GPT-2's own decoder does.
+        if (_tokenizer is CodeGenTokenizer codeGen) return codeGen.Decode(list, hasPrefixSpace: false, considerSpecialTokens: true) ?? "";
         return _tokenizer.Decode(list) ?? "";
     }
 }

@@ -17,7 +17,8 @@ public sealed class EngineBenchmark : IBenchmark
         ArgumentNullException.ThrowIfNull(args);
         string backendName = args.GetChoice("backend", "cpu", "auto", "cpu", "cuda");
         var precision = BackendFactory.ParsePrecision(args.Get("precision", "fp32"));
-        int batch = args.GetInt("batch", 16, 1, 4096);
+        int? batchArg = args.Has("batch") ? args.GetInt("batch", 16, 1, 4096) : null;
+        int batch = batchArg ?? 16;
         int repeats = args.GetInt("repeats", 3, 1, 1000);
         bool quick = args.Switch("quick");
         bool profile = args.Switch("profile");
@@ -25,11 +26,19 @@ public sealed class EngineBenchmark : IBenchmark
 
         using var realBackend = BackendFactory.Create(backendName, precision, Console.Out);
         var timing = new TimingBackend(realBackend);
-        Engine.Backends.IBackend backend = profile ? timing : realBackend;
+        // The host-timed wrapper would only see launch times on the GPU; CUDA profiles with events instead.
+        Engine.Backends.IBackend backend = profile && realBackend is not CudaBackend ? timing : realBackend;
         Console.WriteLine($"device: {backend.DeviceName}");
         Console.WriteLine($"date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, precision {BackendFactory.Describe(precision)}");
         double sgemm = backend.Name == "cpu" ? ForwardBenchmark.SgemmGflops() : double.NaN;
         if (!double.IsNaN(sgemm)) Console.WriteLine($"cblas_sgemm (2048x768 @ 768x3072): {sgemm:F1} GFLOP/s");
+        var cuda = realBackend as CudaBackend;
+        if (cuda is not null)
+        {
+            // On the GPU the yardstick is the card's own matrix rate in the same precision, measured now.
+            sgemm = CudaBenchmarkParts.MatrixRateGflops(cuda, precision, quick, Console.Out);
+            batch = batchArg ?? CudaBenchmarkParts.DefaultBatch(realBackend, ForwardBenchmark.Gpt2Small(), 128);
+        }
 
         var cases = new List<(string Shape, Engine.Model.Gpt2Config Cfg, int B, int T, int K)>
         {
@@ -39,15 +48,21 @@ public sealed class EngineBenchmark : IBenchmark
         {
             cases.Add(("gpt2-small, head on 10 positions", ForwardBenchmark.Gpt2Small(), batch, 128, 10));
             cases.Add(("gpt2-small, head on all 127", ForwardBenchmark.Gpt2Small(), batch, 128, 127));
+            if (cuda is not null)
+            {
+                cases.Add(("gpt2-small V=51200, head on 10", ForwardBenchmark.Gpt2Small(51200), batch, 128, 10));
+                cases.Add(("gpt2-small V=51200, head on all 127", ForwardBenchmark.Gpt2Small(51200), batch, 128, 127));
+            }
         }
         Console.WriteLine();
-        Console.WriteLine($"{"shape",-36} {"B",4} {"T",4} {"K",4} {"s/batch",9} {"tokens/s",10} {"GFLOP/s",8} {"of sgemm",9}");
+        Console.WriteLine($"{"shape",-36} {"B",4} {"T",4} {"K",4} {"s/batch",9} {"tokens/s",10} {"GFLOP/s",8} {(cuda is null ? "of sgemm" : "of matrix"),9}");
         foreach (var (shape, cfg, b, t, k) in cases)
         {
             var r = ForwardBenchmark.Run(backend, cfg, shape, b, t, k, repeats);
             string share = double.IsNaN(sgemm) ? "-" : (r.GflopPerSecond / sgemm).ToString("P0", CultureInfo.InvariantCulture);
             Console.WriteLine($"{shape,-36} {b,4} {t,4} {k,4} {r.SecondsPerBatch,9:F3} {r.TokensPerSecond,10:F0} {r.GflopPerSecond,8:F1} {share,9}");
-            if (profile) PrintProfile(timing);
+            if (profile && cuda is not null) CudaBenchmarkParts.PrintKernelTable(cuda, cfg, b, t, k, Console.Out);
+            else if (profile) PrintProfile(timing);
         }
         return 0;
     }

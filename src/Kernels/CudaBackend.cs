@@ -1,0 +1,603 @@
+using System.Runtime.InteropServices;
+using LearningCurves.Engine;
+using LearningCurves.Engine.Backends;
+using LearningCurves.Kernels.Native;
+
+namespace LearningCurves.Kernels;
+
+/// <summary>
+/// The GPU backend: kernels.cu compiled by NVRTC for the device (cached on disk), cuBLAS for the matrix products.
+/// fp32: cuBLAS default math, no TF32 anywhere. tf32: cuBLAS may use TF32 tensor cores. bf16: matrix weights stored
+/// in bf16, activations converted to bf16 before each product, fp32 accumulation and fp32 everywhere else.
+/// All work is queued on one stream; host transfers go through two pinned staging buffers.
+/// </summary>
+public sealed partial class CudaBackend : IBackend
+{
+    private const int Block = 256;
+    /// <summary>Pinned staging chunk: big enough to keep PCIe busy, small enough to be cheap to hold twice.</summary>
+    private const long StageBytes = 16L << 20;
+    /// <summary>Logits of one head chunk (M, Vc) are kept under this many bytes of scratch.</summary>
+    public const long DefaultHeadChunkBytes = 256L << 20;
+
+    private readonly CudaDevice _dev;
+    private readonly CublasHandle _blas;
+    private readonly CudaModuleHandle _module;
+    private readonly Dictionary<string, IntPtr> _fn = new(StringComparer.Ordinal);
+    private readonly PinnedHostHandle[] _stage = new PinnedHostHandle[2];
+    private readonly EventHandle[] _stageFree = new EventHandle[2];
+    private readonly bool[] _stageUsed = new bool[2];
+    private int _nextStage;
+    private readonly Scratch _bf16In, _q, _k, _v, _y, _att, _logits, _state;
+    private PendingBias? _pendingBias;
+    private KernelProfile? _profile;
+    private bool _disposed;
+
+    /// <summary>Opens device <paramref name="ordinal"/>, compiles or loads the kernels and creates the cuBLAS handle.
+    /// No driver, device or library: <see cref="CudaUnavailableException"/> listing what was tried.</summary>
+    public CudaBackend(Precision precision = Precision.Fp32, int ordinal = 0, TextWriter? log = null)
+    {
+        Precision = precision;
+        _dev = CudaDevice.Open(ordinal);
+        try
+        {
+            var image = KernelCompiler.GetImage(_dev, KernelCompiler.EmbeddedSource(), log);
+            _module = _dev.LoadModule(image);
+            foreach (var name in KernelNames) _fn[name] = _dev.GetFunction(_module, name);
+            _dev.MakeCurrent();
+            CublasApi.Check(CublasApi.cublasCreate_v2(out var h), "cublasCreate_v2");
+            _blas = new CublasHandle(_dev.Context, h);
+            CublasApi.Check(CublasApi.cublasSetStream_v2(_blas.Value, _dev.Stream), "cublasSetStream_v2");
+            // fp32 must not pick TF32 kernels behind our back; tf32 allows them for plain sgemm calls too.
+            int mode = precision == Precision.Tf32 ? CublasApi.Tf32TensorOpMath : CublasApi.DefaultMath;
+            CublasApi.Check(CublasApi.cublasSetMathMode(_blas.Value, mode), "cublasSetMathMode");
+            CublasApi.Check(CublasApi.cublasGetVersion_v2(_blas.Value, out int bv), "cublasGetVersion_v2");
+            CublasVersion = bv;
+            for (int i = 0; i < 2; i++)
+            {
+                _stage[i] = _dev.AllocatePinned(StageBytes);
+                _stageFree[i] = _dev.CreateEvent(timing: false);
+            }
+            _bf16In = new Scratch(_dev);
+            _q = new Scratch(_dev);
+            _k = new Scratch(_dev);
+            _v = new Scratch(_dev);
+            _y = new Scratch(_dev);
+            _att = new Scratch(_dev);
+            _logits = new Scratch(_dev);
+            _state = new Scratch(_dev);
+        }
+        catch
+        {
+            _dev.Dispose();
+            throw;
+        }
+        if (Environment.GetEnvironmentVariable("NVIDIA_TF32_OVERRIDE") == "1" && precision == Precision.Fp32)
+            log?.WriteLine("warning: NVIDIA_TF32_OVERRIDE=1 lets cuBLAS use TF32 even in fp32 mode");
+    }
+
+    /// <summary>Every kernel of kernels.cu this backend launches, with its parameter kinds in order: p = pointer,
+    /// i = int, l = long long, f = float. Each launch is checked against this; a test checks it against kernels.cu.</summary>
+    public static IReadOnlyDictionary<string, string> KernelSignatures { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["embed_forward"] = "ppppiii",
+        ["layernorm_forward"] = "ppppiif",
+        ["bias_add"] = "ppii",
+        ["gelu_forward"] = "pl",
+        ["bias_gelu_forward"] = "ppii",
+        ["residual_add"] = "ppl",
+        ["gather_rows"] = "pppii",
+        ["qkv_split_heads"] = "ppppiiii",
+        ["merge_heads"] = "ppiiii",
+        ["softmax_causal"] = "piiiif",
+        ["attention_fused"] = "ppiiiif",
+        ["kv_cache_write"] = "pppiiiii",
+        ["attention_cached"] = "ppppiiiiiif",
+        ["surprisal_chunk"] = "pppiiii",
+        ["surprisal_finish"] = "ppi",
+        ["convert_f32_to_bf16"] = "ppl",
+    };
+
+    public static IReadOnlyList<string> KernelNames => KernelSignatures.Keys.ToArray();
+
+    public string Name => "cuda";
+
+    public string DeviceName => _dev.Describe();
+
+    public CudaDevice Device => _dev;
+
+    public int CublasVersion { get; }
+
+    public Precision Precision { get; }
+
+    /// <summary>When true, attention uses cuBLAS batched products around softmax_causal instead of attention_fused
+    /// (the only path for head sizes above 128).</summary>
+    public bool UseCublasAttention { get; set; }
+
+    public long? FreeMemoryBytes => _dev.MemoryInfo().Free;
+
+    /// <summary>Scratch budget for one chunk of head logits (M, Vc); smaller values force more chunks (tests).</summary>
+    public long HeadChunkBytes { get; set; } = DefaultHeadChunkBytes;
+
+    /// <summary>Bytes this backend holds in buffers it handed out (not scratch).</summary>
+    public long AllocatedBytes { get; private set; }
+
+    /// <summary>Starts recording CUDA events around every op; <see cref="StopProfile"/> returns the table.</summary>
+    public void StartProfile()
+    {
+        Flush();
+        _profile?.Dispose();
+        _profile = new KernelProfile(_dev);
+    }
+
+    public IReadOnlyList<KernelTime> StopProfile()
+    {
+        Flush();
+        var p = _profile ?? throw new InvalidOperationException("StartProfile was not called");
+        _profile = null;
+        var table = p.Collect();
+        p.Dispose();
+        return table;
+    }
+
+    public IDeviceBuffer Allocate(long length) => NewBuffer(length, BufferKind.F32);
+
+    public IDeviceBuffer AllocateInts(long length) => NewBuffer(length, BufferKind.I32);
+
+    private CudaBuffer NewBuffer(long length, BufferKind kind)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        var mem = _dev.Allocate(length * kind.Size());
+        var buf = new CudaBuffer(this, mem, length, kind);
+        _dev.Fill32(mem.Pointer, 0, (mem.Bytes + 3) / 4);
+        AllocatedBytes += mem.Bytes;
+        return buf;
+    }
+
+    public IDeviceBuffer Upload(ReadOnlySpan<float> data)
+    {
+        var buf = NewBuffer(data.Length, BufferKind.F32);
+        CopyIn(buf.Ptr, MemoryMarshal.AsBytes(data));
+        return buf;
+    }
+
+    public IDeviceBuffer UploadWeight(ReadOnlySpan<float> data)
+    {
+        if (Precision != Precision.Bf16) return Upload(data);
+        var buf = NewBuffer(data.Length, BufferKind.Bf16);
+        // Converted chunk by chunk straight into the pinned staging memory: no full-size host copy.
+        long perChunk = StageBytes / 2;
+        for (long done = 0; done < data.Length; done += perChunk)
+        {
+            int n = (int)Math.Min(perChunk, data.Length - done);
+            var slot = NextStage();
+            unsafe
+            {
+                var dst = new Span<ushort>((void*)_stage[slot].Pointer, n);
+                Bf16.FromFloat(data.Slice((int)done, n), dst);
+            }
+            _dev.CopyToDevice(buf.Ptr + (ulong)(done * 2), _stage[slot].Pointer, n * 2L);
+            _dev.Record(_stageFree[slot]);
+        }
+        return buf;
+    }
+
+    public void Write(IDeviceBuffer dst, ReadOnlySpan<int> data)
+    {
+        var b = Buf(dst, BufferKind.I32);
+        if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} ints into a buffer of {b.Length}");
+        Flush();
+        CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
+    }
+
+    public void Write(IDeviceBuffer dst, ReadOnlySpan<float> data)
+    {
+        var b = Buf(dst, BufferKind.F32);
+        if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} floats into a buffer of {b.Length}");
+        Flush();
+        CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
+    }
+
+    public void Download(IDeviceBuffer src, Span<float> dst)
+    {
+        var b = Buf(src, BufferKind.F32);
+        if (dst.Length > b.Length) throw new ArgumentException($"reading {dst.Length} floats from a buffer of {b.Length}");
+        Flush();
+        var bytes = MemoryMarshal.AsBytes(dst);
+        for (long done = 0; done < bytes.Length; done += StageBytes)
+        {
+            int n = (int)Math.Min(StageBytes, bytes.Length - done);
+            var slot = NextStage();
+            _dev.CopyToHost(_stage[slot].Pointer, b.Ptr + (ulong)done, n);
+            _dev.Record(_stageFree[slot]);
+            CudaDevice.Wait(_stageFree[slot]);
+            unsafe
+            {
+                new ReadOnlySpan<byte>((void*)_stage[slot].Pointer, n).CopyTo(bytes.Slice((int)done, n));
+            }
+        }
+    }
+
+    public void Synchronize()
+    {
+        Flush();
+        _dev.Synchronize();
+    }
+
+    /// <summary>Copies host bytes to the device through the two staging buffers: filling one overlaps the other's copy.</summary>
+    private void CopyIn(ulong dst, ReadOnlySpan<byte> src)
+    {
+        for (long done = 0; done < src.Length; done += StageBytes)
+        {
+            int n = (int)Math.Min(StageBytes, src.Length - done);
+            var slot = NextStage();
+            unsafe
+            {
+                src.Slice((int)done, n).CopyTo(new Span<byte>((void*)_stage[slot].Pointer, n));
+            }
+            _dev.CopyToDevice(dst + (ulong)done, _stage[slot].Pointer, n);
+            _dev.Record(_stageFree[slot]);
+        }
+    }
+
+    /// <summary>The next staging slot, once the copy that last used it has finished.</summary>
+    private int NextStage()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int slot = _nextStage;
+        _nextStage ^= 1;
+        if (_stageUsed[slot]) CudaDevice.Wait(_stageFree[slot]);
+        _stageUsed[slot] = true;
+        return slot;
+    }
+
+    public void Embed(IDeviceBuffer output, IDeviceBuffer tokens, IDeviceBuffer wte, IDeviceBuffer wpe, int b, int t, int c)
+    {
+        Flush();
+        long n = (long)b * t * c;
+        Need(output, n);
+        Need(tokens, (long)b * t, BufferKind.I32);
+        using var _ = Time("embed_forward");
+        Launch("embed_forward", Grid(n), 1, 1, 0, P(output), P(tokens), P(wte), P(wpe), I(b), I(t), I(c));
+    }
+
+    public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps)
+    {
+        Flush();
+        Need(output, (long)rows * c);
+        Need(input, (long)rows * c);
+        using var _ = Time("layernorm_forward");
+        Launch("layernorm_forward", Blocks(rows, Block / 32), 1, 1, 0, P(output), P(input), P(weight), P(bias), I(rows), I(c), F(eps));
+    }
+
+    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim)
+    {
+        Flush();
+        var o = Buf(output, BufferKind.F32);
+        var x = Buf(input, BufferKind.F32);
+        var w = Buf(weight);
+        Need(output, (long)rows * outDim);
+        Need(input, (long)rows * inDim);
+        if (w.Length < (long)inDim * outDim) throw new ArgumentException($"weight holds {w.Length} values, ({inDim}, {outDim}) needs {(long)inDim * outDim}");
+        var (bPtr, bType) = GemmOperand(x, (long)rows * inDim, w.Kind);
+        using (Time(w.Kind == BufferKind.Bf16 ? "gemm bf16 (cublasGemmEx)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasGemmEx)" : "gemm fp32 (cublasGemmEx)"))
+        {
+            // Row-major out (rows, outDim) = in (rows, inDim) @ W (inDim, outDim) is, column-major,
+            // out^T (outDim, rows) = W^T (outDim, inDim) @ in^T (inDim, rows): no transposes needed.
+            Gemm(CublasApi.OpN, CublasApi.OpN, outDim, rows, inDim, w.Ptr, w.Kind, outDim, bPtr, bType, inDim, o.Ptr, outDim);
+        }
+        // The bias is applied lazily so a following Gelu on the same buffer can fuse it (bias_gelu_forward).
+        if (bias is not null) _pendingBias = new PendingBias(o, Buf(bias, BufferKind.F32), rows, outDim);
+    }
+
+    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
+    {
+        Flush();
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
+        int hs = c / heads;
+        Need(output, (long)b * t * c);
+        Need(qkv, (long)b * t * 3 * c);
+        if (!UseCublasAttention && hs <= 128)
+        {
+            using var _ = Time("attention_fused");
+            Launch("attention_fused", Blocks(t, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
+                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+            return;
+        }
+        long perHead = (long)b * heads * t * hs;
+        ulong q = _q.Get(perHead * 4), k = _k.Get(perHead * 4), v = _v.Get(perHead * 4), y = _y.Get(perHead * 4);
+        ulong att = _att.Get((long)b * heads * t * t * 4);
+        int bh = b * heads;
+        using (Time("qkv_split_heads"))
+            Launch("qkv_split_heads", Grid((long)b * t * c), 1, 1, 0, D(q), D(k), D(v), P(qkv), I(b), I(t), I(heads), I(hs));
+        int compute = Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
+        using (Time("attention scores (cublasGemmStridedBatchedEx)"))
+        {
+            // scores (T, T) = q (T, HS) @ k (T, HS)^T per (b, h); column-major: S^T = k^T' ... i.e. op(k)=T, op(q)=N.
+            CublasApi.Check(CublasApi.cublasGemmStridedBatchedEx(_blas.Value, CublasApi.OpT, CublasApi.OpN, t, t, hs,
+                1f, k, CublasApi.R32F, hs, (long)t * hs, q, CublasApi.R32F, hs, (long)t * hs,
+                0f, att, CublasApi.R32F, t, (long)t * t, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(scores)");
+        }
+        using (Time("softmax_causal"))
+            Launch("softmax_causal", Blocks((long)bh * t, Block / 32), 1, 1, 0, D(att), I(bh), I(t), I(t), I(0), F(scale));
+        using (Time("attention values (cublasGemmStridedBatchedEx)"))
+        {
+            // y (T, HS) = P (T, T) @ v (T, HS); column-major: y^T (HS, T) = v^T (HS, T) @ P^T (T, T).
+            CublasApi.Check(CublasApi.cublasGemmStridedBatchedEx(_blas.Value, CublasApi.OpN, CublasApi.OpN, hs, t, t,
+                1f, v, CublasApi.R32F, hs, (long)t * hs, att, CublasApi.R32F, t, (long)t * t,
+                0f, y, CublasApi.R32F, hs, (long)t * hs, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(values)");
+        }
+        using (Time("merge_heads"))
+            Launch("merge_heads", Grid((long)b * t * c), 1, 1, 0, P(output), D(y), I(b), I(t), I(heads), I(hs));
+    }
+
+    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int c, int heads, float scale)
+    {
+        Flush();
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
+        int hs = c / heads;
+        if (hs > 128) throw new UserError($"cached attention on CUDA supports head sizes up to 128 (this model: {hs})");
+        if (past < 0 || past + tNew > maxT) throw new ArgumentException($"positions {past}..{past + tNew - 1} exceed the cache of {maxT}");
+        Need(output, (long)b * tNew * c);
+        Need(qkv, (long)b * tNew * 3 * c);
+        Need(kCache, (long)b * maxT * c);
+        Need(vCache, (long)b * maxT * c);
+        using (Time("kv_cache_write"))
+            Launch("kv_cache_write", Grid((long)b * tNew * c), 1, 1, 0, P(kCache), P(vCache), P(qkv), I(b), I(tNew), I(past), I(maxT), I(c));
+        using (Time("attention_cached"))
+            Launch("attention_cached", Blocks(tNew, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
+                P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
+    }
+
+    public void Gelu(IDeviceBuffer x, long n)
+    {
+        Need(x, n);
+        var pending = _pendingBias;
+        if (pending is not null && ReferenceEquals(pending.Output, x) && (long)pending.Rows * pending.Cols == n)
+        {
+            _pendingBias = null;
+            using var _ = Time("bias_gelu_forward");
+            Launch("bias_gelu_forward", Grid(n), 1, 1, 0, P(x), D(pending.Bias.Ptr), I(pending.Rows), I(pending.Cols));
+            return;
+        }
+        Flush();
+        using var __ = Time("gelu_forward");
+        Launch("gelu_forward", Grid(n), 1, 1, 0, P(x), L(n));
+    }
+
+    public void Add(IDeviceBuffer x, IDeviceBuffer y, long n)
+    {
+        Flush();
+        Need(x, n);
+        Need(y, n);
+        using var _ = Time("residual_add");
+        Launch("residual_add", Grid(n), 1, 1, 0, P(x), P(y), L(n));
+    }
+
+    public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c)
+    {
+        Flush();
+        Need(output, (long)count * c);
+        Need(rows, count, BufferKind.I32);
+        using var _ = Time("gather_rows");
+        Launch("gather_rows", Grid((long)count * c), 1, 1, 0, P(output), P(input), P(rows), I(count), I(c));
+    }
+
+    public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v)
+    {
+        Flush();
+        if (m == 0) return;
+        Need(output, m);
+        Need(hidden, (long)m * c);
+        Need(targets, m, BufferKind.I32);
+        var h = Buf(head);
+        if (h.Length < (long)v * c) throw new ArgumentException($"head holds {h.Length} values, ({v}, {c}) needs {(long)v * c}");
+        int chunk = HeadChunk(m, v, HeadChunkBytes);
+        ulong logits = _logits.Get((long)m * chunk * 4);
+        ulong state = _state.Get(3L * m * 4);
+        var (bPtr, bType) = GemmOperand(Buf(hidden, BufferKind.F32), (long)m * c, h.Kind);
+        for (int v0 = 0; v0 < v; v0 += chunk)
+        {
+            int cols = Math.Min(chunk, v - v0);
+            using (Time("head logits (cublasGemmEx)"))
+            {
+                // logits (M, cols) = hidden (M, C) @ head[v0 .. v0+cols) (cols, C)^T; column-major: op(head)=T.
+                Gemm(CublasApi.OpT, CublasApi.OpN, cols, m, c, h.Ptr + (ulong)((long)v0 * c * h.Kind.Size()), h.Kind, c, bPtr, bType, c, logits, chunk);
+            }
+            using (Time("surprisal_chunk"))
+                Launch("surprisal_chunk", (uint)m, 1, 1, 0, D(state), D(logits), P(targets), I(m), I(cols), I(chunk), I(v0));
+        }
+        using (Time("surprisal_finish"))
+            Launch("surprisal_finish", Blocks(m, Block), 1, 1, 0, P(output), D(state), I(m));
+    }
+
+    /// <summary>Vocabulary columns per head chunk: all of V when it fits the scratch budget, else a multiple of 128.</summary>
+    public static int HeadChunk(int m, int v, long budgetBytes = DefaultHeadChunkBytes)
+    {
+        long cols = budgetBytes / (4L * Math.Max(m, 1));
+        if (cols >= v) return v;
+        return (int)Math.Max(128, cols / 128 * 128);
+    }
+
+    public void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v)
+    {
+        Flush();
+        if (m == 0) return;
+        var o = Buf(output, BufferKind.F32);
+        Need(output, (long)m * v);
+        Need(hidden, (long)m * c);
+        var h = Buf(head);
+        var (bPtr, bType) = GemmOperand(Buf(hidden, BufferKind.F32), (long)m * c, h.Kind);
+        using var _ = Time("head logits (cublasGemmEx)");
+        Gemm(CublasApi.OpT, CublasApi.OpN, v, m, c, h.Ptr, h.Kind, c, bPtr, bType, c, o.Ptr, v);
+    }
+
+    /// <summary>The right-hand GEMM operand for a weight of <paramref name="weightKind"/>: the fp32 activations
+    /// themselves, or (bf16 weights) a bf16 copy made by convert_f32_to_bf16.</summary>
+    private (ulong Ptr, BufferKind Kind) GemmOperand(CudaBuffer x, long n, BufferKind weightKind)
+    {
+        if (weightKind != BufferKind.Bf16) return (x.Ptr, BufferKind.F32);
+        ulong dst = _bf16In.Get(n * 2);
+        using var _ = Time("convert_f32_to_bf16");
+        Launch("convert_f32_to_bf16", Grid(n), 1, 1, 0, D(dst), D(x.Ptr), L(n));
+        return (dst, BufferKind.Bf16);
+    }
+
+    /// <summary>C (m, n; ldc) = op(A) @ op(B), column-major, C fp32. Compute type from the precision mode.</summary>
+    private void Gemm(int opA, int opB, int m, int n, int k, ulong a, BufferKind aKind, int lda, ulong b, BufferKind bKind, int ldb, ulong c, int ldc)
+    {
+        if (aKind != bKind) throw new InvalidOperationException($"GEMM operands differ in type ({aKind} and {bKind})");
+        int type = aKind == BufferKind.Bf16 ? CublasApi.R16BF : CublasApi.R32F;
+        int compute = aKind == BufferKind.Bf16 || Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
+        CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, opA, opB, m, n, k, 1f, a, type, lda, b, type, ldb, 0f, c, CublasApi.R32F, ldc,
+            compute, CublasApi.GemmDefault), "cublasGemmEx");
+    }
+
+    /// <summary>Applies a bias left pending by MatMul (bias_add), before any other op reads or writes.</summary>
+    private void Flush()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var p = _pendingBias;
+        if (p is null) return;
+        _pendingBias = null;
+        using var _ = Time("bias_add");
+        Launch("bias_add", Grid((long)p.Rows * p.Cols), 1, 1, 0, D(p.Output.Ptr), D(p.Bias.Ptr), I(p.Rows), I(p.Cols));
+    }
+
+    private static uint FusedShared(int hs) => (uint)((32 * (hs + 1) + 32 * hs + (Block / 32) * hs) * 4);
+
+    /// <summary>Grid for a grid-stride kernel over n elements: one thread each, capped (the kernels loop).</summary>
+    private static uint Grid(long n) => (uint)Math.Clamp((n + Block - 1) / Block, 1, 65535L * 16);
+
+    private static uint Blocks(long items, int perBlock) => (uint)Math.Max(1, (items + perBlock - 1) / perBlock);
+
+    private void Launch(string name, uint gx, uint gy, uint gz, uint shared, params ReadOnlySpan<KArg> args)
+    {
+        var f = _fn[name];
+        var sig = KernelSignatures[name];
+        bool ok = sig.Length == args.Length;
+        for (int i = 0; ok && i < args.Length; i++) ok = sig[i] == args[i].Kind;
+        if (!ok)
+        {
+            var kinds = new string(args.ToArray().Select(x => x.Kind).ToArray());
+            throw new InvalidOperationException($"{name} takes ({sig}) but was launched with ({kinds})");
+        }
+        // Each argument sits in its own 8-byte slot; the driver reads sizeof(parameter) bytes from the slot's start,
+        // which on little-endian x86-64 is the low part of the value for 4-byte ints and floats.
+        unsafe
+        {
+            ulong* slots = stackalloc ulong[args.Length];
+            void** ptrs = stackalloc void*[args.Length];
+            for (int i = 0; i < args.Length; i++)
+            {
+                slots[i] = args[i].Bits;
+                ptrs[i] = slots + i;
+            }
+            CuApi.Check(CuApi.cuLaunchKernel(f, gx, gy, gz, Block, 1, 1, shared, _dev.Stream, ptrs, null), $"cuLaunchKernel({name})");
+        }
+    }
+
+    /// <summary>One kernel argument: its kind (see <see cref="KernelSignatures"/>) and its bits.</summary>
+    private readonly record struct KArg(char Kind, ulong Bits);
+
+    private static KArg I(int v) => new('i', (uint)v);
+
+    private static KArg L(long v) => new('l', (ulong)v);
+
+    private static KArg F(float v) => new('f', BitConverter.SingleToUInt32Bits(v));
+
+    private static KArg D(ulong devicePtr) => new('p', devicePtr);
+
+    private KArg P(IDeviceBuffer b) => D(Buf(b).Ptr);
+
+    private CudaBuffer Buf(IDeviceBuffer b, BufferKind? kind = null)
+    {
+        if (b is not CudaBuffer cb || !ReferenceEquals(cb.Owner, this)) throw new ArgumentException("the buffer was not made by this CUDA backend");
+        if (cb.IsDisposed) throw new ObjectDisposedException("CUDA buffer");
+        if (kind is BufferKind k && cb.Kind != k) throw new ArgumentException($"expected a {k} buffer, got {cb.Kind}");
+        return cb;
+    }
+
+    private void Need(IDeviceBuffer b, long n, BufferKind kind = BufferKind.F32)
+    {
+        var cb = Buf(b, kind);
+        if (cb.Length < n) throw new ArgumentException($"buffer holds {cb.Length} elements, the op needs {n}");
+    }
+
+    private IDisposable? Time(string name) => _profile?.Begin(name);
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        try
+        {
+            _dev.Synchronize();
+        }
+        catch (CudaException)
+        {
+            // A sticky error from earlier work: release everything anyway.
+        }
+        _profile?.Dispose();
+        foreach (var s in new[] { _bf16In, _q, _k, _v, _y, _att, _logits, _state }) s?.Dispose();
+        foreach (var e in _stageFree) e?.Dispose();
+        foreach (var s in _stage) s?.Dispose();
+        _blas?.Dispose();
+        _module?.Dispose();
+        _dev.Dispose();
+        _disposed = true;
+    }
+
+    private sealed record PendingBias(CudaBuffer Output, CudaBuffer Bias, int Rows, int Cols);
+
+    /// <summary>Grow-only device scratch.</summary>
+    private sealed class Scratch(CudaDevice dev) : IDisposable
+    {
+        private DeviceMemoryHandle? _mem;
+
+        public ulong Get(long bytes)
+        {
+            if (_mem is null || _mem.Bytes < bytes)
+            {
+                // The old block may still be read by queued work; freeing through the driver waits for it.
+                _mem?.Dispose();
+                _mem = dev.Allocate(bytes);
+            }
+            return _mem.Pointer;
+        }
+
+        public void Dispose() => _mem?.Dispose();
+    }
+
+    internal sealed class CudaBuffer(CudaBackend owner, DeviceMemoryHandle mem, long length, BufferKind kind) : IDeviceBuffer
+    {
+        public CudaBackend Owner { get; } = owner;
+
+        public long Length { get; } = length;
+
+        public BufferKind Kind { get; } = kind;
+
+        public ulong Ptr => mem.Pointer;
+
+        public bool IsDisposed => mem.IsClosed;
+
+        public void Dispose()
+        {
+            if (mem.IsClosed) return;
+            Owner.AllocatedBytes -= mem.Bytes;
+            mem.Dispose();
+        }
+    }
+}
+
+/// <summary>Element type of a CUDA buffer.</summary>
+public enum BufferKind
+{
+    F32,
+    I32,
+    Bf16,
+}
+
+internal static class BufferKindExtensions
+{
+    public static int Size(this BufferKind k) => k == BufferKind.Bf16 ? 2 : 4;
+}

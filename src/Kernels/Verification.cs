@@ -1,0 +1,131 @@
+using System.Globalization;
+using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Model;
+
+namespace LearningCurves.Kernels;
+
+/// <summary>Absolute error statistics of one comparison.</summary>
+/// <param name="Count">Values compared.</param>
+/// <param name="NonFinite">Values where either side is NaN or infinite (they fail any limit).</param>
+public sealed record ErrorStats(int Count, double MeanAbs, double MaxAbs, int NonFinite, int WorstIndex)
+{
+    /// <summary>|got - want| over all values; a non-finite value on either side counts as an infinite error.</summary>
+    public static ErrorStats Of(ReadOnlySpan<float> got, ReadOnlySpan<double> want)
+    {
+        if (got.Length != want.Length) throw new ArgumentException($"{got.Length} values against {want.Length}");
+        double sum = 0, max = 0;
+        int bad = 0, worst = -1;
+        for (int i = 0; i < got.Length; i++)
+        {
+            double d = Math.Abs(got[i] - want[i]);
+            if (!double.IsFinite(d))
+            {
+                bad++;
+                if (max != double.PositiveInfinity) worst = i;
+                max = double.PositiveInfinity;
+                continue;
+            }
+            sum += d;
+            if (d > max)
+            {
+                max = d;
+                worst = i;
+            }
+        }
+        int finite = got.Length - bad;
+        return new ErrorStats(got.Length, finite == 0 ? 0 : sum / finite, max, bad, worst);
+    }
+
+    public bool Within(double limit) => NonFinite == 0 && MaxAbs <= limit;
+}
+
+/// <summary>One model and the sequences to score on it; optionally the float64 reference surprisals of every
+/// position 1..len-1 of each sequence (the parity fixtures).</summary>
+public sealed record VerifyCase(string Name, Gpt2Weights Weights, IReadOnlyList<int[]> Sequences, IReadOnlyList<double[]>? Reference = null,
+    bool CublasAttention = false, long? HeadChunkBytes = null);
+
+/// <summary>One line of the verify table.</summary>
+public sealed record VerifyRow(string Case, string Precision, string Against, ErrorStats Stats, double Limit)
+{
+    public bool Passed => Stats.Within(Limit);
+
+    public string Format() => string.Create(CultureInfo.InvariantCulture,
+        $"{Case,-40} {Precision,-5} {Against,-9} {Stats.Count,7} {Stats.MeanAbs,11:0.00E+00} {Stats.MaxAbs,11:0.00E+00} {Limit,9:0.0E+00}  {(Passed ? "ok" : "FAIL")}{(Stats.NonFinite > 0 ? " (" + Stats.NonFinite.ToString(CultureInfo.InvariantCulture) + " non-finite)" : "")}");
+
+    public static string Header => $"{"case",-40} {"prec",-5} {"against",-9} {"values",7} {"mean |err|",11} {"max |err|",11} {"limit",9}";
+}
+
+/// <summary>
+/// Compares a backend under test (CUDA) with the CPU backend, and with float64 references when a case has them, by
+/// surprisal in bits at every position. The limits are the project's accuracy targets.
+/// </summary>
+public static class Verification
+{
+    /// <summary>Max absolute surprisal error in bits allowed for a precision mode.</summary>
+    public static double Limit(Precision p) => p switch
+    {
+        Precision.Fp32 => 1e-3,
+        Precision.Tf32 => 2e-2,
+        _ => 1e-1,
+    };
+
+    /// <summary>Random GPT-2 models covering the backend's code paths: odd widths, every sequence length remainder,
+    /// head sizes above the fused attention kernel's limit, untied heads, inverse-layer scaling, a GPT-2-sized
+    /// vocabulary split into several head chunks with a remainder.</summary>
+    public static IReadOnlyList<VerifyCase> RandomCases(int seed, bool quick)
+    {
+        var cases = new List<VerifyCase>();
+        var rng = new Random(seed);
+        int[][] Seqs(Gpt2Config cfg, params int[] lengths) =>
+            lengths.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
+
+        var tiny = new Gpt2Config { VocabSize = 257, MaxPositions = 64, Embd = 48, Layers = 2, Heads = 4 };
+        cases.Add(new VerifyCase("random-tiny", Gpt2Weights.Random(tiny, seed), Seqs(tiny, 1, 2, 31, 33, 64, 17)));
+
+        var odd = new Gpt2Config { VocabSize = 1001, MaxPositions = 40, Embd = 40, Layers = 2, Heads = 5, Inner = 72, ScaleAttnByInverseLayerIdx = true, TieWordEmbeddings = false };
+        cases.Add(new VerifyCase("random-odd-untied", Gpt2Weights.Random(odd, seed + 1, untiedHead: true), Seqs(odd, 40, 3, 39)));
+
+        var mid = new Gpt2Config { VocabSize = 4099, MaxPositions = 128, Embd = 256, Layers = quick ? 2 : 4, Heads = 4 };
+        var midW = Gpt2Weights.Random(mid, seed + 2);
+        var midSeqs = Seqs(mid, 128, 128, 100, 128);
+        cases.Add(new VerifyCase("random-mid-fused-attn", midW, midSeqs));
+        cases.Add(new VerifyCase("random-mid-cublas-attn", midW, midSeqs, CublasAttention: true));
+
+        var wide = new Gpt2Config { VocabSize = 320, MaxPositions = 24, Embd = 320, Layers = 1, Heads = 2 };
+        cases.Add(new VerifyCase("random-headsize-160", Gpt2Weights.Random(wide, seed + 3), Seqs(wide, 24, 9)));
+
+        var vocab = new Gpt2Config { VocabSize = 50257, MaxPositions = 64, Embd = 64, Layers = 1, Heads = 2 };
+        // A 1 MiB logits budget splits 50,257 columns into many chunks with a remainder.
+        cases.Add(new VerifyCase("random-gpt2-vocab-chunked", Gpt2Weights.Random(vocab, seed + 4), Seqs(vocab, 64, 50, 7), HeadChunkBytes: 1L << 20));
+        return cases;
+    }
+
+    /// <summary>Scores every position of every sequence of <paramref name="c"/> on both backends and compares.
+    /// <paramref name="configure"/> sets backend options of the backend under test for this case.</summary>
+    public static List<VerifyRow> Run(VerifyCase c, Precision precision, IBackend test, IBackend cpu, Action<IBackend, VerifyCase>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        ArgumentNullException.ThrowIfNull(test);
+        ArgumentNullException.ThrowIfNull(cpu);
+        configure?.Invoke(test, c);
+        float[] got, cpuSide;
+        using (var m = new Gpt2Model(test, c.Weights)) got = Flatten(m.ScoreAll(c.Sequences));
+        using (var m = new Gpt2Model(cpu, c.Weights)) cpuSide = Flatten(m.ScoreAll(c.Sequences));
+        string p = BackendFactory.Describe(precision);
+        var rows = new List<VerifyRow>
+        {
+            new(c.Name, p, "cpu", ErrorStats.Of(got, cpuSide.Select(x => (double)x).ToArray()), Limit(precision)),
+        };
+        if (c.Reference is not null)
+        {
+            var want = c.Reference.SelectMany(r => r).ToArray();
+            if (want.Length != got.Length)
+                throw new InvalidOperationException($"{c.Name}: the reference has {want.Length} surprisals, the sequences {got.Length} positions");
+            rows.Add(new VerifyRow(c.Name, p, "float64", ErrorStats.Of(got, want), Limit(precision)));
+            rows.Add(new VerifyRow(c.Name, p, "cpu-f64", ErrorStats.Of(cpuSide, want), Limit(precision)));
+        }
+        return rows;
+    }
+
+    private static float[] Flatten(float[][] x) => x.SelectMany(r => r).ToArray();
+}

@@ -1,0 +1,91 @@
+using LearningCurves.Engine.IO;
+using LearningCurves.Engine.Sweeps;
+using LearningCurves.Tests.Common;
+using Xunit;
+
+namespace LearningCurves.Engine.Tests;
+
+public class CurveFileTests
+{
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 7)]
+    [InlineData(5, 1000)]
+    [InlineData(2, 70_000)] // larger than one NaN fill block
+    public void Created_file_is_a_valid_npy_of_nan_rows_and_rows_round_trip(int rows, int cols)
+    {
+        string path = Path.Combine(TestPaths.TempDir(), "s.npy");
+        CurveFile.Create(path, rows, cols);
+        var h = Npy.ReadHeader(path);
+        Assert.Equal(NpyDType.Float32, h.DType);
+        Assert.False(h.FortranOrder);
+        Assert.Equal([(long)rows, cols], h.Shape);
+        Assert.Equal(0, h.DataOffset % 64);
+        Assert.Equal(h.DataOffset + (long)rows * cols * 4, new FileInfo(path).Length);
+        Assert.Equal(Npy.BuildHeader(NpyDType.Float32, [rows, cols]), File.ReadAllBytes(path).AsSpan(0, (int)h.DataOffset).ToArray());
+        Assert.All(Npy.ReadFloats(path).Data, x => Assert.True(float.IsNaN(x)));
+
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var expected = new float[rows * cols];
+        expected.AsSpan().Fill(float.NaN);
+        using (var f = CurveFile.Open(path, rows, cols))
+        {
+            foreach (int r in Enumerable.Range(0, rows).Where(r => r % 2 == 1 || rows == 1))
+            {
+                var row = Enumerable.Range(0, cols).Select(_ => (float)rng.NextDouble() * 20).ToArray();
+                f.WriteRow(r, row, pauseMs: r == 1 ? 1 : 0);
+                row.CopyTo(expected, r * cols);
+                var back = new float[cols];
+                f.ReadRow(r, back);
+                Assert.Equal(CurveFile.Checksum(row), CurveFile.Checksum(back));
+            }
+        }
+        var data = Npy.ReadFloats(path).Data;
+        for (int i = 0; i < data.Length; i++)
+        {
+            Assert.True(data[i].Equals(expected[i]), $"seed {seed}: element {i}: {data[i]} != {expected[i]}");
+        }
+    }
+
+    [Fact]
+    public void Open_refuses_a_file_of_another_shape_or_type()
+    {
+        string dir = TestPaths.TempDir();
+        string path = Path.Combine(dir, "s.npy");
+        CurveFile.Create(path, 2, 3);
+        Assert.Contains("(2, 3)", Assert.Throws<UserError>(() => CurveFile.Open(path, 3, 3)).Message, StringComparison.Ordinal);
+        string ints = Path.Combine(dir, "i.npy");
+        Npy.Write<int>(ints, new int[6], 2, 3);
+        Assert.Throws<UserError>(() => CurveFile.Open(ints, 2, 3));
+        Assert.Throws<IOException>(() => CurveFile.Create(path, 2, 3)); // never replaces a file in place
+    }
+
+    [Fact]
+    public void Checksum_is_sha256_of_the_row_bytes()
+    {
+        Assert.Equal("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(1.5f))),
+            CurveFile.Checksum([1.5f]));
+        Assert.NotEqual(CurveFile.Checksum([1f, 2f]), CurveFile.Checksum([2f, 1f]));
+    }
+
+    [Fact]
+    public void Numpy_reads_a_created_file_with_mmap()
+    {
+        const string py = "/usr/bin/python3";
+        Assert.SkipUnless(File.Exists(py), "/usr/bin/python3 is absent");
+        string path = Path.Combine(TestPaths.TempDir(), "s.npy");
+        CurveFile.Create(path, 3, 5);
+        using (var f = CurveFile.Open(path, 3, 5)) f.WriteRow(1, [1f, 2f, 3f, 4f, 5.5f]);
+        var psi = new System.Diagnostics.ProcessStartInfo(py) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-c", "import numpy as np, sys; a = np.load(sys.argv[1], mmap_mode='r'); "
+            + "assert a.dtype == np.float32 and a.shape == (3, 5) and np.isnan(a[0]).all() and np.isnan(a[2]).all(); print(a[1].tolist())", path })
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd(), err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.SkipWhen(err.Contains("No module named 'numpy'", StringComparison.Ordinal), "numpy is not installed for /usr/bin/python3");
+        Assert.True(p.ExitCode == 0, err);
+        Assert.Equal("[1.0, 2.0, 3.0, 4.0, 5.5]", output.Trim());
+    }
+}

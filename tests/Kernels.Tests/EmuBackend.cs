@@ -1,0 +1,133 @@
+using LearningCurves.Engine.Backends;
+
+namespace LearningCurves.Kernels.Tests;
+
+/// <summary>
+/// An <see cref="IBackend"/> whose every op launches kernels of kernels.cu under the CPU emulator, with the launch
+/// configurations of the file's header: the forward pass (Engine.Model.Gpt2Model) runs on the real kernels without a
+/// GPU. Matrix products use sgemm_tiled where the CUDA backend uses cuBLAS. Precision: fp32/tf32 compute in fp32;
+/// bf16 rounds matrix weights to bf16 through convert_f32_to_bf16 / convert_bf16_to_f32 (the CPU backend's bf16 model).
+/// </summary>
+internal sealed class EmuBackend : IBackend
+{
+    private readonly bool _fusedAttention;
+    private readonly int _headChunk;
+
+    /// <param name="fusedAttention">attention_fused, or the split / sgemm / softmax_causal / sgemm / merge path.</param>
+    /// <param name="headChunk">vocabulary columns per logits chunk in <see cref="Surprisal"/>.</param>
+    public EmuBackend(Precision precision = Precision.Fp32, bool fusedAttention = true, int headChunk = 256)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(headChunk, 1);
+        EmuLibrary.Require();
+        Precision = precision;
+        _fusedAttention = fusedAttention;
+        _headChunk = headChunk;
+    }
+
+    public string Name => "emu";
+
+    public string DeviceName => "CUDA execution model emulated on the CPU (tests/kernel-emu)";
+
+    public Precision Precision { get; }
+
+    public long? FreeMemoryBytes => null;
+
+    public IDeviceBuffer Allocate(long length) => new EmuBuffer(length);
+
+    public IDeviceBuffer AllocateInts(long length) => new EmuBuffer(length, ints: true);
+
+    public IDeviceBuffer Upload(ReadOnlySpan<float> data) => EmuBuffer.From(data);
+
+    public IDeviceBuffer UploadWeight(ReadOnlySpan<float> data)
+    {
+        var w = EmuBuffer.From(data);
+        if (Precision != Precision.Bf16) return w;
+        using var half = new EmuBuffer((data.Length + 1) / 2, ints: true); // bf16, two per element
+        EmuKernels.F32ToBf16(half, w, data.Length);
+        EmuKernels.Bf16ToF32(w, half, data.Length);
+        return w;
+    }
+
+    public void Write(IDeviceBuffer dst, ReadOnlySpan<int> data) => data.CopyTo(B(dst).Ints);
+
+    public void Write(IDeviceBuffer dst, ReadOnlySpan<float> data) => data.CopyTo(B(dst).Floats);
+
+    public void Download(IDeviceBuffer src, Span<float> dst) => B(src).Floats[..dst.Length].CopyTo(dst);
+
+    public void Synchronize()
+    {
+    }
+
+    public void Embed(IDeviceBuffer output, IDeviceBuffer tokens, IDeviceBuffer wte, IDeviceBuffer wpe, int b, int t, int c) =>
+        EmuKernels.Embed(B(output), B(tokens), B(wte), B(wpe), b, t, c);
+
+    public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps) =>
+        EmuKernels.LayerNorm(B(output), B(input), B(weight), B(bias), rows, c, eps);
+
+    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim) =>
+        EmuKernels.Sgemm(B(output), B(input), B(weight), bias is null ? null : B(bias), rows, outDim, inDim, inDim, outDim, outDim, transB: false);
+
+    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
+    {
+        int hs = c / heads;
+        if (_fusedAttention && hs <= EmuKernels.AttentionMaxHeadSize)
+        {
+            EmuKernels.AttentionFused(B(output), B(qkv), b, t, heads, hs, scale);
+            return;
+        }
+        int bh = b * heads;
+        long n = (long)b * t * c, headStride = (long)t * hs;
+        using var q = new EmuBuffer(n);                  // (B, NH, T, HS)
+        using var k = new EmuBuffer(n);                  // (B, NH, T, HS)
+        using var v = new EmuBuffer(n);                  // (B, NH, T, HS)
+        using var att = new EmuBuffer((long)bh * t * t); // (B, NH, T, T)
+        using var y = new EmuBuffer(n);                  // (B, NH, T, HS)
+        EmuKernels.QkvSplitHeads(q, k, v, B(qkv), b, t, heads, hs);
+        EmuKernels.Sgemm(att, q, k, null, t, t, hs, hs, hs, t, transB: true, bh, headStride, headStride, (long)t * t);
+        EmuKernels.SoftmaxCausal(att, bh, t, t, 0, scale);
+        EmuKernels.Sgemm(y, att, v, null, t, hs, t, t, hs, hs, transB: false, bh, (long)t * t, headStride, headStride);
+        EmuKernels.MergeHeads(B(output), y, b, t, heads, hs);
+    }
+
+    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int c, int heads, float scale)
+    {
+        int hs = c / heads;
+        if (hs > EmuKernels.AttentionMaxHeadSize)
+            throw new NotSupportedException($"attention_cached handles head sizes up to {EmuKernels.AttentionMaxHeadSize}, not {hs}");
+        if (past < 0 || past + tNew > maxT)
+            throw new ArgumentOutOfRangeException(nameof(past), $"positions {past}..{past + tNew - 1} outside the cache (0..{maxT - 1})");
+        EmuKernels.KvCacheWrite(B(kCache), B(vCache), B(qkv), b, tNew, past, maxT, c);
+        EmuKernels.AttentionCached(B(output), B(qkv), B(kCache), B(vCache), b, tNew, past, maxT, heads, hs, scale);
+    }
+
+    public void Gelu(IDeviceBuffer x, long n) => EmuKernels.Gelu(B(x), n);
+
+    public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => EmuKernels.ResidualAdd(B(x), B(y), n);
+
+    public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c) =>
+        EmuKernels.GatherRows(B(output), B(input), B(rows), count, c);
+
+    public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v)
+    {
+        int chunk = Math.Min(_headChunk, v);
+        using var logits = new EmuBuffer((long)m * chunk); // (M, chunk): one vocabulary chunk at a time
+        using var state = new EmuBuffer(3L * m);            // (3, M) running max | sum | target logit
+        for (int v0 = 0; v0 < v; v0 += chunk)
+        {
+            int vc = Math.Min(chunk, v - v0);
+            EmuKernels.Sgemm(logits, B(hidden), B(head), null, m, vc, c, c, c, chunk, transB: true, offsetB: (long)v0 * c);
+            EmuKernels.SurprisalChunk(state, logits, B(targets), m, vc, chunk, v0);
+        }
+        EmuKernels.SurprisalFinish(B(output), state, m);
+    }
+
+    public void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v) =>
+        EmuKernels.Sgemm(B(output), B(hidden), B(head), null, m, v, c, c, c, v, transB: true);
+
+    public void Dispose()
+    {
+    }
+
+    private static EmuBuffer B(IDeviceBuffer b) => b as EmuBuffer ?? throw new ArgumentException("not a buffer of the emulated backend");
+}

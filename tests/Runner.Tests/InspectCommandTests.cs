@@ -1,0 +1,46 @@
+using LearningCurves.Tests.Common;
+using Xunit;
+
+namespace LearningCurves.Runner.Tests;
+
+public class InspectCommandTests
+{
+    [Fact]
+    public void Prints_config_parameters_dtypes_and_tensors()
+    {
+        var dir = Cli.Parity("inner-untied-noprefix-f16");
+        var (code, o, err) = Cli.Run("inspect", "--model", dir);
+        Assert.True(code == 0, err);
+        Assert.Matches(@"n_inner\s+40 \(MLP width 40\)", o);
+        Assert.Matches(@"n_layer\s+3", o);
+        Assert.Matches(@"tie_word_embeddings\s+false", o);
+        // V=150, P=16, C=24, I=40, L=3, untied: 150*24 + 16*24 + 3*(2*24 + 24*72+72 + 24*24+24 + 2*24 + 24*40+40 + 40*24+24) + 2*24 + 150*24
+        long perLayer = 2 * 24 + 24 * 72 + 72 + 24 * 24 + 24 + 2 * 24 + 24 * 40 + 40 + 40 * 24 + 24;
+        long total = 150 * 24 + 16 * 24 + 3 * perLayer + 2 * 24 + 150 * 24;
+        Assert.Contains($"parameters: {total:N0} stored ({total:N0} from the config)", o, StringComparison.Ordinal);
+        Assert.Contains("F16 x", o, StringComparison.Ordinal);
+        Assert.Matches(@"h\.1\.mlp\.c_fc\.weight\s+F16\s+\[24, 40\]\s+960", o);
+        Assert.Matches(@"h\.0\.attn\.bias\s+F32\s+\[1, 1, 16, 16\]\s+256\s+\(buffer, ignored\)", o);
+        Assert.Matches(@"lm_head\.weight\s+F16\s+\[150, 24\]", o);
+    }
+
+    [Fact]
+    public void Inspects_the_real_hugging_face_checkpoint()
+    {
+        var (code, o, err) = Cli.Run("inspect", "--model", TestPaths.SharedFixture("tiny-random-gpt2"));
+        Assert.True(code == 0, err);
+        Assert.Contains("parameters: 111,968 stored", o, StringComparison.Ordinal);
+        Assert.Contains("tokenizer: vocab.json + merges.txt", o, StringComparison.Ordinal);
+        Assert.Matches(@"transformer\.wte\.weight\s+F32\s+\[1000, 32\]", o);
+    }
+
+    [Fact]
+    public void A_broken_folder_is_one_line_and_exit_2()
+    {
+        var dir = TestPaths.TempDir();
+        File.WriteAllText(Path.Combine(dir, "config.json"), "{}");
+        var (code, _, err) = Cli.Run("inspect", "--model", dir);
+        Assert.Equal(2, code);
+        Assert.Equal($"learning-curves inspect: {dir}: no model.safetensors or model.safetensors.index.json in the model folder\n", err);
+    }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# build.sh OUT.so: builds kernels.cu under the CPU emulator (cuda_emu.h) into a shared library with a C ABI
+# (kernels_emu.cpp). The kernel tests run this themselves and cache the result by source hash; run it by hand to debug.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${1:?usage: build.sh OUT.so}"
+cxx="${CXX:-g++}"
+# -O2: the emulated kernels run thousands of fibers; -fvisibility=hidden: only launch_* and lc_emu_last_error export.
+# -Wno-unknown-pragmas: kernels.cu's #pragma unroll is for the CUDA compilers.
+"$cxx" -std=c++17 -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -Wno-unknown-pragmas \
+    -Wno-unused-parameter -DLC_EMULATION -o "$out" "$here/kernels_emu.cpp" -lpthread
