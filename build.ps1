@@ -31,8 +31,9 @@ function Invoke-Native([string] $What, [scriptblock] $Block) {
 }
 
 # Debian packages the project needs at run or test time: BLAS for the CPU backend, clang for the PTX check, g++ for
-# the kernel emulator (tests/kernel-emu, built by the Kernels tests).
-$AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++')
+# the kernel emulator (tests/kernel-emu, built by the Kernels tests), fonts for the report's figures (ScottPlot draws
+# text with DejaVu Sans) and Chromium for the report's rendering test.
+$AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++', 'fonts-dejavu-core', 'chromium')
 
 function Install-AptPackages([string[]] $Packages) {
     $missing = @($Packages | Where-Object {

@@ -6,7 +6,7 @@ using Xunit;
 
 namespace LearningCurves.Runner.Tests;
 
-[Collection("Console")]
+[Collection(ConsoleTests.Name)]
 public class GenerateCommandTests
 {
     internal static string TinyModel(string dir, int seed = 11, int vocab = 300, int positions = 128)
@@ -88,4 +88,11 @@ public class GenerateCommandTests
         Assert.Equal(2, Run("generate", "--model", model, "--prompts", Path.Combine(dir, "missing.txt")).Code);
         Assert.Equal(2, Run("generate", "--model", model, "--prompts", prompts, "--tempreature", "1").Code);
     }
+}
+
+/// <summary>Tests that swap Console.Out/Error run alone, so no other test's output lands in their captured text.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ConsoleTests
+{
+    public const string Name = "generate/analyze console";
 }

@@ -291,7 +291,8 @@ public static class ReportWriter
 
     private static void Missing(StringBuilder h, string why) => h.Append($"<p class=\"missing\">Not shown: {E(why)}.</p>");
 
-    private static string E(string s) => WebUtility.HtmlEncode(s);
+    // Control characters (decoded byte tokens can be any byte) are shown as a middle dot rather than dropped silently.
+    private static string E(string s) => WebUtility.HtmlEncode(new string(s.Select(ch => char.IsControl(ch) && ch != '\n' ? '·' : ch).ToArray()));
 
     private static string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits.ToString(Inv), Inv) : "–";
 
@@ -363,7 +364,7 @@ public static class ReportWriter
         caption { text-align: left; color: var(--muted); font-size: 12.5px; padding-bottom: 4px; }
         th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; }
         th:first-child, td:first-child { text-align: left; }
-        th { background: #f1f4f7; font-weight: 600; }
+        th { background: #f1f4f7; font-weight: 600; white-space: nowrap; }
         td.neg { color: #b2302a; } td.pos { color: #1f5f99; }
         table.matrix td { min-width: 64px; text-align: center; }
         table.samples td, table.samples th { text-align: left; vertical-align: top; font-size: 13px; }

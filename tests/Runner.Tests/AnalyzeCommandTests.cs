@@ -1,0 +1,172 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using LearningCurves.Analysis.Generation;
+using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Engine.EvalSets;
+using LearningCurves.Engine.IO;
+using LearningCurves.Engine.Model;
+using LearningCurves.Tests.Common;
+using Xunit;
+
+namespace LearningCurves.Runner.Tests;
+
+/// <summary>
+/// A small synthetic suite with the sweep's layout: an eval set, runs whose curves drop like real learning curves (earlier
+/// for frequent tokens), steps on the paper's exponential schedule, manifests naming real (tiny, random) checkpoints,
+/// and a training corpus of the same Zipfian token process.
+/// </summary>
+internal sealed record SyntheticSuite(string Sweep, string TrainIds, string EvalDir)
+{
+    public const int Vocab = 300;
+
+    public static SyntheticSuite Build(string root, int seed, int runs = 3, int sequences = 60, int seqLen = 32, int checkpoints = 30)
+    {
+        var rng = new Random(seed);
+        // Zipfian unigram with a sticky bigram: the next token often follows from the previous one.
+        var weights = Enumerable.Range(1, Vocab).Select(r => 1.0 / r).ToArray();
+        double total = weights.Sum();
+        var cdf = new double[Vocab];
+        double acc = 0;
+        for (int i = 0; i < Vocab; i++) cdf[i] = acc += weights[i] / total;
+        int Draw(int prev) => rng.NextDouble() < 0.3 ? (prev * 7 + 3) % Vocab : Math.Min(Vocab - 1, Array.BinarySearch(cdf, rng.NextDouble()) is var k && k < 0 ? ~k : k);
+        int[] Sequence(int len)
+        {
+            var s = new int[len];
+            s[0] = Draw(0);
+            for (int i = 1; i < len; i++) s[i] = Draw(s[i - 1]);
+            return s;
+        }
+
+        var train = Enumerable.Range(0, 400).Select(_ => Sequence(seqLen)).ToList();
+        string trainIds = Path.Combine(root, "train.ids");
+        File.WriteAllLines(trainIds, train.Select(s => string.Join(' ', s)));
+        var counts = new long[Vocab];
+        foreach (var s in train) foreach (int t in s) counts[t]++;
+
+        var tokens = Enumerable.Range(0, sequences).SelectMany(_ => Sequence(seqLen)).ToArray();
+        var targets = new List<int>();
+        for (int s = 0; s < sequences; s++)
+        {
+            foreach (int p in new[] { 1 + rng.Next(seqLen - 1), 1 + rng.Next(seqLen - 1) }.Distinct())
+            {
+                targets.Add(s);
+                targets.Add(p);
+            }
+        }
+        string evalDir = Path.Combine(root, "eval");
+        new EvalSet(tokens, sequences, seqLen, targets.ToArray(), Vocab).Save(evalDir, new JsonObject());
+        int examples = targets.Count / 2;
+
+        // Steps: 0, then exponential up to 100k.
+        var steps = new long[checkpoints];
+        for (int k = 1; k < checkpoints; k++) steps[k] = (long)Math.Round(Math.Pow(10, 1 + 4.0 * (k - 1) / (checkpoints - 2)));
+        var picked = TrainingGeneration.NearestToPowersOfTen(steps);
+        var cfg = new Gpt2Config { VocabSize = Vocab, MaxPositions = 96, Embd = 16, Layers = 1, Heads = 2 };
+
+        string sweep = Path.Combine(root, "sweep");
+        double chance = Math.Log2(Vocab);
+        for (int r = 0; r < runs; r++)
+        {
+            string runDir = Path.Combine(sweep, $"seed{r}");
+            Directory.CreateDirectory(runDir);
+            var curves = new float[checkpoints * examples];  // (K, E)
+            for (int e = 0; e < examples; e++)
+            {
+                int t = tokens[targets[2 * e] * seqLen + targets[2 * e + 1]];
+                double lf = Math.Log10(counts[t] + 1);
+                double aoa = 3.8 - 0.6 * lf + rng.NextDouble() * 0.4;
+                double final = Math.Max(1, 7 - 1.5 * lf + rng.NextDouble());
+                for (int k = 0; k < checkpoints; k++)
+                {
+                    double x = steps[k] > 0 ? Math.Log10(steps[k]) : 0;
+                    curves[k * examples + e] = (float)(final + (chance - final) / (1 + Math.Exp(5 * (x - aoa))) + (rng.NextDouble() - 0.5) * 0.8);
+                }
+            }
+            Npy.Write<float>(Path.Combine(runDir, "surprisal.npy"), curves, checkpoints, examples);
+            Npy.Write<long>(Path.Combine(runDir, "steps.npy"), steps, checkpoints);
+            var rows = new JsonArray();
+            for (int k = 0; k < checkpoints; k++)
+            {
+                string cp = Path.Combine(root, "checkpoints", $"seed{r}", $"step-{steps[k]}");
+                if (picked.Contains(k) && r < 2)
+                {
+                    Directory.CreateDirectory(cp);
+                    HfCheckpoint.Save(cp, Gpt2Weights.Random(cfg, 1000 * r + k));
+                }
+                rows.Add(new JsonObject { ["row"] = k, ["step"] = steps[k], ["path"] = cp, ["status"] = "done" });
+            }
+            var manifest = new JsonObject
+            {
+                ["format"] = "learning-curves-sweep/1",
+                ["run"] = $"seed{r}",
+                ["eval_set"] = new JsonObject { ["path"] = evalDir },
+                ["rows"] = rows,
+            };
+            File.WriteAllText(Path.Combine(runDir, "manifest.json"), manifest.ToJsonString());
+        }
+        return new SyntheticSuite(sweep, trainIds, evalDir);
+    }
+}
+
+[Collection(ConsoleTests.Name)]
+public class AnalyzeCommandTests
+{
+    [Fact]
+    public void Analyze_writes_every_output_from_real_numbers()
+    {
+        int seed = Random.Shared.Next();
+        var root = TestPaths.TempDir();
+        var suite = SyntheticSuite.Build(root, seed);
+        var outDir = Path.Combine(root, "out");
+        var r = GenerateCommandTests.Run("analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--out", outDir,
+            "--backend", "cpu", "--max-tokens", "24", "--gen-prompts", "3");
+        Assert.True(r.Code == 0, $"seed {seed}: {r.Err}");
+        foreach (var f in new[] { "examples.csv", "examples.parquet", "stats.json", "stats.md", "report.html", "metrics/per_run.csv" })
+            Assert.True(File.Exists(Path.Combine(outDir, f)), $"{f} missing; log: {r.Err}");
+        Assert.Empty(Directory.GetFiles(outDir, "*.tmp", SearchOption.AllDirectories));
+
+        // The table: one row per example, run-averaged and per-run metrics, predictors.
+        var lines = File.ReadAllLines(Path.Combine(outDir, "examples.csv"));
+        var header = lines[0].Split(',');
+        foreach (var c in new[] { "example", "token", "aoa", "crossrun_var", "aoa.seed0", "aoa.seed2", "unigram", "ngram", "context_loglen", "context_logprob", "contextual_div", "ngram5_surprisal" })
+            Assert.Contains(c, header);
+        using var ev = JsonDocument.Parse(File.ReadAllText(Path.Combine(suite.EvalDir, "manifest.json")));
+        Assert.Equal(ev.RootElement.GetProperty("examples").GetInt32(), lines.Length - 1);
+
+        // Stats: frequent tokens are learned earlier in this suite, so AoA falls with unigram log-probability.
+        using var stats = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "stats.json")));
+        var aoa = stats.RootElement.GetProperty("regression").GetProperty("targets").GetProperty("aoa");
+        Assert.True(aoa.GetProperty("single").GetProperty("unigram").GetDouble() < 0, "AoA should fall with log frequency");
+        var phases = stats.RootElement.GetProperty("learning_phases");
+        Assert.Equal(5, phases.GetProperty("peak_step").GetArrayLength());
+        var gen = stats.RootElement.GetProperty("generation");
+        Assert.True(gen.GetArrayLength() >= 4, $"{gen.GetArrayLength()} generation rows");  // two runs with checkpoints
+
+        var html = File.ReadAllText(Path.Combine(outDir, "report.html"));
+        Assert.DoesNotContain("Not shown", html, StringComparison.Ordinal);
+        // The third run's chosen checkpoints were never written: said in the notes, not a failure.
+        Assert.Contains("run seed2: ", html, StringComparison.Ordinal);
+        var dump = Environment.GetEnvironmentVariable("LC_PLOT_DUMP");
+        if (dump is not null) File.Copy(Path.Combine(outDir, "report.html"), Path.Combine(dump, "analyze-report.html"), overwrite: true);
+    }
+
+    [Fact]
+    public void Bad_input_is_one_line_and_exit_2()
+    {
+        var root = TestPaths.TempDir();
+        var suite = SyntheticSuite.Build(root, 3, runs: 2, sequences: 10, checkpoints: 12);
+        var outDir = Path.Combine(root, "out");
+        var noCorpus = GenerateCommandTests.Run("analyze", "--sweep", suite.Sweep, "--out", outDir);
+        Assert.Equal(2, noCorpus.Code);
+        Assert.Contains("--train-ids", noCorpus.Err, StringComparison.Ordinal);
+        var both = GenerateCommandTests.Run("analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--train-text", suite.TrainIds, "--out", outDir);
+        Assert.Equal(2, both.Code);
+        File.WriteAllText(Path.Combine(root, "bad.ids"), "1 2 99999\n");
+        var bad = GenerateCommandTests.Run("analyze", "--sweep", suite.Sweep, "--train-ids", Path.Combine(root, "bad.ids"), "--out", outDir, "--no-generate");
+        Assert.Equal(2, bad.Code);
+        Assert.Single(bad.Err.Trim().Split((char)10), l => l.StartsWith("learning-curves", StringComparison.Ordinal));
+        Assert.False(File.Exists(Path.Combine(outDir, "report.html")));
+        var missing = GenerateCommandTests.Run("analyze", "--sweep", Path.Combine(root, "nope"), "--train-ids", suite.TrainIds, "--out", outDir);
+        Assert.Equal(2, missing.Code);
+    }
+}
