@@ -81,8 +81,10 @@ public sealed class DemoCommand : ICommand
         string? reportHtml = null;
         if (Program.Commands.ContainsKey("analyze"))
         {
-            string reportKey = StageCache.Key([version, sweepKey, corpusKey, "analyze"]);
-            Stage("report", reportKey, reportDir, ["analyze", "--sweep", sweepDir, "--train-text", Path.Combine(corpusDir, CorpusBuilder.TrainFile), "--out", reportDir]);
+            string[] analyzeArgs = ["analyze", "--sweep", sweepDir, "--train-text", Path.Combine(corpusDir, CorpusBuilder.TrainFile),
+                "--eval-set", evalDir, "--tokenizer", tokenizer, "--last", last, "--backend", "cpu"];
+            string reportKey = StageCache.Key([version, sweepKey, corpusKey, .. analyzeArgs]);
+            Stage("report", reportKey, reportDir, [.. analyzeArgs, "--out", reportDir]);
             reportHtml = Path.Combine(reportDir, "report.html");
         }
         else
