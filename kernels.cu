@@ -12,7 +12,7 @@
 //   * g++ on the CPU with LC_EMULATION defined and tests/kernel-emu/cuda_emu.h force-included (the kernel emulator:
 //     each block's threads run as cooperative fibers).
 // Code the emulator cannot run: the cp.async (asynchronous global->shared copy, inline PTX, sm_80+) tile loads in
-// lc_attention_tile. Under LC_EMULATION (and on architectures below sm_80) a plain load loop with the same result is
+// lc_attention_tile / lc_attention_tile_wait. Under LC_EMULATION (and on architectures below sm_80) a plain load loop with the same result is
 // used instead. No kernel uses tensor-core PTX: the large matrix products go to cuBLAS; sgemm_tiled is the plain
 // fp32 reference/emulation path.
 //
@@ -34,6 +34,9 @@
 //      launch: grid ceil(rows*cols/256) (grid-stride), block 256, shared 0.
 //  residual_add(x, y, n)
 //      x (n) += y (n). launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
+//  residual_bias_add(x, y, bias, rows, cols)
+//      x (rows,cols) += y (rows,cols) + bias (cols): the residual add with the bias of the GEMM that produced y folded
+//      in (one pass instead of bias_add + residual_add). launch: grid ceil(rows*cols/256) (grid-stride), block 256.
 //  gather_rows(out, inp, rows, count, C)
 //      out (count,C) = inp[rows[i], :]; rows (count) int. launch: grid ceil(count*C/256) (grid-stride), block 256.
 //  qkv_split_heads(q, k, v, qkv, B, T, NH, HS)
@@ -50,7 +53,8 @@
 //      shared memory in tiles of 32, online softmax with a running max and sum per query, one warp per query row.
 //      Requires HS <= 128 (use the cuBLAS + softmax_causal path otherwise).
 //      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
-//              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes).
+//              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes), plus 4 KiB of
+//              static shared memory the kernel declares itself.
 //  kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C)
 //      kCache, vCache (B,maxT,C)[b, past+i, :] = k, v of qkv (B,Tnew,3C) row i. Run before attention_cached.
 //      launch: grid ceil(B*Tnew*C/256) (grid-stride), block 256, shared 0.
@@ -81,6 +85,9 @@
 //
 // CHANGELOG
 //   2026-11-25  first full set of kernels with their final signatures (gelu_forward kept from the skeleton).
+//   2026-11-25  attention_fused/attention_cached: probabilities through 4 KiB of static shared memory instead of a
+//               shuffle per key (no change to names, parameters, grid, block or the dynamic shared size).
+//   2026-11-25  new kernel residual_bias_add (nothing else changed).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -182,6 +189,15 @@ extern "C" __global__ void residual_add(float* __restrict__ x, const float* __re
         x[i] += y[i];
 }
 
+// x (rows,cols) += y (rows,cols) + bias (cols)
+extern "C" __global__ void residual_bias_add(float* __restrict__ x, const float* __restrict__ y, const float* __restrict__ bias,
+    int rows, int cols)
+{
+    long long n = (long long)rows * cols;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] += y[i] + bias[i % cols];
+}
+
 // out (count,C) = inp[rows[i], :]; rows (count)
 extern "C" __global__ void gather_rows(float* __restrict__ out, const float* __restrict__ inp,
     const int* __restrict__ rows, int count, int C)
@@ -262,6 +278,7 @@ extern "C" __global__ void softmax_causal(float* att, int BH, int Tq, int Tk, in
 #define LC_ATT_MAX_HS 128 // four output dims per lane
 
 // Copies rows [k0, k0+nk) of a (rows, HS) slice with row stride `stride` into shared memory with row stride `ld`.
+// On sm_80+ the copies are asynchronous: lc_attention_tile_wait() (then __syncthreads) before reading them.
 __device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const float* src, long long stride, int k0, int nk, int HS)
 {
     int n = nk * HS;
@@ -279,6 +296,10 @@ __device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const floa
         *s = *g;
 #endif
     }
+}
+
+__device__ __forceinline__ void lc_attention_tile_wait()
+{
 #if !defined(LC_EMULATION) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;" ::: "memory");
     asm volatile("cp.async.wait_group 0;" ::: "memory");
@@ -292,6 +313,9 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
     const float* k, const float* v, long long kvStride, int nq, int past, int HS, float scale)
 {
     LC_DYNAMIC_SHARED(float, lc_smem);
+    // (warps, BK): each warp's probabilities of the current key tile, read back as broadcasts in the P @ V loop. Static,
+    // so the dynamic size formula does not depend on it; one shared store per lane replaces a shuffle per key.
+    __shared__ float lc_p[32 * LC_ATT_BK];
     int warps = blockDim.x >> 5;
     int warp = threadIdx.x >> 5;
     int lane = threadIdx.x & 31;
@@ -312,6 +336,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
         __syncthreads(); // the previous tile is consumed (and qs is written, on the first pass)
         lc_attention_tile(ks, HS + 1, k, kvStride, kt, nk, HS);
         lc_attention_tile(vs, HS, v, kvStride, kt, nk, HS);
+        lc_attention_tile_wait(); // both tiles in flight together
         __syncthreads();
         if (active && kt <= past + i) { // uniform across the warp
             int j = kt + lane;
@@ -332,8 +357,11 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
 #pragma unroll
             for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) acc[r] *= corr;
             int visible = lc_min(nk, past + i - kt + 1);
+            float* pw = lc_p + warp * LC_ATT_BK;
+            pw[lane] = p;
+            __syncwarp();
             for (int jj = 0; jj < visible; jj++) {
-                float pj = __shfl_sync(LC_FULL_MASK, p, jj);
+                float pj = pw[jj];
                 const float* vr = vs + jj * HS;
 #pragma unroll
                 for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
@@ -342,6 +370,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
                 }
             }
             m = mn;
+            __syncwarp(); // every lane has read pw before the next tile overwrites it
         }
     }
     if (active) {

@@ -106,6 +106,17 @@ public class EmuKernelTests
             EmuKernels.ResidualAdd(xb, yb, n);
             AssertClose(sum, xb.Floats, 0, 0, $"residual_add seed {seed}");
         }
+
+        var yWithBias = y.ToArray();
+        for (int i = 0; i < n; i++) yWithBias[i] += bias[i % cols];
+        var sumBias = x.ToArray();
+        CpuOps.Add(sumBias, yWithBias);
+        using (var xb = EmuBuffer.From(x))
+        using (var yb = EmuBuffer.From(y))
+        {
+            EmuKernels.ResidualBiasAdd(xb, yb, bb, rows, cols);
+            AssertClose(sumBias, xb.Floats, 0, 0, $"residual_bias_add seed {seed}");
+        }
     }
 
     [Fact]

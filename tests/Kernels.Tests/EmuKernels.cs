@@ -40,6 +40,10 @@ internal static class EmuKernels
     public static void ResidualAdd(EmuBuffer x, EmuBuffer y, long n) =>
         Done(EmuNative.launch_residual_add(Cover(n), Block, 0, x.Ptr, y.Ptr, n), "residual_add", x, y);
 
+    public static void ResidualBiasAdd(EmuBuffer x, EmuBuffer y, EmuBuffer bias, int rows, int cols) =>
+        Done(EmuNative.launch_residual_bias_add(Cover((long)rows * cols), Block, 0, x.Ptr, y.Ptr, bias.Ptr, rows, cols),
+            "residual_bias_add", x, y, bias);
+
     public static void GatherRows(EmuBuffer output, EmuBuffer input, EmuBuffer rows, int count, int c) =>
         Done(EmuNative.launch_gather_rows(Cover((long)count * c), Block, 0, output.Ptr, input.Ptr, rows.Ptr, count, c),
             "gather_rows", output, input, rows);

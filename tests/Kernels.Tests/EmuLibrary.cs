@@ -125,6 +125,9 @@ internal static partial class EmuNative
     internal static partial int launch_residual_add(Dim3 grid, Dim3 block, uint shared, nint x, nint y, long n);
 
     [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_residual_bias_add(Dim3 grid, Dim3 block, uint shared, nint x, nint y, nint bias, int rows, int cols);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_gather_rows(Dim3 grid, Dim3 block, uint shared, nint output, nint input, nint rows, int count, int c);
 
     [LibraryImport(EmuLibrary.LibraryName)]

@@ -131,18 +131,36 @@ public class ScoreBadInputTests
     }
 
     [Fact]
-    public void Empty_inputs()
+    public void Empty_ids()
     {
         var (model, ids, outCsv) = Setup();
         File.WriteAllText(ids, "");
         Fails(ids, "the input is empty", "score", "--model", model, "--ids", ids, "--out", outCsv, "--backend", "cpu");
         File.WriteAllText(ids, "\n  \n");
         Fails(ids, "the input is empty", "score", "--model", model, "--ids", ids, "--out", outCsv, "--backend", "cpu");
+    }
 
+    [Fact]
+    public void An_empty_text()
+    {
+        var (model, _, outCsv) = Setup();
         var tinyRandom = TestPaths.SharedFixture("tiny-random-gpt2");
         var text = Path.Combine(Path.GetDirectoryName(model)!, "in.txt");
         File.WriteAllText(text, "");
         Fails(text, "the input is empty", "score", "--model", tinyRandom, "--text", text, "--out", outCsv, "--backend", "cpu");
+    }
+
+    [Fact]
+    public void A_seq_len_beyond_n_positions()
+    {
+        var (_, _, outCsv) = Setup();
+        var text = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(outCsv)!)!, "in.txt");
+        File.WriteAllText(text, "some text");
+        var (code, _, err) = Cli.Run("score", "--model", TestPaths.SharedFixture("tiny-random-gpt2"), "--text", text, "--seq-len", "513",
+            "--out", outCsv, "--backend", "cpu");
+        Assert.Equal(2, code);
+        Assert.Contains("--seq-len must be in 2..512", err, StringComparison.Ordinal);
+        Assert.False(File.Exists(outCsv));
     }
 
     [Fact]

@@ -7,5 +7,5 @@ out="${1:?usage: build.sh OUT.so}"
 cxx="${CXX:-g++}"
 # -O2: the emulated kernels run thousands of fibers; -fvisibility=hidden: only launch_* and lc_emu_last_error export.
 # -Wno-unknown-pragmas: kernels.cu's #pragma unroll is for the CUDA compilers.
-"$cxx" -std=c++17 -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -Wno-unknown-pragmas \
+"$cxx" -std=c++17 -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -Wno-unknown-pragmas \
     -Wno-unused-parameter -DLC_EMULATION -o "$out" "$here/kernels_emu.cpp" -lpthread

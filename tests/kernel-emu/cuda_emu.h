@@ -69,6 +69,8 @@ struct Fiber
 #endif
     uint3 idx{};
     bool done = false;
+    int waitKind = 0;                  // 0 runnable, 1 at __syncthreads, 2 at a warp barrier
+    unsigned long long waitGen = 0;    // the barrier generation it waits to see pass
 };
 
 struct State
@@ -87,8 +89,7 @@ struct State
     unsigned warps = 0;
     std::vector<unsigned> warpAlive, warpArrived;
     std::vector<unsigned long long> warpGen;
-    std::vector<unsigned long long> exchange; // (warps, 32): shuffle values
-    bool progress = false;
+    std::vector<unsigned long long> exchange; // (2, warps, 32): shuffle values, double-buffered by barrier parity
     std::vector<unsigned char> dynShared;
     const std::function<void()>* body = nullptr;
     std::string error;
@@ -164,7 +165,6 @@ inline void checkBlockRelease(State& s)
     if (s.blockArrived > 0 && s.blockArrived >= s.alive) {
         s.blockArrived = 0;
         s.blockGen++;
-        s.progress = true;
     }
 }
 
@@ -173,7 +173,6 @@ inline void checkWarpRelease(State& s, unsigned w)
     if (s.warpArrived[w] > 0 && s.warpArrived[w] >= s.warpAlive[w]) {
         s.warpArrived[w] = 0;
         s.warpGen[w]++;
-        s.progress = true;
     }
 }
 
@@ -183,7 +182,6 @@ extern "C" inline void lc_emu_fiber_entry()
     (*s.body)();
     unsigned t = s.current;
     s.fibers[t].done = true;
-    s.progress = true;
     s.alive--;
     unsigned w = warpOf(t);
     s.warpAlive[w]--;
@@ -198,9 +196,13 @@ inline void syncthreads()
     State& s = state();
     unsigned long long gen = s.blockGen;
     s.blockArrived++;
-    s.progress = true;
     checkBlockRelease(s);
-    while (s.blockGen == gen) toMain();
+    if (s.blockGen != gen) return;
+    Fiber& f = s.fibers[s.current];
+    f.waitKind = 1; // the scheduler passes over this fiber until the generation moves
+    f.waitGen = gen;
+    toMain();
+    f.waitKind = 0;
 }
 
 inline void syncwarp()
@@ -209,24 +211,30 @@ inline void syncwarp()
     unsigned w = warpOf(s.current);
     unsigned long long gen = s.warpGen[w];
     s.warpArrived[w]++;
-    s.progress = true;
     checkWarpRelease(s, w);
-    while (s.warpGen[w] == gen) toMain();
+    if (s.warpGen[w] != gen) return;
+    Fiber& f = s.fibers[s.current];
+    f.waitKind = 2;
+    f.waitGen = gen;
+    toMain();
+    f.waitKind = 0;
 }
 
 // Every lane publishes its value, waits for the warp, reads lane `src` (computed by the caller from its own lane).
+// One barrier per shuffle: the slots alternate with the barrier generation's parity, and no lane can write the same
+// parity again before every lane has passed the next barrier, i.e. has read this round.
 template <class T>
 inline T shuffle(T v, int src, bool keep)
 {
     static_assert(sizeof(T) <= 8, "shuffle of an 8-byte value at most");
     State& s = state();
     unsigned lane = s.current & 31, w = warpOf(s.current);
+    size_t slots = ((size_t)(s.warpGen[w] & 1) * s.warps + w) * 32;
     unsigned long long bits = 0;
     std::memcpy(&bits, &v, sizeof(T));
-    s.exchange[w * 32 + lane] = bits;
+    s.exchange[slots + lane] = bits;
     syncwarp();
-    unsigned long long got = s.exchange[w * 32 + (keep ? lane : (unsigned)src)];
-    syncwarp(); // nobody overwrites its slot before every lane has read
+    unsigned long long got = s.exchange[slots + (keep ? lane : (unsigned)src)];
     T r;
     std::memcpy(&r, &got, sizeof(T));
     return r;
@@ -284,7 +292,7 @@ inline int launch(lc_dim3 grid, lc_dim3 block, unsigned sharedBytes, const std::
     s.warpAlive.assign(s.warps, 0);
     s.warpArrived.assign(s.warps, 0);
     s.warpGen.assign(s.warps, 0);
-    s.exchange.assign((size_t)s.warps * 32, 0);
+    s.exchange.assign((size_t)2 * s.warps * 32, 0);
     s.dynShared.assign(sharedBytes + 16, 0xff); // 0xff.. reads as NaN: a kernel reading unwritten shared memory shows it
     s.body = &body;
     gridDim = dim3(grid.x, grid.y, grid.z);
@@ -303,12 +311,18 @@ inline int launch(lc_dim3 grid, lc_dim3 block, unsigned sharedBytes, const std::
             s.warpArrived[w] = 0;
         }
         for (unsigned t = 0; t < n; t++) prepareFiber(s, t);
-        for (;;) {
-            s.progress = false;
-            bool any = false;
-            for (unsigned t = 0; t < n; t++) {
-                if (s.fibers[t].done) continue;
+        for (unsigned round = 0;; round++) {
+            bool any = false, ran = false;
+            for (unsigned k = 0; k < n; k++) {
+                // Odd rounds run the threads in reverse: a kernel that reads another thread's shared-memory write
+                // without a barrier between them sees a different order and (usually) a different result.
+                unsigned t = (round & 1) ? n - 1 - k : k;
+                Fiber& f = s.fibers[t];
+                if (f.done) continue;
                 any = true;
+                if (f.waitKind == 1 && s.blockGen == f.waitGen) continue;
+                if (f.waitKind == 2 && s.warpGen[warpOf(t)] == f.waitGen) continue;
+                ran = true;
                 s.current = t;
                 threadIdx = s.fibers[t].idx;
 #if defined(__x86_64__)
@@ -318,7 +332,7 @@ inline int launch(lc_dim3 grid, lc_dim3 block, unsigned sharedBytes, const std::
 #endif
             }
             if (!any) break;
-            if (!s.progress) {
+            if (!ran) {
                 lastError() = "deadlock in block (" + std::to_string(bx) + "," + std::to_string(by) + "," +
                     std::to_string(bz) + "): " + std::to_string(s.alive) + " threads wait at barriers that cannot open (" +
                     std::to_string(s.blockArrived) + " at __syncthreads)";

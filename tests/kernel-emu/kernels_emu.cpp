@@ -22,6 +22,7 @@ LC_EXPORT(bias_add, (float* x, const float* bias, int rows, int cols), (x, bias,
 LC_EXPORT(gelu_forward, (float* x, long long n), (x, n))
 LC_EXPORT(bias_gelu_forward, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
 LC_EXPORT(residual_add, (float* x, const float* y, long long n), (x, y, n))
+LC_EXPORT(residual_bias_add, (float* x, const float* y, const float* bias, int rows, int cols), (x, y, bias, rows, cols))
 LC_EXPORT(gather_rows, (float* out, const float* inp, const int* rows, int count, int C), (out, inp, rows, count, C))
 LC_EXPORT(qkv_split_heads, (float* q, float* k, float* v, const float* qkv, int B, int T, int NH, int HS),
     (q, k, v, qkv, B, T, NH, HS))

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -333,8 +334,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public static void WidenF16(ReadOnlySpan<byte> src, Span<float> dst)
     {
         if (src.Length != dst.Length * 2) throw new ArgumentException("F16 source must hold 2 bytes per destination float");
-        var h = MemoryMarshal.Cast<byte, Half>(src);
-        for (int i = 0; i < dst.Length; i++) dst[i] = (float)h[i];
+        TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src), dst);
     }
 
     /// <summary>bfloat16 (little-endian bytes) to float: the 16 bits are the high half of the float's bits.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
@@ -124,7 +125,7 @@ public sealed class SafeTensorsWriter
     public static void NarrowF16(ReadOnlySpan<float> src, Span<ushort> dst)
     {
         if (src.Length != dst.Length) throw new ArgumentException("source and destination lengths differ");
-        for (int i = 0; i < src.Length; i++) dst[i] = BitConverter.HalfToUInt16Bits((Half)src[i]);
+        TensorPrimitives.ConvertToHalf(src, MemoryMarshal.Cast<ushort, Half>(dst));
     }
 
     /// <summary>float to bfloat16 bits, round to nearest even (NaN stays a quiet NaN), as torch converts.</summary>
