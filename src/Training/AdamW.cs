@@ -57,8 +57,9 @@ public sealed class AdamW
     public int StepCount { get; private set; }
 
     /// <summary>
-    /// Clips <paramref name="grad"/> in place to the global norm, then updates <paramref name="param"/> with learning
-    /// rate <paramref name="lr"/>. Returns the gradient norm before clipping.
+    /// Updates <paramref name="param"/> with learning rate <paramref name="lr"/>, reading <paramref name="grad"/> scaled
+    /// down to the clip norm when its global norm exceeds it (grad itself is left as is). Returns the norm before
+    /// clipping.
     /// </summary>
     public double Step(float[] param, float[] grad, float lr)
     {

@@ -16,7 +16,7 @@ public sealed class DemoCommand : ICommand
 {
     public string Name => "demo";
 
-    public string Usage => "demo --out DIR [--config demo] [--seeds 0,1,2] [--steps 400] [--checkpoints 24] [--batch 16] [--lr 3e-3] " +
+    public string Usage => "demo --out DIR [--config demo] [--seeds 0,1,2] [--steps 400] [--checkpoints 24] [--batch 16] [--lr 1e-2] [--warmup 20] " +
                            "[--sequences 200] [--source DIR] [--tokenizer DIR]";
 
     public int Run(string[] args)
@@ -29,7 +29,8 @@ public sealed class DemoCommand : ICommand
         int steps = a.GetInt("steps", 400, 1);
         int checkpoints = a.GetInt("checkpoints", 24, 1);
         int batch = a.GetInt("batch", 16, 1, 4096);
-        string lr = a.Get("lr", "3e-3");
+        string lr = a.Get("lr", "1e-2");
+        int warmup = a.GetInt("warmup", 20, 0);
         int sequences = a.GetInt("sequences", 200, 1);
         string source = Path.GetFullPath(a.Get("source") ?? DataCache.SotuData);
         string tokenizer = Path.GetFullPath(a.Get("tokenizer") ?? DataCache.Gpt2Tokenizer);
@@ -52,7 +53,7 @@ public sealed class DemoCommand : ICommand
 
         string suiteDir = Path.Combine(outDir, "suite");
         string[] pretrainArgs = ["pretrain", "--corpus", corpusDir, "--config", config, "--seeds", seedsText, "--steps", Str(steps),
-            "--schedule", "exponential", "--checkpoints", Str(checkpoints), "--batch", Str(batch), "--lr", lr, "--tokenizer", tokenizer];
+            "--schedule", "exponential", "--checkpoints", Str(checkpoints), "--batch", Str(batch), "--lr", lr, "--warmup", Str(warmup), "--tokenizer", tokenizer];
         string suiteKey = StageCache.Key([version, corpusKey, .. pretrainArgs]);
         // pretrain skips runs that are complete with the same settings, so its folder is kept between attempts.
         Stage("suite", suiteKey, suiteDir, [.. pretrainArgs, "--out", suiteDir], clear: false);
@@ -71,15 +72,19 @@ public sealed class DemoCommand : ICommand
         Stage("sweep", sweepKey, sweepDir, [.. sweepArgs, "--out", sweepDir]);
 
         string metricsDir = Path.Combine(outDir, "metrics");
-        string metricsKey = StageCache.Key([version, sweepKey, "metrics"]);
-        Stage("metrics", metricsKey, metricsDir, ["metrics", "--sweep", sweepDir, "--out", metricsDir]);
+        // The paper's late-training statistics use the last 11 checkpoints; fewer when the suite has fewer.
+        string last = Str(Math.Min(11, checkpoints + 1));
+        string metricsKey = StageCache.Key([version, sweepKey, "metrics", last]);
+        Stage("metrics", metricsKey, metricsDir, ["metrics", "--sweep", sweepDir, "--last", last, "--out", metricsDir]);
 
         string reportDir = Path.Combine(outDir, "report");
         string? reportHtml = null;
         if (Program.Commands.ContainsKey("analyze"))
         {
-            string reportKey = StageCache.Key([version, sweepKey, corpusKey, "analyze"]);
-            Stage("report", reportKey, reportDir, ["analyze", "--sweep", sweepDir, "--train-text", Path.Combine(corpusDir, CorpusBuilder.TrainFile), "--out", reportDir]);
+            string[] analyzeArgs = ["analyze", "--sweep", sweepDir, "--train-text", Path.Combine(corpusDir, CorpusBuilder.TrainFile),
+                "--eval-set", evalDir, "--tokenizer", tokenizer, "--last", last, "--backend", "cpu"];
+            string reportKey = StageCache.Key([version, sweepKey, corpusKey, .. analyzeArgs]);
+            Stage("report", reportKey, reportDir, [.. analyzeArgs, "--out", reportDir]);
             reportHtml = Path.Combine(reportDir, "report.html");
         }
         else
