@@ -104,7 +104,8 @@ function Invoke-Build {
 }
 
 function Invoke-Test {
-    Invoke-Setup
+    # The tests need the Debian packages, not the demo's corpus.
+    Install-AptPackages $AptPackages
     Invoke-Build
     $results = Join-Path $Root 'artifacts/test-results'
     New-Item -ItemType Directory -Force $results | Out-Null
@@ -141,7 +142,7 @@ function Invoke-Demo {
 }
 
 function Invoke-Bench {
-    Invoke-Setup
+    Install-AptPackages $AptPackages
     Invoke-Build
     $runner = Join-Path $Root "src/Runner/bin/$Configuration/net10.0/learning-curves.dll"
     Invoke-Native 'learning-curves bench' { dotnet $runner bench --backend $Backend }
