@@ -38,9 +38,7 @@ public sealed class Gpt2Generator : IDisposable
 {
     private readonly IBackend _be;
     private readonly Gpt2Config _cfg;
-    private readonly List<IDeviceBuffer> _weights = new();
-    private readonly IDeviceBuffer _wte, _wpe, _head, _lnFW, _lnFB;
-    private readonly LayerBuffers[] _layers;
+    private readonly Gpt2DeviceWeights _w;
 
     public Gpt2Generator(IBackend backend, Gpt2Weights weights)
     {
@@ -48,17 +46,7 @@ public sealed class Gpt2Generator : IDisposable
         ArgumentNullException.ThrowIfNull(weights);
         _be = backend;
         _cfg = weights.Config;
-        IDeviceBuffer F(float[] a) { var d = backend.Upload(a); _weights.Add(d); return d; }
-        IDeviceBuffer M(float[] a) { var d = backend.UploadWeight(a); _weights.Add(d); return d; }
-        _wte = F(weights.Wte);
-        _wpe = F(weights.Wpe);
-        // Same choice as Gpt2Model: a tied head reuses wte unless the backend wants its own reduced-precision copy.
-        _head = weights.LmHead is null && backend.Precision != Precision.Bf16 ? _wte : M(weights.Head);
-        _lnFW = F(weights.LnFW);
-        _lnFB = F(weights.LnFB);
-        _layers = weights.Blocks.Select(l => new LayerBuffers(
-            F(l.Ln1W), F(l.Ln1B), M(l.AttnW), F(l.AttnB), M(l.AttnProjW), F(l.AttnProjB),
-            F(l.Ln2W), F(l.Ln2B), M(l.FcW), F(l.FcB), M(l.FcProjW), F(l.FcProjB))).ToArray();
+        _w = new Gpt2DeviceWeights(backend, weights);
     }
 
     public Gpt2Config Config => _cfg;
@@ -170,7 +158,7 @@ public sealed class Gpt2Generator : IDisposable
 
     public void Dispose()
     {
-        foreach (var w in _weights) w.Dispose();
+        _w.Dispose();
     }
 
     /// <summary>One batch's caches and activations; <see cref="Feed"/> appends tokens and returns the last logits.</summary>
@@ -228,13 +216,13 @@ public sealed class Gpt2Generator : IDisposable
             // Embedding by two row gathers rather than Embed, whose positions always start at 0.
             be.Write(_tokens, tokens);
             be.Write(_positions, positions);
-            be.GatherRows(_residual, _g._wte, _tokens, n, c);        // (B, Tnew, C)
-            be.GatherRows(_posEmb, _g._wpe, _positions, n, c);       // (B, Tnew, C)
+            be.GatherRows(_residual, _g._w.Wte, _tokens, n, c);        // (B, Tnew, C)
+            be.GatherRows(_posEmb, _g._w.Wpe, _positions, n, c);       // (B, Tnew, C)
             be.Add(_residual, _posEmb, (long)n * c);
             float baseScale = cfg.ScaleAttnWeights ? 1f / MathF.Sqrt(cfg.HeadSize) : 1f;
             for (int l = 0; l < cfg.Layers; l++)
             {
-                var w = _g._layers[l];
+                var w = _g._w.Blocks[l];
                 float scale = cfg.ScaleAttnByInverseLayerIdx ? baseScale / (l + 1) : baseScale;
                 be.LayerNorm(_norm, _residual, w.Ln1W, w.Ln1B, n, c, cfg.LayerNormEpsilon);   // (B, Tnew, C)
                 be.MatMul(_qkv, _norm, w.AttnW, w.AttnB, n, c, 3 * c);                         // (B, Tnew, 3C)
@@ -252,8 +240,8 @@ public sealed class Gpt2Generator : IDisposable
             for (int i = 0; i < _b; i++) lastRows[i] = i * tNew + tNew - 1;
             be.Write(_lastRows, lastRows);
             be.GatherRows(_last, _residual, _lastRows, _b, c);                                  // (B, C)
-            be.LayerNorm(_lastNorm, _last, _g._lnFW, _g._lnFB, _b, c, cfg.LayerNormEpsilon);     // (B, C)
-            be.Logits(_logits, _lastNorm, _g._head, _b, c, cfg.VocabSize);                      // (B, V)
+            be.LayerNorm(_lastNorm, _last, _g._w.LnFW, _g._w.LnFB, _b, c, cfg.LayerNormEpsilon);     // (B, C)
+            be.Logits(_logits, _lastNorm, _g._w.Head, _b, c, cfg.VocabSize);                      // (B, V)
             var result = new float[(long)_b * cfg.VocabSize];
             be.Download(_logits, result);
             return result;
@@ -264,11 +252,6 @@ public sealed class Gpt2Generator : IDisposable
             foreach (var d in _all) d.Dispose();
         }
     }
-
-    private sealed record LayerBuffers(
-        IDeviceBuffer Ln1W, IDeviceBuffer Ln1B, IDeviceBuffer AttnW, IDeviceBuffer AttnB,
-        IDeviceBuffer AttnProjW, IDeviceBuffer AttnProjB, IDeviceBuffer Ln2W, IDeviceBuffer Ln2B,
-        IDeviceBuffer FcW, IDeviceBuffer FcB, IDeviceBuffer FcProjW, IDeviceBuffer FcProjB);
 }
 
 /// <summary>Choosing the next token from logits.</summary>

@@ -9,7 +9,7 @@ namespace LearningCurves.Engine.Model;
 public sealed class Gpt2Model : IDisposable
 {
     private readonly IBackend _backend;
-    private readonly DeviceWeights _w;
+    private readonly Gpt2DeviceWeights _w;
     private Activations? _act;
 
     public Gpt2Model(IBackend backend, Gpt2Weights weights)
@@ -18,7 +18,7 @@ public sealed class Gpt2Model : IDisposable
         ArgumentNullException.ThrowIfNull(weights);
         _backend = backend;
         Config = weights.Config;
-        _w = new DeviceWeights(backend, weights);
+        _w = new Gpt2DeviceWeights(backend, weights);
     }
 
     public Gpt2Config Config { get; }
@@ -220,43 +220,5 @@ public sealed class Gpt2Model : IDisposable
             foreach (var buf in new[] { Tokens, Residual, Norm, Qkv, Attn, Proj, Fc, Rows, Targets, Picked, PickedNorm, Out })
                 buf.Dispose();
         }
-    }
-
-    /// <summary>The weights as backend buffers: matrices through UploadWeight (reduced precision where the backend
-    /// chooses), the rest in full precision.</summary>
-    private sealed class DeviceWeights : IDisposable
-    {
-        private readonly List<IDeviceBuffer> _all = new();
-
-        public DeviceWeights(IBackend be, Gpt2Weights w)
-        {
-            IDeviceBuffer F(float[] a) { var d = be.Upload(a); _all.Add(d); return d; }
-            IDeviceBuffer M(float[] a) { var d = be.UploadWeight(a); _all.Add(d); return d; }
-            Wte = F(w.Wte);
-            Wpe = F(w.Wpe);
-            Head = w.LmHead is null && be.Precision != Precision.Bf16 ? Wte : M(w.Head);
-            LnFW = F(w.LnFW);
-            LnFB = F(w.LnFB);
-            Blocks = w.Blocks.Select(l => new Block(
-                F(l.Ln1W), F(l.Ln1B), M(l.AttnW), F(l.AttnB), M(l.AttnProjW), F(l.AttnProjB),
-                F(l.Ln2W), F(l.Ln2B), M(l.FcW), F(l.FcB), M(l.FcProjW), F(l.FcProjB))).ToArray();
-        }
-
-        public IDeviceBuffer Wte { get; }
-        public IDeviceBuffer Wpe { get; }
-        public IDeviceBuffer Head { get; }
-        public IDeviceBuffer LnFW { get; }
-        public IDeviceBuffer LnFB { get; }
-        public Block[] Blocks { get; }
-
-        public void Dispose()
-        {
-            foreach (var d in _all) d.Dispose();
-        }
-
-        public sealed record Block(
-            IDeviceBuffer Ln1W, IDeviceBuffer Ln1B, IDeviceBuffer AttnW, IDeviceBuffer AttnB,
-            IDeviceBuffer AttnProjW, IDeviceBuffer AttnProjB, IDeviceBuffer Ln2W, IDeviceBuffer Ln2B,
-            IDeviceBuffer FcW, IDeviceBuffer FcB, IDeviceBuffer FcProjW, IDeviceBuffer FcProjB);
     }
 }
