@@ -158,12 +158,14 @@ public static class MetricsRunner
                             }
                             catch (NonFiniteCurveError bad)
                             {
+                                // Break (not Stop) lets every lower block finish, so the error reported is always the one
+                                // in the lowest block with a bad value: the same message on every run, whatever the timing.
                                 lock (gate)
                                 {
-                                    if (firstBad is null || (bad.Run, bad.Example, bad.Checkpoint).CompareTo((firstBad.Run, firstBad.Example, firstBad.Checkpoint)) < 0)
+                                    if (firstBad is null || (bad.Example, bad.Run, bad.Checkpoint).CompareTo((firstBad.Example, firstBad.Run, firstBad.Checkpoint)) < 0)
                                         firstBad = bad;
                                 }
-                                state.Stop();
+                                state.Break();
                             }
                             return w;
                         },
