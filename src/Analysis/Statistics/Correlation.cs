@@ -1,3 +1,4 @@
+using System.Numerics;
 namespace LearningCurves.Analysis.Statistics;
 
 /// <summary>Mean and sample standard deviation (n - 1) of a set of values, with how many there were.</summary>
@@ -19,7 +20,13 @@ public readonly record struct MeanSd(double Mean, double Sd, int Count)
 public static class Correlation
 {
     /// <summary>Pearson r between two equally long series; NaN when fewer than 2 complete pairs or a constant series.</summary>
-    public static double Pearson(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    public static double Pearson(ReadOnlySpan<double> a, ReadOnlySpan<double> b) => PearsonOf(a, b);
+
+    /// <summary>Pearson r for float series (accumulated in double).</summary>
+    public static double Pearson(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => PearsonOf(a, b);
+
+    /// <summary>One body for both element types; the JIT specialises it per type, so the float path stays as fast.</summary>
+    private static double PearsonOf<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (a.Length != b.Length) throw new ArgumentException($"lengths differ ({a.Length} vs {b.Length})", nameof(b));
         // Two passes (means, then centred sums) rather than one pass of raw sums, which cancels badly for large means.
@@ -27,43 +34,17 @@ public static class Correlation
         double sa = 0, sb = 0;
         for (int i = 0; i < a.Length; i++)
         {
-            if (double.IsNaN(a[i]) || double.IsNaN(b[i])) continue;
-            sa += a[i];
-            sb += b[i];
+            if (T.IsNaN(a[i]) || T.IsNaN(b[i])) continue;
+            sa += double.CreateTruncating(a[i]);
+            sb += double.CreateTruncating(b[i]);
             n++;
         }
         if (n < 2) return double.NaN;
         double ma = sa / n, mb = sb / n, sab = 0, saa = 0, sbb = 0;
         for (int i = 0; i < a.Length; i++)
         {
-            if (double.IsNaN(a[i]) || double.IsNaN(b[i])) continue;
-            double da = a[i] - ma, db = b[i] - mb;
-            sab += da * db;
-            saa += da * da;
-            sbb += db * db;
-        }
-        return saa > 0 && sbb > 0 ? Math.Clamp(sab / Math.Sqrt(saa * sbb), -1, 1) : double.NaN;
-    }
-
-    /// <summary>Pearson r for float series (accumulated in double).</summary>
-    public static double Pearson(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (a.Length != b.Length) throw new ArgumentException($"lengths differ ({a.Length} vs {b.Length})", nameof(b));
-        int n = 0;
-        double sa = 0, sb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            if (float.IsNaN(a[i]) || float.IsNaN(b[i])) continue;
-            sa += a[i];
-            sb += b[i];
-            n++;
-        }
-        if (n < 2) return double.NaN;
-        double ma = sa / n, mb = sb / n, sab = 0, saa = 0, sbb = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            if (float.IsNaN(a[i]) || float.IsNaN(b[i])) continue;
-            double da = a[i] - ma, db = b[i] - mb;
+            if (T.IsNaN(a[i]) || T.IsNaN(b[i])) continue;
+            double da = double.CreateTruncating(a[i]) - ma, db = double.CreateTruncating(b[i]) - mb;
             sab += da * db;
             saa += da * da;
             sbb += db * db;

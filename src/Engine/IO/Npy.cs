@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -241,7 +242,7 @@ public static class Npy
         return c;
     }
 
-    /// <summary>Writes an array atomically: to a temporary file beside <paramref name="path"/>, flushed, then renamed.</summary>
+    /// <summary>Writes an array atomically (<see cref="Checkpoints.AtomicFile"/>: a temporary file beside it, flushed, renamed).</summary>
     public static void Write<T>(string path, ReadOnlySpan<T> data, params long[] shape) where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(shape);
@@ -254,15 +255,19 @@ public static class Npy
         long count = shape.Aggregate(1L, (a, b) => checked(a * b));
         if (count != data.Length) throw new ArgumentException($"shape holds {count} elements, data has {data.Length}");
         var header = BuildHeader(dtype, shape);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        int byteCount = checked(data.Length * Unsafe.SizeOf<T>());
+        unsafe
         {
-            fs.Write(header);
-            fs.Write(MemoryMarshal.AsBytes(data));
-            fs.Flush(flushToDisk: true);
+            // The data stays pinned for the synchronous write; the lambda gets its address, not a copy.
+            fixed (T* p = data)
+            {
+                nint address = (nint)p;
+                Checkpoints.AtomicFile.Write(path, fs =>
+                {
+                    fs.Write(header);
+                    fs.Write(new ReadOnlySpan<byte>((void*)address, byteCount));
+                });
+            }
         }
-        File.Move(tmp, path, overwrite: true);
     }
 }

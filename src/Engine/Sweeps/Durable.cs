@@ -1,3 +1,4 @@
+using LearningCurves.Engine.Checkpoints;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -54,24 +55,9 @@ public static partial class Durable
     /// </summary>
     public static void ReplaceFile(string path, ReadOnlySpan<byte> bytes)
     {
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full)!;
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var h = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                RandomAccess.Write(h, bytes, 0);
-                Sync(h, tmp);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
-        }
-        SyncDirectory(dir);
+        var copy = bytes.ToArray(); // manifests and row records: small
+        AtomicFile.Write(path, s => s.Write(copy));
+        SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     /// <summary><see cref="ReplaceFile(string, ReadOnlySpan{byte})"/> for UTF-8 text.</summary>
