@@ -107,6 +107,9 @@ public sealed class RunStore
             CheckCompatible(ReadManifest(), header, checkpoints);
             // Manifests are only written under this lock, so any temporary one left here is from a killed process.
             foreach (var f in Directory.EnumerateFiles(Dir, $".{ManifestFile}.*.tmp")) File.Delete(f);
+            // A process killed between a row's record and the manifest update left the manifest behind its records:
+            // bring the merged view up to date now, even when no row is left to compute.
+            RefreshManifestLocked();
             return;
         }
         // No manifest: nothing was ever recorded as done here (the manifest is written before any row), so start over.
@@ -201,6 +204,11 @@ public sealed class RunStore
     public void RefreshManifest()
     {
         using var _ = FileLock.Acquire(Path.Combine(Dir, LockFile));
+        RefreshManifestLocked();
+    }
+
+    private void RefreshManifestLocked()
+    {
         var m = ReadManifest();
         var rows = ReadRows();
         m["rows"] = new JsonArray(rows.Select(x => (JsonNode)x.ToJson()).ToArray());
