@@ -95,23 +95,36 @@ public class NGramTests
     }
 
     [Theory]
-    [InlineData(1, 5, false, 1_000_000, 40)]
-    [InlineData(2, 3, false, 1_000_000, 40)]
-    [InlineData(3, 5, true, 1_000_000, 40)]
-    [InlineData(4, 5, true, 7, 40)]
-    [InlineData(5, 4, true, 3, 40)]
-    [InlineData(6, 2, false, 1, 40)]
-    [InlineData(7, 5, false, 1_000_000, 400)] // long sequences: the interleaved-lane path of order 5
-    [InlineData(8, 5, true, 4, 400)]
-    [InlineData(0, 5, true, 5, 40)]
-    [InlineData(0, 5, false, 1_000_000, 300)]
-    public void Counts_and_probabilities_match_a_brute_force_reference(int seed, int order, bool prune, int every, int maxLen)
+    [InlineData(1, 5, false, 1_000_000, 40, 1 << 25, false)]
+    [InlineData(2, 3, false, 1_000_000, 40, 1 << 25, false)]
+    [InlineData(3, 5, true, 1_000_000, 40, 1 << 25, false)]
+    [InlineData(4, 5, true, 7, 40, 1 << 25, false)]
+    [InlineData(5, 4, true, 3, 40, 1 << 25, false)]
+    [InlineData(6, 2, false, 1, 40, 1 << 25, false)]
+    [InlineData(7, 5, false, 1_000_000, 400, 1 << 25, false)] // long sequences: large groups, radix-sorted
+    [InlineData(8, 5, true, 4, 400, 1 << 25, false)]
+    // Small batches: every batch merges into the arrays and renumbers the orders above it.
+    [InlineData(9, 5, false, 1_000_000, 40, 1, false)]
+    [InlineData(10, 5, false, 1_000_000, 40, 37, false)]
+    [InlineData(11, 5, true, 9, 60, 100, false)]
+    [InlineData(12, 3, false, 1_000_000, 400, 500, false)]
+    // Token ids of 17-21 bits: four look-ahead tokens no longer fit one 64-bit word (one rides in the key).
+    [InlineData(13, 5, false, 1_000_000, 60, 1 << 25, true)]
+    [InlineData(14, 5, true, 5, 60, 50, true)]
+    [InlineData(15, 4, false, 1_000_000, 60, 20, true)]
+    [InlineData(0, 5, true, 5, 40, 1 << 25, false)]
+    [InlineData(0, 5, false, 1_000_000, 300, 64, false)]
+    [InlineData(0, 5, false, 1_000_000, 100, 30, true)]
+    public void Counts_and_probabilities_match_a_brute_force_reference(int seed, int order, bool prune, int every, int maxLen, int chunk, bool wideIds)
     {
         var rng = new Random(seed == 0 ? Environment.TickCount : seed);
-        int vocab = rng.Next(3, maxLen > 100 ? 60 : 12);
+        int types = rng.Next(3, maxLen > 100 ? 60 : 12);
+        // Wide ids: the same few types spread over a vocabulary just under 2^21 (the largest order 5 allows).
+        int vocab = wideIds ? (1 << 21) - 1 - rng.Next(1000) : types;
+        int Id(int type) => wideIds ? (int)((type * 1_000_003L + 65_521) % vocab) : type;
         var corpus = Enumerable.Range(0, rng.Next(20, 80))
-            .Select(_ => Enumerable.Range(0, rng.Next(0, maxLen)).Select(_ => Zipf(rng, vocab)).ToArray()).ToArray();
-        var options = new NGramOptions(order, prune, every);
+            .Select(_ => Enumerable.Range(0, rng.Next(0, maxLen)).Select(_ => Id(Zipf(rng, types))).ToArray()).ToArray();
+        var options = new NGramOptions(order, prune, every, ChunkTokens: chunk);
         var model = Build(vocab, options, corpus);
         var (counts, continuations) = Reference(corpus, order, options);
 
@@ -140,7 +153,7 @@ public class NGramTests
         {
             for (int pos = 0; pos < seq.Length; pos++)
             {
-                int target = pos + 1 < seq.Length ? seq[pos + 1] : rng.Next(vocab);
+                int target = pos + 1 < seq.Length ? seq[pos + 1] : Id(rng.Next(types));
                 var ctx = seq.AsSpan(0, pos + 1);
                 model.Surprisals(ctx, target, sur);
                 double expected = -model.UnigramLog2Prob(target);
@@ -156,7 +169,7 @@ public class NGramTests
         // Random queries, seen or not, agree on the count (absent = 0).
         for (int q = 0; q < 300; q++)
         {
-            var g = Enumerable.Range(0, rng.Next(1, order + 1)).Select(_ => rng.Next(vocab)).ToArray();
+            var g = Enumerable.Range(0, rng.Next(1, order + 1)).Select(_ => Id(rng.Next(types))).ToArray();
             counts.TryGetValue(string.Join(',', g), out long expected);
             Assert.Equal(expected, model.Count(g));
         }
@@ -169,22 +182,50 @@ public class NGramTests
         Assert.Throws<ArgumentOutOfRangeException>(() => c.Add([1, 4]));
         Assert.Throws<ArgumentOutOfRangeException>(() => c.Add([-1]));
         Assert.Throws<ArgumentOutOfRangeException>(() => new NGramCounter(4, new NGramOptions(MaxOrder: 6)));
+        // Order 5 carries the next four tokens in 64 bits plus one in the key: ids need at most 21 bits.
+        Assert.Throws<ArgumentOutOfRangeException>(() => new NGramCounter(1 << 21));
+        _ = new NGramCounter((1 << 21) - 1);
+        _ = new NGramCounter(1 << 21, new NGramOptions(MaxOrder: 4));
     }
 
     [Fact]
-    public void Tables_grow_past_many_resizes_without_losing_counts()
+    public void A_disposed_model_refuses_queries()
     {
-        // 200k distinct bigrams force the tables through several doublings (they start at 4096 slots).
+        var m = Build(5, null, [1, 2, 3]);
+        Assert.Equal(1, m.Count([1, 2]));
+        m.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => m.Count([1, 2]));
+        Assert.Throws<ObjectDisposedException>(() => m.Probability([1], 2, 2));
+    }
+
+    [Theory]
+    [InlineData(1 << 25)] // one batch
+    [InlineData(25_000)]  // 16 batches, each merged into what came before
+    [InlineData(300)]     // shorter than a sequence: every sequence is a batch of its own
+    public void Large_corpora_keep_every_count_however_they_are_batched(int chunk)
+    {
+        // 400 sequences of 1000 uniform ids over 5000: about 400k distinct bigrams and 3-grams.
         var rng = new Random(11);
         int vocab = 5000;
-        var seq = Enumerable.Range(0, 400_000).Select(_ => rng.Next(vocab)).ToArray();
-        var c = new NGramCounter(vocab, new NGramOptions(MaxOrder: 3));
-        c.Add(seq);
+        var seqs = Enumerable.Range(0, 400).Select(_ => Enumerable.Range(0, 1000).Select(_ => rng.Next(vocab)).ToArray()).ToArray();
+        var c = new NGramCounter(vocab, new NGramOptions(MaxOrder: 3, ChunkTokens: chunk));
+        foreach (var s in seqs) c.Add(s);
         var m = c.Build();
         var bigrams = new Dictionary<(int, int), int>();
-        for (int i = 1; i < seq.Length; i++) bigrams[(seq[i - 1], seq[i])] = bigrams.GetValueOrDefault((seq[i - 1], seq[i])) + 1;
-        Assert.Equal(bigrams.Count + 2, m.Distinct(2)); // + (P, seq[0]) and the placeholder pair
-        foreach (var ((a, b), n) in bigrams.Take(2000)) Assert.Equal(n, m.Count([a, b]));
+        var trigrams = new Dictionary<(int, int, int), int>();
+        foreach (var s in seqs)
+        {
+            bigrams[(P, s[0])] = bigrams.GetValueOrDefault((P, s[0])) + 1;
+            trigrams[(P, P, s[0])] = trigrams.GetValueOrDefault((P, P, s[0])) + 1;
+            trigrams[(P, s[0], s[1])] = trigrams.GetValueOrDefault((P, s[0], s[1])) + 1;
+            for (int i = 1; i < s.Length; i++) bigrams[(s[i - 1], s[i])] = bigrams.GetValueOrDefault((s[i - 1], s[i])) + 1;
+            for (int i = 2; i < s.Length; i++) trigrams[(s[i - 2], s[i - 1], s[i])] = trigrams.GetValueOrDefault((s[i - 2], s[i - 1], s[i])) + 1;
+        }
+        Assert.Equal(bigrams.Count + 1, m.Distinct(2)); // + the placeholder pair
+        Assert.Equal(trigrams.Count + 1, m.Distinct(3));
+        foreach (var ((a, b), n) in bigrams.Where((_, i) => i % 50 == 0)) Assert.Equal(n, m.Count([a, b]));
+        foreach (var ((a, b, d), n) in trigrams.Where((_, i) => i % 50 == 0)) Assert.Equal(n, m.Count([a, b, d]));
+        Assert.Equal(400_000, m.Tokens);
     }
 
     private static int Zipf(Random rng, int vocab)

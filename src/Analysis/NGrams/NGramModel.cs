@@ -1,269 +1,63 @@
 namespace LearningCurves.Analysis.NGrams;
 
-/// <summary>How to count n-grams.</summary>
-/// <param name="MaxOrder">Highest n (1..5; the paper uses 5).</param>
-/// <param name="Prune">Prune as the paper's code did: drop n-grams (n &gt;= <paramref name="PruneFromOrder"/>) counted
-/// fewer than <paramref name="PruneMinCount"/> times every <paramref name="PruneEverySequences"/> sequences and at the end.</param>
-public sealed record NGramOptions(
-    int MaxOrder = 5,
-    bool Prune = false,
-    int PruneEverySequences = 1_000_000,
-    uint PruneMinCount = 2,
-    int PruneFromOrder = 3);
-
-/// <summary>
-/// Counts n-grams (n = 1..MaxOrder) over training sequences of token ids; <see cref="Build"/> freezes them into an
-/// <see cref="NGramModel"/>.
-/// <para>
-/// Each sequence is left-padded with a placeholder (id = vocabulary size) so no n-gram crosses a sequence start: the
-/// first token of a sequence is counted as the 5-gram (P, P, P, P, t), the 2-gram (P, t), and so on.
-/// </para>
-/// <para>
-/// Storage (exact, no hash collisions): the n-grams form a trie stored level by level. Order 1 is a dense array
-/// indexed by token id. Order n &gt;= 2 is one open-addressing hash table (<see cref="NGramTable"/>) whose key is the
-/// 64-bit value (id of the (n-1)-gram prefix in order n-1) &lt;&lt; 32 | (last token id), mapping to a dense 32-bit id
-/// and a 32-bit count; slots are 16 bytes and the load stays between 0.375 and 0.75, so an n-gram costs about 21-43
-/// bytes (about 30 on average) plus 4 bytes for its continuation total once built. Counting a token costs 4 hash
-/// inserts whose keys are known up front (they use the previous token's ids), so their cache misses are prefetched
-/// together. Limits: token ids below 2^31; at most about 800 million distinct n-grams per order (2^30 slots) and
-/// at most 2^32 - 1 tokens in all (counts are 32-bit). Measured 35 bytes per distinct n-gram (orders 2-5) on a
-/// Zipfian stream. Text has roughly 0.1-0.2 distinct 2-grams, 0.4 3-grams and 0.7-0.9 4- and 5-grams per token, so
-/// 200 million tokens take about 15 GB unpruned and 300 million about 22 GB (plus a transient copy of the largest
-/// table while it doubles); with pruning (the paper's setting) a small fraction of that.
-/// </para>
-/// </summary>
-public sealed class NGramCounter
-{
-    private readonly long[] _unigram;       // (vocab + 1): real tokens, then the placeholder (never counted)
-    private readonly NGramTable?[] _tables; // [n] for n = 2..MaxOrder
-    private readonly uint[] _padId;         // [n]: id of the all-placeholder n-gram (n = 1: the placeholder token)
-    private long _tokens;
-    private long _sequences;
-    private bool _built;
-
-    public NGramCounter(int vocabSize, NGramOptions? options = null)
-    {
-        Options = options ?? new NGramOptions();
-        if (vocabSize < 1 || vocabSize >= int.MaxValue) throw new ArgumentOutOfRangeException(nameof(vocabSize), vocabSize, "vocabulary size must be in 1..2^31-2");
-        if (Options.MaxOrder is < 1 or > 5) throw new ArgumentOutOfRangeException(nameof(options), Options.MaxOrder, "MaxOrder must be 1..5");
-        if (Options.PruneEverySequences < 1) throw new ArgumentOutOfRangeException(nameof(options), "PruneEverySequences must be >= 1");
-        if (Options.PruneFromOrder < 2) throw new ArgumentOutOfRangeException(nameof(options), "PruneFromOrder must be >= 2");
-        VocabSize = vocabSize;
-        _unigram = new long[vocabSize + 1];
-        _tables = new NGramTable?[Options.MaxOrder + 1];
-        _padId = new uint[Options.MaxOrder + 1];
-        _padId[1] = (uint)vocabSize;
-        for (int n = 2; n <= Options.MaxOrder; n++)
-        {
-            _tables[n] = new NGramTable();
-            // The all-placeholder prefixes exist with count 0 so the first tokens of a sequence have a context id.
-            _padId[n] = _tables[n]!.Add(NGramTable.Key(_padId[n - 1], vocabSize), 0);
-        }
-    }
-
-    public NGramOptions Options { get; }
-
-    public int VocabSize { get; }
-
-    /// <summary>Tokens counted so far.</summary>
-    public long Tokens => _tokens;
-
-    public long Sequences => _sequences;
-
-    /// <summary>Bytes held by the count tables.</summary>
-    public long Bytes => _unigram.Length * 8L + _tables.Sum(t => t?.Bytes ?? 0);
-
-    /// <summary>Counts one training sequence. Token ids must be in [0, vocabSize).</summary>
-    public void Add(ReadOnlySpan<int> sequence)
-    {
-        if (_built) throw new InvalidOperationException("the counter was already built into a model");
-        uint vocab = (uint)VocabSize;
-        foreach (int t in sequence)
-            if ((uint)t >= vocab) throw new ArgumentOutOfRangeException(nameof(sequence), t, $"token id outside the vocabulary 0..{vocab - 1}");
-        if (_tokens + sequence.Length > uint.MaxValue) throw new InvalidOperationException("more than 2^32 - 1 tokens: the 32-bit counts would overflow");
-        if (Options.MaxOrder == 5) Add5(sequence);
-        else AddGeneric(sequence);
-        _tokens += sequence.Length;
-        _sequences++;
-        if (Options.Prune && _sequences % Options.PruneEverySequences == 0) Prune();
-    }
-
-    // Lanes interleaved in the order-5 loop. Counting is bound by cache misses (4 random slots per token); splitting a
-    // sequence into 4 independent lanes puts 16 prefetched lookups in flight instead of 4.
-    private const int Lanes = 4;
-
-    // The paper's order, unrolled: the four keys of a token depend only on the previous token's ids, so every lane's
-    // slots are prefetched before any is probed.
-    private void Add5(ReadOnlySpan<int> sequence)
-    {
-        var t2 = _tables[2]!;
-        var t3 = _tables[3]!;
-        var t4 = _tables[4]!;
-        var t5 = _tables[5]!;
-        var uni = _unigram;
-        int m = sequence.Length / Lanes;
-        Span<uint> state = stackalloc uint[Lanes * 4]; // per lane: ids of the 1-, 2-, 3-, 4-gram ending before its next token
-        int done = 0;
-        if (m >= 16)
-        {
-            for (int lane = 0; lane < Lanes; lane++) LaneStart(sequence, lane * m, state.Slice(lane * 4, 4));
-            Span<ulong> keys = stackalloc ulong[Lanes * 4];
-            for (int step = 0; step < m; step++)
-            {
-                for (int lane = 0; lane < Lanes; lane++)
-                {
-                    int t = sequence[lane * m + step];
-                    var st = state.Slice(lane * 4, 4);
-                    var k = keys.Slice(lane * 4, 4);
-                    k[0] = NGramTable.Key(st[0], t);
-                    k[1] = NGramTable.Key(st[1], t);
-                    k[2] = NGramTable.Key(st[2], t);
-                    k[3] = NGramTable.Key(st[3], t);
-                    t2.Prefetch(k[0]);
-                    t3.Prefetch(k[1]);
-                    t4.Prefetch(k[2]);
-                    t5.Prefetch(k[3]);
-                }
-                for (int lane = 0; lane < Lanes; lane++)
-                {
-                    int t = sequence[lane * m + step];
-                    var st = state.Slice(lane * 4, 4);
-                    var k = keys.Slice(lane * 4, 4);
-                    uni[t]++;
-                    st[1] = t2.Add(k[0], 1);
-                    st[2] = t3.Add(k[1], 1);
-                    st[3] = t4.Add(k[2], 1);
-                    t5.Add(k[3], 1);
-                    st[0] = (uint)t;
-                }
-            }
-            done = Lanes * m;
-            state = state.Slice((Lanes - 1) * 4, 4); // the last lane runs on to the end
-        }
-        else
-        {
-            state[0] = _padId[1];
-            state[1] = _padId[2];
-            state[2] = _padId[3];
-            state[3] = _padId[4];
-        }
-        uint p1 = state[0], p2 = state[1], p3 = state[2], p4 = state[3];
-        for (int i = done; i < sequence.Length; i++)
-        {
-            int t = sequence[i];
-            uni[t]++;
-            ulong k2 = NGramTable.Key(p1, t), k3 = NGramTable.Key(p2, t), k4 = NGramTable.Key(p3, t), k5 = NGramTable.Key(p4, t);
-            t2.Prefetch(k2);
-            t3.Prefetch(k3);
-            t4.Prefetch(k4);
-            t5.Prefetch(k5);
-            p2 = t2.Add(k2, 1);
-            p3 = t3.Add(k3, 1);
-            p4 = t4.Add(k4, 1);
-            t5.Add(k5, 1);
-            p1 = (uint)t;
-        }
-    }
-
-    // Ids of the 1- to 4-grams ending just before position s (s >= 4, or 0 = sequence start). Missing entries are
-    // created with count 0; the lane before this one counts them when it reaches them.
-    private void LaneStart(ReadOnlySpan<int> seq, int s, Span<uint> st)
-    {
-        if (s == 0)
-        {
-            for (int n = 1; n <= 4; n++) st[n - 1] = _padId[n];
-            return;
-        }
-        var t2 = _tables[2]!;
-        var t3 = _tables[3]!;
-        var t4 = _tables[4]!;
-        uint a = t2.Add(NGramTable.Key((uint)seq[s - 4], seq[s - 3]), 0); // (s-4, s-3)
-        uint b = t2.Add(NGramTable.Key((uint)seq[s - 3], seq[s - 2]), 0); // (s-3, s-2)
-        uint c = t2.Add(NGramTable.Key((uint)seq[s - 2], seq[s - 1]), 0); // (s-2, s-1)
-        uint d = t3.Add(NGramTable.Key(a, seq[s - 2]), 0);                // (s-4 .. s-2)
-        uint e = t3.Add(NGramTable.Key(b, seq[s - 1]), 0);                // (s-3 .. s-1)
-        uint f = t4.Add(NGramTable.Key(d, seq[s - 1]), 0);                // (s-4 .. s-1)
-        st[0] = (uint)seq[s - 1];
-        st[1] = c;
-        st[2] = e;
-        st[3] = f;
-    }
-
-    private void AddGeneric(ReadOnlySpan<int> sequence)
-    {
-        int order = Options.MaxOrder;
-        Span<uint> prev = stackalloc uint[6];
-        for (int n = 1; n < order; n++) prev[n] = _padId[n];
-        foreach (int t in sequence)
-        {
-            _unigram[t]++;
-            // Highest order first: order n reads prev[n-1] before order n-1 overwrites it.
-            for (int n = order; n >= 2; n--)
-            {
-                uint id = _tables[n]!.Add(NGramTable.Key(prev[n - 1], t), 1);
-                if (n < order) prev[n] = id;
-            }
-            prev[1] = (uint)t;
-        }
-    }
-
-    /// <summary>Drops the n-grams of order &gt;= PruneFromOrder counted fewer than PruneMinCount times (and their extensions).</summary>
-    public void Prune()
-    {
-        if (_built) throw new InvalidOperationException("the counter was already built into a model");
-        int[]? remap = null;
-        for (int n = Options.PruneFromOrder; n <= Options.MaxOrder; n++)
-        {
-            var table = _tables[n]!;
-            // Every extension of a dropped prefix is dropped too (its count is never above the prefix's).
-            remap = table.Prune(Options.PruneMinCount, remap, n < Options.MaxOrder ? _padId[n] : uint.MaxValue);
-            if (n < Options.MaxOrder) _padId[n] = (uint)remap[_padId[n]];
-        }
-    }
-
-    /// <summary>Finishes counting (pruning once more when enabled) and returns the frozen model. The counter is spent.</summary>
-    public NGramModel Build()
-    {
-        if (_built) throw new InvalidOperationException("the counter was already built into a model");
-        if (_tokens == 0) throw new InvalidOperationException("no tokens were counted");
-        if (Options.Prune) Prune();
-        _built = true;
-        return new NGramModel(VocabSize, Options.MaxOrder, _tokens, _unigram, _tables, _padId);
-    }
-}
-
 /// <summary>
 /// Frozen n-gram counts with maximum-likelihood conditional probabilities P(t | c) = count(c, t) / sum over u of
 /// count(c, u) (the continuation total of the context, so probabilities over seen continuations sum to 1, also for
-/// contexts that end a sequence). Read-only and thread-safe. The count tables live in native memory; Dispose frees
-/// them at once (otherwise the finalizers do).
+/// contexts that end a sequence). Read-only and thread-safe. Each order n &gt;= 2 is stored in CSR form: its n-grams
+/// sorted by (prefix id, last token) with their last tokens and counts (an n-gram's id is its index), and per prefix
+/// id the offset of its first continuation and their total count; a lookup is a binary search among a prefix's
+/// continuations. About 8 bytes per n-gram plus 8 per n-gram that is a prefix.
 /// </summary>
 public sealed class NGramModel : IDisposable
 {
     /// <summary>Stands for the sequence-start placeholder in <see cref="Count"/> queries.</summary>
     public const int Pad = -1;
 
+    // Per order n >= 2, the n-grams sorted by (prefix id, last token), an n-gram's id being its index (CSR form):
+    private readonly NativeArray<uint>[] _last;           // [n][id]: last token
+    private readonly NativeArray<uint>[] _counts;         // [n][id]: count
+    private readonly NativeArray<uint>[] _offsets;        // [n][prefix id]: first id with that prefix; one more entry at the end
+    private readonly NativeArray<uint>[] _continuations;  // [n][id of an n-gram]: total count of its (n+1)-gram extensions
     private readonly long[] _unigram;
-    private readonly NGramTable?[] _tables;
-    private readonly uint[] _padId;
-    private readonly uint[]?[] _continuations;  // [n][id of an n-gram]: total count of its (n+1)-gram extensions
     private readonly double _maxUnigramSurprisal;
+    private bool _disposed;
 
-    internal NGramModel(int vocabSize, int maxOrder, long tokens, long[] unigram, NGramTable?[] tables, uint[] padId)
+    // Takes the counter's arrays per order n >= 2 (sorted by prefix id, then last token); the prefix ids become offsets.
+    internal NGramModel(int vocabSize, int maxOrder, long tokens, long[] unigram, NativeArray<uint>[] prefix, NativeArray<uint>[] last, NativeArray<uint>[] counts)
     {
         VocabSize = vocabSize;
         MaxOrder = maxOrder;
         Tokens = tokens;
         _unigram = unigram;
-        _tables = tables;
-        _padId = padId;
-        _continuations = new uint[]?[maxOrder];
-        for (int n = 1; n < maxOrder; n++)
+        _last = new NativeArray<uint>[maxOrder + 1];
+        _counts = new NativeArray<uint>[maxOrder + 1];
+        _offsets = new NativeArray<uint>[maxOrder + 1];
+        _continuations = new NativeArray<uint>[maxOrder];
+        for (int n = 2; n <= maxOrder; n++)
         {
-            var totals = new uint[n == 1 ? vocabSize + 1 : tables[n]!.Count];
-            foreach (ref readonly var e in tables[n + 1]!.Slots)
-                if (e.Key != ulong.MaxValue) totals[(int)(e.Key >> 32)] += e.Count;
-            _continuations[n] = totals;
+            var p = prefix[n].Span;
+            var c = counts[n].Span;
+            int d = p.Length;
+            int prefixes = n == 2 ? vocabSize + 1 : last[n - 1].Length;
+            var offsetArray = new NativeArray<uint>(prefixes + 1);
+            var totalArray = new NativeArray<uint>(prefixes);
+            var offsets = offsetArray.Span;
+            var totals = totalArray.Span;
+            int i = 0;
+            for (int id = 0; id < prefixes; id++)
+            {
+                offsets[id] = (uint)i;
+                ulong sum = 0;
+                for (; i < d && p[i] == (uint)id; i++) sum += c[i];
+                totals[id] = (uint)sum; // at most the token count, below 2^32
+            }
+            if (i != d) throw new InvalidOperationException($"order {n}: an n-gram names a prefix id outside 0..{prefixes - 1}");
+            offsets[prefixes] = (uint)i;
+            prefix[n].Dispose(); // the offsets replace it
+            _last[n] = last[n];
+            _counts[n] = counts[n];
+            _offsets[n] = offsetArray;
+            _continuations[n - 1] = totalArray;
         }
         long min = long.MaxValue;
         for (int t = 0; t < vocabSize; t++) if (unigram[t] > 0 && unigram[t] < min) min = unigram[t];
@@ -274,9 +68,12 @@ public sealed class NGramModel : IDisposable
 
     public int MaxOrder { get; }
 
+    /// <summary>Lets go of the counts at once (a model for a few hundred million tokens holds gigabytes); queries then throw.</summary>
     public void Dispose()
     {
-        foreach (var t in _tables) t?.Dispose();
+        _disposed = true;
+        foreach (var arrays in new[] { _last, _counts, _offsets, _continuations })
+            foreach (var a in arrays) a?.Dispose();
     }
 
     /// <summary>Tokens counted.</summary>
@@ -285,11 +82,17 @@ public sealed class NGramModel : IDisposable
     /// <summary>Surprisal (bits) of the rarest seen token: what an unseen token gets.</summary>
     public double MaxUnigramSurprisal => _maxUnigramSurprisal;
 
-    /// <summary>Distinct n-grams of order <paramref name="n"/> (for n &gt;= 2 including the placeholder prefixes).</summary>
-    public long Distinct(int n) => n == 1 ? _unigram.AsSpan(0, VocabSize).ToArray().Count(c => c > 0) : _tables[n]!.Count;
+    /// <summary>Distinct n-grams of order <paramref name="n"/> (for n &gt;= 2 including the all-placeholder n-gram).</summary>
+    public long Distinct(int n)
+    {
+        if (n < 1 || n > MaxOrder) throw new ArgumentOutOfRangeException(nameof(n), n, $"n must be 1..{MaxOrder}");
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return n == 1 ? _unigram.AsSpan(0, VocabSize).ToArray().Count(c => c > 0) : _last[n].Length;
+    }
 
     /// <summary>Bytes held by the counts.</summary>
-    public long Bytes => _unigram.Length * 8L + _tables.Sum(t => t?.Bytes ?? 0) + _continuations.Sum(c => (c?.Length ?? 0) * 4L);
+    public long Bytes => _unigram.Length * 8L
+        + Enumerable.Range(2, MaxOrder - 1).Sum(n => _last[n].Bytes + _counts[n].Bytes + _offsets[n].Bytes + _continuations[n - 1].Bytes);
 
     public long UnigramCount(int token) => (uint)token < (uint)VocabSize ? _unigram[token] : 0;
 
@@ -308,12 +111,15 @@ public sealed class NGramModel : IDisposable
     {
         int n = ngram.Length;
         if (n < 1 || n > MaxOrder) throw new ArgumentOutOfRangeException(nameof(ngram), n, $"n-gram length must be 1..{MaxOrder}");
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (n == 1) return ngram[0] == Pad ? 0 : UnigramCount(ngram[0]);
-        if (!TryPrefixId(ngram[..^1], out uint id)) return 0;
-        int last = Map(ngram[^1]);
-        if (last < 0) return 0;
-        int s = _tables[n]!.Find(NGramTable.Key(id, last));
-        return s < 0 ? 0 : _tables[n]!.At(s).Count;
+        int id = Map(ngram[0]);
+        for (int k = 1; k < n && id >= 0; k++)
+        {
+            int token = Map(ngram[k]);
+            id = token < 0 ? -1 : Find(k + 1, (uint)id, token);
+        }
+        return id < 0 ? 0 : _counts[n].Span[id];
     }
 
     /// <summary>
@@ -323,14 +129,15 @@ public sealed class NGramModel : IDisposable
     public double Probability(ReadOnlySpan<int> context, int target, int n)
     {
         if (n < 1 || n > MaxOrder) throw new ArgumentOutOfRangeException(nameof(n), n, $"n must be 1..{MaxOrder}");
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if ((uint)target >= (uint)VocabSize) return 0;
         if (n == 1) return (double)_unigram[target] / Tokens;
-        uint id = ContextId(context, n - 1, out bool found);
-        if (!found) return 0;
-        int s = _tables[n]!.Find(NGramTable.Key(id, target));
-        if (s < 0) return 0;
-        long total = _continuations[n - 1]![id];
-        return total > 0 ? (double)_tables[n]!.At(s).Count / total : 0;
+        int context1 = ContextId(context, n - 1);
+        if (context1 < 0) return 0;
+        int id = Find(n, (uint)context1, target);
+        if (id < 0) return 0;
+        long total = _continuations[n - 1].Span[context1];
+        return total > 0 ? (double)_counts[n].Span[id] / total : 0;
     }
 
     /// <summary>
@@ -358,38 +165,31 @@ public sealed class NGramModel : IDisposable
         }
     }
 
-    // Id of the last m tokens of the context (padded) as an m-gram: the token id for m = 1, a table id above.
-    private uint ContextId(ReadOnlySpan<int> context, int m, out bool found)
+    // Id of the n-gram (prefix id, token) of order n, or -1: a binary search among the prefix's continuations.
+    private int Find(int n, uint prefix, int token)
     {
-        found = true;
+        var offsets = _offsets[n].Span;
+        if (prefix >= (uint)(offsets.Length - 1)) return -1;
+        int lo = (int)offsets[(int)prefix];
+        int found = _last[n].Span[lo..(int)offsets[(int)prefix + 1]].BinarySearch((uint)token);
+        return found < 0 ? -1 : lo + found;
+    }
+
+    // Id of the last m tokens of the context (padded) as an m-gram: the token id for m = 1, an n-gram id above; -1
+    // when that m-gram was never counted.
+    private int ContextId(ReadOnlySpan<int> context, int m)
+    {
         int start = context.Length - m; // negative: that many leading placeholders
-        uint id = 0;
+        int id = -1;
         for (int k = 0; k < m; k++)
         {
             int i = start + k;
-            int tok = i < 0 ? VocabSize : context[i];
-            if ((uint)tok > (uint)VocabSize) { found = false; return 0; }
-            if (k == 0) { id = (uint)tok; continue; }
-            int s = _tables[k + 1]!.Find(NGramTable.Key(id, tok));
-            if (s < 0) { found = false; return 0; }
-            id = _tables[k + 1]!.At(s).Id;
+            int token = i < 0 ? VocabSize : context[i];
+            if ((uint)token > (uint)VocabSize) return -1;
+            id = k == 0 ? token : Find(k + 1, (uint)id, token);
+            if (id < 0) return -1;
         }
         return id;
-    }
-
-    private bool TryPrefixId(ReadOnlySpan<int> prefix, out uint id)
-    {
-        id = 0;
-        for (int k = 0; k < prefix.Length; k++)
-        {
-            int tok = Map(prefix[k]);
-            if (tok < 0) return false;
-            if (k == 0) { id = (uint)tok; continue; }
-            int s = _tables[k + 1]!.Find(NGramTable.Key(id, tok));
-            if (s < 0) return false;
-            id = _tables[k + 1]!.At(s).Id;
-        }
-        return true;
     }
 
     private int Map(int token) => token == Pad ? VocabSize : (uint)token < (uint)VocabSize ? token : -1;
