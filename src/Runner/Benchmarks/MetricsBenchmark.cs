@@ -75,7 +75,7 @@ public sealed class MetricsBenchmark : IBenchmark
     }
 
     /// <summary>The paper's exponential schedule thinned or extended to <paramref name="k"/> checkpoints from 0 to 1e6.</summary>
-    private static long[] Steps(int k)
+    internal static long[] Steps(int k)
     {
         const double s0 = 100, s1 = 25000, t1 = 1e6;
         // n runs over [0, nMax] so that the last step is ~1e6, spaced evenly in n.
@@ -91,7 +91,7 @@ public sealed class MetricsBenchmark : IBenchmark
     }
 
     /// <summary>Sigmoid drops with per-example level, midpoint and noise, some with a late rise; float32 [K, E], written row by row.</summary>
-    private static void WriteSynthetic(string path, long[] steps, int examples, int seed)
+    internal static void WriteSynthetic(string path, long[] steps, int examples, int seed)
     {
         int k = steps.Length;
         var rng = new Random(seed);
@@ -135,7 +135,7 @@ public sealed class MetricsBenchmark : IBenchmark
     }
 
     /// <summary>Peak resident set size (VmHWM) of this process on Linux, else the peak working set.</summary>
-    private static long PeakRssBytes()
+    internal static long PeakRssBytes()
     {
         try
         {
