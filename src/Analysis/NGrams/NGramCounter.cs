@@ -67,12 +67,12 @@ public sealed class NGramCounter
     private readonly int _tokenBits;    // bits of a token in an element's look-ahead and in a compact order-2 key
     private readonly ulong _end;        // look-ahead slot value past the end of a sequence
     private readonly int _slots;        // look-ahead tokens held in Element.Ahead
-    private NativeArray<int> _buffer = NativeArray<int>.Empty; // tokens of whole sequences not yet counted
-    private int _buffered;
-    private readonly List<int> _starts = new(); // start of each buffered non-empty sequence
+    // The batch: one order-2 element per buffered position, written as sequences arrive, and the element each
+    // sequence start contributes to every order above 2 (its first token after the all-placeholder prefix).
     private NativeArray<Element> _a = NativeArray<Element>.Empty, _b = NativeArray<Element>.Empty;
-    private NativeArray<ulong> _runKeys = NativeArray<ulong>.Empty;
-    private NativeArray<uint> _runCounts = NativeArray<uint>.Empty, _runIds = NativeArray<uint>.Empty;
+    private int _buffered;
+    private readonly List<Element> _starts = new();
+    private NativeArray<uint> _runIds = NativeArray<uint>.Empty;
     private long _tokens;
     private long _sequences;
     private bool _built;
@@ -114,8 +114,7 @@ public sealed class NGramCounter
     public long Sequences => _sequences;
 
     /// <summary>Bytes held: counts, the token buffer and the batch workspace.</summary>
-    public long Bytes => _unigram.Length * 8L + _levels.Sum(l => l?.Bytes ?? 0) + _buffer.Bytes
-        + _a.Bytes + _b.Bytes + _runKeys.Bytes + _runCounts.Bytes + _runIds.Bytes;
+    public long Bytes => _unigram.Length * 8L + _levels.Sum(l => l?.Bytes ?? 0) + _a.Bytes + _b.Bytes + _runIds.Bytes;
 
     /// <summary>Counts one training sequence. Token ids must be in [0, vocabSize).</summary>
     public void Add(ReadOnlySpan<int> sequence)
@@ -127,18 +126,13 @@ public sealed class NGramCounter
         if (_tokens + sequence.Length > uint.MaxValue) throw new InvalidOperationException("more than 2^32 - 1 tokens: the 32-bit counts would overflow");
         if (sequence.Length > 0)
         {
-            if (_buffered > 0 && (long)_buffered + sequence.Length > Options.ChunkTokens) Flush();
-            if (_buffered + sequence.Length > _buffer.Length)
+            if (Options.MaxOrder > 1)
             {
-                long size = Math.Max((long)_buffered + sequence.Length, Math.Min(Options.ChunkTokens, Math.Max(1L << 16, 2L * _buffer.Length)));
-                var grown = new NativeArray<int>((int)Math.Min(Array.MaxLength, size));
-                _buffer.Span[.._buffered].CopyTo(grown.Span);
-                _buffer.Dispose();
-                _buffer = grown;
+                if (_buffered > 0 && (long)_buffered + sequence.Length > Options.ChunkTokens) Flush();
+                if (_buffered + sequence.Length > _a.Length) GrowBatch(_buffered + sequence.Length);
+                FillOrderTwo(sequence, _a.Span.Slice(_buffered, sequence.Length));
+                _buffered += sequence.Length;
             }
-            _starts.Add(_buffered);
-            sequence.CopyTo(_buffer.Span[_buffered..]);
-            _buffered += sequence.Length;
             var unigram = _unigram;
             foreach (int t in sequence) unigram[t]++;
         }
@@ -195,7 +189,7 @@ public sealed class NGramCounter
         if (Options.Prune) Prune();
         else Flush();
         _built = true;
-        foreach (var workspace in new IDisposable[] { _a, _b, _runKeys, _runCounts, _runIds, _buffer }) workspace.Dispose();
+        foreach (var workspace in new IDisposable[] { _a, _b, _runIds }) workspace.Dispose();
         var prefix = new NativeArray<uint>[Options.MaxOrder + 1];
         var last = new NativeArray<uint>[Options.MaxOrder + 1];
         var counts = new NativeArray<uint>[Options.MaxOrder + 1];
@@ -262,43 +256,48 @@ public sealed class NGramCounter
 
         // The first batch into a level that holds only the all-placeholder n-gram (never in a batch): the batch's
         // n-grams with that one slotted in where it sorts.
-        private NativeArray<uint> First(ReadOnlySpan<ulong> keys, ReadOnlySpan<uint> counts, Span<uint> ids)
+        private NativeArray<uint> First(ReadOnlySpan<Element> runs, Span<uint> ids)
         {
             ulong padKey = Key(Prefix.Span[0], Last.Span[0]);
             uint padCount = Counts.Span[0];
-            int at = keys.BinarySearch(padKey);
-            if (at >= 0) throw new InvalidOperationException("a batch holds the all-placeholder n-gram");
-            at = ~at;
-            int total = keys.Length + 1;
+            // Where the all-placeholder n-gram sorts among the batch's (binary search on the run keys).
+            int lo = 0, hi = runs.Length;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                if (runs[mid].Key < padKey) lo = mid + 1;
+                else hi = mid;
+            }
+            if (lo < runs.Length && runs[lo].Key == padKey) throw new InvalidOperationException("a batch holds the all-placeholder n-gram");
+            int at = lo, total = runs.Length + 1;
             var prefix = new NativeArray<uint>(total);
             var last = new NativeArray<uint>(total);
-            var outCounts = new NativeArray<uint>(total);
-            Split(keys[..at], prefix.Span, last.Span);
-            Split(keys[at..], prefix.Span[(at + 1)..], last.Span[(at + 1)..]);
-            prefix.Span[at] = (uint)(padKey >> 32);
-            last.Span[at] = (uint)padKey;
-            counts[..at].CopyTo(outCounts.Span);
-            outCounts.Span[at] = padCount;
-            counts[at..].CopyTo(outCounts.Span[(at + 1)..]);
-            for (int j = 0; j < keys.Length; j++) ids[j] = (uint)(j < at ? j : j + 1);
+            var counts = new NativeArray<uint>(total);
+            var p = prefix.Span;
+            var l = last.Span;
+            var c = counts.Span;
+            for (int j = 0, o = 0; o < total; o++)
+            {
+                if (o == at)
+                {
+                    p[o] = (uint)(padKey >> 32);
+                    l[o] = (uint)padKey;
+                    c[o] = padCount;
+                    continue;
+                }
+                ulong k = runs[j].Key;
+                p[o] = (uint)(k >> 32);
+                l[o] = (uint)k;
+                c[o] = (uint)runs[j].Ahead;
+                ids[j++] = (uint)o;
+            }
             Replace(ref Prefix, prefix);
             Replace(ref Last, last);
-            Replace(ref Counts, outCounts);
+            Replace(ref Counts, counts);
             Count = total;
             var map = new NativeArray<uint>(1);
             map.Span[0] = (uint)at;
             return map;
-        }
-
-        private static void Split(ReadOnlySpan<ulong> keys, Span<uint> prefix, Span<uint> last)
-        {
-            prefix = prefix[..keys.Length];
-            last = last[..keys.Length];
-            for (int j = 0; j < keys.Length; j++)
-            {
-                prefix[j] = (uint)(keys[j] >> 32);
-                last[j] = (uint)keys[j];
-            }
         }
 
         // Rewrites the prefix ids with the order below's renumbering (monotone, so the n-grams stay sorted).
@@ -309,21 +308,23 @@ public sealed class NGramCounter
         }
 
         /// <summary>
-        /// Merges a batch's distinct keys (ascending) and counts. Writes each batch key's id to <paramref name="ids"/>;
-        /// returns the old-id -> new-id map when new keys were inserted (null when ids did not change).
+        /// Merges a batch's distinct n-grams (keys ascending, counts in Ahead). Writes each one's id to
+        /// <paramref name="ids"/>; returns the old-id -> new-id map when new n-grams were inserted (null when ids did
+        /// not change).
         /// </summary>
-        public NativeArray<uint>? Merge(ReadOnlySpan<ulong> keys, ReadOnlySpan<uint> counts, Span<uint> ids)
+        public NativeArray<uint>? Merge(ReadOnlySpan<Element> runs, Span<uint> ids)
         {
             var prefix = Prefix.Span[..Count];
             var last = Last.Span[..Count];
             var old = Counts.Span[..Count];
-            if (Count == 1) return First(keys, counts, ids);
+            if (Count == 1) return First(runs, ids);
             // Count the new keys first: when there are none (a batch of known n-grams) counts are added in place.
             int fresh = 0;
             {
                 int i = 0;
-                foreach (ulong k in keys)
+                foreach (ref readonly var run in runs)
                 {
+                    ulong k = run.Key;
                     while (i < prefix.Length && Key(prefix[i], last[i]) < k) i++;
                     if (i == prefix.Length || Key(prefix[i], last[i]) != k) fresh++;
                 }
@@ -331,10 +332,10 @@ public sealed class NGramCounter
             if (fresh == 0)
             {
                 int i = 0;
-                for (int j = 0; j < keys.Length; j++)
+                for (int j = 0; j < runs.Length; j++)
                 {
-                    while (Key(prefix[i], last[i]) < keys[j]) i++;
-                    old[i] += counts[j];
+                    while (Key(prefix[i], last[i]) < runs[j].Key) i++;
+                    old[i] += (uint)runs[j].Ahead;
                     ids[j] = (uint)i;
                 }
                 return null;
@@ -356,27 +357,28 @@ public sealed class NGramCounter
             var outCounts = _spareCounts.Span;
             int a = 0, b = 0, o = 0;
             ulong oldKey = Key(prefix[0], last[0]);
-            while (a < prefix.Length || b < keys.Length)
+            while (a < prefix.Length || b < runs.Length)
             {
-                if (b == keys.Length || (a < prefix.Length && oldKey < keys[b]))
+                ulong newKey = b < runs.Length ? runs[b].Key : ulong.MaxValue;
+                if (b == runs.Length || (a < prefix.Length && oldKey < newKey))
                 {
                     outPrefix[o] = prefix[a];
                     outLast[o] = last[a];
                     outCounts[o] = old[a];
                     oldToNew[a++] = (uint)o++;
                 }
-                else if (a == prefix.Length || keys[b] < oldKey)
+                else if (a == prefix.Length || newKey < oldKey)
                 {
-                    outPrefix[o] = (uint)(keys[b] >> 32);
-                    outLast[o] = (uint)keys[b];
-                    outCounts[o] = counts[b];
+                    outPrefix[o] = (uint)(newKey >> 32);
+                    outLast[o] = (uint)newKey;
+                    outCounts[o] = (uint)runs[b].Ahead;
                     ids[b++] = (uint)o++;
                 }
                 else
                 {
                     outPrefix[o] = prefix[a];
                     outLast[o] = last[a];
-                    outCounts[o] = old[a] + counts[b];
+                    outCounts[o] = old[a] + (uint)runs[b].Ahead;
                     oldToNew[a++] = (uint)o;
                     ids[b++] = (uint)o++;
                 }
@@ -396,16 +398,11 @@ public sealed class NGramCounter
         int m = _buffered;
         if (m == 0) return;
         int max = Options.MaxOrder;
-        if (max > 1)
         {
-            Ensure(ref _a, m);
-            Ensure(ref _b, m);
-            Ensure(ref _runKeys, m);
-            Ensure(ref _runCounts, m);
+            if (_b.Length < m) Replace(ref _b, new NativeArray<Element>(_a.Length));
             Ensure(ref _runIds, m);
             var cur = _a.Span[..m];
             var other = _b.Span[..m];
-            FillOrderTwo(cur);
             // Order 2 is sorted whole, on a compact (prefix << bits | token) key; each order above arrives grouped.
             if (RadixSort(cur, other, 0, 2 * _tokenBits)) Swap(ref cur, ref other);
             int count = m;
@@ -419,9 +416,10 @@ public sealed class NGramCounter
                     belowMap.Dispose();
                 }
                 if (n > 2) SortGroups(cur[..count], other[..count]);
-                int runs = Runs(cur[..count], compact: n == 2);
+                // The runs go to the other buffer, idle until the next order's elements are written there.
+                int runs = Runs(cur[..count], other, compact: n == 2);
                 var ids = _runIds.Span[..runs];
-                belowMap = level.Merge(_runKeys.Span[..runs], _runCounts.Span[..runs], ids);
+                belowMap = level.Merge(other[..runs], ids);
                 if (belowMap is not null) _padId[n] = belowMap.Span[(int)_padId[n]];
                 if (n == max) break;
                 count = EmitNext(cur[..count], ids, other, _padId[n]);
@@ -442,47 +440,47 @@ public sealed class NGramCounter
 
     private static void Ensure<T>(ref NativeArray<T> array, int length) where T : unmanaged
     {
-        if (array.Length >= length) return;
-        array.Dispose();
-        array = new NativeArray<T>(length);
+        if (array.Length < length) Replace(ref array, new NativeArray<T>(length));
     }
 
-    // One element per buffered position: its 2-gram as a compact key (previous token or the placeholder << bits | token)
-    // and the tokens after it.
-    private void FillOrderTwo(Span<Element> elements)
+    private static void Replace<T>(ref NativeArray<T> array, NativeArray<T> with) where T : unmanaged
+    {
+        array.Dispose();
+        array = with;
+    }
+
+    // Room for the batch's elements. The first batch buffer is small (a small corpus stays small); when it fills up
+    // it is replaced by one of the full batch size, whose pages the system provides as they are first written.
+    private void GrowBatch(int needed)
+    {
+        int size = Math.Max(needed, _a.Length == 0 ? Math.Min(Options.ChunkTokens, 1 << 16) : Options.ChunkTokens);
+        var grown = new NativeArray<Element>(size);
+        _a.Span[.._buffered].CopyTo(grown.Span);
+        Replace(ref _a, grown);
+    }
+
+    // The order-2 elements of one sequence: each position's 2-gram as a compact key (previous token, or the
+    // placeholder at the start, << bits | token) and the tokens after it; and the sequence start's element for the
+    // orders above (its key's prefix is filled in per order).
+    private void FillOrderTwo(ReadOnlySpan<int> sequence, Span<Element> elements)
     {
         int bits = _tokenBits, slots = _slots;
         ulong mask = slots * bits == 64 ? ulong.MaxValue : (1UL << (slots * bits)) - 1;
-        ulong allEnd = 0;
-        for (int s = 0; s < slots; s++) allEnd |= _end << (s * bits);
-        var buffer = _buffer.Span;
-        for (int q = 0; q < _starts.Count; q++)
+        ulong ahead = 0;
+        for (int s = 0; s < slots; s++) ahead |= _end << (s * bits);
+        // Backwards, so each position's look-ahead is the next one's shifted by a token.
+        for (int p = sequence.Length - 1; p >= 0; p--)
         {
-            int start = _starts[q], end = q + 1 < _starts.Count ? _starts[q + 1] : _buffered;
-            ulong ahead = allEnd;
-            // Backwards, so each position's look-ahead is the next one's shifted by a token.
-            for (int p = end - 1; p >= start; p--)
-            {
-                ulong previous = p > start ? (uint)buffer[p - 1] : (uint)VocabSize;
-                elements[p] = new Element { Key = (previous << bits) | (uint)buffer[p], Ahead = ahead };
-                ahead = ((ahead << bits) | (uint)buffer[p]) & mask;
-            }
+            ulong previous = p > 0 ? (uint)sequence[p - 1] : (uint)VocabSize;
+            elements[p] = new Element { Key = (previous << bits) | (uint)sequence[p], Ahead = ahead };
+            ahead = ((ahead << bits) | (uint)sequence[p]) & mask;
         }
+        _starts.Add(new Element { Key = (uint)sequence[0], Ahead = elements[0].Ahead });
     }
 
-    // The elements of the sequence starts at the order above n: (all-placeholder n-gram, first token) and the tokens
-    // after the first.
     private void AppendStarts(Span<Element> next, ref int o, uint padId)
     {
-        var buffer = _buffer.Span;
-        for (int q = 0; q < _starts.Count; q++)
-        {
-            int start = _starts[q], end = q + 1 < _starts.Count ? _starts[q + 1] : _buffered;
-            ulong ahead = 0;
-            for (int s = _slots - 1; s >= 0; s--)
-                ahead = (ahead << _tokenBits) | (start + 1 + s < end ? (uint)buffer[start + 1 + s] : _end);
-            next[o++] = new Element { Key = Key(padId, (uint)buffer[start]), Ahead = ahead };
-        }
+        foreach (var start in _starts) next[o++] = new Element { Key = ((ulong)padId << 32) | start.Key, Ahead = start.Ahead };
     }
 
     // Order n+1 elements from order n's sorted elements and their runs' ids (ascending), with the sequence starts'
@@ -605,13 +603,11 @@ public sealed class NGramCounter
         return inB;
     }
 
-    // Runs of equal keys in sorted elements: the batch's distinct n-grams and their counts (compact order-2 keys
-    // are written out as prefix << 32 | token).
-    private int Runs(ReadOnlySpan<Element> sorted, bool compact)
+    // Runs of equal keys in sorted elements: the batch's distinct n-grams (Key, written as prefix << 32 | token when
+    // the order-2 keys are compact) and their counts (Ahead).
+    private int Runs(ReadOnlySpan<Element> sorted, Span<Element> runs, bool compact)
     {
-        int runs = 0;
-        var keys = _runKeys.Span;
-        var counts = _runCounts.Span;
+        int count = 0;
         int bits = _tokenBits;
         ulong tokenMask = (1UL << bits) - 1;
         int i = 0;
@@ -620,10 +616,9 @@ public sealed class NGramCounter
             ulong k = sorted[i].Key;
             int j = i + 1;
             while (j < sorted.Length && sorted[j].Key == k) j++;
-            keys[runs] = compact ? ((k >> bits) << 32) | (k & tokenMask) : k;
-            counts[runs++] = (uint)(j - i);
+            runs[count++] = new Element { Key = compact ? ((k >> bits) << 32) | (k & tokenMask) : k, Ahead = (ulong)(j - i) };
             i = j;
         }
-        return runs;
+        return count;
     }
 }
