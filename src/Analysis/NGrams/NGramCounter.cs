@@ -9,7 +9,7 @@ namespace LearningCurves.Analysis.NGrams;
 /// <param name="Prune">Prune as the paper's code did: drop n-grams (n &gt;= <paramref name="PruneFromOrder"/>) counted
 /// fewer than <paramref name="PruneMinCount"/> times every <paramref name="PruneEverySequences"/> sequences and at the end.</param>
 /// <param name="ChunkTokens">Tokens buffered before they are counted in one batch (whole sequences; a longer sequence is
-/// a batch of its own). The batch costs 48 bytes per token while it is counted; the result does not depend on it.</param>
+/// a batch of its own). The batch costs 36 bytes per token while it is counted; the result does not depend on it.</param>
 public sealed record NGramOptions(
     int MaxOrder = 5,
     bool Prune = false,
@@ -35,9 +35,9 @@ public sealed record NGramOptions(
 /// <para>
 /// Why sorting and not a hash table: counting a token in a hash trie is 4 dependent random memory accesses, each a
 /// cache and TLB miss once the tables outgrow the caches, and every doubling of a table touches fresh memory again
-/// (measured here: 1.6 M tokens/s). Here tokens are buffered and each batch is counted with sequential passes:
+/// (measured here: 1.6 M tokens/s). Here sequences are buffered in batches, each counted with sequential passes:
 /// <list type="number">
-/// <item>one element per position: its 2-gram as a compact key (previous token, or the placeholder at a sequence
+/// <item>as a sequence arrives, one element per position: its 2-gram as a compact key (previous token, or the placeholder at a sequence
 /// start, &lt;&lt; token bits | token) and the next MaxOrder - 2 tokens of its sequence packed in 64 bits;</item>
 /// <item>an LSD radix sort (8-bit digits) on the compact key;</item>
 /// <item>runs of equal keys are the batch's distinct n-grams and their counts, merged into the order's arrays, which
@@ -53,10 +53,10 @@ public sealed record NGramOptions(
 /// <para>
 /// Limits: for order 5 the vocabulary must be below 2^21 (three look-ahead tokens in 64 bits); at most 2^31 - 1
 /// distinct n-grams of one order (array length) and 2^32 - 1 tokens in all (32-bit counts). Memory: 12 bytes per
-/// distinct n-gram plus 48 bytes per buffered token while a batch is counted (two element buffers and the runs);
+/// distinct n-gram plus 36 bytes per buffered token while a batch is counted (two element buffers and run ids);
 /// text has roughly 0.1-0.2 distinct 2-grams, 0.4 3-grams and 0.7-0.9 4- and 5-grams per token, so 300 million
 /// tokens take about 8 GB of counts (a merge of a later batch holds old and new arrays of one order at once), plus
-/// 1.6 GB for a full default batch.
+/// 1.2 GB for a full default batch.
 /// </para>
 /// </summary>
 public sealed class NGramCounter
