@@ -37,8 +37,9 @@ public sealed record NGramOptions(
 /// cache and TLB miss once the tables outgrow the caches, and every doubling of a table touches fresh memory again
 /// (measured here: 1.6 M tokens/s). Here sequences are buffered in batches, each counted with sequential passes:
 /// <list type="number">
-/// <item>as a sequence arrives, one element per position: its 2-gram as a compact key (previous token, or the placeholder at a sequence
-/// start, &lt;&lt; token bits | token) and the next MaxOrder - 2 tokens of its sequence packed in 64 bits;</item>
+/// <item>as a sequence arrives, one element per position: its 2-gram as a compact key (previous token, or the
+/// placeholder at a sequence start, &lt;&lt; token bits | token) and the next MaxOrder - 2 tokens of its sequence
+/// packed in 64 bits;</item>
 /// <item>an LSD radix sort (8-bit digits) on the compact key;</item>
 /// <item>runs of equal keys are the batch's distinct n-grams and their counts, merged into the order's arrays, which
 /// gives each run its id;</item>
