@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using LearningCurves.Analysis.Report;
 using LearningCurves.Engine;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Training;
@@ -98,7 +99,7 @@ public sealed class DemoCommand : ICommand
         if (!cache.IsFresh("summary", summaryKey, summaryFile))
         {
             cache.Invalidate("summary");
-            var text = DemoSummary.Build(suiteDir, evalDir, sweepDir, runNames, cfg.VocabSize, tok.EndOfTextId);
+            var text = DemoSummary.Build(Path.Combine(suiteDir, Pretrainer.TrainTokensFile), evalDir, sweepDir, runNames, cfg.VocabSize, tok.EndOfTextId);
             LearningCurves.Engine.Checkpoints.AtomicFile.WriteAllText(summaryFile, text);
             cache.MarkDone("summary", summaryKey);
             timings.Add(("summary", "ran", sw.Elapsed.TotalSeconds));

@@ -4,7 +4,7 @@ using LearningCurves.Analysis.NGrams;
 using LearningCurves.Analysis.Phases;
 using LearningCurves.Engine.IO;
 
-namespace LearningCurves.Training.Demo;
+namespace LearningCurves.Analysis.Report;
 
 /// <summary>
 /// The demo's closing table: mean held-out surprisal per run over training against chance, and the Pearson r between
@@ -14,13 +14,13 @@ namespace LearningCurves.Training.Demo;
 public static class DemoSummary
 {
     /// <summary>
-    /// Reads the suite's train-tokens.npy, the eval set and the sweep's curve files for <paramref name="runs"/>;
-    /// returns the table as text.
+    /// Reads the training token stream (.npy int32, sequences separated by <paramref name="endOfText"/>), the eval set
+    /// and the sweep's curve files for <paramref name="runs"/>; returns the table as text.
     /// </summary>
-    public static string Build(string suiteDir, string evalDir, string sweepDir, IReadOnlyList<string> runs, int vocabSize, int endOfText, int maxRows = 12)
+    public static string Build(string trainTokensFile, string evalDir, string sweepDir, IReadOnlyList<string> runs, int vocabSize, int endOfText, int maxRows = 12)
     {
         ArgumentNullException.ThrowIfNull(runs);
-        var (stream, _) = Npy.ReadInt32(Path.Combine(suiteDir, Pretrainer.TrainTokensFile));
+        var (stream, _) = Npy.ReadInt32(trainTokensFile);
         var counter = new NGramCounter(vocabSize);
         int start = 0;
         for (int i = 1; i <= stream.Length; i++)

@@ -1,9 +1,9 @@
 using LearningCurves.Engine.IO;
 using LearningCurves.Tests.Common;
-using LearningCurves.Training.Demo;
+using LearningCurves.Analysis.Report;
 using Xunit;
 
-namespace LearningCurves.Training.Tests;
+namespace LearningCurves.Analysis.Tests;
 
 public sealed class DemoSummaryTests
 {
@@ -27,7 +27,8 @@ public sealed class DemoSummaryTests
                 tok = rng.NextDouble() < 0.7 ? 1 + tok % (vocab - 1) : 1 + rng.Next(vocab - 1);
             }
         }
-        Npy.Write<int>(Path.Combine(suite, Pretrainer.TrainTokensFile), stream.ToArray(), stream.Count);
+        string trainTokens = Path.Combine(suite, "train-tokens.npy");
+        Npy.Write<int>(trainTokens, stream.ToArray(), stream.Count);
 
         // Eval set: 30 sequences of 16 tokens cut from the same chain; targets at positions 1..15.
         int n = 30, len = 16;
@@ -57,7 +58,7 @@ public sealed class DemoSummaryTests
             Npy.Write<long>(Path.Combine(sweep, run, "steps.npy"), steps, 3);
         }
 
-        var text = DemoSummary.Build(suite, eval, sweep, ["run-0", "run-1"], vocab, eot);
+        var text = DemoSummary.Build(trainTokens, eval, sweep, ["run-0", "run-1"], vocab, eot);
         Assert.Contains($"held-out examples: {m}", text, StringComparison.Ordinal);
         Assert.Contains("chance 3.58 bits", text, StringComparison.Ordinal);
         Assert.Contains("the models learned", text, StringComparison.Ordinal);
