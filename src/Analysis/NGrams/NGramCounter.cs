@@ -416,9 +416,8 @@ public sealed class NGramCounter
                     level.RemapPrefixes(belowMap.Span);
                     belowMap.Dispose();
                 }
-                if (n > 2) SortGroups(cur[..count], other[..count]);
                 // The runs go to the other buffer, idle until the next order's elements are written there.
-                int runs = Runs(cur[..count], other, compact: n == 2);
+                int runs = n == 2 ? Runs(cur[..count], other, compact: true, _tokenBits) : SortGroupsAndRuns(cur[..count], other, _tokenBits);
                 var ids = _runIds.Span[..runs];
                 belowMap = level.Merge(other[..runs], ids);
                 if (belowMap is not null) _padId[n] = belowMap.Span[(int)_padId[n]];
@@ -514,25 +513,29 @@ public sealed class NGramCounter
         return o;
     }
 
-    // Sorts each group of equal prefix (the elements arrive grouped, groups ascending) by its last token.
-    private void SortGroups(Span<Element> data, Span<Element> temp)
+    // Sorts each group of equal prefix (the elements arrive grouped, groups ascending) by its last token, and
+    // writes the runs of equal keys to the other buffer while the group is still in cache. The runs never reach the
+    // part of that buffer a later group borrows for its radix sort: there are never more runs than elements before.
+    private static int SortGroupsAndRuns(Span<Element> data, Span<Element> other, int tokenBits)
     {
-        int i = 0;
+        int i = 0, runs = 0;
         while (i < data.Length)
         {
             uint prefix = (uint)(data[i].Key >> 32);
             int j = i + 1;
             while (j < data.Length && (uint)(data[j].Key >> 32) == prefix) j++;
             int size = j - i;
+            var group = data.Slice(i, size);
             if (size > 1)
             {
-                var group = data.Slice(i, size);
                 if (size <= 24) InsertionSort(group);
                 else if (size <= 512) group.Sort(default(ByKey));
-                else if (RadixSort(group, temp.Slice(i, size), 0, _tokenBits)) temp.Slice(i, size).CopyTo(group);
+                else if (RadixSort(group, other.Slice(i, size), 0, tokenBits)) other.Slice(i, size).CopyTo(group);
             }
+            runs += Runs(group, other[runs..], compact: false, tokenBits);
             i = j;
         }
+        return runs;
     }
 
     private readonly struct ByKey : IComparer<Element>
@@ -606,10 +609,9 @@ public sealed class NGramCounter
 
     // Runs of equal keys in sorted elements: the batch's distinct n-grams (Key, written as prefix << 32 | token when
     // the order-2 keys are compact) and their counts (Ahead).
-    private int Runs(ReadOnlySpan<Element> sorted, Span<Element> runs, bool compact)
+    private static int Runs(ReadOnlySpan<Element> sorted, Span<Element> runs, bool compact, int bits)
     {
         int count = 0;
-        int bits = _tokenBits;
         ulong tokenMask = (1UL << bits) - 1;
         int i = 0;
         while (i < sorted.Length)

@@ -40,7 +40,9 @@ public sealed class NGramModel : IDisposable
             int d = p.Length;
             int prefixes = n == 2 ? vocabSize + 1 : last[n - 1].Length;
             var offsetArray = new NativeArray<uint>(prefixes + 1);
-            var totalArray = new NativeArray<uint>(prefixes);
+            // The totals of the order below have one entry per (n-1)-gram: its prefix-id array, read in the previous
+            // round and no longer needed, has exactly that length (order 1's totals, per token, are new).
+            var totalArray = n == 2 ? new NativeArray<uint>(prefixes) : prefix[n - 1];
             var offsets = offsetArray.Span;
             var totals = totalArray.Span;
             int i = 0;
@@ -53,7 +55,7 @@ public sealed class NGramModel : IDisposable
             }
             if (i != d) throw new InvalidOperationException($"order {n}: an n-gram names a prefix id outside 0..{prefixes - 1}");
             offsets[prefixes] = (uint)i;
-            prefix[n].Dispose(); // the offsets replace it
+            if (n == maxOrder) prefix[n].Dispose(); // below the top order, the next round's totals take the array
             _last[n] = last[n];
             _counts[n] = counts[n];
             _offsets[n] = offsetArray;
