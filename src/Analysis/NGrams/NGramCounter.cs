@@ -73,6 +73,7 @@ public sealed class NGramCounter
     private NativeArray<Element> _a = NativeArray<Element>.Empty, _b = NativeArray<Element>.Empty;
     private int _buffered;
     private readonly List<Element> _starts = new();
+    private readonly int[] _order2Histograms; // the batch's radix digit counts, kept as the elements are written
     private NativeArray<uint> _runIds = NativeArray<uint>.Empty;
     private long _tokens;
     private long _sequences;
@@ -94,6 +95,7 @@ public sealed class NGramCounter
         if (_slots * _tokenBits > 64)
             throw new ArgumentOutOfRangeException(nameof(vocabSize), vocabSize, $"order-{Options.MaxOrder} counting needs a vocabulary below 2^{64 / _slots}");
         _unigram = new long[vocabSize + 1];
+        _order2Histograms = new int[(2 * _tokenBits + Digit - 1) / Digit * Buckets];
         _levels = new Level?[Options.MaxOrder + 1];
         _padId = new uint[Options.MaxOrder + 1];
         _padId[1] = (uint)vocabSize;
@@ -134,8 +136,11 @@ public sealed class NGramCounter
                 FillOrderTwo(sequence, _a.Span.Slice(_buffered, sequence.Length));
                 _buffered += sequence.Length;
             }
-            var unigram = _unigram;
-            foreach (int t in sequence) unigram[t]++;
+            else
+            {
+                var unigram = _unigram;
+                foreach (int t in sequence) unigram[t]++;
+            }
         }
         _tokens += sequence.Length;
         _sequences++;
@@ -405,7 +410,8 @@ public sealed class NGramCounter
             var cur = _a.Span[..m];
             var other = _b.Span[..m];
             // Order 2 is sorted whole, on a compact (prefix << bits | token) key; each order above arrives grouped.
-            if (RadixSort(cur, other, 0, 2 * _tokenBits)) Swap(ref cur, ref other);
+            if (RadixSort(cur, other, 0, 2 * _tokenBits, _order2Histograms)) Swap(ref cur, ref other);
+            Array.Clear(_order2Histograms);
             int count = m;
             NativeArray<uint>? belowMap = null;
             for (int n = 2; n <= max; n++)
@@ -468,12 +474,20 @@ public sealed class NGramCounter
         ulong mask = slots * bits == 64 ? ulong.MaxValue : (1UL << (slots * bits)) - 1;
         ulong ahead = 0;
         for (int s = 0; s < slots; s++) ahead |= _end << (s * bits);
-        // Backwards, so each position's look-ahead is the next one's shifted by a token.
+        var unigram = _unigram;
+        var histograms = _order2Histograms.AsSpan();
+        int passes = histograms.Length / Buckets;
+        // Backwards, so each position's look-ahead is the next one's shifted by a token. The unigram counts and the
+        // order-2 sort's digit histograms are kept here, saving the sort a pass over the batch.
         for (int p = sequence.Length - 1; p >= 0; p--)
         {
+            int token = sequence[p];
             ulong previous = p > 0 ? (uint)sequence[p - 1] : (uint)VocabSize;
-            elements[p] = new Element { Key = (previous << bits) | (uint)sequence[p], Ahead = ahead };
-            ahead = ((ahead << bits) | (uint)sequence[p]) & mask;
+            ulong key = (previous << bits) | (uint)token;
+            elements[p] = new Element { Key = key, Ahead = ahead };
+            ahead = ((ahead << bits) | (uint)token) & mask;
+            unigram[token]++;
+            for (int d = 0; d < passes; d++) histograms[d * Buckets + (int)((key >> (d * Digit)) & (Buckets - 1))]++;
         }
         _starts.Add(new Element { Key = (uint)sequence[0], Ahead = elements[0].Ahead });
     }
@@ -558,22 +572,31 @@ public sealed class NGramCounter
         }
     }
 
+    private const int Digit = 8, Buckets = 1 << Digit;
+
     /// <summary>
     /// Stable LSD radix sort of <paramref name="a"/> by bits [shift, shift+bits) of the key, 8 bits a pass (256
     /// buckets: wider digits scatter to more streams than the write buffers hold, and measured slower per bit here),
-    /// ping-ponging with <paramref name="b"/>; a pass whose digit is the same for all elements is skipped. Returns true
+    /// ping-ponging with <paramref name="b"/>; a pass whose digit is the same for all elements is skipped. The digit
+    /// histograms (Buckets per pass) are counted first unless <paramref name="histograms"/> holds them. Returns true
     /// when the result ended in <paramref name="b"/>.
     /// </summary>
-    private static bool RadixSort(Span<Element> a, Span<Element> b, int shift, int bits)
+    private static bool RadixSort(Span<Element> a, Span<Element> b, int shift, int bits, Span<int> histograms = default)
     {
-        const int Digit = 8, Buckets = 1 << Digit;
         int passes = (bits + Digit - 1) / Digit;
         Span<int> counts = stackalloc int[passes * Buckets];
-        counts.Clear();
-        foreach (ref readonly var e in a)
+        if (!histograms.IsEmpty)
         {
-            ulong k = e.Key >> shift;
-            for (int p = 0; p < passes; p++) counts[p * Buckets + (int)((k >> (p * Digit)) & (Buckets - 1))]++;
+            histograms.CopyTo(counts);
+        }
+        else
+        {
+            counts.Clear();
+            foreach (ref readonly var e in a)
+            {
+                ulong k = e.Key >> shift;
+                for (int p = 0; p < passes; p++) counts[p * Buckets + (int)((k >> (p * Digit)) & (Buckets - 1))]++;
+            }
         }
         bool inB = false;
         for (int p = 0; p < passes; p++)
