@@ -23,8 +23,11 @@ internal static class EmuTestUtil
 
     public static int[] Ints(Random rng, int n, int maxExclusive) => Enumerable.Range(0, n).Select(_ => rng.Next(maxExclusive)).ToArray();
 
-    /// <summary>Asserts |got - want| &lt;= atol + rtol |want| everywhere; the message lists the first bad values and the max diff.</summary>
-    public static void AssertClose(ReadOnlySpan<float> want, ReadOnlySpan<float> got, double atol, double rtol, string context)
+    /// <summary>
+    /// Asserts |got - want| &lt;= atol + rtol |want| everywhere (NaN where NaN is wanted counts as a match when
+    /// <paramref name="nanMatchesNan"/>); the message lists the first bad values and the max difference.
+    /// </summary>
+    public static void AssertClose(ReadOnlySpan<float> want, ReadOnlySpan<float> got, double atol, double rtol, string context, bool nanMatchesNan = true)
     {
         Assert.True(want.Length == got.Length, $"{context}: {got.Length} values, expected {want.Length}");
         double maxDiff = 0;
@@ -33,11 +36,11 @@ internal static class EmuTestUtil
         for (int i = 0; i < want.Length; i++)
         {
             double w = want[i], g = got[i], d = Math.Abs(w - g);
-            bool ok = d <= atol + rtol * Math.Abs(w) || (double.IsNaN(w) && double.IsNaN(g));
+            bool ok = d <= atol + rtol * Math.Abs(w) || (nanMatchesNan && double.IsNaN(w) && double.IsNaN(g));
             if (double.IsNaN(d) && !ok) d = double.PositiveInfinity;
             maxDiff = Math.Max(maxDiff, d);
             if (!ok && bad++ < 8) sb.Append(CultureInfo.InvariantCulture, $"\n  [{i}] want {w:R} got {g:R} (diff {d:E3})");
         }
-        Assert.True(bad == 0, $"{context}: {bad} of {want.Length} values off, max diff {maxDiff:E3}{sb}");
+        Assert.True(bad == 0, $"{context}: {bad} of {want.Length} values off (max diff {maxDiff:E3}, atol {atol:E1}, rtol {rtol:E1}){sb}");
     }
 }

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Kernels.Native;
 using Xunit;
@@ -48,21 +46,7 @@ internal static class GpuTestSupport
         return r;
     }
 
-    /// <summary>|got - want| &lt;= atol + rtol |want| everywhere; lists the first bad values and the max difference.</summary>
-    public static void AssertClose(ReadOnlySpan<float> want, ReadOnlySpan<float> got, double atol, double rtol, string context)
-    {
-        Assert.True(want.Length == got.Length, $"{context}: {got.Length} values, expected {want.Length}");
-        double maxDiff = 0;
-        int bad = 0;
-        var sb = new StringBuilder();
-        for (int i = 0; i < want.Length; i++)
-        {
-            double w = want[i], g = got[i], d = Math.Abs(w - g);
-            bool ok = d <= atol + rtol * Math.Abs(w);
-            if (!ok) d = double.IsNaN(d) ? double.PositiveInfinity : d;
-            maxDiff = Math.Max(maxDiff, d);
-            if (!ok && bad++ < 8) sb.Append(CultureInfo.InvariantCulture, $"\n  [{i}] want {w:R} got {g:R}");
-        }
-        Assert.True(bad == 0, $"{context}: {bad} of {want.Length} values off (max diff {maxDiff:E3}, atol {atol:E1}, rtol {rtol:E1}){sb}");
-    }
+    /// <summary>|got - want| &lt;= atol + rtol |want| everywhere, a NaN never matching: the GPU must not make NaNs.</summary>
+    public static void AssertClose(ReadOnlySpan<float> want, ReadOnlySpan<float> got, double atol, double rtol, string context) =>
+        EmuTestUtil.AssertClose(want, got, atol, rtol, context, nanMatchesNan: false);
 }

@@ -11,7 +11,7 @@ public class AnalysisBenchmarkTests
     public void Bench_analyze_runs_the_whole_analysis_on_a_synthetic_suite()
     {
         var dir = Path.Combine(TestPaths.TempDir(), "bench");
-        var r = GenerateCommandTests.Run("bench", "analyze", "--examples", "300", "--runs", "2", "--checkpoints", "12", "--train-tokens", "6000", "--dir", dir);
+        var r = Cli.Run("bench", "analyze", "--examples", "300", "--runs", "2", "--checkpoints", "12", "--train-tokens", "6000", "--dir", dir);
         Assert.True(r.Code == 0, r.Err + r.Out);
         Assert.Contains("bench analyze: 300 examples x 2 runs x 12 checkpoints", r.Out, StringComparison.Ordinal);
         Assert.Contains("analyze: learning phases", r.Err, StringComparison.Ordinal);
@@ -21,7 +21,7 @@ public class AnalysisBenchmarkTests
     [Fact]
     public void Bench_ngrams_reports_cold_and_warm_counting()
     {
-        var r = GenerateCommandTests.Run("bench", "ngrams", "--tokens", "20000", "--vocab", "500", "--rows", "200", "--phase-examples", "50", "--phase-checkpoints", "5");
+        var r = Cli.Run("bench", "ngrams", "--tokens", "20000", "--vocab", "500", "--rows", "200", "--phase-examples", "50", "--phase-checkpoints", "5");
         Assert.True(r.Code == 0, r.Err + r.Out);
         Assert.Contains("counting, cold (fresh memory)", r.Out, StringComparison.Ordinal);
         Assert.Contains("counting, warm (memory touched before)", r.Out, StringComparison.Ordinal);

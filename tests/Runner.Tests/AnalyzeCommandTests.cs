@@ -118,7 +118,7 @@ public class AnalyzeCommandTests
         var root = TestPaths.TempDir();
         var suite = SyntheticSuite.Build(root, seed);
         var outDir = Path.Combine(root, "out");
-        var r = GenerateCommandTests.Run("analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--out", outDir,
+        var r = Cli.Run("analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--out", outDir,
             "--backend", "cpu", "--max-tokens", "24", "--gen-prompts", "3");
         Assert.True(r.Code == 0, $"seed {seed}: {r.Err}");
         foreach (var f in new[] { "examples.csv", "examples.parquet", "stats.json", "stats.md", "report.html", "metrics/per_run.csv" })
@@ -159,17 +159,17 @@ public class AnalyzeCommandTests
         var root = TestPaths.TempDir();
         var suite = SyntheticSuite.Build(root, 3, runs: 2, sequences: 10, checkpoints: 12);
         var outDir = Path.Combine(root, "out");
-        var noCorpus = GenerateCommandTests.Run("analyze", "--sweep", suite.Sweep, "--out", outDir);
+        var noCorpus = Cli.Run("analyze", "--sweep", suite.Sweep, "--out", outDir);
         Assert.Equal(2, noCorpus.Code);
         Assert.Contains("--train-ids", noCorpus.Err, StringComparison.Ordinal);
-        var both = GenerateCommandTests.Run("analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--train-text", suite.TrainIds, "--out", outDir);
+        var both = Cli.Run("analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--train-text", suite.TrainIds, "--out", outDir);
         Assert.Equal(2, both.Code);
         File.WriteAllText(Path.Combine(root, "bad.ids"), "1 2 99999\n");
-        var bad = GenerateCommandTests.Run("analyze", "--sweep", suite.Sweep, "--train-ids", Path.Combine(root, "bad.ids"), "--out", outDir, "--no-generate");
+        var bad = Cli.Run("analyze", "--sweep", suite.Sweep, "--train-ids", Path.Combine(root, "bad.ids"), "--out", outDir, "--no-generate");
         Assert.Equal(2, bad.Code);
         Assert.Single(bad.Err.Trim().Split((char)10), l => l.StartsWith("learning-curves", StringComparison.Ordinal));
         Assert.False(File.Exists(Path.Combine(outDir, "report.html")));
-        var missing = GenerateCommandTests.Run("analyze", "--sweep", Path.Combine(root, "nope"), "--train-ids", suite.TrainIds, "--out", outDir);
+        var missing = Cli.Run("analyze", "--sweep", Path.Combine(root, "nope"), "--train-ids", suite.TrainIds, "--out", outDir);
         Assert.Equal(2, missing.Code);
     }
 }

@@ -17,26 +17,6 @@ public class GenerateCommandTests
         return dir;
     }
 
-    internal static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var oldOut = Console.Out;
-        var oldErr = Console.Error;
-        var o = new StringWriter();
-        var e = new StringWriter();
-        Console.SetOut(o);
-        Console.SetError(e);
-        try
-        {
-            int code = Program.Main(args);
-            return (code, o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
-
     [Fact]
     public void Writes_one_json_line_per_prompt_reproducibly()
     {
@@ -46,9 +26,9 @@ public class GenerateCommandTests
         File.WriteAllText(prompts, "1 2 3\n\n" + string.Join(' ', Enumerable.Range(0, 80)) + "\n7\n");
         string out1 = Path.Combine(dir, "a.jsonl"), out2 = Path.Combine(dir, "b.jsonl");
         string[] common = ["--model", model, "--prompts", prompts, "--prompts-format", "ids", "--max-tokens", "9", "--seed", "5", "--backend", "cpu"];
-        var r1 = Run(["generate", .. common, "--out", out1]);
+        var r1 = Cli.Run(["generate", .. common, "--out", out1]);
         Assert.True(r1.Code == 0, r1.Err);
-        var r2 = Run(["generate", .. common, "--out", out2]);
+        var r2 = Cli.Run(["generate", .. common, "--out", out2]);
         Assert.Equal(0, r2.Code);
         Assert.Equal(File.ReadAllText(out1), File.ReadAllText(out2));
         Assert.Contains("keep their last 64", r1.Err, StringComparison.Ordinal);
@@ -66,10 +46,10 @@ public class GenerateCommandTests
             Assert.True(root.GetProperty("longest_repeated_span").GetDouble() >= 0);
         }
         // Greedy decoding ignores the seed; a different seed with sampling changes the text.
-        var g1 = Run(["generate", .. common[..^4], "--temperature", "0", "--seed", "1"]);
-        var g2 = Run(["generate", .. common[..^4], "--temperature", "0", "--seed", "2"]);
+        var g1 = Cli.Run(["generate", .. common[..^4], "--temperature", "0", "--seed", "1"]);
+        var g2 = Cli.Run(["generate", .. common[..^4], "--temperature", "0", "--seed", "2"]);
         Assert.Equal(g1.Out, g2.Out);
-        var s2 = Run(["generate", .. common[..^4], "--temperature", "1", "--seed", "6"]);
+        var s2 = Cli.Run(["generate", .. common[..^4], "--temperature", "1", "--seed", "6"]);
         Assert.NotEqual(File.ReadAllText(out1), s2.Out);
     }
 
@@ -80,13 +60,13 @@ public class GenerateCommandTests
         var model = TinyModel(Path.Combine(dir, "model"));
         var prompts = Path.Combine(dir, "p.ids");
         File.WriteAllText(prompts, "1 2 300\n");
-        var r = Run("generate", "--model", model, "--prompts", prompts, "--prompts-format", "ids", "--backend", "cpu");
+        var r = Cli.Run("generate", "--model", model, "--prompts", prompts, "--prompts-format", "ids", "--backend", "cpu");
         Assert.Equal(2, r.Code);
         Assert.Contains("300", r.Err, StringComparison.Ordinal);
         Assert.Single(r.Err.Trim().Split('\n'));
-        Assert.Equal(2, Run("generate", "--model", model, "--prompts", prompts, "--temperature", "-1").Code);
-        Assert.Equal(2, Run("generate", "--model", model, "--prompts", Path.Combine(dir, "missing.txt")).Code);
-        Assert.Equal(2, Run("generate", "--model", model, "--prompts", prompts, "--tempreature", "1").Code);
+        Assert.Equal(2, Cli.Run("generate", "--model", model, "--prompts", prompts, "--temperature", "-1").Code);
+        Assert.Equal(2, Cli.Run("generate", "--model", model, "--prompts", Path.Combine(dir, "missing.txt")).Code);
+        Assert.Equal(2, Cli.Run("generate", "--model", model, "--prompts", prompts, "--tempreature", "1").Code);
     }
 }
 

@@ -254,12 +254,6 @@ public sealed class NGramCounter
             Replace(ref Counts, Counts.Copy(Count));
         }
 
-        private static void Replace(ref NativeArray<uint> array, NativeArray<uint> with)
-        {
-            array.Dispose();
-            array = with;
-        }
-
         // The first batch into a level that holds only the all-placeholder n-gram (never in a batch): the batch's
         // n-grams with that one slotted in where it sorts.
         private NativeArray<uint> First(ReadOnlySpan<Element> runs, Span<uint> ids)

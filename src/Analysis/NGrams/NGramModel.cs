@@ -89,7 +89,10 @@ public sealed class NGramModel : IDisposable
     {
         if (n < 1 || n > MaxOrder) throw new ArgumentOutOfRangeException(nameof(n), n, $"n must be 1..{MaxOrder}");
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return n == 1 ? _unigram.AsSpan(0, VocabSize).ToArray().Count(c => c > 0) : _last[n].Length;
+        if (n > 1) return _last[n].Length;
+        long seen = 0;
+        foreach (long c in _unigram.AsSpan(0, VocabSize)) if (c > 0) seen++;
+        return seen;
     }
 
     /// <summary>Bytes held by the counts.</summary>

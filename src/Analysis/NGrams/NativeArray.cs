@@ -18,7 +18,8 @@ internal sealed unsafe class NativeArray<T> : SafeHandle where T : unmanaged
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Length = length;
-        _bytes = Math.Max(1L, (long)length * sizeof(T));
+        _bytes = (long)length * sizeof(T);
+        if (length == 0) return; // nothing to allocate: the handle stays invalid, so there is nothing to free
         void* p = NativeMemory.AlignedAlloc((nuint)_bytes, (nuint)_bytes >= HugePage ? HugePage : 64);
         SetHandle((IntPtr)p);
         GC.AddMemoryPressure(_bytes);
@@ -26,6 +27,7 @@ internal sealed unsafe class NativeArray<T> : SafeHandle where T : unmanaged
         if (OperatingSystem.IsLinux() && (nuint)_bytes >= HugePage) _ = LinuxMemory.AdviseHugePages(p, (nuint)_bytes);
     }
 
+    /// <summary>A new zero-length array (it holds no memory; each caller gets its own, so disposing one is harmless).</summary>
     public static NativeArray<T> Empty => new(0);
 
     public int Length { get; }

@@ -87,7 +87,7 @@ public sealed class AnalyzeBenchmark : IBenchmark
     private sealed class TokenStream(int vocab, int seed)
     {
         private readonly Random _rng = new(seed);
-        private readonly double[] _cdf = Cdf(vocab);
+        private readonly double[] _cdf = NGramBenchmark.ZipfCdf(vocab, 1.1);
         private int _previous;
 
         public int[] Next(int count)
@@ -95,25 +95,10 @@ public sealed class AnalyzeBenchmark : IBenchmark
             var tokens = new int[count];
             for (int i = 0; i < count; i++)
             {
-                int t = _rng.NextDouble() < 0.3 ? (int)((_previous * 7L + 3) % vocab) : Draw();
+                int t = _rng.NextDouble() < 0.3 ? (int)((_previous * 7L + 3) % vocab) : NGramBenchmark.ZipfDraw(_cdf, _rng);
                 tokens[i] = _previous = t;
             }
             return tokens;
-        }
-
-        private int Draw()
-        {
-            int k = Array.BinarySearch(_cdf, _rng.NextDouble());
-            return Math.Min(vocab - 1, k < 0 ? ~k : k);
-        }
-
-        private static double[] Cdf(int vocab)
-        {
-            var cdf = new double[vocab];
-            double acc = 0;
-            for (int i = 0; i < vocab; i++) cdf[i] = acc += Math.Pow(i + 1, -1.1);
-            for (int i = 0; i < vocab; i++) cdf[i] /= acc;
-            return cdf;
         }
     }
 }

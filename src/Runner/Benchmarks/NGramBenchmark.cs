@@ -118,17 +118,27 @@ public sealed class NGramBenchmark : IBenchmark
     // Independent Zipf(s) draws by inverse CDF: a worst case for n-gram memory (few repeats beyond bigrams).
     private static int[] Zipf(long count, int vocab, double s, int seed)
     {
+        var cdf = ZipfCdf(vocab, s);
+        var rng = new Random(seed);
+        var data = new int[count];
+        for (long i = 0; i < count; i++) data[i] = ZipfDraw(cdf, rng);
+        return data;
+    }
+
+    /// <summary>Cumulative Zipf(s) probabilities of ids 0..vocab-1 (id i has weight (i + 1)^-s).</summary>
+    internal static double[] ZipfCdf(int vocab, double s)
+    {
         var cdf = new double[vocab];
         double acc = 0;
         for (int i = 0; i < vocab; i++) cdf[i] = acc += Math.Pow(i + 1, -s);
         for (int i = 0; i < vocab; i++) cdf[i] /= acc;
-        var rng = new Random(seed);
-        var data = new int[count];
-        for (long i = 0; i < count; i++)
-        {
-            int k = Array.BinarySearch(cdf, rng.NextDouble());
-            data[i] = Math.Min(k < 0 ? ~k : k, vocab - 1);
-        }
-        return data;
+        return cdf;
+    }
+
+    /// <summary>One id drawn from a <see cref="ZipfCdf"/> by inverse CDF.</summary>
+    internal static int ZipfDraw(double[] cdf, Random rng)
+    {
+        int k = Array.BinarySearch(cdf, rng.NextDouble());
+        return Math.Min(k < 0 ? ~k : k, cdf.Length - 1);
     }
 }
