@@ -30,13 +30,18 @@ public static class Program
             Console.Error.WriteLine($"learning-curves: unknown command '{args[0]}' (try 'learning-curves help')");
             return 2;
         }
+        if (CliHelp.Asked(args[1..]))
+        {
+            command.WriteHelp(Console.Out, args[1..]);
+            return 0;
+        }
         try
         {
             return command.Run(args[1..]);
         }
         catch (UserError e)
         {
-            Console.Error.WriteLine($"learning-curves {command.Name}: {OneLine(e.Message)}");
+            Console.Error.WriteLine(Prefixed(command.Name, OneLine(e.Message)));
             return e.ExitCode;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -48,6 +53,12 @@ public static class Program
     }
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" | ");
+
+    // "learning-curves sweep: problem", where the message may already begin "sweep: " or "bench ngrams: ".
+    private static string Prefixed(string command, string message) =>
+        message.StartsWith(command + ": ", StringComparison.Ordinal) || message.StartsWith(command + " ", StringComparison.Ordinal)
+            ? $"learning-curves {message}"
+            : $"learning-curves {command}: {message}";
 
     private static void PrintHelp(TextWriter w)
     {

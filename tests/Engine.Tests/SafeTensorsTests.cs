@@ -65,7 +65,18 @@ public class SafeTensorsTests
 
     [Fact]
     public void Rejects_a_header_length_past_the_end_of_the_file() =>
-        Rejects(Craft(TestPaths.TempDir(), Good, 32, declaredLength: 5000), "runs past the end of the file");
+        Rejects(Craft(TestPaths.TempDir(), Good, 32, declaredLength: 5000), "header length 5000 exceeds the file size");
+
+    [Fact]
+    public void A_file_cut_inside_a_multibyte_header_character_is_reported_as_too_short_not_as_bad_utf8()
+    {
+        // The header is valid UTF-8 as written; the file ends in the middle of its two-byte 'é'.
+        var json = Encoding.UTF8.GetBytes("{\"a\u00e9\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}");
+        string path = Craft(TestPaths.TempDir(), json, []);
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(8 + Array.IndexOf(json, (byte)0xC3) + 1)]);
+        Rejects(path, $"header length {json.Length} exceeds the file size");
+    }
 
     [Fact]
     public void Rejects_a_header_that_is_not_utf8()

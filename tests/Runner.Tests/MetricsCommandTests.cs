@@ -139,7 +139,7 @@ public sealed class MetricsCommandTests
         Npy.Write<long>(steps, Steps);
         string outDir = Path.Combine(dir, "out");
 
-        UserError Parse(params string[] argv) => Assert.ThrowsAny<UserError>(() => MetricsCommand.Parse(Args.Parse("metrics", argv)));
+        UserError Parse(params string[] argv) => Assert.ThrowsAny<UserError>(() => MetricsCommand.Parse(Args.Parse("metrics", new MetricsCommand().Options, argv)));
         Assert.Contains("not both", Parse("--curves", good, "--steps", steps, "--vocab-size", "5", "--chance-bits", "3", "--out", outDir).Message, StringComparison.Ordinal);
         Assert.Contains("--steps", Parse("--curves", good, "--out", outDir).Message, StringComparison.Ordinal);
         Assert.Contains("--out", Parse("--curves", good, "--steps", steps).Message, StringComparison.Ordinal);

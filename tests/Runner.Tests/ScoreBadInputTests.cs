@@ -68,7 +68,7 @@ public class ScoreBadInputTests
         var bytes = File.ReadAllBytes(st);
         BitConverter.GetBytes((ulong)bytes.Length).CopyTo(bytes, 0);
         File.WriteAllBytes(st, bytes);
-        Fails(st, "runs past the end of the file", "score", "--model", model, "--ids", ids, "--out", outCsv, "--backend", "cpu");
+        Fails(st, "exceeds the file size", "score", "--model", model, "--ids", ids, "--out", outCsv, "--backend", "cpu");
     }
 
     [Fact]

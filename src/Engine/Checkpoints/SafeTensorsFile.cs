@@ -140,7 +140,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(head);
         if (n > MaxHeaderBytes) throw UserError.InFile(path, $"header length {n} is larger than the 100 MB limit");
         if (8 + (long)n > fileLength)
-            throw UserError.InFile(path, $"header length {n} runs past the end of the file ({fileLength} bytes): truncated or not safetensors");
+            throw UserError.InFile(path, $"header length {n} exceeds the file size ({fileLength} bytes, {fileLength - 8} after the 8-byte length): truncated or not safetensors");
         if (n < 2) throw UserError.InFile(path, $"header length {n} is too small to hold a JSON object");
         var json = head.Slice(8, (int)n);
         if (json[0] != (byte)'{') throw UserError.InFile(path, "header does not start with '{'");

@@ -20,6 +20,16 @@ public sealed class AnalyzeBenchmark : IBenchmark
 
     public string Description => "the analysis end to end without generation on a synthetic suite: --examples N (1000000; 20000 with --quick) --runs R (5) --checkpoints K (222) --train-tokens N (20000000) [--dir DIR: keep the files there]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CliOption.Switch("quick", "a small suite: 20000 examples, 2M training tokens"),
+        new("examples", "N", "examples per run (default 1000000)"),
+        new("runs", "R", "runs (default 5)"),
+        new("checkpoints", "K", "checkpoints per run (default 222)"),
+        new("train-tokens", "N", "synthetic training tokens (default 20000000)"),
+        new("dir", "DIR", "keep the synthetic suite and the analysis there (default: a temporary folder)"),
+    ];
+
     public int Run(Args args)
     {
         ArgumentNullException.ThrowIfNull(args);

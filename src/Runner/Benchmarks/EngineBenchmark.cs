@@ -12,6 +12,16 @@ public sealed class EngineBenchmark : IBenchmark
 
     public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model [--backend --precision --batch --repeats --quick --profile]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CliOption.Backend("cpu"),
+        CliOption.Precision,
+        new("batch", "N", "sequences per forward pass (default 16; on CUDA sized to the card)"),
+        new("repeats", "N", "timed repeats, the median is reported (default 3)"),
+        CliOption.Switch("quick", "fewer and smaller timings"),
+        CliOption.Switch("profile", "time every operation of the forward pass"),
+    ];
+
     public int Run(Args args)
     {
         ArgumentNullException.ThrowIfNull(args);

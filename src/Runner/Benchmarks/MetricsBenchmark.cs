@@ -19,6 +19,17 @@ public sealed class MetricsBenchmark : IBenchmark
 
     public string Description => "learning-curve metrics on synthetic float32 curves: --examples N (1000000; 20000 with --quick) --checkpoints K (222) --runs R (5) [--aoa gam|sigmoid] [--threads N] [--dir DIR: keep the files there]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CliOption.Switch("quick", "20000 examples instead of 1000000"),
+        new("examples", "N", "examples per run (default 1000000)"),
+        new("checkpoints", "K", "checkpoints per run (default 222)"),
+        new("runs", "R", "runs (default 5)"),
+        new("aoa", "gam|sigmoid", "age-of-acquisition method (default gam)"),
+        new("threads", "N", "worker threads (default: the processor count)"),
+        new("dir", "DIR", "keep the synthetic curves and metrics there (default: a temporary folder)"),
+    ];
+
     public int Run(Args args)
     {
         ArgumentNullException.ThrowIfNull(args);

@@ -17,6 +17,20 @@ public sealed class NGramBenchmark : IBenchmark
 
     public string Description => "n-gram counting tokens/s, bytes per n-gram; regression and learning-phase times (--tokens N --vocab V --seq-len L --ids FILE.npy --prune yes --rows N --phase-examples N)";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CliOption.Switch("quick", "2M tokens, 100000 rows, 20000 phase examples"),
+        new("tokens", "N", "synthetic Zipf tokens to count (default 20000000)"),
+        new("vocab", "V", "vocabulary of the synthetic tokens (default 50257)"),
+        new("seq-len", "L", "tokens per training sequence (default 1024)"),
+        new("ids", "FILE.npy", "count a real corpus (int32 ids) instead of synthetic tokens"),
+        new("prune", "yes|no", "prune rare n-grams as the paper does (default no)"),
+        new("rows", "N", "rows of the timed regression (default 1000000)"),
+        new("phase-examples", "N", "examples of the timed learning-phase fit (default 100000)"),
+        new("phase-checkpoints", "K", "checkpoints of the learning-phase fit (default 222)"),
+        new("phase-runs", "R", "runs of the learning-phase fit (default 5)"),
+    ];
+
     public int Run(Args args)
     {
         ArgumentNullException.ThrowIfNull(args);

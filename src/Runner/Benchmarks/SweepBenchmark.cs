@@ -22,6 +22,16 @@ public sealed class SweepBenchmark : IBenchmark
 
     public string Description => "sweep vs a plain load-and-score loop: overhead and load overlap [--backend --checkpoints --sequences --repeats --quick]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CliOption.Backend("cpu"),
+        CliOption.Precision,
+        CliOption.Switch("quick", "3 checkpoints, 16 sequences, 1 repeat"),
+        new("checkpoints", "K", "checkpoints of the timed run (default 6)"),
+        new("sequences", "N", "eval sequences (default 64)"),
+        new("repeats", "N", "timed repeats (default 2)"),
+    ];
+
     public int Run(Args args)
     {
         ArgumentNullException.ThrowIfNull(args);

@@ -4,26 +4,30 @@ using LearningCurves.Engine;
 namespace LearningCurves.Runner.Cli;
 
 /// <summary>
-/// `--name value`, `--name=value` and boolean `--switch` options. Every option a command reads is marked as known;
-/// <see cref="RejectUnknown"/> then refuses anything left, so a typo is an error rather than silently ignored.
+/// `--name value`, `--name=value` and boolean `--switch` options, against the command's table of
+/// <see cref="CliOption"/>s: a name not in the table is refused at once, naming the closest one that is, so a typo is
+/// an error rather than silently ignored. Every option a command reads is marked as read; <see cref="RejectUnknown"/>
+/// refuses the table's options that this form of the command does not use.
 /// </summary>
 public sealed class Args
 {
     private readonly Dictionary<string, List<string>> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _switches = new(StringComparer.Ordinal);
     private readonly HashSet<string> _read = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _declared;
     private readonly string _command;
 
-    private Args(string command) => _command = command;
+    private Args(string command, HashSet<string> declared) => (_command, _declared) = (command, declared);
 
     /// <summary>Positional arguments (those not after an option name).</summary>
     public List<string> Positional { get; } = new();
 
-    public static Args Parse(string command, string[] argv, params string[] switches)
+    public static Args Parse(string command, IReadOnlyList<CliOption> options, string[] argv)
     {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(argv);
-        var a = new Args(command);
-        var isSwitch = new HashSet<string>(switches, StringComparer.Ordinal);
+        var a = new Args(command, new HashSet<string>(options.Select(o => o.Name), StringComparer.Ordinal));
+        var isSwitch = new HashSet<string>(options.Where(o => o.IsSwitch).Select(o => o.Name), StringComparer.Ordinal);
         for (int i = 0; i < argv.Length; i++)
         {
             string arg = argv[i];
@@ -36,6 +40,11 @@ public sealed class Args
                 {
                     value = name[(eq + 1)..];
                     name = name[..eq];
+                }
+                if (!a._declared.Contains(name))
+                {
+                    throw new UserError($"{command}: unknown option --{name}; did you mean --{CliHelp.Closest(name, options.Select(o => o.Name))}? "
+                        + $"(learning-curves {command} --help lists them)");
                 }
                 if (isSwitch.Contains(name))
                 {
@@ -59,21 +68,29 @@ public sealed class Args
         return a;
     }
 
+    // A command reading a name its table lacks is a bug in the command, not the user's error.
+    private void MarkRead(string name)
+    {
+        if (!_declared.Contains(name))
+            throw new InvalidOperationException($"{_command} reads --{name}, which its option table does not declare");
+        _read.Add(name);
+    }
+
     public bool Has(string name)
     {
-        _read.Add(name);
+        MarkRead(name);
         return _values.ContainsKey(name) || _switches.Contains(name);
     }
 
     public bool Switch(string name)
     {
-        _read.Add(name);
+        MarkRead(name);
         return _switches.Contains(name);
     }
 
     public string? Get(string name)
     {
-        _read.Add(name);
+        MarkRead(name);
         if (!_values.TryGetValue(name, out var list)) return null;
         if (list.Count > 1) throw new UserError($"{_command}: --{name} given {list.Count} times");
         return list[0];
@@ -83,7 +100,7 @@ public sealed class Args
 
     public IReadOnlyList<string> GetAll(string name)
     {
-        _read.Add(name);
+        MarkRead(name);
         return _values.TryGetValue(name, out var list) ? list : Array.Empty<string>();
     }
 
@@ -117,12 +134,13 @@ public sealed class Args
         return s;
     }
 
-    /// <summary>Refuses options that no part of the command read, and positional arguments beyond <paramref name="maxPositional"/>.</summary>
+    /// <summary>Refuses options of the table that no part of the command read (they belong to another form of it), and
+    /// positional arguments beyond <paramref name="maxPositional"/>.</summary>
     public void RejectUnknown(int maxPositional = 0)
     {
         foreach (var name in _values.Keys.Concat(_switches))
         {
-            if (!_read.Contains(name)) throw new UserError($"{_command}: unknown option --{name}");
+            if (!_read.Contains(name)) throw new UserError($"{_command}: --{name} does not apply to this form of the command");
         }
         if (Positional.Count > maxPositional)
             throw new UserError($"{_command}: unexpected argument '{Positional[maxPositional]}'");

@@ -9,6 +9,9 @@ public interface IBenchmark
     /// <summary>One line for `learning-curves bench --list`.</summary>
     string Description { get; }
 
+    /// <summary>Every option the benchmark takes, in the order `bench NAME --help` lists them.</summary>
+    IReadOnlyList<CliOption> Options { get; }
+
     /// <summary>Reads its options, calls <c>args.RejectUnknown(maxPositional: 1)</c>, then runs and prints its figures; returns the exit code.</summary>
     int Run(Args args);
 }

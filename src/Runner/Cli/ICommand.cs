@@ -9,6 +9,12 @@ public interface ICommand
     /// <summary>One usage line, shown by `learning-curves help`.</summary>
     string Usage { get; }
 
+    /// <summary>Every option the command takes (`--help` aside), in the order its help lists them.</summary>
+    IReadOnlyList<CliOption> Options { get; }
+
+    /// <summary>`learning-curves NAME --help`: the usage line and one line per option.</summary>
+    void WriteHelp(TextWriter w, string[] args) => CliHelp.Write(w, Usage, Options);
+
     /// <summary>Runs with the arguments after the command name; returns the exit code.</summary>
     int Run(string[] args);
 }

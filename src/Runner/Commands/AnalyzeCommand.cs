@@ -15,9 +15,30 @@ public sealed class AnalyzeCommand : ICommand
                            "[--chance-bits X | --vocab-size V] [--last K] [--prune-ngrams] [--no-generate] [--gen-prompts N] " +
                            "[--temperature 0.3] [--max-tokens 128] [--seed S] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("sweep", "DIR", "the sweep's output folder: DIR/<run>/surprisal.npy, steps.npy, manifest.json (required)"),
+        new("train-text", "FILE...", "training-corpus text files, tokenized with the eval set's tokenizer (repeatable; or --train-ids)"),
+        new("train-ids", "FILE", "training corpus as token ids: .npy int32 (N, T) or one sequence of ids per line"),
+        new("out", "DIR", "where the metrics, examples.csv, stats.json, plots and report.html go (required)"),
+        new("eval-set", "DIR", "the eval set (default: the one the sweep's manifests name)"),
+        new("tokenizer", "DIR", "tokenizer folder for token texts and --train-text (default: the eval set's)"),
+        new("chance-bits", "X", "chance surprisal in bits for age of acquisition (or --vocab-size)"),
+        new("vocab-size", "V", "chance = log2(V); V is the tokenizer's real vocabulary (default 50257)"),
+        new("last", "K", "final surprisal averages the last K checkpoints (default 11)"),
+        CliOption.Switch("prune-ngrams", "prune rare n-grams as the paper does (off by default)"),
+        CliOption.Switch("no-generate", "skip text generation along training"),
+        new("gen-prompts", "N", "prompts for generation along training (default 8)"),
+        new("temperature", "T", "sampling temperature for generation (default 0.3)"),
+        new("max-tokens", "N", "tokens generated per prompt (default 128)"),
+        new("seed", "S", "sampling seed (default 0)"),
+        CliOption.Backend("auto"),
+        CliOption.Precision,
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args, "prune-ngrams", "no-generate");
+        var a = Args.Parse(Name, Options, args);
         string sweep = a.Require("sweep");
         string outDir = a.Require("out");
         var trainText = a.GetAll("train-text").ToList();

@@ -11,9 +11,16 @@ public sealed class CorpusCommand : ICommand
 
     public string Usage => "corpus [--source DIR (default: the SOTU data fetched by build.ps1 setup)] [--heldout-every 10] --out DIR";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("source", "DIR", "the State of the Union data (default: the copy build.ps1 setup fetched)"),
+        new("heldout-every", "N", "every N-th address goes to the held-out split (default 10)"),
+        new("out", "DIR", "where train.txt, heldout.txt and manifest.json go (required)"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         var source = a.Get("source");
         string src = source ?? DataCache.SotuData;
         int every = a.GetInt("heldout-every", 10, 2);

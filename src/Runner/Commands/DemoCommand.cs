@@ -20,9 +20,24 @@ public sealed class DemoCommand : ICommand
     public string Usage => "demo --out DIR [--config demo] [--seeds 0,1,2] [--steps 400] [--checkpoints 24] [--batch 16] [--lr 1e-2] [--warmup 20] " +
                            "[--sequences 200] [--source DIR] [--tokenizer DIR]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("out", "DIR", "the demo's output folder; every stage is cached there (required)"),
+        new("config", "NAME|FILE", "model configuration of the suite (default demo)"),
+        new("seeds", "LIST", "comma-separated pre-training seeds, one run each (default 0,1,2)"),
+        new("steps", "N", "training steps per run (default 400)"),
+        new("checkpoints", "K", "checkpoints saved per run (default 24)"),
+        new("batch", "N", "training batch in sequences (default 16)"),
+        new("lr", "X", "peak learning rate (default 1e-2)"),
+        new("warmup", "N", "warm-up steps (default 20)"),
+        new("sequences", "N", "eval-set sequences (default 200)"),
+        new("source", "DIR", "the State of the Union data (default: the copy build.ps1 setup fetched)"),
+        new("tokenizer", "DIR", "GPT-2 tokenizer folder (default: the copy build.ps1 setup fetched)"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         string outDir = Path.GetFullPath(a.Require("out"));
         string config = a.Get("config", "demo");
         string seedsText = a.Get("seeds", "0,1,2");

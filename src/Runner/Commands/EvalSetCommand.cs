@@ -13,9 +13,25 @@ public sealed class EvalSetCommand : ICommand
     public string Usage => "eval-set (--text FILE... | --ids FILE) [--tokenizer DIR] --seq-len 128 --per-sequence 10|all --seed S "
         + "[--sequences N] [--packing lines|stream] [--begin-id ID] [--sep-id ID] [--vocab-size V] --out DIR";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("text", "FILE...", "UTF-8 text files, one example line per line (repeatable; or --ids)"),
+        new("ids", "FILE", "whitespace-separated token ids, one line per line"),
+        new("tokenizer", "DIR", "vocab.json + merges.txt for --text (default: the built-in GPT-2 tokenizer)"),
+        new("seq-len", "T", "tokens per sequence (default 128)"),
+        new("per-sequence", "K|all", "target positions drawn per sequence, or all (default 10)"),
+        new("seed", "S", "seed of every random choice (required)"),
+        new("sequences", "N", "keep N sequences drawn without replacement (default: all)"),
+        new("packing", "lines|stream", "lines: begin line sep line ... cut at seq-len; stream: consecutive chunks (default lines)"),
+        new("begin-id", "ID", "token that begins each sequence (default: the tokenizer's <|endoftext|>)"),
+        new("sep-id", "ID", "token between lines (default: the tokenizer's <|endoftext|>)"),
+        new("vocab-size", "V", "vocabulary size for --ids without --tokenizer"),
+        new("out", "DIR", "where sequences.npy, targets.npy and manifest.json go (required)"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         // --text takes one or more files: `--text a.txt b.txt` leaves b.txt positional.
         var text = a.GetAll("text").Concat(a.Has("text") ? a.Positional : []).ToList();
         string per = a.Get("per-sequence", "10");

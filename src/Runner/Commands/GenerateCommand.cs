@@ -21,9 +21,22 @@ public sealed class GenerateCommand : ICommand
     public string Usage => "generate --model DIR --prompts FILE [--prompts-format text|ids] [--temperature 0.3] [--max-tokens 128] " +
                            "[--seed S] [--out FILE.jsonl] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("model", "DIR", "checkpoint folder (config.json + model.safetensors) (required)"),
+        new("prompts", "FILE", "prompts, one per line (required)"),
+        new("prompts-format", "text|ids", "prompt lines are text (tokenized) or token ids (default text)"),
+        new("temperature", "T", "sampling temperature; 0 is greedy (default 0.3)"),
+        new("max-tokens", "N", "tokens generated per prompt (default 128)"),
+        new("seed", "S", "sampling seed (default 0)"),
+        new("out", "FILE.jsonl", "write one JSON line per prompt there (default: standard output)"),
+        CliOption.Backend("auto"),
+        CliOption.Precision,
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         string modelDir = a.Require("model");
         string promptsPath = a.Require("prompts");
         string format = a.GetChoice("prompts-format", "text", "text", "ids");

@@ -12,9 +12,14 @@ public sealed class InspectCommand : ICommand
 
     public string Usage => "inspect --model DIR";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("model", "DIR", "checkpoint folder to describe (required)"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         var dir = a.Require("model");
         a.RejectUnknown();
 

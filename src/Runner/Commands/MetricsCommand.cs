@@ -13,12 +13,26 @@ public sealed class MetricsCommand : ICommand
     public string Usage => "metrics (--sweep DIR | --curves A.npy [B.npy ...] --steps FILE [--layout checkpoints-first|examples-first]) "
         + "[--vocab-size V | --chance-bits X] [--last K] [--aoa gam|sigmoid] [--threads N] --out DIR";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("sweep", "DIR", "a sweep's output folder: every DIR/<run>/surprisal.npy with its steps.npy"),
+        new("curves", "A.npy...", "one 2-D .npy of surprisals per run (repeatable; with --steps)"),
+        new("steps", "FILE", "one step per checkpoint: text, one integer per line, or a 1-D integer .npy"),
+        new("layout", "checkpoints-first|examples-first", "axis order of --curves (default checkpoints-first)"),
+        new("vocab-size", "V", "chance = log2(V) (default 50257)"),
+        new("chance-bits", "X", "chance surprisal in bits, instead of --vocab-size"),
+        new("last", "K", "final surprisal averages the last K checkpoints (default 11)"),
+        new("aoa", "gam|sigmoid", "age of acquisition from the smoothed curve or a sigmoid fit (default gam)"),
+        new("threads", "N", "worker threads (default: the processor count)"),
+        new("out", "DIR", "where per_run.csv, examples.csv and smoothed.npy go (required)"),
+    ];
+
     public int Run(string[] args) => Run(args, Console.Out);
 
     /// <summary>Runs with progress lines going to <paramref name="log"/> (tests pass TextWriter.Null: the console is shared).</summary>
     internal int Run(string[] args, TextWriter log)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         var job = Parse(a);
         var summary = MetricsRunner.Run(job.Curves, job.Layout, job.StepsPath, job.Steps, job.Options, job.Out, log);
         Report(summary, job.Out, log);

@@ -14,9 +14,27 @@ public sealed class PretrainCommand : ICommand
     public string Usage => "pretrain --corpus DIR --config NAME|FILE --seeds 0,1,2 --steps N --schedule exponential|log|linear " +
                            "--checkpoints K --out DIR [--batch 16] [--lr 3e-3] [--warmup 50] [--weight-decay 0.1] [--clip 1] [--tokenizer DIR] [--full-vocab]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("corpus", "DIR", "corpus folder made by `corpus` (required)"),
+        new("config", "NAME|FILE", "model configuration: a built-in name or a config.json (required)"),
+        new("seeds", "LIST", "comma-separated seeds, one run each (required)"),
+        new("steps", "N", "training steps per run (required)"),
+        new("schedule", "exponential|log|linear", "spacing of the saved checkpoints (default exponential)"),
+        new("checkpoints", "K", "checkpoints saved per run (required)"),
+        new("out", "DIR", "suite folder: run-<seed>/checkpoint-<step>/ (required)"),
+        new("batch", "N", "batch in sequences (default 16)"),
+        new("lr", "X", "peak learning rate (default 3e-3)"),
+        new("warmup", "N", "warm-up steps (default 50)"),
+        new("weight-decay", "X", "AdamW weight decay (default 0.1)"),
+        new("clip", "X", "gradient-norm clip (default 1)"),
+        new("tokenizer", "DIR", "GPT-2 tokenizer folder (default: the copy build.ps1 setup fetched)"),
+        CliOption.Switch("full-vocab", "train on the whole tokenizer vocabulary, not only the ids the corpus uses"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args, "full-vocab");
+        var a = Args.Parse(Name, Options, args);
         var options = ReadOptions(a);
         var tok = LoadTokenizer(a.Get("tokenizer"));
         a.RejectUnknown();

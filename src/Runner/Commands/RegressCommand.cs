@@ -11,9 +11,17 @@ public sealed class RegressCommand : ICommand
 
     public string Usage => "regress --table FILE.csv --target COL[,COL...] --predictors A,B,... --out FILE.json";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("table", "FILE.csv", "the table to fit (required)"),
+        new("target", "COL[,COL...]", "response column(s), one fit each (required)"),
+        new("predictors", "A,B,...", "predictor columns, entered in this order (required)"),
+        new("out", "FILE.json", "coefficients, sequential likelihood-ratio tests and VIFs (required)"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         string table = a.Require("table");
         var targets = SplitList(a.Require("target"), "target");
         var predictors = SplitList(a.Require("predictors"), "predictors");

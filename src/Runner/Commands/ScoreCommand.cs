@@ -15,9 +15,21 @@ public sealed class ScoreCommand : ICommand
 
     public string Usage => "score --model DIR (--ids FILE | --text FILE [--seq-len N]) --out FILE.csv [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] [--batch N]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("model", "DIR", "checkpoint folder (config.json + model.safetensors) (required)"),
+        new("ids", "FILE", "sequences as token ids, one per line (or --text)"),
+        new("text", "FILE", "UTF-8 text, tokenized with the checkpoint's tokenizer"),
+        new("seq-len", "N", "cut --text into sequences of N tokens (default: the model's context)"),
+        new("out", "FILE.csv", "one row per scored token (required)"),
+        CliOption.Backend("auto"),
+        CliOption.Precision,
+        new("batch", "N", "sequences per forward pass (default 32)"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         var modelDir = a.Require("model");
         var idsPath = a.Get("ids");
         var textPath = a.Get("text");

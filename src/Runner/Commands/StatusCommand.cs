@@ -12,9 +12,14 @@ public sealed class StatusCommand : ICommand
 
     public string Usage => "status OUT [--json]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        CliOption.Switch("json", "one JSON array instead of lines"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args, "json");
+        var a = Args.Parse(Name, Options, args);
         bool json = a.Switch("json");
         a.RejectUnknown(maxPositional: 1);
         if (a.Positional.Count != 1) throw new UserError("status: give the sweep's output folder: status OUT");

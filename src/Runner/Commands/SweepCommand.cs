@@ -21,9 +21,21 @@ public sealed class SweepCommand : ICommand
     public string Usage => "sweep --run NAME=DIR [--run NAME=DIR ...] --eval DIR --out DIR [--backend auto|cpu|cuda] "
         + "[--precision fp32|tf32|bf16] [--shard I/N] [--batch SEQUENCES] [--json]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("run", "NAME=DIR", "a run and its folder of checkpoint-STEP / stepN / step-N checkpoints (repeatable)"),
+        new("eval", "DIR", "the eval set made by eval-set (required)"),
+        new("out", "DIR", "curve files go to OUT/NAME/surprisal.npy, steps.npy, manifest.json (required)"),
+        CliOption.Backend("auto"),
+        new("precision", "fp32|tf32|bf16", "arithmetic of the weight GEMMs (default fp32)"),
+        new("shard", "I/N", "score only this process's share of the rows, 0 <= I < N (default 0/1)"),
+        new("batch", "SEQUENCES", "sequences per forward pass (default 16)"),
+        CliOption.Switch("json", "progress as JSON lines on standard output"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args, "json");
+        var a = Args.Parse(Name, Options, args);
         var runs = a.GetAll("run").Select(ParseRun).ToList();
         string evalDir = a.Require("eval");
         string outDir = a.Require("out");

@@ -15,9 +15,18 @@ public sealed class VerifyCommand : ICommand
 
     public string Usage => "verify [--backend cuda|cpu|auto] [--precision fp32|tf32|bf16|all] [--fixtures DIR] [--seed N] [--quick]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("backend", "cuda|cpu|auto", "the backend checked against the CPU reference (default cuda)"),
+        new("precision", "fp32|tf32|bf16|all", "precisions to check (default all)"),
+        new("fixtures", "DIR", "parity fixtures folder (default: the ones beside the app)"),
+        new("seed", "N", "seed of the random models (default: fresh each run, printed)"),
+        CliOption.Switch("quick", "smaller models and fewer cases"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args, "quick");
+        var a = Args.Parse(Name, Options, args);
         string backend = a.GetChoice("backend", "cuda", "cuda", "cpu", "auto");
         string precision = a.GetChoice("precision", "all", "fp32", "tf32", "bf16", "all");
         string? fixtures = a.Get("fixtures");
