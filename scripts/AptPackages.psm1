@@ -33,10 +33,13 @@ function Install-AptPackages([string[]] $Packages) {
     if ((& id -u) -ne '0') { $exe = 'sudo'; $pre = @('apt-get') }
     $env:DEBIAN_FRONTEND = 'noninteractive'
     $started = [DateTime]::UtcNow
-    & $exe @pre update -qq
-    if ($LASTEXITCODE -ne 0) { throw "setup: apt-get update failed (exit code $LASTEXITCODE)" }
-    & $exe @pre -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends @missing
-    if ($LASTEXITCODE -ne 0) { throw "setup: apt-get install $($missing -join ' ') failed (exit code $LASTEXITCODE)" }
+    # apt's and dpkg's progress (hundreds of lines for a fresh machine) goes to a log, shown only when a step fails.
+    $log = [IO.Path]::Combine([IO.Path]::GetTempPath(), "learning-curves-apt-$PID.log")
+    & $exe @pre update -qq *> $log
+    if ($LASTEXITCODE -ne 0) { Get-Content $log -Tail 20 | Write-Host; throw "setup: apt-get update failed (exit code $LASTEXITCODE; log $log)" }
+    & $exe @pre -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends @missing *> $log
+    if ($LASTEXITCODE -ne 0) { Get-Content $log -Tail 20 | Write-Host; throw "setup: apt-get install $($missing -join ' ') failed (exit code $LASTEXITCODE; log $log)" }
+    Remove-Item $log -ErrorAction SilentlyContinue
     $still = @(Get-MissingAptPackages $missing)
     if ($still.Count -gt 0) { throw "setup: still missing after apt-get install: $($still -join ', ')" }
     Write-Host ("setup: installed {0} in {1:0} s" -f ($missing -join ', '), ([DateTime]::UtcNow - $started).TotalSeconds)
