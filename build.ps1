@@ -92,8 +92,11 @@ function Invoke-Build {
 
 function Invoke-Test {
     # The tests need the Debian packages, not the demo's corpus.
+    $clock = [Diagnostics.Stopwatch]::StartNew()
     Install-AptPackages $AptPackages
+    $aptSeconds = $clock.Elapsed.TotalSeconds
     Invoke-Build
+    $buildSeconds = $clock.Elapsed.TotalSeconds - $aptSeconds
     $results = Join-Path $Root 'artifacts/test-results'
     New-Item -ItemType Directory -Force $results | Out-Null
     Get-ChildItem $results -Filter '*.xml' | Remove-Item -Force
@@ -117,6 +120,7 @@ function Invoke-Test {
         if ($code -ne 0 -and $code -ne 1) { $broken += "$name (exit $code)" }
     }
     foreach ($b in $broken) { Write-Host "test run broken: $b" }
+    Write-Host ("test: setup {0:0} s, build {1:0} s, tests {2:0} s" -f $aptSeconds, $buildSeconds, ($clock.Elapsed.TotalSeconds - $aptSeconds - $buildSeconds))
     Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
     if ($failed -gt 0 -or $broken.Count -gt 0 -or $passed -eq 0) { exit 1 }
 }
