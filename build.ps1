@@ -54,13 +54,19 @@ function Install-CorpusData {
             continue
         }
         if (-not (Get-Command npm -ErrorAction SilentlyContinue)) { throw "setup: npm is needed to fetch $($d.Package) (Debian package npm)" }
+        # Node trusts only its own bundled CAs. Where this machine reaches the registry through a CA of its own (one in
+        # the system store, which apt, git and dotnet use), Node must be told, or npm fails on the certificate chain.
+        if (-not $env:NODE_EXTRA_CA_CERTS) {
+            $bundle = if ($env:SSL_CERT_FILE) { $env:SSL_CERT_FILE } else { '/etc/ssl/certs/ca-certificates.crt' }
+            if (Test-Path $bundle) { $env:NODE_EXTRA_CA_CERTS = $bundle }
+        }
         Write-Host "setup: fetching $($d.Package) into $dest"
         Remove-Item -Recurse -Force $dest -ErrorAction SilentlyContinue
         $tmp = Join-Path $CacheRoot ".tmp-$($d.Name)-$PID"
         Remove-Item -Recurse -Force $tmp -ErrorAction SilentlyContinue
         New-Item -ItemType Directory -Force $tmp | Out-Null
         Push-Location $tmp
-        try { Invoke-Native "npm pack $($d.Package)" { npm pack --silent $d.Package | Out-Null } }
+        try { Invoke-Native "npm pack $($d.Package)" { npm pack --loglevel=error $d.Package | Out-Null } }
         finally { Pop-Location }
         $tgz = @(Get-ChildItem $tmp -Filter '*.tgz')
         if ($tgz.Count -ne 1) { throw "setup: npm pack $($d.Package) produced $($tgz.Count) tarballs" }
