@@ -32,8 +32,11 @@ function Invoke-Native([string] $What, [scriptblock] $Block) {
 
 # Debian packages the project needs at run or test time: BLAS for the CPU backend, clang for the PTX check, g++ for
 # the kernel emulator (tests/kernel-emu, built by the Kernels tests), fonts for the report's figures (ScottPlot draws
-# text with DejaVu Sans) and Chromium for the report's rendering test.
-$AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++', 'fonts-dejavu-core', 'chromium')
+# text with DejaVu Sans) and Chromium for the report's rendering test. Slurm, munge and MariaDB's server and client
+# cores (no service, no init script) for the one-node Slurm cluster the Runner tests start themselves: slurmdbd needs
+# MariaDB, and sacct needs slurmdbd.
+$AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++', 'fonts-dejavu-core', 'chromium',
+    'slurm-wlm', 'slurmdbd', 'munge', 'mariadb-server-core', 'mariadb-client-core')
 
 function Install-AptPackages([string[]] $Packages) {
     $missing = @($Packages | Where-Object {

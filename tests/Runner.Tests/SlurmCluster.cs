@@ -75,7 +75,7 @@ public sealed partial class SlurmCluster : IAsyncDisposable
         var missing = tools.Where(t => Which(t) is null).ToList();
         Assert.True(missing.Count == 0,
             $"Slurm test cluster: {string.Join(", ", missing)} not installed; `dotnet pwsh ./build.ps1 setup` installs them "
-            + "(Debian packages slurm-wlm, slurmdbd, munge, mariadb-server)");
+            + "(Debian packages slurm-wlm, slurmdbd, munge, mariadb-server-core, mariadb-client-core)");
         foreach (var d in new[] { "etc", "log", "munge", "state", "spool", "db", "run" }) Directory.CreateDirectory(Path.Combine(Root, d));
         // munged refuses a socket folder others can write to, and wants its key private.
         File.SetUnixFileMode(Path.Combine(Root, "munge"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
@@ -100,12 +100,12 @@ public sealed partial class SlurmCluster : IAsyncDisposable
         // 2. MariaDB on a private data folder, socket and port; grant tables skipped: only slurmdbd on 127.0.0.1 talks to it.
         string data = Path.Combine(Root, "db", "data");
         var (icode, iout, ierr) = RunTool(Which("mariadb-install-db")!, ["--no-defaults", $"--datadir={data}", "--user=root",
-            "--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=8M"], TimeSpan.FromSeconds(60));
+            "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve", "--innodb-log-file-size=8M"], TimeSpan.FromSeconds(60));
         Assert.True(icode == 0, $"mariadb-install-db failed (exit {icode}):\n{iout}\n{ierr}");
         string dbLog = Path.Combine(Log, "mariadb.log");
         var mariadb = StartDaemon("mariadbd", Which("mariadbd")!, [dbLog],
             "--no-defaults", $"--datadir={data}", $"--socket={Path.Combine(Root, "db", "mysqld.sock")}", $"--port={dbPort}",
-            "--bind-address=127.0.0.1", "--user=root", $"--pid-file={Path.Combine(Root, "run", "mariadbd.pid")}", $"--log-error={dbLog}",
+            "--bind-address=127.0.0.1", "--skip-name-resolve", "--user=root", $"--pid-file={Path.Combine(Root, "run", "mariadbd.pid")}", $"--log-error={dbLog}",
             "--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=8M");
         await WaitFor("mariadbd", mariadb, () => ReadIfExists(dbLog).Contains("ready for connections", StringComparison.Ordinal) ? "" : null);
 
