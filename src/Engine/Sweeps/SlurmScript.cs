@@ -135,7 +135,7 @@ public static partial class SlurmScripts
         L("set -euo pipefail");
         L($"N={o.Shards}");
         L(": \"${SLURM_ARRAY_TASK_ID:?run this script with sbatch: it is a job array}\"");
-        L("echo \"curves: task ${SLURM_ARRAY_TASK_ID}/${N}, job ${SLURM_JOB_ID}, on ${HOSTNAME}, restart ${SLURM_RESTART_COUNT:-0}, CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-}\"");
+        L("echo \"curves: task ${SLURM_ARRAY_TASK_ID}/${N}, job ${SLURM_JOB_ID:-}, on ${HOSTNAME}, restart ${SLURM_RESTART_COUNT:-0}, CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-}\"");
         // exec: the task's exit code is the sweep's (3 when a checkpoint could not be read), and scancel's signal reaches it.
         L($"exec {command} sweep \\");
         foreach (var (spec, _) in runs) L($"  --run {Quote($"{spec.Name}={spec.Path}")} \\");
