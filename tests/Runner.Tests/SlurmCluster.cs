@@ -157,6 +157,10 @@ public sealed partial class SlurmCluster : IAsyncDisposable
             $"PartitionName=test Nodes={NodeName} Default=YES MaxTime=INFINITE State=UP",
             "");
         File.WriteAllText(ConfPath, conf);
+        // slurmd 22.05 loads a cgroup plugin even when nothing uses cgroups, and its default (autodetect) fails where
+        // /sys/fs/cgroup is not mounted, as in a chroot. cgroup/v1 touches the file system only when a plugin asks it
+        // for a cgroup, and with proctrack/linuxproc, task/none and jobacct_gather/linux none does.
+        File.WriteAllText(Path.Combine(Root, "etc", "cgroup.conf"), "CgroupPlugin=cgroup/v1\nCgroupAutomount=no\n");
         // slurmdbd reads slurmdbd.conf beside SLURM_CONF; it must be private to SlurmUser.
         string dbdConf = Path.Combine(Root, "etc", "slurmdbd.conf");
         File.WriteAllText(dbdConf, string.Join('\n',
