@@ -227,13 +227,14 @@ public sealed partial class SlurmCluster : IAsyncDisposable
         return (p.ExitCode, output.Result, err.Result);
     }
 
-    /// <summary>SLURM_CONF, the marker, and the system folders where the daemons live (not on every user's PATH).</summary>
+    /// <summary>SLURM_CONF and the marker; no other SLURM_ variable, so tests run inside an outer Slurm job talk
+    /// only to this cluster.</summary>
     public void Configure(ProcessStartInfo psi)
     {
         ArgumentNullException.ThrowIfNull(psi);
+        foreach (var k in psi.Environment.Keys.Where(k => k.StartsWith("SLURM_", StringComparison.Ordinal)).ToList()) psi.Environment.Remove(k);
         psi.Environment["SLURM_CONF"] = ConfPath;
         psi.Environment[MarkerVariable] = Root;
-        psi.Environment.Remove("SLURM_JOB_ID");
     }
 
     /// <summary>The last lines of each daemon's logs, for a failure message.</summary>
@@ -272,8 +273,9 @@ public sealed partial class SlurmCluster : IAsyncDisposable
         {
             Directory.Delete(Root, recursive: true);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            // Left in the temporary folder; nothing of the cluster is running any more.
         }
     }
 
