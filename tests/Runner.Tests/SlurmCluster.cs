@@ -76,6 +76,8 @@ public sealed partial class SlurmCluster : IAsyncDisposable
         Assert.True(missing.Count == 0,
             $"Slurm test cluster: {string.Join(", ", missing)} not installed; `dotnet pwsh ./build.ps1 setup` installs them "
             + "(Debian packages slurm-wlm, slurmdbd, munge, mariadb-server-core, mariadb-client-core)");
+        Assert.True(NativeMethods.GetEuid() == 0,
+            "Slurm test cluster: its daemons run as root (SlurmUser=root; slurmd starts jobs as their users): run the tests as root, as CI does");
         foreach (var d in new[] { "etc", "log", "munge", "state", "spool", "db", "run" }) Directory.CreateDirectory(Path.Combine(Root, d));
         // munged refuses a socket folder others can write to, and wants its key private.
         File.SetUnixFileMode(Path.Combine(Root, "munge"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
@@ -402,5 +404,8 @@ public sealed partial class SlurmCluster : IAsyncDisposable
 
         [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
         public static partial int Kill(int pid, int signal);
+
+        [LibraryImport("libc", EntryPoint = "geteuid")]
+        public static partial uint GetEuid();
     }
 }
