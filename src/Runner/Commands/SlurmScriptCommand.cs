@@ -1,0 +1,57 @@
+using LearningCurves.Engine;
+using LearningCurves.Engine.Sweeps;
+using LearningCurves.Runner.Cli;
+
+namespace LearningCurves.Runner.Commands;
+
+/// <summary>`learning-curves slurm-script`: prints an sbatch job array that runs a sweep as N shards.</summary>
+public sealed class SlurmScriptCommand : ICommand
+{
+    public string Name => "slurm-script";
+
+    public string Usage => "slurm-script --run NAME=DIR [--run NAME=DIR ...] --eval DIR --out DIR --shards N [--gpus-per-task G] "
+        + "[--cpus-per-task C] [--time HH:MM:SS] [--partition P] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] "
+        + "[--job-name NAME] [--logs DIR] [--command 'CMD']";
+
+    public int Run(string[] args)
+    {
+        var a = Args.Parse(Name, args);
+        var runs = a.GetAll("run").Select(ParseRun).ToList();
+        string evalDir = a.Require("eval");
+        string outDir = a.Require("out");
+        if (a.Get("shards") is null) throw new UserError($"{Name}: --shards N is required (the number of array tasks)");
+        int shards = a.GetInt("shards", 1, 1, SlurmScripts.MaxShards);
+        int gpus = a.GetInt("gpus-per-task", 0, 0, 64);
+        int? cpus = a.Has("cpus-per-task") ? a.GetInt("cpus-per-task", 1, 1, 4096) : null;
+        var options = new SlurmScriptOptions
+        {
+            Runs = runs,
+            EvalDir = evalDir,
+            OutDir = outDir,
+            Shards = shards,
+            GpusPerTask = gpus,
+            CpusPerTask = cpus,
+            Time = a.Get("time"),
+            Partition = a.Get("partition"),
+            Backend = a.Get("backend"),
+            Precision = a.Get("precision", "fp32"),
+            JobName = a.Get("job-name", "curves"),
+            LogDir = a.Get("logs"),
+            Command = a.Get("command"),
+        };
+        a.RejectUnknown();
+        var script = SlurmScripts.Build(options);
+        // Slurm does not create the folder of --output; a task whose log cannot be opened fails without a word.
+        Directory.CreateDirectory(script.LogDir);
+        Console.Out.Write(script.Text);
+        Console.Error.WriteLine($"slurm-script: {shards} task(s) over {script.Checkpoints} checkpoints; logs in {script.LogDir}");
+        return 0;
+    }
+
+    private SweepRunSpec ParseRun(string s)
+    {
+        int eq = s.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0 || eq == s.Length - 1) throw new UserError($"{Name}: --run must be NAME=DIR (got '{s}')");
+        return new SweepRunSpec(s[..eq], s[(eq + 1)..]);
+    }
+}
