@@ -13,9 +13,26 @@ public sealed class SlurmScriptCommand : ICommand
         + "[--cpus-per-task C] [--time HH:MM:SS] [--partition P] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] "
         + "[--job-name NAME] [--logs DIR] [--command 'CMD']";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("run", "NAME=DIR", "a run and its checkpoint folder, as sweep takes it (repeatable)"),
+        new("eval", "DIR", "the eval set (required)"),
+        new("out", "DIR", "the sweep's output folder (required)"),
+        new("shards", "N", "array tasks; task I runs sweep --shard I/N (required)"),
+        new("gpus-per-task", "G", "GPUs per task; Slurm sets CUDA_VISIBLE_DEVICES (default 0)"),
+        new("cpus-per-task", "C", "CPUs per task (default: the cluster's)"),
+        new("time", "HH:MM:SS", "time limit per task (default: the partition's)"),
+        new("partition", "P", "Slurm partition (default: the cluster's)"),
+        new("backend", "auto|cpu|cuda", "backend of each task (default cuda with GPUs, else cpu)"),
+        CliOption.Precision,
+        new("job-name", "NAME", "Slurm job name (default curves)"),
+        new("logs", "DIR", "per-task logs NAME-%A_%a.out (default OUT/slurm-logs)"),
+        new("command", "'CMD'", "how tasks start learning-curves (default: this runner by absolute path)"),
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args);
+        var a = Args.Parse(Name, Options, args);
         var runs = a.GetAll("run").Select(ParseRun).ToList();
         string evalDir = a.Require("eval");
         string outDir = a.Require("out");
