@@ -1,5 +1,6 @@
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
 

@@ -1,6 +1,7 @@
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
 
@@ -191,11 +192,11 @@ public sealed class MetricsKnownAnswerTests
             Npy.Write<float>(Path.Combine(run, "surprisal.npy"), flat, steps.Length, 6);
             Npy.Write<long>(Path.Combine(run, "steps.npy"), steps);
         }
-        var runs = MetricsInputs.SweepRuns(dir);
+        var runs = SweepFolder.Runs(dir);
         Assert.Equal(["seed-a", "seed-b"], runs.Select(r => r.Name));
         File.WriteAllText(Path.Combine(dir, "seed-b", "manifest.json"),
             """{"run": "seed-b", "rows": [{"step": 0, "status": "done"}, {"step": 100, "status": "pending"}, {"step": 200}]}""");
-        var err = Assert.ThrowsAny<UserError>(() => MetricsInputs.SweepRuns(dir));
+        var err = Assert.ThrowsAny<UserError>(() => SweepFolder.Runs(dir));
         Assert.Contains("2 checkpoint rows are not done", err.Message, StringComparison.Ordinal);
         Assert.Contains("pending", err.Message, StringComparison.Ordinal);
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Analysis.Tests;
 

@@ -1,5 +1,6 @@
 using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Sweeps;
+using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
 
@@ -15,7 +16,7 @@ public class CurveFileTests
     public void Created_file_is_a_valid_npy_of_nan_rows_and_rows_round_trip(int rows, int cols)
     {
         string path = Path.Combine(TestPaths.TempDir(), "s.npy");
-        CurveFile.Create(path, rows, cols);
+        CurveFileWriter.Create(path, rows, cols);
         var h = Npy.ReadHeader(path);
         Assert.Equal(NpyDType.Float32, h.DType);
         Assert.False(h.FortranOrder);
@@ -29,7 +30,7 @@ public class CurveFileTests
         var rng = new Random(seed);
         var expected = new float[rows * cols];
         expected.AsSpan().Fill(float.NaN);
-        using (var f = CurveFile.Open(path, rows, cols))
+        using (var f = CurveFileWriter.Open(path, rows, cols))
         {
             foreach (int r in Enumerable.Range(0, rows).Where(r => r % 2 == 1 || rows == 1))
             {
@@ -38,7 +39,7 @@ public class CurveFileTests
                 row.CopyTo(expected, r * cols);
                 var back = new float[cols];
                 f.ReadRow(r, back);
-                Assert.Equal(CurveFile.Checksum(row), CurveFile.Checksum(back));
+                Assert.Equal(CurveFileWriter.Checksum(row), CurveFileWriter.Checksum(back));
             }
         }
         var data = Npy.ReadFloats(path).Data;
@@ -53,20 +54,20 @@ public class CurveFileTests
     {
         string dir = TestPaths.TempDir();
         string path = Path.Combine(dir, "s.npy");
-        CurveFile.Create(path, 2, 3);
-        Assert.Contains("(2, 3)", Assert.Throws<UserError>(() => CurveFile.Open(path, 3, 3)).Message, StringComparison.Ordinal);
+        CurveFileWriter.Create(path, 2, 3);
+        Assert.Contains("(2, 3)", Assert.Throws<UserError>(() => CurveFileWriter.Open(path, 3, 3)).Message, StringComparison.Ordinal);
         string ints = Path.Combine(dir, "i.npy");
         Npy.Write<int>(ints, new int[6], 2, 3);
-        Assert.Throws<UserError>(() => CurveFile.Open(ints, 2, 3));
-        Assert.Throws<IOException>(() => CurveFile.Create(path, 2, 3)); // never replaces a file in place
+        Assert.Throws<UserError>(() => CurveFileWriter.Open(ints, 2, 3));
+        Assert.Throws<IOException>(() => CurveFileWriter.Create(path, 2, 3)); // never replaces a file in place
     }
 
     [Fact]
     public void Checksum_is_sha256_of_the_row_bytes()
     {
         Assert.Equal("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(1.5f))),
-            CurveFile.Checksum([1.5f]));
-        Assert.NotEqual(CurveFile.Checksum([1f, 2f]), CurveFile.Checksum([2f, 1f]));
+            CurveFileWriter.Checksum([1.5f]));
+        Assert.NotEqual(CurveFileWriter.Checksum([1f, 2f]), CurveFileWriter.Checksum([2f, 1f]));
     }
 
     [Fact]
@@ -75,8 +76,8 @@ public class CurveFileTests
         const string py = "/usr/bin/python3";
         Assert.SkipUnless(File.Exists(py), "/usr/bin/python3 is absent");
         string path = Path.Combine(TestPaths.TempDir(), "s.npy");
-        CurveFile.Create(path, 3, 5);
-        using (var f = CurveFile.Open(path, 3, 5)) f.WriteRow(1, [1f, 2f, 3f, 4f, 5.5f]);
+        CurveFileWriter.Create(path, 3, 5);
+        using (var f = CurveFileWriter.Open(path, 3, 5)) f.WriteRow(1, [1f, 2f, 3f, 4f, 5.5f]);
         var psi = new System.Diagnostics.ProcessStartInfo(py) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "-c", "import numpy as np, sys; a = np.load(sys.argv[1], mmap_mode='r'); "
             + "assert a.dtype == np.float32 and a.shape == (3, 5) and np.isnan(a[0]).all() and np.isnan(a[2]).all(); print(a[1].tolist())", path })

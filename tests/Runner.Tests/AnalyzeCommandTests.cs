@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LearningCurves.Analysis.Generation;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
+using LearningCurves.Engine.Generation;
 using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
 using LearningCurves.Tests.Common;

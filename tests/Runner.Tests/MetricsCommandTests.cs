@@ -2,6 +2,7 @@ using System.Globalization;
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Runner.Commands;
 using LearningCurves.Tests.Common;

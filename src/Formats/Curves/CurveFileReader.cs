@@ -3,7 +3,7 @@ using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
 using Microsoft.Win32.SafeHandles;
 
-namespace LearningCurves.Analysis.Metrics;
+namespace LearningCurves.Formats;
 
 /// <summary>How a run's 2-D curve array is laid out.</summary>
 public enum CurveLayout
@@ -18,9 +18,9 @@ public enum CurveLayout
 /// <summary>
 /// One run's curves in a 2-D float32/float64 .npy, read in blocks of examples with positional reads (no whole-file
 /// load, no memory map, so memory stays at the block size however large the file). Thread-safe: reads share no
-/// position state.
+/// position state. The sweep writes these files with <see cref="CurveFileWriter"/>.
 /// </summary>
-public sealed class CurveFile : IDisposable
+public sealed class CurveFileReader : IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly long _dataOffset;
@@ -29,7 +29,7 @@ public sealed class CurveFile : IDisposable
     private readonly bool _examplesMajor; // storage order: true when an example's checkpoints are contiguous
 
     /// <summary>Opens <paramref name="path"/> and checks its header (2-D, float32 or float64).</summary>
-    public CurveFile(string path, CurveLayout layout, int run)
+    public CurveFileReader(string path, CurveLayout layout, int run)
     {
         ArgumentNullException.ThrowIfNull(path);
         Path = path;
@@ -118,6 +118,34 @@ public sealed class CurveFile : IDisposable
             }
         }
         CheckFinite(first, count, dst, ld);
+    }
+
+    /// <summary>
+    /// Every checkpoint's values of every example, one float array per checkpoint (the analysis' gallery and learning
+    /// phases use whole curves). Read in blocks of <paramref name="block"/> examples, so the double scratch stays at the
+    /// block size; float32 values come back exactly, float64 ones rounded to float32. Non-finite values throw
+    /// <see cref="NonFiniteCurveError"/> as in <see cref="ReadBlock"/>.
+    /// </summary>
+    public float[][] ReadCheckpoints(int block = 65536)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(block, 1);
+        var rows = new float[Checkpoints][];
+        for (int k = 0; k < Checkpoints; k++) rows[k] = new float[Examples];
+        int b = Math.Max(1, Math.Min(block, Examples));
+        var dst = new double[(long)Checkpoints * b];
+        var scratch = new byte[ScratchBytes(b)];
+        for (int first = 0; first < Examples; first += b)
+        {
+            int count = Math.Min(b, Examples - first);
+            ReadBlock(first, count, dst, count, scratch);
+            for (int k = 0; k < Checkpoints; k++)
+            {
+                var src = dst.AsSpan(k * count, count);
+                var row = rows[k].AsSpan(first, count);
+                for (int c = 0; c < count; c++) row[c] = (float)src[c];
+            }
+        }
+        return rows;
     }
 
     private void CheckFinite(int first, int count, ReadOnlySpan<double> dst, int ld)
