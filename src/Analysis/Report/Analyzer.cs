@@ -119,20 +119,7 @@ public static class Analyzer
         string metricsDir = Path.Combine(o.OutDir, MetricsDir);
         MetricsRunner.Run(runs.Select(r => r.Curves).ToList(), CurveLayout.CheckpointsFirst, runs[0].Steps, steps,
             new MetricsOptions { Last = Math.Min(o.Last, steps.Length), ChanceBits = chance }, metricsDir);
-        var perRunCsv = NumericCsv.ReadColumns(Path.Combine(metricsDir, MetricsRunner.PerRunFile), ["run", "example", .. PerRunMetrics]);
-        var averagedCsv = NumericCsv.ReadColumns(Path.Combine(metricsDir, MetricsRunner.ExamplesFile), ["example", .. AllMetrics]);
-        var perRun = PerRunMetrics.ToDictionary(m => m, _ => runs.Select(_ => new double[examples]).ToArray(), StringComparer.Ordinal);
-        for (int i = 0; i < perRunCsv["run"].Length; i++)
-        {
-            int r = (int)perRunCsv["run"][i], e = (int)perRunCsv["example"][i];
-            foreach (var m in PerRunMetrics) perRun[m][r][e] = perRunCsv[m][i];
-        }
-        var averaged = AllMetrics.ToDictionary(m => m, _ => new double[examples], StringComparer.Ordinal);
-        for (int i = 0; i < averagedCsv["example"].Length; i++)
-        {
-            int e = (int)averagedCsv["example"][i];
-            foreach (var m in AllMetrics) averaged[m][e] = averagedCsv[m][i];
-        }
+        var (perRun, averaged) = MetricColumns.Read(metricsDir, runs.Count, examples);
         Stage("metrics");
 
         // 3. Predictors from the training corpus.
@@ -163,28 +150,7 @@ public static class Analyzer
         Stage($"table ({TableCsv}, {TableParquet})");
 
         // 5. Statistics.
-        var usable = PredictorTable.Names.Where(p => Distinct(predictors[p]) >= 2).ToList();
-        foreach (var p in PredictorTable.Names.Except(usable)) notes.Add($"predictor {p} is constant or undefined on this data and was left out of the regressions");
-        RegressionReport? regression = null;
-        var cols = new Dictionary<string, double[]>(StringComparer.Ordinal);
-        foreach (var m in AllMetrics) cols[m] = averaged[m];
-        foreach (var p in usable) cols[p] = predictors[p];
-        var targets = AllMetrics.Where(m => Distinct(averaged[m]) >= 2).ToList();
-        if (usable.Count > 0 && examples > usable.Count + 2)
-        {
-            try
-            {
-                regression = RegressionAnalysis.Run(cols, targets, usable);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or UserError)
-            {
-                notes.Add($"the regressions could not be fitted: {e.Message}");
-            }
-        }
-        else
-        {
-            notes.Add("too few examples or predictors for the regressions");
-        }
+        var regression = Regressions.Fit(averaged, predictors, examples, notes);
         var correlations = MetricCorrelations.Compute(PerRunMetrics, PerRunMetrics.Select(m => (IReadOnlyList<double[]>)perRun[m]).ToList());
         Stage("regressions and correlations");
 
@@ -239,8 +205,6 @@ public static class Analyzer
         log.WriteLine($"analyze: done in {total.Elapsed.TotalSeconds:F1} s -> {Path.Combine(o.OutDir, ReportWriter.HtmlFile)}");
         return data;
     }
-
-    private static int Distinct(double[] v) => v.Where(double.IsFinite).Distinct().Take(2).Count();
 
     /// <summary>Every checkpoint row of a run's (checkpoints, examples) curve file, one array per checkpoint.</summary>
     private static float[][] ReadCheckpoints(string path, int run, int checkpoints, int examples)

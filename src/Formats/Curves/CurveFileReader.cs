@@ -75,6 +75,12 @@ public sealed class CurveFileReader : IDisposable
     /// </summary>
     public void ReadBlock(int first, int count, Span<double> dst, int ld, byte[] scratch)
     {
+        ReadBlockValues(first, count, dst, ld, scratch);
+        if (count > 0) CheckFinite(first, count, dst, ld);
+    }
+
+    private void ReadBlockValues(int first, int count, Span<double> dst, int ld, byte[] scratch)
+    {
         ArgumentNullException.ThrowIfNull(scratch);
         if (first < 0 || count < 0 || first + count > Examples) throw new ArgumentOutOfRangeException(nameof(first));
         if (ld < count || dst.Length < (long)(Checkpoints - 1) * ld + count) throw new ArgumentException("dst is too short", nameof(dst));
@@ -117,16 +123,16 @@ public sealed class CurveFileReader : IDisposable
                 }
             }
         }
-        CheckFinite(first, count, dst, ld);
     }
 
     /// <summary>
     /// Every checkpoint's values of every example, one float array per checkpoint (the analysis' gallery and learning
     /// phases use whole curves). Read in blocks of <paramref name="block"/> examples, so the double scratch stays at the
     /// block size; float32 values come back exactly, float64 ones rounded to float32. Non-finite values throw
-    /// <see cref="NonFiniteCurveError"/> as in <see cref="ReadBlock"/>.
+    /// <see cref="NonFiniteCurveError"/> as in <see cref="ReadBlock"/> unless <paramref name="allowNonFinite"/> (a
+    /// summary of a sweep that may still have pending, NaN, rows).
     /// </summary>
-    public float[][] ReadCheckpoints(int block = 65536)
+    public float[][] ReadCheckpoints(bool allowNonFinite = false, int block = 65536)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(block, 1);
         var rows = new float[Checkpoints][];
@@ -137,7 +143,8 @@ public sealed class CurveFileReader : IDisposable
         for (int first = 0; first < Examples; first += b)
         {
             int count = Math.Min(b, Examples - first);
-            ReadBlock(first, count, dst, count, scratch);
+            if (allowNonFinite) ReadBlockValues(first, count, dst, count, scratch);
+            else ReadBlock(first, count, dst, count, scratch);
             for (int k = 0; k < Checkpoints; k++)
             {
                 var src = dst.AsSpan(k * count, count);
