@@ -8,8 +8,8 @@ using Xunit;
 namespace LearningCurves.Kernels.Tests;
 
 /// <summary>Backend selection and the verify machinery on a machine without a GPU: auto falls back to the CPU and
-/// says why; --backend cuda fails with exit 2 and one line; the comparison code finds no error between two CPU
-/// backends and loads every committed parity fixture.</summary>
+/// says why; --backend cuda fails with exit 2 (the runner's one-line message is checked in Runner.Tests); the
+/// comparison code finds no error between two CPU backends and loads every committed parity fixture.</summary>
 [Collection("console")]
 public class CudaFactoryTests
 {

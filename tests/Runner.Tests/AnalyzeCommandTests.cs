@@ -160,7 +160,7 @@ public class AnalyzeCommandTests
     {
         int seed = Random.Shared.Next();
         var root = TestPaths.TempDir();
-        var suite = SyntheticSuite.Build(root, seed, runs: 2, sequences: 20, checkpoints: 12);
+        var suite = SyntheticSuite.Build(root, seed, runs: 3, sequences: 20, checkpoints: 12); // seed2 has no checkpoints
         string[] gen = ["--backend", "cpu", "--max-tokens", "16", "--gen-prompts", "3", "--seed", "5"];
         string Out(string n) => Path.Combine(root, n);
 
@@ -190,6 +190,9 @@ public class AnalyzeCommandTests
         }
 
         // 2. The same files from the separate `generate-along` command: analyze keeps them and writes the same bytes.
+        // A file beside a run whose checkpoints are gone is not reported (as before: no text for that run).
+        Assert.False(File.Exists(Path.Combine(suite.Sweep, "seed2", SweepFolder.GenerationsFile)));
+        File.Copy(files[0], Path.Combine(suite.Sweep, "seed2", SweepFolder.GenerationsFile));
         foreach (var f in files) File.Delete(f);
         var along = Cli.Run(["generate-along", "--sweep", suite.Sweep, .. gen]);
         Assert.True(along.Code == 0, along.Err);

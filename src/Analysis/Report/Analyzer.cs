@@ -42,6 +42,10 @@ public sealed record AnalyzeOptions
     /// <summary>What the generation stage had to say (runs without checkpoints, missing folders), for the report's notes.</summary>
     public IReadOnlyList<string> GenerationNotes { get; init; } = [];
 
+    /// <summary>The runs whose generations.jsonl the generation stage wrote or found current; null: every run that has
+    /// one. A run left out (its checkpoints are gone) is not reported from an older file.</summary>
+    public IReadOnlyCollection<string>? GenerationRuns { get; init; }
+
     /// <summary>Examples per block when writing the table.</summary>
     public int Block { get; init; } = 65536;
 }
@@ -170,7 +174,7 @@ public static class Analyzer
         else
         {
             notes.AddRange(o.GenerationNotes);
-            generation = GenerationSection.Read(runs);
+            generation = GenerationSection.Read(o.GenerationRuns is { } only ? runs.Where(r => only.Contains(r.Name)).ToList() : runs);
             Stage("generated text");
         }
 

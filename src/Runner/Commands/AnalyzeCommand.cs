@@ -56,7 +56,7 @@ public sealed class AnalyzeCommand : ICommand
             // The engine stage first: each run's generations.jsonl, kept when it already holds these settings'
             // text; Analysis then reads the files and never loads a model.
             var stage = GenerationStage.Run(generation, () => BackendFactory.Create(backendName, precision, Console.Error), Console.Error);
-            options = options with { GenerationNotes = stage.Notes };
+            options = options with { GenerationNotes = stage.Notes, GenerationRuns = [.. stage.Written, .. stage.Kept] };
         }
         Analyzer.Run(options, Console.Error);
         Console.WriteLine(Path.Combine(outDir, ReportWriter.HtmlFile));
