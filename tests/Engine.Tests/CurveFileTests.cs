@@ -89,4 +89,63 @@ public class CurveFileTests
         Assert.True(p.ExitCode == 0, err);
         Assert.Equal("[1.0, 2.0, 3.0, 4.0, 5.5]", output.Trim());
     }
+
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(3, 7, 2)]
+    [InlineData(9, 37, 5)]     // vector remainders; blocks that do not divide the examples
+    [InlineData(4, 1000, 4096)]
+    public void Reader_gives_back_what_the_writer_wrote_in_every_layout_and_dtype(int checkpoints, int examples, int block)
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var dir = TestPaths.TempDir();
+        var rows = Enumerable.Range(0, checkpoints).Select(_ => Enumerable.Range(0, examples).Select(_ => (float)(rng.NextDouble() * 16)).ToArray()).ToArray();
+        string sweep = Path.Combine(dir, "surprisal.npy");
+        CurveFileWriter.Create(sweep, checkpoints, examples);
+        using (var w = CurveFileWriter.Open(sweep, checkpoints, examples))
+            for (int k = 0; k < checkpoints; k++) w.WriteRow(k, rows[k]);
+        // The same values as float64 (checkpoints, examples) and float32 (examples, checkpoints).
+        var flat64 = rows.SelectMany(r => r.Select(v => (double)v)).ToArray();
+        string f64 = Path.Combine(dir, "f64.npy");
+        Npy.Write<double>(f64, flat64, checkpoints, examples);
+        var transposed = new float[checkpoints * examples];
+        for (int k = 0; k < checkpoints; k++)
+            for (int e = 0; e < examples; e++) transposed[e * checkpoints + k] = rows[k][e];
+        string ef = Path.Combine(dir, "ef.npy");
+        Npy.Write<float>(ef, transposed, examples, checkpoints);
+
+        foreach (var (path, layout) in new[] { (sweep, CurveLayout.CheckpointsFirst), (f64, CurveLayout.CheckpointsFirst), (ef, CurveLayout.ExamplesFirst) })
+        {
+            using var r = new CurveFileReader(path, layout, 0);
+            Assert.Equal((checkpoints, examples), (r.Checkpoints, r.Examples));
+            var back = r.ReadCheckpoints(block: block);
+            for (int k = 0; k < checkpoints; k++)
+            {
+                int bad = Enumerable.Range(0, examples).Where(i => back[k][i] != rows[k][i]).DefaultIfEmpty(-1).First();
+                Assert.True(bad < 0, $"seed {seed}, {Path.GetFileName(path)}: checkpoint {k} example {bad}: {(bad < 0 ? 0f : back[k][bad])} vs {(bad < 0 ? 0f : rows[k][bad])}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Reader_names_the_first_non_finite_value_unless_told_to_allow_them()
+    {
+        string path = Path.Combine(TestPaths.TempDir(), "s.npy");
+        CurveFileWriter.Create(path, 3, 11);
+        using (var w = CurveFileWriter.Open(path, 3, 11))
+        {
+            w.WriteRow(0, Enumerable.Range(0, 11).Select(i => (float)i).ToArray());
+            var row = Enumerable.Range(0, 11).Select(i => (float)i).ToArray();
+            row[9] = float.PositiveInfinity;
+            w.WriteRow(1, row);
+        } // row 2 stays NaN (pending)
+        using var r = new CurveFileReader(path, CurveLayout.CheckpointsFirst, 4);
+        var e = Assert.Throws<NonFiniteCurveError>(() => r.ReadCheckpoints());
+        Assert.Equal((4, 9, 1), (e.Run, e.Example, e.Checkpoint));
+        var all = r.ReadCheckpoints(allowNonFinite: true);
+        Assert.Equal(10f, all[0][10]);
+        Assert.True(float.IsPositiveInfinity(all[1][9]));
+        Assert.All(all[2], v => Assert.True(float.IsNaN(v)));
+    }
 }
