@@ -150,7 +150,7 @@ function Invoke-Bench {
 
 # device-bundle: everything a GPU machine without a .NET SDK or network needs to check the CUDA backend, in the
 # ignored folder device-bundle/ (kept under 60 MiB): this machine's .NET runtime, the published runner (with the
-# parity fixtures beside it), the published self-running Kernels test assembly laid out like the repository (so the
+# parity fixtures beside it, which device-check.sh hands to `verify --fixtures`), the published self-running Kernels test assembly laid out like the repository (so the
 # tests find kernels.cu and tests/fixtures), OpenBLAS for the CPU side of the comparisons, and device-check.sh.
 function Invoke-DeviceBundle {
     $out = Join-Path $Root 'device-bundle'

@@ -73,7 +73,7 @@ step() {
 }
 
 step gpu-tests "$dotnet" "$tests" -trait "Category=Gpu" -noColor -noLogo -result-xml "$report/gpu-tests.xml"
-step verify "$dotnet" "$app" verify --backend cuda
+step verify "$dotnet" "$app" verify --backend cuda --fixtures "$work/app/app/fixtures/parity"
 bench_opts=(--profile)
 [[ "${LC_CHECK_QUICK:-0}" == 1 ]] && bench_opts+=(--quick)
 for p in bf16 tf32 fp32; do

@@ -8,32 +8,18 @@ namespace LearningCurves.Kernels;
 /// <summary>
 /// The committed parity fixtures (tests/fixtures/parity/CASE/: config.json + model.safetensors, ids.txt with one
 /// sequence per line, surprisal.npy with the float64 reference surprisal of every position 1..len-1 in order) as
-/// verify cases. A case without its own model (the tiny-random-gpt2 reference) uses the shared fixture model when
-/// present and is skipped otherwise.
+/// verify cases, from the folder the caller names (`verify --fixtures DIR`): production code does not look for the
+/// test tree. A case without its own model (the tiny-random-gpt2 reference) takes it from the shared fixtures folder
+/// when one is given (or named by LEARNING_CURVES_SHARED) and is skipped otherwise.
 /// </summary>
 public static class ParityFixtures
 {
-    /// <summary>fixtures/parity beside the running program (the device bundle), else tests/fixtures/parity in the
-    /// repository above the current folder or the program; null when neither exists.</summary>
-    public static string? DefaultDir()
-    {
-        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-        {
-            var beside = Path.Combine(start, "fixtures", "parity");
-            if (Directory.Exists(beside)) return beside;
-            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
-            {
-                var p = Path.Combine(d.FullName, "tests", "fixtures", "parity");
-                if (Directory.Exists(p)) return p;
-            }
-        }
-        return null;
-    }
-
     /// <summary>Every case folder under <paramref name="dir"/>, in name order. <paramref name="skipped"/> gets one
-    /// line per case that cannot run here.</summary>
-    public static IReadOnlyList<VerifyCase> Load(string dir, ICollection<string>? skipped = null)
+    /// line per case that cannot run here. <paramref name="sharedFixtures"/>: the folder holding the shared fixture
+    /// models; null: $LEARNING_CURVES_SHARED, else none.</summary>
+    public static IReadOnlyList<VerifyCase> Load(string dir, ICollection<string>? skipped = null, string? sharedFixtures = null)
     {
+        sharedFixtures ??= Environment.GetEnvironmentVariable("LEARNING_CURVES_SHARED") is { Length: > 0 } env ? env : null;
         ArgumentNullException.ThrowIfNull(dir);
         if (!Directory.Exists(dir)) throw UserError.InFile(dir, "no such fixtures folder");
         var cases = new List<VerifyCase>();
@@ -47,10 +33,10 @@ public static class ParityFixtures
                 skipped?.Add($"{name}: no ids.txt or surprisal.npy");
                 continue;
             }
-            string? modelDir = File.Exists(Path.Combine(caseDir, "config.json")) ? caseDir : SharedModel(name);
+            string? modelDir = File.Exists(Path.Combine(caseDir, "config.json")) ? caseDir : SharedModel(name, sharedFixtures);
             if (modelDir is null)
             {
-                skipped?.Add($"{name}: its model is not in the fixture and ../shared/fixtures is not beside this checkout");
+                skipped?.Add($"{name}: its model is not in the fixture and no shared fixtures folder holds it (LEARNING_CURVES_SHARED)");
                 continue;
             }
             var weights = HfCheckpoint.Load(modelDir);
@@ -71,19 +57,12 @@ public static class ParityFixtures
         return cases;
     }
 
-    /// <summary>"X-reference" cases take their model from ../shared/fixtures/X (LEARNING_CURVES_SHARED overrides).</summary>
-    private static string? SharedModel(string caseName)
+    /// <summary>"X-reference" cases take their model from SHARED/X.</summary>
+    private static string? SharedModel(string caseName, string? shared)
     {
         const string suffix = "-reference";
-        if (!caseName.EndsWith(suffix, StringComparison.Ordinal)) return null;
-        string model = caseName[..^suffix.Length];
-        var roots = new List<string>();
-        if (Environment.GetEnvironmentVariable("LEARNING_CURVES_SHARED") is { Length: > 0 } env) roots.Add(env);
-        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-        {
-            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
-                roots.Add(Path.Combine(d.FullName, "shared", "fixtures"));
-        }
-        return roots.Select(r => Path.Combine(r, model)).FirstOrDefault(p => File.Exists(Path.Combine(p, "config.json")));
+        if (shared is null || !caseName.EndsWith(suffix, StringComparison.Ordinal)) return null;
+        string model = Path.Combine(shared, caseName[..^suffix.Length]);
+        return File.Exists(Path.Combine(model, "config.json")) ? model : null;
     }
 }

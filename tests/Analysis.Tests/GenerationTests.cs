@@ -81,31 +81,4 @@ public class GenerationTests
         Assert.Equal(1.0, m.RepeatedShare[3], 12);      // only the first text has a 4-gram
         Assert.Equal(2.0, m.LongestRepeatedSpan, 12);   // (4 + 0) / 2
     }
-
-    [Fact]
-    public void Checkpoints_nearest_each_power_of_ten()
-    {
-        long[] steps = [0, 3, 8, 12, 40, 90, 120, 900, 2000, 9000, 30000];
-        var picked = TrainingGeneration.NearestToPowersOfTen(steps);
-        // 1 -> 3 (the only one within half a decade), 10 -> 12 (|log 1.2| < |log 0.8|), 100 -> 90, 1k -> 900,
-        // 10k -> 9000; 100k is more than half a decade from 30000, which is still taken as the final checkpoint.
-        Assert.Equal([1, 3, 5, 7, 9, 10], picked);
-        Assert.Empty(TrainingGeneration.NearestToPowersOfTen([0]));
-        // A single checkpoint far from every power still is picked for the nearest one.
-        Assert.Equal([0], TrainingGeneration.NearestToPowersOfTen([500]));
-        Assert.Equal([0, 1], TrainingGeneration.NearestToPowersOfTen([100, 100000]));
-    }
-
-    [Fact]
-    public void Prompts_come_from_evenly_spread_sequences_and_leave_room()
-    {
-        var seqs = Enumerable.Range(0, 10 * 200).ToArray(); // 10 sequences of 200 tokens
-        var p = TrainingGeneration.PromptsFromEvalSet(seqs, 200, 4);
-        Assert.Equal(4, p.Length);
-        Assert.All(p, x => Assert.Equal(TrainingGeneration.MaxPromptTokens, x.Length));
-        Assert.Equal([0, 400, 1000, 1400], p.Select(x => x[0]));
-        var short_ = TrainingGeneration.PromptsFromEvalSet(Enumerable.Range(0, 3 * 20).ToArray(), 20, 8);
-        Assert.Equal(3, short_.Length);
-        Assert.All(short_, x => Assert.Equal(10, x.Length));
-    }
 }

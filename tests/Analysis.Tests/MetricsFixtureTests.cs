@@ -1,5 +1,6 @@
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
 
@@ -50,13 +51,13 @@ public sealed class MetricsFixtureTests(ITestOutputHelper output)
         {
             int run = c / e, ex = c % e;
             var row = rows[c];
-            Assert.Equal(run, (int)row[0]);
-            Assert.Equal(ex, (int)row[1]);
+            Assert.Equal(run, (int)row["run"]);
+            Assert.Equal(ex, (int)row["example"]);
             var why = new List<string>();
-            if (Math.Abs(row[2] - final[c]) > 1e-9) why.Add($"final {row[2]:R} vs {final[c]:R}");
-            if (Math.Abs(row[3] - within[c]) > 1e-9) why.Add($"within {row[3]:R} vs {within[c]:R}");
-            if (Math.Abs(row[4] - aoa[c]) > 1e-3 * gridStep) why.Add($"aoa {row[4]:R} vs {aoa[c]:R} ({(row[4] - aoa[c]) / gridStep:F2} grid steps)");
-            if (Math.Abs(row[5] - forget[c]) > 1e-9) why.Add($"forgettability {row[5]:R} vs {forget[c]:R}");
+            if (Math.Abs(row["final_surprisal"] - final[c]) > 1e-9) why.Add($"final {row["final_surprisal"]:R} vs {final[c]:R}");
+            if (Math.Abs(row["within_run_var"] - within[c]) > 1e-9) why.Add($"within {row["within_run_var"]:R} vs {within[c]:R}");
+            if (Math.Abs(row["aoa"] - aoa[c]) > 1e-3 * gridStep) why.Add($"aoa {row["aoa"]:R} vs {aoa[c]:R} ({(row["aoa"] - aoa[c]) / gridStep:F2} grid steps)");
+            if (Math.Abs(row["forgettability"] - forget[c]) > 1e-9) why.Add($"forgettability {row["forgettability"]:R} vs {forget[c]:R}");
             double maxS = 0;
             for (int i = 0; i < n; i++)
             {
@@ -79,10 +80,10 @@ public sealed class MetricsFixtureTests(ITestOutputHelper output)
         {
             double meanFinal = Enumerable.Range(0, r).Average(i => final[i * e + ex]);
             double meanAoa = Enumerable.Range(0, r).Average(i => aoa[i * e + ex]);
-            if (Math.Abs(erows[ex][1] - meanFinal) > 1e-9 || Math.Abs(erows[ex][3] - meanAoa) > 1e-9 || Math.Abs(erows[ex][5] - cross[ex]) > 1e-9)
+            if (Math.Abs(erows[ex]["final_surprisal"] - meanFinal) > 1e-9 || Math.Abs(erows[ex]["aoa"] - meanAoa) > 1e-9 || Math.Abs(erows[ex]["crossrun_var"] - cross[ex]) > 1e-9)
             {
                 badEx++;
-                output.WriteLine($"example {ex}: mean final {erows[ex][1]:R} vs {meanFinal:R}, mean aoa {erows[ex][3]:R} vs {meanAoa:R}, crossrun {erows[ex][5]:R} vs {cross[ex]:R}");
+                output.WriteLine($"example {ex}: mean final {erows[ex]["final_surprisal"]:R} vs {meanFinal:R}, mean aoa {erows[ex]["aoa"]:R} vs {meanAoa:R}, crossrun {erows[ex]["crossrun_var"]:R} vs {cross[ex]:R}");
             }
         }
         output.WriteLine($"per-run rows differing: {bad}/{r * e}; examples differing: {badEx}/{e}");

@@ -1,6 +1,7 @@
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
 
@@ -11,7 +12,9 @@ public sealed class MetricsKnownAnswerTests
 {
     private const double Chance = 15.6;
 
-    private static (double[][] PerRun, double[][] Examples) Run(double[][][] curves, long[] steps, CurveLayout layout = CurveLayout.CheckpointsFirst,
+    private static readonly string[] PerRunMetrics = ["final_surprisal", "within_run_var", "aoa", "forgettability"];
+
+    private static (MetricRow[] PerRun, MetricRow[] Examples) Run(double[][][] curves, long[] steps, CurveLayout layout = CurveLayout.CheckpointsFirst,
         MetricsOptions? options = null, bool float32 = false)
     {
         var dir = TestPaths.TempDir();
@@ -35,7 +38,7 @@ public sealed class MetricsKnownAnswerTests
         var (rows, _) = Run([curves], steps);
         double knot = (Math.Log10(steps[^1]) - Math.Log10(steps[1])) / 22;
         for (int e = 0; e < at.Length; e++)
-            Assert.True(Math.Abs(rows[e][4] - at[e]) < knot, $"example {e}: AoA {rows[e][4]} for a step at {at[e]} (knot spacing {knot:F3})");
+            Assert.True(Math.Abs(rows[e]["aoa"] - at[e]) < knot, $"example {e}: AoA {rows[e]["aoa"]} for a step at {at[e]} (knot spacing {knot:F3})");
     }
 
     [Fact]
@@ -44,7 +47,7 @@ public sealed class MetricsKnownAnswerTests
         var steps = MetricsTestUtil.PaperSteps();
         var curves = Curves(steps, 3, (e, x, k) => Chance + 0.5 + 0.1 * Math.Sin(k * (e + 1)));
         var (rows, _) = Run([curves], steps);
-        foreach (var row in rows) Assert.Equal(Math.Log10(steps[^1]), row[4], 12);
+        foreach (var row in rows) Assert.Equal(Math.Log10(steps[^1]), row["aoa"], 12);
     }
 
     [Fact]
@@ -60,11 +63,11 @@ public sealed class MetricsKnownAnswerTests
         });
         var (rows, _) = Run([curves], steps);
         // Not exactly 0: pyGAM's sqrt(eps) ridge on every coefficient leaves ~1e-8 ripples on a flat fit.
-        for (int e = 0; e < 4; e++) Assert.True(rows[e][5] < 1e-6, $"example {e}: forgettability {rows[e][5]}");
+        for (int e = 0; e < 4; e++) Assert.True(rows[e]["forgettability"] < 1e-6, $"example {e}: forgettability {rows[e]["forgettability"]}");
         // A drop then a rise of 3 bits: forgettability is about the rise.
         var rising = Curves(steps, 1, (_, x, _) => x < 4 ? 12 - 2 * x : 4 + 3 * (x - 4) / 2);
         var (r2, _) = Run([rising], steps);
-        Assert.True(Math.Abs(r2[0][5] - 3) < 0.3, $"forgettability {r2[0][5]} for a 3-bit rise");
+        Assert.True(Math.Abs(r2[0]["forgettability"] - 3) < 0.3, $"forgettability {r2[0]["forgettability"]} for a 3-bit rise");
     }
 
     [Fact]
@@ -74,14 +77,14 @@ public sealed class MetricsKnownAnswerTests
         var rng = new Random(8);
         var curves = Curves(steps, 9, (e, x, _) => 3 + 12 / (1 + Math.Exp(x - 1 - e * 0.4)) + rng.NextDouble());
         var (rows, ex) = Run([curves, curves, curves], steps);
-        foreach (var row in ex) Assert.Equal(0.0, row[5]);
+        foreach (var row in ex) Assert.Equal(0.0, row["crossrun_var"]);
         // And the per-example means equal each run's values.
         for (int e = 0; e < 9; e++)
-            for (int m = 1; m <= 4; m++) Assert.Equal(rows[e][m + 1], ex[e][m], 12);
+            foreach (var m in PerRunMetrics) Assert.Equal(rows[e][m], ex[e][m], 12);
         // Shifting one run by a constant c gives (pairs touching it) / (all pairs) * c^2.
         var shifted = curves.Select(c => c.Select(v => v + 0.5).ToArray()).ToArray();
         var (_, ex2) = Run([curves, curves, shifted], steps);
-        foreach (var row in ex2) Assert.Equal(2.0 / 3 * 0.25, row[5], 9);
+        foreach (var row in ex2) Assert.Equal(2.0 / 3 * 0.25, row["crossrun_var"], 9);
     }
 
     [Fact]
@@ -96,11 +99,11 @@ public sealed class MetricsKnownAnswerTests
         double std = Math.Sqrt((6 * (5 - mean) * (5 - mean) + 5 * (3 - mean) * (3 - mean)) / 11);
         foreach (var row in rows)
         {
-            Assert.Equal(mean, row[2], 12);
-            Assert.Equal(std, row[3], 12);
+            Assert.Equal(mean, row["final_surprisal"], 12);
+            Assert.Equal(std, row["within_run_var"], 12);
         }
         var (r3, _) = Run([curves], steps, options: new MetricsOptions { ChanceBits = Chance, Last = 3 });
-        Assert.Equal(13.0 / 3, r3[0][2], 12);
+        Assert.Equal(13.0 / 3, r3[0]["final_surprisal"], 12);
     }
 
     [Theory]
@@ -117,13 +120,13 @@ public sealed class MetricsKnownAnswerTests
         var (a, ea) = Run(runs, steps, CurveLayout.CheckpointsFirst);
         var (b, eb) = Run(runs, steps, CurveLayout.ExamplesFirst);
         Assert.Equal(a.Length, b.Length);
-        for (int i = 0; i < a.Length; i++) Assert.Equal(a[i], b[i]);
-        for (int i = 0; i < ea.Length; i++) Assert.Equal(ea[i], eb[i]);
+        for (int i = 0; i < a.Length; i++) Assert.Equal(a[i].Values, b[i].Values);
+        for (int i = 0; i < ea.Length; i++) Assert.Equal(ea[i].Values, eb[i].Values);
         // float32 files: the same metrics to float32 rounding of the inputs.
         var (c32, _) = Run(runs, steps, CurveLayout.ExamplesFirst, float32: true);
         for (int i = 0; i < a.Length; i++)
-            for (int m = 2; m < 6; m++)
-                Assert.True(Math.Abs(a[i][m] - c32[i][m]) < (m == 4 ? 0.05 : 1e-4), $"row {i} metric {m}: {a[i][m]} vs float32 {c32[i][m]}");
+            foreach (var m in PerRunMetrics)
+                Assert.True(Math.Abs(a[i][m] - c32[i][m]) < (m == "aoa" ? 0.05 : 1e-4), $"row {i} {m}: {a[i][m]} vs float32 {c32[i][m]}");
     }
 
     [Fact]
@@ -156,7 +159,7 @@ public sealed class MetricsKnownAnswerTests
             double hi0 = 15 - 12 / (1 + Math.Exp((mid[e] - x0) / scale[e]));
             double t = 0.5 * Chance + 0.5 * Math.Min(lo, hi0);
             double expected = Math.Clamp(mid[e] - scale[e] * Math.Log((t - 3) / (15 - t)), x0, x1);
-            Assert.True(Math.Abs(rows[e][4] - expected) < 1e-6, $"example {e}: sigmoid AoA {rows[e][4]:R}, exact {expected:R}");
+            Assert.True(Math.Abs(rows[e]["aoa"] - expected) < 1e-6, $"example {e}: sigmoid AoA {rows[e]["aoa"]:R}, exact {expected:R}");
         }
     }
 
@@ -191,11 +194,11 @@ public sealed class MetricsKnownAnswerTests
             Npy.Write<float>(Path.Combine(run, "surprisal.npy"), flat, steps.Length, 6);
             Npy.Write<long>(Path.Combine(run, "steps.npy"), steps);
         }
-        var runs = MetricsInputs.SweepRuns(dir);
+        var runs = SweepFolder.Runs(dir);
         Assert.Equal(["seed-a", "seed-b"], runs.Select(r => r.Name));
         File.WriteAllText(Path.Combine(dir, "seed-b", "manifest.json"),
             """{"run": "seed-b", "rows": [{"step": 0, "status": "done"}, {"step": 100, "status": "pending"}, {"step": 200}]}""");
-        var err = Assert.ThrowsAny<UserError>(() => MetricsInputs.SweepRuns(dir));
+        var err = Assert.ThrowsAny<UserError>(() => SweepFolder.Runs(dir));
         Assert.Contains("2 checkpoint rows are not done", err.Message, StringComparison.Ordinal);
         Assert.Contains("pending", err.Message, StringComparison.Ordinal);
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Analysis.Tests;
 
@@ -27,11 +28,16 @@ internal static class MetricsTestUtil
         return paths;
     }
 
-    /// <summary>A CSV's header and rows of numbers.</summary>
-    public static (string Header, double[][] Rows) ReadCsv(string path)
+    /// <summary>A CSV's header and rows of numbers, each read by column name (a column added to the file moves
+    /// no test's reading).</summary>
+    public static (string Header, MetricRow[] Rows) ReadCsv(string path)
     {
         var lines = File.ReadAllLines(path);
-        var rows = lines.Skip(1).Select(l => l.Split(',').Select(v => double.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        var names = lines[0].Split(',');
+        var columns = names.Select((n, i) => (n, i)).ToDictionary(c => c.n, c => c.i, StringComparer.Ordinal);
+        var rows = lines.Skip(1)
+            .Select(l => new MetricRow(columns, l.Split(',').Select(v => double.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray()))
+            .ToArray();
         return (lines[0], rows);
     }
 
@@ -48,4 +54,14 @@ internal static class MetricsTestUtil
         }
         return [.. steps];
     }
+}
+
+/// <summary>One row of a metrics CSV; <c>row["aoa"]</c> reads a column by its header name.</summary>
+internal sealed class MetricRow(IReadOnlyDictionary<string, int> columns, double[] values)
+{
+    public double[] Values => values;
+
+    public double this[string column] => columns.TryGetValue(column, out int i)
+        ? values[i]
+        : throw new KeyNotFoundException($"no column '{column}' (the file has {string.Join(", ", columns.Keys)})");
 }

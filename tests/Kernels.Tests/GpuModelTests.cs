@@ -18,11 +18,10 @@ public class GpuModelTests
     public void Parity_fixtures_within_the_accuracy_targets(Precision p)
     {
         var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity");
-        var found = Directory.Exists(dir) ? dir : ParityFixtures.DefaultDir();
-        Assert.SkipWhen(found is null, "tests/fixtures/parity is not here");
+        Assert.SkipUnless(Directory.Exists(dir), "tests/fixtures/parity is not here");
         using var be = Open(p);
         using var cpu = new CpuBackend(p == Precision.Bf16 ? Precision.Bf16 : Precision.Fp32);
-        foreach (var c in ParityFixtures.Load(found!))
+        foreach (var c in ParityFixtures.Load(dir, sharedFixtures: TestPaths.SharedFixtures))
         {
             foreach (var row in Verification.Run(c, p, be, cpu))
                 Assert.True(row.Passed, row.Format());

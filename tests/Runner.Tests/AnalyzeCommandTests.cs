@@ -3,8 +3,10 @@ using System.Text.Json.Nodes;
 using LearningCurves.Analysis.Generation;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
+using LearningCurves.Engine.Generation;
 using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
+using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
 
@@ -151,6 +153,65 @@ public class AnalyzeCommandTests
         Assert.Contains("run seed2: ", html, StringComparison.Ordinal);
         var dump = Environment.GetEnvironmentVariable("LC_PLOT_DUMP");
         if (dump is not null) File.Copy(Path.Combine(outDir, "report.html"), Path.Combine(dump, "analyze-report.html"), overwrite: true);
+    }
+
+    [Fact]
+    public void Generated_text_read_from_generations_jsonl_is_measured_as_before()
+    {
+        int seed = Random.Shared.Next();
+        var root = TestPaths.TempDir();
+        var suite = SyntheticSuite.Build(root, seed, runs: 3, sequences: 20, checkpoints: 12); // seed2 has no checkpoints
+        string[] gen = ["--backend", "cpu", "--max-tokens", "16", "--gen-prompts", "3", "--seed", "5"];
+        string Out(string n) => Path.Combine(root, n);
+
+        // 1. analyze runs the generation stage itself: each run's generations.jsonl appears next to its curves.
+        var first = Cli.Run(["analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--out", Out("a"), .. gen]);
+        Assert.True(first.Code == 0, $"seed {seed}: {first.Err}");
+        var files = new[] { "seed0", "seed1" }.Select(r => Path.Combine(suite.Sweep, r, SweepFolder.GenerationsFile)).ToList();
+        Assert.All(files, f => Assert.True(File.Exists(f), $"seed {seed}: {f} missing"));
+
+        // The repetition measures in stats.json are TextRepetition's on the file's ids, averaged over the prompts
+        // exactly as analyze did when it generated in-process.
+        using (var stats = JsonDocument.Parse(File.ReadAllText(Path.Combine(Out("a"), "stats.json"))))
+        {
+            var rows = stats.RootElement.GetProperty("generation").EnumerateArray().ToList();
+            var expected = files.SelectMany(f => GenerationsFile.Read(f).GroupBy(r => (r.Run, r.Step))).ToList();
+            Assert.Equal(expected.Count, rows.Count);
+            for (int i = 0; i < rows.Count; i++)
+            {
+                var mean = TextRepetition.Mean(expected[i].Select(r => TextRepetition.Measure(r.Ids)).ToList());
+                Assert.Equal(expected[i].Key.Run, rows[i].GetProperty("run").GetString());
+                Assert.Equal(expected[i].Key.Step, rows[i].GetProperty("step").GetInt64());
+                Assert.Equal(3, rows[i].GetProperty("prompts").GetInt32());
+                Assert.Equal(mean.RepeatedShare.Select(Json), rows[i].GetProperty("repeated_share").EnumerateArray().Select(Read));
+                Assert.Equal(mean.DistinctN.Select(Json), rows[i].GetProperty("distinct_n").EnumerateArray().Select(Read));
+                Assert.Equal(Json(mean.LongestRepeatedSpan), Read(rows[i].GetProperty("longest_repeated_span")));
+            }
+        }
+
+        // 2. The same files from the separate `generate-along` command: analyze keeps them and writes the same bytes.
+        // A file beside a run whose checkpoints are gone is not reported (as before: no text for that run).
+        Assert.False(File.Exists(Path.Combine(suite.Sweep, "seed2", SweepFolder.GenerationsFile)));
+        File.Copy(files[0], Path.Combine(suite.Sweep, "seed2", SweepFolder.GenerationsFile));
+        foreach (var f in files) File.Delete(f);
+        var along = Cli.Run(["generate-along", "--sweep", suite.Sweep, .. gen]);
+        Assert.True(along.Code == 0, along.Err);
+        Assert.Equal(files, along.Out.Trim().Split('\n'));
+        var second = Cli.Run(["analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--out", Out("b"), .. gen]);
+        Assert.True(second.Code == 0, second.Err);
+        Assert.Contains("is up to date", second.Err, StringComparison.Ordinal);
+        foreach (var f in new[] { "stats.json", "stats.md", "examples.csv", "report.html" })
+            Assert.True(File.ReadAllBytes(Path.Combine(Out("a"), f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(Out("b"), f))), $"seed {seed}: {f} differs");
+
+        // 3. Other sampling settings make analyze generate anew.
+        var third = Cli.Run(["analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--out", Out("c"), "--backend", "cpu",
+            "--max-tokens", "8", "--gen-prompts", "2"]);
+        Assert.True(third.Code == 0, third.Err);
+        Assert.DoesNotContain("is up to date", third.Err, StringComparison.Ordinal);
+        Assert.All(GenerationsFile.Read(files[0]), r => Assert.True(r.MaxTokens == 8 && r.Seed == 0 && r.Prompt < 2, r.ToString()));
+
+        static string Json(double v) => double.IsFinite(v) ? v.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : "null";
+        static string Read(JsonElement e) => e.ValueKind == JsonValueKind.Null ? "null" : e.GetDouble().ToString("R", System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]

@@ -1,7 +1,9 @@
 using System.Globalization;
 using LearningCurves.Analysis.Metrics;
+using LearningCurves.Analysis.Statistics;
 using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Runner.Commands;
 using LearningCurves.Tests.Common;
@@ -120,13 +122,10 @@ public sealed class MetricsCommandTests
         Npy.Write<long>(steps, Steps);
         string outDir = Path.Combine(dir, "out");
         Assert.Equal(0, Metrics(["--curves", .. files, "--steps", steps, "--aoa", "sigmoid", "--last", "5", "--out", outDir]));
-        var rows = File.ReadAllLines(Path.Combine(outDir, MetricsRunner.PerRunFile)).Skip(1).Select(l => l.Split(',')).ToList();
+        var aoas = NumericCsv.ReadColumns(Path.Combine(outDir, MetricsRunner.PerRunFile), ["aoa"])["aoa"];
+        Assert.Equal(2 * 10, aoas.Length);
         double x0 = Math.Log10(Steps[1]), x1 = Math.Log10(Steps[^1]);
-        foreach (var row in rows)
-        {
-            double aoa = double.Parse(row[4], CultureInfo.InvariantCulture);
-            Assert.InRange(aoa, x0, x1);
-        }
+        foreach (double aoa in aoas) Assert.InRange(aoa, x0, x1);
     }
 
     [Fact]

@@ -84,7 +84,7 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
             Assert.Equal("done", rows[r]!["status"]!.GetValue<string>());
             Assert.Equal(steps[r], rows[r]!["step"]!.GetValue<long>());
             var row = curve.AsSpan(r * 30, 30).ToArray();
-            Assert.Equal(Engine.Sweeps.CurveFile.Checksum(row), rows[r]!["checksum"]!.GetValue<string>());
+            Assert.Equal(Formats.CurveFileWriter.Checksum(row), rows[r]!["checksum"]!.GetValue<string>());
         }
         Assert.Contains("throughput:", reference.Stdout, StringComparison.Ordinal);
         Assert.Contains("time: load", reference.Stdout, StringComparison.Ordinal);

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
 
@@ -55,60 +53,5 @@ public static class MetricsInputs
         int first = steps.Length > 0 && steps[0] == 0 ? 1 : 0;
         if (steps.Length - first < 2) throw UserError.InFile(path, "need at least two checkpoints with a positive step");
         return first;
-    }
-
-    /// <summary>
-    /// The runs of a sweep output folder: every DIR/&lt;run&gt;/surprisal.npy, in ordinal name order, with the folder's
-    /// steps.npy. Where DIR/&lt;run&gt;/manifest.json exists and has a "rows" array, every row's "status" must be
-    /// "done"; the error lists the rows that are not.
-    /// </summary>
-    public static IReadOnlyList<(string Name, string Curves, string Steps)> SweepRuns(string dir)
-    {
-        ArgumentNullException.ThrowIfNull(dir);
-        if (!Directory.Exists(dir)) throw UserError.InFile(dir, "no such folder");
-        var runs = Directory.GetDirectories(dir)
-            .Where(d => File.Exists(Path.Combine(d, "surprisal.npy")))
-            .Order(StringComparer.Ordinal)
-            .ToList();
-        if (runs.Count == 0) throw UserError.InFile(dir, "no run folders with surprisal.npy");
-        var result = new List<(string, string, string)>();
-        foreach (var run in runs)
-        {
-            string steps = Path.Combine(run, "steps.npy");
-            if (!File.Exists(steps)) throw UserError.InFile(run, "has surprisal.npy but no steps.npy");
-            CheckManifest(Path.Combine(run, "manifest.json"));
-            result.Add((Path.GetFileName(run), Path.Combine(run, "surprisal.npy"), steps));
-        }
-        return result;
-    }
-
-    private static void CheckManifest(string path)
-    {
-        if (!File.Exists(path)) return;
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(File.ReadAllText(path));
-        }
-        catch (JsonException e)
-        {
-            throw UserError.InFile(path, $"invalid JSON ({e.Message})");
-        }
-        if (root is not JsonObject obj || obj["rows"] is not JsonArray rows) return;
-        var notDone = new List<string>();
-        for (int i = 0; i < rows.Count; i++)
-        {
-            string? status = rows[i] is JsonObject row && row["status"] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
-            if (status != "done")
-            {
-                string step = rows[i] is JsonObject r && r["step"] is JsonValue sv ? $" (step {sv.ToJsonString()})" : "";
-                notDone.Add($"{i}{step}: {status ?? "no status"}");
-            }
-        }
-        if (notDone.Count > 0)
-        {
-            string list = string.Join("; ", notDone.Take(20)) + (notDone.Count > 20 ? $"; and {notDone.Count - 20} more" : "");
-            throw UserError.InFile(path, $"{notDone.Count} checkpoint rows are not done: {list}");
-        }
     }
 }

@@ -5,6 +5,7 @@ using System.Text;
 using LearningCurves.Analysis.Smoothing;
 using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 using Microsoft.Win32.SafeHandles;
 
 namespace LearningCurves.Analysis.Metrics;
@@ -77,10 +78,10 @@ public static class MetricsRunner
         ArgumentNullException.ThrowIfNull(outDir);
         ArgumentNullException.ThrowIfNull(steps);
         if (curvePaths.Count == 0) throw new UserError("metrics: no curve files given");
-        var files = new List<CurveFile>();
+        var files = new List<CurveFileReader>();
         try
         {
-            for (int r = 0; r < curvePaths.Count; r++) files.Add(new CurveFile(curvePaths[r], layout, r));
+            for (int r = 0; r < curvePaths.Count; r++) files.Add(new CurveFileReader(curvePaths[r], layout, r));
             return Run(files, stepsPath, steps, options, outDir, log);
         }
         finally
@@ -90,7 +91,7 @@ public static class MetricsRunner
     }
 
     /// <summary>Runs the metrics on opened curve files.</summary>
-    public static MetricsSummary Run(IReadOnlyList<CurveFile> files, string stepsPath, long[] steps, MetricsOptions options,
+    public static MetricsSummary Run(IReadOnlyList<CurveFileReader> files, string stepsPath, long[] steps, MetricsOptions options,
         string outDir, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(files);
@@ -271,7 +272,7 @@ public static class MetricsRunner
     /// <summary>One thread's buffers: a block of every run, raw and smoothed.</summary>
     private sealed class Worker
     {
-        private readonly IReadOnlyList<CurveFile> _files;
+        private readonly IReadOnlyList<CurveFileReader> _files;
         private readonly SplineSmoother _smoother;
         private readonly MetricsOptions _options;
         private readonly int _bio, _first, _k, _n;
@@ -282,7 +283,7 @@ public static class MetricsRunner
         private readonly double[] _min, _threshold, _acc, _y;
         private readonly int[] _index;
 
-        public Worker(IReadOnlyList<CurveFile> files, SplineSmoother smoother, int bio, int first, MetricsOptions options)
+        public Worker(IReadOnlyList<CurveFileReader> files, SplineSmoother smoother, int bio, int first, MetricsOptions options)
         {
             _files = files;
             _smoother = smoother;

@@ -3,6 +3,7 @@ using System.Text;
 using LearningCurves.Analysis.NGrams;
 using LearningCurves.Analysis.Phases;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Analysis.Report;
 
@@ -53,14 +54,13 @@ public static class DemoSummary
 
         var curves = new List<IReadOnlyList<float[]>>();
         long[]? steps = null;
-        foreach (var run in runs)
+        for (int r = 0; r < runs.Count; r++)
         {
-            var (surp, shape) = Npy.ReadFloats(Path.Combine(sweepDir, run, "surprisal.npy"));
-            var (st, _) = Npy.ReadInt64(Path.Combine(sweepDir, run, "steps.npy"));
+            var (st, _) = Npy.ReadInt64(Path.Combine(sweepDir, runs[r], SweepFolder.StepsFile));
             steps ??= st;
-            int k = (int)shape[0], cols = (int)shape[1];
-            if (cols != m) throw new InvalidOperationException($"{run}: {cols} examples in the curve file, the eval set has {m}");
-            curves.Add(Enumerable.Range(0, k).Select(r => surp.AsSpan(r * cols, cols).ToArray()).ToArray());
+            using var curve = new CurveFileReader(Path.Combine(sweepDir, runs[r], SweepFolder.SurprisalFile), CurveLayout.CheckpointsFirst, r);
+            if (curve.Examples != m) throw new InvalidOperationException($"{runs[r]}: {curve.Examples} examples in the curve file, the eval set has {m}");
+            curves.Add(curve.ReadCheckpoints(allowNonFinite: true));
         }
         var phases = LearningPhaseAnalysis.Compute(curves, ng, steps!);
 

@@ -97,9 +97,5 @@ public static class RegressionJson
         w.WriteEndObject();
     }
 
-    private static void Number(Utf8JsonWriter w, string key, double v)
-    {
-        if (double.IsFinite(v)) w.WriteNumber(key, v);
-        else w.WriteNull(key);
-    }
+    private static void Number(Utf8JsonWriter w, string key, double v) => w.WriteNumberOrNull(key, v);
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Sweeps;
 
@@ -68,9 +69,9 @@ public sealed record RowRecord(int Row, long Step, string Path, RowStatus Status
 /// </summary>
 public sealed class RunStore
 {
-    public const string SurprisalFile = "surprisal.npy";
-    public const string StepsFile = "steps.npy";
-    public const string ManifestFile = "manifest.json";
+    public const string SurprisalFile = SweepFolder.SurprisalFile;
+    public const string StepsFile = SweepFolder.StepsFile;
+    public const string ManifestFile = SweepFolder.ManifestFile;
     public const string RowsDir = "rows";
     private const string LockFile = ".lock";
 
@@ -116,7 +117,7 @@ public sealed class RunStore
         foreach (var f in Directory.EnumerateFiles(Path.Combine(Dir, RowsDir))) File.Delete(f);
         foreach (var f in Directory.EnumerateFiles(Dir, ".*.tmp")) File.Delete(f);
         File.Delete(SurprisalPath);
-        CurveFile.Create(SurprisalPath, checkpoints.Count, examples);
+        CurveFileWriter.Create(SurprisalPath, checkpoints.Count, examples);
         Npy.Write<long>(Path.Combine(Dir, StepsFile), checkpoints.Select(c => c.Step).ToArray(), checkpoints.Count);
         Durable.SyncDirectory(Dir);
         var m = (JsonObject)header.DeepClone();

@@ -5,6 +5,7 @@ using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
 using LearningCurves.Engine.Tokenization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Sweeps;
 
@@ -112,9 +113,9 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 plan.Store.CleanStaleTemps(r);
                 if (rows[r].Status == RowStatus.Done)
                 {
-                    using var curve = CurveFile.Open(plan.Store.SurprisalPath, plan.Checkpoints.Count, eval.Examples);
+                    using var curve = CurveFileWriter.Open(plan.Store.SurprisalPath, plan.Checkpoints.Count, eval.Examples);
                     curve.ReadRow(r, buf);
-                    if (CurveFile.Checksum(buf) == rows[r].Checksum)
+                    if (CurveFileWriter.Checksum(buf) == rows[r].Checksum)
                     {
                         alreadyDone++;
                         continue;
@@ -128,7 +129,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         observer.Planned(work.Count, share, alreadyDone);
 
         var results = new List<CheckpointResult>();
-        var curves = new Dictionary<RunPlan, CurveFile>();
+        var curves = new Dictionary<RunPlan, CurveFileWriter>();
         try
         {
             var scorer = new EvalScorer(eval, o.BatchSequences);
@@ -144,7 +145,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 next = i + 1 < work.Count ? StartLoad(work[i + 1]) : null;
 
                 if (!curves.TryGetValue(item.Run, out var curve))
-                    curves[item.Run] = curve = CurveFile.Open(item.Run.Store.SurprisalPath, item.Run.Checkpoints.Count, eval.Examples);
+                    curves[item.Run] = curve = CurveFileWriter.Open(item.Run.Store.SurprisalPath, item.Run.Checkpoints.Count, eval.Examples);
                 float[] row = new float[eval.Examples];
                 string? error = loaded.Error;
                 double scoreSeconds = 0;
@@ -172,7 +173,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 if (o.TestPauseMs > 0) TestMark($"row-write {item.Run.Spec.Name} {item.Row}");
                 curve.WriteRow(item.Row, row, o.TestPauseMs);
                 var record = error is null
-                    ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFile.Checksum(row), Device: backend.DeviceName)
+                    ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFileWriter.Checksum(row), Device: backend.DeviceName)
                     : new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Failed, Reason: OneLine(error), Device: backend.DeviceName);
                 item.Run.Store.Record(record, o.TestPauseMs > 0
                     ? () =>

@@ -1,6 +1,6 @@
 using LearningCurves.Analysis.Report;
 using LearningCurves.Engine;
-using LearningCurves.Engine.Model;
+using LearningCurves.Engine.Generation;
 using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
 
@@ -53,15 +53,10 @@ public sealed class AnalyzeCommand : ICommand
         int last = a.GetInt("last", 11, 1);
         bool prune = a.Switch("prune-ngrams");
         bool noGenerate = a.Switch("no-generate");
-        int prompts = a.GetInt("gen-prompts", 8, 1, 4096);
-        double temperature = a.GetDouble("temperature", 0.3);
-        int maxTokens = a.GetInt("max-tokens", 128, 1, 1 << 20);
-        int seed = a.GetInt("seed", 0);
-        string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
-        var precision = BackendFactory.ParsePrecision(a.GetChoice("precision", "fp32", "fp32", "tf32", "bf16"));
+        var generation = GenerateAlongCommand.ReadOptions(a, Name, sweep) with { KeepCurrent = true };
+        var (backendName, precision) = GenerateAlongCommand.ReadBackend(a);
         a.RejectUnknown(maxPositional: trainText.Count > 0 ? a.Positional.Count : 0);
         if (hasChance && hasVocab) throw new UserError("analyze: give --chance-bits or --vocab-size, not both");
-        if (temperature < 0) throw new UserError("analyze: --temperature must be >= 0");
 
         var options = new AnalyzeOptions
         {
@@ -74,10 +69,16 @@ public sealed class AnalyzeCommand : ICommand
             ChanceBits = hasChance ? chanceBits : hasVocab ? Math.Log2(vocab) : null,
             Last = last,
             PruneNGrams = prune,
-            Backend = noGenerate ? null : () => BackendFactory.Create(backendName, precision, Console.Error),
-            Generation = new GenerationOptions { Temperature = temperature, MaxTokens = maxTokens, Seed = seed },
-            GenerationPrompts = prompts,
+            Generation = !noGenerate,
         };
+        Analyzer.Check(options);
+        if (!noGenerate)
+        {
+            // The engine stage first: each run's generations.jsonl, kept when it already holds these settings'
+            // text; Analysis then reads the files and never loads a model.
+            var stage = GenerationStage.Run(generation, () => BackendFactory.Create(backendName, precision, Console.Error), Console.Error);
+            options = options with { GenerationNotes = stage.Notes, GenerationRuns = [.. stage.Written, .. stage.Kept] };
+        }
         Analyzer.Run(options, Console.Error);
         Console.WriteLine(Path.Combine(outDir, ReportWriter.HtmlFile));
         return 0;

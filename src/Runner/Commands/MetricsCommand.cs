@@ -1,6 +1,7 @@
 using System.Globalization;
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine;
+using LearningCurves.Formats;
 using LearningCurves.Runner.Cli;
 
 namespace LearningCurves.Runner.Commands;
@@ -82,7 +83,7 @@ public sealed class MetricsCommand : ICommand
         {
             if (curves.Count > 0 || stepsPath is not null || layoutText is not null)
                 throw new UserError("metrics: --sweep reads the sweep's own curves and steps; drop --curves/--steps/--layout");
-            var runs = MetricsInputs.SweepRuns(sweep);
+            var runs = SweepFolder.Runs(sweep);
             long[]? steps = null;
             foreach (var run in runs)
             {

@@ -37,7 +37,8 @@ public sealed class VerifyCommand : ICommand
         var precisions = precision == "all"
             ? new[] { Precision.Fp32, Precision.Tf32, Precision.Bf16 }
             : new[] { BackendFactory.ParsePrecision(precision) };
-        string? fixtureDir = fixtures ?? ParityFixtures.DefaultDir();
+        // Only the folder given: the published app does not know where a checkout keeps tests/fixtures/parity.
+        string? fixtureDir = fixtures;
         if (fixtures is not null && !Directory.Exists(fixtures)) throw UserError.InFile(fixtures, "no such fixtures folder");
 
         var cases = Verification.RandomCases(seed, quick).ToList();
@@ -45,7 +46,7 @@ public sealed class VerifyCommand : ICommand
         if (fixtureDir is not null) cases.AddRange(ParityFixtures.Load(fixtureDir, skipped));
         foreach (var s in skipped) Console.WriteLine($"verify: fixture skipped: {s}");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"verify: seed {seed}; {cases.Count} cases; fixtures: {fixtureDir ?? "none found (pass --fixtures DIR)"}"));
+            $"verify: seed {seed}; {cases.Count} cases; fixtures: {fixtureDir ?? "none (pass --fixtures DIR, e.g. tests/fixtures/parity)"}"));
 
         var rows = new List<VerifyRow>();
         foreach (var p in precisions)

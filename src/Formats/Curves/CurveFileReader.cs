@@ -3,7 +3,7 @@ using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
 using Microsoft.Win32.SafeHandles;
 
-namespace LearningCurves.Analysis.Metrics;
+namespace LearningCurves.Formats;
 
 /// <summary>How a run's 2-D curve array is laid out.</summary>
 public enum CurveLayout
@@ -18,9 +18,9 @@ public enum CurveLayout
 /// <summary>
 /// One run's curves in a 2-D float32/float64 .npy, read in blocks of examples with positional reads (no whole-file
 /// load, no memory map, so memory stays at the block size however large the file). Thread-safe: reads share no
-/// position state.
+/// position state. The sweep writes these files with <see cref="CurveFileWriter"/>.
 /// </summary>
-public sealed class CurveFile : IDisposable
+public sealed class CurveFileReader : IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly long _dataOffset;
@@ -29,7 +29,7 @@ public sealed class CurveFile : IDisposable
     private readonly bool _examplesMajor; // storage order: true when an example's checkpoints are contiguous
 
     /// <summary>Opens <paramref name="path"/> and checks its header (2-D, float32 or float64).</summary>
-    public CurveFile(string path, CurveLayout layout, int run)
+    public CurveFileReader(string path, CurveLayout layout, int run)
     {
         ArgumentNullException.ThrowIfNull(path);
         Path = path;
@@ -75,6 +75,12 @@ public sealed class CurveFile : IDisposable
     /// </summary>
     public void ReadBlock(int first, int count, Span<double> dst, int ld, byte[] scratch)
     {
+        ReadBlockValues(first, count, dst, ld, scratch);
+        if (count > 0) CheckFinite(first, count, dst, ld);
+    }
+
+    private void ReadBlockValues(int first, int count, Span<double> dst, int ld, byte[] scratch)
+    {
         ArgumentNullException.ThrowIfNull(scratch);
         if (first < 0 || count < 0 || first + count > Examples) throw new ArgumentOutOfRangeException(nameof(first));
         if (ld < count || dst.Length < (long)(Checkpoints - 1) * ld + count) throw new ArgumentException("dst is too short", nameof(dst));
@@ -117,7 +123,50 @@ public sealed class CurveFile : IDisposable
                 }
             }
         }
-        CheckFinite(first, count, dst, ld);
+    }
+
+    /// <summary>
+    /// Every checkpoint's values of every example, one float array per checkpoint (the analysis' gallery and learning
+    /// phases use whole curves). Read in blocks of <paramref name="block"/> examples, so the double scratch stays at the
+    /// block size; float32 values come back exactly, float64 ones rounded to float32. Non-finite values throw
+    /// <see cref="NonFiniteCurveError"/> as in <see cref="ReadBlock"/> unless <paramref name="allowNonFinite"/> (a
+    /// summary of a sweep that may still have pending, NaN, rows).
+    /// </summary>
+    public float[][] ReadCheckpoints(bool allowNonFinite = false, int block = 65536)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(block, 1);
+        var rows = new float[Checkpoints][];
+        for (int k = 0; k < Checkpoints; k++) rows[k] = new float[Examples];
+        if (_isFloat32 && !_examplesMajor)
+        {
+            // The sweep's own layout: each checkpoint's row is one contiguous float32 range, read straight into place.
+            for (int k = 0; k < Checkpoints; k++)
+            {
+                ReadExactly(MemoryMarshal.AsBytes(rows[k].AsSpan()), _dataOffset + (long)k * Examples * sizeof(float));
+                if (!allowNonFinite && !AllFinite(rows[k]))
+                {
+                    int e = Array.FindIndex(rows[k], v => !float.IsFinite(v));
+                    throw new NonFiniteCurveError(Path, Run, e, k, rows[k][e]);
+                }
+            }
+            return rows;
+        }
+        int b = Math.Max(1, Math.Min(block, Examples));
+        var dst = new double[(long)Checkpoints * b];
+        var scratch = new byte[ScratchBytes(b)];
+        for (int first = 0; first < Examples; first += b)
+        {
+            int count = Math.Min(b, Examples - first);
+            if (allowNonFinite) ReadBlockValues(first, count, dst, count, scratch);
+            else ReadBlock(first, count, dst, count, scratch);
+            for (int k = 0; k < Checkpoints; k++)
+            {
+                var src = dst.AsSpan(k * count, count);
+                var row = rows[k].AsSpan(first, count);
+                for (int c = 0; c < count; c++) row[c] = (float)src[c];
+            }
+        }
+        return rows;
     }
 
     private void CheckFinite(int first, int count, ReadOnlySpan<double> dst, int ld)
@@ -142,6 +191,21 @@ public sealed class CurveFile : IDisposable
         }
         if (badCheckpoint >= 0)
             throw new NonFiniteCurveError(Path, Run, first + badExample, badCheckpoint, badValue);
+    }
+
+    private static bool AllFinite(ReadOnlySpan<float> row)
+    {
+        // As for doubles below, vectorised: v - v is 0 for finite v and NaN otherwise.
+        var acc = System.Numerics.Vector<float>.Zero;
+        int n = System.Numerics.Vector<float>.Count, i = 0;
+        for (; i <= row.Length - n; i += n)
+        {
+            var v = new System.Numerics.Vector<float>(row.Slice(i, n));
+            acc += v - v;
+        }
+        float tail = 0;
+        for (; i < row.Length; i++) tail += row[i] - row[i];
+        return System.Numerics.Vector.Sum(acc) == 0 && tail == 0;
     }
 
     private static bool AllFinite(ReadOnlySpan<double> row)

@@ -1,20 +1,23 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
+using LearningCurves.Engine.Sweeps;
 using Microsoft.Win32.SafeHandles;
 
-namespace LearningCurves.Engine.Sweeps;
+namespace LearningCurves.Formats;
 
 /// <summary>
 /// A float32 (rows, cols) C-order .npy file filled one row at a time in place: created whole (header + NaN rows), then
 /// each row written at its own offset with a positioned write and fsync. Rows are disjoint byte ranges, so several
 /// processes may fill different rows of the same file at once. numpy.load(path, mmap_mode='r') reads it at any time.
+/// The sweep writes with it; <see cref="CurveFileReader"/> reads the finished file.
 /// </summary>
-public sealed class CurveFile : IDisposable
+public sealed class CurveFileWriter : IDisposable
 {
     private readonly SafeFileHandle _handle;
 
-    private CurveFile(string path, SafeFileHandle handle, int rows, int cols, long dataOffset)
+    private CurveFileWriter(string path, SafeFileHandle handle, int rows, int cols, long dataOffset)
     {
         Path = path;
         _handle = handle;
@@ -71,7 +74,7 @@ public sealed class CurveFile : IDisposable
     }
 
     /// <summary>Opens an existing curve file for reading and writing rows; refuses one whose header is not float32 (rows, cols) C order.</summary>
-    public static CurveFile Open(string path, int rows, int cols)
+    public static CurveFileWriter Open(string path, int rows, int cols)
     {
         NpyHeader h;
         using (var s = File.OpenRead(path)) h = Npy.ReadHeader(s, path);
@@ -79,7 +82,7 @@ public sealed class CurveFile : IDisposable
             throw UserError.InFile(path, $"expected a float32 C-order ({rows}, {cols}) array, found {Npy.Descr(h.DType)} ({string.Join(", ", h.Shape)}){(h.FortranOrder ? " Fortran order" : "")}");
         // FileShare.ReadWrite: other shards write other rows of this file at the same time.
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
-        return new CurveFile(System.IO.Path.GetFullPath(path), handle, rows, cols, h.DataOffset);
+        return new CurveFileWriter(System.IO.Path.GetFullPath(path), handle, rows, cols, h.DataOffset);
     }
 
     /// <summary>

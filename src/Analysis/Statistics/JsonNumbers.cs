@@ -1,0 +1,54 @@
+using System.Text.Json;
+
+namespace LearningCurves.Analysis.Statistics;
+
+/// <summary>Numbers into JSON the way every analysis file writes them: finite values as numbers (shortest round-trip
+/// form), NaN and infinities as null, since JSON has no non-finite numbers.</summary>
+public static class JsonNumbers
+{
+    public static void WriteNumberOrNull(this Utf8JsonWriter w, string name, double v)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (double.IsFinite(v)) w.WriteNumber(name, v);
+        else w.WriteNull(name);
+    }
+
+    public static void WriteNumberOrNullValue(this Utf8JsonWriter w, double v)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (double.IsFinite(v)) w.WriteNumberValue(v);
+        else w.WriteNullValue();
+    }
+
+    /// <summary>An array of numbers, non-finite ones as null.</summary>
+    public static void WriteNumbers(this Utf8JsonWriter w, string name, IEnumerable<double> values)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(values);
+        w.WriteStartArray(name);
+        foreach (var v in values) w.WriteNumberOrNullValue(v);
+        w.WriteEndArray();
+    }
+
+    /// <summary>An array of rows, each an array of numbers (non-finite ones as null).</summary>
+    public static void WriteRows(this Utf8JsonWriter w, string name, IEnumerable<IEnumerable<double>> rows)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(rows);
+        w.WriteStartArray(name);
+        foreach (var row in rows)
+        {
+            w.WriteStartArray();
+            foreach (var v in row) w.WriteNumberOrNullValue(v);
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>A matrix as its rows.</summary>
+    public static void WriteMatrix(this Utf8JsonWriter w, string name, double[,] m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        w.WriteRows(name, Enumerable.Range(0, m.GetLength(0)).Select(i => Enumerable.Range(0, m.GetLength(1)).Select(j => m[i, j])));
+    }
+}

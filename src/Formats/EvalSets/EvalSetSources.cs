@@ -1,0 +1,32 @@
+using LearningCurves.Engine.Tokenization;
+using LearningCurves.Formats;
+
+namespace LearningCurves.Engine.EvalSets;
+
+/// <summary>Where the later stages find a sweep's eval set and the tokenizer that made it.</summary>
+public static class EvalSetSources
+{
+    /// <summary><paramref name="given"/>, else the first eval set path the run manifests record.</summary>
+    public static string EvalSetDir(string sweepDir, IEnumerable<RunManifest?> manifests, string? given)
+    {
+        ArgumentNullException.ThrowIfNull(manifests);
+        return given ?? manifests.Select(m => m?.EvalSetPath).FirstOrDefault(p => p is not null)
+            ?? throw UserError.InFile(sweepDir, "the run manifests do not name the eval set; give --eval-set DIR");
+    }
+
+    /// <summary>The tokenizer of <paramref name="tokenizerDir"/> when given; else the one the eval set was made with,
+    /// when its manifest names files that still exist ("VOCAB + MERGES", as eval-set records it); otherwise the
+    /// built-in GPT-2 tokenizer.</summary>
+    public static Gpt2Tokenizer Tokenizer(EvalSet eval, string? tokenizerDir)
+    {
+        ArgumentNullException.ThrowIfNull(eval);
+        if (tokenizerDir is not null) return Gpt2Tokenizer.FromFolder(tokenizerDir);
+        string? source = eval.Manifest?["tokenizer"]?.GetValue<string>();
+        if (source is not null)
+        {
+            var parts = source.Split(" + ", StringSplitOptions.TrimEntries);
+            if (parts.Length == 2 && File.Exists(parts[0]) && File.Exists(parts[1])) return Gpt2Tokenizer.FromFiles(parts[0], parts[1]);
+        }
+        return Gpt2Tokenizer.Default;
+    }
+}
