@@ -20,9 +20,24 @@ public sealed class GenerateAlongCommand : ICommand
     public string Usage => "generate-along --sweep DIR [--run NAME]... [--eval-set DIR] [--tokenizer DIR] [--gen-prompts 8] [--temperature 0.3] " +
                            "[--max-tokens 128] [--seed S] [--keep-current] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16]";
 
+    public IReadOnlyList<CliOption> Options { get; } =
+    [
+        new("sweep", "DIR", "the sweep's output folder; writes DIR/NAME/generations.jsonl (required)"),
+        new("run", "NAME", "only this run (repeatable; default: every run)"),
+        new("eval-set", "DIR", "prompts come from this eval set (default: the one the sweep's manifests name)"),
+        new("tokenizer", "DIR", "tokenizer for the texts (default: the eval set's)"),
+        new("gen-prompts", "N", "prompts per checkpoint (default 8)"),
+        new("temperature", "T", "sampling temperature (default 0.3)"),
+        new("max-tokens", "N", "tokens generated per prompt (default 128)"),
+        new("seed", "S", "sampling seed (default 0)"),
+        CliOption.Switch("keep-current", "keep a run's generations.jsonl when it was made with these settings"),
+        CliOption.Backend("auto"),
+        CliOption.Precision,
+    ];
+
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args, "keep-current");
+        var a = Args.Parse(Name, Options, args);
         var options = ReadOptions(a, Name, a.Require("sweep"));
         var runs = a.GetAll("run").ToList();
         bool keep = a.Switch("keep-current");
