@@ -94,8 +94,77 @@ function Install-CorpusData {
     }
 }
 
+# CUDA 11.8's compiler pieces from Debian's non-free component, without touching the machine's apt sources: a private
+# sources list (the machine's own Debian mirror, components main non-free) and private lists/cache folders, then
+# `apt-get download` and `dpkg-deb -x` into $CudaToolsDir. NVRTC (libnvrtc11.2 + libnvrtc-builtins11.8) lets the
+# tests compile kernels.cu with the engine's own KernelCompiler; cuobjdump and ptxas (from nvidia-cuda-toolkit, of which
+# only these two files are kept) read the cubins' resource usage. Idempotent: a marker names the packages' versions.
+$CudaToolsDir = Join-Path $CacheRoot 'cuda-11.8'
+$CudaDebs = @('libnvrtc11.2', 'libnvrtc-builtins11.8', 'nvidia-cuda-toolkit')
+
+function Get-DebianMirror {
+    $files = @(Get-ChildItem '/etc/apt/sources.list.d' -Filter '*.sources' -ErrorAction SilentlyContinue) + @(Get-Item '/etc/apt/sources.list' -ErrorAction SilentlyContinue)
+    foreach ($f in $files) {
+        if (-not $f) { continue }
+        foreach ($line in Get-Content $f.FullName) {
+            if ($line -match '^\s*URIs:\s*(\S+)' -or $line -match '^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+') {
+                $uri = $Matches[1].TrimEnd('/')
+                # The main archive, not debian-security or a third-party repository.
+                if ($uri -match '/debian$') { return $uri }
+            }
+        }
+    }
+    return 'http://deb.debian.org/debian'
+}
+
+function Install-CudaTools {
+    $marker = Join-Path $CudaToolsDir '.complete'
+    if ((Test-Path $marker) -and (Test-Path (Join-Path $CudaToolsDir 'lib/libnvrtc.so.11.2')) -and (Test-Path (Join-Path $CudaToolsDir 'bin/cuobjdump'))) {
+        Write-Host "setup: CUDA 11.8 NVRTC and cuobjdump present in $CudaToolsDir"
+        return
+    }
+    $codename = (& bash -c '. /etc/os-release && echo $VERSION_CODENAME').Trim()
+    if (-not $codename) { $codename = 'bookworm' }
+    $mirror = Get-DebianMirror
+    $apt = Join-Path $CacheRoot '.apt-cuda'
+    $tmp = Join-Path $CacheRoot ".tmp-cuda-$PID"
+    Remove-Item -Recurse -Force $apt, $tmp -ErrorAction SilentlyContinue
+    New-Item -ItemType Directory -Force (Join-Path $apt 'lists/partial'), (Join-Path $apt 'cache/archives/partial'), (Join-Path $tmp 'debs'), (Join-Path $tmp 'root') | Out-Null
+    $list = Join-Path $apt 'sources.list'
+    Set-Content -LiteralPath $list -Value "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main non-free"
+    $opts = @('-q', '-o', "Dir::Etc::sourcelist=$list", '-o', 'Dir::Etc::sourceparts=/dev/null', '-o', "Dir::State::Lists=$(Join-Path $apt 'lists')",
+        '-o', "Dir::Cache=$(Join-Path $apt 'cache')", '-o', 'APT::Sandbox::User=root')
+    Write-Host "setup: fetching $($CudaDebs -join ', ') from $mirror $codename non-free into $CudaToolsDir"
+    Invoke-Native 'apt-get update (private CUDA sources list)' { & apt-get @opts update | Out-Null }
+    Push-Location (Join-Path $tmp 'debs')
+    try { Invoke-Native "apt-get download $($CudaDebs -join ' ')" { & apt-get @opts download @CudaDebs | Out-Null } }
+    finally { Pop-Location }
+    $root = Join-Path $tmp 'root'
+    $versions = @()
+    foreach ($deb in Get-ChildItem (Join-Path $tmp 'debs') -Filter '*.deb') {
+        $versions += $deb.Name
+        if ($deb.Name -like 'nvidia-cuda-toolkit_*') {
+            # 84 MB of compilers and profilers: keep only the two tools the tests run.
+            Invoke-Native "extract cuobjdump/ptxas from $($deb.Name)" { & bash -c "dpkg-deb --fsys-tarfile '$($deb.FullName)' | tar -x -C '$root' ./usr/bin/cuobjdump ./usr/bin/ptxas" }
+        }
+        else {
+            Invoke-Native "dpkg-deb -x $($deb.Name)" { & dpkg-deb -x $deb.FullName $root }
+        }
+    }
+    if ($versions.Count -ne $CudaDebs.Count) { throw "setup: apt-get download gave $($versions.Count) packages, expected $($CudaDebs.Count)" }
+    $stage = Join-Path $tmp 'cuda-11.8'
+    New-Item -ItemType Directory -Force (Join-Path $stage 'lib'), (Join-Path $stage 'bin') | Out-Null
+    Invoke-Native 'copy NVRTC' { & bash -c "cp -a '$root'/usr/lib/x86_64-linux-gnu/libnvrtc* '$stage/lib/'" }
+    Copy-Item (Join-Path $root 'usr/bin/cuobjdump'), (Join-Path $root 'usr/bin/ptxas') (Join-Path $stage 'bin')
+    Set-Content -LiteralPath (Join-Path $stage '.complete') -Value ($versions -join "`n")
+    Remove-Item -Recurse -Force $CudaToolsDir -ErrorAction SilentlyContinue
+    Move-Item $stage $CudaToolsDir
+    Remove-Item -Recurse -Force $tmp, $apt
+}
+
 function Invoke-Setup {
     Install-AptPackages $AptPackages
+    Install-CudaTools
     Install-CorpusData
 }
 
@@ -104,9 +173,14 @@ function Invoke-Build {
 }
 
 function Invoke-Test {
-    # The tests need the Debian packages, not the demo's corpus.
+    # The tests need the Debian packages and CUDA 11.8's NVRTC and cuobjdump, not the demo's corpus.
     Install-AptPackages $AptPackages
+    Install-CudaTools
     Invoke-Build
+    # The test processes find NVRTC (and the builtins it loads by soname) through the loader's path, and the tools
+    # through LC_CUDA_TOOLS.
+    $env:LC_CUDA_TOOLS = $CudaToolsDir
+    $env:LD_LIBRARY_PATH = (@((Join-Path $CudaToolsDir 'lib')) + @($env:LD_LIBRARY_PATH -split ':' | Where-Object { $_ })) -join ':'
     $results = Join-Path $Root 'artifacts/test-results'
     New-Item -ItemType Directory -Force $results | Out-Null
     Get-ChildItem $results -Filter '*.xml' | Remove-Item -Force

@@ -464,6 +464,14 @@ public sealed partial class CudaBackend : IBackend
         Launch("bias_add", Grid((long)p.Rows * p.Cols), 1, 1, 0, D(p.Output.Ptr), D(p.Bias.Ptr), I(p.Rows), I(p.Cols));
     }
 
+    /// <summary>Threads per block of every launch.</summary>
+    internal const int BlockThreads = Block;
+
+    /// <summary>The most dynamic shared memory the backend asks for when launching <paramref name="kernel"/> (the fused
+    /// attention kernels at their largest head size, 128); 0 for the others. The backend never raises the 48 KiB
+    /// default with cuFuncSetAttribute, so static + dynamic must stay within it.</summary>
+    internal static uint MaxDynamicShared(string kernel) => kernel is "attention_fused" or "attention_cached" ? FusedShared(128) : 0;
+
     private static uint FusedShared(int hs) => (uint)((32 * (hs + 1) + 32 * hs + (Block / 32) * hs) * 4);
 
     /// <summary>Grid for a grid-stride kernel over n elements: one thread each, capped (the kernels loop).</summary>
