@@ -4,7 +4,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('setup', 'build', 'test', 'demo', 'bench', 'device-bundle', 'clean')]
+    [ValidateSet('setup', 'build', 'test', 'software-gpu', 'demo', 'bench', 'device-bundle', 'clean')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -168,6 +168,24 @@ function Invoke-Setup {
     Install-CorpusData
 }
 
+# software-gpu: the CUDA driver and cuBLAS as shims over the kernel emulator (tests/software-gpu), so the unmodified
+# CudaBackend runs on the CPU: artifacts/software-gpu/{libcuda.so.1,libcublas.so.12,env.sh}. Rebuilt only when its
+# inputs (the shims, the emulator, kernels.cu) change.
+$SoftwareGpuDir = Join-Path $Root 'artifacts/software-gpu'
+
+function Invoke-SoftwareGpu {
+    Install-AptPackages $AptPackages
+    $inputs = @(Get-ChildItem (Join-Path $Root 'tests/software-gpu') -File) + @(Get-Item (Join-Path $Root 'tests/kernel-emu/cuda_emu.h'), (Join-Path $Root 'kernels.cu'))
+    $hash = ($inputs | Sort-Object Name | ForEach-Object { (Get-FileHash $_.FullName).Hash }) -join ''
+    $stamp = Join-Path $SoftwareGpuDir '.inputs'
+    if ((Test-Path $stamp) -and (Get-Content $stamp -Raw).Trim() -eq $hash -and (Test-Path (Join-Path $SoftwareGpuDir 'env.sh'))) {
+        Write-Host "software-gpu: up to date in $SoftwareGpuDir"
+        return
+    }
+    Invoke-Native 'tests/software-gpu/build.sh' { bash (Join-Path $Root 'tests/software-gpu/build.sh') $SoftwareGpuDir }
+    Set-Content -LiteralPath $stamp -Value $hash -NoNewline
+}
+
 function Invoke-Build {
     Invoke-Native 'dotnet build' { dotnet build (Join-Path $Root 'LearningCurves.sln') -c $Configuration -nologo -v:q /clp:ErrorsOnly }
 }
@@ -184,24 +202,39 @@ function Invoke-Test {
     $results = Join-Path $Root 'artifacts/test-results'
     New-Item -ItemType Directory -Force $results | Out-Null
     Get-ChildItem $results -Filter '*.xml' | Remove-Item -Force
+    Invoke-SoftwareGpu
     $assemblies = Get-ChildItem (Join-Path $Root 'tests') -Directory |
         ForEach-Object { Get-ChildItem (Join-Path $_.FullName "bin/$Configuration/net10.0") -Filter 'LearningCurves.*.Tests.dll' -ErrorAction SilentlyContinue } |
         Where-Object { $_.Name -like "*$Only*" }
     if (@($assemblies).Count -eq 0) { throw 'no test assemblies were built' }
-    $passed = 0; $failed = 0; $skipped = 0; $broken = @()
-    foreach ($dll in $assemblies) {
+    # The Kernels tests run twice: on the software GPU (every GPU test; the no-driver classes left out), and without it
+    # (only the classes that check what happens where there is no driver). The other assemblies never see the
+    # software GPU: their commands default to --backend auto, which must stay on the CPU there.
+    $noDriver = @('*.ResolverTests', '*.CudaFactoryTests')
+    $runs = foreach ($dll in $assemblies) {
         $name = [IO.Path]::GetFileNameWithoutExtension($dll.Name)
-        $xml = Join-Path $results "$name.xml"
-        Write-Host "== $name"
-        & dotnet $dll.FullName -noLogo -noColor -result-xml $xml
+        if ($name -eq 'LearningCurves.Kernels.Tests') {
+            @{ Name = "$name (software GPU)"; Xml = "$name.software-gpu.xml"; Dll = $dll; Gpu = $true; Args = @($noDriver | ForEach-Object { '-class-', $_ }) }
+            @{ Name = "$name (no driver)"; Xml = "$name.no-driver.xml"; Dll = $dll; Gpu = $false; Args = @($noDriver | ForEach-Object { '-class', $_ }) }
+        }
+        else { @{ Name = $name; Xml = "$name.xml"; Dll = $dll; Gpu = $false; Args = @() } }
+    }
+    $plainPath = $env:LD_LIBRARY_PATH
+    $passed = 0; $failed = 0; $skipped = 0; $broken = @()
+    foreach ($run in $runs) {
+        $xml = Join-Path $results $run.Xml
+        Write-Host "== $($run.Name)"
+        if ($run.Gpu) { $env:LD_LIBRARY_PATH = "${SoftwareGpuDir}:$plainPath"; $env:LC_SOFTWARE_GPU = $SoftwareGpuDir }
+        try { & dotnet $run.Dll.FullName -noLogo -noColor -result-xml $xml @($run.Args) }
+        finally { $env:LD_LIBRARY_PATH = $plainPath; Remove-Item Env:LC_SOFTWARE_GPU -ErrorAction SilentlyContinue }
         $code = $LASTEXITCODE
-        if (-not (Test-Path $xml)) { $broken += "$name (exit $code, no results)"; continue }
+        if (-not (Test-Path $xml)) { $broken += "$($run.Name) (exit $code, no results)"; continue }
         [xml] $doc = Get-Content $xml -Raw
         foreach ($a in $doc.assemblies.assembly) {
             $passed += [int] $a.passed; $failed += [int] $a.failed; $skipped += [int] $a.skipped
-            if ([int] $a.errors -gt 0) { $broken += "$name ($($a.errors) errors)" }
+            if ([int] $a.errors -gt 0) { $broken += "$($run.Name) ($($a.errors) errors)" }
         }
-        if ($code -ne 0 -and $code -ne 1) { $broken += "$name (exit $code)" }
+        if ($code -ne 0 -and $code -ne 1) { $broken += "$($run.Name) (exit $code)" }
     }
     foreach ($b in $broken) { Write-Host "test run broken: $b" }
     Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
@@ -303,6 +336,7 @@ switch ($Task) {
     'setup' { Invoke-Setup }
     'build' { Invoke-Build }
     'test' { Invoke-Test }
+    'software-gpu' { Invoke-SoftwareGpu }
     'demo' { Invoke-Demo }
     'bench' { Invoke-Bench }
     'device-bundle' { Invoke-DeviceBundle }

@@ -68,7 +68,9 @@ public sealed partial class CudaBackend : IBackend
         }
         catch
         {
-            _dev.Dispose();
+            // Whatever was made before the failure goes now, not to the finalizers (which would run with the context
+            // already released).
+            ReleaseResources();
             throw;
         }
         if (Environment.GetEnvironmentVariable("NVIDIA_TF32_OVERRIDE") == "1" && precision == Precision.Fp32)
@@ -309,7 +311,9 @@ public sealed partial class CudaBackend : IBackend
         int bh = b * heads;
         using (Time("qkv_split_heads"))
             Launch("qkv_split_heads", Grid((long)b * t * c), 1, 1, 0, D(q), D(k), D(v), P(qkv), I(b), I(t), I(heads), I(hs));
-        int compute = Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
+        // TF32 only in tf32 mode: in bf16 mode everything outside the weight products stays fp32.
+        int compute = Precision == Precision.Tf32 ? CublasApi.Compute32FFastTf32 : CublasApi.Compute32F;
+        _dev.MakeCurrent();
         using (Time("attention scores (cublasGemmStridedBatchedEx)"))
         {
             // scores (T, T) = q (T, HS) @ k (T, HS)^T per (b, h); column-major: S^T = k^T' ... i.e. op(k)=T, op(q)=N.
@@ -449,6 +453,7 @@ public sealed partial class CudaBackend : IBackend
         if (aKind != bKind) throw new InvalidOperationException($"GEMM operands differ in type ({aKind} and {bKind})");
         int type = aKind == BufferKind.Bf16 ? CublasApi.R16BF : CublasApi.R32F;
         int compute = aKind == BufferKind.Bf16 || Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
+        _dev.MakeCurrent();
         CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, opA, opB, m, n, k, 1f, a, type, lda, b, type, ldb, 0f, c, CublasApi.R32F, ldc,
             compute, CublasApi.GemmDefault), "cublasGemmEx");
     }
@@ -501,6 +506,8 @@ public sealed partial class CudaBackend : IBackend
                 slots[i] = args[i].Bits;
                 ptrs[i] = slots + i;
             }
+            // The driver launches into the calling thread's current context: make ours current (any thread may call).
+            _dev.MakeCurrent();
             CuApi.Check(CuApi.cuLaunchKernel(f, gx, gy, gz, Block, 1, 1, shared, _dev.Stream, ptrs, null), $"cuLaunchKernel({name})");
         }
     }
@@ -546,13 +553,20 @@ public sealed partial class CudaBackend : IBackend
             // A sticky error from earlier work: release everything anyway.
         }
         _profile?.Dispose();
+        ReleaseResources();
+        _disposed = true;
+    }
+
+    /// <summary>Frees everything the constructor made, in reverse order; fields not yet assigned are null.</summary>
+    private void ReleaseResources()
+    {
+        // The fields are null when the constructor failed before assigning them, whatever their declared types say.
         foreach (var s in new[] { _bf16In, _q, _k, _v, _y, _att, _logits, _state }) s?.Dispose();
         foreach (var e in _stageFree) e?.Dispose();
         foreach (var s in _stage) s?.Dispose();
         _blas?.Dispose();
         _module?.Dispose();
         _dev.Dispose();
-        _disposed = true;
     }
 
     private sealed record PendingBias(CudaBuffer Output, CudaBuffer Bias, int Rows, int Cols);
@@ -566,8 +580,8 @@ public sealed partial class CudaBackend : IBackend
         {
             if (_mem is null || _mem.Bytes < bytes)
             {
-                // The old block may still be read by queued work; freeing through the driver waits for it.
-                _mem?.Dispose();
+                // The old block may still be read or written by queued work: cuMemFree does not promise to wait.
+                if (_mem is not null) dev.FreeAfterQueuedWork(_mem);
                 _mem = dev.Allocate(bytes);
             }
             return _mem.Pointer;
@@ -592,7 +606,8 @@ public sealed partial class CudaBackend : IBackend
         {
             if (mem.IsClosed) return;
             Owner.AllocatedBytes -= mem.Bytes;
-            mem.Dispose();
+            // Queued work (the zero fill, a copy, a kernel) may still use the buffer.
+            Owner._dev.FreeAfterQueuedWork(mem);
         }
     }
 }

@@ -11,6 +11,7 @@ namespace LearningCurves.Kernels.Tests;
 /// Run on a GPU machine by scripts/device-check.sh (trait Category=Gpu).
 /// </summary>
 [Trait("Category", "Gpu")]
+[Collection("GPU")]
 public class GpuOpTests
 {
     [Theory]
@@ -61,8 +62,9 @@ public class GpuOpTests
         be.Write(dRows, rows);
         using var picked = Poisoned(be, (long)count * c);
         be.GatherRows(picked, norm, dRows, count, c);
+        // Gathering copies exactly: the rows of the device's own values, not of the CPU's (which differ in the last bits).
         var wantPicked = new float[(long)count * c];
-        CpuOps.GatherRows(wantPicked, wantNorm, rows, count, c);
+        CpuOps.GatherRows(wantPicked, Get(be, norm, n), rows, count, c);
         AssertClose(wantPicked, Get(be, picked, (long)count * c), 0, 0, $"gather seed {seed}");
     }
 
@@ -231,9 +233,108 @@ public class GpuOpTests
     }
 
     [Fact]
+    public void Ops_run_from_a_thread_other_than_the_one_that_opened_the_device()
+    {
+        using var be = Open();
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var xs = Normal(rng, 1000);
+        var ys = Normal(rng, 1000);
+        var w = Normal(rng, 10 * 7);
+        using var x = be.Upload(xs);
+        using var y = be.Upload(ys);
+        using var dw = be.Upload(w);
+        using var o = Poisoned(be, 100 * 7);
+        be.Synchronize();
+        Exception? error = null;
+        // A fresh thread has no current context: every launch and product must make the backend's current itself.
+        var t = new Thread(() =>
+        {
+            try
+            {
+                be.Add(x, y, 1000);
+                be.MatMul(o, x, dw, null, 100, 10, 7);
+                be.Synchronize();
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        });
+        t.Start();
+        t.Join();
+        Assert.Null(error);
+        var want = xs.Zip(ys, (a, b) => a + b).ToArray();
+        AssertClose(want, Get(be, x, 1000), 0, 0, $"add seed {seed}");
+        var wantMm = new float[700];
+        CpuOps.MatMul(wantMm, want, w, default, 100, 10, 7);
+        AssertClose(wantMm, Get(be, o, 700), 1e-5, 1e-5, $"matmul seed {seed}");
+    }
+
+    [Fact]
+    public void Scratch_grows_while_earlier_work_is_still_queued()
+    {
+        using var be = Open();
+        be.UseCublasAttention = true;
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        // Two cuBLAS-path attentions, the second larger, with no synchronisation between them: the scratch buffers
+        // grow while the first one's work may still be queued on them.
+        var shapes = new[] { (B: 1, T: 9, HS: 16, H: 2), (B: 2, T: 21, HS: 16, H: 3) };
+        var outs = new List<(IDeviceBuffer Out, float[] Want)>();
+        var inputs = new List<IDeviceBuffer>();
+        foreach (var (b, t, hs, h) in shapes)
+        {
+            int c = hs * h;
+            var qkv = Normal(rng, (long)b * t * 3 * c);
+            var want = new float[(long)b * t * c];
+            CpuOps.Attention(want, qkv, b, t, c, h, 1f / MathF.Sqrt(hs));
+            var d = be.Upload(qkv);
+            var o = Poisoned(be, want.Length);
+            inputs.Add(d);
+            be.Attention(o, d, b, t, c, h, 1f / MathF.Sqrt(hs));
+            outs.Add((o, want));
+        }
+        foreach (var (o, want) in outs)
+            AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"attention seed {seed}");
+        foreach (var d in inputs.Concat(outs.Select(x => x.Out))) d.Dispose();
+    }
+
+    [Fact]
+    public void A_buffer_freed_right_after_it_was_made_leaves_no_error()
+    {
+        using var be = Open();
+        // Its zero fill is queued work: the free must not pull the memory from under it.
+        be.Allocate(1000).Dispose();
+        be.AllocateInts(5).Dispose();
+        using var ok = be.Upload(new float[] { 1, 2, 3 });
+        Assert.Equal(new float[] { 1, 2, 3 }, Get(be, ok, 3));
+    }
+
+    [Fact]
+    public void Bf16_mode_keeps_the_attention_products_in_fp32()
+    {
+        using var be = Open(Precision.Bf16);
+        be.UseCublasAttention = true;
+        int b = 2, t = 37, hs = 64, heads = 3, c = hs * heads, seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[(long)b * t * c];
+        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
+        using var d = be.Upload(qkv);
+        using var o = Poisoned(be, want.Length);
+        be.Attention(o, d, b, t, c, heads, scale);
+        // The fp32 path's tolerance: TF32 products (10-bit mantissas) would be off by about 1e-3.
+        AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"bf16-mode attention seed {seed}");
+    }
+
+    [Fact]
+    [Trait("Hardware", "Real")]
     public void Matrix_rates_are_measured()
     {
         using var be = Open(Precision.Bf16);
+        SkipUnlessRealGpu(be, "matrix rates are timings");
         double bf16 = be.MeasureMatrixTflops(Precision.Bf16, 2048, 3);
         double fp32 = be.MeasureMatrixTflops(Precision.Fp32, 2048, 3);
         Assert.True(bf16 > 1 && fp32 > 0.1 && bf16 > fp32, $"bf16 {bf16:F1}, fp32 {fp32:F1} TFLOP/s");
