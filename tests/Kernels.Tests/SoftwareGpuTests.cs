@@ -1,6 +1,10 @@
 using System.Runtime.InteropServices;
+using System.Globalization;
 using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Engine.Model;
 using LearningCurves.Kernels.Native;
+using LearningCurves.Tests.Common;
 using Xunit;
 using static LearningCurves.Kernels.Tests.GpuTestSupport;
 
@@ -186,5 +190,57 @@ public unsafe class SoftwareGpuTests
         for (int s = 0; s < seqs.Length; s++) AssertClose(want[s], got[s], 1e-4, 1e-4, $"sequence {s} seed {seed}");
         var launches = (delegate* unmanaged<byte*, long>)NativeLibrary.GetExport(NativeLibrary.Load(CudaLibraries.LoadedFrom[CudaLibraries.Driver]), "lcsg_launches");
         Assert.True(launches(null) > 0);
+    }
+
+    /// <summary>The "done when": `learning-curves score --backend cuda --precision fp32` on the software GPU, on
+    /// new random GPT-2 checkpoints written to disk (f32 and f16 storage, tied and untied heads, n_inner, inverse layer
+    /// scaling, sizes off every block multiple), within 1e-3 bits of the naive float64 forward pass.</summary>
+    [Fact]
+    public void Score_fp32_on_new_random_checkpoints_is_within_1e3_bits_of_float64()
+    {
+        Driver();
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var configs = new[]
+        {
+            (Cfg: new Gpt2Config { VocabSize = 307, MaxPositions = 41, Embd = 40, Layers = 2, Heads = 5 }, Untied: false, Store: StoreDType.F32),
+            (Cfg: new Gpt2Config { VocabSize = 1030, MaxPositions = 24, Embd = 64, Layers = 3, Heads = 2, Inner = 100, ScaleAttnByInverseLayerIdx = true, TieWordEmbeddings = false },
+                Untied: true, Store: StoreDType.F16),
+        };
+        foreach (var (cfg, untied, store) in configs)
+        {
+            var dir = TestPaths.TempDir();
+            HfCheckpoint.Save(dir, Gpt2Weights.Random(cfg, rng.Next(), untied), store);
+            var weights = HfCheckpoint.Load(dir); // the reference reads what was stored (f16-rounded where so)
+            var seqs = new[] { 1, 2, 17, cfg.MaxPositions, 9 }.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
+            var ids = Path.Combine(dir, "ids.txt");
+            File.WriteAllLines(ids, seqs.Select(q => string.Join(' ', q)));
+            var csv = Path.Combine(dir, "scores.csv");
+            int code = LearningCurves.Runner.Program.Main(["score", "--model", dir, "--ids", ids, "--out", csv, "--backend", "cuda", "--precision", "fp32", "--batch", "2"]);
+            Assert.Equal(0, code);
+            var rows = File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')).ToArray();
+            var want = seqs.Select(q => NaiveGpt2.SurprisalBits(weights, q)).ToArray();
+            Assert.Equal(want.Sum(w => w.Length), rows.Length);
+            double worst = 0;
+            foreach (var r in rows)
+            {
+                int sq = int.Parse(r[0], CultureInfo.InvariantCulture), pos = int.Parse(r[1], CultureInfo.InvariantCulture);
+                Assert.Equal(seqs[sq][pos], int.Parse(r[2], CultureInfo.InvariantCulture));
+                double d = Math.Abs(double.Parse(r[3], CultureInfo.InvariantCulture) - want[sq][pos - 1]);
+                worst = Math.Max(worst, double.IsNaN(d) ? double.PositiveInfinity : d);
+            }
+            Assert.True(worst <= 1e-3, $"seed {seed}, {cfg.VocabSize}x{cfg.Embd}x{cfg.Layers} {store}: max |score - float64| = {worst:E3} bits");
+        }
+    }
+
+    /// <summary>The other half of "done when": `verify --backend cuda --quick` passes on the software GPU for fp32 (the
+    /// random cases and the parity fixtures against the CPU and float64). bf16 misses its 0.1-bit target on two
+    /// fixtures by about 0.025 bits, as CudaBf16ModelTests predicts; tf32 passes too but costs another minute here.</summary>
+    [Fact]
+    public void Verify_quick_passes_for_fp32()
+    {
+        Driver();
+        int code = LearningCurves.Runner.Program.Main(["verify", "--backend", "cuda", "--quick", "--precision", "fp32"]);
+        Assert.Equal(0, code);
     }
 }
