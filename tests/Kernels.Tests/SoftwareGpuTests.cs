@@ -243,4 +243,51 @@ public unsafe class SoftwareGpuTests
         int code = LearningCurves.Runner.Program.Main(["verify", "--backend", "cuda", "--quick", "--precision", "fp32"]);
         Assert.Equal(0, code);
     }
+
+    /// <summary>
+    /// Launches (kernels and cuBLAS calls) of one scoring forward pass at the GPT-2-small shape: 12 layers, B = 16,
+    /// T = 128, V = 50257 (two head chunks), counted by the software GPU in dry-run mode (work counted, not run: the
+    /// counts do not depend on the width, which is kept small). BENCHMARKS.md records them.
+    /// </summary>
+    [Fact]
+    public void Launches_per_forward_pass_at_the_gpt2_small_shape()
+    {
+        var driver = Driver();
+        var count = (delegate* unmanaged<byte*, long>)NativeLibrary.GetExport(driver, "lcsg_launches");
+        var reset = (delegate* unmanaged<void>)NativeLibrary.GetExport(driver, "lcsg_reset_launches");
+        var dry = (delegate* unmanaged<int, void>)NativeLibrary.GetExport(driver, "lcsg_set_dry_run");
+        using var be = Open();
+        var cfg = new Gpt2Config { VocabSize = 50257, MaxPositions = 128, Embd = 32, Layers = 12, Heads = 2 };
+        using var model = new Gpt2Model(be, Gpt2Weights.Random(cfg, 1));
+        var rng = new Random(2);
+        var seqs = Enumerable.Range(0, 16).Select(_ => Enumerable.Range(0, 128).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
+        be.Synchronize();
+        reset();
+        dry(1);
+        try
+        {
+            model.ScoreAll(seqs);
+        }
+        finally
+        {
+            dry(0);
+        }
+        var names = CudaBackend.KernelNames.Concat(["cublasGemmEx", "cublasGemmStridedBatchedEx", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2"]);
+        var table = new List<string>();
+        foreach (var n in names)
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(n + "\0");
+            long c;
+            fixed (byte* p = bytes) c = count(p);
+            if (c > 0) table.Add($"{n} {c}");
+        }
+        long kernels = CudaBackend.KernelNames.Sum(n =>
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(n + "\0");
+            fixed (byte* p = bytes) return count(p);
+        });
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join("\n", table));
+        Console.WriteLine("launches per forward pass (GPT-2-small shape): " + string.Join(", ", table));
+        Assert.True(kernels > 0);
+    }
 }

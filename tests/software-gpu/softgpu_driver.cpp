@@ -212,6 +212,8 @@ void setSticky(int code, const std::string& why)
     report(why);
 }
 
+bool g_dryRun = false; // queued work is counted, then dropped (launch counts at sizes the emulator is too slow for)
+
 int runItem(Stream& s)
 {
     Item it = std::move(s.queue.front());
@@ -224,6 +226,7 @@ int runItem(Stream& s)
         return 0;
     }
     if (g_sticky) return g_sticky; // work after a failure never runs
+    if (g_dryRun) return 0;
     std::string why;
     int r = it.work(why);
     if (r) setSticky(r, it.name + ": " + why);
@@ -459,6 +462,7 @@ API int lcsg_enqueue(void* stream, const char* name, lcsg_work_fn run, void* ctx
     Stream* s = streamOf(stream);
     std::shared_ptr<void> owner(ctx, destroy ? destroy : [](void*) {});
     if (!s) return kInvalidHandle;
+    g_launches[name]++; // cuBLAS calls count as launches too, under their own names
     return enqueue(*s, name, [run, owner](std::string& why) {
         char buf[512] = {0};
         int r = run(owner.get(), buf, sizeof buf);
@@ -489,6 +493,21 @@ API long long lcsg_launches(const char* kernel)
     }
     auto it = g_launches.find(kernel);
     return it == g_launches.end() ? 0 : it->second;
+}
+
+// Dry run (1): from now on queued work is counted but never runs; results are garbage. 0 runs it again.
+API void lcsg_set_dry_run(int on)
+{
+    LOCK();
+    drainAll();
+    g_dryRun = on != 0;
+}
+
+// Clears the launch counters.
+API void lcsg_reset_launches(void)
+{
+    LOCK();
+    g_launches.clear();
 }
 
 API void lcsg_fail_nth(const char* call, int nth)
