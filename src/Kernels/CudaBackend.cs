@@ -28,7 +28,6 @@ public sealed partial class CudaBackend : IBackend
     private readonly bool[] _stageUsed = new bool[2];
     private int _nextStage;
     private readonly Scratch _bf16In, _q, _k, _v, _y, _att, _logits, _state;
-    private PendingBias? _pendingBias;
     private KernelProfile? _profile;
     private bool _disposed;
 
@@ -84,9 +83,9 @@ public sealed partial class CudaBackend : IBackend
         ["embed_forward"] = "ppppiii",
         ["layernorm_forward"] = "ppppiif",
         ["bias_add"] = "ppii",
-        ["gelu_forward"] = "pl",
         ["bias_gelu_forward"] = "ppii",
         ["residual_add"] = "ppl",
+        ["residual_bias_add"] = "pppii",
         ["gather_rows"] = "pppii",
         ["qkv_split_heads"] = "ppppiiii",
         ["merge_heads"] = "ppiiii",
@@ -126,14 +125,14 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>Starts recording CUDA events around every op; <see cref="StopProfile"/> returns the table.</summary>
     public void StartProfile()
     {
-        Flush();
+        ThrowIfDisposed();
         _profile?.Dispose();
         _profile = new KernelProfile(_dev);
     }
 
     public IReadOnlyList<KernelTime> StopProfile()
     {
-        Flush();
+        ThrowIfDisposed();
         var p = _profile ?? throw new InvalidOperationException("StartProfile was not called");
         _profile = null;
         var table = p.Collect();
@@ -187,7 +186,7 @@ public sealed partial class CudaBackend : IBackend
     {
         var b = Buf(dst, BufferKind.I32);
         if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} ints into a buffer of {b.Length}");
-        Flush();
+        ThrowIfDisposed();
         CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
     }
 
@@ -195,7 +194,7 @@ public sealed partial class CudaBackend : IBackend
     {
         var b = Buf(dst, BufferKind.F32);
         if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} floats into a buffer of {b.Length}");
-        Flush();
+        ThrowIfDisposed();
         CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
     }
 
@@ -203,7 +202,7 @@ public sealed partial class CudaBackend : IBackend
     {
         var b = Buf(src, BufferKind.F32);
         if (dst.Length > b.Length) throw new ArgumentException($"reading {dst.Length} floats from a buffer of {b.Length}");
-        Flush();
+        ThrowIfDisposed();
         var bytes = MemoryMarshal.AsBytes(dst);
         for (long done = 0; done < bytes.Length; done += StageBytes)
         {
@@ -221,7 +220,7 @@ public sealed partial class CudaBackend : IBackend
 
     public void Synchronize()
     {
-        Flush();
+        ThrowIfDisposed();
         _dev.Synchronize();
     }
 
@@ -254,7 +253,7 @@ public sealed partial class CudaBackend : IBackend
 
     public void Embed(IDeviceBuffer output, IDeviceBuffer tokens, IDeviceBuffer wte, IDeviceBuffer wpe, int b, int t, int c)
     {
-        Flush();
+        ThrowIfDisposed();
         long n = (long)b * t * c;
         Need(output, n);
         Need(tokens, (long)b * t, BufferKind.I32);
@@ -264,21 +263,23 @@ public sealed partial class CudaBackend : IBackend
 
     public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps)
     {
-        Flush();
+        ThrowIfDisposed();
         Need(output, (long)rows * c);
         Need(input, (long)rows * c);
         using var _ = Time("layernorm_forward");
         Launch("layernorm_forward", Blocks(rows, Block / 32), 1, 1, 0, P(output), P(input), P(weight), P(bias), I(rows), I(c), F(eps));
     }
 
-    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim)
+    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue)
     {
-        Flush();
+        ThrowIfDisposed();
+        MatMulEpilogues.CheckBias(epilogue, bias);
         var o = Buf(output, BufferKind.F32);
         var x = Buf(input, BufferKind.F32);
         var w = Buf(weight);
         Need(output, (long)rows * outDim);
         Need(input, (long)rows * inDim);
+        if (bias is not null) Need(bias, outDim);
         if (w.Length < (long)inDim * outDim) throw new ArgumentException($"weight holds {w.Length} values, ({inDim}, {outDim}) needs {(long)inDim * outDim}");
         var (bPtr, bType) = GemmOperand(x, (long)rows * inDim, w.Kind);
         using (Time(w.Kind == BufferKind.Bf16 ? "gemm bf16 (cublasGemmEx)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasGemmEx)" : "gemm fp32 (cublasGemmEx)"))
@@ -287,13 +288,23 @@ public sealed partial class CudaBackend : IBackend
             // out^T (outDim, rows) = W^T (outDim, inDim) @ in^T (inDim, rows): no transposes needed.
             Gemm(CublasApi.OpN, CublasApi.OpN, outDim, rows, inDim, w.Ptr, w.Kind, outDim, bPtr, bType, inDim, o.Ptr, outDim);
         }
-        // The bias is applied lazily so a following Gelu on the same buffer can fuse it (bias_gelu_forward).
-        if (bias is not null) _pendingBias = new PendingBias(o, Buf(bias, BufferKind.F32), rows, outDim);
+        long n = (long)rows * outDim;
+        // The epilogue: one pass over the product (cuBLAS's own epilogues are in cuBLASLt, which this backend does not bind).
+        if (epilogue == MatMulEpilogue.Bias)
+        {
+            using var _ = Time("bias_add");
+            Launch("bias_add", Grid(n), 1, 1, 0, P(output), P(bias!), I(rows), I(outDim));
+        }
+        else if (epilogue == MatMulEpilogue.BiasGelu)
+        {
+            using var _ = Time("bias_gelu_forward");
+            Launch("bias_gelu_forward", Grid(n), 1, 1, 0, P(output), P(bias!), I(rows), I(outDim));
+        }
     }
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
     {
-        Flush();
+        ThrowIfDisposed();
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
         int hs = c / heads;
         Need(output, (long)b * t * c);
@@ -337,7 +348,7 @@ public sealed partial class CudaBackend : IBackend
     public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
         int b, int tNew, int past, int maxT, int c, int heads, float scale)
     {
-        Flush();
+        ThrowIfDisposed();
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
         int hs = c / heads;
         if (hs > 128) throw new UserError($"cached attention on CUDA supports head sizes up to 128 (this model: {hs})");
@@ -353,34 +364,29 @@ public sealed partial class CudaBackend : IBackend
                 P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
     }
 
-    public void Gelu(IDeviceBuffer x, long n)
-    {
-        Need(x, n);
-        var pending = _pendingBias;
-        if (pending is not null && ReferenceEquals(pending.Output, x) && (long)pending.Rows * pending.Cols == n)
-        {
-            _pendingBias = null;
-            using var _ = Time("bias_gelu_forward");
-            Launch("bias_gelu_forward", Grid(n), 1, 1, 0, P(x), D(pending.Bias.Ptr), I(pending.Rows), I(pending.Cols));
-            return;
-        }
-        Flush();
-        using var __ = Time("gelu_forward");
-        Launch("gelu_forward", Grid(n), 1, 1, 0, P(x), L(n));
-    }
-
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n)
     {
-        Flush();
+        ThrowIfDisposed();
         Need(x, n);
         Need(y, n);
         using var _ = Time("residual_add");
         Launch("residual_add", Grid(n), 1, 1, 0, P(x), P(y), L(n));
     }
 
+    public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols)
+    {
+        ThrowIfDisposed();
+        long n = (long)rows * cols;
+        Need(x, n);
+        Need(y, n);
+        Need(bias, cols);
+        using var _ = Time("residual_bias_add");
+        Launch("residual_bias_add", Grid(n), 1, 1, 0, P(x), P(y), P(bias), I(rows), I(cols));
+    }
+
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c)
     {
-        Flush();
+        ThrowIfDisposed();
         Need(output, (long)count * c);
         Need(rows, count, BufferKind.I32);
         using var _ = Time("gather_rows");
@@ -389,7 +395,7 @@ public sealed partial class CudaBackend : IBackend
 
     public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v)
     {
-        Flush();
+        ThrowIfDisposed();
         if (m == 0) return;
         Need(output, m);
         Need(hidden, (long)m * c);
@@ -425,7 +431,7 @@ public sealed partial class CudaBackend : IBackend
 
     public void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v)
     {
-        Flush();
+        ThrowIfDisposed();
         if (m == 0) return;
         var o = Buf(output, BufferKind.F32);
         Need(output, (long)m * v);
@@ -458,16 +464,7 @@ public sealed partial class CudaBackend : IBackend
             compute, CublasApi.GemmDefault), "cublasGemmEx");
     }
 
-    /// <summary>Applies a bias left pending by MatMul (bias_add), before any other op reads or writes.</summary>
-    private void Flush()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var p = _pendingBias;
-        if (p is null) return;
-        _pendingBias = null;
-        using var _ = Time("bias_add");
-        Launch("bias_add", Grid((long)p.Rows * p.Cols), 1, 1, 0, D(p.Output.Ptr), D(p.Bias.Ptr), I(p.Rows), I(p.Cols));
-    }
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     /// <summary>Threads per block of every launch.</summary>
     internal const int BlockThreads = Block;
@@ -568,8 +565,6 @@ public sealed partial class CudaBackend : IBackend
         _module?.Dispose();
         _dev.Dispose();
     }
-
-    private sealed record PendingBias(CudaBuffer Output, CudaBuffer Bias, int Rows, int Cols);
 
     /// <summary>Grow-only device scratch.</summary>
     private sealed class Scratch(CudaDevice dev) : IDisposable

@@ -185,12 +185,6 @@ public sealed class CudaDevice : IDisposable
         CuApi.Check(CuApi.cuMemcpyDtoHAsync_v2(pinnedDst, src, (nuint)bytes, Stream), "cuMemcpyDtoHAsync_v2");
     }
 
-    public void CopyDeviceToDevice(ulong dst, ulong src, long bytes)
-    {
-        MakeCurrent();
-        CuApi.Check(CuApi.cuMemcpyDtoDAsync_v2(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoDAsync_v2");
-    }
-
     public void Synchronize()
     {
         MakeCurrent();

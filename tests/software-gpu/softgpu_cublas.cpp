@@ -1,5 +1,5 @@
 // softgpu_cublas.cpp: the software GPU's libcublas.so.12: the cuBLAS calls CudaBackend binds (handle, stream, math
-// mode, workspace, Sgemm, GemmEx, GemmStridedBatchedEx, status strings), following cuBLAS's documented column-major
+// mode, workspace, GemmEx, GemmStridedBatchedEx, status strings), following cuBLAS's documented column-major
 // semantics: C = alpha op(A) op(B) + beta C with op = N / T / C (C = T for real types), leading dimensions and batch
 // strides in elements, A/B in f32, f16 or bf16 converted to f32 with f32 accumulation, C in f32, f16 or bf16, C not
 // read when beta is 0. TF32: inputs rounded to 10 mantissa bits (nearest, ties away from zero, as cvt.rna.tf32.f32)
@@ -318,16 +318,6 @@ API int cublasSetWorkspace_v2(void* handle, uint64_t workspace, size_t bytes)
         if (lcsg_check_device_range(workspace, bytes, why, sizeof why)) return kInvalidValue;
     }
     return kSuccess;
-}
-
-API int cublasSgemm_v2(void* handle, int transA, int transB, int m, int n, int k, const float* alpha, uint64_t a, int lda,
-    uint64_t b, int ldb, const float* beta, uint64_t c, int ldc)
-{
-    Handle* h = handleOf(handle);
-    if (!h) return kNotInitialized;
-    if (!alpha || !beta) return kInvalidValue;
-    return submit(h, Gemm{transA, transB, m, n, k, *alpha, *beta, a, b, c, kR32F, kR32F, kR32F, lda, ldb, ldc, 0, 0, 0, 1,
-        useTf32(h, kR32F, kCompute32F), "cublasSgemm_v2"});
 }
 
 API int cublasGemmEx(void* handle, int transA, int transB, int m, int n, int k, const void* alpha, uint64_t a, int aType, int lda,

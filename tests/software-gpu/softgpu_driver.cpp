@@ -784,21 +784,6 @@ API int cuMemcpyDtoHAsync_v2(void* dst, uint64_t src, size_t n, void* stream)
     });
 }
 
-API int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t n, void* stream)
-{
-    LOCK();
-    NEED_CONTEXT();
-    Stream* s = streamOf(stream);
-    if (!s) return kInvalidHandle;
-    if (n == 0) return g_sticky;
-    return enqueue(*s, "cuMemcpyDtoDAsync_v2", [dst, src, n](std::string& why) {
-        if (int r = copyCheck("cuMemcpyDtoDAsync_v2 (source)", src, n, why)) return r;
-        if (int r = copyCheck("cuMemcpyDtoDAsync_v2 (destination)", dst, n, why)) return r;
-        std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
-        return 0;
-    });
-}
-
 API int cuMemsetD32Async(uint64_t dst, unsigned value, size_t count, void* stream)
 {
     LOCK();
