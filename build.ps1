@@ -4,7 +4,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('setup', 'build', 'test', 'demo', 'bench', 'device-bundle', 'clean')]
+    [ValidateSet('setup', 'build', 'test', 'software-gpu', 'demo', 'bench', 'device-bundle', 'clean')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -90,9 +90,96 @@ function Install-CorpusData {
     }
 }
 
+# CUDA 11.8's compiler pieces from Debian's non-free component, without touching the machine's apt sources: a private
+# sources list (the machine's own Debian mirror, components main non-free) and private lists/cache folders, then
+# `apt-get download` and `dpkg-deb -x` into $CudaToolsDir. NVRTC (libnvrtc11.2 + libnvrtc-builtins11.8) lets the
+# tests compile kernels.cu with the engine's own KernelCompiler; cuobjdump and ptxas (from nvidia-cuda-toolkit, of which
+# only these two files are kept) read the cubins' resource usage. Idempotent: a marker names the packages' versions.
+$CudaToolsDir = Join-Path $CacheRoot 'cuda-11.8'
+$CudaDebs = @('libnvrtc11.2', 'libnvrtc-builtins11.8', 'nvidia-cuda-toolkit')
+
+function Get-DebianMirror {
+    $files = @(Get-ChildItem '/etc/apt/sources.list.d' -Filter '*.sources' -ErrorAction SilentlyContinue) + @(Get-Item '/etc/apt/sources.list' -ErrorAction SilentlyContinue)
+    foreach ($f in $files) {
+        if (-not $f) { continue }
+        foreach ($line in Get-Content $f.FullName) {
+            if ($line -match '^\s*URIs:\s*(\S+)' -or $line -match '^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+') {
+                $uri = $Matches[1].TrimEnd('/')
+                # The main archive, not debian-security or a third-party repository.
+                if ($uri -match '/debian$') { return $uri }
+            }
+        }
+    }
+    return 'http://deb.debian.org/debian'
+}
+
+function Install-CudaTools {
+    $marker = Join-Path $CudaToolsDir '.complete'
+    if ((Test-Path $marker) -and (Test-Path (Join-Path $CudaToolsDir 'lib/libnvrtc.so.11.2')) -and (Test-Path (Join-Path $CudaToolsDir 'bin/cuobjdump'))) {
+        Write-Host "setup: CUDA 11.8 NVRTC and cuobjdump present in $CudaToolsDir"
+        return
+    }
+    $codename = (& bash -c '. /etc/os-release && echo $VERSION_CODENAME').Trim()
+    if (-not $codename) { $codename = 'bookworm' }
+    $mirror = Get-DebianMirror
+    $apt = Join-Path $CacheRoot '.apt-cuda'
+    $tmp = Join-Path $CacheRoot ".tmp-cuda-$PID"
+    Remove-Item -Recurse -Force $apt, $tmp -ErrorAction SilentlyContinue
+    New-Item -ItemType Directory -Force (Join-Path $apt 'lists/partial'), (Join-Path $apt 'cache/archives/partial'), (Join-Path $tmp 'debs'), (Join-Path $tmp 'root') | Out-Null
+    $list = Join-Path $apt 'sources.list'
+    Set-Content -LiteralPath $list -Value "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main non-free"
+    $opts = @('-q', '-o', "Dir::Etc::sourcelist=$list", '-o', 'Dir::Etc::sourceparts=/dev/null', '-o', "Dir::State::Lists=$(Join-Path $apt 'lists')",
+        '-o', "Dir::Cache=$(Join-Path $apt 'cache')", '-o', 'APT::Sandbox::User=root')
+    Write-Host "setup: fetching $($CudaDebs -join ', ') from $mirror $codename non-free into $CudaToolsDir"
+    Invoke-Native 'apt-get update (private CUDA sources list)' { & apt-get @opts update | Out-Null }
+    Push-Location (Join-Path $tmp 'debs')
+    try { Invoke-Native "apt-get download $($CudaDebs -join ' ')" { & apt-get @opts download @CudaDebs | Out-Null } }
+    finally { Pop-Location }
+    $root = Join-Path $tmp 'root'
+    $versions = @()
+    foreach ($deb in Get-ChildItem (Join-Path $tmp 'debs') -Filter '*.deb') {
+        $versions += $deb.Name
+        if ($deb.Name -like 'nvidia-cuda-toolkit_*') {
+            # 84 MB of compilers and profilers: keep only the two tools the tests run.
+            Invoke-Native "extract cuobjdump/ptxas from $($deb.Name)" { & bash -c "dpkg-deb --fsys-tarfile '$($deb.FullName)' | tar -x -C '$root' ./usr/bin/cuobjdump ./usr/bin/ptxas" }
+        }
+        else {
+            Invoke-Native "dpkg-deb -x $($deb.Name)" { & dpkg-deb -x $deb.FullName $root }
+        }
+    }
+    if ($versions.Count -ne $CudaDebs.Count) { throw "setup: apt-get download gave $($versions.Count) packages, expected $($CudaDebs.Count)" }
+    $stage = Join-Path $tmp 'cuda-11.8'
+    New-Item -ItemType Directory -Force (Join-Path $stage 'lib'), (Join-Path $stage 'bin') | Out-Null
+    Invoke-Native 'copy NVRTC' { & bash -c "cp -a '$root'/usr/lib/x86_64-linux-gnu/libnvrtc* '$stage/lib/'" }
+    Copy-Item (Join-Path $root 'usr/bin/cuobjdump'), (Join-Path $root 'usr/bin/ptxas') (Join-Path $stage 'bin')
+    Set-Content -LiteralPath (Join-Path $stage '.complete') -Value ($versions -join "`n")
+    Remove-Item -Recurse -Force $CudaToolsDir -ErrorAction SilentlyContinue
+    Move-Item $stage $CudaToolsDir
+    Remove-Item -Recurse -Force $tmp, $apt
+}
+
 function Invoke-Setup {
     Install-AptPackages $AptPackages
+    Install-CudaTools
     Install-CorpusData
+}
+
+# software-gpu: the CUDA driver and cuBLAS as shims over the kernel emulator (tests/software-gpu), so the unmodified
+# CudaBackend runs on the CPU: artifacts/software-gpu/{libcuda.so.1,libcublas.so.12,env.sh}. Rebuilt only when its
+# inputs (the shims, the emulator, kernels.cu) change.
+$SoftwareGpuDir = Join-Path $Root 'artifacts/software-gpu'
+
+function Invoke-SoftwareGpu {
+    Install-AptPackages $AptPackages
+    $inputs = @(Get-ChildItem (Join-Path $Root 'tests/software-gpu') -File) + @(Get-Item (Join-Path $Root 'tests/kernel-emu/cuda_emu.h'), (Join-Path $Root 'kernels.cu'))
+    $hash = ($inputs | Sort-Object Name | ForEach-Object { (Get-FileHash $_.FullName).Hash }) -join ''
+    $stamp = Join-Path $SoftwareGpuDir '.inputs'
+    if ((Test-Path $stamp) -and (Get-Content $stamp -Raw).Trim() -eq $hash -and (Test-Path (Join-Path $SoftwareGpuDir 'env.sh'))) {
+        Write-Host "software-gpu: up to date in $SoftwareGpuDir"
+        return
+    }
+    Invoke-Native 'tests/software-gpu/build.sh' { bash (Join-Path $Root 'tests/software-gpu/build.sh') $SoftwareGpuDir }
+    Set-Content -LiteralPath $stamp -Value $hash -NoNewline
 }
 
 function Invoke-Build {
@@ -100,33 +187,53 @@ function Invoke-Build {
 }
 
 function Invoke-Test {
-    # The tests need the Debian packages, not the demo's corpus.
+    # The tests need the Debian packages and CUDA 11.8's NVRTC and cuobjdump, not the demo's corpus.
     $clock = [Diagnostics.Stopwatch]::StartNew()
     Install-AptPackages $AptPackages
+    Install-CudaTools
     $aptSeconds = $clock.Elapsed.TotalSeconds
     Invoke-Build
     $buildSeconds = $clock.Elapsed.TotalSeconds - $aptSeconds
+    # The test processes find NVRTC (and the builtins it loads by soname) through the loader's path, and the tools
+    # through LC_CUDA_TOOLS.
+    $env:LC_CUDA_TOOLS = $CudaToolsDir
+    $env:LD_LIBRARY_PATH = (@((Join-Path $CudaToolsDir 'lib')) + @($env:LD_LIBRARY_PATH -split ':' | Where-Object { $_ })) -join ':'
     $results = Join-Path $Root 'artifacts/test-results'
     New-Item -ItemType Directory -Force $results | Out-Null
     Get-ChildItem $results -Filter '*.xml' | Remove-Item -Force
+    Invoke-SoftwareGpu
     $assemblies = Get-ChildItem (Join-Path $Root 'tests') -Directory |
         ForEach-Object { Get-ChildItem (Join-Path $_.FullName "bin/$Configuration/net10.0") -Filter 'LearningCurves.*.Tests.dll' -ErrorAction SilentlyContinue } |
         Where-Object { $_.Name -like "*$Only*" }
     if (@($assemblies).Count -eq 0) { throw 'no test assemblies were built' }
-    $passed = 0; $failed = 0; $skipped = 0; $broken = @()
-    foreach ($dll in $assemblies) {
+    # The Kernels tests run twice: on the software GPU (every GPU test; the no-driver classes left out), and without it
+    # (only the classes that check what happens where there is no driver). The other assemblies never see the
+    # software GPU: their commands default to --backend auto, which must stay on the CPU there.
+    $noDriver = @('*.ResolverTests', '*.CudaFactoryTests')
+    $runs = foreach ($dll in $assemblies) {
         $name = [IO.Path]::GetFileNameWithoutExtension($dll.Name)
-        $xml = Join-Path $results "$name.xml"
-        Write-Host "== $name"
-        & dotnet $dll.FullName -noLogo -noColor -result-xml $xml
+        if ($name -eq 'LearningCurves.Kernels.Tests') {
+            @{ Name = "$name (software GPU)"; Xml = "$name.software-gpu.xml"; Dll = $dll; Gpu = $true; Args = @($noDriver | ForEach-Object { '-class-', $_ }) }
+            @{ Name = "$name (no driver)"; Xml = "$name.no-driver.xml"; Dll = $dll; Gpu = $false; Args = @($noDriver | ForEach-Object { '-class', $_ }) }
+        }
+        else { @{ Name = $name; Xml = "$name.xml"; Dll = $dll; Gpu = $false; Args = @() } }
+    }
+    $plainPath = $env:LD_LIBRARY_PATH
+    $passed = 0; $failed = 0; $skipped = 0; $broken = @()
+    foreach ($run in $runs) {
+        $xml = Join-Path $results $run.Xml
+        Write-Host "== $($run.Name)"
+        if ($run.Gpu) { $env:LD_LIBRARY_PATH = "${SoftwareGpuDir}:$plainPath"; $env:LC_SOFTWARE_GPU = $SoftwareGpuDir }
+        try { & dotnet $run.Dll.FullName -noLogo -noColor -result-xml $xml @($run.Args) }
+        finally { $env:LD_LIBRARY_PATH = $plainPath; Remove-Item Env:LC_SOFTWARE_GPU -ErrorAction SilentlyContinue }
         $code = $LASTEXITCODE
-        if (-not (Test-Path $xml)) { $broken += "$name (exit $code, no results)"; continue }
+        if (-not (Test-Path $xml)) { $broken += "$($run.Name) (exit $code, no results)"; continue }
         [xml] $doc = Get-Content $xml -Raw
         foreach ($a in $doc.assemblies.assembly) {
             $passed += [int] $a.passed; $failed += [int] $a.failed; $skipped += [int] $a.skipped
-            if ([int] $a.errors -gt 0) { $broken += "$name ($($a.errors) errors)" }
+            if ([int] $a.errors -gt 0) { $broken += "$($run.Name) ($($a.errors) errors)" }
         }
-        if ($code -ne 0 -and $code -ne 1) { $broken += "$name (exit $code)" }
+        if ($code -ne 0 -and $code -ne 1) { $broken += "$($run.Name) (exit $code)" }
     }
     foreach ($b in $broken) { Write-Host "test run broken: $b" }
     Write-Host ("test: setup {0:0} s, build {1:0} s, tests {2:0} s" -f $aptSeconds, $buildSeconds, ($clock.Elapsed.TotalSeconds - $aptSeconds - $buildSeconds))
@@ -229,6 +336,7 @@ switch ($Task) {
     'setup' { Invoke-Setup }
     'build' { Invoke-Build }
     'test' { Invoke-Test }
+    'software-gpu' { Invoke-SoftwareGpu }
     'demo' { Invoke-Demo }
     'bench' { Invoke-Bench }
     'device-bundle' { Invoke-DeviceBundle }

@@ -15,7 +15,7 @@ public sealed partial class CudaBackend
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(n, 128);
         ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
-        Flush();
+        ThrowIfDisposed();
         var rng = new Random(12345);
         var host = new float[(long)n * n];
         for (long i = 0; i < host.Length; i++) host[i] = rng.NextSingle() * 2 - 1;

@@ -28,7 +28,6 @@ public sealed partial class CudaBackend : IBackend
     private readonly bool[] _stageUsed = new bool[2];
     private int _nextStage;
     private readonly Scratch _bf16In, _q, _k, _v, _y, _att, _logits, _state;
-    private PendingBias? _pendingBias;
     private KernelProfile? _profile;
     private bool _disposed;
 
@@ -68,7 +67,9 @@ public sealed partial class CudaBackend : IBackend
         }
         catch
         {
-            _dev.Dispose();
+            // Whatever was made before the failure goes now, not to the finalizers (which would run with the context
+            // already released).
+            ReleaseResources();
             throw;
         }
         if (Environment.GetEnvironmentVariable("NVIDIA_TF32_OVERRIDE") == "1" && precision == Precision.Fp32)
@@ -82,9 +83,9 @@ public sealed partial class CudaBackend : IBackend
         ["embed_forward"] = "ppppiii",
         ["layernorm_forward"] = "ppppiif",
         ["bias_add"] = "ppii",
-        ["gelu_forward"] = "pl",
         ["bias_gelu_forward"] = "ppii",
         ["residual_add"] = "ppl",
+        ["residual_bias_add"] = "pppii",
         ["gather_rows"] = "pppii",
         ["qkv_split_heads"] = "ppppiiii",
         ["merge_heads"] = "ppiiii",
@@ -124,14 +125,14 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>Starts recording CUDA events around every op; <see cref="StopProfile"/> returns the table.</summary>
     public void StartProfile()
     {
-        Flush();
+        ThrowIfDisposed();
         _profile?.Dispose();
         _profile = new KernelProfile(_dev);
     }
 
     public IReadOnlyList<KernelTime> StopProfile()
     {
-        Flush();
+        ThrowIfDisposed();
         var p = _profile ?? throw new InvalidOperationException("StartProfile was not called");
         _profile = null;
         var table = p.Collect();
@@ -185,7 +186,7 @@ public sealed partial class CudaBackend : IBackend
     {
         var b = Buf(dst, BufferKind.I32);
         if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} ints into a buffer of {b.Length}");
-        Flush();
+        ThrowIfDisposed();
         CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
     }
 
@@ -193,7 +194,7 @@ public sealed partial class CudaBackend : IBackend
     {
         var b = Buf(dst, BufferKind.F32);
         if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} floats into a buffer of {b.Length}");
-        Flush();
+        ThrowIfDisposed();
         CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
     }
 
@@ -201,7 +202,7 @@ public sealed partial class CudaBackend : IBackend
     {
         var b = Buf(src, BufferKind.F32);
         if (dst.Length > b.Length) throw new ArgumentException($"reading {dst.Length} floats from a buffer of {b.Length}");
-        Flush();
+        ThrowIfDisposed();
         var bytes = MemoryMarshal.AsBytes(dst);
         for (long done = 0; done < bytes.Length; done += StageBytes)
         {
@@ -219,7 +220,7 @@ public sealed partial class CudaBackend : IBackend
 
     public void Synchronize()
     {
-        Flush();
+        ThrowIfDisposed();
         _dev.Synchronize();
     }
 
@@ -252,7 +253,7 @@ public sealed partial class CudaBackend : IBackend
 
     public void Embed(IDeviceBuffer output, IDeviceBuffer tokens, IDeviceBuffer wte, IDeviceBuffer wpe, int b, int t, int c)
     {
-        Flush();
+        ThrowIfDisposed();
         long n = (long)b * t * c;
         Need(output, n);
         Need(tokens, (long)b * t, BufferKind.I32);
@@ -262,21 +263,23 @@ public sealed partial class CudaBackend : IBackend
 
     public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps)
     {
-        Flush();
+        ThrowIfDisposed();
         Need(output, (long)rows * c);
         Need(input, (long)rows * c);
         using var _ = Time("layernorm_forward");
         Launch("layernorm_forward", Blocks(rows, Block / 32), 1, 1, 0, P(output), P(input), P(weight), P(bias), I(rows), I(c), F(eps));
     }
 
-    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim)
+    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue)
     {
-        Flush();
+        ThrowIfDisposed();
+        MatMulEpilogues.CheckBias(epilogue, bias);
         var o = Buf(output, BufferKind.F32);
         var x = Buf(input, BufferKind.F32);
         var w = Buf(weight);
         Need(output, (long)rows * outDim);
         Need(input, (long)rows * inDim);
+        if (bias is not null) Need(bias, outDim);
         if (w.Length < (long)inDim * outDim) throw new ArgumentException($"weight holds {w.Length} values, ({inDim}, {outDim}) needs {(long)inDim * outDim}");
         var (bPtr, bType) = GemmOperand(x, (long)rows * inDim, w.Kind);
         using (Time(w.Kind == BufferKind.Bf16 ? "gemm bf16 (cublasGemmEx)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasGemmEx)" : "gemm fp32 (cublasGemmEx)"))
@@ -285,13 +288,23 @@ public sealed partial class CudaBackend : IBackend
             // out^T (outDim, rows) = W^T (outDim, inDim) @ in^T (inDim, rows): no transposes needed.
             Gemm(CublasApi.OpN, CublasApi.OpN, outDim, rows, inDim, w.Ptr, w.Kind, outDim, bPtr, bType, inDim, o.Ptr, outDim);
         }
-        // The bias is applied lazily so a following Gelu on the same buffer can fuse it (bias_gelu_forward).
-        if (bias is not null) _pendingBias = new PendingBias(o, Buf(bias, BufferKind.F32), rows, outDim);
+        long n = (long)rows * outDim;
+        // The epilogue: one pass over the product (cuBLAS's own epilogues are in cuBLASLt, which this backend does not bind).
+        if (epilogue == MatMulEpilogue.Bias)
+        {
+            using var _ = Time("bias_add");
+            Launch("bias_add", Grid(n), 1, 1, 0, P(output), P(bias!), I(rows), I(outDim));
+        }
+        else if (epilogue == MatMulEpilogue.BiasGelu)
+        {
+            using var _ = Time("bias_gelu_forward");
+            Launch("bias_gelu_forward", Grid(n), 1, 1, 0, P(output), P(bias!), I(rows), I(outDim));
+        }
     }
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
     {
-        Flush();
+        ThrowIfDisposed();
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
         int hs = c / heads;
         Need(output, (long)b * t * c);
@@ -309,7 +322,9 @@ public sealed partial class CudaBackend : IBackend
         int bh = b * heads;
         using (Time("qkv_split_heads"))
             Launch("qkv_split_heads", Grid((long)b * t * c), 1, 1, 0, D(q), D(k), D(v), P(qkv), I(b), I(t), I(heads), I(hs));
-        int compute = Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
+        // TF32 only in tf32 mode: in bf16 mode everything outside the weight products stays fp32.
+        int compute = Precision == Precision.Tf32 ? CublasApi.Compute32FFastTf32 : CublasApi.Compute32F;
+        _dev.MakeCurrent();
         using (Time("attention scores (cublasGemmStridedBatchedEx)"))
         {
             // scores (T, T) = q (T, HS) @ k (T, HS)^T per (b, h); column-major: S^T = k^T' ... i.e. op(k)=T, op(q)=N.
@@ -333,7 +348,7 @@ public sealed partial class CudaBackend : IBackend
     public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
         int b, int tNew, int past, int maxT, int c, int heads, float scale)
     {
-        Flush();
+        ThrowIfDisposed();
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
         int hs = c / heads;
         if (hs > 128) throw new UserError($"cached attention on CUDA supports head sizes up to 128 (this model: {hs})");
@@ -349,34 +364,29 @@ public sealed partial class CudaBackend : IBackend
                 P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
     }
 
-    public void Gelu(IDeviceBuffer x, long n)
-    {
-        Need(x, n);
-        var pending = _pendingBias;
-        if (pending is not null && ReferenceEquals(pending.Output, x) && (long)pending.Rows * pending.Cols == n)
-        {
-            _pendingBias = null;
-            using var _ = Time("bias_gelu_forward");
-            Launch("bias_gelu_forward", Grid(n), 1, 1, 0, P(x), D(pending.Bias.Ptr), I(pending.Rows), I(pending.Cols));
-            return;
-        }
-        Flush();
-        using var __ = Time("gelu_forward");
-        Launch("gelu_forward", Grid(n), 1, 1, 0, P(x), L(n));
-    }
-
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n)
     {
-        Flush();
+        ThrowIfDisposed();
         Need(x, n);
         Need(y, n);
         using var _ = Time("residual_add");
         Launch("residual_add", Grid(n), 1, 1, 0, P(x), P(y), L(n));
     }
 
+    public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols)
+    {
+        ThrowIfDisposed();
+        long n = (long)rows * cols;
+        Need(x, n);
+        Need(y, n);
+        Need(bias, cols);
+        using var _ = Time("residual_bias_add");
+        Launch("residual_bias_add", Grid(n), 1, 1, 0, P(x), P(y), P(bias), I(rows), I(cols));
+    }
+
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c)
     {
-        Flush();
+        ThrowIfDisposed();
         Need(output, (long)count * c);
         Need(rows, count, BufferKind.I32);
         using var _ = Time("gather_rows");
@@ -385,7 +395,7 @@ public sealed partial class CudaBackend : IBackend
 
     public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v)
     {
-        Flush();
+        ThrowIfDisposed();
         if (m == 0) return;
         Need(output, m);
         Need(hidden, (long)m * c);
@@ -421,7 +431,7 @@ public sealed partial class CudaBackend : IBackend
 
     public void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v)
     {
-        Flush();
+        ThrowIfDisposed();
         if (m == 0) return;
         var o = Buf(output, BufferKind.F32);
         Need(output, (long)m * v);
@@ -449,20 +459,20 @@ public sealed partial class CudaBackend : IBackend
         if (aKind != bKind) throw new InvalidOperationException($"GEMM operands differ in type ({aKind} and {bKind})");
         int type = aKind == BufferKind.Bf16 ? CublasApi.R16BF : CublasApi.R32F;
         int compute = aKind == BufferKind.Bf16 || Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
+        _dev.MakeCurrent();
         CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, opA, opB, m, n, k, 1f, a, type, lda, b, type, ldb, 0f, c, CublasApi.R32F, ldc,
             compute, CublasApi.GemmDefault), "cublasGemmEx");
     }
 
-    /// <summary>Applies a bias left pending by MatMul (bias_add), before any other op reads or writes.</summary>
-    private void Flush()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var p = _pendingBias;
-        if (p is null) return;
-        _pendingBias = null;
-        using var _ = Time("bias_add");
-        Launch("bias_add", Grid((long)p.Rows * p.Cols), 1, 1, 0, D(p.Output.Ptr), D(p.Bias.Ptr), I(p.Rows), I(p.Cols));
-    }
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Threads per block of every launch.</summary>
+    internal const int BlockThreads = Block;
+
+    /// <summary>The most dynamic shared memory the backend asks for when launching <paramref name="kernel"/> (the fused
+    /// attention kernels at their largest head size, 128); 0 for the others. The backend never raises the 48 KiB
+    /// default with cuFuncSetAttribute, so static + dynamic must stay within it.</summary>
+    internal static uint MaxDynamicShared(string kernel) => kernel is "attention_fused" or "attention_cached" ? FusedShared(128) : 0;
 
     private static uint FusedShared(int hs) => (uint)((32 * (hs + 1) + 32 * hs + (Block / 32) * hs) * 4);
 
@@ -493,6 +503,8 @@ public sealed partial class CudaBackend : IBackend
                 slots[i] = args[i].Bits;
                 ptrs[i] = slots + i;
             }
+            // The driver launches into the calling thread's current context: make ours current (any thread may call).
+            _dev.MakeCurrent();
             CuApi.Check(CuApi.cuLaunchKernel(f, gx, gy, gz, Block, 1, 1, shared, _dev.Stream, ptrs, null), $"cuLaunchKernel({name})");
         }
     }
@@ -538,16 +550,21 @@ public sealed partial class CudaBackend : IBackend
             // A sticky error from earlier work: release everything anyway.
         }
         _profile?.Dispose();
+        ReleaseResources();
+        _disposed = true;
+    }
+
+    /// <summary>Frees everything the constructor made, in reverse order; fields not yet assigned are null.</summary>
+    private void ReleaseResources()
+    {
+        // The fields are null when the constructor failed before assigning them, whatever their declared types say.
         foreach (var s in new[] { _bf16In, _q, _k, _v, _y, _att, _logits, _state }) s?.Dispose();
         foreach (var e in _stageFree) e?.Dispose();
         foreach (var s in _stage) s?.Dispose();
         _blas?.Dispose();
         _module?.Dispose();
         _dev.Dispose();
-        _disposed = true;
     }
-
-    private sealed record PendingBias(CudaBuffer Output, CudaBuffer Bias, int Rows, int Cols);
 
     /// <summary>Grow-only device scratch.</summary>
     private sealed class Scratch(CudaDevice dev) : IDisposable
@@ -558,8 +575,8 @@ public sealed partial class CudaBackend : IBackend
         {
             if (_mem is null || _mem.Bytes < bytes)
             {
-                // The old block may still be read by queued work; freeing through the driver waits for it.
-                _mem?.Dispose();
+                // The old block may still be read or written by queued work: cuMemFree does not promise to wait.
+                if (_mem is not null) dev.FreeAfterQueuedWork(_mem);
                 _mem = dev.Allocate(bytes);
             }
             return _mem.Pointer;
@@ -584,7 +601,8 @@ public sealed partial class CudaBackend : IBackend
         {
             if (mem.IsClosed) return;
             Owner.AllocatedBytes -= mem.Bytes;
-            mem.Dispose();
+            // Queued work (the zero fill, a copy, a kernel) may still use the buffer.
+            Owner._dev.FreeAfterQueuedWork(mem);
         }
     }
 }

@@ -139,6 +139,26 @@ public sealed class CudaDevice : IDisposable
         return new DeviceMemoryHandle(_context.Value, ptr, size);
     }
 
+    /// <summary>Frees device memory once the work queued on the stream so far has finished: cuMemFree is not promised
+    /// to wait for kernels or copies still using it.</summary>
+    public void FreeAfterQueuedWork(DeviceMemoryHandle mem)
+    {
+        ArgumentNullException.ThrowIfNull(mem);
+        if (mem.IsClosed) return;
+        if (!_disposed)
+        {
+            try
+            {
+                Synchronize();
+            }
+            catch (CudaException)
+            {
+                // A sticky error from earlier work: the memory is released all the same, the error shows at the next sync.
+            }
+        }
+        mem.Dispose();
+    }
+
     public PinnedHostHandle AllocatePinned(long bytes)
     {
         MakeCurrent();
@@ -163,12 +183,6 @@ public sealed class CudaDevice : IDisposable
     {
         MakeCurrent();
         CuApi.Check(CuApi.cuMemcpyDtoHAsync_v2(pinnedDst, src, (nuint)bytes, Stream), "cuMemcpyDtoHAsync_v2");
-    }
-
-    public void CopyDeviceToDevice(ulong dst, ulong src, long bytes)
-    {
-        MakeCurrent();
-        CuApi.Check(CuApi.cuMemcpyDtoDAsync_v2(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoDAsync_v2");
     }
 
     public void Synchronize()

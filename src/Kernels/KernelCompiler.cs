@@ -118,29 +118,41 @@ public static class KernelCompiler
     public static byte[] GetImage(CudaDevice device, string source, TextWriter? log, string? cacheDir = null)
     {
         ArgumentNullException.ThrowIfNull(device);
+        return GetImage(device.Arch, source, log, cacheDir);
+    }
+
+    /// <summary>The image for a device of architecture <paramref name="deviceArch"/> (90 = sm_90): from the cache, or
+    /// compiled now and cached. Needs NVRTC only, no driver or device.</summary>
+    public static byte[] GetImage(int deviceArch, string source, TextWriter? log, string? cacheDir = null)
+    {
         var (major, minor) = NvrtcVersion();
-        var target = CompileTarget.Choose(device.Arch, SupportedArchs())
+        var target = CompileTarget.Choose(deviceArch, SupportedArchs())
             ?? throw new CudaUnavailableException(
-                $"NVRTC {major}.{minor} ({CudaLibraries.LoadedFrom.GetValueOrDefault(CudaLibraries.Nvrtc)}) cannot compile for sm_{device.Arch} or any lower arch",
+                $"NVRTC {major}.{minor} ({CudaLibraries.LoadedFrom.GetValueOrDefault(CudaLibraries.Nvrtc)}) cannot compile for sm_{deviceArch} or any lower arch",
                 Array.Empty<string>());
         var options = BaseOptions.Append("--gpu-architecture=" + target.Option).ToArray();
         var key = CacheKey(source, options, target, major, minor);
         var dir = cacheDir ?? DefaultCacheDir();
-        var cached = TryReadCache(dir, key);
-        if (cached is not null)
+        var fromCache = TryReadCache(dir, key);
+        if (fromCache is not null)
         {
             log?.WriteLine($"kernels: cached image {Path.Combine(dir, key)}");
-            return cached;
+            return fromCache;
         }
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var image = Compile(source, options, target.Cubin);
+        // Written before and apart from the log line: an argument of log?.WriteLine is not evaluated when log is null.
+        bool cached = TryWriteCache(dir, key, image);
         log?.WriteLine($"kernels: NVRTC {major}.{minor} compiled kernels.cu for {target.Option} in {sw.Elapsed.TotalSeconds:F1} s" +
-            (TryWriteCache(dir, key, image) ? $", cached as {Path.Combine(dir, key)}" : " (cache not writable)"));
+            (cached ? $", cached as {Path.Combine(dir, key)}" : " (cache not writable)"));
         return image;
     }
 
     /// <summary>Runs NVRTC; a compile error throws with the compiler's log.</summary>
-    public static byte[] Compile(string source, IReadOnlyList<string> options, bool cubin)
+    public static byte[] Compile(string source, IReadOnlyList<string> options, bool cubin) => Compile(source, options, cubin, out _);
+
+    /// <summary>Runs NVRTC and also returns its log (warnings, or ptxas's report with --ptxas-options=-v).</summary>
+    public static byte[] Compile(string source, IReadOnlyList<string> options, bool cubin, out string log)
     {
         ArgumentNullException.ThrowIfNull(options);
         NvrtcApi.Check(NvrtcApi.nvrtcCreateProgram(out var p, source, "kernels.cu", 0, IntPtr.Zero, IntPtr.Zero), "nvrtcCreateProgram");
@@ -163,6 +175,7 @@ public static class KernelCompiler
         }
         if (result != NvrtcApi.Success)
             NvrtcApi.Check(result, "nvrtcCompileProgram", "NVRTC log (options " + string.Join(' ', options) + "):" + Environment.NewLine + ProgramLog(program));
+        log = ProgramLog(program);
         unsafe
         {
             if (cubin)

@@ -56,19 +56,19 @@ public class CudaBf16ModelTests
         public void Attention(IDeviceBuffer o, IDeviceBuffer qkv, int b, int t, int c, int h, float s) => _cpu.Attention(o, qkv, b, t, c, h, s);
         public void AttentionCached(IDeviceBuffer o, IDeviceBuffer qkv, IDeviceBuffer k, IDeviceBuffer v, int b, int tn, int past, int maxT, int c, int h, float s) =>
             _cpu.AttentionCached(o, qkv, k, v, b, tn, past, maxT, c, h, s);
-        public void Gelu(IDeviceBuffer x, long n) => _cpu.Gelu(x, n);
         public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => _cpu.Add(x, y, n);
+        public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols) => _cpu.AddBias(x, y, bias, rows, cols);
         public void GatherRows(IDeviceBuffer o, IDeviceBuffer i, IDeviceBuffer r, int count, int c) => _cpu.GatherRows(o, i, r, count, c);
 
-        public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim)
+        public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue)
         {
             if (!roundBlocks)
             {
-                _cpu.MatMul(output, input, weight, bias, rows, inDim, outDim);
+                _cpu.MatMul(output, input, weight, bias, rows, inDim, outDim, epilogue);
                 return;
             }
             using var x = Rounded(input, (long)rows * inDim);
-            _cpu.MatMul(output, x, weight, bias, rows, inDim, outDim);
+            _cpu.MatMul(output, x, weight, bias, rows, inDim, outDim, epilogue);
         }
 
         public void Surprisal(IDeviceBuffer o, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v)

@@ -64,8 +64,13 @@ internal sealed class EmuBackend : IBackend
     public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps) =>
         EmuKernels.LayerNorm(B(output), B(input), B(weight), B(bias), rows, c, eps);
 
-    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim) =>
-        EmuKernels.Sgemm(B(output), B(input), B(weight), bias is null ? null : B(bias), rows, outDim, inDim, inDim, outDim, outDim, transB: false);
+    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue)
+    {
+        MatMulEpilogues.CheckBias(epilogue, bias);
+        // sgemm_tiled adds a bias itself; bias + GELU is bias_gelu_forward over the plain product.
+        EmuKernels.Sgemm(B(output), B(input), B(weight), epilogue == MatMulEpilogue.Bias ? B(bias!) : null, rows, outDim, inDim, inDim, outDim, outDim, transB: false);
+        if (epilogue == MatMulEpilogue.BiasGelu) EmuKernels.BiasGelu(B(output), B(bias!), rows, outDim);
+    }
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
     {
@@ -101,9 +106,10 @@ internal sealed class EmuBackend : IBackend
         EmuKernels.AttentionCached(B(output), B(qkv), B(kCache), B(vCache), b, tNew, past, maxT, heads, hs, scale);
     }
 
-    public void Gelu(IDeviceBuffer x, long n) => EmuKernels.Gelu(B(x), n);
-
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => EmuKernels.ResidualAdd(B(x), B(y), n);
+
+    public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols) =>
+        EmuKernels.ResidualBiasAdd(B(x), B(y), B(bias), rows, cols);
 
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c) =>
         EmuKernels.GatherRows(B(output), B(input), B(rows), count, c);

@@ -16,10 +16,23 @@ internal static class GpuTestSupport
         }
         catch (CudaUnavailableException e)
         {
+            // Where build.ps1 test put the software GPU in place, a missing device is a failure, not a reason to skip.
+            if (Environment.GetEnvironmentVariable("LC_SOFTWARE_GPU") is { Length: > 0 } sw)
+                Assert.Fail($"the software GPU in {sw} did not open: {e.Message}");
             Assert.Skip($"no usable CUDA GPU: {e.Message}");
             throw; // unreachable: Skip throws
         }
     }
+
+    /// <summary>The software GPU (tests/software-gpu) reports this device name.</summary>
+    public const string SoftwareGpuName = "software GPU (emulated)";
+
+    /// <summary>True on the software GPU: timings and the real cuBLAS's rounding mean nothing there.</summary>
+    public static bool IsSoftwareGpu(CudaBackend be) => be.Device.Name == SoftwareGpuName;
+
+    /// <summary>Skips what only real hardware can show (trait Hardware=Real), saying so, on the software GPU.</summary>
+    public static void SkipUnlessRealGpu(CudaBackend be, string what) =>
+        Assert.SkipWhen(IsSoftwareGpu(be), $"{what}: only a real GPU can show this (running on the {SoftwareGpuName})");
 
     public static float[] Normal(Random rng, long n, float std = 1f)
     {
@@ -50,3 +63,8 @@ internal static class GpuTestSupport
     public static void AssertClose(ReadOnlySpan<float> want, ReadOnlySpan<float> got, double atol, double rtol, string context) =>
         EmuTestUtil.AssertClose(want, got, atol, rtol, context, nanMatchesNan: false);
 }
+
+/// <summary>The GPU tests run one at a time: they share the device's primary context (and, on the software GPU, its
+/// sticky errors and failure injection).</summary>
+[CollectionDefinition("GPU", DisableParallelization = true)]
+public sealed class GpuCollection;

@@ -56,6 +56,18 @@ public class ResolverTests
     }
 
     [Fact]
+    public void Nvrtc_11_and_the_project_caches_copy_are_tried()
+    {
+        Assert.Equal(new[] { "libnvrtc.so.12", "libnvrtc.so.13", "libnvrtc.so.11.2", "libnvrtc.so" }, CudaLibraries.FileNames(LibraryKind.Nvrtc, 12));
+        var env = Env with { ProjectCache = "/home/u/.cache/learning-curves" };
+        var nvrtc = CudaLibraries.CandidatePaths(LibraryKind.Nvrtc, env, null);
+        Assert.Contains("/home/u/.cache/learning-curves/cuda-11.8/lib/libnvrtc.so.11.2", nvrtc);
+        // Only NVRTC comes from there: setup fetches no cuBLAS or driver.
+        Assert.DoesNotContain(CudaLibraries.CandidatePaths(LibraryKind.Cublas, env, null), p => p.Contains("cuda-11.8", StringComparison.Ordinal));
+        Assert.DoesNotContain(CudaLibraries.CandidatePaths(LibraryKind.Driver, env, null), p => p.Contains("cuda-11.8", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void The_process_environment_is_read()
     {
         var env = SearchEnvironment.FromProcess();

@@ -54,8 +54,12 @@ public sealed class CpuBackend : IBackend
     public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps) =>
         CpuOps.LayerNorm(F(output), F(input), F(weight), F(bias), rows, c, eps);
 
-    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim) =>
+    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue)
+    {
+        MatMulEpilogues.CheckBias(epilogue, bias);
         CpuOps.MatMul(F(output), F(input), F(weight), bias is null ? default : F(bias), rows, inDim, outDim);
+        if (epilogue == MatMulEpilogue.BiasGelu) CpuOps.Gelu(F(output).AsSpan(0, checked(rows * outDim)));
+    }
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale) =>
         CpuOps.Attention(F(output), F(qkv), b, t, c, heads, scale);
@@ -64,9 +68,10 @@ public sealed class CpuBackend : IBackend
         int b, int tNew, int past, int maxT, int c, int heads, float scale) =>
         CpuOps.AttentionCached(F(output), F(qkv), F(kCache), F(vCache), b, tNew, past, maxT, c, heads, scale);
 
-    public void Gelu(IDeviceBuffer x, long n) => CpuOps.Gelu(F(x).AsSpan(0, checked((int)n)));
-
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => CpuOps.Add(F(x).AsSpan(0, checked((int)n)), F(y));
+
+    public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols) =>
+        CpuOps.AddBias(F(x), F(y), F(bias), rows, cols);
 
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c) =>
         CpuOps.GatherRows(F(output), F(input), I(rows), count, c);

@@ -115,6 +115,21 @@ public static class CpuOps
         TensorPrimitives.Add(x, y[..x.Length], x);
     }
 
+    /// <summary>x (rows, cols) += y (rows, cols) + bias (cols), as x + (y + bias) per element (kernels.cu's
+    /// residual_bias_add).</summary>
+    public static void AddBias(Span<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> bias, int rows, int cols)
+    {
+        long n = (long)rows * cols;
+        Check(x.Length >= n && y.Length >= n && bias.Length >= cols, "add bias: buffers too small");
+        Span<float> sum = cols <= 4096 ? stackalloc float[cols] : new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            var xr = x.Slice(r * cols, cols);
+            TensorPrimitives.Add(y.Slice(r * cols, cols), bias[..cols], sum);
+            TensorPrimitives.Add(xr, sum, xr);
+        }
+    }
+
     /// <summary>Causal self-attention. qkv (B, T, 3C) = q | k | v; out (B, T, C). One (batch, head) pair per task.</summary>
     public static void Attention(Span<float> output, ReadOnlySpan<float> qkv, int b, int t, int c, int heads, float scale)
     {

@@ -11,6 +11,18 @@ public enum Precision
     Bf16,
 }
 
+/// <summary>What <see cref="IBackend.MatMul"/> does to the product before storing it: the fusions the forward pass
+/// names, as llm.c names them (no hidden state: each op says what it fuses).</summary>
+public enum MatMulEpilogue
+{
+    /// <summary>out = input @ weight (the bias, if any, is added later, e.g. by <see cref="IBackend.AddBias"/>).</summary>
+    None,
+    /// <summary>out = input @ weight + bias.</summary>
+    Bias,
+    /// <summary>out = gelu(input @ weight + bias), tanh form (the MLP's first product).</summary>
+    BiasGelu,
+}
+
 /// <summary>A buffer owned by a backend (host memory for the CPU, device memory for CUDA). Elements are float32 unless
 /// it was made by <see cref="IBackend.AllocateInts"/>.</summary>
 public interface IDeviceBuffer : IDisposable
@@ -68,9 +80,11 @@ public interface IBackend : IDisposable
     /// <summary>out (rows, C) = (x - mean) / sqrt(var + eps) * w + bias, per row; population variance.</summary>
     void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps);
 
-    /// <summary>out (rows, outDim) = input (rows, inDim) @ weight (inDim, outDim) + bias (outDim). Conv1D layout.
-    /// <paramref name="bias"/> may be null.</summary>
-    void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim);
+    /// <summary>out (rows, outDim) = epilogue(input (rows, inDim) @ weight (inDim, outDim)), Conv1D layout, with bias
+    /// (outDim) for <see cref="MatMulEpilogue.Bias"/> and <see cref="MatMulEpilogue.BiasGelu"/> (gelu in its tanh form:
+    /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))). <paramref name="bias"/> is null exactly for
+    /// <see cref="MatMulEpilogue.None"/>.</summary>
+    void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue);
 
     /// <summary>Causal multi-head self-attention. qkv (B, T, 3C) holds q | k | v, each (NH, HS) per token;
     /// out (B, T, C). Scores are q.k * <paramref name="scale"/>, masked to keys at or before the query.</summary>
@@ -82,11 +96,12 @@ public interface IBackend : IDisposable
     void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
         int b, int tNew, int past, int maxT, int c, int heads, float scale);
 
-    /// <summary>x = gelu(x) in place, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).</summary>
-    void Gelu(IDeviceBuffer x, long n);
-
     /// <summary>x += y (residual).</summary>
     void Add(IDeviceBuffer x, IDeviceBuffer y, long n);
+
+    /// <summary>x (rows, cols) += y (rows, cols) + bias (cols): the residual add fused with the bias of the product that
+    /// made y (run with <see cref="MatMulEpilogue.None"/>).</summary>
+    void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols);
 
     /// <summary>out (count, C) = input[rows[i], :]. rows (count) int.</summary>
     void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c);
@@ -97,4 +112,15 @@ public interface IBackend : IDisposable
 
     /// <summary>out (M, V) = hidden (M, C) @ head (V, C)^T: raw logits (for generation and parity checks).</summary>
     void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v);
+}
+
+/// <summary>Argument checks shared by the backends' MatMul.</summary>
+public static class MatMulEpilogues
+{
+    /// <summary>Throws unless <paramref name="bias"/> is given exactly when <paramref name="epilogue"/> adds one.</summary>
+    public static void CheckBias(MatMulEpilogue epilogue, IDeviceBuffer? bias)
+    {
+        if (epilogue == MatMulEpilogue.None && bias is not null) throw new ArgumentException("MatMul epilogue None takes no bias");
+        if (epilogue != MatMulEpilogue.None && bias is null) throw new ArgumentException($"MatMul epilogue {epilogue} needs a bias");
+    }
 }

@@ -47,8 +47,9 @@ public sealed class TimingBackend : IBackend
     public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps) =>
         Time("layernorm", () => _inner.LayerNorm(output, input, weight, bias, rows, c, eps));
 
-    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim) =>
-        Time($"matmul {inDim}x{outDim}", () => _inner.MatMul(output, input, weight, bias, rows, inDim, outDim));
+    public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue) =>
+        Time(epilogue == MatMulEpilogue.BiasGelu ? $"matmul {inDim}x{outDim} + gelu" : $"matmul {inDim}x{outDim}",
+            () => _inner.MatMul(output, input, weight, bias, rows, inDim, outDim, epilogue));
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale) =>
         Time("attention", () => _inner.Attention(output, qkv, b, t, c, heads, scale));
@@ -57,9 +58,11 @@ public sealed class TimingBackend : IBackend
         int b, int tNew, int past, int maxT, int c, int heads, float scale) =>
         Time("attention (cached)", () => _inner.AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, c, heads, scale));
 
-    public void Gelu(IDeviceBuffer x, long n) => Time("gelu", () => _inner.Gelu(x, n));
 
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => Time("residual add", () => _inner.Add(x, y, n));
+
+    public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols) =>
+        Time("residual + bias add", () => _inner.AddBias(x, y, bias, rows, cols));
 
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c) =>
         Time("gather rows", () => _inner.GatherRows(output, input, rows, count, c));

@@ -225,15 +225,14 @@ public sealed class Gpt2Generator : IDisposable
                 var w = _g._w.Blocks[l];
                 float scale = cfg.ScaleAttnByInverseLayerIdx ? baseScale / (l + 1) : baseScale;
                 be.LayerNorm(_norm, _residual, w.Ln1W, w.Ln1B, n, c, cfg.LayerNormEpsilon);   // (B, Tnew, C)
-                be.MatMul(_qkv, _norm, w.AttnW, w.AttnB, n, c, 3 * c);                         // (B, Tnew, 3C)
+                be.MatMul(_qkv, _norm, w.AttnW, w.AttnB, n, c, 3 * c, MatMulEpilogue.Bias);         // (B, Tnew, 3C)
                 be.AttentionCached(_attn, _qkv, _kCache[l], _vCache[l], _b, tNew, _past, _maxT, c, cfg.Heads, scale);
-                be.MatMul(_proj, _attn, w.AttnProjW, w.AttnProjB, n, c, c);                    // (B, Tnew, C)
-                be.Add(_residual, _proj, (long)n * c);
-                be.LayerNorm(_norm, _residual, w.Ln2W, w.Ln2B, n, c, cfg.LayerNormEpsilon);   // (B, Tnew, C)
-                be.MatMul(_fc, _norm, w.FcW, w.FcB, n, c, cfg.InnerSize);                      // (B, Tnew, I)
-                be.Gelu(_fc, (long)n * cfg.InnerSize);
-                be.MatMul(_proj, _fc, w.FcProjW, w.FcProjB, n, cfg.InnerSize, c);              // (B, Tnew, C)
-                be.Add(_residual, _proj, (long)n * c);
+                be.MatMul(_proj, _attn, w.AttnProjW, null, n, c, c, MatMulEpilogue.None);          // (B, Tnew, C)
+                be.AddBias(_residual, _proj, w.AttnProjB, n, c);                                   // (B, Tnew, C)
+                be.LayerNorm(_norm, _residual, w.Ln2W, w.Ln2B, n, c, cfg.LayerNormEpsilon);       // (B, Tnew, C)
+                be.MatMul(_fc, _norm, w.FcW, w.FcB, n, c, cfg.InnerSize, MatMulEpilogue.BiasGelu); // (B, Tnew, I)
+                be.MatMul(_proj, _fc, w.FcProjW, null, n, cfg.InnerSize, c, MatMulEpilogue.None);  // (B, Tnew, C)
+                be.AddBias(_residual, _proj, w.FcProjB, n, c);                                     // (B, Tnew, C)
             }
             _past += tNew;
             var lastRows = new int[_b];

@@ -156,15 +156,15 @@ public sealed class Gpt2Model : IDisposable
             var w = _w.Blocks[l];
             float scale = cfg.ScaleAttnByInverseLayerIdx ? baseScale / (l + 1) : baseScale;
             _backend.LayerNorm(a.Norm, a.Residual, w.Ln1W, w.Ln1B, n, c, cfg.LayerNormEpsilon); // (B, T, C)
-            _backend.MatMul(a.Qkv, a.Norm, w.AttnW, w.AttnB, n, c, 3 * c);                   // (B, T, 3C)
-            _backend.Attention(a.Attn, a.Qkv, b, t, c, cfg.Heads, scale);                    // (B, T, C)
-            _backend.MatMul(a.Proj, a.Attn, w.AttnProjW, w.AttnProjB, n, c, c);              // (B, T, C)
-            _backend.Add(a.Residual, a.Proj, (long)n * c);
-            _backend.LayerNorm(a.Norm, a.Residual, w.Ln2W, w.Ln2B, n, c, cfg.LayerNormEpsilon);  // (B, T, C)
-            _backend.MatMul(a.Fc, a.Norm, w.FcW, w.FcB, n, c, inner);                        // (B, T, I)
-            _backend.Gelu(a.Fc, (long)n * inner);
-            _backend.MatMul(a.Proj, a.Fc, w.FcProjW, w.FcProjB, n, inner, c);                // (B, T, C)
-            _backend.Add(a.Residual, a.Proj, (long)n * c);
+            _backend.MatMul(a.Qkv, a.Norm, w.AttnW, w.AttnB, n, c, 3 * c, MatMulEpilogue.Bias);        // (B, T, 3C)
+            _backend.Attention(a.Attn, a.Qkv, b, t, c, cfg.Heads, scale);                             // (B, T, C)
+            // The projections' biases go into the residual add (one pass over (B, T, C) instead of two).
+            _backend.MatMul(a.Proj, a.Attn, w.AttnProjW, null, n, c, c, MatMulEpilogue.None);        // (B, T, C)
+            _backend.AddBias(a.Residual, a.Proj, w.AttnProjB, n, c);                                 // (B, T, C)
+            _backend.LayerNorm(a.Norm, a.Residual, w.Ln2W, w.Ln2B, n, c, cfg.LayerNormEpsilon);      // (B, T, C)
+            _backend.MatMul(a.Fc, a.Norm, w.FcW, w.FcB, n, c, inner, MatMulEpilogue.BiasGelu);       // (B, T, I)
+            _backend.MatMul(a.Proj, a.Fc, w.FcProjW, null, n, inner, c, MatMulEpilogue.None);        // (B, T, C)
+            _backend.AddBias(a.Residual, a.Proj, w.FcProjB, n, c);                                   // (B, T, C)
         }
         return (b, t);
     }

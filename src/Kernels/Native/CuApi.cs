@@ -46,7 +46,6 @@ internal static partial class CuApi
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuMemFreeHost(IntPtr hostPtr);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuMemcpyHtoDAsync_v2(ulong dst, IntPtr src, nuint bytes, IntPtr stream);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuMemcpyDtoHAsync_v2(IntPtr dst, ulong src, nuint bytes, IntPtr stream);
-    [LibraryImport(CudaLibraries.Driver)] public static partial int cuMemcpyDtoDAsync_v2(ulong dst, ulong src, nuint bytes, IntPtr stream);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuMemsetD32Async(ulong dst, uint value, nuint count, IntPtr stream);
     [LibraryImport(CudaLibraries.Driver)] public static unsafe partial int cuModuleLoadDataEx(out IntPtr module, byte* image, uint numOptions, int* options, IntPtr* optionValues);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuModuleUnload(IntPtr module);
@@ -145,10 +144,6 @@ internal static partial class CublasApi
     [LibraryImport(CudaLibraries.Cublas)] public static partial int cublasSetStream_v2(IntPtr handle, IntPtr stream);
     [LibraryImport(CudaLibraries.Cublas)] public static partial int cublasSetMathMode(IntPtr handle, int mode);
     [LibraryImport(CudaLibraries.Cublas)] public static partial int cublasSetWorkspace_v2(IntPtr handle, ulong workspace, nuint bytes);
-
-    [LibraryImport(CudaLibraries.Cublas)]
-    public static partial int cublasSgemm_v2(IntPtr handle, int transA, int transB, int m, int n, int k,
-        in float alpha, ulong a, int lda, ulong b, int ldb, in float beta, ulong c, int ldc);
 
     [LibraryImport(CudaLibraries.Cublas)]
     public static partial int cublasGemmEx(IntPtr handle, int transA, int transB, int m, int n, int k,

@@ -51,7 +51,10 @@ public static class CudaLibraries
                 LoadFirst(Driver, "the CUDA driver (libcuda)", CandidatePaths(LibraryKind.Driver, env, null));
             int? major = DriverMajorVersion();
             if (!Loaded.ContainsKey(Nvrtc))
+            {
                 LoadFirst(Nvrtc, "NVRTC (libnvrtc)", CandidatePaths(LibraryKind.Nvrtc, env, major));
+                PreloadNvrtcBuiltins(LoadedPaths[Nvrtc]);
+            }
             if (!Loaded.ContainsKey(CublasLt))
                 TryLoadFirst(CublasLt, CandidatePaths(LibraryKind.CublasLt, env, major));
             if (!Loaded.ContainsKey(Cublas))
@@ -78,6 +81,37 @@ public static class CudaLibraries
             EnsureResolver();
             if (!Loaded.ContainsKey(Driver))
                 LoadFirst(Driver, "the CUDA driver (libcuda)", CandidatePaths(LibraryKind.Driver, env, null));
+        }
+    }
+
+    /// <summary>Loads only NVRTC (compiling kernels.cu needs no driver or GPU: the tests compile it in CI).</summary>
+    public static void LoadNvrtc()
+    {
+        lock (Gate)
+        {
+            EnsureResolver();
+            if (Loaded.ContainsKey(Nvrtc)) return;
+            LoadFirst(Nvrtc, "NVRTC (libnvrtc)", CandidatePaths(LibraryKind.Nvrtc, SearchEnvironment.FromProcess(), null));
+            PreloadNvrtcBuiltins(LoadedPaths[Nvrtc]);
+        }
+    }
+
+    /// <summary>
+    /// NVRTC opens libnvrtc-builtins.so.MAJOR.MINOR by soname at its first compile, through the loader's own search,
+    /// which does not include the folder NVRTC itself came from when that was found by full path. Loading the builtins
+    /// from that folder first makes the later by-soname open find the library already in the process.
+    /// </summary>
+    private static void PreloadNvrtcBuiltins(string nvrtcPath)
+    {
+        var dir = Path.GetDirectoryName(nvrtcPath);
+        if (string.IsNullOrEmpty(dir) || !Directory.Exists(dir)) return;
+        foreach (var f in Directory.GetFiles(dir, "libnvrtc-builtins.so.*").OrderBy(f => f.Length).ThenBy(f => f, StringComparer.Ordinal))
+        {
+            if (NativeLibrary.TryLoad(f, out _))
+            {
+                TraceLines.Add($"{f}: loaded (NVRTC's builtins)");
+                return;
+            }
         }
     }
 
@@ -227,6 +261,8 @@ public static class CudaLibraries
                 AddDir(Path.Combine(site, "nvidia", "cu13", "lib"));
                 AddDir(Path.Combine(site, "nvidia", "cu12", "lib"));
             }
+            if (kind == LibraryKind.Nvrtc && env.ProjectCache is { Length: > 0 } cache)
+                AddDir(Path.Combine(cache, "cuda-11.8", "lib"));
         }
 
         var result = new List<string>(names);
@@ -254,6 +290,8 @@ public static class CudaLibraries
             majors.Insert(0, p);
         }
         var names = majors.Select(m => $"{stem}.so.{m}").ToList();
+        // NVRTC 11.2 to 11.8 share the soname libnvrtc.so.11.2 (Debian 12's libnvrtc11.2 ships 11.8 under it).
+        if (kind == LibraryKind.Nvrtc) names.Add("libnvrtc.so.11.2");
         names.Add(stem + ".so");
         return names;
     }
@@ -269,7 +307,10 @@ public enum LibraryKind
 }
 
 /// <summary>The places the resolver looks, gathered from the process environment (or given by a test).</summary>
-public sealed record SearchEnvironment(string? CudaPath, string? LdLibraryPath, IReadOnlyList<string> CudaRoots, IReadOnlyList<string> PythonSitePackages)
+/// <param name="ProjectCache">The project's cache folder (LEARNING_CURVES_CACHE, else ~/.cache/learning-curves), where
+/// `build.ps1 setup` puts CUDA 11.8's NVRTC from Debian (cuda-11.8/lib); null: not searched.</param>
+public sealed record SearchEnvironment(string? CudaPath, string? LdLibraryPath, IReadOnlyList<string> CudaRoots, IReadOnlyList<string> PythonSitePackages,
+    string? ProjectCache = null)
 {
     public static SearchEnvironment FromProcess()
     {
@@ -303,7 +344,10 @@ public sealed record SearchEnvironment(string? CudaPath, string? LdLibraryPath, 
             }
         }
         foreach (var d in new[] { "/usr/lib/python3/dist-packages", "/usr/local/lib/python3/dist-packages" }) AddSite(d);
-        return new SearchEnvironment(Environment.GetEnvironmentVariable("CUDA_PATH"), Environment.GetEnvironmentVariable("LD_LIBRARY_PATH"), roots, sites);
+        var cache = Environment.GetEnvironmentVariable("LEARNING_CURVES_CACHE");
+        if (string.IsNullOrEmpty(cache) && !string.IsNullOrEmpty(home)) cache = Path.Combine(home, ".cache", "learning-curves");
+        return new SearchEnvironment(Environment.GetEnvironmentVariable("CUDA_PATH"), Environment.GetEnvironmentVariable("LD_LIBRARY_PATH"), roots, sites,
+            string.IsNullOrEmpty(cache) ? null : cache);
     }
 
     private static IEnumerable<string> SafeDirs(string parent, string pattern)

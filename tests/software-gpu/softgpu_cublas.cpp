@@ -1,0 +1,380 @@
+// softgpu_cublas.cpp: the software GPU's libcublas.so.12: the cuBLAS calls CudaBackend binds (handle, stream, math
+// mode, workspace, GemmEx, GemmStridedBatchedEx, status strings), following cuBLAS's documented column-major
+// semantics: C = alpha op(A) op(B) + beta C with op = N / T / C (C = T for real types), leading dimensions and batch
+// strides in elements, A/B in f32, f16 or bf16 converted to f32 with f32 accumulation, C in f32, f16 or bf16, C not
+// read when beta is 0. TF32: inputs rounded to 10 mantissa bits (nearest, ties away from zero, as cvt.rna.tf32.f32)
+// for CUBLAS_COMPUTE_32F_FAST_TF32, and for CUBLAS_COMPUTE_32F with f32 inputs under CUBLAS_TF32_TENSOR_OP_MATH;
+// never for the pedantic compute type or with NVIDIA_TF32_OVERRIDE=0. Argument errors are the documented statuses:
+// CUBLAS_STATUS_INVALID_VALUE for negative sizes, bad leading dimensions or a bad operation, CUBLAS_STATUS_NOT_SUPPORTED
+// for type / compute combinations cuBLAS does not offer. The product runs as stream work of the driver shim (deferred
+// like kernels), after every operand range has been checked against the device allocations.
+#include "softgpu.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#define API extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+enum : int {
+    kSuccess = 0,
+    kNotInitialized = 1,
+    kAllocFailed = 3,
+    kInvalidValue = 7,
+    kArchMismatch = 8,
+    kMappingError = 11,
+    kExecutionFailed = 13,
+    kInternalError = 14,
+    kNotSupported = 15,
+    kLicenseError = 16,
+};
+
+enum : int { kR32F = 0, kR16F = 2, kR16BF = 14 };
+enum : int { kCompute32F = 68, kCompute32FPedantic = 69, kCompute32FFastTf32 = 77 };
+enum : int { kDefaultMath = 0, kTensorOpMath = 1, kPedanticMath = 2, kTf32TensorOpMath = 3, kDisallowReducedPrecision = 16 };
+
+struct Handle
+{
+    void* stream = nullptr;
+    int mathMode = kDefaultMath;
+};
+
+std::mutex g_mutex;
+std::set<Handle*> g_handles;
+
+Handle* handleOf(void* h)
+{
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto* p = static_cast<Handle*>(h);
+    return g_handles.count(p) ? p : nullptr;
+}
+
+float halfToFloat(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) bits = sign;
+        else {
+            // Subnormal: normalise.
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+        }
+    }
+    else if (exp == 31) bits = sign | 0x7f800000u | man << 13;
+    else bits = sign | (exp + 127 - 15) << 23 | man << 13;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t floatToHalf(float f)
+{
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t ax = x & 0x7fffffff;
+    if (ax > 0x7f800000) return (uint16_t)(sign | 0x7e00);
+    if (ax >= 0x477ff000) return (uint16_t)(sign | 0x7c00); // rounds to >= 65520: infinity
+    if (ax < 0x33000001) return (uint16_t)sign;             // below half the smallest subnormal
+    int e = (int)(ax >> 23) - 127;
+    uint32_t man = (ax & 0x7fffff) | 0x800000;
+    int shift = e < -14 ? 13 + (-14 - e) : 13;
+    uint32_t kept = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (kept & 1))) kept++;
+    uint32_t bits = e < -14 ? kept : ((uint32_t)(e + 15) << 10) + (kept - 0x400);
+    return (uint16_t)(sign | bits);
+}
+
+float bf16ToFloat(uint16_t b)
+{
+    uint32_t bits = (uint32_t)b << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t floatToBf16(float f)
+{
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fff + ((x >> 16) & 1); // nearest, ties to even
+    return (uint16_t)(x >> 16);
+}
+
+float roundTf32(float f)
+{
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    if ((x & 0x7f800000) == 0x7f800000) return f;
+    x += 0x1000; // nearest, ties away from zero on the 13 dropped bits
+    x &= 0xffffe000u;
+    std::memcpy(&f, &x, 4);
+    return f;
+}
+
+size_t elemSize(int t) { return t == kR32F ? 4 : 2; }
+
+float load(const void* base, int type, size_t i)
+{
+    switch (type) {
+    case kR32F: return static_cast<const float*>(base)[i];
+    case kR16F: return halfToFloat(static_cast<const uint16_t*>(base)[i]);
+    default: return bf16ToFloat(static_cast<const uint16_t*>(base)[i]);
+    }
+}
+
+void store(void* base, int type, size_t i, float v)
+{
+    switch (type) {
+    case kR32F: static_cast<float*>(base)[i] = v; break;
+    case kR16F: static_cast<uint16_t*>(base)[i] = floatToHalf(v); break;
+    default: static_cast<uint16_t*>(base)[i] = floatToBf16(v); break;
+    }
+}
+
+bool tf32Disabled()
+{
+    const char* e = std::getenv("NVIDIA_TF32_OVERRIDE");
+    return e && std::strcmp(e, "0") == 0;
+}
+
+struct Gemm
+{
+    int transA, transB, m, n, k;
+    float alpha, beta;
+    uint64_t a, b, c;
+    int aType, bType, cType;
+    long long lda, ldb, ldc, strideA, strideB, strideC;
+    int batch;
+    bool tf32;
+    const char* call;
+};
+
+// Elements spanned by one column-major operand of rows x cols with leading dimension ld: (cols - 1) ld + rows.
+size_t span(long long rows, long long cols, long long ld) { return rows == 0 || cols == 0 ? 0 : (size_t)((cols - 1) * ld + rows); }
+
+int runGemm(void* ctx, char* why, size_t whyLen)
+{
+    const Gemm& g = *static_cast<Gemm*>(ctx);
+    long long aRows = g.transA == 0 ? g.m : g.k, aCols = g.transA == 0 ? g.k : g.m;
+    long long bRows = g.transB == 0 ? g.k : g.n, bCols = g.transB == 0 ? g.n : g.k;
+    for (int p = 0; p < g.batch; p++) {
+        uint64_t a = g.a + (uint64_t)(p * g.strideA) * elemSize(g.aType), b = g.b + (uint64_t)(p * g.strideB) * elemSize(g.bType),
+                 c = g.c + (uint64_t)(p * g.strideC) * elemSize(g.cType);
+        char inner[400];
+        struct { const char* what; uint64_t ptr; size_t bytes; } ranges[] = {
+            {"A", a, span(aRows, aCols, g.lda) * elemSize(g.aType)},
+            {"B", b, span(bRows, bCols, g.ldb) * elemSize(g.bType)},
+            {"C", c, span(g.m, g.n, g.ldc) * elemSize(g.cType)},
+        };
+        for (const auto& r : ranges) {
+            if (r.bytes == 0) continue;
+            if (int e = lcsg_check_device_range(r.ptr, r.bytes, inner, sizeof inner)) {
+                std::snprintf(why, whyLen, "%s: operand %s of batch %d: %s", g.call, r.what, p, inner);
+                return e;
+            }
+        }
+        const void *A = reinterpret_cast<const void*>(a), *B = reinterpret_cast<const void*>(b);
+        void* C = reinterpret_cast<void*>(c);
+        // op(A) row by row and op(B) column by column, each contiguous in k, as f32 (TF32-rounded where allowed).
+        std::vector<float> ap((size_t)g.m * g.k), bp((size_t)g.n * g.k);
+        for (long long i = 0; i < g.m; i++)
+            for (long long q = 0; q < g.k; q++) {
+                size_t idx = g.transA == 0 ? (size_t)(i + q * g.lda) : (size_t)(q + i * g.lda);
+                float v = load(A, g.aType, idx);
+                ap[(size_t)i * g.k + q] = g.tf32 ? roundTf32(v) : v;
+            }
+        for (long long j = 0; j < g.n; j++)
+            for (long long q = 0; q < g.k; q++) {
+                size_t idx = g.transB == 0 ? (size_t)(q + j * g.ldb) : (size_t)(j + q * g.ldb);
+                float v = load(B, g.bType, idx);
+                bp[(size_t)j * g.k + q] = g.tf32 ? roundTf32(v) : v;
+            }
+        for (long long j = 0; j < g.n; j++) {
+            const float* bj = bp.data() + (size_t)j * g.k;
+            for (long long i = 0; i < g.m; i++) {
+                const float* ai = ap.data() + (size_t)i * g.k;
+                // Eight partial sums (f32, as the compute type says), then their sum.
+                float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                long long q = 0;
+                for (; q + 8 <= g.k; q += 8)
+                    for (int u = 0; u < 8; u++) s[u] += ai[q + u] * bj[q + u];
+                for (; q < g.k; q++) s[q & 7] += ai[q] * bj[q];
+                float dot = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+                size_t ci = (size_t)(i + j * g.ldc);
+                float v = g.alpha * dot;
+                if (g.beta != 0) v += g.beta * load(C, g.cType, ci);
+                store(C, g.cType, ci, v);
+            }
+        }
+    }
+    return 0;
+}
+
+bool validOp(int op) { return op == 0 || op == 1 || op == 2; }
+
+int submit(Handle* h, Gemm g)
+{
+    if (!h) return kNotInitialized;
+    if (!validOp(g.transA) || !validOp(g.transB)) return kInvalidValue;
+    if (g.m < 0 || g.n < 0 || g.k < 0 || g.batch < 0) return kInvalidValue;
+    g.transA = g.transA == 2 ? 1 : g.transA; // conjugate transpose is the transpose for real types
+    g.transB = g.transB == 2 ? 1 : g.transB;
+    long long needA = g.transA == 0 ? g.m : g.k, needB = g.transB == 0 ? g.k : g.n;
+    if (g.lda < std::max(1LL, needA) || g.ldb < std::max(1LL, needB) || g.ldc < std::max(1LL, (long long)g.m)) return kInvalidValue;
+    if (g.m == 0 || g.n == 0 || g.batch == 0) return kSuccess;
+    if (!lcsg_context_current()) lcsg_bind_primary_context(); // the runtime binds the primary context for cuBLAS
+    if (!lcsg_context_current()) return kNotInitialized;
+    if (lcsg_check_stream(h->stream)) return kInvalidValue;
+    auto* copy = new Gemm(g);
+    int r = lcsg_enqueue(h->stream, g.call, runGemm, copy, [](void* p) { delete static_cast<Gemm*>(p); });
+    return r ? kExecutionFailed : kSuccess;
+}
+
+// cuBLAS's f32-compute combinations: (A, B) both f32, f16 or bf16; C f32, or the inputs' own 16-bit type.
+bool supported(int aType, int bType, int cType, int compute)
+{
+    if (aType != bType) return false;
+    if (compute == kCompute32FFastTf32) return aType == kR32F && cType == kR32F;
+    if (compute != kCompute32F && compute != kCompute32FPedantic) return false;
+    if (aType == kR32F) return cType == kR32F;
+    if (aType == kR16F || aType == kR16BF) return cType == kR32F || cType == aType;
+    return false;
+}
+
+bool useTf32(const Handle* h, int aType, int compute)
+{
+    if (tf32Disabled() || aType != kR32F) return false;
+    if (compute == kCompute32FFastTf32) return true;
+    return compute == kCompute32F && (h->mathMode & 0xf) == kTf32TensorOpMath;
+}
+
+} // namespace
+
+API int cublasCreate_v2(void** handle)
+{
+    if (!handle) return kInvalidValue;
+    if (!lcsg_context_current()) lcsg_bind_primary_context();
+    if (!lcsg_context_current()) return kNotInitialized;
+    auto* h = new Handle;
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_handles.insert(h);
+    *handle = h;
+    return kSuccess;
+}
+
+API int cublasDestroy_v2(void* handle)
+{
+    std::lock_guard<std::mutex> lock(g_mutex);
+    auto* h = static_cast<Handle*>(handle);
+    if (!g_handles.erase(h)) return kNotInitialized;
+    delete h;
+    return kSuccess;
+}
+
+API int cublasGetVersion_v2(void* handle, int* version)
+{
+    if (!handleOf(handle)) return kNotInitialized;
+    if (!version) return kInvalidValue;
+    *version = 120800;
+    return kSuccess;
+}
+
+API int cublasSetStream_v2(void* handle, void* stream)
+{
+    Handle* h = handleOf(handle);
+    if (!h) return kNotInitialized;
+    if (lcsg_check_stream(stream)) return kInvalidValue;
+    h->stream = stream;
+    return kSuccess;
+}
+
+API int cublasSetMathMode(void* handle, int mode)
+{
+    Handle* h = handleOf(handle);
+    if (!h) return kNotInitialized;
+    int base = mode & ~kDisallowReducedPrecision;
+    if (base != kDefaultMath && base != kTensorOpMath && base != kPedanticMath && base != kTf32TensorOpMath) return kInvalidValue;
+    h->mathMode = mode;
+    return kSuccess;
+}
+
+API int cublasSetWorkspace_v2(void* handle, uint64_t workspace, size_t bytes)
+{
+    Handle* h = handleOf(handle);
+    if (!h) return kNotInitialized;
+    if (bytes > 0) {
+        char why[400];
+        if (lcsg_check_device_range(workspace, bytes, why, sizeof why)) return kInvalidValue;
+    }
+    return kSuccess;
+}
+
+API int cublasGemmEx(void* handle, int transA, int transB, int m, int n, int k, const void* alpha, uint64_t a, int aType, int lda,
+    uint64_t b, int bType, int ldb, const void* beta, uint64_t c, int cType, int ldc, int compute, int algo)
+{
+    Handle* h = handleOf(handle);
+    if (!h) return kNotInitialized;
+    if (!alpha || !beta) return kInvalidValue;
+    (void)algo; // every algorithm computes the same product here
+    if (!supported(aType, bType, cType, compute)) return kNotSupported;
+    return submit(h, Gemm{transA, transB, m, n, k, *static_cast<const float*>(alpha), *static_cast<const float*>(beta), a, b, c,
+        aType, bType, cType, lda, ldb, ldc, 0, 0, 0, 1, useTf32(h, aType, compute), "cublasGemmEx"});
+}
+
+API int cublasGemmStridedBatchedEx(void* handle, int transA, int transB, int m, int n, int k, const void* alpha, uint64_t a,
+    int aType, int lda, long long strideA, uint64_t b, int bType, int ldb, long long strideB, const void* beta, uint64_t c,
+    int cType, int ldc, long long strideC, int batch, int compute, int algo)
+{
+    Handle* h = handleOf(handle);
+    if (!h) return kNotInitialized;
+    if (!alpha || !beta) return kInvalidValue;
+    (void)algo;
+    if (!supported(aType, bType, cType, compute)) return kNotSupported;
+    return submit(h, Gemm{transA, transB, m, n, k, *static_cast<const float*>(alpha), *static_cast<const float*>(beta), a, b, c,
+        aType, bType, cType, lda, ldb, ldc, strideA, strideB, strideC, batch, useTf32(h, aType, compute), "cublasGemmStridedBatchedEx"});
+}
+
+API const char* cublasGetStatusName(int status)
+{
+    switch (status) {
+    case kSuccess: return "CUBLAS_STATUS_SUCCESS";
+    case kNotInitialized: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case kAllocFailed: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case kInvalidValue: return "CUBLAS_STATUS_INVALID_VALUE";
+    case kArchMismatch: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case kMappingError: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case kExecutionFailed: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case kInternalError: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case kNotSupported: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case kLicenseError: return "CUBLAS_STATUS_LICENSE_ERROR";
+    default: return "CUBLAS_STATUS_UNKNOWN";
+    }
+}
+
+API const char* cublasGetStatusString(int status)
+{
+    switch (status) {
+    case kSuccess: return "the operation completed successfully";
+    case kNotInitialized: return "the library was not initialized";
+    case kAllocFailed: return "the resource allocation failed";
+    case kInvalidValue: return "an unsupported value or parameter was passed to the function";
+    case kArchMismatch: return "the function requires a feature absent from the device architecture";
+    case kMappingError: return "an access to GPU memory space failed";
+    case kExecutionFailed: return "the GPU program failed to execute";
+    case kInternalError: return "an internal operation failed";
+    case kNotSupported: return "the functionality requested is not supported";
+    case kLicenseError: return "the functionality requested requires some license";
+    default: return "unknown status";
+    }
+}

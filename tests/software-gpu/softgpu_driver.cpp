@@ -1,0 +1,1087 @@
+// softgpu_driver.cpp: the software GPU's libcuda.so.1: the CUDA driver API calls CudaBackend binds
+// (src/Kernels/Native/CuApi.cs), over the kernel emulator. One device, "software GPU (emulated)", sm_90, a small fixed
+// memory (LC_SOFTGPU_MEMORY_MIB, default 1024). Strict where the real driver is strict or where a bug would otherwise
+// pass unseen:
+//   - calls needing a context fail with CUDA_ERROR_INVALID_CONTEXT on a thread where none is current;
+//   - device memory is an allocation registry: guard zones around every allocation (checked after each kernel, copy,
+//     GEMM and free), every pointer a kernel, copy or GEMM receives must lie inside a live allocation, fresh memory is
+//     filled with NaN bytes, freed memory is poisoned with NaN bytes and quarantined (not reused at once);
+//   - deferred mode (the default; LC_SOFTGPU_EAGER=1 runs work at once): queued work runs only at synchronisation points
+//     (stream, event or context sync), so a missing wait, a staging buffer reused too early or a free of memory queued
+//     work still uses changes the results;
+//   - module loads take only a real cubin (ELF, machine EM_CUDA, for sm_90) or PTX, and a function must be in it;
+//   - launches are checked against the grid, block, shared-memory and register limits as the driver does;
+//   - an error in queued work is sticky for the context until its last primary-context reference is released.
+#include "softgpu_internal.h"
+#include "softgpu.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#define API extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+enum : int {
+    kSuccess = 0,
+    kInvalidValue = 1,
+    kOutOfMemory = 2,
+    kNotInitialized = 3,
+    kNoDevice = 100,
+    kInvalidDevice = 101,
+    kInvalidImage = 200,
+    kInvalidContext = 201,
+    kNoBinaryForGpu = 209,
+    kInvalidPtx = 218,
+    kInvalidHandle = 400,
+    kNotFound = 500,
+    kNotReady = 600,
+    kIllegalAddress = 700,
+    kLaunchOutOfResources = 701,
+    kLaunchFailed = 719,
+    kNotSupported = 801,
+    kUnknown = 999,
+};
+
+constexpr int kArch = 90;
+constexpr size_t kGuard = 1024;            // guard zone bytes on each side of an allocation
+constexpr unsigned char kGuardByte = 0xA5;
+constexpr unsigned char kPoisonByte = 0xFF; // 0xFFFFFFFF reads as a NaN float
+constexpr size_t kQuarantineBytes = 256u << 20;
+constexpr int kMaxSharedDefault = 48 * 1024;
+constexpr int kMaxSharedOptin = 227 * 1024;
+constexpr int kRegistersPerBlock = 64 * 1024;
+
+struct Alloc
+{
+    unsigned char* raw = nullptr; // kGuard + bytes + kGuard
+    size_t bytes = 0;
+    uint64_t user() const { return reinterpret_cast<uint64_t>(raw + kGuard); }
+};
+
+struct Event;
+
+struct Item
+{
+    std::string name;
+    lcsg::Work work;
+    Event* marks = nullptr; // an event record: completes the event when reached
+};
+
+struct Stream
+{
+    std::deque<Item> queue;
+};
+
+struct Event
+{
+    bool timing = true;
+    bool recorded = false;
+    bool complete = false;
+    Stream* stream = nullptr;
+    double ms = 0;
+    unsigned long long generation = 0;
+};
+
+struct Function
+{
+    const lcsg::KernelEntry* kernel;
+    int registers = 0;
+    int staticShared = 0;
+    int maxDynamicShared = kMaxSharedDefault;
+};
+
+struct Module
+{
+    std::map<std::string, std::unique_ptr<Function>> functions;
+};
+
+struct Context
+{
+    int refs = 0;
+};
+
+std::recursive_mutex g_mutex;
+bool g_initialized = false;
+Context g_context;
+thread_local Context* t_current = nullptr;
+std::map<uint64_t, Alloc> g_device;     // by user pointer
+std::map<uint64_t, size_t> g_pinned;    // host pointer -> bytes
+std::deque<Alloc> g_quarantine;
+size_t g_quarantined = 0;
+size_t g_used = 0;
+std::set<Stream*> g_streams;
+std::set<Event*> g_events;
+std::set<Module*> g_modules;
+Stream g_nullStream;
+int g_sticky = 0;
+std::string g_stickyWhy;
+std::map<std::string, long long> g_launches;
+std::string g_failCall;
+int g_failIn = 0; // the g_failIn-th next call of g_failCall fails
+const auto g_start = std::chrono::steady_clock::now();
+
+bool eager()
+{
+    const char* e = std::getenv("LC_SOFTGPU_EAGER");
+    return e && std::strcmp(e, "1") == 0;
+}
+
+size_t totalMemory()
+{
+    const char* e = std::getenv("LC_SOFTGPU_MEMORY_MIB");
+    long mib = e ? std::atol(e) : 1024;
+    if (mib <= 0) mib = 1024;
+    return (size_t)mib << 20;
+}
+
+void report(const std::string& line)
+{
+    std::fprintf(stderr, "software GPU: %s\n", line.c_str());
+}
+
+std::string hex(uint64_t p)
+{
+    char b[32];
+    std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)p);
+    return b;
+}
+
+bool injected(const char* call)
+{
+    if (g_failIn > 0 && g_failCall == call && --g_failIn == 0) return true;
+    return false;
+}
+
+// The allocation holding [p, p + n), or null.
+const Alloc* findDevice(uint64_t p, size_t n = 1)
+{
+    auto it = g_device.upper_bound(p);
+    if (it == g_device.begin()) return nullptr;
+    --it;
+    const Alloc& a = it->second;
+    if (p < a.user() || p - a.user() >= a.bytes) return nullptr;
+    if (n > a.bytes - (p - a.user())) return nullptr;
+    return &a;
+}
+
+bool inQuarantine(uint64_t p)
+{
+    for (const auto& a : g_quarantine)
+        if (p >= a.user() && p < a.user() + a.bytes) return true;
+    return false;
+}
+
+std::string describePointer(uint64_t p, size_t n)
+{
+    auto it = g_device.upper_bound(p);
+    if (it != g_device.begin()) {
+        --it;
+        const Alloc& a = it->second;
+        if (p >= a.user() && p - a.user() < a.bytes)
+            return hex(p) + " + " + std::to_string(n) + " bytes runs " + std::to_string(p - a.user() + n - a.bytes) +
+                " bytes past the end of the " + std::to_string(a.bytes) + "-byte allocation at " + hex(a.user());
+    }
+    if (inQuarantine(p)) return hex(p) + " points into freed device memory";
+    return hex(p) + " is not in any live device allocation";
+}
+
+bool guardsIntact(const Alloc& a)
+{
+    for (size_t i = 0; i < kGuard; i++)
+        if (a.raw[i] != kGuardByte || a.raw[kGuard + a.bytes + i] != kGuardByte) return false;
+    return true;
+}
+
+void setSticky(int code, const std::string& why)
+{
+    if (g_sticky) return;
+    g_sticky = code;
+    g_stickyWhy = why;
+    report(why);
+}
+
+bool g_dryRun = false; // queued work is counted, then dropped (launch counts at sizes the emulator is too slow for)
+
+int runItem(Stream& s)
+{
+    Item it = std::move(s.queue.front());
+    s.queue.pop_front();
+    if (it.marks) {
+        if (g_events.count(it.marks)) {
+            it.marks->complete = true;
+            it.marks->ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - g_start).count();
+        }
+        return 0;
+    }
+    if (g_sticky) return g_sticky; // work after a failure never runs
+    if (g_dryRun) return 0;
+    std::string why;
+    int r = it.work(why);
+    if (r) setSticky(r, it.name + ": " + why);
+    return r;
+}
+
+// Runs a stream's queued work up to and including `until` (an event record), or all of it.
+int drain(Stream& s, Event* until = nullptr)
+{
+    while (!s.queue.empty()) {
+        bool last = until && s.queue.front().marks == until;
+        runItem(s);
+        if (last) break;
+    }
+    return g_sticky;
+}
+
+int drainAll()
+{
+    drain(g_nullStream);
+    for (Stream* s : g_streams) drain(*s);
+    return g_sticky;
+}
+
+Stream* streamOf(void* h)
+{
+    if (!h) return &g_nullStream;
+    auto* s = static_cast<Stream*>(h);
+    return g_streams.count(s) ? s : nullptr;
+}
+
+int enqueue(Stream& s, std::string name, lcsg::Work w)
+{
+    if (g_sticky) return g_sticky;
+    s.queue.push_back(Item{std::move(name), std::move(w), nullptr});
+    if (eager()) drain(s);
+    return g_sticky;
+}
+
+#define NEED_INIT() \
+    do { if (!g_initialized) return kNotInitialized; } while (0)
+#define NEED_CONTEXT() \
+    do { NEED_INIT(); if (t_current != &g_context || g_context.refs == 0) return kInvalidContext; } while (0)
+#define LOCK() std::lock_guard<std::recursive_mutex> lock_(g_mutex)
+#define FAIL_IF_INJECTED(call) \
+    do { if (injected(call)) return kUnknown; } while (0)
+
+void releaseAlloc(Alloc a)
+{
+    std::memset(a.raw + kGuard, kPoisonByte, a.bytes);
+    g_quarantine.push_back(a);
+    g_quarantined += a.bytes;
+    while (g_quarantined > kQuarantineBytes && !g_quarantine.empty()) {
+        g_quarantined -= g_quarantine.front().bytes;
+        std::free(g_quarantine.front().raw);
+        g_quarantine.pop_front();
+    }
+}
+
+// Everything the context owned, when its last reference goes (as the driver destroys a primary context then).
+void destroyContext()
+{
+    for (auto& [p, a] : g_device) std::free(a.raw);
+    g_device.clear();
+    g_used = 0;
+    for (auto& a : g_quarantine) std::free(a.raw);
+    g_quarantine.clear();
+    g_quarantined = 0;
+    for (auto& [p, n] : g_pinned) std::free(reinterpret_cast<void*>(p));
+    g_pinned.clear();
+    for (Stream* s : g_streams) delete s;
+    g_streams.clear();
+    for (Event* e : g_events) delete e;
+    g_events.clear();
+    for (Module* m : g_modules) delete m;
+    g_modules.clear();
+    g_nullStream.queue.clear();
+    g_sticky = 0;
+    g_stickyWhy.clear();
+}
+
+// ---- cubin / PTX reading ----
+
+struct ImageInfo
+{
+    int arch = 0;
+    std::map<std::string, Function> functions;
+};
+
+template <class T> T rd(const unsigned char* p)
+{
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// An ELF64 cubin: arch from e_flags, FUNC symbols with a .text.NAME section, registers from .nv.info's
+// EIATTR_REGCOUNT (0x2f), static shared memory from .nv.shared.NAME. Returns 0 or a CUresult.
+int readCubin(const unsigned char* img, ImageInfo& out, std::string& why)
+{
+    if (img[4] != 2 || img[5] != 1) { why = "not a little-endian ELF64 image"; return kInvalidImage; }
+    uint16_t machine = rd<uint16_t>(img + 18);
+    if (machine != 190) { why = "ELF machine " + std::to_string(machine) + " is not EM_CUDA (190)"; return kInvalidImage; }
+    out.arch = (int)(rd<uint32_t>(img + 48) & 0xff);
+    uint64_t shoff = rd<uint64_t>(img + 40);
+    uint16_t shentsize = rd<uint16_t>(img + 58), shnum = rd<uint16_t>(img + 60), shstrndx = rd<uint16_t>(img + 62);
+    if (shentsize < 64 || shnum == 0 || shstrndx >= shnum || shoff == 0 || shoff > (1ull << 32)) { why = "bad section headers"; return kInvalidImage; }
+    struct Sec { std::string name; uint32_t type; uint64_t off, size; uint32_t link; };
+    std::vector<Sec> secs(shnum);
+    auto hdr = [&](int i) { return img + shoff + (uint64_t)i * shentsize; };
+    uint64_t strOff = rd<uint64_t>(hdr(shstrndx) + 24);
+    for (int i = 0; i < shnum; i++) {
+        const unsigned char* h = hdr(i);
+        secs[i] = Sec{reinterpret_cast<const char*>(img + strOff + rd<uint32_t>(h)), rd<uint32_t>(h + 4), rd<uint64_t>(h + 24),
+            rd<uint64_t>(h + 32), rd<uint32_t>(h + 40)};
+    }
+    std::map<uint32_t, std::string> funcs;
+    for (const auto& s : secs) {
+        if (s.type != 2) continue; // SHT_SYMTAB
+        uint64_t names = secs[s.link].off;
+        for (uint64_t k = 0; k * 24 < s.size; k++) {
+            const unsigned char* e = img + s.off + k * 24;
+            if ((e[4] & 0xf) != 2) continue; // STT_FUNC
+            funcs[(uint32_t)k] = reinterpret_cast<const char*>(img + names + rd<uint32_t>(e));
+        }
+    }
+    std::set<std::string> texts;
+    for (const auto& s : secs)
+        if (s.name.rfind(".text.", 0) == 0) texts.insert(s.name.substr(6));
+    for (const auto& [k, name] : funcs)
+        if (texts.count(name)) out.functions[name] = Function{nullptr, 0, 0, kMaxSharedDefault};
+    for (const auto& s : secs) {
+        if (s.name == ".nv.info") {
+            for (uint64_t o = s.off; o + 4 <= s.off + s.size;) {
+                unsigned fmt = img[o], attr = img[o + 1];
+                unsigned size = rd<uint16_t>(img + o + 2);
+                if (fmt == 3) { o += 4; continue; }
+                if (fmt == 4 && size >= 8 && attr == 0x2f) {
+                    auto it = funcs.find(rd<uint32_t>(img + o + 4));
+                    if (it != funcs.end() && out.functions.count(it->second)) out.functions[it->second].registers = (int)rd<uint32_t>(img + o + 8);
+                }
+                o += 4 + size;
+            }
+        }
+        else if (s.name.rfind(".nv.shared.", 0) == 0) {
+            auto it = out.functions.find(s.name.substr(11));
+            // sm_90 cubins count the 1 KiB the driver reserves per block; the 48 KiB limit is on the rest.
+            if (it != out.functions.end()) it->second.staticShared = (int)(s.size >= 1024 && out.arch >= 90 ? s.size - 1024 : s.size);
+        }
+    }
+    return 0;
+}
+
+// PTX text: `.target sm_NN` and `.entry NAME(` lines (the driver would JIT it; registers are then unknown).
+int readPtx(const char* text, ImageInfo& out, std::string& why)
+{
+    std::string s(text);
+    if (s.find(".version") == std::string::npos) { why = "neither a cubin (ELF) nor PTX"; return kInvalidImage; }
+    size_t t = s.find(".target sm_");
+    if (t == std::string::npos) { why = "PTX without a .target"; return kInvalidPtx; }
+    out.arch = std::atoi(s.c_str() + t + 11);
+    for (size_t p = s.find(".entry "); p != std::string::npos; p = s.find(".entry ", p + 7)) {
+        size_t b = p + 7, e = s.find('(', b);
+        if (e == std::string::npos) break;
+        out.functions[s.substr(b, e - b)] = Function{nullptr, 0, 0, kMaxSharedDefault};
+    }
+    return 0;
+}
+
+void writeLog(void* buf, size_t size, const std::string& text)
+{
+    if (!buf || size == 0) return;
+    size_t n = std::min(size - 1, text.size());
+    std::memcpy(buf, text.data(), n);
+    static_cast<char*>(buf)[n] = 0;
+}
+
+} // namespace
+
+// ---- the internal ABI of softgpu_internal.h and softgpu.h ----
+
+namespace lcsg {
+
+int checkKernelPointer(const char* kernel, int param, uint64_t ptr, std::string& why)
+{
+    if (findDevice(ptr)) return 0;
+    if (g_pinned.count(ptr)) return 0; // mapped pinned memory is addressable by kernels
+    why = std::string("parameter ") + std::to_string(param) + " of " + kernel + ": " + describePointer(ptr, 1);
+    return kIllegalAddress;
+}
+
+int checkGuards(const char* kernel, uint64_t ptr, std::string& why)
+{
+    const Alloc* a = findDevice(ptr);
+    if (!a || guardsIntact(*a)) return 0;
+    why = std::string(kernel) + " wrote outside the " + std::to_string(a->bytes) + "-byte allocation at " + hex(a->user()) +
+        " (its guard zone changed)";
+    return kIllegalAddress;
+}
+
+} // namespace lcsg
+
+API int lcsg_context_current(void)
+{
+    LOCK();
+    return t_current == &g_context && g_context.refs > 0;
+}
+
+API void lcsg_bind_primary_context(void)
+{
+    LOCK();
+    if (g_context.refs > 0) t_current = &g_context;
+}
+
+API int lcsg_check_device_range(uint64_t ptr, size_t bytes, char* why, size_t whyLen)
+{
+    LOCK();
+    if (findDevice(ptr, bytes ? bytes : 1)) return 0;
+    std::string w = describePointer(ptr, bytes);
+    std::snprintf(why, whyLen, "%s", w.c_str());
+    return kIllegalAddress;
+}
+
+API int lcsg_check_stream(void* stream)
+{
+    LOCK();
+    return streamOf(stream) ? 0 : kInvalidHandle;
+}
+
+API int lcsg_enqueue(void* stream, const char* name, lcsg_work_fn run, void* ctx, void (*destroy)(void*))
+{
+    LOCK();
+    Stream* s = streamOf(stream);
+    std::shared_ptr<void> owner(ctx, destroy ? destroy : [](void*) {});
+    if (!s) return kInvalidHandle;
+    g_launches[name]++; // cuBLAS calls count as launches too, under their own names
+    return enqueue(*s, name, [run, owner](std::string& why) {
+        char buf[512] = {0};
+        int r = run(owner.get(), buf, sizeof buf);
+        if (r) why = buf;
+        return r;
+    });
+}
+
+// Test hooks: counts of live objects, launches per kernel, and failure injection into one named call.
+API void lcsg_live_objects(long long* allocations, long long* pinned, long long* modules, long long* streams, long long* events, long long* contextRefs)
+{
+    LOCK();
+    *allocations = (long long)g_device.size();
+    *pinned = (long long)g_pinned.size();
+    *modules = (long long)g_modules.size();
+    *streams = (long long)g_streams.size();
+    *events = (long long)g_events.size();
+    *contextRefs = g_context.refs;
+}
+
+API long long lcsg_launches(const char* kernel)
+{
+    LOCK();
+    if (!kernel) {
+        long long n = 0;
+        for (auto& [k, v] : g_launches) n += v;
+        return n;
+    }
+    auto it = g_launches.find(kernel);
+    return it == g_launches.end() ? 0 : it->second;
+}
+
+// Dry run (1): from now on queued work is counted but never runs; results are garbage. 0 runs it again.
+API void lcsg_set_dry_run(int on)
+{
+    LOCK();
+    drainAll();
+    g_dryRun = on != 0;
+}
+
+// Clears the launch counters.
+API void lcsg_reset_launches(void)
+{
+    LOCK();
+    g_launches.clear();
+}
+
+API void lcsg_fail_nth(const char* call, int nth)
+{
+    LOCK();
+    g_failCall = call ? call : "";
+    g_failIn = nth;
+}
+
+API const char* lcsg_sticky_reason(void)
+{
+    LOCK();
+    static thread_local std::string copy;
+    copy = g_stickyWhy;
+    return copy.c_str();
+}
+
+// ---- the driver API ----
+
+API int cuInit(unsigned flags)
+{
+    LOCK();
+    if (flags != 0) return kInvalidValue;
+    g_initialized = true;
+    return kSuccess;
+}
+
+API int cuDriverGetVersion(int* v)
+{
+    if (!v) return kInvalidValue;
+    *v = 12080;
+    return kSuccess;
+}
+
+API int cuDeviceGetCount(int* n)
+{
+    LOCK();
+    NEED_INIT();
+    if (!n) return kInvalidValue;
+    *n = 1;
+    return kSuccess;
+}
+
+API int cuDeviceGet(int* dev, int ordinal)
+{
+    LOCK();
+    NEED_INIT();
+    if (!dev) return kInvalidValue;
+    if (ordinal != 0) return kInvalidDevice;
+    *dev = 0;
+    return kSuccess;
+}
+
+API int cuDeviceGetName(char* name, int len, int dev)
+{
+    LOCK();
+    NEED_INIT();
+    if (dev != 0) return kInvalidDevice;
+    if (!name || len <= 0) return kInvalidValue;
+    std::snprintf(name, (size_t)len, "%s", "software GPU (emulated)");
+    return kSuccess;
+}
+
+API int cuDeviceGetAttribute(int* value, int attr, int dev)
+{
+    LOCK();
+    NEED_INIT();
+    if (dev != 0) return kInvalidDevice;
+    if (!value) return kInvalidValue;
+    switch (attr) {
+    case 1: *value = 1024; break;            // max threads per block
+    case 2: case 3: *value = 1024; break;    // max block dim x, y
+    case 4: *value = 64; break;              // max block dim z
+    case 5: *value = 2147483647; break;      // max grid dim x
+    case 6: case 7: *value = 65535; break;   // max grid dim y, z
+    case 8: *value = kMaxSharedDefault; break;
+    case 10: *value = 32; break;             // warp size
+    case 12: *value = kRegistersPerBlock; break;
+    case 16: *value = 4; break;              // multiprocessors
+    case 38: *value = 4 << 20; break;        // L2 bytes
+    case 75: *value = kArch / 10; break;
+    case 76: *value = kArch % 10; break;
+    case 97: *value = kMaxSharedOptin; break;
+    default: return kInvalidValue;
+    }
+    return kSuccess;
+}
+
+API int cuDeviceTotalMem_v2(size_t* bytes, int dev)
+{
+    LOCK();
+    NEED_INIT();
+    if (dev != 0) return kInvalidDevice;
+    if (!bytes) return kInvalidValue;
+    *bytes = totalMemory();
+    return kSuccess;
+}
+
+API int cuDevicePrimaryCtxRetain(void** ctx, int dev)
+{
+    LOCK();
+    NEED_INIT();
+    if (dev != 0) return kInvalidDevice;
+    if (!ctx) return kInvalidValue;
+    g_context.refs++;
+    *ctx = &g_context;
+    return kSuccess;
+}
+
+API int cuDevicePrimaryCtxRelease_v2(int dev)
+{
+    LOCK();
+    NEED_INIT();
+    if (dev != 0) return kInvalidDevice;
+    if (g_context.refs == 0) return kInvalidContext;
+    if (--g_context.refs == 0) destroyContext();
+    return kSuccess;
+}
+
+API int cuCtxSetCurrent(void* ctx)
+{
+    LOCK();
+    NEED_INIT();
+    if (ctx && (ctx != &g_context || g_context.refs == 0)) return kInvalidContext;
+    t_current = static_cast<Context*>(ctx);
+    return kSuccess;
+}
+
+API int cuCtxSynchronize(void)
+{
+    LOCK();
+    NEED_CONTEXT();
+    return drainAll();
+}
+
+API int cuMemGetInfo_v2(size_t* free, size_t* total)
+{
+    LOCK();
+    NEED_CONTEXT();
+    if (!free || !total) return kInvalidValue;
+    *total = totalMemory();
+    *free = *total - std::min(*total, g_used);
+    return kSuccess;
+}
+
+API int cuMemAlloc_v2(uint64_t* ptr, size_t bytes)
+{
+    LOCK();
+    NEED_CONTEXT();
+    if (g_sticky) return g_sticky;
+    FAIL_IF_INJECTED("cuMemAlloc_v2");
+    if (!ptr || bytes == 0) return kInvalidValue;
+    // Sizes are rounded to 256 bytes as the driver's allocator does; the guard zones follow the rounded size.
+    size_t rounded = (bytes + 255) / 256 * 256;
+    if (rounded > totalMemory() - std::min(totalMemory(), g_used)) return kOutOfMemory;
+    void* raw = nullptr;
+    if (posix_memalign(&raw, 256, kGuard + rounded + kGuard) != 0) return kOutOfMemory;
+    Alloc a{static_cast<unsigned char*>(raw), rounded};
+    std::memset(a.raw, kGuardByte, kGuard);
+    std::memset(a.raw + kGuard, kPoisonByte, rounded); // uninitialised device memory reads as NaN
+    std::memset(a.raw + kGuard + rounded, kGuardByte, kGuard);
+    g_device[a.user()] = a;
+    g_used += rounded;
+    *ptr = a.user();
+    return kSuccess;
+}
+
+API int cuMemFree_v2(uint64_t ptr)
+{
+    LOCK();
+    NEED_CONTEXT();
+    if (g_sticky) return g_sticky;
+    auto it = g_device.find(ptr);
+    if (it == g_device.end()) return kInvalidValue;
+    Alloc a = it->second;
+    g_device.erase(it);
+    g_used -= a.bytes;
+    if (!guardsIntact(a)) setSticky(kIllegalAddress, "cuMemFree_v2: the guard zone of the allocation at " + hex(ptr) + " changed before it was freed");
+    // Not waiting for queued work: in deferred mode work still queued on it reads poison (NaN) or fails its check.
+    releaseAlloc(a);
+    return g_sticky;
+}
+
+API int cuMemHostAlloc(void** p, size_t bytes, unsigned flags)
+{
+    LOCK();
+    NEED_CONTEXT();
+    FAIL_IF_INJECTED("cuMemHostAlloc");
+    if (!p || bytes == 0 || (flags & ~0x7u)) return kInvalidValue;
+    void* m = nullptr;
+    if (posix_memalign(&m, 4096, bytes) != 0) return kOutOfMemory;
+    g_pinned[reinterpret_cast<uint64_t>(m)] = bytes;
+    *p = m;
+    return kSuccess;
+}
+
+API int cuMemFreeHost(void* p)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto it = g_pinned.find(reinterpret_cast<uint64_t>(p));
+    if (it == g_pinned.end()) return kInvalidValue;
+    std::free(p);
+    g_pinned.erase(it);
+    return kSuccess;
+}
+
+namespace {
+
+// A host range for an asynchronous copy: inside one pinned allocation (the backend's staging buffers).
+bool pinnedRange(const void* p, size_t n)
+{
+    auto key = reinterpret_cast<uint64_t>(p);
+    auto it = g_pinned.upper_bound(key);
+    if (it == g_pinned.begin()) return false;
+    --it;
+    return key >= it->first && key - it->first + n <= it->second;
+}
+
+int copyCheck(const char* call, uint64_t dev, size_t n, std::string& why)
+{
+    if (findDevice(dev, n)) return 0;
+    why = std::string(call) + ": device range " + describePointer(dev, n);
+    return kIllegalAddress;
+}
+
+int checkAfter(const char* call, uint64_t dev, std::string& why)
+{
+    return lcsg::checkGuards(call, dev, why);
+}
+
+} // namespace
+
+API int cuMemcpyHtoDAsync_v2(uint64_t dst, const void* src, size_t n, void* stream)
+{
+    LOCK();
+    NEED_CONTEXT();
+    Stream* s = streamOf(stream);
+    if (!s || !src) return !s ? kInvalidHandle : kInvalidValue;
+    if (n == 0) return g_sticky;
+    if (!pinnedRange(src, n)) {
+        // Pageable memory: the driver copies it before returning.
+        drain(*s);
+        std::string why;
+        if (int r = copyCheck("cuMemcpyHtoDAsync_v2", dst, n, why)) { setSticky(r, why); return r; }
+        std::memcpy(reinterpret_cast<void*>(dst), src, n);
+        return g_sticky;
+    }
+    return enqueue(*s, "cuMemcpyHtoDAsync_v2", [dst, src, n](std::string& why) {
+        if (int r = copyCheck("cuMemcpyHtoDAsync_v2", dst, n, why)) return r;
+        std::memcpy(reinterpret_cast<void*>(dst), src, n); // reads the pinned buffer now, not when queued
+        return checkAfter("cuMemcpyHtoDAsync_v2", dst, why);
+    });
+}
+
+API int cuMemcpyDtoHAsync_v2(void* dst, uint64_t src, size_t n, void* stream)
+{
+    LOCK();
+    NEED_CONTEXT();
+    Stream* s = streamOf(stream);
+    if (!s || !dst) return !s ? kInvalidHandle : kInvalidValue;
+    if (n == 0) return g_sticky;
+    if (!pinnedRange(dst, n)) {
+        drain(*s);
+        std::string why;
+        if (int r = copyCheck("cuMemcpyDtoHAsync_v2", src, n, why)) { setSticky(r, why); return r; }
+        std::memcpy(dst, reinterpret_cast<const void*>(src), n);
+        return g_sticky;
+    }
+    return enqueue(*s, "cuMemcpyDtoHAsync_v2", [dst, src, n](std::string& why) {
+        if (int r = copyCheck("cuMemcpyDtoHAsync_v2", src, n, why)) return r;
+        std::memcpy(dst, reinterpret_cast<const void*>(src), n);
+        return 0;
+    });
+}
+
+API int cuMemsetD32Async(uint64_t dst, unsigned value, size_t count, void* stream)
+{
+    LOCK();
+    NEED_CONTEXT();
+    Stream* s = streamOf(stream);
+    if (!s) return kInvalidHandle;
+    if (dst % 4) return kInvalidValue;
+    if (count == 0) return g_sticky;
+    return enqueue(*s, "cuMemsetD32Async", [dst, value, count](std::string& why) {
+        if (int r = copyCheck("cuMemsetD32Async", dst, count * 4, why)) return r;
+        auto* p = reinterpret_cast<unsigned*>(dst);
+        for (size_t i = 0; i < count; i++) p[i] = value;
+        return 0;
+    });
+}
+
+API int cuModuleLoadDataEx(void** module, const void* image, unsigned numOptions, int* options, void** values)
+{
+    LOCK();
+    NEED_CONTEXT();
+    FAIL_IF_INJECTED("cuModuleLoadDataEx");
+    if (!module || !image || (numOptions && (!options || !values))) return kInvalidValue;
+    void *infoBuf = nullptr, *errBuf = nullptr;
+    size_t infoSize = 0, errSize = 0;
+    for (unsigned i = 0; i < numOptions; i++) {
+        switch (options[i]) {
+        case 3: infoBuf = values[i]; break;
+        case 4: infoSize = reinterpret_cast<size_t>(values[i]); break;
+        case 5: errBuf = values[i]; break;
+        case 6: errSize = reinterpret_cast<size_t>(values[i]); break;
+        default: break;
+        }
+    }
+    const auto* img = static_cast<const unsigned char*>(image);
+    ImageInfo info;
+    std::string why;
+    bool cubin = img[0] == 0x7f && img[1] == 'E' && img[2] == 'L' && img[3] == 'F';
+    int r = cubin ? readCubin(img, info, why) : readPtx(static_cast<const char*>(image), info, why);
+    if (!r && cubin && info.arch != kArch) {
+        why = "the cubin is for sm_" + std::to_string(info.arch) + ", the device is sm_" + std::to_string(kArch);
+        r = kNoBinaryForGpu;
+    }
+    if (!r && !cubin && info.arch > kArch) {
+        why = "the PTX targets sm_" + std::to_string(info.arch) + ", newer than the device (sm_" + std::to_string(kArch) + ")";
+        r = kInvalidPtx;
+    }
+    if (!r && info.functions.empty()) { why = "the image holds no kernel"; r = kInvalidImage; }
+    if (r) {
+        writeLog(errBuf, errSize, "software GPU: " + why);
+        return r;
+    }
+    auto* m = new Module;
+    int emulated = 0;
+    for (auto& [name, f] : info.functions) {
+        f.kernel = lcsg::findKernel(name);
+        if (f.kernel) emulated++;
+        m->functions[name] = std::make_unique<Function>(f);
+    }
+    // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES starts at what the 48 KiB default leaves beside the static.
+    for (auto& [name, f] : m->functions) f->maxDynamicShared = std::max(0, kMaxSharedDefault - f->staticShared);
+    g_modules.insert(m);
+    writeLog(infoBuf, infoSize, "software GPU: loaded a " + std::string(cubin ? "cubin" : "PTX image") + " for sm_" +
+        std::to_string(info.arch) + " with " + std::to_string(info.functions.size()) + " kernels (" + std::to_string(emulated) + " emulated)");
+    *module = m;
+    return kSuccess;
+}
+
+API int cuModuleUnload(void* module)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* m = static_cast<Module*>(module);
+    if (!g_modules.erase(m)) return kInvalidHandle;
+    delete m;
+    return kSuccess;
+}
+
+API int cuModuleGetFunction(void** fn, void* module, const char* name)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* m = static_cast<Module*>(module);
+    if (!fn || !name) return kInvalidValue;
+    if (!g_modules.count(m)) return kInvalidHandle;
+    auto it = m->functions.find(name);
+    if (it == m->functions.end()) return kNotFound; // not in the image NVRTC produced
+    if (!it->second->kernel) {
+        report(std::string("cuModuleGetFunction: ") + name + " is in the image but not in the emulator's kernels.cu");
+        return kNotSupported;
+    }
+    *fn = it->second.get();
+    return kSuccess;
+}
+
+namespace {
+
+Function* findFunction(void* f)
+{
+    for (Module* m : g_modules)
+        for (auto& [n, fn] : m->functions)
+            if (fn.get() == f) return fn.get();
+    return nullptr;
+}
+
+} // namespace
+
+API int cuFuncSetAttribute(void* fn, int attr, int value)
+{
+    LOCK();
+    NEED_CONTEXT();
+    Function* f = findFunction(fn);
+    if (!f) return kInvalidHandle;
+    if (attr != 8) return kNotSupported; // only CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+    if (value < 0 || value + f->staticShared > kMaxSharedOptin) return kInvalidValue;
+    f->maxDynamicShared = value;
+    return kSuccess;
+}
+
+API int cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+    unsigned shared, void* stream, void** params, void** extra)
+{
+    LOCK();
+    NEED_CONTEXT();
+    Function* f = findFunction(fn);
+    if (!f) return kInvalidHandle;
+    Stream* s = streamOf(stream);
+    if (!s) return kInvalidHandle;
+    if (extra) return kNotSupported;
+    if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0) return kInvalidValue;
+    if (gx > 2147483647u || gy > 65535 || gz > 65535 || bx > 1024 || by > 1024 || bz > 64 || (unsigned long long)bx * by * bz > 1024)
+        return kInvalidValue;
+    unsigned threads = bx * by * bz, warps = (threads + 31) / 32;
+    long long regs = (long long)warps * (((long long)f->registers * 32 + 255) / 256 * 256);
+    if (regs > kRegistersPerBlock) {
+        report(std::string("cuLaunchKernel(") + f->kernel->name + "): " + std::to_string(f->registers) + " registers x " +
+            std::to_string(threads) + " threads exceed the block's " + std::to_string(kRegistersPerBlock));
+        return kLaunchOutOfResources;
+    }
+    if ((long long)shared > f->maxDynamicShared || (long long)shared + f->staticShared > kMaxSharedOptin) {
+        report(std::string("cuLaunchKernel(") + f->kernel->name + "): " + std::to_string(shared) + " bytes of dynamic shared memory, " +
+            std::to_string(f->maxDynamicShared) + " allowed");
+        return kInvalidValue;
+    }
+    if (f->kernel->paramCount > 0 && !params) return kInvalidValue;
+    if (g_sticky) return g_sticky;
+    lcsg::Geometry g{{gx, gy, gz}, {bx, by, bz}, shared};
+    g_launches[f->kernel->name]++;
+    return enqueue(*s, f->kernel->name, f->kernel->bind(params, g));
+}
+
+API int cuStreamCreate(void** stream, unsigned flags)
+{
+    LOCK();
+    NEED_CONTEXT();
+    if (!stream || (flags & ~1u)) return kInvalidValue;
+    auto* s = new Stream;
+    g_streams.insert(s);
+    *stream = s;
+    return kSuccess;
+}
+
+API int cuStreamDestroy_v2(void* stream)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* s = static_cast<Stream*>(stream);
+    if (!g_streams.count(s)) return kInvalidHandle;
+    // The driver lets queued work finish before the stream's resources go.
+    drain(*s);
+    g_streams.erase(s);
+    delete s;
+    return kSuccess;
+}
+
+API int cuStreamSynchronize(void* stream)
+{
+    LOCK();
+    NEED_CONTEXT();
+    Stream* s = streamOf(stream);
+    if (!s) return kInvalidHandle;
+    return drain(*s);
+}
+
+API int cuEventCreate(void** evt, unsigned flags)
+{
+    LOCK();
+    NEED_CONTEXT();
+    FAIL_IF_INJECTED("cuEventCreate");
+    if (!evt || (flags & ~0x7u)) return kInvalidValue;
+    auto* e = new Event;
+    e->timing = (flags & 2) == 0;
+    g_events.insert(e);
+    *evt = e;
+    return kSuccess;
+}
+
+API int cuEventDestroy_v2(void* evt)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* e = static_cast<Event*>(evt);
+    if (!g_events.erase(e)) return kInvalidHandle;
+    // A record still queued must not touch the freed event.
+    for (Stream* s : g_streams)
+        for (auto& it : s->queue)
+            if (it.marks == e) it.marks = nullptr, it.work = [](std::string&) { return 0; };
+    for (auto& it : g_nullStream.queue)
+        if (it.marks == e) it.marks = nullptr, it.work = [](std::string&) { return 0; };
+    delete e;
+    return kSuccess;
+}
+
+API int cuEventRecord(void* evt, void* stream)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* e = static_cast<Event*>(evt);
+    if (!g_events.count(e)) return kInvalidHandle;
+    Stream* s = streamOf(stream);
+    if (!s) return kInvalidHandle;
+    e->recorded = true;
+    e->complete = false;
+    e->stream = s;
+    s->queue.push_back(Item{"cuEventRecord", nullptr, e});
+    if (eager()) drain(*s);
+    return g_sticky;
+}
+
+API int cuEventSynchronize(void* evt)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* e = static_cast<Event*>(evt);
+    if (!g_events.count(e)) return kInvalidHandle;
+    if (!e->recorded || e->complete) return g_sticky;
+    if (!g_streams.count(e->stream) && e->stream != &g_nullStream) return kInvalidHandle;
+    return drain(*e->stream, e);
+}
+
+API int cuEventElapsedTime(float* ms, void* start, void* end)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto *a = static_cast<Event*>(start), *b = static_cast<Event*>(end);
+    if (!ms) return kInvalidValue;
+    if (!g_events.count(a) || !g_events.count(b) || !a->timing || !b->timing) return kInvalidHandle;
+    if (!a->recorded || !b->recorded) return kInvalidHandle;
+    if (!a->complete || !b->complete) return kNotReady;
+    *ms = (float)(b->ms - a->ms);
+    return g_sticky;
+}
+
+namespace {
+
+struct ErrorText
+{
+    int code;
+    const char* name;
+    const char* text;
+};
+
+const ErrorText kErrors[] = {
+    {kSuccess, "CUDA_SUCCESS", "no error"},
+    {kInvalidValue, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {kOutOfMemory, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {kNotInitialized, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
+    {kNoDevice, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {kInvalidDevice, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {kInvalidImage, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
+    {kInvalidContext, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {kNoBinaryForGpu, "CUDA_ERROR_NO_BINARY_FOR_GPU", "no kernel image is available for execution on the device"},
+    {kInvalidPtx, "CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"},
+    {kInvalidHandle, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {kNotFound, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {kNotReady, "CUDA_ERROR_NOT_READY", "device not ready"},
+    {kIllegalAddress, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
+    {kLaunchOutOfResources, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
+    {kLaunchFailed, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
+    {kNotSupported, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {kUnknown, "CUDA_ERROR_UNKNOWN", "unknown error"},
+};
+
+} // namespace
+
+API int cuGetErrorName(int error, const char** name)
+{
+    if (!name) return kInvalidValue;
+    for (const auto& e : kErrors)
+        if (e.code == error) { *name = e.name; return kSuccess; }
+    *name = nullptr;
+    return kInvalidValue;
+}
+
+API int cuGetErrorString(int error, const char** text)
+{
+    if (!text) return kInvalidValue;
+    for (const auto& e : kErrors)
+        if (e.code == error) { *text = e.text; return kSuccess; }
+    *text = nullptr;
+    return kInvalidValue;
+}
