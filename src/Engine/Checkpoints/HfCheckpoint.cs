@@ -1,10 +1,13 @@
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
 using LearningCurves.Engine.Model;
 
 namespace LearningCurves.Engine.Checkpoints;
 
 /// <summary>
 /// GPT-2 checkpoints in Hugging Face layout: a folder with config.json and model.safetensors (or shards through
-/// model.safetensors.index.json). Tensor names may carry the "transformer." prefix or not; the attention mask buffers
+/// model.safetensors.index.json), or torch.save's pytorch_model.bin (or its shards) when there is no safetensors file. Tensor names may carry the "transformer." prefix or not; the attention mask buffers
 /// (attn.bias, attn.masked_bias) are ignored; lm_head.weight is used when present, otherwise the head is tied to wte.
 /// Conv1D weights are [in, out]. Every shape is checked against config.json, and missing or unexpected tensors are
 /// reported by name.
@@ -17,7 +20,7 @@ public static class HfCheckpoint
     public static Gpt2Weights Load(string dir)
     {
         var cfg = HfConfig.LoadFromFolder(dir);
-        using var ck = SafeTensorsCheckpoint.Open(dir);
+        using var ck = TensorSources.Open(dir);
         return Load(ck, cfg, dir);
     }
 
@@ -53,7 +56,7 @@ public static class HfCheckpoint
         name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
 
     /// <summary>Loads the weights of <paramref name="cfg"/> from an open checkpoint; <paramref name="source"/> names it.</summary>
-    public static Gpt2Weights Load(SafeTensorsCheckpoint ck, Gpt2Config cfg, string source)
+    public static Gpt2Weights Load(ITensorSource ck, Gpt2Config cfg, string source)
     {
         ArgumentNullException.ThrowIfNull(ck);
         ArgumentNullException.ThrowIfNull(cfg);
@@ -89,21 +92,34 @@ public static class HfCheckpoint
 
         foreach (var (name, shape) in expected)
         {
-            var (file, info) = ck.Get(stored[name]);
+            var info = ck.Meta(stored[name]);
             if (!info.Shape.SequenceEqual(shape))
             {
-                throw UserError.InFile(file.Path,
+                throw UserError.InFile(info.File,
                     $"tensor '{info.Name}' has shape {info.ShapeText} but {configPath} (vocab_size={cfg.VocabSize}, n_positions={cfg.MaxPositions}, n_embd={cfg.Embd}, n_inner={cfg.InnerSize}) needs [{string.Join(", ", shape)}]");
             }
             if (info.DType is not (SafeTensorsDType.F32 or SafeTensorsDType.F16 or SafeTensorsDType.BF16))
-                throw UserError.InFile(file.Path, $"tensor '{info.Name}' has dtype {info.DType}; only F32, F16 and BF16 weights are supported");
+                throw UserError.InFile(info.File, $"tensor '{info.Name}' has dtype {info.DType}; only F32, F16 and BF16 weights are supported");
         }
 
+        // The content hash covers every weight as float32 with its canonical name, so the same weights hash the same
+        // whatever the container, dtype widening aside, prefix or tensor order (see Gpt2Weights.ContentHash).
+        var hash = new XxHash128();
+        void Hash(string name, float[] a)
+        {
+            hash.Append(Encoding.UTF8.GetBytes(name + "\0"));
+            hash.Append(MemoryMarshal.AsBytes(a.AsSpan()));
+        }
+        float[] Read(string name)
+        {
+            var a = new float[ck.Meta(stored[name]).ElementCount];
+            ck.ReadFloats(stored[name], a);
+            return a;
+        }
         float[] R(string name)
         {
-            var (file, info) = ck.Get(stored[name]);
-            var a = new float[info.ElementCount];
-            file.ReadFloats(info, a);
+            var a = Read(name);
+            Hash(name, a);
             return a;
         }
 
@@ -122,25 +138,31 @@ public static class HfCheckpoint
             };
         }
         var wte = R("wte.weight");
-        float[]? head = hasHead ? R("lm_head.weight") : null;
+        float[]? head = hasHead ? Read("lm_head.weight") : null;
         if (head is not null && cfg.TieWordEmbeddings)
         {
             // transformers would tie the head to wte here and drop the stored copy; accept it only when it is that copy.
             if (!head.AsSpan().SequenceEqual(wte))
-                throw UserError.InFile(ck.Get("lm_head.weight").File.Path,
+                throw UserError.InFile(ck.Meta("lm_head.weight").File,
                     $"lm_head.weight differs from wte.weight but {configPath} sets tie_word_embeddings true");
             head = null;
         }
+        // A tied head's stored copy is not part of the weights (it was just checked equal to wte).
+        if (head is not null) Hash("lm_head.weight", head);
+        var wpe = R("wpe.weight");
+        var lnFW = R("ln_f.weight");
+        var lnFB = R("ln_f.bias");
         return new Gpt2Weights
         {
             Config = cfg,
             Wte = wte,
-            Wpe = R("wpe.weight"),
+            Wpe = wpe,
             Blocks = blocks,
-            LnFW = R("ln_f.weight"),
-            LnFB = R("ln_f.bias"),
+            LnFW = lnFW,
+            LnFB = lnFB,
             LmHead = head,
             Source = source,
+            ContentHash = Convert.ToHexStringLower(hash.GetCurrentHash()),
         };
     }
 

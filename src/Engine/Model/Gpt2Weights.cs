@@ -41,6 +41,13 @@ public sealed class Gpt2Weights
     /// <summary>Where these weights came from (a folder or file path), for messages.</summary>
     public string Source { get; init; } = "";
 
+    /// <summary>
+    /// XxHash128 (hex) of every tensor read from the checkpoint, as float32 after widening, each preceded by its name
+    /// without prefix, in load order; equal hashes mean equal weights whatever the container. Empty for weights that
+    /// were not loaded from a checkpoint.
+    /// </summary>
+    public string ContentHash { get; init; } = "";
+
     /// <summary>Fresh random weights (GPT-2 init: N(0, 0.02), projections scaled by 1/sqrt(2L)), for benchmarks and tests.</summary>
     public static Gpt2Weights Random(Gpt2Config cfg, int seed, bool untiedHead = false)
     {
