@@ -50,7 +50,9 @@ public sealed class InspectCommand : ICommand
         var byType = tensors.GroupBy(t => t.DType)
             .Select(g => $"{g.Key} x{g.Count()} ({g.Sum(t => t.ElementCount * SafeTensorsFile.DTypeSize(t.DType)).ToString("N0", inv)} bytes)");
         o.WriteLine($"dtypes: {string.Join(", ", byType)}");
-        var tok = Gpt2Tokenizer.FolderHasTokenizer(dir) ? "vocab.json + merges.txt" : "none in the folder (built-in GPT-2 for --text)";
+        var tok = File.Exists(Path.Combine(dir, Gpt2Tokenizer.VocabFile)) || File.Exists(Path.Combine(dir, Gpt2Tokenizer.MergesFile)) ? "vocab.json + merges.txt"
+            : File.Exists(Path.Combine(dir, Gpt2Tokenizer.TokenizerJsonFile)) ? "tokenizer.json"
+            : "none in the folder (built-in GPT-2 for --text)";
         o.WriteLine($"tokenizer: {tok}");
 
         int nameWidth = Math.Max(4, tensors.Max(t => t.Name.Length));
