@@ -165,7 +165,7 @@ public class TorchBinTests
     /// <summary>Re-saves every tensor of a safetensors file into torch storages: 2-D tensors randomly transposed
     /// (column-major storage, strides (1, rows)), 1-D ones packed into one storage at offsets, the head optionally as
     /// the same storage as wte; one or two shards.</summary>
-    private static string WriteBinFrom(string safetensors, string dir, Random rng, bool shareHead)
+    internal static string WriteBinFrom(string safetensors, string dir, Random rng, bool shareHead)
     {
         using var f = SafeTensorsFile.Open(safetensors);
         string type = f.Tensors[0].DType switch { SafeTensorsDType.F32 => "FloatStorage", SafeTensorsDType.F16 => "HalfStorage", _ => "BFloat16Storage" };

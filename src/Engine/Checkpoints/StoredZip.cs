@@ -53,7 +53,7 @@ public sealed unsafe class StoredZip : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
-        long length = new FileInfo(path).Length;
+        long length = AtomicFile.LengthFollowingLinks(path);
         if (length < 22) throw UserError.InFile(path, $"not a zip archive: {length} bytes, shorter than an end of central directory record");
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         MemoryMappedViewAccessor? view = null;

@@ -15,6 +15,6 @@ public sealed class HfCheckpointReader : ICheckpointReader
         if (!Directory.Exists(dir)) return 0;
         return Directory.EnumerateFiles(dir)
             .Where(f => TensorSources.IsWeightFile(Path.GetFileName(f)) || Path.GetFileName(f) is HfConfig.FileName)
-            .Sum(f => new FileInfo(f).Length);
+            .Sum(AtomicFile.LengthFollowingLinks);
     }
 }
