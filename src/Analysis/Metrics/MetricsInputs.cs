@@ -111,4 +111,50 @@ public static class MetricsInputs
             throw UserError.InFile(path, $"{notDone.Count} checkpoint rows are not done: {list}");
         }
     }
+
+    /// <summary>
+    /// The checkpoint rows to use from a sweep's runs: all, or (<paramref name="keepDuplicates"/> false) all but the rows
+    /// any run's manifest marks <c>"duplicate_of"</c> (a checkpoint serving a later step's weights; see the sweep). The
+    /// same rows are left out of every run so the runs keep one step axis. <paramref name="note"/> says what was left
+    /// out, or is null when nothing was.
+    /// </summary>
+    public static int[] KeptCheckpoints(IReadOnlyList<(string Name, string Curves, string Steps)> runs, long[] steps, bool keepDuplicates, out string? note)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        ArgumentNullException.ThrowIfNull(steps);
+        note = null;
+        var dropped = new SortedDictionary<int, List<string>>();
+        foreach (var run in runs)
+        {
+            string path = Path.Combine(Path.GetDirectoryName(run.Curves)!, "manifest.json");
+            if (!File.Exists(path)) continue;
+            JsonNode? root;
+            try
+            {
+                root = JsonNode.Parse(File.ReadAllText(path));
+            }
+            catch (JsonException e)
+            {
+                throw UserError.InFile(path, $"invalid JSON ({e.Message})");
+            }
+            if (root is not JsonObject obj || obj["rows"] is not JsonArray rows) continue;
+            for (int i = 0; i < rows.Count && i < steps.Length; i++)
+            {
+                if (rows[i] is JsonObject row && row["duplicate_of"] is JsonValue d && d.TryGetValue(out long of))
+                {
+                    if (!dropped.TryGetValue(i, out var l)) dropped[i] = l = new List<string>();
+                    l.Add(string.Create(CultureInfo.InvariantCulture, $"{run.Name}: step {steps[i]} = step {of}"));
+                }
+            }
+        }
+        if (dropped.Count == 0) return Enumerable.Range(0, steps.Length).ToArray();
+        var what = string.Join("; ", dropped.Values.SelectMany(v => v).Take(12)) + (dropped.Values.Sum(v => v.Count) > 12 ? "; ..." : "");
+        if (keepDuplicates)
+        {
+            note = $"{dropped.Count} checkpoint row(s) serve another step's weights ({what}) and were kept (--keep-duplicates)";
+            return Enumerable.Range(0, steps.Length).ToArray();
+        }
+        note = $"{dropped.Count} duplicate checkpoint row(s) left out ({what}): they serve a later step's weights; --keep-duplicates keeps them";
+        return Enumerable.Range(0, steps.Length).Where(i => !dropped.ContainsKey(i)).ToArray();
+    }
 }

@@ -45,6 +45,9 @@ public sealed record AnalyzeOptions
     public int Last { get; init; } = 11;
     public bool PruneNGrams { get; init; }
 
+    /// <summary>Keep checkpoint rows the sweep marked duplicate_of (left out by default, with a note).</summary>
+    public bool KeepDuplicates { get; init; }
+
     /// <summary>Generation along training: null skips it. Backend made on demand (it may be a GPU).</summary>
     public Func<IBackend>? Backend { get; init; }
 
@@ -99,7 +102,11 @@ public static class Analyzer
         // 1. The sweep: runs, steps, checkpoints, eval set.
         var runs = MetricsInputs.SweepRuns(o.SweepDir);
         var runNames = runs.Select(r => r.Name).ToList();
-        long[] steps = MetricsInputs.ReadSteps(runs[0].Steps);
+        long[] allSteps = MetricsInputs.ReadSteps(runs[0].Steps);
+        // Duplicate checkpoints (an earlier branch serving a later step's weights) are left out unless asked for.
+        var kept = MetricsInputs.KeptCheckpoints(runs, allSteps, o.KeepDuplicates, out string? duplicateNote);
+        if (duplicateNote is not null) notes.Add(duplicateNote);
+        long[] steps = kept.Select(i => allSteps[i]).ToArray();
         var manifests = runs.Select(r => ReadManifest(Path.Combine(Path.GetDirectoryName(r.Curves)!, "manifest.json"))).ToList();
         string evalDir = o.EvalSetDir ?? manifests.Select(m => m?["eval_set"]?["path"]?.GetValue<string>()).FirstOrDefault(p => p is not null)
             ?? throw UserError.InFile(o.SweepDir, "the run manifests do not name the eval set; give --eval-set DIR");
@@ -115,7 +122,7 @@ public static class Analyzer
         // 2. Metrics (per run, run-averaged, cross-run), written by the metrics library into OUT/metrics.
         string metricsDir = Path.Combine(o.OutDir, MetricsDir);
         MetricsRunner.Run(runs.Select(r => r.Curves).ToList(), CurveLayout.CheckpointsFirst, runs[0].Steps, steps,
-            new MetricsOptions { Last = Math.Min(o.Last, steps.Length), ChanceBits = chance }, metricsDir);
+            new MetricsOptions { Last = Math.Min(o.Last, steps.Length), ChanceBits = chance }, metricsDir, keepCheckpoints: kept);
         var perRunCsv = NumericCsv.ReadColumns(Path.Combine(metricsDir, MetricsRunner.PerRunFile), ["run", "example", .. PerRunMetrics]);
         var averagedCsv = NumericCsv.ReadColumns(Path.Combine(metricsDir, MetricsRunner.ExamplesFile), ["example", .. AllMetrics]);
         var perRun = PerRunMetrics.ToDictionary(m => m, _ => runs.Select(_ => new double[examples]).ToArray(), StringComparer.Ordinal);
@@ -186,7 +193,7 @@ public static class Analyzer
         Stage("regressions and correlations");
 
         // 6. Learning phases.
-        var surprisal = runs.Select(r => ReadRows(r.Curves, steps.Length, examples)).ToList();
+        var surprisal = runs.Select(r => kept.Select(ReadRows(r.Curves, allSteps.Length, examples).ElementAt).ToList()).ToList();
         var phases = LearningPhaseAnalysis.Compute(surprisal, predictors.NGramSurprisal, steps);
         var gallery = Gallery(steps, surprisal[0], perRun, averaged, chance, eval, tokenizer);
         surprisal.Clear(); // the largest arrays of the analysis; let them go before generation

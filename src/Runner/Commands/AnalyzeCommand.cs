@@ -12,12 +12,12 @@ public sealed class AnalyzeCommand : ICommand
     public string Name => "analyze";
 
     public string Usage => "analyze --sweep DIR (--train-text FILE... | --train-ids FILE) --out DIR [--eval-set DIR] [--tokenizer DIR] " +
-                           "[--chance-bits X | --vocab-size V] [--last K] [--prune-ngrams] [--no-generate] [--gen-prompts N] " +
+                           "[--chance-bits X | --vocab-size V] [--last K] [--prune-ngrams] [--keep-duplicates] [--no-generate] [--gen-prompts N] " +
                            "[--temperature 0.3] [--max-tokens 128] [--seed S] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16]";
 
     public int Run(string[] args)
     {
-        var a = Args.Parse(Name, args, "prune-ngrams", "no-generate");
+        var a = Args.Parse(Name, args, "prune-ngrams", "no-generate", "keep-duplicates");
         string sweep = a.Require("sweep");
         string outDir = a.Require("out");
         var trainText = a.GetAll("train-text").ToList();
@@ -32,6 +32,7 @@ public sealed class AnalyzeCommand : ICommand
         int last = a.GetInt("last", 11, 1);
         bool prune = a.Switch("prune-ngrams");
         bool noGenerate = a.Switch("no-generate");
+        bool keepDuplicates = a.Switch("keep-duplicates");
         int prompts = a.GetInt("gen-prompts", 8, 1, 4096);
         double temperature = a.GetDouble("temperature", 0.3);
         int maxTokens = a.GetInt("max-tokens", 128, 1, 1 << 20);
@@ -53,6 +54,7 @@ public sealed class AnalyzeCommand : ICommand
             ChanceBits = hasChance ? chanceBits : hasVocab ? Math.Log2(vocab) : null,
             Last = last,
             PruneNGrams = prune,
+            KeepDuplicates = keepDuplicates,
             Backend = noGenerate ? null : () => BackendFactory.Create(backendName, precision, Console.Error),
             Generation = new GenerationOptions { Temperature = temperature, MaxTokens = maxTokens, Seed = seed },
             GenerationPrompts = prompts,
