@@ -66,6 +66,11 @@ public sealed class CpuBackend : IBackend
 
     public void Gelu(IDeviceBuffer x, long n) => CpuOps.Gelu(F(x).AsSpan(0, checked((int)n)));
 
+    public void GeluErf(IDeviceBuffer x, long n) => CpuOps.GeluErf(F(x).AsSpan(0, checked((int)n)));
+
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past) =>
+        CpuOps.Rotary(F(qkv), b, t, c, heads, rotaryDims, rotaryBase, past);
+
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => CpuOps.Add(F(x).AsSpan(0, checked((int)n)), F(y));
 
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c) =>

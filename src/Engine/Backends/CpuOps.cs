@@ -108,6 +108,95 @@ public static class CpuOps
         }
     }
 
+    /// <summary>x = 0.5 x (1 + erf(x / sqrt 2)) in place: the exact GELU (GPT-NeoX's "gelu").</summary>
+    /// <remarks>Written through erfc so neither tail loses digits: for x &gt;= 0 it is x (1 - erfc(x/sqrt 2)/2), for x &lt; 0
+    /// x erfc(-x/sqrt 2)/2. erfc is the Chebyshev-fitted form of Numerical Recipes (fractional error below 1.2e-7
+    /// everywhere), evaluated in double.</remarks>
+    public static void GeluErf(Span<float> x)
+    {
+        const int chunk = 4096;
+        unsafe
+        {
+            fixed (float* px = x)
+            {
+                float* p = px;
+                int n = x.Length, chunks = (n + chunk - 1) / chunk;
+                For(chunks, n, i =>
+                {
+                    int start = i * chunk, len = Math.Min(chunk, n - start);
+                    var v = new Span<float>(p + start, len);
+                    for (int k = 0; k < v.Length; k++)
+                    {
+                        double xv = v[k], z = Math.Abs(xv) * 0.70710678118654752440;
+                        double e = Erfc(z);
+                        v[k] = (float)(xv >= 0 ? xv * (1 - 0.5 * e) : 0.5 * xv * e);
+                    }
+                });
+            }
+        }
+    }
+
+    /// <summary>erfc(z) for z &gt;= 0.</summary>
+    private static double Erfc(double z)
+    {
+        double t = 1.0 / (1.0 + 0.5 * z);
+        return t * Math.Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+            + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+    }
+
+    /// <summary>
+    /// Rotary position embedding in place on the q and k of qkv (B, T, 3C) (q | k | v, each (NH, HS)) for tokens at
+    /// positions past..past+T-1: in each head, dimensions i and i + R/2 (i &lt; R/2, R = <paramref name="rotaryDims"/>)
+    /// turn by the angle pos * base^(-2i/R), the rotate_half layout of GPT-NeoX; dimensions R..HS-1 are left as they are.
+    /// </summary>
+    public static void Rotary(Span<float> qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
+    {
+        Check(qkv.Length >= (long)b * t * 3 * c, "rotary: qkv too small");
+        Check(rotaryDims % 2 == 0 && rotaryDims <= c / heads, "rotary: dims must be even and at most the head size");
+        int half = rotaryDims / 2, hs = c / heads;
+        if (half == 0) return;
+        // (T, R/2) angles, shared by every sequence and head.
+        var cos = new float[t * half];
+        var sin = new float[t * half];
+        for (int ti = 0; ti < t; ti++)
+        {
+            for (int i = 0; i < half; i++)
+            {
+                double angle = (past + ti) * Math.Pow(rotaryBase, -2.0 * i / rotaryDims);
+                cos[ti * half + i] = (float)Math.Cos(angle);
+                sin[ti * half + i] = (float)Math.Sin(angle);
+            }
+        }
+        unsafe
+        {
+            fixed (float* pq = qkv)
+            {
+                float* p = pq;
+                For(b * t, (long)b * t * 2 * c, r =>
+                {
+                    var row = new Span<float>(p + (long)r * 3 * c, 2 * c); // q | k of one token
+                    var cr = cos.AsSpan((r % t) * half, half);
+                    var sr = sin.AsSpan((r % t) * half, half);
+                    Span<float> x1c = stackalloc float[half];
+                    Span<float> tmp = stackalloc float[half];
+                    for (int part = 0; part < 2 * heads; part++)
+                    {
+                        var x1 = row.Slice(part * hs, half);
+                        var x2 = row.Slice(part * hs + half, half);
+                        x1.CopyTo(x1c);
+                        // x1' = x1 cos - x2 sin; x2' = x2 cos + x1 sin
+                        TensorPrimitives.Multiply(x1c, cr, x1);
+                        TensorPrimitives.Multiply(x2, sr, tmp);
+                        TensorPrimitives.Subtract(x1, tmp, x1);
+                        TensorPrimitives.Multiply(x2, cr, x2);
+                        TensorPrimitives.Multiply(x1c, sr, tmp);
+                        TensorPrimitives.Add(x2, tmp, x2);
+                    }
+                });
+            }
+        }
+    }
+
     /// <summary>x += y.</summary>
     public static void Add(Span<float> x, ReadOnlySpan<float> y)
     {

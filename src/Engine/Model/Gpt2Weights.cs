@@ -27,7 +27,7 @@ public sealed class Gpt2Weights
 {
     public required Gpt2Config Config { get; init; }
     public required float[] Wte { get; init; }       // (V, C)     wte.weight
-    public required float[] Wpe { get; init; }       // (P, C)     wpe.weight
+    public required float[] Wpe { get; init; }       // (P, C)     wpe.weight; empty for rotary models (GPT-NeoX)
     public required Gpt2LayerWeights[] Blocks { get; init; } // L of them
     public required float[] LnFW { get; init; }      // (C)        ln_f.weight
     public required float[] LnFB { get; init; }      // (C)        ln_f.bias
@@ -85,7 +85,7 @@ public sealed class Gpt2Weights
         {
             Config = cfg,
             Wte = Normal((long)cfg.VocabSize * c, 0.02f),
-            Wpe = Normal((long)cfg.MaxPositions * c, 0.01f),
+            Wpe = cfg.LearnedPositions ? Normal((long)cfg.MaxPositions * c, 0.01f) : [],
             Blocks = blocks,
             LnFW = Const(c, 1f),
             LnFB = Normal(c, 0.02f),
