@@ -317,6 +317,9 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         },
         ["model_config"] = cfg is null ? null : new JsonObject
         {
+            ["model_type"] = cfg.ModelType,
+            // The model's (possibly padded) vocabulary: surprisal normalises over all of its logits, as transformers
+            // does; the eval set's (the tokenizer's) is eval_set.vocab_size.
             ["vocab_size"] = cfg.VocabSize,
             ["n_positions"] = cfg.MaxPositions,
             ["n_embd"] = cfg.Embd,
@@ -327,6 +330,10 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             ["scale_attn_weights"] = cfg.ScaleAttnWeights,
             ["scale_attn_by_inverse_layer_idx"] = cfg.ScaleAttnByInverseLayerIdx,
             ["tie_word_embeddings"] = cfg.TieWordEmbeddings,
+            ["rotary_dims"] = cfg.RotaryDims,
+            ["rotary_emb_base"] = cfg.Architecture == Architecture.GptNeoX ? cfg.RotaryBase : null,
+            ["use_parallel_residual"] = cfg.ParallelResidual,
+            ["gelu"] = cfg.Gelu == GeluKind.Erf ? "erf" : "tanh",
         },
         ["engine_version"] = EngineInfo.Version,
         ["backend"] = backend.Name,

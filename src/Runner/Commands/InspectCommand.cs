@@ -29,7 +29,9 @@ public sealed class InspectCommand : ICommand
         var tensors = ck.Names.Select(ck.Meta).ToList();
         var files = tensors.Select(t => t.File).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         string format = ck is TorchCheckpoint ? "torch.save zip" : "safetensors";
-        o.WriteLine($"architecture: GPT-2 (model_type \"gpt2\", GPT2LMHeadModel)");
+        o.WriteLine(cfg.Architecture == LearningCurves.Engine.Model.Architecture.GptNeoX
+            ? $"architecture: GPT-NeoX (model_type \"gpt_neox\", GPTNeoXForCausalLM): rotary on {cfg.RotaryDims} of {cfg.HeadSize} head dims (rotary_pct {cfg.RotaryPct.ToString(inv)}, base {cfg.RotaryBase.ToString(inv)}), {(cfg.ParallelResidual ? "parallel" : "sequential")} residual, {(cfg.Gelu == LearningCurves.Engine.Model.GeluKind.Erf ? "exact (erf)" : "tanh")} GELU"
+            : "architecture: GPT-2 (model_type \"gpt2\", GPT2LMHeadModel)");
         o.WriteLine($"weights: {string.Join(", ", files.Select(Path.GetFileName))} ({format})");
         o.WriteLine("config:");
         o.WriteLine($"  vocab_size                      {cfg.VocabSize}");
@@ -42,9 +44,9 @@ public sealed class InspectCommand : ICommand
         o.WriteLine($"  scale_attn_weights              {Lower(cfg.ScaleAttnWeights)}");
         o.WriteLine($"  scale_attn_by_inverse_layer_idx {Lower(cfg.ScaleAttnByInverseLayerIdx)}");
         o.WriteLine($"  tie_word_embeddings             {Lower(cfg.TieWordEmbeddings)}");
-        o.WriteLine($"  head                            {(weights.LmHead is null ? "tied to wte" : "lm_head.weight")}");
+        o.WriteLine($"  head                            {(weights.LmHead is null ? "tied to the token embedding" : LearningCurves.Engine.Model.TensorTable.HeadName(cfg.Architecture))}");
 
-        bool IsBuffer(string n) => n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
+        bool IsBuffer(string n) => LearningCurves.Engine.Model.TensorTable.IsBuffer(cfg.Architecture, n);
         long stored = tensors.Where(t => !IsBuffer(t.Name)).Sum(t => t.ElementCount);
         o.WriteLine($"parameters: {stored.ToString("N0", inv)} stored ({cfg.ParameterCount(weights.LmHead is not null).ToString("N0", inv)} from the config)");
         var byType = tensors.GroupBy(t => t.DType)
