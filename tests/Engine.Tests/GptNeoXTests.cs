@@ -84,6 +84,52 @@ public class GptNeoXTests
         TestContext.Current.SendDiagnosticMessage($"seed {seed}: max surprisal error {worst:E2} bits");
     }
 
+    /// <summary>The exact GELU and rotary on the CPU against double-precision formulas, at sizes that hit every
+    /// remainder of the vector loops and chunking.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(33)]
+    [InlineData(4099)]
+    public void Gelu_erf_and_rotary_match_double_precision(int n)
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var x = Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() - 0.5) * 16)).ToArray();
+        var y = (float[])x.Clone();
+        Backends.CpuOps.GeluErf(y);
+        for (int i = 0; i < n; i++)
+        {
+            double want = 0.5 * x[i] * (1 + Erf(x[i] / Math.Sqrt(2)));
+            Assert.True(Math.Abs(y[i] - want) <= 2e-6 * Math.Max(1, Math.Abs(want)), $"seed {seed}: gelu({x[i]}) = {y[i]}, want {want}");
+        }
+        // Rotary: B=2, T=3, heads 2 of size 6, R=4, positions from past=5.
+        int b = 2, t = 3, heads = 2, hs = 6, c = heads * hs, r = 4, past = 5;
+        var qkv = Enumerable.Range(0, b * t * 3 * c).Select(_ => (float)rng.NextDouble()).ToArray();
+        var rot = (float[])qkv.Clone();
+        Backends.CpuOps.Rotary(rot, b, t, c, heads, r, 10000, past);
+        for (int row = 0; row < b * t; row++)
+        {
+            int pos = past + row % t;
+            for (int part = 0; part < 3 * heads; part++)
+            {
+                for (int d = 0; d < hs; d++)
+                {
+                    int at = row * 3 * c + part * hs + d;
+                    double want = qkv[at];
+                    if (part < 2 * heads && d < r)
+                    {
+                        int i = d % (r / 2);
+                        double th = pos * Math.Pow(10000, -2.0 * i / r);
+                        double other = qkv[row * 3 * c + part * hs + (d < r / 2 ? d + r / 2 : d - r / 2)];
+                        want = d < r / 2 ? qkv[at] * Math.Cos(th) - other * Math.Sin(th) : qkv[at] * Math.Cos(th) + other * Math.Sin(th);
+                    }
+                    Assert.True(Math.Abs(rot[at] - want) <= 1e-6, $"row {row} part {part} dim {d}: {rot[at]} vs {want}");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Greedy_generation_with_the_kv_cache_follows_a_full_rescore()
     {
@@ -229,7 +275,7 @@ public class GptNeoXTests
     }
 
     /// <summary>erf by its Maclaurin series (|z| &lt; 3) or continued fraction for erfc, to double precision.</summary>
-    private static double Erf(double z)
+    internal static double Erf(double z)
     {
         double a = Math.Abs(z);
         double r;

@@ -59,6 +59,11 @@ public sealed class TimingBackend : IBackend
 
     public void Gelu(IDeviceBuffer x, long n) => Time("gelu", () => _inner.Gelu(x, n));
 
+    public void GeluErf(IDeviceBuffer x, long n) => Time("gelu (erf)", () => _inner.GeluErf(x, n));
+
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past) =>
+        Time("rotary", () => _inner.Rotary(qkv, b, t, c, heads, rotaryDims, rotaryBase, past));
+
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => Time("residual add", () => _inner.Add(x, y, n));
 
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c) =>
