@@ -22,32 +22,33 @@ public sealed class ParameterLayout
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = config;
-        int c = config.Embd, i = config.InnerSize;
+        if (config.Architecture != Architecture.Gpt2)
+            throw new ArgumentException($"the trainer trains GPT-2 only (got {config.ModelType})", nameof(config));
+        // The names, shapes and order are the architecture's tensor table (the one checkpoints load and save by); weight
+        // decay applies to the matrices and embeddings.
         var list = new List<ParameterTensor>();
+        var byRole = new Dictionary<(TensorRole, int), ParameterTensor>();
         long off = 0;
-        ParameterTensor Add(string name, bool decay, params int[] shape)
+        foreach (var spec in TensorTable.For(config, untiedHead: false))
         {
-            var t = new ParameterTensor(name, off, shape, decay);
+            var t = new ParameterTensor(spec.Name, off, spec.Shape.Select(d => checked((int)d)).ToArray(), spec.Shape.Length == 2);
             list.Add(t);
+            byRole[(spec.Role, spec.Layer)] = t;
             off += t.Length;
-            return t;
         }
-        Wte = Add("wte.weight", true, config.VocabSize, c);
-        Wpe = Add("wpe.weight", true, config.MaxPositions, c);
+        ParameterTensor R(TensorRole role, int layer = -1) => byRole[(role, layer)];
+        Wte = R(TensorRole.Wte);
+        Wpe = R(TensorRole.Wpe);
         Blocks = new BlockTensors[config.Layers];
         for (int l = 0; l < config.Layers; l++)
         {
-            string p = $"h.{l}.";
             Blocks[l] = new BlockTensors(
-                Add(p + "ln_1.weight", false, c), Add(p + "ln_1.bias", false, c),
-                Add(p + "attn.c_attn.weight", true, c, 3 * c), Add(p + "attn.c_attn.bias", false, 3 * c),
-                Add(p + "attn.c_proj.weight", true, c, c), Add(p + "attn.c_proj.bias", false, c),
-                Add(p + "ln_2.weight", false, c), Add(p + "ln_2.bias", false, c),
-                Add(p + "mlp.c_fc.weight", true, c, i), Add(p + "mlp.c_fc.bias", false, i),
-                Add(p + "mlp.c_proj.weight", true, i, c), Add(p + "mlp.c_proj.bias", false, c));
+                R(TensorRole.Ln1W, l), R(TensorRole.Ln1B, l), R(TensorRole.AttnW, l), R(TensorRole.AttnB, l),
+                R(TensorRole.AttnProjW, l), R(TensorRole.AttnProjB, l), R(TensorRole.Ln2W, l), R(TensorRole.Ln2B, l),
+                R(TensorRole.FcW, l), R(TensorRole.FcB, l), R(TensorRole.FcProjW, l), R(TensorRole.FcProjB, l));
         }
-        LnFW = Add("ln_f.weight", false, c);
-        LnFB = Add("ln_f.bias", false, c);
+        LnFW = R(TensorRole.LnFW);
+        LnFB = R(TensorRole.LnFB);
         Tensors = list;
         Count = off;
     }

@@ -213,4 +213,55 @@ public sealed class MetricsKnownAnswerTests
         Assert.Equal(1, MetricsInputs.CheckSteps("s", [0, 10, 20], 3));
         Assert.Equal(0, MetricsInputs.CheckSteps("s", [3, 10, 20], 3));
     }
+
+    /// <summary>Rows marked duplicate_of are left out of every run (one step axis) and the metrics equal those of files
+    /// without them, in both layouts; --keep-duplicates keeps them.</summary>
+    [Theory]
+    [InlineData(CurveLayout.CheckpointsFirst)]
+    [InlineData(CurveLayout.ExamplesFirst)]
+    public void DuplicateRowsAreLeftOutAsIfAbsent(CurveLayout layout)
+    {
+        var steps = MetricsTestUtil.PaperSteps(1e4);
+        var rng = new Random(Random.Shared.Next());
+        var curves = Curves(steps, 7, (e, x, k) => 12 - x + e + rng.NextDouble());
+        var dropped = new[] { 1, 4, steps.Length - 3 };
+        var keep = Enumerable.Range(0, steps.Length).Where(i => !dropped.Contains(i)).ToArray();
+        var dir = TestPaths.TempDir();
+        var all = MetricsTestUtil.WriteRuns(Path.Combine(dir, "all").Also(d => Directory.CreateDirectory(d)), [curves, curves], layout, false);
+        var fewer = MetricsTestUtil.WriteRuns(Path.Combine(dir, "fewer").Also(d => Directory.CreateDirectory(d)),
+            [curves.Select(c => keep.Select(i => c[i]).ToArray()).ToArray(), curves.Select(c => keep.Select(i => c[i]).ToArray()).ToArray()], layout, false);
+        var keptSteps = keep.Select(i => steps[i]).ToArray();
+        var opts = new MetricsOptions { ChanceBits = Chance, BlockExamples = 3 };
+        MetricsRunner.Run(all, layout, "steps", keptSteps, opts, Path.Combine(dir, "out-all"), keepCheckpoints: keep);
+        MetricsRunner.Run(fewer, layout, "steps", keptSteps, opts, Path.Combine(dir, "out-fewer"));
+        Assert.Equal(File.ReadAllText(Path.Combine(dir, "out-fewer", MetricsRunner.PerRunFile)), File.ReadAllText(Path.Combine(dir, "out-all", MetricsRunner.PerRunFile)));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "out-fewer", MetricsRunner.SmoothedFile)), File.ReadAllBytes(Path.Combine(dir, "out-all", MetricsRunner.SmoothedFile)));
+
+        // From a sweep folder's manifests: a row duplicate in either run is left out of both.
+        var sweep = Path.Combine(dir, "sweep");
+        string Rows(params int[] dups) => "[" + string.Join(",", steps.Select((s, i) =>
+            $"{{\"row\": {i}, \"step\": {s}, \"status\": \"done\"{(dups.Contains(i) ? $", \"duplicate_of\": {steps[i + 1]}" : "")}}}")) + "]";
+        foreach (var (name, dups) in new[] { ("a", new[] { 1, 4 }), ("b", new[] { 4, steps.Length - 3 }) })
+        {
+            Directory.CreateDirectory(Path.Combine(sweep, name));
+            Npy.Write<float>(Path.Combine(sweep, name, "surprisal.npy"), new float[steps.Length * 2], steps.Length, 2);
+            Npy.Write<long>(Path.Combine(sweep, name, "steps.npy"), steps);
+            File.WriteAllText(Path.Combine(sweep, name, "manifest.json"), $"{{\"rows\": {Rows(dups)}}}");
+        }
+        var runs = SweepFolder.Runs(sweep);
+        Assert.Equal(keep, MetricsInputs.KeptCheckpoints(runs, steps, keepDuplicates: false, out var note));
+        Assert.Contains("3 duplicate checkpoint row(s) left out", note, StringComparison.Ordinal);
+        Assert.Contains($"a: step {steps[1]} = step {steps[2]}", note, StringComparison.Ordinal);
+        Assert.Equal(Enumerable.Range(0, steps.Length), MetricsInputs.KeptCheckpoints(runs, steps, keepDuplicates: true, out note));
+        Assert.Contains("kept (--keep-duplicates)", note, StringComparison.Ordinal);
+    }
+}
+
+internal static class TestExtensions
+{
+    public static T Also<T>(this T x, Action<T> f)
+    {
+        f(x);
+        return x;
+    }
 }

@@ -55,7 +55,10 @@ public class HfConfigTests
     {
         Refuses("""{"add_cross_attention":true}""", "\"add_cross_attention\" is true");
         Refuses("""{"activation_function":"relu"}""", "\"activation_function\" is \"relu\"");
-        Refuses("""{"model_type":"gpt_neox"}""", "only \"gpt2\"");
+        Refuses("""{"model_type":"llama"}""", "only \"gpt2\" and \"gpt_neox\"");
+        Refuses("""{"model_type":"gpt_neox","hidden_act":"relu"}""", "\"hidden_act\" is \"relu\"");
+        Refuses("""{"model_type":"gpt_neox","rope_scaling":{"type":"linear","factor":2}}""", "\"rope_scaling\" is set");
+        Refuses("""{"model_type":"gpt_neox","hidden_size":24,"num_attention_heads":2,"rotary_pct":0.25}""", "must be even");
         Refuses("""{"n_embd":"32"}""", "\"n_embd\" must be an integer");
         Refuses("""{"n_embd":32.5}""", "\"n_embd\" must be an integer");
         Refuses("""{"tie_word_embeddings":1}""", "\"tie_word_embeddings\" must be true or false");
@@ -97,5 +100,29 @@ public class HfConfigTests
     {
         var c = HfConfig.LoadFromFolder(TestPaths.SharedFixture("tiny-random-gpt2"));
         Assert.Equal((1000, 512, 32, 5, 4, 128), (c.VocabSize, c.MaxPositions, c.Embd, c.Layers, c.Heads, c.InnerSize));
+    }
+
+    [Fact]
+    public void Gpt_neox_configs_read_as_pythia_writes_them()
+    {
+        // pythia-70m's config.json, as published.
+        const string pythia = """
+            {"architectures": ["GPTNeoXForCausalLM"], "bos_token_id": 0, "eos_token_id": 0, "hidden_act": "gelu",
+             "hidden_size": 512, "initializer_range": 0.02, "intermediate_size": 2048, "layer_norm_eps": 1e-05,
+             "max_position_embeddings": 2048, "model_type": "gpt_neox", "num_attention_heads": 8, "num_hidden_layers": 6,
+             "rotary_emb_base": 10000, "rotary_pct": 0.25, "tie_word_embeddings": false, "torch_dtype": "float16",
+             "transformers_version": "4.24.0", "use_cache": true, "use_parallel_residual": true, "vocab_size": 50304}
+            """;
+        var cfg = HfConfig.Parse(System.Text.Encoding.UTF8.GetBytes(pythia), "config.json");
+        Assert.Equal(Architecture.GptNeoX, cfg.Architecture);
+        Assert.Equal((50304, 2048, 512, 6, 8, 2048), (cfg.VocabSize, cfg.MaxPositions, cfg.Embd, cfg.Layers, cfg.Heads, cfg.InnerSize));
+        Assert.Equal(16, cfg.RotaryDims);
+        Assert.True(cfg.ParallelResidual);
+        Assert.False(cfg.TieWordEmbeddings);
+        Assert.Equal(GeluKind.Erf, cfg.Gelu);
+        Assert.Equal(10000, cfg.RotaryBase);
+        Assert.Equal(cfg, HfConfig.Parse(System.Text.Encoding.UTF8.GetBytes(HfConfig.ToJson(cfg)), "round trip"));
+        var newer = HfConfig.Parse("""{"model_type":"gpt_neox","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":1,"intermediate_size":8,"partial_rotary_factor":1.0,"rope_theta":500,"hidden_act":"gelu_fast","use_parallel_residual":false}"""u8, "c");
+        Assert.Equal((16, 500.0, GeluKind.Tanh, false), (newer.RotaryDims, newer.RotaryBase, newer.Gelu, newer.ParallelResidual));
     }
 }

@@ -6,6 +6,7 @@ using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
 using LearningCurves.Engine.Sweeps;
 using LearningCurves.Tests.Common;
+using LearningCurves.Formats;
 using Xunit;
 
 namespace LearningCurves.Engine.Tests;
@@ -174,5 +175,99 @@ public class SweepDriverTests
         Assert.Equal("broken", st.Failures[0].Reason);
         store.RefreshManifest();
         Assert.Equal("failed", store.ReadManifest()["rows"]![1]!["status"]!.GetValue<string>());
+    }
+
+    /// <summary>A hub cache repo as huggingface_hub writes it, where step0 serves step1's weights and step4 serves
+    /// step8's (step8 saved as pytorch_model.bin, the others as safetensors): found through refs/, in step order, each
+    /// group scored once, every earlier member marked duplicate_of the largest step, listed by status.</summary>
+    [Fact]
+    public void A_hub_cache_sweep_finds_its_step_revisions_and_flags_duplicates()
+    {
+        string root = TestPaths.TempDir();
+        var (_, eval) = Data(root, 0);
+        string repo = Path.Combine(root, "hub", "models--Org--tiny");
+        string blobs = Path.Combine(repo, "blobs");
+        Directory.CreateDirectory(blobs);
+        var staging = Path.Combine(root, "staging");
+        void Revision(string rev, string commit, string modelDir)
+        {
+            File.WriteAllText(Path.Combine(repo, "refs", rev).Also(f => Directory.CreateDirectory(Path.GetDirectoryName(f)!)), commit);
+            var snap = Path.Combine(repo, "snapshots", commit);
+            Directory.CreateDirectory(snap);
+            foreach (var f in Directory.GetFiles(modelDir))
+            {
+                // Content-addressed blobs: identical files are one blob.
+                var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f)));
+                var blob = Path.Combine(blobs, hash);
+                if (!File.Exists(blob)) File.Copy(f, blob);
+                var link = Path.Combine(snap, Path.GetFileName(f));
+                if (!File.Exists(link)) File.CreateSymbolicLink(link, Path.Combine("..", "..", "blobs", hash));
+            }
+        }
+        string Model(string name, int seed)
+        {
+            var d = Path.Combine(staging, name);
+            HfCheckpoint.Save(d, Gpt2Weights.Random(Cfg, seed));
+            return d;
+        }
+        var a = Model("a", 1);
+        var b = Model("b", 2);
+        var c = Model("c", 3);
+        var cBin = Path.Combine(staging, "c-bin");
+        Directory.CreateDirectory(cBin);
+        File.Copy(Path.Combine(c, "config.json"), Path.Combine(cBin, "config.json"));
+        TorchBinTests.WriteBinFrom(Path.Combine(c, "model.safetensors"), cBin, new Random(5), shareHead: false);
+        Revision("step1", new string('1', 40), a);
+        Revision("step0", new string('0', 40), a);
+        Revision("step2", new string('2', 40), b);
+        Revision("step4", new string('4', 40), c);
+        Revision("step8", new string('8', 40), cBin);
+        Revision("main", new string('8', 40), cBin);
+
+        using var backend = new CpuBackend();
+        var notes = new Notes();
+        string outDir = Path.Combine(root, "out");
+        var summary = Sweep(backend, outDir, repo, eval, notes);
+        Assert.True(summary.Done == 5, string.Join(" | ", summary.Failures.Select(f => $"{f.Step}: {f.Reason}")));
+        Assert.Equal([0L, 1, 2, 4, 8], notes.Results.Select(r => r.Step));
+        Assert.Equal(2, notes.Lines.Count(l => l.Contains("its row is copied, not scored again", StringComparison.Ordinal)));
+        Assert.Equal(3, notes.Results.Count(r => r.Tokens > 0)); // three forward passes for five rows
+        Assert.Contains(notes.Lines, l => l.StartsWith("warning: r: step(s) 0 serve the same weights as step 1", StringComparison.Ordinal));
+        Assert.Contains(notes.Lines, l => l.StartsWith("warning: r: step(s) 4 serve the same weights as step 8", StringComparison.Ordinal));
+
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "r", "manifest.json")))!;
+        var rows = manifest["rows"]!.AsArray();
+        Assert.Equal(1L, rows[0]!["duplicate_of"]!.GetValue<long>());
+        Assert.Null(rows[1]!["duplicate_of"]);
+        Assert.Null(rows[2]!["duplicate_of"]);
+        Assert.Equal(8L, rows[3]!["duplicate_of"]!.GetValue<long>());
+        Assert.Null(rows[4]!["duplicate_of"]);
+        Assert.Equal(rows[3]!["weights_hash"]!.GetValue<string>(), rows[4]!["weights_hash"]!.GetValue<string>()); // safetensors and .bin alike
+        Assert.NotEqual(rows[2]!["weights_hash"]!.GetValue<string>(), rows[4]!["weights_hash"]!.GetValue<string>());
+
+        using (var curve = CurveFileWriter.Open(Path.Combine(outDir, "r", "surprisal.npy"), 5, eval.Examples))
+        {
+            var r3 = new float[eval.Examples];
+            var r4 = new float[eval.Examples];
+            curve.ReadRow(3, r3);
+            curve.ReadRow(4, r4);
+            Assert.Equal(r4, r3);
+        }
+        var status = SweepStatus.Read(outDir).Single();
+        Assert.Equal([0L, 4], status.Duplicates.Select(d => d.Step));
+        Assert.Equal([1L, 8], status.Duplicates.Select(d => d.DuplicateOf!.Value));
+
+        // main is another name for step8: only when asked, with its step.
+        var picked = CheckpointSeries.Discover(repo + "@main:143000");
+        Assert.Equal(Path.Combine(repo, "snapshots", new string('8', 40)), picked.Single().Path);
+    }
+}
+
+internal static class TestExtensions
+{
+    public static T Also<T>(this T x, Action<T> f)
+    {
+        f(x);
+        return x;
     }
 }

@@ -46,6 +46,20 @@ public class EmuParityTests
         Check(HfCheckpoint.Load(model), FixtureDir("tiny-random-gpt2-reference"), fusedAttention: true, batch: 1);
     }
 
+    /// <summary>GPT-NeoX (tests/reference/gpt_neox_reference.py): the same kernels plus rotary and the exact GELU
+    /// (backend defaults over host copies where the kernels have none).</summary>
+    [Theory]
+    [InlineData("parallel-rot025-f32")]
+    [InlineData("sequential-rot1-f16")]
+    [InlineData("odd-parallel-tanh-bf16")]
+    [InlineData("pythia-like-bin-f32")]
+    public void Neox_fixtures_match_the_reference(string name)
+    {
+        var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-neox", name);
+        Assert.True(Directory.Exists(dir), $"missing committed fixture {dir}");
+        Check(HfCheckpoint.Load(dir), dir, fusedAttention: true, batch: 6);
+    }
+
     private static void Check(Gpt2Weights weights, string refDir, bool fusedAttention, int batch)
     {
         using var backend = new EmuBackend(Precision.Fp32, fusedAttention, headChunk: 384);

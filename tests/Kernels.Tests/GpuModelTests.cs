@@ -34,6 +34,20 @@ public class GpuModelTests
         }
     }
 
+    /// <summary>GPT-NeoX fixtures on the GPU in fp32 (rotary and the exact GELU through the backend's defaults).</summary>
+    [Theory]
+    [InlineData("parallel-rot025-f32")]
+    [InlineData("sequential-rot1-f16")]
+    [InlineData("pythia-like-bin-f32")]
+    public void Neox_fixtures_match_the_reference_in_fp32(string name)
+    {
+        var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-neox", name);
+        Assert.SkipUnless(Directory.Exists(dir), $"{dir} is not here");
+        using var be = Open(Precision.Fp32);
+        using var model = new Gpt2Model(be, Engine.Checkpoints.HfCheckpoint.Load(dir));
+        TestContext.Current.SendDiagnosticMessage(ParityCheck.Run(model, dir, batchSize: 5));
+    }
+
     [Theory]
     [MemberData(nameof(Modes))]
     public void Random_models_match_the_cpu(Precision p)

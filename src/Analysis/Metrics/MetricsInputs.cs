@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using LearningCurves.Engine;
 using LearningCurves.Engine.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Analysis.Metrics;
 
@@ -53,5 +55,40 @@ public static class MetricsInputs
         int first = steps.Length > 0 && steps[0] == 0 ? 1 : 0;
         if (steps.Length - first < 2) throw UserError.InFile(path, "need at least two checkpoints with a positive step");
         return first;
+    }
+
+    /// <summary>
+    /// The checkpoint rows to use from a sweep's runs: all, or (<paramref name="keepDuplicates"/> false) all but the rows
+    /// any run's manifest marks <c>"duplicate_of"</c> (a checkpoint serving a later step's weights; see the sweep). The
+    /// same rows are left out of every run so the runs keep one step axis. <paramref name="note"/> says what was left
+    /// out, or is null when nothing was.
+    /// </summary>
+    public static int[] KeptCheckpoints(IReadOnlyList<SweepRun> runs, long[] steps, bool keepDuplicates, out string? note)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        ArgumentNullException.ThrowIfNull(steps);
+        note = null;
+        var dropped = new SortedDictionary<int, List<string>>();
+        foreach (var run in runs)
+        {
+            if (RunManifest.Read(run.Manifest)?.Root["rows"] is not JsonArray rows) continue;
+            for (int i = 0; i < rows.Count && i < steps.Length; i++)
+            {
+                if (rows[i] is JsonObject row && row["duplicate_of"] is JsonValue d && d.TryGetValue(out long of))
+                {
+                    if (!dropped.TryGetValue(i, out var l)) dropped[i] = l = new List<string>();
+                    l.Add(string.Create(CultureInfo.InvariantCulture, $"{run.Name}: step {steps[i]} = step {of}"));
+                }
+            }
+        }
+        if (dropped.Count == 0) return Enumerable.Range(0, steps.Length).ToArray();
+        var what = string.Join("; ", dropped.Values.SelectMany(v => v).Take(12)) + (dropped.Values.Sum(v => v.Count) > 12 ? "; ..." : "");
+        if (keepDuplicates)
+        {
+            note = $"{dropped.Count} checkpoint row(s) serve another step's weights ({what}) and were kept (--keep-duplicates)";
+            return Enumerable.Range(0, steps.Length).ToArray();
+        }
+        note = $"{dropped.Count} duplicate checkpoint row(s) left out ({what}): they serve a later step's weights; --keep-duplicates keeps them";
+        return Enumerable.Range(0, steps.Length).Where(i => !dropped.ContainsKey(i)).ToArray();
     }
 }

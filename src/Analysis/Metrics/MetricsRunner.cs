@@ -70,8 +70,10 @@ public static class MetricsRunner
     private const int SubBlock = 256;
 
     /// <summary>Runs the metrics on curve files (one per run, all the same shape) and writes OUT.</summary>
+    /// <remarks><paramref name="keepCheckpoints"/>: the checkpoints (file rows) to use, e.g. without duplicates; null: all.
+    /// <paramref name="steps"/> are those of the kept checkpoints.</remarks>
     public static MetricsSummary Run(IReadOnlyList<string> curvePaths, CurveLayout layout, string stepsPath, long[] steps,
-        MetricsOptions options, string outDir, TextWriter? log = null)
+        MetricsOptions options, string outDir, TextWriter? log = null, IReadOnlyList<int>? keepCheckpoints = null)
     {
         ArgumentNullException.ThrowIfNull(curvePaths);
         ArgumentNullException.ThrowIfNull(options);
@@ -81,7 +83,7 @@ public static class MetricsRunner
         var files = new List<CurveFileReader>();
         try
         {
-            for (int r = 0; r < curvePaths.Count; r++) files.Add(new CurveFileReader(curvePaths[r], layout, r));
+            for (int r = 0; r < curvePaths.Count; r++) files.Add(new CurveFileReader(curvePaths[r], layout, r, keepCheckpoints));
             return Run(files, stepsPath, steps, options, outDir, log);
         }
         finally

@@ -39,6 +39,9 @@ public sealed record AnalyzeOptions
     /// stage writes them; the runner runs it first); false: the section says it was skipped (--no-generate).</summary>
     public bool Generation { get; init; }
 
+    /// <summary>Keep checkpoint rows the sweep marked duplicate_of (left out by default, with a note).</summary>
+    public bool KeepDuplicates { get; init; }
+
     /// <summary>What the generation stage had to say (runs without checkpoints, missing folders), for the report's notes.</summary>
     public IReadOnlyList<string> GenerationNotes { get; init; } = [];
 
@@ -107,7 +110,11 @@ public static class Analyzer
         // 1. The sweep: runs, steps, checkpoints, eval set.
         var runs = SweepFolder.Runs(o.SweepDir);
         var runNames = runs.Select(r => r.Name).ToList();
-        long[] steps = MetricsInputs.ReadSteps(runs[0].Steps);
+        long[] allSteps = MetricsInputs.ReadSteps(runs[0].Steps);
+        // Duplicate checkpoints (an earlier branch serving a later step's weights) are left out unless asked for.
+        var kept = MetricsInputs.KeptCheckpoints(runs, allSteps, o.KeepDuplicates, out string? duplicateNote);
+        if (duplicateNote is not null) notes.Add(duplicateNote);
+        long[] steps = kept.Select(i => allSteps[i]).ToArray();
         var manifests = runs.Select(r => RunManifest.Read(r.Manifest)).ToList();
         string evalDir = EvalSetSources.EvalSetDir(o.SweepDir, manifests, o.EvalSetDir);
         var eval = EvalSet.Load(evalDir);
@@ -122,7 +129,7 @@ public static class Analyzer
         // 2. Metrics (per run, run-averaged, cross-run), written by the metrics library into OUT/metrics.
         string metricsDir = Path.Combine(o.OutDir, MetricsDir);
         MetricsRunner.Run(runs.Select(r => r.Curves).ToList(), CurveLayout.CheckpointsFirst, runs[0].Steps, steps,
-            new MetricsOptions { Last = Math.Min(o.Last, steps.Length), ChanceBits = chance }, metricsDir);
+            new MetricsOptions { Last = Math.Min(o.Last, steps.Length), ChanceBits = chance }, metricsDir, keepCheckpoints: kept);
         var (perRun, averaged) = MetricColumns.Read(metricsDir, runs.Count, examples);
         Stage("metrics");
 
@@ -159,7 +166,7 @@ public static class Analyzer
         Stage("regressions and correlations");
 
         // 6. Learning phases.
-        var surprisal = runs.Select((r, i) => ReadCheckpoints(r.Curves, i, steps.Length, examples)).ToList();
+        var surprisal = runs.Select((r, i) => ReadCheckpoints(r.Curves, i, kept, allSteps.Length, examples)).ToList();
         var phases = LearningPhaseAnalysis.Compute(surprisal, predictors.NGramSurprisal, steps);
         var gallery = ExampleGallery.Build(steps, surprisal[0], perRun, averaged, chance, eval, tokenizer);
         surprisal.Clear(); // the largest arrays of the analysis; let them go before the report
@@ -211,11 +218,15 @@ public static class Analyzer
     }
 
     /// <summary>Every checkpoint row of a run's (checkpoints, examples) curve file, one array per checkpoint.</summary>
-    private static float[][] ReadCheckpoints(string path, int run, int checkpoints, int examples)
+    /// <summary>The <paramref name="kept"/> checkpoints of a run's curve file of (<paramref name="checkpoints"/>, <paramref name="examples"/>).</summary>
+    private static float[][] ReadCheckpoints(string path, int run, int[] kept, int checkpoints, int examples)
     {
-        using var f = new CurveFileReader(path, CurveLayout.CheckpointsFirst, run);
-        if (f.Checkpoints != checkpoints || f.Examples != examples)
-            throw UserError.InFile(path, $"expected ({checkpoints}, {examples}) curves, found ({f.Checkpoints}, {f.Examples})");
+        using (var all = new CurveFileReader(path, CurveLayout.CheckpointsFirst, run))
+        {
+            if (all.Checkpoints != checkpoints || all.Examples != examples)
+                throw UserError.InFile(path, $"expected ({checkpoints}, {examples}) curves, found ({all.Checkpoints}, {all.Examples})");
+        }
+        using var f = new CurveFileReader(path, CurveLayout.CheckpointsFirst, run, kept);
         return f.ReadCheckpoints();
     }
 }

@@ -68,6 +68,11 @@ public sealed class CpuBackend : IBackend
         int b, int tNew, int past, int maxT, int c, int heads, float scale) =>
         CpuOps.AttentionCached(F(output), F(qkv), F(kCache), F(vCache), b, tNew, past, maxT, c, heads, scale);
 
+    public void GeluErf(IDeviceBuffer x, long n) => CpuOps.GeluErf(F(x).AsSpan(0, checked((int)n)));
+
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past) =>
+        CpuOps.Rotary(F(qkv), b, t, c, heads, rotaryDims, rotaryBase, past);
+
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => CpuOps.Add(F(x).AsSpan(0, checked((int)n)), F(y));
 
     public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols) =>

@@ -112,6 +112,27 @@ public interface IBackend : IDisposable
 
     /// <summary>out (M, V) = hidden (M, C) @ head (V, C)^T: raw logits (for generation and parity checks).</summary>
     void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v);
+
+    /// <summary>x = 0.5 x (1 + erf(x / sqrt 2)) in place: the exact GELU (GPT-NeoX). The default runs
+    /// <see cref="CpuOps.GeluErf"/> on a host copy (correct on any backend; one without its own kernel pays two copies).</summary>
+    void GeluErf(IDeviceBuffer x, long n)
+    {
+        var host = new float[n];
+        Download(x, host);
+        CpuOps.GeluErf(host);
+        Write(x, host);
+    }
+
+    /// <summary>Rotary position embedding (GPT-NeoX) in place on the q and k of qkv (B, T, 3C), for tokens at positions
+    /// past..past+T-1, on the first <paramref name="rotaryDims"/> dimensions of each head (see <see cref="CpuOps.Rotary"/>).
+    /// The default runs it on a host copy, as <see cref="GeluErf"/>.</summary>
+    void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
+    {
+        var host = new float[(long)b * t * 3 * c];
+        Download(qkv, host);
+        CpuOps.Rotary(host, b, t, c, heads, rotaryDims, rotaryBase, past);
+        Write(qkv, host);
+    }
 }
 
 /// <summary>Argument checks shared by the backends' MatMul.</summary>

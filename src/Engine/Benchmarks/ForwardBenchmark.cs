@@ -21,6 +21,13 @@ public static class ForwardBenchmark
         VocabSize = vocab, MaxPositions = 1024, Embd = 768, Layers = 12, Heads = 12,
     };
 
+    /// <summary>GPT-NeoX of GPT-2-small's width, depth and vocabulary (Pythia-160m's options: rotary_pct 0.25, parallel
+    /// residual, exact GELU, untied head), to compare the two architectures at equal size.</summary>
+    public static Gpt2Config NeoXSmall(int vocab = 50257) => Gpt2Small(vocab) with
+    {
+        Architecture = Architecture.GptNeoX, RotaryPct = 0.25, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false,
+    };
+
     public static Gpt2Config Tiny => new() { VocabSize = 1000, MaxPositions = 128, Embd = 64, Layers = 2, Heads = 4 };
 
     /// <summary>Model FLOPs of one batch of B sequences of T tokens with K scored positions each.</summary>

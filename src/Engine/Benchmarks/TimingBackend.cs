@@ -59,6 +59,11 @@ public sealed class TimingBackend : IBackend
         Time("attention (cached)", () => _inner.AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, c, heads, scale));
 
 
+    public void GeluErf(IDeviceBuffer x, long n) => Time("gelu (erf)", () => _inner.GeluErf(x, n));
+
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past) =>
+        Time("rotary", () => _inner.Rotary(qkv, b, t, c, heads, rotaryDims, rotaryBase, past));
+
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => Time("residual add", () => _inner.Add(x, y, n));
 
     public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols) =>

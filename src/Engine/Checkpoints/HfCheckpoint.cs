@@ -1,10 +1,14 @@
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
 using LearningCurves.Engine.Model;
+using Architecture = LearningCurves.Engine.Model.Architecture;
 
 namespace LearningCurves.Engine.Checkpoints;
 
 /// <summary>
 /// GPT-2 checkpoints in Hugging Face layout: a folder with config.json and model.safetensors (or shards through
-/// model.safetensors.index.json). Tensor names may carry the "transformer." prefix or not; the attention mask buffers
+/// model.safetensors.index.json), or torch.save's pytorch_model.bin (or its shards) when there is no safetensors file. Tensor names may carry the "transformer." prefix or not; the attention mask buffers
 /// (attn.bias, attn.masked_bias) are ignored; lm_head.weight is used when present, otherwise the head is tied to wte.
 /// Conv1D weights are [in, out]. Every shape is checked against config.json, and missing or unexpected tensors are
 /// reported by name.
@@ -17,130 +21,127 @@ public static class HfCheckpoint
     public static Gpt2Weights Load(string dir)
     {
         var cfg = HfConfig.LoadFromFolder(dir);
-        using var ck = SafeTensorsCheckpoint.Open(dir);
+        using var ck = TensorSources.Open(dir);
         return Load(ck, cfg, dir);
     }
 
-    /// <summary>The expected tensors of <paramref name="cfg"/>, without prefix, with their shapes.</summary>
-    public static IReadOnlyList<(string Name, long[] Shape)> ExpectedTensors(Gpt2Config cfg, bool untiedHead)
-    {
-        ArgumentNullException.ThrowIfNull(cfg);
-        long v = cfg.VocabSize, p = cfg.MaxPositions, c = cfg.Embd, i = cfg.InnerSize;
-        var list = new List<(string, long[])> { ("wte.weight", [v, c]), ("wpe.weight", [p, c]) };
-        for (int l = 0; l < cfg.Layers; l++)
-        {
-            string h = $"h.{l}.";
-            list.Add((h + "ln_1.weight", [c]));
-            list.Add((h + "ln_1.bias", [c]));
-            list.Add((h + "attn.c_attn.weight", [c, 3 * c]));
-            list.Add((h + "attn.c_attn.bias", [3 * c]));
-            list.Add((h + "attn.c_proj.weight", [c, c]));
-            list.Add((h + "attn.c_proj.bias", [c]));
-            list.Add((h + "ln_2.weight", [c]));
-            list.Add((h + "ln_2.bias", [c]));
-            list.Add((h + "mlp.c_fc.weight", [c, i]));
-            list.Add((h + "mlp.c_fc.bias", [i]));
-            list.Add((h + "mlp.c_proj.weight", [i, c]));
-            list.Add((h + "mlp.c_proj.bias", [c]));
-        }
-        list.Add(("ln_f.weight", [c]));
-        list.Add(("ln_f.bias", [c]));
-        if (untiedHead) list.Add(("lm_head.weight", [v, c]));
-        return list;
-    }
-
-    private static bool IsMaskBuffer(string name) =>
-        name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
+    /// <summary>The expected tensors of <paramref name="cfg"/>, without prefix, with their stored shapes (see <see cref="TensorTable"/>).</summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> ExpectedTensors(Gpt2Config cfg, bool untiedHead) =>
+        TensorTable.For(cfg, untiedHead).Select(t => (t.Name, t.Shape)).ToList();
 
     /// <summary>Loads the weights of <paramref name="cfg"/> from an open checkpoint; <paramref name="source"/> names it.</summary>
-    public static Gpt2Weights Load(SafeTensorsCheckpoint ck, Gpt2Config cfg, string source)
+    public static Gpt2Weights Load(ITensorSource ck, Gpt2Config cfg, string source)
     {
         ArgumentNullException.ThrowIfNull(ck);
         ArgumentNullException.ThrowIfNull(cfg);
-        bool hasHead = ck.Contains("lm_head.weight");
-        var expected = ExpectedTensors(cfg, hasHead);
+        var arch = cfg.Architecture;
+        string prefix = TensorTable.Prefix(arch), headName = TensorTable.HeadName(arch), wteName = TensorTable.For(cfg, false)[0].Name;
+        bool hasHead = ck.Contains(headName);
+        var expected = TensorTable.For(cfg, hasHead);
         var configPath = Path.Combine(source, HfConfig.FileName);
 
         // Map each expected name to the stored one (bare or prefixed); both present is ambiguous.
         var stored = new Dictionary<string, string>(StringComparer.Ordinal);
         var missing = new List<string>();
-        foreach (var (name, _) in expected)
+        foreach (var t in expected)
         {
+            string name = t.Name;
             bool bare = ck.Contains(name);
-            bool prefixed = name != "lm_head.weight" && ck.Contains(Prefix + name);
+            bool prefixed = name != headName && ck.Contains(prefix + name);
             if (bare && prefixed)
-                throw UserError.InFile(ck.Source, $"tensor '{name}' is stored both with and without the '{Prefix}' prefix");
+                throw UserError.InFile(ck.Source, $"tensor '{name}' is stored both with and without the '{prefix}' prefix");
             if (bare) stored[name] = name;
-            else if (prefixed) stored[name] = Prefix + name;
+            else if (prefixed) stored[name] = prefix + name;
             else missing.Add(name);
         }
         var used = new HashSet<string>(stored.Values, StringComparer.Ordinal);
-        var unexpected = ck.Names.Where(n => !used.Contains(n) && !IsMaskBuffer(n)).Order(StringComparer.Ordinal).ToList();
+        var unexpected = ck.Names.Where(n => !used.Contains(n) && !TensorTable.IsBuffer(arch, n)).Order(StringComparer.Ordinal).ToList();
         if (missing.Count > 0 || unexpected.Count > 0)
         {
             var parts = new List<string>();
             if (missing.Count > 0) parts.Add($"missing tensors {Names(missing)}");
             if (unexpected.Count > 0) parts.Add($"unexpected tensors {Names(unexpected)}");
             throw UserError.InFile(ck.Source,
-                $"does not match {configPath} (n_layer={cfg.Layers}, tie_word_embeddings={cfg.TieWordEmbeddings.ToString().ToLowerInvariant()}): {string.Join("; ", parts)}");
+                $"does not match {configPath} (model_type {cfg.ModelType}, {(arch == Architecture.GptNeoX ? "num_hidden_layers" : "n_layer")}={cfg.Layers}, tie_word_embeddings={cfg.TieWordEmbeddings.ToString().ToLowerInvariant()}): {string.Join("; ", parts)}");
         }
         if (!hasHead && !cfg.TieWordEmbeddings)
-            throw UserError.InFile(ck.Source, $"missing tensor 'lm_head.weight': {configPath} sets tie_word_embeddings false");
+            throw UserError.InFile(ck.Source, $"missing tensor '{headName}': {configPath} sets tie_word_embeddings false");
 
-        foreach (var (name, shape) in expected)
+        string sizes = arch == Architecture.GptNeoX
+            ? $"vocab_size={cfg.VocabSize}, hidden_size={cfg.Embd}, intermediate_size={cfg.InnerSize}"
+            : $"vocab_size={cfg.VocabSize}, n_positions={cfg.MaxPositions}, n_embd={cfg.Embd}, n_inner={cfg.InnerSize}";
+        foreach (var t in expected)
         {
-            var (file, info) = ck.Get(stored[name]);
-            if (!info.Shape.SequenceEqual(shape))
-            {
-                throw UserError.InFile(file.Path,
-                    $"tensor '{info.Name}' has shape {info.ShapeText} but {configPath} (vocab_size={cfg.VocabSize}, n_positions={cfg.MaxPositions}, n_embd={cfg.Embd}, n_inner={cfg.InnerSize}) needs [{string.Join(", ", shape)}]");
-            }
+            var info = ck.Meta(stored[t.Name]);
+            if (!info.Shape.SequenceEqual(t.Shape))
+                throw UserError.InFile(info.File, $"tensor '{info.Name}' has shape {info.ShapeText} but {configPath} ({sizes}) needs [{string.Join(", ", t.Shape)}]");
             if (info.DType is not (SafeTensorsDType.F32 or SafeTensorsDType.F16 or SafeTensorsDType.BF16))
-                throw UserError.InFile(file.Path, $"tensor '{info.Name}' has dtype {info.DType}; only F32, F16 and BF16 weights are supported");
+                throw UserError.InFile(info.File, $"tensor '{info.Name}' has dtype {info.DType}; only F32, F16 and BF16 weights are supported");
         }
 
-        float[] R(string name)
+        // The content hash covers every weight as stored (widened to float32) with its canonical name, so the same
+        // weights hash the same whatever the container, dtype widening aside, prefix or tensor order (Gpt2Weights.ContentHash).
+        var hash = new XxHash128();
+        var arrays = new Dictionary<(TensorRole, int), float[]>();
+        float[]? head = null;
+        foreach (var t in expected)
         {
-            var (file, info) = ck.Get(stored[name]);
-            var a = new float[info.ElementCount];
-            file.ReadFloats(info, a);
-            return a;
+            var raw = new float[ck.Meta(stored[t.Name]).ElementCount];
+            ck.ReadFloats(stored[t.Name], raw);
+            if (t.Role == TensorRole.Head)
+            {
+                head = raw; // hashed below, once known not to be a tied copy
+                continue;
+            }
+            hash.Append(Encoding.UTF8.GetBytes(t.Name + "\0"));
+            hash.Append(MemoryMarshal.AsBytes(raw.AsSpan()));
+            float[] a = raw;
+            if (t.Transform != TensorTransform.None)
+            {
+                a = new float[raw.Length];
+                TensorTable.ToEngine(t, cfg, raw, a);
+            }
+            arrays[(t.Role, t.Layer)] = a;
+        }
+        var wte = arrays[(TensorRole.Wte, -1)];
+        if (head is not null && cfg.TieWordEmbeddings)
+        {
+            // transformers would tie the head to the embedding here and drop the stored copy; accept it only when it is that copy.
+            if (!head.AsSpan().SequenceEqual(wte))
+                throw UserError.InFile(ck.Meta(headName).File, $"{headName} differs from {wteName} but {configPath} sets tie_word_embeddings true");
+            head = null;
+        }
+        if (head is not null)
+        {
+            hash.Append(Encoding.UTF8.GetBytes(headName + "\0"));
+            hash.Append(MemoryMarshal.AsBytes(head.AsSpan()));
         }
 
         var blocks = new Gpt2LayerWeights[cfg.Layers];
         for (int l = 0; l < cfg.Layers; l++)
         {
-            string h = $"h.{l}.";
+            float[] B(TensorRole r) => arrays[(r, l)];
             blocks[l] = new Gpt2LayerWeights
             {
-                Ln1W = R(h + "ln_1.weight"), Ln1B = R(h + "ln_1.bias"),
-                AttnW = R(h + "attn.c_attn.weight"), AttnB = R(h + "attn.c_attn.bias"),
-                AttnProjW = R(h + "attn.c_proj.weight"), AttnProjB = R(h + "attn.c_proj.bias"),
-                Ln2W = R(h + "ln_2.weight"), Ln2B = R(h + "ln_2.bias"),
-                FcW = R(h + "mlp.c_fc.weight"), FcB = R(h + "mlp.c_fc.bias"),
-                FcProjW = R(h + "mlp.c_proj.weight"), FcProjB = R(h + "mlp.c_proj.bias"),
+                Ln1W = B(TensorRole.Ln1W), Ln1B = B(TensorRole.Ln1B),
+                AttnW = B(TensorRole.AttnW), AttnB = B(TensorRole.AttnB),
+                AttnProjW = B(TensorRole.AttnProjW), AttnProjB = B(TensorRole.AttnProjB),
+                Ln2W = B(TensorRole.Ln2W), Ln2B = B(TensorRole.Ln2B),
+                FcW = B(TensorRole.FcW), FcB = B(TensorRole.FcB),
+                FcProjW = B(TensorRole.FcProjW), FcProjB = B(TensorRole.FcProjB),
             };
-        }
-        var wte = R("wte.weight");
-        float[]? head = hasHead ? R("lm_head.weight") : null;
-        if (head is not null && cfg.TieWordEmbeddings)
-        {
-            // transformers would tie the head to wte here and drop the stored copy; accept it only when it is that copy.
-            if (!head.AsSpan().SequenceEqual(wte))
-                throw UserError.InFile(ck.Get("lm_head.weight").File.Path,
-                    $"lm_head.weight differs from wte.weight but {configPath} sets tie_word_embeddings true");
-            head = null;
         }
         return new Gpt2Weights
         {
             Config = cfg,
             Wte = wte,
-            Wpe = R("wpe.weight"),
+            Wpe = arrays.TryGetValue((TensorRole.Wpe, -1), out var wpe) ? wpe : [],
             Blocks = blocks,
-            LnFW = R("ln_f.weight"),
-            LnFB = R("ln_f.bias"),
+            LnFW = arrays[(TensorRole.LnFW, -1)],
+            LnFB = arrays[(TensorRole.LnFB, -1)],
             LmHead = head,
             Source = source,
+            ContentHash = Convert.ToHexStringLower(hash.GetCurrentHash()),
         };
     }
 
@@ -149,8 +150,8 @@ public static class HfCheckpoint
 
     /// <summary>
     /// Writes <paramref name="dir"/>/config.json and <paramref name="dir"/>/model.safetensors as transformers'
-    /// save_pretrained does for GPT2LMHeadModel: keys with the "transformer." prefix, no attention mask buffers,
-    /// lm_head.weight only when the head is untied, metadata {"format": "pt"} plus <paramref name="metadata"/>.
+    /// save_pretrained does for GPT2LMHeadModel (or GPTNeoXForCausalLM): keys with the "transformer." ("gpt_neox.")
+    /// prefix, no buffers, lm_head.weight (embed_out.weight) only when the head is untied, metadata {"format": "pt"} plus <paramref name="metadata"/>.
     /// Each file appears only when complete.
     /// </summary>
     public static void Save(string dir, Gpt2Weights w, StoreDType dtype = StoreDType.F32, IReadOnlyDictionary<string, string>? metadata = null)
@@ -165,39 +166,21 @@ public static class HfCheckpoint
         {
             foreach (var (k, v) in metadata) writer.Metadata[k] = v;
         }
-        var arrays = new Dictionary<string, float[]>(StringComparer.Ordinal)
-        {
-            ["wte.weight"] = w.Wte,
-            ["wpe.weight"] = w.Wpe,
-            ["ln_f.weight"] = w.LnFW,
-            ["ln_f.bias"] = w.LnFB,
-        };
         if (w.Blocks.Length != cfg.Layers) throw new ArgumentException($"{w.Blocks.Length} blocks but n_layer is {cfg.Layers}", nameof(w));
-        for (int l = 0; l < cfg.Layers; l++)
+        string prefix = TensorTable.Prefix(cfg.Architecture), headName = TensorTable.HeadName(cfg.Architecture);
+        // Sorted by stored name, as the reference writer orders tensors of one dtype.
+        foreach (var (stored, spec) in TensorTable.For(cfg, w.LmHead is not null)
+                     .Select(t => (Stored: t.Name == headName ? t.Name : prefix + t.Name, t))
+                     .OrderBy(e => e.Stored, StringComparer.Ordinal))
         {
-            var b = w.Blocks[l];
-            string h = $"h.{l}.";
-            arrays[h + "ln_1.weight"] = b.Ln1W;
-            arrays[h + "ln_1.bias"] = b.Ln1B;
-            arrays[h + "attn.c_attn.weight"] = b.AttnW;
-            arrays[h + "attn.c_attn.bias"] = b.AttnB;
-            arrays[h + "attn.c_proj.weight"] = b.AttnProjW;
-            arrays[h + "attn.c_proj.bias"] = b.AttnProjB;
-            arrays[h + "ln_2.weight"] = b.Ln2W;
-            arrays[h + "ln_2.bias"] = b.Ln2B;
-            arrays[h + "mlp.c_fc.weight"] = b.FcW;
-            arrays[h + "mlp.c_fc.bias"] = b.FcB;
-            arrays[h + "mlp.c_proj.weight"] = b.FcProjW;
-            arrays[h + "mlp.c_proj.bias"] = b.FcProjB;
-        }
-        if (w.LmHead is not null) arrays["lm_head.weight"] = w.LmHead;
-        // Sorted by name, as the reference writer orders tensors of one dtype.
-        foreach (var (name, shape) in ExpectedTensors(cfg, w.LmHead is not null)
-                     .Select(e => (Stored: e.Name == "lm_head.weight" ? e.Name : Prefix + e.Name, e.Name, e.Shape))
-                     .OrderBy(e => e.Stored, StringComparer.Ordinal)
-                     .Select(e => (e.Stored, e.Shape)))
-        {
-            writer.Add(name, arrays[name.StartsWith(Prefix, StringComparison.Ordinal) ? name[Prefix.Length..] : name], dtype, shape);
+            var engine = TensorTable.Get(w, spec);
+            var values = engine;
+            if (spec.Transform != TensorTransform.None)
+            {
+                values = new float[engine.Length];
+                TensorTable.ToStored(spec, cfg, engine, values);
+            }
+            writer.Add(stored, values, dtype, spec.Shape);
         }
         Directory.CreateDirectory(dir);
         writer.Save(Path.Combine(dir, SafeTensorsCheckpoint.SingleFileName));

@@ -66,9 +66,19 @@ public static class HfConfig
                 };
             }
 
+            double Num(string key, double fallback)
+            {
+                var v = Get(key);
+                if (v is null) return fallback;
+                if (v.Value.ValueKind != JsonValueKind.Number) throw Bad(key, $"must be a number (got {v.Value.GetRawText()})");
+                return v.Value.GetDouble();
+            }
+
             var modelType = Get("model_type");
+            if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() == "gpt_neox")
+                return ParseNeoX(source, Get, Int, Bool, Num, Bad);
             if (modelType is not null && (modelType.Value.ValueKind != JsonValueKind.String || modelType.Value.GetString() != "gpt2"))
-                throw Bad("model_type", $"is {modelType.Value.GetRawText()}; only \"gpt2\" checkpoints are supported");
+                throw Bad("model_type", $"is {modelType.Value.GetRawText()}; only \"gpt2\" and \"gpt_neox\" checkpoints are supported");
 
             if (Bool("add_cross_attention", false)) throw Bad("add_cross_attention", "is true; cross-attention (encoder-decoder GPT-2) is not supported");
             // reorder_and_upcast_attn only changes how fp16 attention is computed; the engine's fp32 attention is the
@@ -114,10 +124,57 @@ public static class HfConfig
         }
     }
 
-    /// <summary>config.json text in the layout transformers writes for GPT2LMHeadModel.</summary>
+    /// <summary>
+    /// GPT-NeoX (transformers' GPTNeoXConfig names and defaults): hidden_size, num_hidden_layers,
+    /// num_attention_heads, intermediate_size, max_position_embeddings, rotary_pct (or partial_rotary_factor, default
+    /// 0.25), rotary_emb_base (or rope_theta, 10000), layer_norm_eps, use_parallel_residual (true), hidden_act ("gelu":
+    /// exact; gelu_new/gelu_fast/gelu_pytorch_tanh: tanh), tie_word_embeddings (false). Rope scaling and
+    /// attention_bias false are refused by name.
+    /// </summary>
+    private static Gpt2Config ParseNeoX(string source, Func<string, JsonElement?> get, Func<string, int, int> integer,
+        Func<string, bool, bool> boolean, Func<string, double, double> number, Func<string, string, UserError> bad)
+    {
+        var act = get("hidden_act");
+        string activation = "gelu";
+        if (act is not null)
+        {
+            if (act.Value.ValueKind != JsonValueKind.String) throw bad("hidden_act", $"must be a string (got {act.Value.GetRawText()})");
+            activation = act.Value.GetString()!;
+        }
+        var gelu = activation == "gelu" ? GeluKind.Erf
+            : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
+            : throw bad("hidden_act", $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_fast) are supported");
+        if (get("rope_scaling") is not null) throw bad("rope_scaling", "is set; scaled rotary embeddings are not supported");
+        if (!boolean("attention_bias", true)) throw bad("attention_bias", "is false; GPT-NeoX without attention biases is not supported");
+        double pct = get("partial_rotary_factor") is not null ? number("partial_rotary_factor", 0.25) : number("rotary_pct", 0.25);
+        double rbase = get("rope_theta") is not null ? number("rope_theta", 10000) : number("rotary_emb_base", 10000);
+        int hidden = integer("hidden_size", 6144);
+        var cfg = new Gpt2Config
+        {
+            Architecture = Architecture.GptNeoX,
+            VocabSize = integer("vocab_size", 50432),
+            MaxPositions = integer("max_position_embeddings", 2048),
+            Embd = hidden,
+            Layers = integer("num_hidden_layers", 44),
+            Heads = integer("num_attention_heads", 64),
+            Inner = integer("intermediate_size", 24576),
+            LayerNormEpsilon = (float)number("layer_norm_eps", 1e-5),
+            TieWordEmbeddings = boolean("tie_word_embeddings", false),
+            RotaryPct = pct,
+            RotaryBase = rbase,
+            ParallelResidual = boolean("use_parallel_residual", true),
+            Gelu = gelu,
+        };
+        if (cfg.Inner <= 0) throw bad("intermediate_size", $"must be positive (got {cfg.Inner})");
+        cfg.Validate(source);
+        return cfg;
+    }
+
+    /// <summary>config.json text in the layout transformers writes for GPT2LMHeadModel (or GPTNeoXForCausalLM).</summary>
     public static string ToJson(Gpt2Config cfg, StoreDType dtype = StoreDType.F32)
     {
         ArgumentNullException.ThrowIfNull(cfg);
+        if (cfg.Architecture == Architecture.GptNeoX) return NeoXJson(cfg, dtype);
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
@@ -145,6 +202,40 @@ public static class HfConfig
             w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
             w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
             w.WriteBoolean("use_cache", true);
+            w.WriteNumber("vocab_size", cfg.VocabSize);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+
+    private static string NeoXJson(Gpt2Config cfg, StoreDType dtype)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("architectures");
+            w.WriteStringValue("GPTNeoXForCausalLM");
+            w.WriteEndArray();
+            w.WriteNumber("attention_dropout", 0.0);
+            w.WriteNumber("bos_token_id", 0);
+            w.WriteNumber("eos_token_id", 0);
+            w.WriteString("hidden_act", cfg.Gelu == GeluKind.Erf ? "gelu" : "gelu_new");
+            w.WriteNumber("hidden_dropout", 0.0);
+            w.WriteNumber("hidden_size", cfg.Embd);
+            w.WriteNumber("initializer_range", 0.02);
+            w.WriteNumber("intermediate_size", cfg.InnerSize);
+            w.WriteNumber("layer_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
+            w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
+            w.WriteString("model_type", "gpt_neox");
+            w.WriteNumber("num_attention_heads", cfg.Heads);
+            w.WriteNumber("num_hidden_layers", cfg.Layers);
+            w.WriteNumber("rotary_emb_base", cfg.RotaryBase);
+            w.WriteNumber("rotary_pct", cfg.RotaryPct);
+            w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
+            w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
+            w.WriteBoolean("use_cache", true);
+            w.WriteBoolean("use_parallel_residual", cfg.ParallelResidual);
             w.WriteNumber("vocab_size", cfg.VocabSize);
             w.WriteEndObject();
         }

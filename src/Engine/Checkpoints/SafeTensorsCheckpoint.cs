@@ -7,7 +7,7 @@ namespace LearningCurves.Engine.Checkpoints;
 /// <c>model.safetensors.index.json</c> ({"metadata": {...}, "weight_map": {tensor name: shard file}}). Each shard must
 /// hold exactly the tensors the index maps to it; a name in two shards is an error.
 /// </summary>
-public sealed class SafeTensorsCheckpoint : IDisposable
+public sealed class SafeTensorsCheckpoint : ITensorSource
 {
     public const string SingleFileName = "model.safetensors";
     public const string IndexFileName = "model.safetensors.index.json";
@@ -34,6 +34,18 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     /// <summary>The file holding <paramref name="name"/> and its header entry.</summary>
     public (SafeTensorsFile File, SafeTensorInfo Info) Get(string name) =>
         _owner.TryGetValue(name, out var f) ? (f, f.Info(name)) : throw UserError.InFile(Source, $"no tensor named '{name}'");
+
+    public TensorMeta Meta(string name)
+    {
+        var (f, t) = Get(name);
+        return new TensorMeta(t.Name, t.DType, t.Shape, f.Path);
+    }
+
+    public void ReadFloats(string name, Span<float> dst)
+    {
+        var (f, t) = Get(name);
+        f.ReadFloats(t, dst);
+    }
 
     /// <summary>Opens <paramref name="dir"/>/model.safetensors, or the shards of its index when there is no single file.</summary>
     public static SafeTensorsCheckpoint Open(string dir)
@@ -93,7 +105,8 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         return new SafeTensorsCheckpoint(indexPath, files, owner);
     }
 
-    private static Dictionary<string, string> ReadWeightMap(string indexPath)
+    /// <summary>The "weight_map" of a Hugging Face shard index (safetensors or torch): tensor name -> shard file.</summary>
+    internal static Dictionary<string, string> ReadWeightMap(string indexPath)
     {
         JsonDocument doc;
         try

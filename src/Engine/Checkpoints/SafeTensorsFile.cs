@@ -107,7 +107,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
-        long length = new FileInfo(path).Length;
+        long length = AtomicFile.LengthFollowingLinks(path);
         if (length < 8) throw UserError.InFile(path, $"not a safetensors file: {length} bytes, shorter than the 8-byte header length");
 
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);

@@ -1,11 +1,36 @@
 namespace LearningCurves.Engine.Model;
 
+/// <summary>The decoder-only architectures the engine runs (transformers' model_type in comments).</summary>
+public enum Architecture
+{
+    /// <summary>"gpt2": learned positions, Conv1D weights, tanh GELU, sequential residual.</summary>
+    Gpt2,
+    /// <summary>"gpt_neox" (Pythia): rotary positions on part of each head, Linear weights with per-head fused q|k|v,
+    /// parallel or sequential residual, exact erf GELU, untied embed_out.</summary>
+    GptNeoX,
+}
+
+/// <summary>Which GELU the MLP uses.</summary>
+public enum GeluKind
+{
+    /// <summary>0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): gelu_new, gelu_fast, gelu_pytorch_tanh.</summary>
+    Tanh,
+    /// <summary>0.5 x (1 + erf(x / sqrt 2)): "gelu" (GPT-NeoX).</summary>
+    Erf,
+}
+
 /// <summary>
-/// The GPT-2 hyper-parameters the engine uses (Hugging Face names in comments). Parsing config.json lives in
-/// <c>Checkpoints/HfConfig</c>; this record is plain data.
+/// The hyper-parameters the engine uses, GPT-2 names with the GPT-NeoX equivalents noted (Hugging Face names in
+/// comments). Parsing config.json lives in <c>Checkpoints/HfConfig</c>; this record is plain data.
 /// </summary>
 public sealed record Gpt2Config
 {
+    public Architecture Architecture { get; init; } = Architecture.Gpt2; // model_type
+    public double RotaryPct { get; init; } = 1.0;         // gpt_neox rotary_pct (partial_rotary_factor)
+    public double RotaryBase { get; init; } = 10000;      // gpt_neox rotary_emb_base (rope_theta)
+    public bool ParallelResidual { get; init; }           // gpt_neox use_parallel_residual
+    public GeluKind Gelu { get; init; } = GeluKind.Tanh;  // activation_function / hidden_act
+
     public required int VocabSize { get; init; }          // vocab_size (the model's, possibly padded)
     public required int MaxPositions { get; init; }       // n_positions (legacy n_ctx)
     public required int Embd { get; init; }              // n_embd (C)
@@ -22,12 +47,21 @@ public sealed record Gpt2Config
 
     public int HeadSize => Embd / Heads;
 
+    /// <summary>GPT-NeoX: the leading dimensions of each head that are rotated, int(head_size * rotary_pct); 0 for GPT-2.</summary>
+    public int RotaryDims => Architecture == Architecture.GptNeoX ? (int)(HeadSize * RotaryPct) : 0;
+
+    /// <summary>Whether the model has learned position embeddings (GPT-2's wpe).</summary>
+    public bool LearnedPositions => Architecture == Architecture.Gpt2;
+
+    /// <summary>transformers' model_type.</summary>
+    public string ModelType => Architecture == Architecture.GptNeoX ? "gpt_neox" : "gpt2";
+
     /// <summary>Parameter count as stored (the head counted once when tied).</summary>
     public long ParameterCount(bool untiedHead)
     {
         long c = Embd, i = InnerSize;
         long perLayer = 2 * c + (c * 3 * c + 3 * c) + (c * c + c) + 2 * c + (c * i + i) + (i * c + c);
-        long total = (long)VocabSize * c + (long)MaxPositions * c + Layers * perLayer + 2 * c;
+        long total = (long)VocabSize * c + (LearnedPositions ? (long)MaxPositions * c : 0) + Layers * perLayer + 2 * c;
         if (untiedHead) total += (long)VocabSize * c;
         return total;
     }
@@ -47,5 +81,12 @@ public sealed record Gpt2Config
         Need(Embd % Heads == 0, $"n_embd ({Embd}) must be divisible by n_head ({Heads})");
         Need(Inner >= 0, $"n_inner must be positive or null (got {Inner})");
         Need(LayerNormEpsilon > 0 && float.IsFinite(LayerNormEpsilon), $"layer_norm_epsilon must be positive (got {LayerNormEpsilon})");
+        if (Architecture == Architecture.GptNeoX)
+        {
+            Need(RotaryPct >= 0 && RotaryPct <= 1, $"rotary_pct must be in [0, 1] (got {RotaryPct})");
+            // rotate_half splits the rotated dimensions in two halves of equal size.
+            Need(RotaryDims % 2 == 0, $"rotary_pct {RotaryPct} gives {RotaryDims} rotary dimensions of head size {HeadSize}; they must be even");
+            Need(RotaryBase > 0 && double.IsFinite(RotaryBase), $"rotary_emb_base must be positive (got {RotaryBase})");
+        }
     }
 }

@@ -16,7 +16,7 @@ internal sealed class Gpt2DeviceWeights : IDisposable
         IDeviceBuffer F(float[] a) { var d = be.Upload(a); _all.Add(d); return d; }
         IDeviceBuffer M(float[] a) { var d = be.UploadWeight(a); _all.Add(d); return d; }
         Wte = F(w.Wte);
-        Wpe = F(w.Wpe);
+        Wpe = w.Config.LearnedPositions ? F(w.Wpe) : null;
         Head = w.LmHead is null && be.Precision != Precision.Bf16 ? Wte : M(w.Head);
         LnFW = F(w.LnFW);
         LnFB = F(w.LnFB);
@@ -26,7 +26,8 @@ internal sealed class Gpt2DeviceWeights : IDisposable
     }
 
     public IDeviceBuffer Wte { get; }
-    public IDeviceBuffer Wpe { get; }
+    /// <summary>Learned positions (GPT-2); null for rotary models.</summary>
+    public IDeviceBuffer? Wpe { get; }
     public IDeviceBuffer Head { get; }
     public IDeviceBuffer LnFW { get; }
     public IDeviceBuffer LnFB { get; }

@@ -168,7 +168,8 @@ public sealed class Gpt2Generator : IDisposable
         private readonly int _b, _maxT;
         private readonly IDeviceBuffer[] _kCache, _vCache;  // per layer (B, maxT, C)
         private readonly List<IDeviceBuffer> _all = new();
-        private readonly IDeviceBuffer _tokens, _positions, _residual, _posEmb, _norm, _qkv, _attn, _proj, _fc;
+        private readonly IDeviceBuffer _tokens, _positions, _posEmb;
+        private readonly BlockBuffers _a;
         private readonly IDeviceBuffer _lastRows, _last, _lastNorm, _logits;
         private int _past;
 
@@ -187,13 +188,8 @@ public sealed class Gpt2Generator : IDisposable
             // Activations sized for the largest feed (the prefill of B x maxT tokens).
             _tokens = I(n);                     // (B, Tnew)
             _positions = I(n);                  // (B, Tnew)
-            _residual = A(n * c);               // (B, Tnew, C)
             _posEmb = A(n * c);                 // (B, Tnew, C)
-            _norm = A(n * c);                   // (B, Tnew, C)
-            _qkv = A(n * 3 * c);                // (B, Tnew, 3C)
-            _attn = A(n * c);                   // (B, Tnew, C)
-            _proj = A(n * c);                   // (B, Tnew, C)
-            _fc = A(n * cfg.InnerSize);         // (B, Tnew, I)
+            _a = BlockBuffers.Allocate(be, cfg, n, _all); // (B, Tnew, ...)
             _lastRows = I(b);                   // (B)
             _last = A(b * c);                   // (B, C)
             _lastNorm = A(b * c);               // (B, C)
@@ -215,30 +211,20 @@ public sealed class Gpt2Generator : IDisposable
             }
             // Embedding by two row gathers rather than Embed, whose positions always start at 0.
             be.Write(_tokens, tokens);
-            be.Write(_positions, positions);
-            be.GatherRows(_residual, _g._w.Wte, _tokens, n, c);        // (B, Tnew, C)
-            be.GatherRows(_posEmb, _g._w.Wpe, _positions, n, c);       // (B, Tnew, C)
-            be.Add(_residual, _posEmb, (long)n * c);
-            float baseScale = cfg.ScaleAttnWeights ? 1f / MathF.Sqrt(cfg.HeadSize) : 1f;
-            for (int l = 0; l < cfg.Layers; l++)
+            be.GatherRows(_a.Residual, _g._w.Wte, _tokens, n, c);      // (B, Tnew, C)
+            if (cfg.LearnedPositions)
             {
-                var w = _g._w.Blocks[l];
-                float scale = cfg.ScaleAttnByInverseLayerIdx ? baseScale / (l + 1) : baseScale;
-                be.LayerNorm(_norm, _residual, w.Ln1W, w.Ln1B, n, c, cfg.LayerNormEpsilon);   // (B, Tnew, C)
-                be.MatMul(_qkv, _norm, w.AttnW, w.AttnB, n, c, 3 * c, MatMulEpilogue.Bias);         // (B, Tnew, 3C)
-                be.AttentionCached(_attn, _qkv, _kCache[l], _vCache[l], _b, tNew, _past, _maxT, c, cfg.Heads, scale);
-                be.MatMul(_proj, _attn, w.AttnProjW, null, n, c, c, MatMulEpilogue.None);          // (B, Tnew, C)
-                be.AddBias(_residual, _proj, w.AttnProjB, n, c);                                   // (B, Tnew, C)
-                be.LayerNorm(_norm, _residual, w.Ln2W, w.Ln2B, n, c, cfg.LayerNormEpsilon);       // (B, Tnew, C)
-                be.MatMul(_fc, _norm, w.FcW, w.FcB, n, c, cfg.InnerSize, MatMulEpilogue.BiasGelu); // (B, Tnew, I)
-                be.MatMul(_proj, _fc, w.FcProjW, null, n, cfg.InnerSize, c, MatMulEpilogue.None);  // (B, Tnew, C)
-                be.AddBias(_residual, _proj, w.FcProjB, n, c);                                     // (B, Tnew, C)
+                be.Write(_positions, positions);
+                be.GatherRows(_posEmb, _g._w.Wpe!, _positions, n, c);  // (B, Tnew, C)
+                be.Add(_a.Residual, _posEmb, (long)n * c);
             }
+            TransformerBlocks.Run(be, cfg, _g._w, _a, _b, tNew, _past,
+                (l, scale) => be.AttentionCached(_a.Attn, _a.Qkv, _kCache[l], _vCache[l], _b, tNew, _past, _maxT, c, cfg.Heads, scale));
             _past += tNew;
             var lastRows = new int[_b];
             for (int i = 0; i < _b; i++) lastRows[i] = i * tNew + tNew - 1;
             be.Write(_lastRows, lastRows);
-            be.GatherRows(_last, _residual, _lastRows, _b, c);                                  // (B, C)
+            be.GatherRows(_last, _a.Residual, _lastRows, _b, c);                                  // (B, C)
             be.LayerNorm(_lastNorm, _last, _g._w.LnFW, _g._w.LnFB, _b, c, cfg.LayerNormEpsilon);     // (B, C)
             be.Logits(_logits, _lastNorm, _g._w.Head, _b, c, cfg.VocabSize);                      // (B, V)
             var result = new float[(long)_b * cfg.VocabSize];

@@ -3,7 +3,7 @@ using LearningCurves.Engine.Backends;
 namespace LearningCurves.Engine.Model;
 
 /// <summary>
-/// The GPT-2 forward pass (pre-LN), written once against <see cref="IBackend"/>. Weights are uploaded once at
+/// The forward pass (pre-LN GPT-2 and GPT-NeoX, through <see cref="TransformerBlocks"/>), written once against <see cref="IBackend"/>. Weights are uploaded once at
 /// construction; activations are kept and reused across calls of the same or smaller size.
 /// </summary>
 public sealed class Gpt2Model : IDisposable
@@ -66,7 +66,7 @@ public sealed class Gpt2Model : IDisposable
         var c = Config.Embd;
         _backend.Write(a.Rows, rows);
         _backend.Write(a.Targets, targets);
-        _backend.GatherRows(a.Picked, a.Residual, a.Rows, m, c);                   // (M, C)
+        _backend.GatherRows(a.Picked, a.Blocks.Residual, a.Rows, m, c);                   // (M, C)
         _backend.LayerNorm(a.PickedNorm, a.Picked, _w.LnFW, _w.LnFB, m, c, Config.LayerNormEpsilon); // (M, C)
         _backend.Surprisal(a.Out, a.PickedNorm, _w.Head, a.Targets, m, c, Config.VocabSize);    // (M)
         _backend.Download(a.Out, result);
@@ -112,7 +112,7 @@ public sealed class Gpt2Model : IDisposable
         if (m == 0) return result;
         var a = _act!;
         _backend.Write(a.Rows, rows.ToArray());
-        _backend.GatherRows(a.Picked, a.Residual, a.Rows, m, c);                    // (M, C)
+        _backend.GatherRows(a.Picked, a.Blocks.Residual, a.Rows, m, c);                    // (M, C)
         _backend.LayerNorm(a.PickedNorm, a.Picked, _w.LnFW, _w.LnFB, m, c, Config.LayerNormEpsilon);
         using var logits = _backend.Allocate((long)m * v);                           // (M, V)
         _backend.Logits(logits, a.PickedNorm, _w.Head, m, c, v);
@@ -146,26 +146,13 @@ public sealed class Gpt2Model : IDisposable
         var tokens = new int[b * t];
         for (int s = 0; s < b; s++) sequences[s].CopyTo(tokens, s * t);
 
-        int c = cfg.Embd, inner = cfg.InnerSize, n = b * t;
+        int c = cfg.Embd, n = b * t;
         var a = EnsureActivations(n, b * t);
         _backend.Write(a.Tokens, tokens);
-        _backend.Embed(a.Residual, a.Tokens, _w.Wte, _w.Wpe, b, t, c);                  // (B, T, C)
-        float baseScale = cfg.ScaleAttnWeights ? 1f / MathF.Sqrt(cfg.HeadSize) : 1f;
-        for (int l = 0; l < cfg.Layers; l++)
-        {
-            var w = _w.Blocks[l];
-            float scale = cfg.ScaleAttnByInverseLayerIdx ? baseScale / (l + 1) : baseScale;
-            _backend.LayerNorm(a.Norm, a.Residual, w.Ln1W, w.Ln1B, n, c, cfg.LayerNormEpsilon); // (B, T, C)
-            _backend.MatMul(a.Qkv, a.Norm, w.AttnW, w.AttnB, n, c, 3 * c, MatMulEpilogue.Bias);        // (B, T, 3C)
-            _backend.Attention(a.Attn, a.Qkv, b, t, c, cfg.Heads, scale);                             // (B, T, C)
-            // The projections' biases go into the residual add (one pass over (B, T, C) instead of two).
-            _backend.MatMul(a.Proj, a.Attn, w.AttnProjW, null, n, c, c, MatMulEpilogue.None);        // (B, T, C)
-            _backend.AddBias(a.Residual, a.Proj, w.AttnProjB, n, c);                                 // (B, T, C)
-            _backend.LayerNorm(a.Norm, a.Residual, w.Ln2W, w.Ln2B, n, c, cfg.LayerNormEpsilon);      // (B, T, C)
-            _backend.MatMul(a.Fc, a.Norm, w.FcW, w.FcB, n, c, inner, MatMulEpilogue.BiasGelu);       // (B, T, I)
-            _backend.MatMul(a.Proj, a.Fc, w.FcProjW, null, n, inner, c, MatMulEpilogue.None);        // (B, T, C)
-            _backend.AddBias(a.Residual, a.Proj, w.FcProjB, n, c);                                   // (B, T, C)
-        }
+        if (cfg.LearnedPositions) _backend.Embed(a.Blocks.Residual, a.Tokens, _w.Wte, _w.Wpe!, b, t, c); // (B, T, C)
+        else _backend.GatherRows(a.Blocks.Residual, _w.Wte, a.Tokens, n, c);                           // (B, T, C): rotary positions come later
+        TransformerBlocks.Run(_backend, cfg, _w, a.Blocks, b, t, past: 0,
+            (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale)); // (B, T, C)
         return (b, t);
     }
 
@@ -185,30 +172,24 @@ public sealed class Gpt2Model : IDisposable
 
     private sealed class Activations : IDisposable
     {
+        private readonly List<IDeviceBuffer> _all = new();
+
         public Activations(IBackend be, Gpt2Config cfg, int n, int m)
         {
             long c = cfg.Embd;
-            Tokens = be.AllocateInts(n);              // (B, T)
-            Residual = be.Allocate(n * c);            // (B, T, C)
-            Norm = be.Allocate(n * c);                // (B, T, C)
-            Qkv = be.Allocate(n * 3 * c);             // (B, T, 3C)
-            Attn = be.Allocate(n * c);                // (B, T, C)
-            Proj = be.Allocate(n * c);                // (B, T, C)
-            Fc = be.Allocate((long)n * cfg.InnerSize); // (B, T, I)
-            Rows = be.AllocateInts(m);                // (M)
-            Targets = be.AllocateInts(m);             // (M)
-            Picked = be.Allocate(m * c);              // (M, C)
-            PickedNorm = be.Allocate(m * c);          // (M, C)
-            Out = be.Allocate(m);                     // (M)
+            IDeviceBuffer A(long len) { var d = be.Allocate(len); _all.Add(d); return d; }
+            IDeviceBuffer I(long len) { var d = be.AllocateInts(len); _all.Add(d); return d; }
+            Tokens = I(n);                            // (B, T)
+            Blocks = BlockBuffers.Allocate(be, cfg, n, _all); // (B, T, ...)
+            Rows = I(m);                              // (M)
+            Targets = I(m);                           // (M)
+            Picked = A(m * c);                        // (M, C)
+            PickedNorm = A(m * c);                    // (M, C)
+            Out = A(m);                               // (M)
         }
 
         public IDeviceBuffer Tokens { get; }
-        public IDeviceBuffer Residual { get; }
-        public IDeviceBuffer Norm { get; }
-        public IDeviceBuffer Qkv { get; }
-        public IDeviceBuffer Attn { get; }
-        public IDeviceBuffer Proj { get; }
-        public IDeviceBuffer Fc { get; }
+        public BlockBuffers Blocks { get; }
         public IDeviceBuffer Rows { get; }
         public IDeviceBuffer Targets { get; }
         public IDeviceBuffer Picked { get; }
@@ -217,8 +198,7 @@ public sealed class Gpt2Model : IDisposable
 
         public void Dispose()
         {
-            foreach (var buf in new[] { Tokens, Residual, Norm, Qkv, Attn, Proj, Fc, Rows, Targets, Picked, PickedNorm, Out })
-                buf.Dispose();
+            foreach (var buf in _all) buf.Dispose();
         }
     }
 }

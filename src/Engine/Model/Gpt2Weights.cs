@@ -27,7 +27,7 @@ public sealed class Gpt2Weights
 {
     public required Gpt2Config Config { get; init; }
     public required float[] Wte { get; init; }       // (V, C)     wte.weight
-    public required float[] Wpe { get; init; }       // (P, C)     wpe.weight
+    public required float[] Wpe { get; init; }       // (P, C)     wpe.weight; empty for rotary models (GPT-NeoX)
     public required Gpt2LayerWeights[] Blocks { get; init; } // L of them
     public required float[] LnFW { get; init; }      // (C)        ln_f.weight
     public required float[] LnFB { get; init; }      // (C)        ln_f.bias
@@ -40,6 +40,13 @@ public sealed class Gpt2Weights
 
     /// <summary>Where these weights came from (a folder or file path), for messages.</summary>
     public string Source { get; init; } = "";
+
+    /// <summary>
+    /// XxHash128 (hex) of every tensor read from the checkpoint, as float32 after widening, each preceded by its name
+    /// without prefix, in load order; equal hashes mean equal weights whatever the container. Empty for weights that
+    /// were not loaded from a checkpoint.
+    /// </summary>
+    public string ContentHash { get; init; } = "";
 
     /// <summary>Fresh random weights (GPT-2 init: N(0, 0.02), projections scaled by 1/sqrt(2L)), for benchmarks and tests.</summary>
     public static Gpt2Weights Random(Gpt2Config cfg, int seed, bool untiedHead = false)
@@ -78,7 +85,7 @@ public sealed class Gpt2Weights
         {
             Config = cfg,
             Wte = Normal((long)cfg.VocabSize * c, 0.02f),
-            Wpe = Normal((long)cfg.MaxPositions * c, 0.01f),
+            Wpe = cfg.LearnedPositions ? Normal((long)cfg.MaxPositions * c, 0.01f) : [],
             Blocks = blocks,
             LnFW = Const(c, 1f),
             LnFB = Normal(c, 0.02f),

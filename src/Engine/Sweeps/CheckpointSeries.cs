@@ -7,15 +7,29 @@ namespace LearningCurves.Engine.Sweeps;
 public sealed record Checkpoint(long Step, string Path);
 
 /// <summary>
-/// Finds the checkpoints of a pre-training run. A run is a folder whose sub-folders are named
-/// <c>checkpoint-STEP</c> (Hugging Face Trainer), <c>stepN</c> or <c>step-N</c> (Pythia-style revisions), or a list file
-/// of <c>step path</c> lines (paths relative to the list file; blank lines and lines starting with # ignored).
+/// Finds the checkpoints of a pre-training run. A run is
+/// <list type="bullet">
+/// <item>a folder whose sub-folders are named <c>checkpoint-STEP</c> (Hugging Face Trainer), <c>stepN</c> or
+/// <c>step-N</c> (Pythia-style revisions) or <c>stepN-tokensT</c> (OLMo, T a token count such as 4B or 210M);</item>
+/// <item>a Hugging Face hub cache repo folder <c>models--ORG--NAME</c> (see <see cref="HubCache"/>): every revision in
+/// <c>refs/</c> named like a step, at <c>snapshots/COMMIT/</c>; <c>DIR@REV,REV...</c> picks revisions instead, where a
+/// revision not named like a step (e.g. main) is given its step as <c>REV:STEP</c>;</item>
+/// <item>or a list file of <c>step path</c> lines (paths relative to the list file; blank lines and # lines ignored).</item>
+/// </list>
 /// Results are sorted by step; two checkpoints with the same step are an error.
 /// </summary>
 public static partial class CheckpointSeries
 {
-    [GeneratedRegex(@"^(?:checkpoint-|step-?)(\d+)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:checkpoint-|step-?)(\d+)(?:-tokens\d+(?:\.\d+)?[KMBT]?)?$", RegexOptions.CultureInvariant)]
     private static partial Regex StepName();
+
+    /// <summary>The step a checkpoint folder or revision name encodes, or null when it is not named like a step.</summary>
+    public static long? StepOf(string name)
+    {
+        var m = StepName().Match(name);
+        if (!m.Success) return null;
+        return long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step) ? step : null;
+    }
 
     public static IReadOnlyList<Checkpoint> Discover(string runPath)
     {
@@ -24,6 +38,14 @@ public static partial class CheckpointSeries
         if (File.Exists(runPath))
         {
             found = ReadList(runPath);
+        }
+        else if (HubCache.TrySplitSelection(runPath, out var repo, out var selection))
+        {
+            found = HubCache.Checkpoints(repo, selection);
+        }
+        else if (Directory.Exists(runPath) && HubCache.IsRepoFolder(runPath))
+        {
+            found = HubCache.Checkpoints(runPath, null);
         }
         else if (Directory.Exists(runPath))
         {
@@ -37,7 +59,7 @@ public static partial class CheckpointSeries
                 found.Add(new Checkpoint(step, System.IO.Path.GetFullPath(sub)));
             }
             if (found.Count == 0)
-                throw UserError.InFile(runPath, "no checkpoints found (expected sub-folders checkpoint-STEP, stepN or step-N, or a list file of 'step path' lines)");
+                throw UserError.InFile(runPath, "no checkpoints found (expected sub-folders checkpoint-STEP, stepN, step-N or stepN-tokensT, a Hugging Face hub cache folder models--ORG--NAME, or a list file of 'step path' lines)");
         }
         else
         {

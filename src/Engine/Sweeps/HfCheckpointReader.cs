@@ -14,7 +14,7 @@ public sealed class HfCheckpointReader : ICheckpointReader
     {
         if (!Directory.Exists(dir)) return 0;
         return Directory.EnumerateFiles(dir)
-            .Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || Path.GetFileName(f) is HfConfig.FileName or SafeTensorsCheckpoint.IndexFileName)
-            .Sum(f => new FileInfo(f).Length);
+            .Where(f => TensorSources.IsWeightFile(Path.GetFileName(f)) || Path.GetFileName(f) is HfConfig.FileName)
+            .Sum(AtomicFile.LengthFollowingLinks);
     }
 }

@@ -14,8 +14,13 @@ public enum RowStatus
     Failed,
 }
 
-/// <summary>What is known about one row: its status, the checksum of its bytes when done, the reason when failed.</summary>
-public sealed record RowRecord(int Row, long Step, string Path, RowStatus Status, string? Checksum = null, string? Reason = null, string? Device = null)
+/// <summary>
+/// What is known about one row: its status, the checksum of its bytes when done, the reason when failed, the content
+/// hash of the checkpoint's weights when it was loaded (<c>weights_hash</c>), and, in the merged view, the step whose
+/// weights it serves when another row of the run has the same hash and a larger step (<c>duplicate_of</c>).
+/// </summary>
+public sealed record RowRecord(int Row, long Step, string Path, RowStatus Status, string? Checksum = null, string? Reason = null, string? Device = null,
+    string? WeightsHash = null, long? DuplicateOf = null)
 {
     public JsonObject ToJson()
     {
@@ -29,6 +34,8 @@ public sealed record RowRecord(int Row, long Step, string Path, RowStatus Status
         if (Checksum is not null) o["checksum"] = Checksum;
         if (Reason is not null) o["reason"] = Reason;
         if (Device is not null) o["device"] = Device;
+        if (WeightsHash is not null) o["weights_hash"] = WeightsHash;
+        if (DuplicateOf is long d) o["duplicate_of"] = d;
         return o;
     }
 
@@ -45,7 +52,8 @@ public sealed record RowRecord(int Row, long Step, string Path, RowStatus Status
                 var s => throw UserError.InFile(file, $"unknown row status '{s}'"),
             };
             return new RowRecord(o["row"]!.GetValue<int>(), o["step"]!.GetValue<long>(), o["path"]!.GetValue<string>(), status,
-                o["checksum"]?.GetValue<string>(), o["reason"]?.GetValue<string>(), o["device"]?.GetValue<string>());
+                o["checksum"]?.GetValue<string>(), o["reason"]?.GetValue<string>(), o["device"]?.GetValue<string>(),
+                o["weights_hash"]?.GetValue<string>(), o["duplicate_of"]?.GetValue<long>());
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
         {
@@ -186,7 +194,25 @@ public sealed class RunStore
             if (r.Row != i || r.Step != rows[i].Step) throw UserError.InFile(p, $"record is for row {r.Row} step {r.Step}, expected row {i} step {rows[i].Step}");
             rows[i] = r;
         }
-        return rows;
+        return MarkDuplicates(rows);
+    }
+
+    /// <summary>
+    /// Rows whose weights hash alike form a group; every member but the one with the largest step gets
+    /// <c>duplicate_of</c> = that step (the known failure is an earlier branch serving a later step's weights). Derived
+    /// from the hashes each time, so it is the same whichever process recorded which row.
+    /// </summary>
+    public static RowRecord[] MarkDuplicates(RowRecord[] rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var largest = rows.Where(r => r.WeightsHash is not null && r.Status == RowStatus.Done)
+            .GroupBy(r => r.WeightsHash!, StringComparer.Ordinal)
+            .Where(g => g.Count() > 1)
+            .ToDictionary(g => g.Key, g => g.Max(r => r.Step), StringComparer.Ordinal);
+        return rows.Select(r => r with
+        {
+            DuplicateOf = r.Status == RowStatus.Done && r.WeightsHash is not null && largest.TryGetValue(r.WeightsHash, out long top) && top != r.Step ? top : null,
+        }).ToArray();
     }
 
     /// <summary>

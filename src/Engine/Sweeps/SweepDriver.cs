@@ -69,7 +69,11 @@ public interface ISweepObserver
 /// </summary>
 public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISweepObserver observer)
 {
-    private sealed record RunPlan(SweepRunSpec Spec, IReadOnlyList<Checkpoint> Checkpoints, RunStore Store, JsonObject Header);
+    private sealed record RunPlan(SweepRunSpec Spec, IReadOnlyList<Checkpoint> Checkpoints, RunStore Store, JsonObject Header)
+    {
+        /// <summary>Done rows of this run by weights hash (this process's and, as last read, other shards').</summary>
+        public Dictionary<string, RowRecord> Scored { get; } = new(StringComparer.Ordinal);
+    }
 
     private sealed record WorkItem(RunPlan Run, int Row);
 
@@ -150,7 +154,22 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 string? error = loaded.Error;
                 double scoreSeconds = 0;
                 long tokens = 0;
-                if (error is null)
+                string? hash = loaded.Weights?.ContentHash is { Length: > 0 } h ? h : null;
+                RowRecord? same = error is null && hash is not null ? ScoredTwin(item.Run, hash, item.Row) : null;
+                if (same is not null)
+                {
+                    // The same weights as a row already scored: a copy of that row, not a second forward pass.
+                    curve.ReadRow(same.Row, row);
+                    if (CurveFileWriter.Checksum(row) != same.Checksum)
+                    {
+                        same = null;
+                    }
+                    else
+                    {
+                        observer.Note($"{item.Run.Spec.Name} step {cp.Step}: the same weights as step {same.Step} (hash {hash![..16]}); its row is copied, not scored again");
+                    }
+                }
+                if (error is null && same is null)
                 {
                     var sw = Stopwatch.StartNew();
                     try
@@ -173,7 +192,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 if (o.TestPauseMs > 0) TestMark($"row-write {item.Run.Spec.Name} {item.Row}");
                 curve.WriteRow(item.Row, row, o.TestPauseMs);
                 var record = error is null
-                    ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFileWriter.Checksum(row), Device: backend.DeviceName)
+                    ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFileWriter.Checksum(row), Device: backend.DeviceName, WeightsHash: hash)
                     : new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Failed, Reason: OneLine(error), Device: backend.DeviceName);
                 item.Run.Store.Record(record, o.TestPauseMs > 0
                     ? () =>
@@ -187,17 +206,42 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                     loaded.Seconds, waitSeconds, scoreSeconds, writeSeconds, tokens, loaded.Bytes, i + 1, work.Count);
                 results.Add(result);
                 observer.Finished(result);
+                if (record.Status == RowStatus.Done && hash is not null) item.Run.Scored.TryAdd(hash, record);
             }
         }
         finally
         {
             foreach (var c in curves.Values) c.Dispose();
         }
+        foreach (var plan in plans) WarnDuplicates(plan);
         var failures = results.Where(r => r.Status == RowStatus.Failed).ToList();
         return new SweepSummary(share, alreadyDone, results.Count - failures.Count, failures.Count, recomputed,
             wall.Elapsed.TotalSeconds, results.Sum(r => r.LoadSeconds), results.Sum(r => r.LoadWaitSeconds),
             results.Sum(r => r.ScoreSeconds), results.Sum(r => r.WriteSeconds), results.Sum(r => r.Tokens),
             results.Sum(r => r.BytesRead), failures);
+    }
+
+    /// <summary>A done row of the run with these weights, other than <paramref name="row"/>; the record files are read
+    /// again when this process has not seen the hash (another shard may have scored it since).</summary>
+    private static RowRecord? ScoredTwin(RunPlan plan, string hash, int row)
+    {
+        if (plan.Scored.TryGetValue(hash, out var r) && r.Row != row) return r;
+        foreach (var rec in plan.Store.ReadRows())
+        {
+            if (rec.Status == RowStatus.Done && rec.WeightsHash is not null && rec.Checksum is not null) plan.Scored.TryAdd(rec.WeightsHash, rec);
+        }
+        return plan.Scored.TryGetValue(hash, out r) && r.Row != row ? r : null;
+    }
+
+    /// <summary>One warning per group of rows serving identical weights.</summary>
+    private void WarnDuplicates(RunPlan plan)
+    {
+        var rows = plan.Store.ReadRows();
+        foreach (var g in rows.Where(r => r.DuplicateOf is not null).GroupBy(r => r.DuplicateOf!.Value).OrderBy(g => g.Key))
+        {
+            var steps = string.Join(", ", g.Select(r => r.Step));
+            observer.Note($"warning: {plan.Spec.Name}: step(s) {steps} serve the same weights as step {g.Key}: marked \"duplicate_of\": {g.Key} in {plan.Store.ManifestPath}; metrics and analyze leave them out unless --keep-duplicates");
+        }
     }
 
     private Task<Loaded> StartLoad(WorkItem item)
@@ -274,6 +318,9 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         },
         ["model_config"] = cfg is null ? null : new JsonObject
         {
+            ["model_type"] = cfg.ModelType,
+            // The model's (possibly padded) vocabulary: surprisal normalises over all of its logits, as transformers
+            // does; the eval set's (the tokenizer's) is eval_set.vocab_size.
             ["vocab_size"] = cfg.VocabSize,
             ["n_positions"] = cfg.MaxPositions,
             ["n_embd"] = cfg.Embd,
@@ -284,6 +331,10 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             ["scale_attn_weights"] = cfg.ScaleAttnWeights,
             ["scale_attn_by_inverse_layer_idx"] = cfg.ScaleAttnByInverseLayerIdx,
             ["tie_word_embeddings"] = cfg.TieWordEmbeddings,
+            ["rotary_dims"] = cfg.RotaryDims,
+            ["rotary_emb_base"] = cfg.Architecture == Architecture.GptNeoX ? cfg.RotaryBase : null,
+            ["use_parallel_residual"] = cfg.ParallelResidual,
+            ["gelu"] = cfg.Gelu == GeluKind.Erf ? "erf" : "tanh",
         },
         ["engine_version"] = EngineInfo.Version,
         ["backend"] = backend.Name,

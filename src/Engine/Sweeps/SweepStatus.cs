@@ -3,7 +3,8 @@ using System.Text.Json.Nodes;
 namespace LearningCurves.Engine.Sweeps;
 
 /// <summary>The state of one run of a sweep, merged from its manifest and row records.</summary>
-public sealed record RunStatus(string Run, int Total, int Done, int Failed, int Pending, IReadOnlyList<RowRecord> Failures)
+public sealed record RunStatus(string Run, int Total, int Done, int Failed, int Pending, IReadOnlyList<RowRecord> Failures,
+    IReadOnlyList<RowRecord> Duplicates)
 {
     public JsonObject ToJson() => new()
     {
@@ -13,6 +14,7 @@ public sealed record RunStatus(string Run, int Total, int Done, int Failed, int 
         ["failed"] = Failed,
         ["pending"] = Pending,
         ["failures"] = new JsonArray(Failures.Select(f => (JsonNode)f.ToJson()).ToArray()),
+        ["duplicates"] = new JsonArray(Duplicates.Select(f => (JsonNode)f.ToJson()).ToArray()),
     };
 }
 
@@ -30,7 +32,8 @@ public static class SweepStatus
             var rows = store.ReadRows();
             var failures = rows.Where(r => r.Status == RowStatus.Failed).ToList();
             int done = rows.Count(r => r.Status == RowStatus.Done);
-            result.Add(new RunStatus(Path.GetFileName(dir), rows.Length, done, failures.Count, rows.Length - done - failures.Count, failures));
+            var duplicates = rows.Where(r => r.DuplicateOf is not null).ToList();
+            result.Add(new RunStatus(Path.GetFileName(dir), rows.Length, done, failures.Count, rows.Length - done - failures.Count, failures, duplicates));
         }
         if (result.Count == 0) throw UserError.InFile(outDir, $"no sweep runs here (no */{RunStore.ManifestFile})");
         return result;

@@ -27,9 +27,17 @@ public sealed class CurveFileReader : IDisposable
     private readonly int _itemSize;
     private readonly bool _isFloat32;
     private readonly bool _examplesMajor; // storage order: true when an example's checkpoints are contiguous
+    private readonly int _stored;         // checkpoints in the file
+    private readonly int[]? _keep;        // the file's checkpoint of each visible one; null: all
 
     /// <summary>Opens <paramref name="path"/> and checks its header (2-D, float32 or float64).</summary>
-    public CurveFileReader(string path, CurveLayout layout, int run)
+    public CurveFileReader(string path, CurveLayout layout, int run) : this(path, layout, run, null)
+    {
+    }
+
+    /// <summary>As the other constructor, showing only the file's checkpoints <paramref name="keep"/> (increasing
+    /// indices; null: all), e.g. without rows marked duplicate_of by the sweep.</summary>
+    public CurveFileReader(string path, CurveLayout layout, int run, IReadOnlyList<int>? keep)
     {
         ArgumentNullException.ThrowIfNull(path);
         Path = path;
@@ -44,7 +52,17 @@ public sealed class CurveFileReader : IDisposable
         long rows = h.Shape[0], cols = h.Shape[1];
         (long checkpoints, long examples) = layout == CurveLayout.CheckpointsFirst ? (rows, cols) : (cols, rows);
         if (checkpoints > int.MaxValue || examples > int.MaxValue) throw UserError.InFile(path, "array too large");
-        Checkpoints = (int)checkpoints;
+        _stored = (int)checkpoints;
+        if (keep is not null)
+        {
+            for (int i = 0; i < keep.Count; i++)
+            {
+                if (keep[i] < 0 || keep[i] >= _stored || (i > 0 && keep[i] <= keep[i - 1]))
+                    throw new ArgumentException($"kept checkpoint {keep[i]} is out of order or outside 0..{_stored - 1}", nameof(keep));
+            }
+            _keep = keep.ToArray();
+        }
+        Checkpoints = _keep?.Length ?? _stored;
         Examples = (int)examples;
         // A Fortran-order array stores its transpose in C order.
         _examplesMajor = (layout == CurveLayout.ExamplesFirst) ^ h.FortranOrder;
@@ -66,7 +84,7 @@ public sealed class CurveFileReader : IDisposable
     public int Examples { get; }
 
     /// <summary>Bytes of scratch <see cref="ReadBlock"/> needs for <paramref name="count"/> examples.</summary>
-    public int ScratchBytes(int count) => checked(count * Checkpoints * _itemSize);
+    public int ScratchBytes(int count) => checked(count * (_examplesMajor ? _stored : Checkpoints) * _itemSize);
 
     /// <summary>
     /// Reads examples [first, first + count) into <paramref name="dst"/> point-major: dst[k * ld + c] = value of example
@@ -85,23 +103,23 @@ public sealed class CurveFileReader : IDisposable
         if (first < 0 || count < 0 || first + count > Examples) throw new ArgumentOutOfRangeException(nameof(first));
         if (ld < count || dst.Length < (long)(Checkpoints - 1) * ld + count) throw new ArgumentException("dst is too short", nameof(dst));
         if (count == 0) return;
-        int k = Checkpoints;
+        int k = Checkpoints, ks = _stored;
         var raw = scratch.AsSpan(0, ScratchBytes(count));
         if (_examplesMajor)
         {
-            ReadExactly(raw, _dataOffset + (long)first * k * _itemSize);
+            ReadExactly(raw, _dataOffset + (long)first * ks * _itemSize);
             // (count, K) in the file -> (K, count) in dst
             if (_isFloat32)
             {
                 var f = MemoryMarshal.Cast<byte, float>(raw);
                 for (int c = 0; c < count; c++)
-                    for (int j = 0; j < k; j++) dst[j * ld + c] = f[c * k + j];
+                    for (int j = 0; j < k; j++) dst[j * ld + c] = f[c * ks + (_keep?[j] ?? j)];
             }
             else
             {
                 var d = MemoryMarshal.Cast<byte, double>(raw);
                 for (int c = 0; c < count; c++)
-                    for (int j = 0; j < k; j++) dst[j * ld + c] = d[c * k + j];
+                    for (int j = 0; j < k; j++) dst[j * ld + c] = d[c * ks + (_keep?[j] ?? j)];
             }
         }
         else
@@ -110,7 +128,7 @@ public sealed class CurveFileReader : IDisposable
             for (int j = 0; j < k; j++)
             {
                 var part = raw.Slice(j * rowBytes, rowBytes);
-                ReadExactly(part, _dataOffset + ((long)j * Examples + first) * _itemSize);
+                ReadExactly(part, _dataOffset + ((long)(_keep?[j] ?? j) * Examples + first) * _itemSize);
                 var row = dst.Slice(j * ld, count);
                 if (_isFloat32)
                 {

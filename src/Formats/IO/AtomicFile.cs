@@ -5,6 +5,17 @@ namespace LearningCurves.Engine.Checkpoints;
 /// <summary>Files that appear only when complete: written under a temporary name beside the target, then renamed.</summary>
 public static class AtomicFile
 {
+    /// <summary>
+    /// The length of the file <paramref name="path"/> names, following symbolic links (a Hugging Face hub cache snapshot
+    /// is all links into blobs/, and FileInfo.Length gives the length of the link itself).
+    /// </summary>
+    public static long LengthFollowingLinks(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
+        return info.Exists ? info.Length : throw UserError.InFile(path, "file not found (a broken link?)");
+    }
+
     /// <summary>A temporary path in the same folder as <paramref name="path"/> (so the rename stays on one file system).</summary>
     public static string TempPathFor(string path)
     {

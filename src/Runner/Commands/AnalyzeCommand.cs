@@ -12,7 +12,7 @@ public sealed class AnalyzeCommand : ICommand
     public string Name => "analyze";
 
     public string Usage => "analyze --sweep DIR (--train-text FILE... | --train-ids FILE) --out DIR [--eval-set DIR] [--tokenizer DIR] " +
-                           "[--chance-bits X | --vocab-size V] [--last K] [--prune-ngrams] [--no-generate] [--gen-prompts N] " +
+                           "[--chance-bits X | --vocab-size V] [--last K] [--prune-ngrams] [--keep-duplicates] [--no-generate] [--gen-prompts N] " +
                            "[--temperature 0.3] [--max-tokens 128] [--seed S] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16]";
 
     public IReadOnlyList<CliOption> Options { get; } =
@@ -27,6 +27,7 @@ public sealed class AnalyzeCommand : ICommand
         new("vocab-size", "V", "chance = log2(V); V is the tokenizer's real vocabulary (default 50257)"),
         new("last", "K", "final surprisal averages the last K checkpoints (default 11)"),
         CliOption.Switch("prune-ngrams", "prune rare n-grams as the paper does (off by default)"),
+        CliOption.Switch("keep-duplicates", "keep checkpoint rows the sweep marked duplicate_of (left out by default)"),
         CliOption.Switch("no-generate", "skip text generation along training"),
         new("gen-prompts", "N", "prompts for generation along training (default 8)"),
         new("temperature", "T", "sampling temperature for generation (default 0.3)"),
@@ -53,6 +54,7 @@ public sealed class AnalyzeCommand : ICommand
         int last = a.GetInt("last", 11, 1);
         bool prune = a.Switch("prune-ngrams");
         bool noGenerate = a.Switch("no-generate");
+        bool keepDuplicates = a.Switch("keep-duplicates");
         var generation = GenerateAlongCommand.ReadOptions(a, Name, sweep) with { KeepCurrent = true };
         var (backendName, precision) = GenerateAlongCommand.ReadBackend(a);
         a.RejectUnknown(maxPositional: trainText.Count > 0 ? a.Positional.Count : 0);
@@ -70,6 +72,7 @@ public sealed class AnalyzeCommand : ICommand
             Last = last,
             PruneNGrams = prune,
             Generation = !noGenerate,
+            KeepDuplicates = keepDuplicates,
         };
         Analyzer.Check(options);
         if (!noGenerate)

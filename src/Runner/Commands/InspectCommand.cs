@@ -24,14 +24,20 @@ public sealed class InspectCommand : ICommand
         a.RejectUnknown();
 
         var cfg = HfConfig.LoadFromFolder(dir);
-        using var ck = SafeTensorsCheckpoint.Open(dir);
+        using var ck = TensorSources.Open(dir);
         // Full load: checks every name, shape and dtype against the config, so a folder that inspects clean also scores.
         var weights = HfCheckpoint.Load(ck, cfg, dir);
         var o = Console.Out;
         var inv = CultureInfo.InvariantCulture;
 
         o.WriteLine($"model: {Path.GetFullPath(dir)}");
-        o.WriteLine($"weights: {string.Join(", ", ck.Files.Select(f => Path.GetFileName(f.Path)))}");
+        var tensors = ck.Names.Select(ck.Meta).ToList();
+        var files = tensors.Select(t => t.File).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        string format = ck is TorchCheckpoint ? "torch.save zip" : "safetensors";
+        o.WriteLine(cfg.Architecture == LearningCurves.Engine.Model.Architecture.GptNeoX
+            ? $"architecture: GPT-NeoX (model_type \"gpt_neox\", GPTNeoXForCausalLM): rotary on {cfg.RotaryDims} of {cfg.HeadSize} head dims (rotary_pct {cfg.RotaryPct.ToString(inv)}, base {cfg.RotaryBase.ToString(inv)}), {(cfg.ParallelResidual ? "parallel" : "sequential")} residual, {(cfg.Gelu == LearningCurves.Engine.Model.GeluKind.Erf ? "exact (erf)" : "tanh")} GELU"
+            : "architecture: GPT-2 (model_type \"gpt2\", GPT2LMHeadModel)");
+        o.WriteLine($"weights: {string.Join(", ", files.Select(Path.GetFileName))} ({format})");
         o.WriteLine("config:");
         o.WriteLine($"  vocab_size                      {cfg.VocabSize}");
         o.WriteLine($"  n_positions                     {cfg.MaxPositions}");
@@ -43,26 +49,27 @@ public sealed class InspectCommand : ICommand
         o.WriteLine($"  scale_attn_weights              {Lower(cfg.ScaleAttnWeights)}");
         o.WriteLine($"  scale_attn_by_inverse_layer_idx {Lower(cfg.ScaleAttnByInverseLayerIdx)}");
         o.WriteLine($"  tie_word_embeddings             {Lower(cfg.TieWordEmbeddings)}");
-        o.WriteLine($"  head                            {(weights.LmHead is null ? "tied to wte" : "lm_head.weight")}");
+        o.WriteLine($"  head                            {(weights.LmHead is null ? "tied to the token embedding" : LearningCurves.Engine.Model.TensorTable.HeadName(cfg.Architecture))}");
 
-        var tensors = ck.Files.SelectMany(f => f.Tensors.Select(t => (File: f, Info: t))).ToList();
-        bool IsBuffer(string n) => n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
-        long stored = tensors.Where(t => !IsBuffer(t.Info.Name)).Sum(t => t.Info.ElementCount);
+        bool IsBuffer(string n) => LearningCurves.Engine.Model.TensorTable.IsBuffer(cfg.Architecture, n);
+        long stored = tensors.Where(t => !IsBuffer(t.Name)).Sum(t => t.ElementCount);
         o.WriteLine($"parameters: {stored.ToString("N0", inv)} stored ({cfg.ParameterCount(weights.LmHead is not null).ToString("N0", inv)} from the config)");
-        var byType = tensors.GroupBy(t => t.Info.DType)
-            .Select(g => $"{g.Key} x{g.Count()} ({g.Sum(t => t.Info.ByteLength).ToString("N0", inv)} bytes)");
+        var byType = tensors.GroupBy(t => t.DType)
+            .Select(g => $"{g.Key} x{g.Count()} ({g.Sum(t => t.ElementCount * SafeTensorsFile.DTypeSize(t.DType)).ToString("N0", inv)} bytes)");
         o.WriteLine($"dtypes: {string.Join(", ", byType)}");
-        var tok = Gpt2Tokenizer.FolderHasTokenizer(dir) ? "vocab.json + merges.txt" : "none in the folder (built-in GPT-2 for --text)";
+        var tok = File.Exists(Path.Combine(dir, Gpt2Tokenizer.VocabFile)) || File.Exists(Path.Combine(dir, Gpt2Tokenizer.MergesFile)) ? "vocab.json + merges.txt"
+            : File.Exists(Path.Combine(dir, Gpt2Tokenizer.TokenizerJsonFile)) ? "tokenizer.json"
+            : "none in the folder (built-in GPT-2 for --text)";
         o.WriteLine($"tokenizer: {tok}");
 
-        int nameWidth = Math.Max(4, tensors.Max(t => t.Info.Name.Length));
-        bool sharded = ck.Files.Count > 1;
+        int nameWidth = Math.Max(4, tensors.Max(t => t.Name.Length));
+        bool sharded = files.Count > 1;
         o.WriteLine();
         o.WriteLine($"{"name".PadRight(nameWidth)}  {"dtype",-5}  {"shape",-16}  {"elements",12}{(sharded ? "  file" : "")}");
-        foreach (var (file, t) in tensors.OrderBy(t => t.Info.Name, StringComparer.Ordinal))
+        foreach (var t in tensors.OrderBy(t => t.Name, StringComparer.Ordinal))
         {
             var note = IsBuffer(t.Name) ? "  (buffer, ignored)" : "";
-            o.WriteLine($"{t.Name.PadRight(nameWidth)}  {t.DType,-5}  {t.ShapeText,-16}  {t.ElementCount,12}{(sharded ? "  " + Path.GetFileName(file.Path) : "")}{note}");
+            o.WriteLine($"{t.Name.PadRight(nameWidth)}  {t.DType,-5}  {t.ShapeText,-16}  {t.ElementCount,12}{(sharded ? "  " + Path.GetFileName(t.File) : "")}{note}");
         }
         return 0;
     }

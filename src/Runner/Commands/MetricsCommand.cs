@@ -12,7 +12,7 @@ public sealed class MetricsCommand : ICommand
     public string Name => "metrics";
 
     public string Usage => "metrics (--sweep DIR | --curves A.npy [B.npy ...] --steps FILE [--layout checkpoints-first|examples-first]) "
-        + "[--vocab-size V | --chance-bits X] [--last K] [--aoa gam|sigmoid] [--threads N] --out DIR";
+        + "[--vocab-size V | --chance-bits X] [--last K] [--aoa gam|sigmoid] [--threads N] [--keep-duplicates] --out DIR";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -25,6 +25,7 @@ public sealed class MetricsCommand : ICommand
         new("last", "K", "final surprisal averages the last K checkpoints (default 11)"),
         new("aoa", "gam|sigmoid", "age of acquisition from the smoothed curve or a sigmoid fit (default gam)"),
         new("threads", "N", "worker threads (default: the processor count)"),
+        CliOption.Switch("keep-duplicates", "keep checkpoint rows the sweep marked duplicate_of (left out by default)"),
         new("out", "DIR", "where per_run.csv, examples.csv and smoothed.npy go (required)"),
     ];
 
@@ -35,12 +36,16 @@ public sealed class MetricsCommand : ICommand
     {
         var a = Args.Parse(Name, Options, args);
         var job = Parse(a);
-        var summary = MetricsRunner.Run(job.Curves, job.Layout, job.StepsPath, job.Steps, job.Options, job.Out, log);
+        if (job.Note is not null) log.WriteLine($"metrics: {job.Note}");
+        var summary = MetricsRunner.Run(job.Curves, job.Layout, job.StepsPath, job.Steps, job.Options, job.Out, log, job.Keep);
         Report(summary, job.Out, log);
         return 0;
     }
 
-    internal sealed record Job(IReadOnlyList<string> Curves, CurveLayout Layout, string StepsPath, long[] Steps, MetricsOptions Options, string Out);
+    /// <summary><see cref="Keep"/>: the checkpoint rows used (null: all); <see cref="Steps"/> are theirs. <see cref="Note"/>:
+    /// what was left out, for the output.</summary>
+    internal sealed record Job(IReadOnlyList<string> Curves, CurveLayout Layout, string StepsPath, long[] Steps, MetricsOptions Options, string Out,
+        IReadOnlyList<int>? Keep = null, string? Note = null);
 
     internal static Job Parse(Args a)
     {
@@ -54,6 +59,7 @@ public sealed class MetricsCommand : ICommand
         string aoa = a.GetChoice("aoa", "gam", "gam", "sigmoid");
         int threads = a.GetInt("threads", Environment.ProcessorCount, 1, 1024);
         string outDir = a.Require("out");
+        bool keepDuplicates = a.Switch("keep-duplicates");
         // `--curves A.npy B.npy ...`: the files after the first arrive as positional arguments.
         if (curves.Count > 0) curves.AddRange(a.Positional);
         a.RejectUnknown(maxPositional: curves.Count > 0 ? a.Positional.Count : 0);
@@ -92,7 +98,10 @@ public sealed class MetricsCommand : ICommand
                 else if (!s.AsSpan().SequenceEqual(steps))
                     throw UserError.InFile(run.Steps, $"steps differ from those of run '{runs[0].Name}'");
             }
-            return new Job(runs.Select(r => r.Curves).ToList(), CurveLayout.CheckpointsFirst, runs[0].Steps, steps!, options, outDir);
+            // Rows the sweep marked duplicate_of (an earlier branch serving a later step's weights) are left out by default.
+            var keep = MetricsInputs.KeptCheckpoints(runs, steps!, keepDuplicates, out string? note);
+            return new Job(runs.Select(r => r.Curves).ToList(), CurveLayout.CheckpointsFirst, runs[0].Steps, keep.Select(i => steps![i]).ToArray(),
+                options, outDir, keep.Length == steps!.Length ? null : keep, note);
         }
         if (curves.Count == 0) throw new UserError("metrics: give --sweep DIR or --curves FILE... --steps FILE");
         if (stepsPath is null) throw new UserError("metrics: --curves needs --steps FILE (one step per line, or a .npy of integers)");

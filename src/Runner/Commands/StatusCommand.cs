@@ -33,6 +33,9 @@ public sealed class StatusCommand : ICommand
         {
             Console.WriteLine($"{r.Run}: {r.Done} done, {r.Failed} failed, {r.Pending} pending (of {r.Total})");
             foreach (var f in r.Failures) Console.WriteLine($"  failed: step {f.Step} ({f.Path}): {f.Reason}");
+            if (r.Duplicates.Count > 0)
+                Console.WriteLine($"  {r.Duplicates.Count} duplicate checkpoint(s): the same weights as a later step (left out by metrics and analyze unless --keep-duplicates)");
+            foreach (var d in r.Duplicates) Console.WriteLine($"  duplicate: step {d.Step} serves the weights of step {d.DuplicateOf} ({d.Path})");
         }
         return 0;
     }

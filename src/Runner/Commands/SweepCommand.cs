@@ -18,7 +18,7 @@ public sealed class SweepCommand : ICommand
 
     public string Name => "sweep";
 
-    public string Usage => "sweep --run NAME=DIR [--run NAME=DIR ...] --eval DIR --out DIR [--backend auto|cpu|cuda] "
+    public string Usage => "sweep --run NAME=DIR[@REV[:STEP],...] [--run ...] --eval DIR --out DIR [--backend auto|cpu|cuda] "
         + "[--precision fp32|tf32|bf16] [--shard I/N] [--batch SEQUENCES] [--json]";
 
     public IReadOnlyList<CliOption> Options { get; } =
@@ -71,7 +71,11 @@ public sealed class SweepCommand : ICommand
     {
         int eq = s.IndexOf('=', StringComparison.Ordinal);
         if (eq <= 0 || eq == s.Length - 1) throw new UserError($"sweep: --run must be NAME=DIR (got '{s}')");
-        return new SweepRunSpec(s[..eq], s[(eq + 1)..]);
+        var path = s[(eq + 1)..];
+        // "NAME=~/..." reaches us unexpanded from shells that only expand a leading tilde.
+        if (path.StartsWith("~/", StringComparison.Ordinal))
+            path = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path[2..]);
+        return new SweepRunSpec(s[..eq], path);
     }
 
     /// <summary>"I/N" with 0 &lt;= I &lt; N; absent means 0/1.</summary>
