@@ -42,6 +42,6 @@ public class InspectCommandTests
         File.WriteAllText(Path.Combine(dir, "config.json"), "{}");
         var (code, _, err) = Cli.Run("inspect", "--model", dir);
         Assert.Equal(2, code);
-        Assert.Equal($"learning-curves inspect: {dir}: no model.safetensors or model.safetensors.index.json in the model folder\n", err);
+        Assert.Equal($"learning-curves inspect: {dir}: no weights in the model folder (looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin and pytorch_model.bin.index.json)\n", err);
     }
 }
