@@ -44,4 +44,30 @@ public class InspectCommandTests
         Assert.Equal(2, code);
         Assert.Equal($"learning-curves inspect: {dir}: no weights in the model folder (looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin and pytorch_model.bin.index.json)\n", err);
     }
+
+    [Fact]
+    public void Names_the_gpt_neox_architecture_of_a_torch_bin()
+    {
+        var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-neox", "pythia-like-bin-f32");
+        var (code, o, err) = Cli.Run("inspect", "--model", dir);
+        Assert.True(code == 0, err);
+        Assert.Contains("architecture: GPT-NeoX (model_type \"gpt_neox\", GPTNeoXForCausalLM): rotary on 2 of 8 head dims", o, StringComparison.Ordinal);
+        Assert.Contains("weights: pytorch_model.bin (torch.save zip)", o, StringComparison.Ordinal);
+        Assert.Matches(@"gpt_neox\.layers\.0\.attention\.rotary_emb\.inv_freq\s+F32\s+\[1\]\s+1\s+\(buffer, ignored\)", o);
+        Assert.Matches(@"embed_out\.weight\s+F32\s+\[50, 16\]", o);
+    }
+
+    [Fact]
+    public void A_malicious_bin_is_one_line_exit_2_and_never_runs()
+    {
+        File.Delete("/tmp/lc-pickle-ran-os-system");
+        var dir = TestPaths.TempDir();
+        File.Copy(Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "torch-bin", "malicious", "os-system", "pytorch_model.bin"), Path.Combine(dir, "pytorch_model.bin"));
+        File.Copy(Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "torch-bin", "gpt2-f32-shared-head", "config.json"), Path.Combine(dir, "config.json"));
+        var (code, _, err) = Cli.Run("inspect", "--model", dir);
+        Assert.Equal(2, code);
+        Assert.Single(err.TrimEnd('\n').Split('\n'));
+        Assert.Contains("refused: the pickle names the global posix.system", err, StringComparison.Ordinal);
+        Assert.False(File.Exists("/tmp/lc-pickle-ran-os-system"));
+    }
 }
