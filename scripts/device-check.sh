@@ -4,11 +4,18 @@
 #   1. the GPU tests (tests/Kernels.Tests, trait Category=Gpu),
 #   2. learning-curves verify --backend cuda (CUDA vs CPU on random models and the parity fixtures, per precision),
 #   3. learning-curves bench engine --backend cuda --profile, for bf16, tf32 and fp32,
-# and writes each step's log plus summary.txt into REPORT_DIR. Exit status: 0 when every step passed.
+#   4. scripts/hf_compare.py for bf16 and fp32, where python3 has torch and transformers,
+# each under its own time limit so the whole run stays within 8 minutes on one H100/H200. Each step's full log goes
+# into REPORT_DIR; stdout gets one line per step, then the one-screen summary (also REPORT_DIR/summary.txt).
+# Exit status: 0 when every step passed.
 #
 #   bash device-check.sh REPORT_DIR [BUNDLE_DIR]
 # BUNDLE_DIR defaults to the folder holding this script when it holds the bundle, else ../device-bundle beside it
 # (a checkout's scripts/ folder). LC_CHECK_QUICK=1 runs shorter benchmarks.
+# Rehearsal without a GPU (the tests do this on the software GPU): LC_CHECK_BUILT=REPO runs the built runner and test
+# assembly of the checkout REPO instead of a bundle, with the dotnet on PATH. On the software GPU (LC_SOFTWARE_GPU set)
+# the benchmarks are skipped (timings mean nothing there), verify runs --quick for fp32, and LC_CHECK_TEST_ARGS (extra
+# test-runner arguments, e.g. a -method filter) narrows the GPU tests.
 set -uo pipefail
 
 if [[ $# -lt 1 ]]; then
@@ -17,6 +24,22 @@ if [[ $# -lt 1 ]]; then
 fi
 report=$(mkdir -p "$1" && cd "$1" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+start_all=$SECONDS
+built=${LC_CHECK_BUILT:-}
+software=${LC_SOFTWARE_GPU:-}
+work=$(mktemp -d "${TMPDIR:-/tmp}/lc-device-check.XXXXXX")
+if [[ -n "$built" ]]; then
+    built=$(cd "$built" && pwd)
+    dotnet=$(command -v dotnet || true)
+    app="$built/src/Runner/bin/Release/net10.0/learning-curves.dll"
+    tests="$built/tests/Kernels.Tests/bin/Release/net10.0/LearningCurves.Kernels.Tests.dll"
+    fixtures="$built/tests/fixtures/parity"
+    for f in "$app" "$tests"; do
+        if [[ ! -f "$f" ]]; then echo "device-check: $f is missing (build the checkout first)" >&2; exit 2; fi
+    done
+    if [[ -z "$dotnet" ]]; then echo "device-check: no dotnet on PATH" >&2; exit 2; fi
+    bundle="$built (built checkout)"
+else
 bundle=${2:-}
 if [[ -z "$bundle" ]]; then
     if [[ -f "$here/dotnet-runtime.tar.xz" ]]; then bundle=$here; else bundle=$here/../device-bundle; fi
@@ -28,7 +51,6 @@ for f in dotnet-runtime.tar.xz app.tar.xz tests.tar.xz native.tar.xz; do
     fi
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/lc-device-check.XXXXXX")
 echo "device-check: unpacking $bundle into $work"
 for f in dotnet-runtime app tests native; do
     mkdir -p "$work/$f"
@@ -51,47 +73,61 @@ export LC_KERNEL_CACHE="$work/kernel-cache"
 dotnet="$DOTNET_ROOT/dotnet"
 app="$work/app/app/learning-curves.dll"
 tests="$work/tests/repo/tests/Kernels.Tests/bin/Release/net10.0/LearningCurves.Kernels.Tests.dll"
+fixtures="$work/app/app/fixtures/parity"  # the bundle carries them beside the app
+fi
 
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M') UTC"
     echo "host: $(uname -srm)"
+    echo "from: $bundle"
+    [[ -n "$software" ]] && echo "device: the software GPU in $software (a rehearsal: timings skipped)"
     cat "$bundle/MANIFEST.txt" 2>/dev/null
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || echo "nvidia-smi: not available"
 } > "$report/device.txt"
-cat "$report/device.txt"
 
-declare -a names=() codes=()
+declare -a names=() codes=() secs=()
+# step NAME LIMIT_S COMMAND...: runs under a time limit (exit 124 when it ran past it), full output to NAME.log only.
 step() {
-    local name=$1; shift
-    echo
-    echo "=== $name: $*"
+    local name=$1 limit=$2; shift 2
     local start=$SECONDS
-    "$@" 2>&1 | tee "$report/$name.log"
-    local code=${PIPESTATUS[0]}
-    echo "=== $name: exit $code after $((SECONDS - start)) s"
-    names+=("$name"); codes+=("$code")
+    { echo "=== $name: $* (limit ${limit} s)"; timeout --kill-after=10 "$limit" "$@"; } > "$report/$name.log" 2>&1
+    local code=$?
+    names+=("$name"); codes+=("$code"); secs+=("$((SECONDS - start))")
+    echo "device-check: $name: exit $code after $((SECONDS - start)) s ($report/$name.log)"
+}
+skip() {
+    echo "device-check: $1 skipped: $2" | tee "$report/$1.skipped"
 }
 
-step gpu-tests "$dotnet" "$tests" -trait "Category=Gpu" -noColor -noLogo -result-xml "$report/gpu-tests.xml"
-step verify "$dotnet" "$app" verify --backend cuda --fixtures "$work/app/app/fixtures/parity"
-bench_opts=(--profile)
-[[ "${LC_CHECK_QUICK:-0}" == 1 ]] && bench_opts+=(--quick)
-for p in bf16 tf32 fp32; do
-    step "bench-$p" "$dotnet" "$app" bench engine --backend cuda --precision "$p" "${bench_opts[@]}"
-done
+# Limits (seconds) that keep the run within 8 minutes on one H100/H200, unpacking included.
+read -r -a test_args <<< "${LC_CHECK_TEST_ARGS:-}"
+step gpu-tests 150 "$dotnet" "$tests" -trait "Category=Gpu" -noColor -noLogo -result-xml "$report/gpu-tests.xml" "${test_args[@]}"
+if [[ -n "$software" ]]; then
+    step verify 240 "$dotnet" "$app" verify --backend cuda --quick --precision fp32 --fixtures "$fixtures"
+    for p in bf16 tf32 fp32; do skip "bench-$p" "timings need a real GPU (running on the software GPU)"; done
+else
+    step verify 90 "$dotnet" "$app" verify --backend cuda --fixtures "$fixtures"
+    bench_opts=(--profile)
+    [[ "${LC_CHECK_QUICK:-0}" == 1 ]] && bench_opts+=(--quick)
+    for p in bf16 tf32 fp32; do
+        step "bench-$p" 50 "$dotnet" "$app" bench engine --backend cuda --precision "$p" "${bench_opts[@]}"
+    done
+fi
 
 # Hugging Face transformers on the same GPU, same precision, same weights (only where python3 has it).
 if [[ -f "$here/hf_compare.py" ]] && python3 -c "import torch, transformers" >/dev/null 2>&1; then
     for p in bf16 fp32; do
-        step "hf-compare-$p" python3 "$here/hf_compare.py" --runner "$dotnet $app" --precision "$p" --out "$work/hf-$p"
+        step "hf-compare-$p" 50 python3 "$here/hf_compare.py" --runner "$dotnet $app" --precision "$p" --out "$work/hf-$p"
     done
 else
-    echo "device-check: hf_compare skipped (no hf_compare.py beside this script, or python3 lacks torch/transformers)" | tee "$report/hf-compare-skipped.log"
+    skip hf-compare "no hf_compare.py beside this script, or python3 lacks torch/transformers"
 fi
 
 {
-    echo "device-check summary ($(date -u '+%Y-%m-%d %H:%M') UTC)"
-    grep -h "Total:" "$report/gpu-tests.log" 2>/dev/null | tail -n 1 | sed 's/^[[:space:]]*/gpu tests: /'
+    echo "device-check summary ($(date -u '+%Y-%m-%d %H:%M') UTC, $((SECONDS - start_all)) s; full logs in $report)"
+    head -n 4 "$report/device.txt" | tail -n +3
+    grep -h "Total:" "$report/gpu-tests.log" 2>/dev/null | tail -n 1 | sed 's/^[^A-Za-z]*/gpu tests: /'
+    grep -h "\[FAIL\]" "$report/gpu-tests.log" 2>/dev/null | head -n 10 | sed 's/^[^A-Za-z]*/failed: /'
     grep -h "^summary\|^verify:" "$report/verify.log" 2>/dev/null
     for p in bf16 tf32 fp32; do
         grep -h "^matrix rate $p\|^gpt2-small" "$report/bench-$p.log" 2>/dev/null | sed "s/^/bench $p: /"
@@ -99,10 +135,13 @@ fi
     grep -h "^ratio\|^same surprisals" "$report"/hf-compare-*.log 2>/dev/null
     failed=0
     for i in "${!names[@]}"; do
-        echo "step ${names[$i]}: exit ${codes[$i]}"
+        echo "step ${names[$i]}: exit ${codes[$i]} after ${secs[$i]} s$([[ "${codes[$i]}" == 124 || "${codes[$i]}" == 137 ]] && echo " (ran past its time limit)")"
         [[ "${codes[$i]}" != 0 ]] && failed=1
     done
+    for f in "$report"/*.skipped; do [[ -f "$f" ]] && sed 's/^device-check: //' "$f"; done
     echo "result: $([[ $failed == 0 ]] && echo PASS || echo FAIL)"
-} | tee "$report/summary.txt"
+} > "$report/summary.txt"
+echo
+cat "$report/summary.txt"
 rm -rf "$work"
 grep -q "^result: PASS" "$report/summary.txt"
