@@ -396,9 +396,11 @@ function Invoke-Fuzz {
         }
         Write-Host "fuzz: $target for $FuzzSeconds s, $(@(Get-ChildItem $in).Count) seeds in $in"
         # -V: stop after that many seconds; -t 5000: a slower input is a hang; -m none: the .NET runtime maps more than
-        # afl's default memory limit.
+        # afl's default memory limit; -x: the format's tokens (JSON keys and dtypes; zip signatures and pickle globals),
+        # which afl would take long to guess byte by byte.
         $log = Join-Path $fuzzRoot "$target.log"
-        & afl-fuzz -i $in -o $out -t 5000 -m none -V $FuzzSeconds -- dotnet $harness $target *> $log
+        $dict = Join-Path $Root "tests/fuzz/$target.dict"
+        & afl-fuzz -i $in -o $out -x $dict -t 5000 -m none -V $FuzzSeconds -- dotnet $harness $target *> $log
         if ($LASTEXITCODE -ne 0) { Get-Content $log -Tail 30 | Write-Host; throw "fuzz: afl-fuzz $target failed (exit code $LASTEXITCODE; log $log)" }
         $statsFile = Join-Path $out 'default/fuzzer_stats'
         $stats = @{}
