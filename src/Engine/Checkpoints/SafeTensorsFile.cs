@@ -265,7 +265,9 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (offsets.Value.ValueKind != JsonValueKind.Array || offsets.Value.GetArrayLength() != 2)
             throw Bad("data_offsets must be an array [begin, end]");
         var o = offsets.Value.EnumerateArray().ToArray();
-        if (!o[0].TryGetInt64(out long begin) || !o[1].TryGetInt64(out long end) || begin < 0 || end < 0)
+        // TryGetInt64 throws on a non-number (a string, null), so the kinds are checked first.
+        if (o[0].ValueKind != JsonValueKind.Number || o[1].ValueKind != JsonValueKind.Number
+            || !o[0].TryGetInt64(out long begin) || !o[1].TryGetInt64(out long end) || begin < 0 || end < 0)
             throw Bad($"data_offsets {offsets.Value.GetRawText()} are not non-negative integers");
         if (end < begin) throw Bad($"data_offsets [{begin}, {end}] end before they begin");
         return new SafeTensorInfo(name, dt, dims.ToArray(), begin, end);

@@ -92,7 +92,7 @@ public sealed unsafe class StoredZip : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(e);
-        if (offset < 0 || count < 0 || offset + count > e.Length) throw new ArgumentOutOfRangeException(nameof(offset));
+        if (offset < 0 || count < 0 || offset > e.Length - count) throw new ArgumentOutOfRangeException(nameof(offset));
         if (count > int.MaxValue) throw UserError.InFile(Path, $"entry '{e.Name}': a read of {count} bytes is larger than 2 GB; not supported");
         return new ReadOnlySpan<byte>(_base + e.DataOffset + offset, (int)count);
     }
@@ -102,7 +102,8 @@ public sealed unsafe class StoredZip : IDisposable
         UserError Bad(string what) => UserError.InFile(path, $"not a readable zip archive: {what}");
         ReadOnlySpan<byte> At(long offset, int count)
         {
-            if (offset < 0 || count < 0 || offset + count > length) throw Bad($"a record at byte {offset} runs past the end of the file");
+            // Compared as offset > length - count: an offset near 2^63 (from a ZIP64 field) would overflow offset + count.
+            if (offset < 0 || count < 0 || count > length || offset > length - count) throw Bad($"a record at byte {offset} runs past the end of the file");
             return new ReadOnlySpan<byte>(p + offset, count);
         }
 
@@ -136,7 +137,7 @@ public sealed unsafe class StoredZip : IDisposable
             cdSize = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(rec[40..]));
             cdOffset = checked((long)BinaryPrimitives.ReadUInt64LittleEndian(rec[48..]));
         }
-        if (cdOffset < 0 || cdSize < 0 || cdOffset + cdSize > length) throw Bad($"the central directory [{cdOffset}, +{cdSize}) lies outside the file");
+        if (cdOffset < 0 || cdSize < 0 || cdOffset > length || cdSize > length - cdOffset) throw Bad($"the central directory [{cdOffset}, +{cdSize}) lies outside the file");
         // Each central entry takes at least 46 bytes, which bounds the count before anything is allocated.
         if (count > cdSize / 46) throw Bad($"{count} entries cannot fit in a central directory of {cdSize} bytes");
 
@@ -198,7 +199,7 @@ public sealed unsafe class StoredZip : IDisposable
             var lh = At(local, 30);
             if (BinaryPrimitives.ReadUInt32LittleEndian(lh) != LocalSig) throw Bad($"entry '{name}': no local header at byte {local}");
             long data = local + 30 + BinaryPrimitives.ReadUInt16LittleEndian(lh[26..]) + BinaryPrimitives.ReadUInt16LittleEndian(lh[28..]);
-            if (data + usize > cdOffset) throw Bad($"entry '{name}' data [{data}, +{usize}) runs into the central directory");
+            if (usize < 0 || data > cdOffset || usize > cdOffset - data) throw Bad($"entry '{name}' data [{data}, +{usize}) runs into the central directory");
             entries.Add(new StoredZipEntry(name, data, usize));
         }
         // Data ranges must not overlap (a crafted archive could otherwise alias one entry's bytes as another's).
