@@ -17,7 +17,7 @@ param(
     [ValidateSet('cpu', 'cuda', 'auto')]
     [string] $Backend = 'cpu',
 
-    # fuzz: which checkpoint reader to fuzz (all: one after the other), and for how many seconds each.
+    # fuzz: which checkpoint reader to fuzz (all: both side by side), and for how many seconds each.
     [ValidateSet('safetensors', 'torch-bin', 'all')]
     [string] $FuzzTarget = 'all',
 
@@ -363,8 +363,12 @@ function Invoke-Fuzz {
     $env:AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES = '1'     # core_pattern is the host's business
     $env:AFL_SKIP_BIN_CHECK = '1'                        # the target is `dotnet`, instrumented through SharpFuzz
     $env:AFL_NO_UI = '1'
+    $env:AFL_NO_AFFINITY = '1'                          # the targets share the machine with the caller's work
     $total = 0
-    foreach ($target in $targets) {
+    # Every target is prepared, then all of them run side by side (one afl-fuzz each, a core each on a 2-core machine),
+    # then each one's results are read. Each afl-fuzz runs under bash so that `times` can report the CPU time of
+    # afl-fuzz and of the harness processes it ran: the figure docs/fuzzing.md records, since afl's run_time is wall time.
+    $runs = foreach ($target in $targets) {
         $in = Join-Path $fuzzRoot "in/$target"
         $out = Join-Path $fuzzRoot "out/$target"
         Remove-Item -Recurse -Force $in, $out -ErrorAction SilentlyContinue
@@ -399,16 +403,34 @@ function Invoke-Fuzz {
         # afl's default memory limit; -x: the format's tokens (JSON keys and dtypes; zip signatures and pickle globals),
         # which afl would take long to guess byte by byte.
         $log = Join-Path $fuzzRoot "$target.log"
+        $timesFile = Join-Path $fuzzRoot "$target.times"
         $dict = Join-Path $Root "tests/fuzz/$target.dict"
-        & afl-fuzz -i $in -o $out -x $dict -t 5000 -m none -V $FuzzSeconds -- dotnet $harness $target *> $log
-        if ($LASTEXITCODE -ne 0) { Get-Content $log -Tail 30 | Write-Host; throw "fuzz: afl-fuzz $target failed (exit code $LASTEXITCODE; log $log)" }
+        $cmd = 'afl-fuzz -i "$1" -o "$2" -x "$3" -t 5000 -m none -V "$4" -- dotnet "$5" "$6" > "$7" 2>&1; rc=$?; times > "$8"; exit $rc'
+        # ProcessStartInfo.ArgumentList passes each argument as is (Start-Process would rejoin and re-split them).
+        $psi = [Diagnostics.ProcessStartInfo]::new('bash')
+        foreach ($a in @('-c', $cmd, 'fuzz', $in, $out, $dict, "$FuzzSeconds", $harness, $target, $log, $timesFile)) { $psi.ArgumentList.Add($a) }
+        $psi.UseShellExecute = $false
+        $p = [Diagnostics.Process]::Start($psi)
+        [pscustomobject] @{ Target = $target; Process = $p; Out = $out; Log = $log; Times = $timesFile }
+    }
+    foreach ($run in $runs) {
+        $run.Process.WaitForExit()
+        $target = $run.Target
+        $out = $run.Out
+        if ($run.Process.ExitCode -ne 0) { Get-Content $run.Log -Tail 30 | Write-Host; throw "fuzz: afl-fuzz $target failed (exit code $($run.Process.ExitCode); log $($run.Log))" }
+        # `times` prints the shell's own user/system time, then its children's: afl-fuzz and the harness it ran.
+        $cpu = 0.0
+        $lines = @(Get-Content $run.Times)
+        foreach ($t in ($lines[-1] -split '\s+')) {
+            if ($t -match '^(\d+)m([\d.]+)s$') { $cpu += [double] $Matches[1] * 60 + [double]::Parse($Matches[2], [Globalization.CultureInfo]::InvariantCulture) }
+        }
         $statsFile = Join-Path $out 'default/fuzzer_stats'
         $stats = @{}
         foreach ($line in Get-Content $statsFile) {
             if ($line -match '^\s*(\S+)\s*:\s*(.*)$') { $stats[$Matches[1]] = $Matches[2].Trim() }
         }
-        Write-Host ("fuzz: {0}: {1} executions in {2} s ({3} exec/s), corpus {4}, edges {5} ({6}), crashes {7}, hangs {8}" -f $target,
-            $stats['execs_done'], $stats['run_time'], $stats['execs_per_sec'], $stats['corpus_count'], $stats['edges_found'],
+        Write-Host ("fuzz: {0}: {1} executions in {2} s wall, {3:0} CPU s ({4} exec/s), corpus {5}, edges {6} ({7}), crashes {8}, hangs {9}" -f $target,
+            $stats['execs_done'], $stats['run_time'], $cpu, $stats['execs_per_sec'], $stats['corpus_count'], $stats['edges_found'],
             $stats['bitmap_cvg'], $stats['saved_crashes'], $stats['saved_hangs'])
         $found = @(foreach ($kind in @('crashes', 'hangs')) {
                 Get-ChildItem (Join-Path $out "default/$kind") -File -ErrorAction SilentlyContinue | Where-Object { $_.Name -ne 'README.txt' }
