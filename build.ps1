@@ -366,8 +366,9 @@ function Invoke-Fuzz {
     $env:AFL_NO_AFFINITY = '1'                          # the targets share the machine with the caller's work
     $total = 0
     # Every target is prepared, then all of them run side by side (one afl-fuzz each, a core each on a 2-core machine),
-    # then each one's results are read. Each afl-fuzz runs under bash so that `times` can report the CPU time of
-    # afl-fuzz and of the harness processes it ran: the figure docs/fuzzing.md records, since afl's run_time is wall time.
+    # then each one's results are read. Each afl-fuzz runs under bash so that `times` reports the CPU time of the
+    # processes it waited for (afl's run_time is wall time). Harness processes that afl's fork server reaps are not among
+    # them, so the figure is a lower bound (docs/checkpoints-and-scoring.md, "Fuzzing the readers").
     $runs = foreach ($target in $targets) {
         $in = Join-Path $fuzzRoot "in/$target"
         $out = Join-Path $fuzzRoot "out/$target"
@@ -418,7 +419,7 @@ function Invoke-Fuzz {
         $target = $run.Target
         $out = $run.Out
         if ($run.Process.ExitCode -ne 0) { Get-Content $run.Log -Tail 30 | Write-Host; throw "fuzz: afl-fuzz $target failed (exit code $($run.Process.ExitCode); log $($run.Log))" }
-        # `times` prints the shell's own user/system time, then its children's: afl-fuzz and the harness it ran.
+        # `times` prints the shell's own user/system time, then its children's (a lower bound, see above).
         $cpu = 0.0
         $lines = @(Get-Content $run.Times)
         foreach ($t in ($lines[-1] -split '\s+')) {
