@@ -22,7 +22,12 @@ param(
     [string] $FuzzTarget = 'all',
 
     [ValidateRange(10, 604800)]
-    [int] $FuzzSeconds = 600
+    [int] $FuzzSeconds = 600,
+
+    # fuzz: stop each target once its process tree has used this many CPU seconds (0: run the whole -FuzzSeconds,
+    # which then is only a wall-clock cap).
+    [ValidateRange(0, 604800)]
+    [int] $FuzzCpuSeconds = 0
 )
 
 $ErrorActionPreference = 'Stop'
@@ -337,9 +342,49 @@ function Invoke-DeviceBundle {
     if ($bytes -ge 60MB) { throw "device-bundle: $mib MiB is over the 60 MiB limit" }
 }
 
+# CPU time of a process tree, read from /proc: for every live process under $RootPid (itself included), utime + stime
+# (which cover all of its threads, exited ones too) goes into $Seen, keyed by pid and start time so that a reused pid
+# is a new entry; a process keeps the last value seen before it exited. Returns the tree's CPU seconds so far. Only a
+# process that starts and ends between two samples is missed (afl's fork server keeps its harness processes alive
+# for many inputs, so that is rare); children's cutime/cstime is not added, as that would count a process twice.
+$ClockTicks = 0
+function Measure-TreeCpu([int] $RootPid, [hashtable] $Seen) {
+    if ($script:ClockTicks -eq 0) { $script:ClockTicks = [int] (& getconf CLK_TCK) }
+    $children = @{}
+    $ticks = @{}
+    foreach ($dir in [IO.Directory]::GetDirectories('/proc')) {
+        $name = [IO.Path]::GetFileName($dir)
+        if ($name -notmatch '^\d+$') { continue }
+        try { $stat = [IO.File]::ReadAllText("$dir/stat") } catch { continue }   # it exited meanwhile
+        # /proc/PID/stat: "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+        # Counting from state as 0: ppid 1, utime 11, stime 12, starttime 19.
+        $f = $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')
+        $p = [int] $name
+        $ppid = [int] $f[1]
+        if (-not $children.ContainsKey($ppid)) { $children[$ppid] = [Collections.Generic.List[int]]::new() }
+        $children[$ppid].Add($p)
+        $ticks[$p] = @("$p/$($f[19])", ([long] $f[11] + [long] $f[12]))
+    }
+    $queue = [Collections.Generic.Queue[int]]::new()
+    $queue.Enqueue($RootPid)
+    while ($queue.Count -gt 0) {
+        $p = $queue.Dequeue()
+        if ($ticks.ContainsKey($p)) { $Seen[$ticks[$p][0]] = $ticks[$p][1] }
+        if ($children.ContainsKey($p)) { foreach ($c in $children[$p]) { $queue.Enqueue($c) } }
+    }
+    return Get-TreeCpu $Seen
+}
+
+function Get-TreeCpu([hashtable] $Seen) {
+    $sum = 0L
+    foreach ($v in $Seen.Values) { $sum += $v }
+    if ($script:ClockTicks -eq 0) { return 0.0 }
+    return $sum / [double] $script:ClockTicks
+}
+
 # fuzz: coverage-guided fuzzing of the checkpoint readers with afl++ and SharpFuzz. The harness (tests/fuzz, outside the
 # solution) is published to artifacts/fuzz/bin, the readers' assemblies are instrumented there with the sharpfuzz tool,
-# and afl-fuzz runs each target for -FuzzSeconds, seeded from the committed fixtures (small files only: AFL slows on big
+# and afl-fuzz runs each target for -FuzzSeconds (or until it has used -FuzzCpuSeconds of CPU), seeded from the committed fixtures (small files only: AFL slows on big
 # seeds) and a few hand-made minimal files. Afterwards it prints afl's counts from fuzzer_stats and copies any crashing
 # or hanging input to artifacts/fuzz/findings/TARGET/, replays each through the harness outside AFL (printing the
 # exception), and fails when there is one.
@@ -366,9 +411,8 @@ function Invoke-Fuzz {
     $env:AFL_NO_AFFINITY = '1'                          # the targets share the machine with the caller's work
     $total = 0
     # Every target is prepared, then all of them run side by side (one afl-fuzz each, a core each on a 2-core machine),
-    # then each one's results are read. Each afl-fuzz runs under bash so that `times` reports the CPU time of the
-    # processes it waited for (afl's run_time is wall time). Harness processes that afl's fork server reaps are not among
-    # them, so the figure is a lower bound (docs/checkpoints-and-scoring.md, "Fuzzing the readers").
+    # then each one's results are read. afl's run_time is wall time, and bash's `times` misses the harness processes
+    # that afl's fork server starts, so each target's CPU time is measured from /proc instead (Measure-TreeCpu).
     $runs = foreach ($target in $targets) {
         $in = Join-Path $fuzzRoot "in/$target"
         $out = Join-Path $fuzzRoot "out/$target"
@@ -404,35 +448,49 @@ function Invoke-Fuzz {
         # afl's default memory limit; -x: the format's tokens (JSON keys and dtypes; zip signatures and pickle globals),
         # which afl would take long to guess byte by byte.
         $log = Join-Path $fuzzRoot "$target.log"
-        $timesFile = Join-Path $fuzzRoot "$target.times"
         $dict = Join-Path $Root "tests/fuzz/$target.dict"
-        $cmd = 'afl-fuzz -i "$1" -o "$2" -x "$3" -t 5000 -m none -V "$4" -- dotnet "$5" "$6" > "$7" 2>&1; rc=$?; times > "$8"; exit $rc'
+        # exec: the shell becomes afl-fuzz, so the process started here is the root of the target's process tree.
+        $cmd = 'exec afl-fuzz -i "$1" -o "$2" -x "$3" -t 5000 -m none -V "$4" -- dotnet "$5" "$6" > "$7" 2>&1'
         # ProcessStartInfo.ArgumentList passes each argument as is (Start-Process would rejoin and re-split them).
         $psi = [Diagnostics.ProcessStartInfo]::new('bash')
-        foreach ($a in @('-c', $cmd, 'fuzz', $in, $out, $dict, "$FuzzSeconds", $harness, $target, $log, $timesFile)) { $psi.ArgumentList.Add($a) }
+        foreach ($a in @('-c', $cmd, 'fuzz', $in, $out, $dict, "$FuzzSeconds", $harness, $target, $log)) { $psi.ArgumentList.Add($a) }
         $psi.UseShellExecute = $false
         $p = [Diagnostics.Process]::Start($psi)
-        [pscustomobject] @{ Target = $target; Process = $p; Out = $out; Log = $log; Times = $timesFile }
+        [pscustomobject] @{ Target = $target; Process = $p; Out = $out; Log = $log; Cpu = @{}; Stopped = $false }
+    }
+    # Sample every target's CPU time until all have exited; with -FuzzCpuSeconds, stop a target (SIGINT: afl-fuzz
+    # then writes its stats and exits cleanly) once it has used that much.
+    $nextReport = [DateTime]::UtcNow.AddMinutes(10)
+    while (@($runs | Where-Object { -not $_.Process.HasExited }).Count -gt 0) {
+        foreach ($run in $runs) {
+            if ($run.Process.HasExited) { continue }
+            $used = Measure-TreeCpu $run.Process.Id $run.Cpu
+            if ($FuzzCpuSeconds -gt 0 -and -not $run.Stopped -and $used -ge $FuzzCpuSeconds) {
+                Write-Host ("fuzz: {0} has used {1:0} CPU s; stopping it" -f $run.Target, $used)
+                & kill -INT $run.Process.Id
+                $run.Stopped = $true
+            }
+        }
+        if ([DateTime]::UtcNow -ge $nextReport) {
+            Write-Host ("fuzz: " + (($runs | ForEach-Object { '{0} {1:0} CPU s' -f $_.Target, (Get-TreeCpu $_.Cpu) }) -join ', '))
+            $nextReport = $nextReport.AddMinutes(10)
+        }
+        Start-Sleep -Seconds 2
     }
     foreach ($run in $runs) {
-        $run.Process.WaitForExit()
         $target = $run.Target
         $out = $run.Out
         if ($run.Process.ExitCode -ne 0) { Get-Content $run.Log -Tail 30 | Write-Host; throw "fuzz: afl-fuzz $target failed (exit code $($run.Process.ExitCode); log $($run.Log))" }
-        # `times` prints the shell's own user/system time, then its children's (a lower bound, see above).
-        $cpu = 0.0
-        $lines = @(Get-Content $run.Times)
-        foreach ($t in ($lines[-1] -split '\s+')) {
-            if ($t -match '^(\d+)m([\d.]+)s$') { $cpu += [double] $Matches[1] * 60 + [double]::Parse($Matches[2], [Globalization.CultureInfo]::InvariantCulture) }
-        }
+        $cpu = Get-TreeCpu $run.Cpu
         $statsFile = Join-Path $out 'default/fuzzer_stats'
         $stats = @{}
         foreach ($line in Get-Content $statsFile) {
             if ($line -match '^\s*(\S+)\s*:\s*(.*)$') { $stats[$Matches[1]] = $Matches[2].Trim() }
         }
-        Write-Host ("fuzz: {0}: {1} executions in {2} s wall, {3:0} CPU s ({4} exec/s), corpus {5}, edges {6} ({7}), crashes {8}, hangs {9}" -f $target,
+        $perCpu = if ($cpu -gt 0) { [double] $stats['execs_done'] / $cpu } else { 0.0 }
+        Write-Host ("fuzz: {0}: {1} executions in {2} s wall, {3:0} CPU s ({4} exec/s wall, {10:0} exec/CPU s), corpus {5}, edges {6} ({7}), crashes {8}, hangs {9}" -f $target,
             $stats['execs_done'], $stats['run_time'], $cpu, $stats['execs_per_sec'], $stats['corpus_count'], $stats['edges_found'],
-            $stats['bitmap_cvg'], $stats['saved_crashes'], $stats['saved_hangs'])
+            $stats['bitmap_cvg'], $stats['saved_crashes'], $stats['saved_hangs'], $perCpu)
         $found = @(foreach ($kind in @('crashes', 'hangs')) {
                 Get-ChildItem (Join-Path $out "default/$kind") -File -ErrorAction SilentlyContinue | Where-Object { $_.Name -ne 'README.txt' }
             })
