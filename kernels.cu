@@ -32,6 +32,14 @@
 //  bias_gelu_forward(x, bias, rows, cols)
 //      x (rows,cols) = gelu(x + bias (cols)), in place; bias may be null (then plain gelu).
 //      launch: grid ceil(rows*cols/256) (grid-stride), block 256, shared 0.
+//  gelu_erf_forward(x, n)
+//      x (n) = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU (GPT-NeoX), in place, as max(x,0) - |x| erfc(|x|/sqrt 2)/2.
+//      launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
+//  rotary_forward(qkv, cosT, sinT, B, T, C, NH, R)
+//      Rotary position embedding (GPT-NeoX rotate_half layout) in place on q and k of qkv (B,T,3C): in each head,
+//      dimensions i and i + R/2 (i < R/2) turn by the angle whose cos and sin are cosT, sinT (T, R/2) [t, i];
+//      dimensions R..HS-1 are left alone. R even, 0 < R <= HS. launch: grid ceil(B*T*2*NH*(R/2)/256) (grid-stride),
+//      block 256, shared 0.
 //  residual_add(x, y, n)
 //      x (n) += y (n). launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
 //  residual_bias_add(x, y, bias, rows, cols)
@@ -88,6 +96,7 @@
 //   2026-11-25  attention_fused/attention_cached: probabilities through 4 KiB of static shared memory instead of a
 //               shuffle per key (no change to names, parameters, grid, block or the dynamic shared size).
 //   2026-11-25  new kernel residual_bias_add (nothing else changed).
+//   2026-12-03  new kernels gelu_erf_forward and rotary_forward, for GPT-NeoX / Pythia (nothing else changed).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -179,6 +188,38 @@ extern "C" __global__ void bias_gelu_forward(float* __restrict__ x, const float*
         float v = x[i];
         if (bias) v += bias[i % cols];
         x[i] = lc_gelu(v);
+    }
+}
+
+// x (n) = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU (GPT-NeoX), in place. Written as max(x, 0) - |x| erfc(|x|/sqrt 2) / 2
+// (as CpuOps.GeluErf): the erf form loses the small negative tail to cancellation (1 + erf(z) for z << 0).
+extern "C" __global__ void gelu_erf_forward(float* x, long long n)
+{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        float v = x[i], a = fabsf(v);
+        x[i] = fmaxf(v, 0.0f) - 0.5f * a * erfcf(a * 0.70710678118654752f);
+    }
+}
+
+// Rotary position embedding on q and k of qkv (B,T,3C), in place, from the angle table cosT, sinT (T, R/2). The table
+// comes from the host (CpuOps.RotaryTable, double precision): device sin/cos would need the slow-path argument reduction
+// (local memory) for angles of thousands of radians, and a float angle would be off by ~1e-4 there.
+extern "C" __global__ void rotary_forward(float* __restrict__ qkv, const float* __restrict__ cosT, const float* __restrict__ sinT,
+    int B, int T, int C, int NH, int R)
+{
+    int half = R / 2, HS = C / NH;
+    long long n = (long long)B * T * 2 * NH * half;
+    for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (long long)gridDim.x * blockDim.x) {
+        int i = (int)(idx % half);
+        long long rest = idx / half;
+        int part = (int)(rest % (2 * NH)); // q heads 0..NH-1, then k heads
+        long long row = rest / (2 * NH);   // b * T + t
+        int t = (int)(row % T);
+        float* p = qkv + row * 3 * C + (long long)part * HS + i;
+        float c = cosT[t * half + i], s = sinT[t * half + i];
+        float x1 = p[0], x2 = p[half];
+        p[0] = x1 * c - x2 * s;
+        p[half] = x2 * c + x1 * s;
     }
 }
 

@@ -27,7 +27,9 @@ public sealed partial class CudaBackend : IBackend
     private readonly EventHandle[] _stageFree = new EventHandle[2];
     private readonly bool[] _stageUsed = new bool[2];
     private int _nextStage;
-    private readonly Scratch _bf16In, _q, _k, _v, _y, _att, _logits, _state;
+    private readonly Scratch _bf16In, _q, _k, _v, _y, _att, _logits, _state, _rotary;
+    /// <summary>What the rotary table in <see cref="_rotary"/> was made for (T, R, base, past); null: nothing yet.</summary>
+    private (int T, int R, double Base, int Past)? _rotaryKey;
     private KernelProfile? _profile;
     private bool _disposed;
 
@@ -64,6 +66,7 @@ public sealed partial class CudaBackend : IBackend
             _att = new Scratch(_dev);
             _logits = new Scratch(_dev);
             _state = new Scratch(_dev);
+            _rotary = new Scratch(_dev);
         }
         catch
         {
@@ -84,6 +87,8 @@ public sealed partial class CudaBackend : IBackend
         ["layernorm_forward"] = "ppppiif",
         ["bias_add"] = "ppii",
         ["bias_gelu_forward"] = "ppii",
+        ["gelu_erf_forward"] = "pl",
+        ["rotary_forward"] = "pppiiiii",
         ["residual_add"] = "ppl",
         ["residual_bias_add"] = "pppii",
         ["gather_rows"] = "pppii",
@@ -384,6 +389,40 @@ public sealed partial class CudaBackend : IBackend
         Launch("residual_bias_add", Grid(n), 1, 1, 0, P(x), P(y), P(bias), I(rows), I(cols));
     }
 
+    public void GeluErf(IDeviceBuffer x, long n)
+    {
+        ThrowIfDisposed();
+        Need(x, n);
+        using var _ = Time("gelu_erf_forward");
+        Launch("gelu_erf_forward", Grid(n), 1, 1, 0, P(x), L(n));
+    }
+
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
+    {
+        ThrowIfDisposed();
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");
+        if (rotaryDims < 0 || rotaryDims % 2 != 0 || rotaryDims > c / heads)
+            throw new ArgumentException($"rotary: {rotaryDims} dims must be even and at most the head size {c / heads}");
+        Need(qkv, (long)b * t * 3 * c);
+        int half = rotaryDims / 2;
+        if (half == 0 || b == 0 || t == 0) return;
+        // The angle table (cos | sin, each (T, R/2)) is made on the host in double precision (kernels.cu says why) and
+        // uploaded once per shape and position: every layer of a forward pass reuses it.
+        var key = (t, rotaryDims, rotaryBase, past);
+        long tableFloats = (long)t * half;
+        ulong table = _rotary.Get(2 * tableFloats * 4);
+        if (_rotaryKey != key)
+        {
+            var host = new float[2 * tableFloats];
+            CpuOps.RotaryTable(t, rotaryDims, rotaryBase, past, host.AsSpan(0, (int)tableFloats), host.AsSpan((int)tableFloats));
+            CopyIn(table, MemoryMarshal.AsBytes(host.AsSpan()));
+            _rotaryKey = key;
+        }
+        using var _ = Time("rotary_forward");
+        Launch("rotary_forward", Grid((long)b * t * 2 * heads * half), 1, 1, 0, P(qkv), D(table), D(table + (ulong)(tableFloats * 4)),
+            I(b), I(t), I(c), I(heads), I(rotaryDims));
+    }
+
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c)
     {
         ThrowIfDisposed();
@@ -558,7 +597,7 @@ public sealed partial class CudaBackend : IBackend
     private void ReleaseResources()
     {
         // The fields are null when the constructor failed before assigning them, whatever their declared types say.
-        foreach (var s in new[] { _bf16In, _q, _k, _v, _y, _att, _logits, _state }) s?.Dispose();
+        foreach (var s in new[] { _bf16In, _q, _k, _v, _y, _att, _logits, _state, _rotary }) s?.Dispose();
         foreach (var e in _stageFree) e?.Dispose();
         foreach (var s in _stage) s?.Dispose();
         _blas?.Dispose();

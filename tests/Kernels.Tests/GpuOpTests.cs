@@ -108,6 +108,54 @@ public class GpuOpTests
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(255)]
+    [InlineData(70_001)]
+    public void Exact_gelu_matches_the_cpu_over_both_tails(int n)
+    {
+        using var be = Open();
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        // Wide enough to reach both tails (the negative one is where the erf form cancels), plus exact edge values.
+        var x = Normal(rng, n + 8, 4f);
+        float[] edges = [0f, -0f, 1e-30f, -1e-30f, 9.5f, -9.5f, 30f, -30f];
+        edges.CopyTo(x.AsSpan(n));
+        var want = x.ToArray();
+        CpuOps.GeluErf(want);
+        using var d = be.Upload(x);
+        be.GeluErf(d, x.Length - 1);            // the last value stays as it was: n is honoured
+        want[^1] = x[^1];
+        AssertClose(want, Get(be, d, x.Length), 1e-6, 1e-6, $"gelu (erf) n {x.Length - 1} seed {seed}");
+    }
+
+    [Theory]
+    [InlineData(1, 1, 8, 2, 4, 0)]        // smallest: one token, R = HS
+    [InlineData(2, 37, 96, 3, 8, 5)]      // partial rotary (R < HS, Pythia's 25%), a past offset
+    [InlineData(3, 19, 64, 4, 16, 0)]     // R = HS
+    [InlineData(1, 5, 48, 2, 24, 2040)]   // far into the context: large angles
+    [InlineData(2, 7, 40, 5, 0, 3)]       // no rotary dims: nothing changes
+    public void Rotary_matches_the_cpu(int b, int t, int c, int heads, int r, int past)
+    {
+        using var be = Open();
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        var want = qkv.ToArray();
+        CpuOps.Rotary(want, b, t, c, heads, r, 10000, past);
+        using var d = be.Upload(qkv);
+        be.Rotary(d, b, t, c, heads, r, 10000, past);
+        AssertClose(want, Get(be, d, qkv.Length), 1e-6, 1e-6, $"rotary R {r} past {past} seed {seed}");
+        // Again at the next position (decoding one token at a time): the cached angle table must follow.
+        var want2 = qkv.ToArray();
+        CpuOps.Rotary(want2, b, t, c, heads, r, 10000, past + 1);
+        be.Write(d, qkv);
+        be.Rotary(d, b, t, c, heads, r, 10000, past + 1);
+        AssertClose(want2, Get(be, d, qkv.Length), 1e-6, 1e-6, $"rotary R {r} past {past + 1} seed {seed}");
+        Assert.Throws<ArgumentException>(() => be.Rotary(d, b, t, c, heads, c / heads + 2, 10000, past));
+        Assert.Throws<ArgumentException>(() => be.Rotary(d, b, t + 1, c, heads, r, 10000, past));
+    }
+
+    [Theory]
     [InlineData(1, 1, 12, 1, false)]
     [InlineData(2, 33, 64, 3, false)]
     [InlineData(3, 128, 64, 12, false)]

@@ -20,6 +20,8 @@ extern "C" __device__ float __nv_tanhf(float);
 extern "C" __device__ float __nv_sqrtf(float);
 extern "C" __device__ float __nv_fmaxf(float, float);
 extern "C" __device__ float __nv_fminf(float, float);
+extern "C" __device__ float __nv_fabsf(float);
+extern "C" __device__ float __nv_erfcf(float);
 
 static __device__ __forceinline__ float expf(float x) { return __nv_expf(x); }
 static __device__ __forceinline__ float logf(float x) { return __nv_logf(x); }
@@ -27,6 +29,8 @@ static __device__ __forceinline__ float tanhf(float x) { return __nv_tanhf(x); }
 static __device__ __forceinline__ float sqrtf(float x) { return __nv_sqrtf(x); }
 static __device__ __forceinline__ float fmaxf(float a, float b) { return __nv_fmaxf(a, b); }
 static __device__ __forceinline__ float fminf(float a, float b) { return __nv_fminf(a, b); }
+static __device__ __forceinline__ float fabsf(float x) { return __nv_fabsf(x); }
+static __device__ __forceinline__ float erfcf(float x) { return __nv_erfcf(x); }
 
 static __device__ __forceinline__ float __int_as_float(int x) { return __nvvm_bitcast_i2f(x); }
 static __device__ __forceinline__ int __float_as_int(float x) { return __nvvm_bitcast_f2i(x); }

@@ -21,6 +21,9 @@ LC_EXPORT(layernorm_forward, (float* out, const float* inp, const float* weight,
 LC_EXPORT(bias_add, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
 LC_EXPORT(gelu_forward, (float* x, long long n), (x, n))
 LC_EXPORT(bias_gelu_forward, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
+LC_EXPORT(gelu_erf_forward, (float* x, long long n), (x, n))
+LC_EXPORT(rotary_forward, (float* qkv, const float* cosT, const float* sinT, int B, int T, int C, int NH, int R),
+    (qkv, cosT, sinT, B, T, C, NH, R))
 LC_EXPORT(residual_add, (float* x, const float* y, long long n), (x, y, n))
 LC_EXPORT(residual_bias_add, (float* x, const float* y, const float* bias, int rows, int cols), (x, y, bias, rows, cols))
 LC_EXPORT(gather_rows, (float* out, const float* inp, const int* rows, int count, int C), (out, inp, rows, count, C))

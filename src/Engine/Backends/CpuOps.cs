@@ -168,15 +168,7 @@ public static class CpuOps
         // (T, R/2) angles, shared by every sequence and head.
         var cos = new float[t * half];
         var sin = new float[t * half];
-        for (int ti = 0; ti < t; ti++)
-        {
-            for (int i = 0; i < half; i++)
-            {
-                double angle = (past + ti) * Math.Pow(rotaryBase, -2.0 * i / rotaryDims);
-                cos[ti * half + i] = (float)Math.Cos(angle);
-                sin[ti * half + i] = (float)Math.Sin(angle);
-            }
-        }
+        RotaryTable(t, rotaryDims, rotaryBase, past, cos, sin);
         unsafe
         {
             fixed (float* pq = qkv)
@@ -203,6 +195,24 @@ public static class CpuOps
                         TensorPrimitives.Add(x2, tmp, x2);
                     }
                 });
+            }
+        }
+    }
+
+    /// <summary>cos and sin (T, R/2) of the rotary angles (past + t) * base^(-2i/R), computed in double and rounded once
+    /// (the angle reaches thousands of radians at long contexts, where a float angle would be off by ~1e-4); shared with
+    /// the CUDA backend, which uploads this table rather than evaluating trigonometry on the device.</summary>
+    public static void RotaryTable(int t, int rotaryDims, double rotaryBase, int past, Span<float> cos, Span<float> sin)
+    {
+        int half = rotaryDims / 2;
+        Check(cos.Length >= (long)t * half && sin.Length >= (long)t * half, "rotary table: buffers too small");
+        for (int ti = 0; ti < t; ti++)
+        {
+            for (int i = 0; i < half; i++)
+            {
+                double angle = (past + ti) * Math.Pow(rotaryBase, -2.0 * i / rotaryDims);
+                cos[ti * half + i] = (float)Math.Cos(angle);
+                sin[ti * half + i] = (float)Math.Sin(angle);
             }
         }
     }
