@@ -71,7 +71,8 @@ public static class Verification
 
     /// <summary>Random GPT-2 models covering the backend's code paths: odd widths, every sequence length remainder,
     /// head sizes above the fused attention kernel's limit, untied heads, inverse-layer scaling, a GPT-2-sized
-    /// vocabulary split into several head chunks with a remainder.</summary>
+    /// vocabulary split into several head chunks with a remainder, and GPT-NeoX models (rotary, exact GELU, both residual
+    /// forms).</summary>
     public static IReadOnlyList<VerifyCase> RandomCases(int seed, bool quick)
     {
         var cases = new List<VerifyCase>();
@@ -97,6 +98,17 @@ public static class Verification
         var vocab = new Gpt2Config { VocabSize = 50257, MaxPositions = 64, Embd = 64, Layers = 1, Heads = 2 };
         // A 1 MiB logits budget splits 50,257 columns into many chunks with a remainder.
         cases.Add(new VerifyCase("random-gpt2-vocab-chunked", Gpt2Weights.Random(vocab, seed + 4), Seqs(vocab, 64, 50, 7), HeadChunkBytes: 1L << 20));
+
+        // GPT-NeoX (Pythia's layout): rotary on a quarter of each head, parallel residual, exact GELU, untied head; then
+        // full rotary with the sequential residual.
+        var neox = new Gpt2Config
+        {
+            Architecture = Architecture.GptNeoX, VocabSize = 503, MaxPositions = 96, Embd = 96, Layers = 2, Heads = 3,
+            RotaryPct = 0.25, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false,
+        };
+        cases.Add(new VerifyCase("random-neox-parallel-rot025", Gpt2Weights.Random(neox, seed + 5, untiedHead: true), Seqs(neox, 96, 1, 45)));
+        var neoxSeq = neox with { Embd = 64, Heads = 4, RotaryPct = 1.0, ParallelResidual = false, RotaryBase = 500000 };
+        cases.Add(new VerifyCase("random-neox-sequential-rot1", Gpt2Weights.Random(neoxSeq, seed + 6, untiedHead: true), Seqs(neoxSeq, 70, 33)));
         return cases;
     }
 

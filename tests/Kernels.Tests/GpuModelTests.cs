@@ -34,7 +34,7 @@ public class GpuModelTests
         }
     }
 
-    /// <summary>GPT-NeoX fixtures on the GPU in fp32 (rotary and the exact GELU through the backend's defaults).</summary>
+    /// <summary>GPT-NeoX fixtures on the GPU in fp32 (rotary_forward and gelu_erf_forward).</summary>
     [Theory]
     [InlineData("parallel-rot025-f32")]
     [InlineData("sequential-rot1-f16")]

@@ -250,15 +250,19 @@ public unsafe class SoftwareGpuTests
         }
     }
 
-    /// <summary>The other half of "done when": `verify --backend cuda --quick` passes on the software GPU for fp32 (the
-    /// random cases and the parity fixtures against the CPU and float64). bf16 misses its 0.1-bit target on two
-    /// fixtures by about 0.025 bits, as CudaBf16ModelTests predicts; tf32 passes too but costs another minute here.</summary>
+    /// <summary>The other half of "done when", exactly as the issue words it: `verify --backend cuda --quick` (every
+    /// precision, the random cases: GPT-2 and GPT-NeoX) passes on the software GPU. The parity fixtures are not part of
+    /// it (verify takes them only with --fixtures); GpuModelTests runs them, and bf16 misses its 0.1-bit target on two of
+    /// them by about 0.025 bits, as CudaBf16ModelTests predicts.</summary>
     [Fact]
-    public void Verify_quick_passes_for_fp32()
+    public void Verify_quick_passes_in_every_precision()
     {
         Driver();
-        var (code, output) = RunRunner("verify", "--backend", "cuda", "--quick", "--precision", "fp32");
+        var (code, output) = RunRunner("verify", "--backend", "cuda", "--quick");
         Assert.True(code == 0, $"verify exit {code}\n{output}");
+        foreach (var p in new[] { "fp32", "tf32", "bf16" })
+            Assert.Contains($"summary {p,-5} vs cpu", output, StringComparison.Ordinal);
+        Assert.Contains("random-neox-parallel-rot025", output, StringComparison.Ordinal);
     }
 
     /// <summary>
