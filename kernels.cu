@@ -27,8 +27,6 @@
 //  bias_add(x, bias, rows, cols)
 //      x (rows,cols) += bias (cols), in place (GEMM without a bias epilogue). launch: grid ceil(rows*cols/256)
 //      (grid-stride), block 256, shared 0.
-//  gelu_forward(x, n)
-//      x (n) = gelu(x), tanh form, in place. launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
 //  bias_gelu_forward(x, bias, rows, cols)
 //      x (rows,cols) = gelu(x + bias (cols)), in place; bias may be null (then plain gelu).
 //      launch: grid ceil(rows*cols/256) (grid-stride), block 256, shared 0.
@@ -82,8 +80,6 @@
 //      out (n) bf16 bits = inp (n) rounded to nearest even (NaN stays NaN). launch: grid ceil(n/256) (grid-stride).
 //  convert_bf16_to_f32(out, inp, n)
 //      out (n) = inp (n) bf16 bits, exact. launch: grid ceil(n/256) (grid-stride), block 256.
-//  convert_f16_to_f32(out, inp, n)
-//      out (n) = inp (n) IEEE half bits, exact (subnormals, inf, NaN). launch: grid ceil(n/256) (grid-stride).
 //  sgemm_tiled(c, a, b, bias, M, N, K, lda, ldb, ldc, transB, strideA, strideB, strideC, alpha)
 //      Plain fp32 tiled GEMM, batched by blockIdx.z: c[z] (M,N; ldc) = alpha * a[z] (M,K; lda) @ op(b[z]) + bias (N),
 //      op(b) = b (K,N; ldb) when transB == 0 (Conv1D layout), b^T with b (N,K; ldb) when transB != 0 (the head,
@@ -96,7 +92,9 @@
 //   2026-11-25  attention_fused/attention_cached: probabilities through 4 KiB of static shared memory instead of a
 //               shuffle per key (no change to names, parameters, grid, block or the dynamic shared size).
 //   2026-11-25  new kernel residual_bias_add (nothing else changed).
-//   2026-12-03  new kernels gelu_erf_forward and rotary_forward, for GPT-NeoX / Pythia (nothing else changed).
+//   2026-12-03  new kernels gelu_erf_forward and rotary_forward, for GPT-NeoX / Pythia; gelu_forward removed (never
+//               launched: bias_gelu_forward with a null bias is the plain GELU) and convert_f16_to_f32 (never
+//               launched: f16 checkpoints are widened on the host while they load).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -171,13 +169,6 @@ extern "C" __global__ void bias_add(float* __restrict__ x, const float* __restri
     long long n = (long long)rows * cols;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         x[i] += bias[i % cols];
-}
-
-// x (n) = gelu(x), tanh form, in place
-extern "C" __global__ void gelu_forward(float* x, long long n)
-{
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        x[i] = lc_gelu(x[i]);
 }
 
 // x (rows,cols) = gelu(x + bias (cols)); bias may be null
@@ -538,22 +529,6 @@ extern "C" __global__ void convert_bf16_to_f32(float* __restrict__ out, const un
 {
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         out[i] = __int_as_float((int)((unsigned)inp[i] << 16));
-}
-
-// out (n) f32 = inp (n) IEEE binary16
-extern "C" __global__ void convert_f16_to_f32(float* __restrict__ out, const unsigned short* __restrict__ inp, long long n)
-{
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        unsigned h = inp[i];
-        unsigned sign = (h & 0x8000u) << 16;
-        unsigned e = (h >> 10) & 0x1fu;
-        unsigned mant = h & 0x3ffu;
-        float f;
-        if (e == 0) { f = (float)mant * 5.9604644775390625e-8f; if (sign) f = -f; } // zero or subnormal: mant * 2^-24
-        else if (e == 31) f = __int_as_float((int)(sign | 0x7f800000u | (mant << 13)));
-        else f = __int_as_float((int)(sign | ((e + 112u) << 23) | (mant << 13)));
-        out[i] = f;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ public sealed partial class CudaBackend : IBackend
     private readonly EventHandle[] _stageFree = new EventHandle[2];
     private readonly bool[] _stageUsed = new bool[2];
     private int _nextStage;
-    private readonly Scratch _bf16In, _q, _k, _v, _y, _att, _logits, _state, _rotary;
+    private readonly Scratch _bf16In, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened;
     /// <summary>What the rotary table in <see cref="_rotary"/> was made for (T, R, base, past); null: nothing yet.</summary>
     private (int T, int R, double Base, int Past)? _rotaryKey;
     private KernelProfile? _profile;
@@ -67,6 +67,7 @@ public sealed partial class CudaBackend : IBackend
             _logits = new Scratch(_dev);
             _state = new Scratch(_dev);
             _rotary = new Scratch(_dev);
+            _widened = new Scratch(_dev);
         }
         catch
         {
@@ -101,6 +102,7 @@ public sealed partial class CudaBackend : IBackend
         ["surprisal_chunk"] = "pppiiii",
         ["surprisal_finish"] = "ppi",
         ["convert_f32_to_bf16"] = "ppl",
+        ["convert_bf16_to_f32"] = "ppl",
     };
 
     public static IReadOnlyList<string> KernelNames => KernelSignatures.Keys.ToArray();
@@ -203,17 +205,26 @@ public sealed partial class CudaBackend : IBackend
         CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
     }
 
+    /// <summary>Copies the first dst.Length values of an fp32 buffer to the host; a bf16 weight (bf16 mode) reads back as
+    /// the floats it stores, widened on the device by convert_bf16_to_f32 (exact).</summary>
     public void Download(IDeviceBuffer src, Span<float> dst)
     {
-        var b = Buf(src, BufferKind.F32);
+        var b = Buf(src);
+        if (b.Kind == BufferKind.I32) throw new ArgumentException($"expected a {BufferKind.F32} buffer, got {b.Kind}");
         if (dst.Length > b.Length) throw new ArgumentException($"reading {dst.Length} floats from a buffer of {b.Length}");
         ThrowIfDisposed();
+        ulong from = b.Ptr;
+        if (b.Kind == BufferKind.Bf16 && dst.Length > 0)
+        {
+            from = _widened.Get(dst.Length * 4L);
+            Launch("convert_bf16_to_f32", Grid(dst.Length), 1, 1, 0, D(from), D(b.Ptr), L(dst.Length));
+        }
         var bytes = MemoryMarshal.AsBytes(dst);
         for (long done = 0; done < bytes.Length; done += StageBytes)
         {
             int n = (int)Math.Min(StageBytes, bytes.Length - done);
             var slot = NextStage();
-            _dev.CopyToHost(_stage[slot].Pointer, b.Ptr + (ulong)done, n);
+            _dev.CopyToHost(_stage[slot].Pointer, from + (ulong)done, n);
             _dev.Record(_stageFree[slot]);
             CudaDevice.Wait(_stageFree[slot]);
             unsafe
@@ -597,7 +608,7 @@ public sealed partial class CudaBackend : IBackend
     private void ReleaseResources()
     {
         // The fields are null when the constructor failed before assigning them, whatever their declared types say.
-        foreach (var s in new[] { _bf16In, _q, _k, _v, _y, _att, _logits, _state, _rotary }) s?.Dispose();
+        foreach (var s in new[] { _bf16In, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened }) s?.Dispose();
         foreach (var e in _stageFree) e?.Dispose();
         foreach (var s in _stage) s?.Dispose();
         _blas?.Dispose();

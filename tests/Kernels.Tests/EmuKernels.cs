@@ -31,8 +31,8 @@ internal static class EmuKernels
     public static void BiasAdd(EmuBuffer x, EmuBuffer bias, int rows, int cols) =>
         Done(EmuNative.launch_bias_add(Cover((long)rows * cols), Block, 0, x.Ptr, bias.Ptr, rows, cols), "bias_add", x, bias);
 
-    public static void Gelu(EmuBuffer x, long n) =>
-        Done(EmuNative.launch_gelu_forward(Cover(n), Block, 0, x.Ptr, n), "gelu_forward", x);
+    public static void GeluErf(EmuBuffer x, long n) =>
+        Done(EmuNative.launch_gelu_erf_forward(Cover(n), Block, 0, x.Ptr, n), "gelu_erf_forward", x);
 
     public static void BiasGelu(EmuBuffer x, EmuBuffer? bias, int rows, int cols) =>
         Done(EmuNative.launch_bias_gelu_forward(Cover((long)rows * cols), Block, 0, x.Ptr, P(bias), rows, cols), "bias_gelu_forward", x, bias);
@@ -88,9 +88,6 @@ internal static class EmuKernels
 
     public static void Bf16ToF32(EmuBuffer output, EmuBuffer input, long n) =>
         Done(EmuNative.launch_convert_bf16_to_f32(Cover(n), Block, 0, output.Ptr, input.Ptr, n), "convert_bf16_to_f32", output, input);
-
-    public static void F16ToF32(EmuBuffer output, EmuBuffer input, long n) =>
-        Done(EmuNative.launch_convert_f16_to_f32(Cover(n), Block, 0, output.Ptr, input.Ptr, n), "convert_f16_to_f32", output, input);
 
     /// <summary>c[z] (M,N) = alpha * a[z] (M,K) @ op(b[z]) + bias, for z below <paramref name="batch"/>; element offsets
     /// let one buffer hold a slice (the head's vocabulary chunk).</summary>

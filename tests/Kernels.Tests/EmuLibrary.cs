@@ -116,7 +116,10 @@ internal static partial class EmuNative
     internal static partial int launch_bias_add(Dim3 grid, Dim3 block, uint shared, nint x, nint bias, int rows, int cols);
 
     [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_gelu_forward(Dim3 grid, Dim3 block, uint shared, nint x, long n);
+    internal static partial int launch_gelu_erf_forward(Dim3 grid, Dim3 block, uint shared, nint x, long n);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_rotary_forward(Dim3 grid, Dim3 block, uint shared, nint qkv, nint cos, nint sin, int b, int t, int c, int heads, int r);
 
     [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_bias_gelu_forward(Dim3 grid, Dim3 block, uint shared, nint x, nint bias, int rows, int cols);
@@ -161,8 +164,6 @@ internal static partial class EmuNative
     [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_convert_bf16_to_f32(Dim3 grid, Dim3 block, uint shared, nint output, nint input, long n);
 
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_convert_f16_to_f32(Dim3 grid, Dim3 block, uint shared, nint output, nint input, long n);
 
     [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_emu_selftest_shuffles(Dim3 grid, Dim3 block, uint shared, nint output);

@@ -109,6 +109,31 @@ public class GpuOpTests
 
     [Theory]
     [InlineData(1)]
+    [InlineData(300)]
+    [InlineData(5_000_001)] // past one staging buffer of widened floats
+    public void Bf16_weights_read_back_as_the_values_they_store(int n)
+    {
+        using var be = Open(Precision.Bf16);
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var w = Normal(rng, n, 3f);
+        w[0] = n > 1 ? 1e38f : -0f; // near the top of the range, and a signed zero
+        var want = w.ToArray();
+        CpuOps.RoundToBf16(want);
+        using var d = be.UploadWeight(w);
+        var got = new float[n];
+        be.Download(d, got);
+        AssertClose(want, got, 0, 0, $"bf16 weight read back, n {n} seed {seed}");
+        // A prefix only, and an int buffer refused.
+        var head = new float[Math.Min(n, 7)];
+        be.Download(d, head);
+        AssertClose(want.AsSpan(0, head.Length), head, 0, 0, $"bf16 prefix, seed {seed}");
+        using var ints = be.AllocateInts(4);
+        Assert.Throws<ArgumentException>(() => be.Download(ints, new float[4]));
+    }
+
+    [Theory]
+    [InlineData(1)]
     [InlineData(255)]
     [InlineData(70_001)]
     public void Exact_gelu_matches_the_cpu_over_both_tails(int n)

@@ -19,7 +19,6 @@ LC_EXPORT(embed_forward, (float* out, const int* tokens, const float* wte, const
 LC_EXPORT(layernorm_forward, (float* out, const float* inp, const float* weight, const float* bias, int rows, int C, float eps),
     (out, inp, weight, bias, rows, C, eps))
 LC_EXPORT(bias_add, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
-LC_EXPORT(gelu_forward, (float* x, long long n), (x, n))
 LC_EXPORT(bias_gelu_forward, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
 LC_EXPORT(gelu_erf_forward, (float* x, long long n), (x, n))
 LC_EXPORT(rotary_forward, (float* qkv, const float* cosT, const float* sinT, int B, int T, int C, int NH, int R),
@@ -42,7 +41,6 @@ LC_EXPORT(surprisal_chunk, (float* state, const float* logits, const int* target
 LC_EXPORT(surprisal_finish, (float* out, const float* state, int M), (out, state, M))
 LC_EXPORT(convert_f32_to_bf16, (unsigned short* out, const float* inp, long long n), (out, inp, n))
 LC_EXPORT(convert_bf16_to_f32, (float* out, const unsigned short* inp, long long n), (out, inp, n))
-LC_EXPORT(convert_f16_to_f32, (float* out, const unsigned short* inp, long long n), (out, inp, n))
 LC_EXPORT(sgemm_tiled, (float* c, const float* a, const float* b, const float* bias, int M, int N, int K, int lda,
     int ldb, int ldc, int transB, long long strideA, long long strideB, long long strideC, float alpha),
     (c, a, b, bias, M, N, K, lda, ldb, ldc, transB, strideA, strideB, strideC, alpha))
