@@ -384,8 +384,8 @@ function Get-TreeCpu([hashtable] $Seen) {
 
 # fuzz: coverage-guided fuzzing of the checkpoint readers with afl++ and SharpFuzz. The harness (tests/fuzz, outside the
 # solution) is published to artifacts/fuzz/bin, the readers' assemblies are instrumented there with the sharpfuzz tool,
-# and afl-fuzz runs each target for -FuzzSeconds (or until it has used -FuzzCpuSeconds of CPU), seeded from the committed fixtures (small files only: AFL slows on big
-# seeds) and a few hand-made minimal files. Afterwards it prints afl's counts from fuzzer_stats and copies any crashing
+# and afl-fuzz runs each target for -FuzzSeconds (or until it has used -FuzzCpuSeconds of CPU), seeded from the
+# committed fixtures (small files only: AFL slows on big seeds) and a few hand-made minimal files. Afterwards it prints afl's counts from fuzzer_stats and copies any crashing
 # or hanging input to artifacts/fuzz/findings/TARGET/, replays each through the harness outside AFL (printing the
 # exception), and fails when there is one.
 function Invoke-Fuzz {
