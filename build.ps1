@@ -186,7 +186,7 @@ $SoftwareGpuDir = Join-Path $Root 'artifacts/software-gpu'
 
 function Invoke-SoftwareGpu {
     Install-AptPackages $AptPackages
-    $inputs = @(Get-ChildItem (Join-Path $Root 'tests/software-gpu') -File) + @(Get-Item (Join-Path $Root 'tests/kernel-emu/cuda_emu.h'), (Join-Path $Root 'kernels.cu'))
+    $inputs = @(Get-ChildItem (Join-Path $Root 'tests/software-gpu') -File) + @(Get-Item (Join-Path $Root 'tests/kernel-emu/cuda_emu.h'), (Join-Path $Root 'tests/kernel-emu/kernel_table.h'), (Join-Path $Root 'tests/kernel-emu/kernel-list.sh'), (Join-Path $Root 'kernels.cu'))
     $hash = ($inputs | Sort-Object Name | ForEach-Object { (Get-FileHash $_.FullName).Hash }) -join ''
     $stamp = Join-Path $SoftwareGpuDir '.inputs'
     if ((Test-Path $stamp) -and (Get-Content $stamp -Raw).Trim() -eq $hash -and (Test-Path (Join-Path $SoftwareGpuDir 'env.sh'))) {

@@ -16,6 +16,11 @@
 // used instead. No kernel uses tensor-core PTX: the large matrix products go to cuBLAS; sgemm_tiled is the plain
 // fp32 reference/emulation path.
 //
+// ONE DECLARATION: each kernel's `extern "C" __global__` prototype below is the only declaration it needs. The CUDA
+// backend checks every launch against it (KernelDeclarations parses this file), and the kernel emulator and the software
+// GPU generate their launchers from it (tests/kernel-emu/kernel-list.sh, kernel_table.h). A new kernel is its code here,
+// its contract in this list, and its call in CudaBackend. Parameters are pointers, int, long long or float.
+//
 // KERNELS (name: parameters with shapes; launch = grid / block / dynamic shared memory bytes)
 //
 //  embed_forward(out, tokens, wte, wpe, B, T, C)
@@ -95,6 +100,7 @@
 //   2026-12-03  new kernels gelu_erf_forward and rotary_forward, for GPT-NeoX / Pythia; gelu_forward removed (never
 //               launched: bias_gelu_forward with a null bias is the plain GELU) and convert_f16_to_f32 (never
 //               launched: f16 checkpoints are widened on the host while they load).
+//   2026-12-04  no kernel changed: the prototypes became the one declaration (see ONE DECLARATION above).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.

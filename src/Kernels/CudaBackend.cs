@@ -80,30 +80,9 @@ public sealed partial class CudaBackend : IBackend
             log?.WriteLine("warning: NVIDIA_TF32_OVERRIDE=1 lets cuBLAS use TF32 even in fp32 mode");
     }
 
-    /// <summary>Every kernel of kernels.cu this backend launches, with its parameter kinds in order: p = pointer,
-    /// i = int, l = long long, f = float. Each launch is checked against this; a test checks it against kernels.cu.</summary>
-    public static IReadOnlyDictionary<string, string> KernelSignatures { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["embed_forward"] = "ppppiii",
-        ["layernorm_forward"] = "ppppiif",
-        ["bias_add"] = "ppii",
-        ["bias_gelu_forward"] = "ppii",
-        ["gelu_erf_forward"] = "pl",
-        ["rotary_forward"] = "pppiiiii",
-        ["residual_add"] = "ppl",
-        ["residual_bias_add"] = "pppii",
-        ["gather_rows"] = "pppii",
-        ["qkv_split_heads"] = "ppppiiii",
-        ["merge_heads"] = "ppiiii",
-        ["softmax_causal"] = "piiiif",
-        ["attention_fused"] = "ppiiiif",
-        ["kv_cache_write"] = "pppiiiii",
-        ["attention_cached"] = "ppppiiiiiif",
-        ["surprisal_chunk"] = "pppiiii",
-        ["surprisal_finish"] = "ppi",
-        ["convert_f32_to_bf16"] = "ppl",
-        ["convert_bf16_to_f32"] = "ppl",
-    };
+    /// <summary>Every kernel of kernels.cu with its parameter kinds in order (p = pointer, i = int, l = long long,
+    /// f = float), read from the file's own prototypes (<see cref="KernelDeclarations"/>). Each launch is checked against it.</summary>
+    public static IReadOnlyDictionary<string, string> KernelSignatures => KernelDeclarations.Embedded;
 
     public static IReadOnlyList<string> KernelNames => KernelSignatures.Keys.ToArray();
 

@@ -138,10 +138,7 @@ public class EmuKernelTests
         using var xb = EmuBuffer.From(qkv);
         using var cb = EmuBuffer.From(cos);
         using var sb = EmuBuffer.From(sin);
-        EmuLibrary.Check(EmuNative.launch_rotary_forward(grid, 96, 0, xb.Ptr, cb.Ptr, sb.Ptr, b, t, c, heads, r), "rotary_forward");
-        xb.CheckGuards("rotary_forward");
-        cb.CheckGuards("rotary_forward cos");
-        sb.CheckGuards("rotary_forward sin");
+        EmuKernels.Launch("rotary_forward", grid, 96, 0, xb, cb, sb, b, t, c, heads, r); // guards of all three checked
         AssertClose(want, xb.Floats, 1e-6, 1e-6, $"rotary_forward seed {seed}");
     }
 
@@ -155,8 +152,7 @@ public class EmuKernelTests
         var want = x.ToArray();
         CpuOps.GeluErf(want);
         using var xb = EmuBuffer.From(x);
-        EmuLibrary.Check(EmuNative.launch_gelu_erf_forward(2, 96, 0, xb.Ptr, n), "gelu_erf_forward");
-        xb.CheckGuards("gelu_erf_forward");
+        EmuKernels.Launch("gelu_erf_forward", 2, 96, 0, xb, (long)n);
         AssertClose(want, xb.Floats, 1e-6, 1e-6, $"gelu_erf_forward, small grid, seed {seed}");
     }
 
@@ -397,7 +393,18 @@ public class EmuKernelTests
     public void A_launch_no_gpu_could_run_is_an_error()
     {
         using var x = new EmuBuffer(4);
-        var e = Assert.Throws<InvalidOperationException>(() => EmuLibrary.Check(EmuNative.launch_gelu_erf_forward(1, 2048, 0, x.Ptr, 4), "gelu_erf_forward"));
+        var e = Assert.Throws<InvalidOperationException>(() => EmuKernels.Launch("gelu_erf_forward", 1, 2048, 0, x, 4L));
         Assert.Contains("invalid launch configuration", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_launch_whose_arguments_differ_from_the_prototype_is_refused_before_it_runs()
+    {
+        using var x = new EmuBuffer(4);
+        // gelu_erf_forward(float* x, long long n): an int count is the wrong width, a missing one the wrong count.
+        var e = Assert.Throws<ArgumentException>(() => EmuKernels.Launch("gelu_erf_forward", 1, 32, 0, x, 4));
+        Assert.Contains("takes (pl) but was launched with (pi)", e.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => EmuKernels.Launch("gelu_erf_forward", 1, 32, 0, x));
+        Assert.Throws<ArgumentException>(() => EmuKernels.Launch("no_such_kernel", 1, 32, 0, x));
     }
 }

@@ -1,8 +1,30 @@
+using System.Text.RegularExpressions;
+using LearningCurves.Tests.Common;
+
 namespace LearningCurves.Kernels.Tests;
 
+/// <summary>One kernel argument for <see cref="EmuKernels.Launch"/>: its kind as kernels.cu's prototypes give it
+/// (p pointer, i int, l long long, f float; see <see cref="KernelDeclarations"/>), its bits, and for a pointer the
+/// buffer it points into, whose guard zones are checked after the launch.</summary>
+internal readonly record struct EmuArg(char Kind, ulong Bits, EmuBuffer? Buffer = null)
+{
+    public static implicit operator EmuArg(EmuBuffer? b) => new('p', (ulong)(b?.Ptr ?? 0), b);
+
+    public static implicit operator EmuArg(int v) => new('i', (uint)v);
+
+    public static implicit operator EmuArg(long v) => new('l', (ulong)v);
+
+    public static implicit operator EmuArg(float v) => new('f', BitConverter.SingleToUInt32Bits(v));
+
+    /// <summary>A pointer <paramref name="elements"/> 4-byte elements into <paramref name="b"/>.</summary>
+    public static EmuArg At(EmuBuffer b, long elements) => new('p', (ulong)(b.Ptr + (nint)(elements * 4)), b);
+}
+
 /// <summary>
-/// Each kernel of kernels.cu launched through the emulator with the launch configuration its header comment gives
-/// (the same one the CUDA backend uses), followed by a guard check of every buffer it was handed.
+/// Kernels of kernels.cu launched through the emulator. <see cref="Launch"/> runs any kernel by name, checking the
+/// arguments against the kernel's prototype in kernels.cu (the one declaration) and every buffer's guard zones after the
+/// launch; the named helpers below use the launch configuration each kernel's header comment gives (the one the CUDA
+/// backend uses), for tests that call a kernel often.
 /// </summary>
 internal static class EmuKernels
 {
@@ -10,90 +32,101 @@ internal static class EmuKernels
     public const int AttentionKeyTile = 32; // LC_ATT_BK
     public const int AttentionMaxHeadSize = 128; // LC_ATT_MAX_HS
 
-    private static Dim3 Cover(long n, int per = Block) => new((uint)Math.Max(1, (n + per - 1) / per));
-
-    private static void Done(int rc, string kernel, params EmuBuffer?[] buffers)
+    /// <summary>kernels.cu's kernels (as the repository holds the file) and the emulator's self-test kernels.</summary>
+    private static readonly Lazy<IReadOnlyDictionary<string, string>> Signatures = new(() =>
     {
-        EmuLibrary.Check(rc, kernel);
-        foreach (var b in buffers) b?.CheckGuards(kernel);
+        var table = new Dictionary<string, string>(
+            KernelDeclarations.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "kernels.cu"))), StringComparer.Ordinal);
+        foreach (var selfTest in new[] { "emu_selftest_shuffles", "emu_selftest_barrier", "emu_selftest_deadlock" }) table[selfTest] = "p";
+        return table;
+    });
+
+    /// <summary>Launches <paramref name="kernel"/> on the emulator: arguments checked against its prototype (kind and
+    /// count), then every buffer argument's guard zones checked. Throws with the emulator's message on failure.</summary>
+    public static unsafe void Launch(string kernel, Dim3 grid, Dim3 block, uint shared, params ReadOnlySpan<EmuArg> args)
+    {
+        EmuLibrary.Require();
+        if (!Signatures.Value.TryGetValue(kernel, out var sig)) throw new ArgumentException($"kernels.cu has no kernel {kernel}");
+        var kinds = new string(args.ToArray().Select(a => a.Kind).ToArray());
+        if (kinds != sig) throw new ArgumentException($"{kernel} takes ({sig}) but was launched with ({kinds})");
+        if (EmuNative.lc_emu_param_count(kernel) != args.Length)
+            throw new InvalidOperationException($"the emulator library's {kernel} takes {EmuNative.lc_emu_param_count(kernel)} parameters, kernels.cu {args.Length}");
+        ulong* slots = stackalloc ulong[Math.Max(1, args.Length)];
+        void** ptrs = stackalloc void*[Math.Max(1, args.Length)];
+        for (int i = 0; i < args.Length; i++)
+        {
+            slots[i] = args[i].Bits;
+            ptrs[i] = slots + i;
+        }
+        EmuLibrary.Check(EmuNative.lc_emu_launch(kernel, grid, block, shared, ptrs), kernel);
+        foreach (var a in args) a.Buffer?.CheckGuards(kernel);
     }
 
-    private static nint P(EmuBuffer? b) => b?.Ptr ?? 0;
+    private static Dim3 Cover(long n, int per = Block) => new((uint)Math.Max(1, (n + per - 1) / per));
 
     public static void Embed(EmuBuffer output, EmuBuffer tokens, EmuBuffer wte, EmuBuffer wpe, int b, int t, int c) =>
-        Done(EmuNative.launch_embed_forward(Cover((long)b * t * c), Block, 0, output.Ptr, tokens.Ptr, wte.Ptr, wpe.Ptr, b, t, c),
-            "embed_forward", output, tokens, wte, wpe);
+        Launch("embed_forward", Cover((long)b * t * c), Block, 0, output, tokens, wte, wpe, b, t, c);
 
     public static void LayerNorm(EmuBuffer output, EmuBuffer input, EmuBuffer weight, EmuBuffer bias, int rows, int c, float eps) =>
-        Done(EmuNative.launch_layernorm_forward(Cover(rows, Block / 32), Block, 0, output.Ptr, input.Ptr, weight.Ptr, bias.Ptr, rows, c, eps),
-            "layernorm_forward", output, input, weight, bias);
+        Launch("layernorm_forward", Cover(rows, Block / 32), Block, 0, output, input, weight, bias, rows, c, eps);
 
     public static void BiasAdd(EmuBuffer x, EmuBuffer bias, int rows, int cols) =>
-        Done(EmuNative.launch_bias_add(Cover((long)rows * cols), Block, 0, x.Ptr, bias.Ptr, rows, cols), "bias_add", x, bias);
+        Launch("bias_add", Cover((long)rows * cols), Block, 0, x, bias, rows, cols);
 
-    public static void GeluErf(EmuBuffer x, long n) =>
-        Done(EmuNative.launch_gelu_erf_forward(Cover(n), Block, 0, x.Ptr, n), "gelu_erf_forward", x);
+    public static void GeluErf(EmuBuffer x, long n) => Launch("gelu_erf_forward", Cover(n), Block, 0, x, n);
 
     public static void BiasGelu(EmuBuffer x, EmuBuffer? bias, int rows, int cols) =>
-        Done(EmuNative.launch_bias_gelu_forward(Cover((long)rows * cols), Block, 0, x.Ptr, P(bias), rows, cols), "bias_gelu_forward", x, bias);
+        Launch("bias_gelu_forward", Cover((long)rows * cols), Block, 0, x, bias, rows, cols);
 
-    public static void ResidualAdd(EmuBuffer x, EmuBuffer y, long n) =>
-        Done(EmuNative.launch_residual_add(Cover(n), Block, 0, x.Ptr, y.Ptr, n), "residual_add", x, y);
+    public static void ResidualAdd(EmuBuffer x, EmuBuffer y, long n) => Launch("residual_add", Cover(n), Block, 0, x, y, n);
 
     public static void ResidualBiasAdd(EmuBuffer x, EmuBuffer y, EmuBuffer bias, int rows, int cols) =>
-        Done(EmuNative.launch_residual_bias_add(Cover((long)rows * cols), Block, 0, x.Ptr, y.Ptr, bias.Ptr, rows, cols),
-            "residual_bias_add", x, y, bias);
+        Launch("residual_bias_add", Cover((long)rows * cols), Block, 0, x, y, bias, rows, cols);
 
     public static void GatherRows(EmuBuffer output, EmuBuffer input, EmuBuffer rows, int count, int c) =>
-        Done(EmuNative.launch_gather_rows(Cover((long)count * c), Block, 0, output.Ptr, input.Ptr, rows.Ptr, count, c),
-            "gather_rows", output, input, rows);
+        Launch("gather_rows", Cover((long)count * c), Block, 0, output, input, rows, count, c);
 
     public static void QkvSplitHeads(EmuBuffer q, EmuBuffer k, EmuBuffer v, EmuBuffer qkv, int b, int t, int nh, int hs) =>
-        Done(EmuNative.launch_qkv_split_heads(Cover((long)b * t * nh * hs), Block, 0, q.Ptr, k.Ptr, v.Ptr, qkv.Ptr, b, t, nh, hs),
-            "qkv_split_heads", q, k, v, qkv);
+        Launch("qkv_split_heads", Cover((long)b * t * nh * hs), Block, 0, q, k, v, qkv, b, t, nh, hs);
 
     public static void MergeHeads(EmuBuffer output, EmuBuffer y, int b, int t, int nh, int hs) =>
-        Done(EmuNative.launch_merge_heads(Cover((long)b * t * nh * hs), Block, 0, output.Ptr, y.Ptr, b, t, nh, hs), "merge_heads", output, y);
+        Launch("merge_heads", Cover((long)b * t * nh * hs), Block, 0, output, y, b, t, nh, hs);
 
     public static void SoftmaxCausal(EmuBuffer att, int bh, int tq, int tk, int past, float scale) =>
-        Done(EmuNative.launch_softmax_causal(Cover((long)bh * tq, Block / 32), Block, 0, att.Ptr, bh, tq, tk, past, scale), "softmax_causal", att);
+        Launch("softmax_causal", Cover((long)bh * tq, Block / 32), Block, 0, att, bh, tq, tk, past, scale);
 
     /// <summary>Dynamic shared memory of attention_fused / attention_cached for a block of <paramref name="block"/> threads.</summary>
     public static uint AttentionShared(int hs, int block = Block) =>
         (uint)((AttentionKeyTile * (hs + 1) + AttentionKeyTile * hs + block / 32 * hs) * 4);
 
     public static void AttentionFused(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale, int block = Block) =>
-        Done(EmuNative.launch_attention_fused(new Dim3((uint)((t + block / 32 - 1) / (block / 32)), (uint)nh, (uint)b), block,
-            AttentionShared(hs, block), output.Ptr, qkv.Ptr, b, t, nh, hs, scale), "attention_fused", output, qkv);
+        Launch("attention_fused", new Dim3((uint)((t + block / 32 - 1) / (block / 32)), (uint)nh, (uint)b), block,
+            AttentionShared(hs, block), output, qkv, b, t, nh, hs, scale);
 
     public static void KvCacheWrite(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
-        Done(EmuNative.launch_kv_cache_write(Cover((long)b * tNew * c), Block, 0, kCache.Ptr, vCache.Ptr, qkv.Ptr, b, tNew, past, maxT, c),
-            "kv_cache_write", kCache, vCache, qkv);
+        Launch("kv_cache_write", Cover((long)b * tNew * c), Block, 0, kCache, vCache, qkv, b, tNew, past, maxT, c);
 
     public static void AttentionCached(EmuBuffer output, EmuBuffer qkv, EmuBuffer kCache, EmuBuffer vCache,
         int b, int tNew, int past, int maxT, int nh, int hs, float scale) =>
-        Done(EmuNative.launch_attention_cached(new Dim3((uint)((tNew + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
-            AttentionShared(hs), output.Ptr, qkv.Ptr, kCache.Ptr, vCache.Ptr, b, tNew, past, maxT, nh, hs, scale),
-            "attention_cached", output, qkv, kCache, vCache);
+        Launch("attention_cached", new Dim3((uint)((tNew + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
+            AttentionShared(hs), output, qkv, kCache, vCache, b, tNew, past, maxT, nh, hs, scale);
 
     public static void SurprisalChunk(EmuBuffer state, EmuBuffer logits, EmuBuffer targets, int m, int cols, int ld, int chunkStart) =>
-        Done(EmuNative.launch_surprisal_chunk(new Dim3((uint)m), Block, 0, state.Ptr, logits.Ptr, targets.Ptr, m, cols, ld, chunkStart),
-            "surprisal_chunk", state, logits, targets);
+        Launch("surprisal_chunk", new Dim3((uint)m), Block, 0, state, logits, targets, m, cols, ld, chunkStart);
 
     public static void SurprisalFinish(EmuBuffer output, EmuBuffer state, int m) =>
-        Done(EmuNative.launch_surprisal_finish(Cover(m), Block, 0, output.Ptr, state.Ptr, m), "surprisal_finish", output, state);
+        Launch("surprisal_finish", Cover(m), Block, 0, output, state, m);
 
     public static void F32ToBf16(EmuBuffer output, EmuBuffer input, long n) =>
-        Done(EmuNative.launch_convert_f32_to_bf16(Cover(n), Block, 0, output.Ptr, input.Ptr, n), "convert_f32_to_bf16", output, input);
+        Launch("convert_f32_to_bf16", Cover(n), Block, 0, output, input, n);
 
     public static void Bf16ToF32(EmuBuffer output, EmuBuffer input, long n) =>
-        Done(EmuNative.launch_convert_bf16_to_f32(Cover(n), Block, 0, output.Ptr, input.Ptr, n), "convert_bf16_to_f32", output, input);
+        Launch("convert_bf16_to_f32", Cover(n), Block, 0, output, input, n);
 
     /// <summary>c[z] (M,N) = alpha * a[z] (M,K) @ op(b[z]) + bias, for z below <paramref name="batch"/>; element offsets
     /// let one buffer hold a slice (the head's vocabulary chunk).</summary>
     public static void Sgemm(EmuBuffer c, EmuBuffer a, EmuBuffer b, EmuBuffer? bias, int m, int n, int k, int lda, int ldb, int ldc,
         bool transB, int batch = 1, long strideA = 0, long strideB = 0, long strideC = 0, float alpha = 1f, long offsetB = 0, long offsetC = 0) =>
-        Done(EmuNative.launch_sgemm_tiled(new Dim3((uint)((n + 63) / 64), (uint)((m + 63) / 64), (uint)batch), Block, 0,
-            c.Ptr + (nint)(offsetC * 4), a.Ptr, b.Ptr + (nint)(offsetB * 4), P(bias), m, n, k, lda, ldb, ldc, transB ? 1 : 0,
-            strideA, strideB, strideC, alpha), "sgemm_tiled", c, a, b, bias);
+        Launch("sgemm_tiled", new Dim3((uint)((n + 63) / 64), (uint)((m + 63) / 64), (uint)batch), Block, 0,
+            EmuArg.At(c, offsetC), a, EmuArg.At(b, offsetB), bias, m, n, k, lda, ldb, ldc, transB ? 1 : 0, strideA, strideB, strideC, alpha);
 }

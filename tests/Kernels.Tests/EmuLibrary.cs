@@ -19,7 +19,8 @@ internal static class EmuLibrary
     public const string LibraryName = "lc_kernel_emu";
 
     private static readonly string[] Inputs =
-        ["kernels.cu", "tests/kernel-emu/cuda_emu.h", "tests/kernel-emu/kernels_emu.cpp", "tests/kernel-emu/build.sh"];
+        ["kernels.cu", "tests/kernel-emu/cuda_emu.h", "tests/kernel-emu/kernel_table.h", "tests/kernel-emu/kernels_emu.cpp",
+         "tests/kernel-emu/kernel-list.sh", "tests/kernel-emu/build.sh"];
 
     private static readonly Lazy<(string? Path, string? SkipReason)> Built = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
     private static int _resolverSet;
@@ -98,83 +99,18 @@ internal readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
     public static implicit operator Dim3(int x) => new((uint)x);
 }
 
-/// <summary>The emulator's C ABI: one launch_KERNEL(grid, block, sharedBytes, kernel arguments...) per kernel of
-/// kernels.cu. Pointers are host addresses standing in for device pointers. Each returns 0 or -1 (see
-/// <see cref="EmuLibrary.Check"/>).</summary>
-internal static partial class EmuNative
+/// <summary>The emulator's C ABI: one generic launch of any kernel of kernels.cu (plus the emulator's self-test
+/// kernels) by name, each parameter in its own slot as cuLaunchKernel takes them; pointers are host addresses standing in
+/// for device pointers. It returns 0 or -1 (see <see cref="EmuLibrary.Check"/>). Use <see cref="EmuKernels.Launch"/>,
+/// which checks the arguments against kernels.cu's prototypes first.</summary>
+internal static unsafe partial class EmuNative
 {
     [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial nint lc_emu_last_error();
 
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_embed_forward(Dim3 grid, Dim3 block, uint shared, nint output, nint tokens, nint wte, nint wpe, int b, int t, int c);
+    [LibraryImport(EmuLibrary.LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int lc_emu_param_count(string kernel);
 
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_layernorm_forward(Dim3 grid, Dim3 block, uint shared, nint output, nint input, nint weight, nint bias, int rows, int c, float eps);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_bias_add(Dim3 grid, Dim3 block, uint shared, nint x, nint bias, int rows, int cols);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_gelu_erf_forward(Dim3 grid, Dim3 block, uint shared, nint x, long n);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_rotary_forward(Dim3 grid, Dim3 block, uint shared, nint qkv, nint cos, nint sin, int b, int t, int c, int heads, int r);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_bias_gelu_forward(Dim3 grid, Dim3 block, uint shared, nint x, nint bias, int rows, int cols);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_residual_add(Dim3 grid, Dim3 block, uint shared, nint x, nint y, long n);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_residual_bias_add(Dim3 grid, Dim3 block, uint shared, nint x, nint y, nint bias, int rows, int cols);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_gather_rows(Dim3 grid, Dim3 block, uint shared, nint output, nint input, nint rows, int count, int c);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_qkv_split_heads(Dim3 grid, Dim3 block, uint shared, nint q, nint k, nint v, nint qkv, int b, int t, int nh, int hs);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_merge_heads(Dim3 grid, Dim3 block, uint shared, nint output, nint y, int b, int t, int nh, int hs);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_softmax_causal(Dim3 grid, Dim3 block, uint shared, nint att, int bh, int tq, int tk, int past, float scale);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_attention_fused(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, int b, int t, int nh, int hs, float scale);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_kv_cache_write(Dim3 grid, Dim3 block, uint shared, nint kCache, nint vCache, nint qkv, int b, int tNew, int past, int maxT, int c);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_attention_cached(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, nint kCache, nint vCache,
-        int b, int tNew, int past, int maxT, int nh, int hs, float scale);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_surprisal_chunk(Dim3 grid, Dim3 block, uint shared, nint state, nint logits, nint targets, int m, int cols, int ld, int chunkStart);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_surprisal_finish(Dim3 grid, Dim3 block, uint shared, nint output, nint state, int m);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_convert_f32_to_bf16(Dim3 grid, Dim3 block, uint shared, nint output, nint input, long n);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_convert_bf16_to_f32(Dim3 grid, Dim3 block, uint shared, nint output, nint input, long n);
-
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_emu_selftest_shuffles(Dim3 grid, Dim3 block, uint shared, nint output);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_emu_selftest_barrier(Dim3 grid, Dim3 block, uint shared, nint output);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_emu_selftest_deadlock(Dim3 grid, Dim3 block, uint shared, nint output);
-
-    [LibraryImport(EmuLibrary.LibraryName)]
-    internal static partial int launch_sgemm_tiled(Dim3 grid, Dim3 block, uint shared, nint c, nint a, nint b, nint bias,
-        int m, int n, int k, int lda, int ldb, int ldc, int transB, long strideA, long strideB, long strideC, float alpha);
+    [LibraryImport(EmuLibrary.LibraryName, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int lc_emu_launch(string kernel, Dim3 grid, Dim3 block, uint shared, void** args);
 }

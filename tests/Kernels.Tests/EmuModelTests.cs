@@ -13,7 +13,7 @@ public class EmuModelTests
     {
         const int n = 64; // two warps: lanes never cross a warp
         using var o = new EmuBuffer(4 * n, ints: true);
-        EmuLibrary.Check(EmuNative.launch_emu_selftest_shuffles(1, n, 0, o.Ptr), "emu_selftest_shuffles");
+        EmuKernels.Launch("emu_selftest_shuffles", 1, n, 0, o);
         var got = o.Ints;
         for (int t = 0; t < n; t++)
         {
@@ -36,8 +36,7 @@ public class EmuModelTests
     {
         int blocks = gx * gy * gz, n = bx * by * bz;
         using var o = new EmuBuffer(blocks * n, ints: true);
-        EmuLibrary.Check(EmuNative.launch_emu_selftest_barrier(new Dim3((uint)gx, (uint)gy, (uint)gz),
-            new Dim3((uint)bx, (uint)by, (uint)bz), 0, o.Ptr), "emu_selftest_barrier");
+        EmuKernels.Launch("emu_selftest_barrier", new Dim3((uint)gx, (uint)gy, (uint)gz), new Dim3((uint)bx, (uint)by, (uint)bz), 0, o);
         int evens = (n + 1) / 2;
         for (int i = 0; i < blocks * n; i++)
         {
@@ -50,12 +49,11 @@ public class EmuModelTests
     public void A_deadlocked_block_is_reported_not_hung()
     {
         using var o = new EmuBuffer(32, ints: true);
-        var e = Assert.Throws<InvalidOperationException>(() =>
-            EmuLibrary.Check(EmuNative.launch_emu_selftest_deadlock(1, 32, 0, o.Ptr), "emu_selftest_deadlock"));
+        var e = Assert.Throws<InvalidOperationException>(() => EmuKernels.Launch("emu_selftest_deadlock", 1, 32, 0, o));
         Assert.Contains("deadlock", e.Message, StringComparison.Ordinal);
         // The emulator is usable again afterwards.
         using var s = new EmuBuffer(4 * 32, ints: true);
-        EmuLibrary.Check(EmuNative.launch_emu_selftest_shuffles(1, 32, 0, s.Ptr), "emu_selftest_shuffles");
+        EmuKernels.Launch("emu_selftest_shuffles", 1, 32, 0, s);
         Assert.Equal(10 * 5, s.Ints[0]);
     }
 }

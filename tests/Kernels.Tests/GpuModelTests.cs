@@ -39,6 +39,7 @@ public class GpuModelTests
     [InlineData("parallel-rot025-f32")]
     [InlineData("sequential-rot1-f16")]
     [InlineData("pythia-like-bin-f32")]
+    [InlineData("odd-parallel-tanh-bf16")]
     public void Neox_fixtures_match_the_reference_in_fp32(string name)
     {
         var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-neox", name);

@@ -1,49 +1,15 @@
-// kernels_emu.cpp: kernels.cu under the CPU emulator, with a C ABI for the tests: one
-// `int launch_<kernel>(lc_dim3 grid, lc_dim3 block, unsigned shared, kernel args...)` per kernel, returning 0 or -1
-// (then lc_emu_last_error() says why). Built by build.sh (the C# test fixture runs it and caches the library).
+// kernels_emu.cpp: kernels.cu under the CPU emulator, with a C ABI for the tests:
+//   int lc_emu_launch(const char* kernel, lc_dim3 grid, lc_dim3 block, unsigned shared, void** params)
+// runs any kernel of kernels.cu, reading params[i] as the i-th parameter's type (as cuLaunchKernel reads
+// kernelParams); it returns 0, or -1 with lc_emu_last_error() saying why (an unknown kernel too).
+//   int lc_emu_param_count(const char* kernel)   the kernel's parameter count, -1 when unknown.
+// The kernel list is generated from kernels.cu (build.sh writes kernels.inc), so a new kernel needs no line here.
+// Built by build.sh (the C# test fixture runs it and caches the library).
 #include "cuda_emu.h"
 #include "../../kernels.cu"
+#include "kernel_table.h"
 
 #define LC_API extern "C" __attribute__((visibility("default")))
-#define LC_UNPAREN(...) __VA_ARGS__
-#define LC_EXPORT(name, params, args)                                                          \
-    LC_API int launch_##name(lc_dim3 grid, lc_dim3 block, unsigned shared, LC_UNPAREN params) \
-    {                                                                                          \
-        return lc_emu::launch(grid, block, shared, [&] { name args; });                      \
-    }
-
-LC_API const char* lc_emu_last_error() { return lc_emu::lastError().c_str(); }
-
-LC_EXPORT(embed_forward, (float* out, const int* tokens, const float* wte, const float* wpe, int B, int T, int C),
-    (out, tokens, wte, wpe, B, T, C))
-LC_EXPORT(layernorm_forward, (float* out, const float* inp, const float* weight, const float* bias, int rows, int C, float eps),
-    (out, inp, weight, bias, rows, C, eps))
-LC_EXPORT(bias_add, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
-LC_EXPORT(bias_gelu_forward, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
-LC_EXPORT(gelu_erf_forward, (float* x, long long n), (x, n))
-LC_EXPORT(rotary_forward, (float* qkv, const float* cosT, const float* sinT, int B, int T, int C, int NH, int R),
-    (qkv, cosT, sinT, B, T, C, NH, R))
-LC_EXPORT(residual_add, (float* x, const float* y, long long n), (x, y, n))
-LC_EXPORT(residual_bias_add, (float* x, const float* y, const float* bias, int rows, int cols), (x, y, bias, rows, cols))
-LC_EXPORT(gather_rows, (float* out, const float* inp, const int* rows, int count, int C), (out, inp, rows, count, C))
-LC_EXPORT(qkv_split_heads, (float* q, float* k, float* v, const float* qkv, int B, int T, int NH, int HS),
-    (q, k, v, qkv, B, T, NH, HS))
-LC_EXPORT(merge_heads, (float* out, const float* y, int B, int T, int NH, int HS), (out, y, B, T, NH, HS))
-LC_EXPORT(softmax_causal, (float* att, int BH, int Tq, int Tk, int past, float scale), (att, BH, Tq, Tk, past, scale))
-LC_EXPORT(attention_fused, (float* out, const float* qkv, int B, int T, int NH, int HS, float scale),
-    (out, qkv, B, T, NH, HS, scale))
-LC_EXPORT(kv_cache_write, (float* kCache, float* vCache, const float* qkv, int B, int Tnew, int past, int maxT, int C),
-    (kCache, vCache, qkv, B, Tnew, past, maxT, C))
-LC_EXPORT(attention_cached, (float* out, const float* qkv, const float* kCache, const float* vCache, int B, int Tnew,
-    int past, int maxT, int NH, int HS, float scale), (out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale))
-LC_EXPORT(surprisal_chunk, (float* state, const float* logits, const int* targets, int M, int cols, int ld, int chunkStart),
-    (state, logits, targets, M, cols, ld, chunkStart))
-LC_EXPORT(surprisal_finish, (float* out, const float* state, int M), (out, state, M))
-LC_EXPORT(convert_f32_to_bf16, (unsigned short* out, const float* inp, long long n), (out, inp, n))
-LC_EXPORT(convert_bf16_to_f32, (float* out, const unsigned short* inp, long long n), (out, inp, n))
-LC_EXPORT(sgemm_tiled, (float* c, const float* a, const float* b, const float* bias, int M, int N, int K, int lda,
-    int ldb, int ldc, int transB, long long strideA, long long strideB, long long strideC, float alpha),
-    (c, a, b, bias, M, N, K, lda, ldb, ldc, transB, strideA, strideB, strideC, alpha))
 
 // ---- emulator self-test kernels (not part of kernels.cu): they pin down the semantics kernels.cu relies on ----
 
@@ -89,6 +55,40 @@ __global__ void emu_selftest_deadlock(int* out)
     out[threadIdx.x] = 1;
 }
 
-LC_EXPORT(emu_selftest_shuffles, (int* out), (out))
-LC_EXPORT(emu_selftest_barrier, (int* out), (out))
-LC_EXPORT(emu_selftest_deadlock, (int* out), (out))
+namespace {
+
+#define LC_KERNEL(n) LC_KERNEL_ENTRY(n)
+const lc_emu::TableEntry kTable[] = {
+#include "kernels.inc"
+    LC_KERNEL_ENTRY(emu_selftest_shuffles)
+    LC_KERNEL_ENTRY(emu_selftest_barrier)
+    LC_KERNEL_ENTRY(emu_selftest_deadlock)
+};
+#undef LC_KERNEL
+
+const lc_emu::TableEntry* find(const char* name)
+{
+    for (const auto& k : kTable)
+        if (std::strcmp(name, k.name) == 0) return &k;
+    return nullptr;
+}
+
+} // namespace
+
+LC_API const char* lc_emu_last_error() { return lc_emu::lastError().c_str(); }
+
+LC_API int lc_emu_param_count(const char* kernel)
+{
+    const auto* k = find(kernel);
+    return k ? k->paramCount : -1;
+}
+
+LC_API int lc_emu_launch(const char* kernel, lc_dim3 grid, lc_dim3 block, unsigned shared, void** params)
+{
+    const auto* k = find(kernel);
+    if (!k) {
+        lc_emu::lastError() = std::string("no kernel named ") + kernel + " in kernels.cu";
+        return -1;
+    }
+    return k->launch(grid, block, shared, params);
+}

@@ -13,9 +13,8 @@ gen="$out/gen"
 mkdir -p "$gen"
 # The kernel table: every `extern "C" __global__` kernel of kernels.cu, by name (each launcher is deduced from the
 # kernel's own prototype by the compiler, so only names are generated).
-grep -oE 'extern "C" __global__ void [A-Za-z_][A-Za-z0-9_]*' "$root/kernels.cu" | awk '{print "LCSG_KERNEL(" $5 ")"}' > "$gen/softgpu_kernels.inc.tmp"
-[[ -s "$gen/softgpu_kernels.inc.tmp" ]] || { echo "build.sh: no kernels found in $root/kernels.cu" >&2; exit 1; }
-mv "$gen/softgpu_kernels.inc.tmp" "$gen/softgpu_kernels.inc"
+bash "$root/tests/kernel-emu/kernel-list.sh" "$root/kernels.cu" > "$gen/kernels.inc.tmp"
+mv "$gen/kernels.inc.tmp" "$gen/kernels.inc"
 flags=(-std=c++17 -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-unused-parameter -pthread)
 "$cxx" "${flags[@]}" -I"$gen" -c "$here/softgpu_kernels.cpp" -o "$gen/softgpu_kernels.o"
 "$cxx" "${flags[@]}" -c "$here/softgpu_driver.cpp" -o "$gen/softgpu_driver.o"

@@ -1,9 +1,10 @@
 // softgpu_kernels.cpp: kernels.cu compiled for the CPU (tests/kernel-emu/cuda_emu.h), and one launcher per kernel,
-// deduced from the kernel's own C prototype: cuLaunchKernel's kernelParams[i] is read as the i-th parameter's type,
-// sizeof(type) bytes, exactly as the driver reads it. The C# side's signature table is what this checks, so it is
+// deduced from the kernel's own C prototype (tests/kernel-emu/kernel_table.h): cuLaunchKernel's kernelParams[i] is read
+// as the i-th parameter's type, sizeof(type) bytes, exactly as the driver reads it. The C# side's signature table is what this checks, so it is
 // never consulted here.
 #include "../kernel-emu/cuda_emu.h"
 #include "../../kernels.cu"
+#include "../kernel-emu/kernel_table.h"
 
 #include "softgpu_internal.h"
 
@@ -18,19 +19,6 @@ namespace {
 constexpr int kIllegalAddress = 700; // CUDA_ERROR_ILLEGAL_ADDRESS
 constexpr int kLaunchFailed = 719;   // CUDA_ERROR_LAUNCH_FAILED
 
-template <class T> T readParam(void* slot)
-{
-    static_assert(std::is_trivially_copyable_v<T>, "kernel parameters are plain values");
-    T v;
-    std::memcpy(&v, slot, sizeof(T));
-    return v;
-}
-
-template <class... A, size_t... I> std::tuple<A...> readParams(void** p, std::index_sequence<I...>)
-{
-    return std::tuple<A...>{readParam<A>(p[I])...};
-}
-
 template <class T> void collectPointer(const T& v, std::vector<uint64_t>& out)
 {
     if constexpr (std::is_pointer_v<T>) out.push_back(reinterpret_cast<uint64_t>(v));
@@ -40,7 +28,7 @@ template <class T> void collectPointer(const T& v, std::vector<uint64_t>& out)
 template <class... A> lcsg::Work makeWork(const char* name, void (*kernel)(A...), void** params, const lcsg::Geometry& g)
 {
     // The driver copies the parameter values at launch time: later changes to the caller's slots do not matter.
-    auto args = readParams<A...>(params, std::index_sequence_for<A...>{});
+    auto args = lc_emu::readParams(kernel, params);
     return [name, kernel, args, g](std::string& why) -> int {
         std::vector<uint64_t> ptrs;
         std::apply([&](const auto&... a) { (collectPointer(a, ptrs), ...); }, args);
@@ -63,13 +51,11 @@ template <class... A> lcsg::Work makeWork(const char* name, void (*kernel)(A...)
     };
 }
 
-template <class... A> constexpr int countParams(void (*)(A...)) { return (int)sizeof...(A); }
-
-#define LCSG_KERNEL(n) \
-    lcsg::KernelEntry{#n, countParams(&n), [](void** p, const lcsg::Geometry& g) { return makeWork(#n, &n, p, g); }},
+#define LC_KERNEL(n) \
+    lcsg::KernelEntry{#n, lc_emu::countParams(&n), [](void** p, const lcsg::Geometry& g) { return makeWork(#n, &n, p, g); }},
 
 const lcsg::KernelEntry kTable[] = {
-#include "softgpu_kernels.inc"
+#include "kernels.inc"
 };
 
 } // namespace
