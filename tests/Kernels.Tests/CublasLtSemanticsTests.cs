@@ -398,4 +398,17 @@ public unsafe class CublasLtSemanticsTests
         Assert.Throws<ArgumentException>(() => gemm.Matmul(2, 2, 2, p1, LtElement.F32, 2, p1, LtElement.F32, 2, false, p1, LtElement.F32, 2, 0, LtEpilogue.Bias, 0f, false, lt.Dev.Stream));
         Assert.Throws<ArgumentException>(() => gemm.Matmul(2, 3, 2, p1, LtElement.F32, 2, p1, LtElement.F32, 2, false, p1, LtElement.F32, 3, 0, LtEpilogue.None, 0f, false, lt.Dev.Stream));
     }
+
+    [Fact]
+    public void Every_bound_entry_point_is_exported()
+    {
+        using var lt = new Lt();
+        var lib = NativeLibrary.Load(CudaLibraries.LoadedFrom[CudaLibraries.CublasLt]);
+        var names = typeof(CublasLtApi).GetMethods(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)
+            .Where(m => m.GetCustomAttributes(typeof(LibraryImportAttribute), false).Length > 0)
+            .Select(m => m.Name).Distinct().ToList();
+        Assert.True(names.Count >= 16, $"only {names.Count} bindings found by reflection");
+        var missing = names.Where(n => !NativeLibrary.TryGetExport(lib, n, out _)).ToList();
+        Assert.True(missing.Count == 0, $"{CudaLibraries.LoadedFrom[CudaLibraries.CublasLt]} lacks {string.Join(", ", missing)}");
+    }
 }
