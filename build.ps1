@@ -180,7 +180,7 @@ function Invoke-Setup {
 }
 
 # software-gpu: the CUDA driver and cuBLAS as shims over the kernel emulator (tests/software-gpu), so the unmodified
-# CudaBackend runs on the CPU: artifacts/software-gpu/{libcuda.so.1,libcublas.so.12,env.sh}. Rebuilt only when its
+# CudaBackend runs on the CPU: artifacts/software-gpu/{libcuda.so.1,libcublas.so.12,libcublasLt.so.12,env.sh}. Rebuilt only when its
 # inputs (the shims, the emulator, kernels.cu) change.
 $SoftwareGpuDir = Join-Path $Root 'artifacts/software-gpu'
 

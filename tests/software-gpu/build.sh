@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build.sh OUT_DIR: builds the software GPU into OUT_DIR: libcuda.so.1 (the driver shim over the kernel emulator, with
-# kernels.cu compiled for the CPU) and libcublas.so.12 (the cuBLAS shim), plus env.sh, which puts them (and, when
-# present, the project cache's NVRTC 11.8) first on LD_LIBRARY_PATH. `dotnet pwsh ./build.ps1 software-gpu` runs it.
+# kernels.cu compiled for the CPU), libcublas.so.12 (the cuBLAS shim) and libcublasLt.so.12 (the cuBLASLt shim), plus
+# env.sh, which puts them (and, when present, the project cache's NVRTC 11.8) first on LD_LIBRARY_PATH. `dotnet pwsh ./build.ps1 software-gpu` runs it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -22,6 +22,8 @@ flags=(-std=c++17 -O2 -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Wno-unkno
 mv "$out/libcuda.so.1.tmp" "$out/libcuda.so.1"
 "$cxx" "${flags[@]}" -shared -Wl,-soname,libcublas.so.12 -Wl,-rpath,'$ORIGIN' -o "$out/libcublas.so.12.tmp" "$here/softgpu_cublas.cpp" "$out/libcuda.so.1"
 mv "$out/libcublas.so.12.tmp" "$out/libcublas.so.12"
+"$cxx" "${flags[@]}" -shared -Wl,-soname,libcublasLt.so.12 -Wl,-rpath,'$ORIGIN' -o "$out/libcublasLt.so.12.tmp" "$here/softgpu_cublaslt.cpp" "$out/libcuda.so.1"
+mv "$out/libcublasLt.so.12.tmp" "$out/libcublasLt.so.12"
 nvrtc="${LEARNING_CURVES_CACHE:-$HOME/.cache/learning-curves}/cuda-11.8/lib"
 cat > "$out/env.sh" <<ENV
 # source this file: CUDA programs started from this shell run on the software GPU (built from $root).

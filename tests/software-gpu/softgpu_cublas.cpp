@@ -2,13 +2,18 @@
 // mode, workspace, GemmEx, GemmStridedBatchedEx, status strings), following cuBLAS's documented column-major
 // semantics: C = alpha op(A) op(B) + beta C with op = N / T / C (C = T for real types), leading dimensions and batch
 // strides in elements, A/B in f32, f16 or bf16 converted to f32 with f32 accumulation, C in f32, f16 or bf16, C not
-// read when beta is 0. TF32: inputs rounded to 10 mantissa bits (nearest, ties away from zero, as cvt.rna.tf32.f32)
-// for CUBLAS_COMPUTE_32F_FAST_TF32, and for CUBLAS_COMPUTE_32F with f32 inputs under CUBLAS_TF32_TENSOR_OP_MATH;
-// never for the pedantic compute type or with NVIDIA_TF32_OVERRIDE=0. Argument errors are the documented statuses:
-// CUBLAS_STATUS_INVALID_VALUE for negative sizes, bad leading dimensions or a bad operation, CUBLAS_STATUS_NOT_SUPPORTED
-// for type / compute combinations cuBLAS does not offer. The product runs as stream work of the driver shim (deferred
-// like kernels), after every operand range has been checked against the device allocations.
+// read when beta is 0. Mixed f32 / 16-bit inputs into f32 C are accepted, as cuBLAS 13.0 accepted them on an H200
+// (not in the documented table). TF32: inputs rounded to 10 mantissa bits (nearest, ties away from zero, as
+// cvt.rna.tf32.f32) for CUBLAS_COMPUTE_32F_FAST_TF32, and for CUBLAS_COMPUTE_32F with f32 inputs under
+// CUBLAS_TF32_TENSOR_OP_MATH; never for the pedantic compute type or with NVIDIA_TF32_OVERRIDE=0. (Real cuBLAS kernels
+// differ in how they make TF32: some round to nearest, some truncate; the tests bound both, docs/cuda.md.) Argument
+// errors are the documented statuses: CUBLAS_STATUS_INVALID_VALUE for negative sizes, bad leading dimensions or a bad
+// operation, with the line cuBLAS prints on stderr (" ** On entry to GEMM_EX  parameter number N had an illegal
+// value"); CUBLAS_STATUS_NOT_SUPPORTED for type / compute combinations cuBLAS does not offer. The product runs as stream
+// work of the driver shim (deferred like kernels), after every operand range has been checked against the device
+// allocations.
 #include "softgpu.h"
+#include "softgpu_numeric.h"
 
 #include <cmath>
 #include <cstdint>
@@ -55,71 +60,6 @@ Handle* handleOf(void* h)
     std::lock_guard<std::mutex> lock(g_mutex);
     auto* p = static_cast<Handle*>(h);
     return g_handles.count(p) ? p : nullptr;
-}
-
-float halfToFloat(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) bits = sign;
-        else {
-            // Subnormal: normalise.
-            int e = -1;
-            do { man <<= 1; e++; } while (!(man & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    }
-    else if (exp == 31) bits = sign | 0x7f800000u | man << 13;
-    else bits = sign | (exp + 127 - 15) << 23 | man << 13;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t floatToHalf(float f)
-{
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000;
-    uint32_t ax = x & 0x7fffffff;
-    if (ax > 0x7f800000) return (uint16_t)(sign | 0x7e00);
-    if (ax >= 0x477ff000) return (uint16_t)(sign | 0x7c00); // rounds to >= 65520: infinity
-    if (ax < 0x33000001) return (uint16_t)sign;             // below half the smallest subnormal
-    int e = (int)(ax >> 23) - 127;
-    uint32_t man = (ax & 0x7fffff) | 0x800000;
-    int shift = e < -14 ? 13 + (-14 - e) : 13;
-    uint32_t kept = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (kept & 1))) kept++;
-    uint32_t bits = e < -14 ? kept : ((uint32_t)(e + 15) << 10) + (kept - 0x400);
-    return (uint16_t)(sign | bits);
-}
-
-float bf16ToFloat(uint16_t b)
-{
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t floatToBf16(float f)
-{
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40);
-    x += 0x7fff + ((x >> 16) & 1); // nearest, ties to even
-    return (uint16_t)(x >> 16);
-}
-
-float roundTf32(float f)
-{
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    if ((x & 0x7f800000) == 0x7f800000) return f;
-    x += 0x1000; // nearest, ties away from zero on the 13 dropped bits
-    x &= 0xffffe000u;
-    std::memcpy(&f, &x, 4);
-    return f;
 }
 
 size_t elemSize(int t) { return t == kR32F ? 4 : 2; }
@@ -223,15 +163,32 @@ int runGemm(void* ctx, char* why, size_t whyLen)
 
 bool validOp(int op) { return op == 0 || op == 1 || op == 2; }
 
+// cuBLAS's argument check: INVALID_VALUE, with the line cuBLAS prints to stderr naming the offending parameter, counted
+// from transa = 1 as cuBLAS counts them (cublasGemmEx: m 3, n 4, k 5, lda 9, ldb 12, ldc 16; seen on an H200 with
+// cuBLAS 13.0; cublasGemmStridedBatchedEx: lda 9, ldb 13, ldc 18, batchCount 20).
+int illegal(const char* routine, int parameter)
+{
+    std::fprintf(stderr, " ** On entry to %s  parameter number %d had an illegal value\n", routine, parameter);
+    return kInvalidValue;
+}
+
 int submit(Handle* h, Gemm g)
 {
     if (!h) return kNotInitialized;
-    if (!validOp(g.transA) || !validOp(g.transB)) return kInvalidValue;
-    if (g.m < 0 || g.n < 0 || g.k < 0 || g.batch < 0) return kInvalidValue;
+    bool batched = std::strcmp(g.call, "cublasGemmEx") != 0;
+    const char* routine = batched ? "GEMM_STRIDED_BATCHED_EX" : "GEMM_EX";
+    if (!validOp(g.transA)) return illegal(routine, 1);
+    if (!validOp(g.transB)) return illegal(routine, 2);
+    if (g.m < 0) return illegal(routine, 3);
+    if (g.n < 0) return illegal(routine, 4);
+    if (g.k < 0) return illegal(routine, 5);
     g.transA = g.transA == 2 ? 1 : g.transA; // conjugate transpose is the transpose for real types
     g.transB = g.transB == 2 ? 1 : g.transB;
     long long needA = g.transA == 0 ? g.m : g.k, needB = g.transB == 0 ? g.k : g.n;
-    if (g.lda < std::max(1LL, needA) || g.ldb < std::max(1LL, needB) || g.ldc < std::max(1LL, (long long)g.m)) return kInvalidValue;
+    if (g.lda < std::max(1LL, needA)) return illegal(routine, 9);
+    if (g.ldb < std::max(1LL, needB)) return illegal(routine, batched ? 13 : 12);
+    if (g.ldc < std::max(1LL, (long long)g.m)) return illegal(routine, batched ? 18 : 16);
+    if (g.batch < 0) return illegal(routine, 20);
     if (g.m == 0 || g.n == 0 || g.batch == 0) return kSuccess;
     if (!lcsg_context_current()) lcsg_bind_primary_context(); // the runtime binds the primary context for cuBLAS
     if (!lcsg_context_current()) return kNotInitialized;
@@ -241,20 +198,23 @@ int submit(Handle* h, Gemm g)
     return r ? kExecutionFailed : kSuccess;
 }
 
-// cuBLAS's f32-compute combinations: (A, B) both f32, f16 or bf16; C f32, or the inputs' own 16-bit type.
+// cuBLAS's f32-compute combinations: (A, B) both f32, f16 or bf16; C f32, or the inputs' own 16-bit type. Beyond the
+// documented table, cuBLAS 13.0 accepted f32 A with bf16 B into f32 C (H200, 2026-12-04): the shim accepts mixed f32 /
+// 16-bit inputs into f32 C under 32F compute and computes the product of the converted values.
 bool supported(int aType, int bType, int cType, int compute)
 {
-    if (aType != bType) return false;
-    if (compute == kCompute32FFastTf32) return aType == kR32F && cType == kR32F;
+    if (compute == kCompute32FFastTf32) return aType == kR32F && bType == kR32F && cType == kR32F;
     if (compute != kCompute32F && compute != kCompute32FPedantic) return false;
+    auto known = [](int t) { return t == kR32F || t == kR16F || t == kR16BF; };
+    if (!known(aType) || !known(bType)) return false;
+    if (aType != bType) return cType == kR32F && (aType == kR32F || bType == kR32F);
     if (aType == kR32F) return cType == kR32F;
-    if (aType == kR16F || aType == kR16BF) return cType == kR32F || cType == aType;
-    return false;
+    return cType == kR32F || cType == aType;
 }
 
-bool useTf32(const Handle* h, int aType, int compute)
+bool useTf32(const Handle* h, int aType, int bType, int compute)
 {
-    if (tf32Disabled() || aType != kR32F) return false;
+    if (tf32Disabled() || aType != kR32F || bType != kR32F) return false;
     if (compute == kCompute32FFastTf32) return true;
     return compute == kCompute32F && (h->mathMode & 0xf) == kTf32TensorOpMath;
 }
@@ -329,7 +289,7 @@ API int cublasGemmEx(void* handle, int transA, int transB, int m, int n, int k, 
     (void)algo; // every algorithm computes the same product here
     if (!supported(aType, bType, cType, compute)) return kNotSupported;
     return submit(h, Gemm{transA, transB, m, n, k, *static_cast<const float*>(alpha), *static_cast<const float*>(beta), a, b, c,
-        aType, bType, cType, lda, ldb, ldc, 0, 0, 0, 1, useTf32(h, aType, compute), "cublasGemmEx"});
+        aType, bType, cType, lda, ldb, ldc, 0, 0, 0, 1, useTf32(h, aType, bType, compute), "cublasGemmEx"});
 }
 
 API int cublasGemmStridedBatchedEx(void* handle, int transA, int transB, int m, int n, int k, const void* alpha, uint64_t a,
@@ -342,7 +302,7 @@ API int cublasGemmStridedBatchedEx(void* handle, int transA, int transB, int m, 
     (void)algo;
     if (!supported(aType, bType, cType, compute)) return kNotSupported;
     return submit(h, Gemm{transA, transB, m, n, k, *static_cast<const float*>(alpha), *static_cast<const float*>(beta), a, b, c,
-        aType, bType, cType, lda, ldb, ldc, strideA, strideB, strideC, batch, useTf32(h, aType, compute), "cublasGemmStridedBatchedEx"});
+        aType, bType, cType, lda, ldb, ldc, strideA, strideB, strideC, batch, useTf32(h, aType, bType, compute), "cublasGemmStridedBatchedEx"});
 }
 
 API const char* cublasGetStatusName(int status)

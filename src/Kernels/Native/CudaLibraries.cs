@@ -36,6 +36,12 @@ public static class CudaLibraries
 
     private static readonly Dictionary<string, string> LoadedPaths = new(StringComparer.Ordinal);
 
+    /// <summary>True once <see cref="Load"/> found libcublasLt (it is optional: without it the backend uses cuBLAS only).</summary>
+    public static bool CublasLtLoaded
+    {
+        get { lock (Gate) return Loaded.ContainsKey(CublasLt); }
+    }
+
     /// <summary>
     /// Loads the driver, then NVRTC and cuBLAS (cuBLASLt first, so cuBLAS finds it beside itself). Preference goes
     /// to the major version matching the driver's CUDA version. Throws <see cref="CudaUnavailableException"/> with
