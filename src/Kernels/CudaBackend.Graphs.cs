@@ -13,7 +13,8 @@ public sealed partial class CudaBackend
     /// wait): the driver answers those with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED or CUDA_ERROR_CAPTURED_EVENT and
     /// invalidates the capture, and this method then throws. Host writes (<see cref="Write(Engine.Backends.IDeviceBuffer, ReadOnlySpan{int})"/>)
     /// belong before <see cref="CudaGraph.Replay"/>, not inside the capture: the replay reads the device buffers as
-    /// they are when it runs. Profiling is off during the capture.</para>
+    /// they are when it runs. Run <paramref name="work"/> once before capturing it: the backend's grow-only scratch
+    /// buffers are sized by their first use, and growing one inside the capture is an allocation. Profiling must be off.</para>
     /// </summary>
     public CudaGraph Capture(Action work)
     {
