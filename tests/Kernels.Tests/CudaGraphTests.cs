@@ -115,4 +115,34 @@ public class CudaGraphTests
         // Allocation works again after the capture ended.
         using var ok = be.Allocate(16);
     }
+
+    /// <summary>The driver's own answers (cuda.h): a synchronize during capture is CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED
+    /// and invalidates the capture (status CU_STREAM_CAPTURE_STATUS_INVALIDATED), which then ends with
+    /// CUDA_ERROR_STREAM_CAPTURE_INVALIDATED and no graph; the stream captures again afterwards.</summary>
+    [Fact]
+    public void The_driver_invalidates_a_capture_on_synchronize()
+    {
+        using var be = Open();
+        var s = be.Device.Stream;
+        be.Device.MakeCurrent();
+        Assert.Equal(CuApi.Success, CuApi.cuStreamBeginCapture_v2(s, CuApi.StreamCaptureModeThreadLocal));
+        Assert.Equal(CuApi.Success, CuApi.cuStreamIsCapturing(s, out int status));
+        Assert.Equal(CuApi.StreamCaptureStatusActive, status);
+        Assert.Equal(CuApi.ErrorStreamCaptureUnsupported, CuApi.cuStreamSynchronize(s));
+        Assert.Equal(CuApi.Success, CuApi.cuStreamIsCapturing(s, out status));
+        Assert.Equal(CuApi.StreamCaptureStatusInvalidated, status);
+        Assert.Equal(CuApi.ErrorStreamCaptureInvalidated, CuApi.cuStreamEndCapture(s, out var graph));
+        Assert.Equal(IntPtr.Zero, graph);
+        Assert.Equal(CuApi.Success, CuApi.cuStreamIsCapturing(s, out status));
+        Assert.Equal(CuApi.StreamCaptureStatusNone, status);
+        // An empty capture is a valid graph.
+        Assert.Equal(CuApi.Success, CuApi.cuStreamBeginCapture_v2(s, CuApi.StreamCaptureModeThreadLocal));
+        Assert.Equal(CuApi.Success, CuApi.cuStreamEndCapture(s, out graph));
+        Assert.NotEqual(IntPtr.Zero, graph);
+        Assert.Equal(CuApi.Success, CuApi.cuGraphInstantiateWithFlags(out var exec, graph, 0));
+        Assert.Equal(CuApi.Success, CuApi.cuGraphLaunch(exec, s));
+        Assert.Equal(CuApi.Success, CuApi.cuStreamSynchronize(s));
+        Assert.Equal(CuApi.Success, CuApi.cuGraphExecDestroy(exec));
+        Assert.Equal(CuApi.Success, CuApi.cuGraphDestroy(graph));
+    }
 }
