@@ -8,10 +8,11 @@ public sealed partial class CudaBackend
     /// Captures the device work <paramref name="work"/> queues into a CUDA graph (driver-API stream capture on this
     /// backend's stream, thread-local mode) and returns it instantiated; <see cref="CudaGraph.Replay"/> queues the same
     /// work again (same kernels, same parameter values, same buffers) with one launch. Nothing runs during the capture.
-    /// <para>The captured work must not allocate (device or pinned memory: refused here, before the driver is asked),
-    /// must not copy from or to pageable host memory, and must not wait for the device (Download, Synchronize, an event
-    /// wait): the driver answers those with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED or CUDA_ERROR_CAPTURED_EVENT and
-    /// invalidates the capture, and this method then throws. Host writes (<see cref="Write(Engine.Backends.IDeviceBuffer, ReadOnlySpan{int})"/>)
+    /// <para>The captured work must not allocate (device or pinned memory) nor transfer to or from the host (Upload,
+    /// Write, Download): both are refused here with <see cref="InvalidOperationException"/>, before the driver is asked.
+    /// It must not wait for the device (Synchronize, an event wait): the driver answers with
+    /// CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED or CUDA_ERROR_CAPTURED_EVENT and invalidates the capture, and this method
+    /// rethrows that <see cref="CudaException"/>. Host writes (<see cref="Write(Engine.Backends.IDeviceBuffer, ReadOnlySpan{int})"/>)
     /// belong before <see cref="CudaGraph.Replay"/>, not inside the capture: the replay reads the device buffers as
     /// they are when it runs. Run <paramref name="work"/> once before capturing it: the backend's grow-only scratch
     /// buffers are sized by their first use, and growing one inside the capture is an allocation. Profiling must be off.</para>

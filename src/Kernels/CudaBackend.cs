@@ -263,6 +263,9 @@ public sealed partial class CudaBackend : IBackend
     private int NextStage()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // A captured copy would read or write the staging buffer when the graph replays, not now: never right here.
+        if (_dev.Capturing)
+            throw new InvalidOperationException("host transfers (Upload, Write, Download) during CUDA graph capture: write inputs before Replay, download outputs after it");
         int slot = _nextStage;
         _nextStage ^= 1;
         if (_stageUsed[slot]) CudaDevice.Wait(_stageFree[slot]);

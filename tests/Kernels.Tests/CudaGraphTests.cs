@@ -96,14 +96,34 @@ public class CudaGraphTests
     }
 
     [Fact]
-    public void A_download_inside_the_capture_fails()
+    public void Host_transfers_inside_the_capture_are_refused()
     {
         using var be = Open();
         var x = be.Upload([1f, 2f]);
         be.Synchronize();
-        var e = Assert.ThrowsAny<CudaException>(() => be.Capture(() => Get(be, x, 2)));
+        var e = Assert.Throws<InvalidOperationException>(() => be.Capture(() => Get(be, x, 2)));
+        Assert.Contains("graph capture", e.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => be.Capture(() => be.Write(x, [5f, 6f])));
+        // Both staging buffers still work after the failed captures.
+        be.Write(x, [3f, 4f]);
+        Assert.Equal([3f, 4f], Get(be, x, 2));
+        be.Write(x, [7f, 8f]);
+        Assert.Equal([7f, 8f], Get(be, x, 2));
+    }
+
+    /// <summary>An event recorded into a capture is a graph node: waiting on it is CUDA_ERROR_CAPTURED_EVENT (the
+    /// driver may also refuse the wait as an unsafe call during capture).</summary>
+    [Fact]
+    public void Waiting_on_an_event_recorded_in_the_capture_fails()
+    {
+        using var be = Open();
+        using var evt = be.Device.CreateEvent(timing: false);
+        var e = Assert.ThrowsAny<CudaException>(() => be.Capture(() =>
+        {
+            be.Device.Record(evt);
+            CudaDevice.Wait(evt);
+        }));
         Assert.Contains(e.Code, new[] { CuApi.ErrorStreamCaptureUnsupported, CuApi.ErrorCapturedEvent });
-        Assert.Equal([1f, 2f], Get(be, x, 2));
     }
 
     [Fact]
