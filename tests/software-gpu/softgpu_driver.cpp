@@ -83,7 +83,7 @@ struct Alloc
 struct Event;
 
 // What a queued item is, for the launch counters and the cost model.
-enum class Kind { Other, Kernel, Gemm };
+enum class Kind { Other, Kernel, Gemm, Library }; // Library: a library call queued without a cost (lcsg_enqueue)
 
 struct Item
 {
@@ -364,6 +364,8 @@ int runItem(Stream& s)
         g_costs.push_back(CostRecord{it.name, 2, it.gemm.bytes_read, it.gemm.bytes_written, it.gemm.flops, it.gemm.math});
         if (g_costMode == 2) return 0;
     }
+    // A library call without a cost: recorded as such (kind 3, nothing counted) so that it shows, and run.
+    if (g_costMode && it.kind == Kind::Library) g_costs.push_back(CostRecord{it.name, 3, 0, 0, 0, LCSG_MATH_NONE});
     if (g_dryRun) return 0;
     std::string why;
     int r = g_costMode && it.kind == Kind::Kernel ? runMeasured(it, why) : it.work(why);
@@ -658,7 +660,7 @@ int enqueueLibraryWork(void* stream, const char* name, lcsg_work_fn run, void* c
         return r;
     };
     // cuBLAS calls count as launches too, under their own names.
-    it.kind = Kind::Gemm;
+    it.kind = cost ? Kind::Gemm : Kind::Library;
     if (cost) it.gemm = *cost;
     return enqueueItem(*s, std::move(it));
 }
@@ -740,7 +742,8 @@ API long long lcsg_cost_count(void)
     return (long long)g_costs.size();
 }
 
-// Record i: its name (kernel or cuBLAS call), kind (1 kernel, measured at page granularity; 2 GEMM, exact), bytes
+// Record i: its name (kernel or cuBLAS call), kind (1 kernel, measured at page granularity; 2 GEMM, exact; 3 a library
+// call queued by lcsg_enqueue, without a cost: nothing counted), bytes
 // read, bytes written, FLOPs (GEMMs only) and math (LCSG_MATH_*). Returns 0, or 1 when i is out of range.
 API int lcsg_cost_get(long long i, const char** name, int* kind, double* bytesRead, double* bytesWritten, double* flops, int* math)
 {

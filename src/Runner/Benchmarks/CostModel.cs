@@ -7,8 +7,9 @@ using LearningCurves.Kernels.Native;
 namespace LearningCurves.Runner.Benchmarks;
 
 /// <summary>One launch's work as the software GPU counted it: a kernel (bytes measured at page granularity) or a GEMM
-/// (bytes and FLOPs exact from its shapes and types).</summary>
-public sealed record LaunchCost(string Name, bool IsGemm, double BytesRead, double BytesWritten, double Flops, int Math);
+/// (bytes and FLOPs exact from its shapes and types); <paramref name="Uncounted"/> for a library call the shim queued
+/// without a cost (predicted at the floor; the table marks it).</summary>
+public sealed record LaunchCost(string Name, bool IsGemm, double BytesRead, double BytesWritten, double Flops, int Math, bool Uncounted = false);
 
 /// <summary>
 /// The software GPU's cost counters (tests/software-gpu: <c>lcsg_cost_*</c>), looked up as optional symbols in the
@@ -63,7 +64,7 @@ public sealed unsafe class SoftwareGpuCounters
             int kind, math;
             double read, written, flops;
             if (_get(i, &name, &kind, &read, &written, &flops, &math) != 0) break;
-            list.Add(new LaunchCost(Marshal.PtrToStringUTF8((IntPtr)name) ?? "?", kind == 2, read, written, flops, math));
+            list.Add(new LaunchCost(Marshal.PtrToStringUTF8((IntPtr)name) ?? "?", kind == 2, read, written, flops, math, kind == 3));
         }
         _reset();
         return list;
@@ -105,6 +106,7 @@ public static class CostModel
     /// <summary>"memory" or "compute" or "floor": what bounds one launch.</summary>
     public static string Bound(LaunchCost c)
     {
+        if (c.Uncounted) return "not counted";
         double mem = (c.BytesRead + c.BytesWritten) / Bandwidth, comp = c.IsGemm ? c.Flops / Peak(c.Math) : 0;
         return Math.Max(mem, comp) < LaunchFloorSeconds ? "floor" : comp > mem ? "compute" : "memory";
     }
@@ -120,7 +122,7 @@ public static class CostModel
             throw new InvalidOperationException($"the launches at batch 1 ({one.Count}) and 2 ({two.Count}) differ: cannot extrapolate");
         static double L(double x1, double x2, int b) => Math.Max(0, x1 + (b - 1) * (x2 - x1));
         return one.Zip(two, (x, y) => new LaunchCost(x.Name, x.IsGemm, L(x.BytesRead, y.BytesRead, b), L(x.BytesWritten, y.BytesWritten, b),
-            L(x.Flops, y.Flops, b), x.Math)).ToList();
+            L(x.Flops, y.Flops, b), x.Math, x.Uncounted)).ToList();
     }
 
     /// <summary>Counts one Score call at B = 1 and B = 2 (and 3 when <paramref name="checkLinearity"/>) and extrapolates to

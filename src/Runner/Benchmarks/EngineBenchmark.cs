@@ -10,7 +10,7 @@ public sealed class EngineBenchmark : IBenchmark
 {
     public string Name => "engine";
 
-    public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model [--backend --precision --batch --repeats --quick --profile]";
+    public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model; on CUDA also launches per forward, and on the software GPU the cost model's predicted H200 time instead of timings [--backend --precision --batch --repeats --quick --profile]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
