@@ -373,4 +373,26 @@ public unsafe class SoftwareGpuTests
         Assert.Equal(Pages(n) * page, add.Written);
         Assert.Equal(0, add.Flops);
     }
+
+    /// <summary>
+    /// `bench engine --backend cuda --quick` on the software GPU: no timings, and for each of its shapes the launches of
+    /// one forward pass and the H200 time the cost model predicts from the counted work (BENCHMARKS.md, "cost model vs
+    /// real H200"); the B = 3 linearity check of the extrapolation holds on the total bytes.
+    /// </summary>
+    [Fact]
+    public void Bench_engine_prints_launches_and_the_predicted_h200_time()
+    {
+        Driver();
+        var (code, output) = RunRunner("bench", "engine", "--backend", "cuda", "--precision", "bf16", "--quick");
+        Assert.True(code == 0, $"bench exit {code}\n{output}");
+        Assert.DoesNotContain("matrix rate bf16 (cublasGemmEx", output, StringComparison.Ordinal);
+        var launches = System.Text.RegularExpressions.Regex.Matches(output, @"launches per forward: (\d+)");
+        var predicted = System.Text.RegularExpressions.Regex.Matches(output, @"predicted H200: ([0-9.]+) ms per batch");
+        Assert.True(launches.Count == 2 && predicted.Count == 2, output);
+        foreach (System.Text.RegularExpressions.Match m in launches) Assert.True(int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) > 0, output);
+        foreach (System.Text.RegularExpressions.Match m in predicted) Assert.True(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) > 0, output);
+        var linear = System.Text.RegularExpressions.Regex.Matches(output, @"total within ([0-9.]+) %");
+        Assert.True(linear.Count == 2, output);
+        foreach (System.Text.RegularExpressions.Match m in linear) Assert.True(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) < 1.0, output);
+    }
 }
