@@ -303,6 +303,12 @@ function Invoke-DeviceBundle {
         New-Item -ItemType Directory -Force (Join-Path $repo 'tests/fixtures') | Out-Null
         Copy-Item -Recurse $fixtures (Join-Path $repo 'tests/fixtures/parity')
     }
+    # The GPT-NeoX parity fixtures (GpuModelTests reads them from the checkout layout; without them three GPU tests skip).
+    $neox = Join-Path $Root 'tests/fixtures/parity-neox'
+    if (Test-Path $neox) {
+        New-Item -ItemType Directory -Force (Join-Path $repo 'tests/fixtures') | Out-Null
+        Copy-Item -Recurse $neox (Join-Path $repo 'tests/fixtures/parity-neox')
+    }
     Copy-Item (Join-Path $Root 'kernels.cu'), (Join-Path $Root 'LearningCurves.sln') $repo
 
     # The runtime this machine runs: DOTNET_ROOT, else the folder the dotnet command really lives in.

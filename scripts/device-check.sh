@@ -4,7 +4,12 @@
 #   1. the GPU tests (tests/Kernels.Tests, trait Category=Gpu),
 #   2. learning-curves verify --backend cuda (CUDA vs CPU on random models and the parity fixtures, per precision),
 #   3. learning-curves bench engine --backend cuda --profile, for bf16, tf32 and fp32,
-#   4. scripts/hf_compare.py for bf16 and fp32, where python3 has torch and transformers,
+#   4. scripts/hf_compare.py for bf16 and fp32, where python3 has torch and transformers: transformers scoring every
+#      position (full logits, what the paper's code does) and the careful PyTorch user (hidden states, the head only on
+#      the 10 scored positions, SDPA attention) at bench engine's GPT-2-small shape (B=128, T=128, K=10), against
+#      learning-curves' own figure for that shape from step 3,
+#   5. compute-sanitizer memcheck on one `score --backend cuda` of a small parity-fixture model, where compute-sanitizer
+#      is found (PATH, CUDA_HOME, /usr/local/cuda),
 # each under its own time limit so the whole run stays within 8 minutes on one H100/H200. Each step's full log goes
 # into REPORT_DIR; stdout gets one line per step, then the one-screen summary (also REPORT_DIR/summary.txt).
 # Exit status: 0 when every step passed.
@@ -105,6 +110,7 @@ step gpu-tests 150 "$dotnet" "$tests" -trait "Category=Gpu" -noColor -noLogo -re
 if [[ -n "$software" ]]; then
     step verify 240 "$dotnet" "$app" verify --backend cuda --quick --precision fp32 --fixtures "$fixtures"
     for p in bf16 tf32 fp32; do skip "bench-$p" "timings need a real GPU (running on the software GPU)"; done
+    skip memcheck "compute-sanitizer needs a real GPU (running on the software GPU)"
 else
     step verify 90 "$dotnet" "$app" verify --backend cuda --fixtures "$fixtures"
     bench_opts=(--profile)
@@ -117,10 +123,29 @@ fi
 # Hugging Face transformers on the same GPU, same precision, same weights (only where python3 has it).
 if [[ -f "$here/hf_compare.py" ]] && python3 -c "import torch, transformers" >/dev/null 2>&1; then
     for p in bf16 fp32; do
-        step "hf-compare-$p" 50 python3 "$here/hf_compare.py" --runner "$dotnet $app" --precision "$p" --out "$work/hf-$p"
+        # learning-curves' tokens/s at the careful user's shape: bench engine's "gpt2-small, head on 10 positions" row.
+        ours_k10=$(awk '/^gpt2-small, head on 10 positions/ {print $(NF-2)}' "$report/bench-$p.log" 2>/dev/null | head -n 1)
+        step "hf-compare-$p" 60 python3 "$here/hf_compare.py" --runner "$dotnet $app" --precision "$p" --out "$work/hf-$p" \
+            ${ours_k10:+--ours-k10 "$ours_k10"}
     done
 else
     skip hf-compare "no hf_compare.py beside this script, or python3 lacks torch/transformers"
+fi
+
+# compute-sanitizer memcheck on one score of a small model (the first parity fixture with ids), bf16 (the mode with
+# the most kernels); a real GPU only.
+if [[ -z "$software" ]]; then
+    sanitizer=$(command -v compute-sanitizer || true)
+    for d in "${CUDA_HOME:-}" /usr/local/cuda; do
+        [[ -z "$sanitizer" && -n "$d" && -x "$d/bin/compute-sanitizer" ]] && sanitizer="$d/bin/compute-sanitizer"
+    done
+    fixture=$(for d in "$fixtures"/*/; do [[ -f "$d/ids.txt" && -f "$d/model.safetensors" ]] && { echo "${d%/}"; break; }; done)
+    if [[ -n "$sanitizer" && -n "$fixture" ]]; then
+        step memcheck 90 "$sanitizer" --tool memcheck --error-exitcode 1 "$dotnet" "$app" score --backend cuda --precision bf16 \
+            --model "$fixture" --ids "$fixture/ids.txt" --out "$work/memcheck.csv"
+    else
+        skip memcheck "no compute-sanitizer (PATH, CUDA_HOME, /usr/local/cuda) or no parity fixture with ids"
+    fi
 fi
 
 {
@@ -130,14 +155,20 @@ fi
     grep -h "\[FAIL\]" "$report/gpu-tests.log" 2>/dev/null | head -n 10 | sed 's/^[^A-Za-z]*/failed: /'
     grep -h "^summary\|^verify:" "$report/verify.log" 2>/dev/null
     for p in bf16 tf32 fp32; do
-        grep -h "^matrix rate $p\|^gpt2-small" "$report/bench-$p.log" 2>/dev/null | sed "s/^/bench $p: /"
+        grep -h "^matrix rate $p\|^gpt2-small, head on" "$report/bench-$p.log" 2>/dev/null | sed "s/^/bench $p: /"
     done
-    grep -h "^ratio\|^same surprisals" "$report"/hf-compare-*.log 2>/dev/null
+    for p in bf16 fp32; do
+        grep -h "^ratio\|^same surprisals\|^careful hugging face" "$report/hf-compare-$p.log" 2>/dev/null | sed "s/^/hf $p: /"
+    done
+    grep -h "ERROR SUMMARY" "$report/memcheck.log" 2>/dev/null | tail -n 1 | sed 's/^[^A-Za-z]*/memcheck (score, bf16): /'
+    # One line for every step (exit status, seconds; "timeout" when it ran past its limit).
     failed=0
+    line="steps (exit, seconds):"
     for i in "${!names[@]}"; do
-        echo "step ${names[$i]}: exit ${codes[$i]} after ${secs[$i]} s$([[ "${codes[$i]}" == 124 || "${codes[$i]}" == 137 ]] && echo " (ran past its time limit)")"
+        line+=" ${names[$i]} ${codes[$i]}$([[ "${codes[$i]}" == 124 || "${codes[$i]}" == 137 ]] && echo "=timeout") ${secs[$i]}s;"
         [[ "${codes[$i]}" != 0 ]] && failed=1
     done
+    echo "${line%;}"
     for f in "$report"/*.skipped; do [[ -f "$f" ]] && sed 's/^device-check: //' "$f"; done
     echo "result: $([[ $failed == 0 ]] && echo PASS || echo FAIL)"
 } > "$report/summary.txt"

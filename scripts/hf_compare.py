@@ -9,6 +9,12 @@ scores every position 1..T-1 of every sequence with
     is the time for 2N sequences, so process start, model load and kernel compilation cancel out),
 checks that both give the same surprisals (max |difference| in bits), and prints tokens/s of each and the ratio.
 
+Then the careful PyTorch user at `bench engine`'s GPT-2-small shape (B = --careful-batch sequences of T tokens, the head
+on K = --careful-k random positions of each, as the engine scores the paper's eval set): transformers' hidden states
+with SDPA attention (GPT2Model, attn_implementation="sdpa"), the head applied only to the rows whose next token is
+scored, log-sum-exp in fp32; CUDA events, median of --careful-repeats. With --ours-k10 TOKENS_PER_S (learning-curves'
+`bench engine` row "gpt2-small, head on 10 positions" in the same precision) it prints that ratio too.
+
   python3 scripts/hf_compare.py --runner "dotnet /path/to/learning-curves.dll" --precision bf16
 """
 import argparse
@@ -32,6 +38,11 @@ def main():
     ap.add_argument("--hf-batches", default="8,16,32,64,128,256")
     ap.add_argument("--batch", type=int, default=0, help="learning-curves --batch (default: its own choice)")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--careful-batch", type=int, default=128, help="B of the careful user (bench engine's default on CUDA)")
+    ap.add_argument("--careful-k", type=int, default=10, help="scored positions per sequence of the careful user")
+    ap.add_argument("--careful-repeats", type=int, default=20)
+    ap.add_argument("--ours-k10", type=float, default=0.0,
+                    help="learning-curves' tokens/s at the careful user's shape (bench engine --backend cuda, same precision)")
     ap.add_argument("--out", help="folder for the ids, CSVs and the summary (default: a temporary folder)")
     args = ap.parse_args()
 
@@ -141,12 +152,63 @@ def main():
         f"hugging face best: batch {best[0]}, {best[1]:.0f} tokens/s",
         f"learning-curves:   {ours_tps:.0f} tokens/s (wall {wall_n:.2f} s for N, {wall_3n:.2f} s for 3N)",
         f"same surprisals:   max |ours - hf| {diff.max().item():.3e} bits, mean {diff.mean().item():.3e}",
-        f"ratio learning-curves / hugging face: {ours_tps / best[1]:.2f}",
+        f"ratio learning-curves / full-logits hugging face: {ours_tps / best[1]:.2f}",
     ]
+    lines += careful_user(args, model_dir, dev_ids, hf_out, ln2)
     with open(os.path.join(work, "hf-compare.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
+
+
+def careful_user(args, model_dir, dev_ids, hf_out, ln2):
+    """The careful PyTorch user at bench engine's shape; returns the summary lines."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    m = GPT2LMHeadModel.from_pretrained(model_dir, attn_implementation="sdpa").cuda().eval()
+    if args.precision == "bf16":
+        m = m.to(torch.bfloat16)
+    b, k = args.careful_batch, args.careful_k
+    t = dev_ids.shape[1]
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    reps = (b + dev_ids.shape[0] - 1) // dev_ids.shape[0]
+    ids = dev_ids.repeat(reps, 1)[:b].contiguous()
+    # K distinct positions in 1..T-1 per sequence, sorted (the engine's bench draws them the same way).
+    pos = torch.stack([torch.randperm(t - 1, generator=gen)[:k] + 1 for _ in range(b)]).sort(dim=1).values.cuda()
+    c = m.config.n_embd
+
+    def careful(batch_ids):
+        h = m.transformer(batch_ids).last_hidden_state                      # (B, T, C), final layer norm applied
+        rows = h.gather(1, (pos - 1)[..., None].expand(-1, -1, c))          # hidden state before each scored token
+        logits = m.lm_head(rows).float()                                   # (B, K, V): the head on K rows only
+        tgt = logits.gather(-1, batch_ids.gather(1, pos)[..., None]).squeeze(-1)
+        return (torch.logsumexp(logits, dim=-1) - tgt) / ln2
+
+    with torch.inference_mode():
+        for _ in range(3):
+            out = careful(ids)
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(args.careful_repeats):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            careful(ids)
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1000.0)
+    times.sort()
+    sec = times[len(times) // 2]
+    tps = b * t / sec
+    # The same surprisals as the full-logits run where the sequences coincide (a check that the careful path is right).
+    n = min(b, hf_out.shape[0])
+    full = hf_out[:n].double().gather(1, (pos[:n] - 1).cpu())
+    diff = (out[:n].double().cpu() - full).abs().max().item()
+    lines = [f"careful hugging face (hidden states, head on {k} of {t - 1}, SDPA), B={b}: {tps:.0f} tokens/s, "
+             f"{sec * 1000:.2f} ms per batch; max |careful - full| {diff:.2e} bits"]
+    if args.ours_k10 > 0:
+        lines.append(f"ratio learning-curves / careful hugging face (bench engine, head on {k}): {args.ours_k10 / tps:.2f}")
+    return lines
 
 
 if __name__ == "__main__":

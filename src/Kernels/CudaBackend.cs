@@ -108,6 +108,9 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>Bytes this backend holds in buffers it handed out (not scratch).</summary>
     public long AllocatedBytes { get; private set; }
 
+    /// <summary>Kernel launches and cuBLAS calls queued by this backend so far (a graph's replay counts none).</summary>
+    public long Launches { get; private set; }
+
     /// <summary>Starts recording CUDA events around every op; <see cref="StopProfile"/> returns the table.</summary>
     public void StartProfile()
     {
@@ -239,6 +242,9 @@ public sealed partial class CudaBackend : IBackend
     private int NextStage()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // A captured copy would read or write the staging buffer when the graph replays, not now: never right here.
+        if (_dev.Capturing)
+            throw new InvalidOperationException("host transfers (Upload, Write, Download) during CUDA graph capture: write inputs before Replay, download outputs after it");
         int slot = _nextStage;
         _nextStage ^= 1;
         if (_stageUsed[slot]) CudaDevice.Wait(_stageFree[slot]);
@@ -326,6 +332,7 @@ public sealed partial class CudaBackend : IBackend
             CublasApi.Check(CublasApi.cublasGemmStridedBatchedEx(_blas.Value, CublasApi.OpT, CublasApi.OpN, t, t, hs,
                 1f, k, CublasApi.R32F, hs, (long)t * hs, q, CublasApi.R32F, hs, (long)t * hs,
                 0f, att, CublasApi.R32F, t, (long)t * t, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(scores)");
+            Launches++;
         }
         using (Time("softmax_causal"))
             Launch("softmax_causal", Blocks((long)bh * t, Block / 32), 1, 1, 0, D(att), I(bh), I(t), I(t), I(0), F(scale));
@@ -335,6 +342,7 @@ public sealed partial class CudaBackend : IBackend
             CublasApi.Check(CublasApi.cublasGemmStridedBatchedEx(_blas.Value, CublasApi.OpN, CublasApi.OpN, hs, t, t,
                 1f, v, CublasApi.R32F, hs, (long)t * hs, att, CublasApi.R32F, t, (long)t * t,
                 0f, y, CublasApi.R32F, hs, (long)t * hs, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(values)");
+            Launches++;
         }
         using (Time("merge_heads"))
             Launch("merge_heads", Grid((long)b * t * c), 1, 1, 0, P(output), D(y), I(b), I(t), I(heads), I(hs));
@@ -491,6 +499,7 @@ public sealed partial class CudaBackend : IBackend
         _dev.MakeCurrent();
         CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, opA, opB, m, n, k, 1f, a, type, lda, b, type, ldb, 0f, c, CublasApi.R32F, ldc,
             compute, CublasApi.GemmDefault), "cublasGemmEx");
+        Launches++;
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
@@ -535,6 +544,7 @@ public sealed partial class CudaBackend : IBackend
             // The driver launches into the calling thread's current context: make ours current (any thread may call).
             _dev.MakeCurrent();
             CuApi.Check(CuApi.cuLaunchKernel(f, gx, gy, gz, Block, 1, 1, shared, _dev.Stream, ptrs, null), $"cuLaunchKernel({name})");
+            Launches++;
         }
     }
 

@@ -120,10 +120,12 @@ public sealed class CudaDevice : IDisposable
         return ((long)free, (long)total);
     }
 
-    /// <summary>Device memory; out of memory throws <see cref="CudaOutOfMemoryException"/> with the free amount.</summary>
+    /// <summary>Device memory; out of memory throws <see cref="CudaOutOfMemoryException"/> with the free amount.
+    /// Refused while the stream is being captured (a graph replays the work, never the allocation).</summary>
     public DeviceMemoryHandle Allocate(long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        RefuseDuringCapture("device memory allocation");
         MakeCurrent();
         // cuMemAlloc refuses 0 bytes; keep every buffer a real allocation so pointers stay distinct, and a whole
         // number of 32-bit words so zero-filling with cuMemsetD32 never runs past the end (odd-length bf16 buffers).
@@ -161,6 +163,7 @@ public sealed class CudaDevice : IDisposable
 
     public PinnedHostHandle AllocatePinned(long bytes)
     {
+        RefuseDuringCapture("pinned memory allocation");
         MakeCurrent();
         CuApi.Check(CuApi.cuMemHostAlloc(out var p, (nuint)Math.Max(bytes, 4), CuApi.MemHostAllocPortable), "cuMemHostAlloc");
         return new PinnedHostHandle(_context.Value, p, Math.Max(bytes, 4));
@@ -267,6 +270,58 @@ public sealed class CudaDevice : IDisposable
         MakeCurrent();
         CuApi.Check(CuApi.cuModuleGetFunction(out var f, module.Value, name), $"cuModuleGetFunction({name})");
         return f;
+    }
+
+    /// <summary>True between <see cref="BeginCapture"/> and <see cref="EndCapture"/>.</summary>
+    public bool Capturing { get; private set; }
+
+    private void RefuseDuringCapture(string what)
+    {
+        if (Capturing)
+            throw new InvalidOperationException($"{what} during CUDA graph capture: allocate every buffer before capturing (a graph replays only the captured stream work)");
+    }
+
+    /// <summary>
+    /// Starts recording the stream's work into a graph instead of running it (cuStreamBeginCapture_v2). Thread-local
+    /// mode: the driver refuses unsafe calls (allocation, free, context synchronisation) made by this thread while it
+    /// captures, and leaves other threads alone, so a background thread may keep loading the next checkpoint's weights
+    /// (on the device's own stream only after the capture ends: everything queued on this stream meanwhile is captured).
+    /// </summary>
+    public void BeginCapture()
+    {
+        if (Capturing) throw new InvalidOperationException("a CUDA graph capture is already in progress on this stream");
+        MakeCurrent();
+        CuApi.Check(CuApi.cuStreamBeginCapture_v2(Stream, CuApi.StreamCaptureModeThreadLocal), "cuStreamBeginCapture_v2");
+        Capturing = true;
+    }
+
+    /// <summary>Ends the capture and instantiates the graph (cuStreamEndCapture, cuGraphInstantiateWithFlags; the graph
+    /// itself is destroyed once instantiated). A capture invalidated by a prohibited call throws
+    /// CUDA_ERROR_STREAM_CAPTURE_INVALIDATED.</summary>
+    public GraphExecHandle EndCapture()
+    {
+        if (!Capturing) throw new InvalidOperationException("no CUDA graph capture is in progress");
+        MakeCurrent();
+        Capturing = false;
+        CuApi.Check(CuApi.cuStreamEndCapture(Stream, out var graph), "cuStreamEndCapture");
+        try
+        {
+            CuApi.Check(CuApi.cuGraphInstantiateWithFlags(out var exec, graph, 0), "cuGraphInstantiateWithFlags");
+            return new GraphExecHandle(_context.Value, exec);
+        }
+        finally
+        {
+            CuApi.cuGraphDestroy(graph);
+        }
+    }
+
+    /// <summary>Queues an instantiated graph's work on the stream (cuGraphLaunch): asynchronous, like a launch.</summary>
+    public void LaunchGraph(GraphExecHandle exec)
+    {
+        ArgumentNullException.ThrowIfNull(exec);
+        if (Capturing) throw new InvalidOperationException("launching a CUDA graph during a capture is not supported here");
+        MakeCurrent();
+        CuApi.Check(CuApi.cuGraphLaunch(exec.Value, Stream), "cuGraphLaunch");
     }
 
     public void Dispose()

@@ -311,4 +311,88 @@ public unsafe class SoftwareGpuTests
         Console.WriteLine("launches per forward pass (GPT-2-small shape): " + string.Join(", ", table));
         Assert.True(kernels > 0);
     }
+
+    /// <summary>
+    /// The cost counters (lcsg_cost_*): a GEMM's bytes and FLOPs are exact from its shapes (A and B read, C not read
+    /// when beta is 0, D written; 2mnk), a kernel's are the pages it touched. Add(x, y) (kernel residual_add): x is read and
+    /// written, y only read; allocations own whole pages and start 1 KiB (the guard zone) into their first page.
+    /// </summary>
+    [Theory]
+    [InlineData(5, 33, 17, 1)]
+    [InlineData(64, 96, 40, 2)]
+    public void Cost_counters_count_gemms_exactly_and_kernels_by_pages(int rows, int inDim, int outDim, int seed)
+    {
+        var driver = Driver();
+        var enable = (delegate* unmanaged<int, void>)NativeLibrary.GetExport(driver, "lcsg_cost_enable");
+        var reset = (delegate* unmanaged<void>)NativeLibrary.GetExport(driver, "lcsg_cost_reset");
+        var count = (delegate* unmanaged<long>)NativeLibrary.GetExport(driver, "lcsg_cost_count");
+        var get = (delegate* unmanaged<long, byte**, int*, double*, double*, double*, int*, int>)NativeLibrary.GetExport(driver, "lcsg_cost_get");
+        var granularity = (delegate* unmanaged<long>)NativeLibrary.GetExport(driver, "lcsg_cost_granularity");
+        using var be = Open();
+        var rng = new Random(seed);
+        var x = be.Upload(Normal(rng, (long)rows * inDim));
+        var w = be.UploadWeight(Normal(rng, (long)inDim * outDim));
+        var o = be.Allocate((long)rows * outDim);
+        long n = 3000 + seed * 1111;
+        var a = be.Upload(Normal(rng, n));
+        var b = be.Upload(Normal(rng, n));
+        be.Synchronize();
+        reset();
+        enable(1);
+        try
+        {
+            be.MatMul(o, x, w, null, rows, inDim, outDim, MatMulEpilogue.None);
+            be.Add(a, b, n);
+            be.Synchronize();
+        }
+        finally
+        {
+            enable(0);
+        }
+        var recs = new List<(string Name, int Kind, double Read, double Written, double Flops, int Math)>();
+        for (long i = 0; i < count(); i++)
+        {
+            byte* name;
+            int kind, math;
+            double r, wr, f;
+            Assert.Equal(0, get(i, &name, &kind, &r, &wr, &f, &math));
+            recs.Add((Marshal.PtrToStringUTF8((IntPtr)name)!, kind, r, wr, f, math));
+        }
+        reset();
+        var gemm = Assert.Single(recs, r => r.Kind == 2);
+        Assert.Equal("cublasGemmEx", gemm.Name);
+        Assert.Equal(4.0 * ((double)rows * inDim + (double)inDim * outDim), gemm.Read);
+        Assert.Equal(4.0 * rows * outDim, gemm.Written);
+        Assert.Equal(2.0 * rows * inDim * outDim, gemm.Flops);
+        Assert.Equal(1, gemm.Math); // fp32 mode: plain fp32
+        var add = Assert.Single(recs, r => r.Kind == 1 && r.Name == "residual_add");
+        long page = granularity();
+        // Allocation sizes round to 256 bytes, then to whole 4-byte words; the data starts 1 KiB into the first page.
+        double Pages(long elements) => Math.Ceiling((1024 + elements * 4.0) / page);
+        Assert.Equal((Pages(n) + Pages(n)) * page, add.Read);
+        Assert.Equal(Pages(n) * page, add.Written);
+        Assert.Equal(0, add.Flops);
+    }
+
+    /// <summary>
+    /// `bench engine --backend cuda --quick` on the software GPU: no timings, and for each of its shapes the launches of
+    /// one forward pass and the H200 time the cost model predicts from the counted work (BENCHMARKS.md, "cost model vs
+    /// real H200"); the B = 3 linearity check of the extrapolation holds on the total bytes.
+    /// </summary>
+    [Fact]
+    public void Bench_engine_prints_launches_and_the_predicted_h200_time()
+    {
+        Driver();
+        var (code, output) = RunRunner("bench", "engine", "--backend", "cuda", "--precision", "bf16", "--quick");
+        Assert.True(code == 0, $"bench exit {code}\n{output}");
+        Assert.DoesNotContain("matrix rate bf16 (cublasGemmEx", output, StringComparison.Ordinal);
+        var launches = System.Text.RegularExpressions.Regex.Matches(output, @"launches per forward: (\d+)");
+        var predicted = System.Text.RegularExpressions.Regex.Matches(output, @"predicted H200: ([0-9.]+) ms per batch");
+        Assert.True(launches.Count == 2 && predicted.Count == 2, output);
+        foreach (System.Text.RegularExpressions.Match m in launches) Assert.True(int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) > 0, output);
+        foreach (System.Text.RegularExpressions.Match m in predicted) Assert.True(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) > 0, output);
+        var linear = System.Text.RegularExpressions.Regex.Matches(output, @"total within ([0-9.]+) %");
+        Assert.True(linear.Count == 2, output);
+        foreach (System.Text.RegularExpressions.Match m in linear) Assert.True(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) < 1.0, output);
+    }
 }

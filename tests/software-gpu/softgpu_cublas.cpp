@@ -194,7 +194,11 @@ int submit(Handle* h, Gemm g)
     if (!lcsg_context_current()) return kNotInitialized;
     if (lcsg_check_stream(h->stream)) return kInvalidValue;
     auto* copy = new Gemm(g);
-    int r = lcsg_enqueue(h->stream, g.call, runGemm, copy, [](void* p) { delete static_cast<Gemm*>(p); });
+    // The cost model's count (exact, from the shapes): C is read only when beta != 0 and is also the output D.
+    int math = g.aType != kR32F ? LCSG_MATH_16BIT : g.tf32 ? LCSG_MATH_TF32 : LCSG_MATH_FP32;
+    lcsg_gemm_cost cost = lcsg_gemm_cost_of(g.m, g.n, g.k, g.batch, (int)elemSize(g.aType), (int)elemSize(g.bType),
+        (int)elemSize(g.cType), (int)elemSize(g.cType), g.beta != 0, math);
+    int r = lcsg_enqueue_gemm(h->stream, g.call, runGemm, copy, [](void* p) { delete static_cast<Gemm*>(p); }, &cost);
     return r ? kExecutionFailed : kSuccess;
 }
 

@@ -421,7 +421,13 @@ API int cublasLtMatmul(void* handle, Desc* desc, const float* alpha, uint64_t A,
     if (!lcsg_context_current()) return kNotInitialized;
     if (lcsg_check_stream(stream)) return kInvalidValue;
     auto* w = new Work{*desc, *aDesc, *bDesc, *cDesc, *dDesc, m, n, k, *alpha, *beta, A, B, C, D, workspace, needed};
-    int r = lcsg_enqueue(stream, "cublasLtMatmul", runMatmul, w, [](void* p) { delete static_cast<Work*>(p); });
+    // The cost model's count (exact, from the shapes): C read only when beta != 0; the bias vector read once per product.
+    int math = aDesc->type != kR32F ? LCSG_MATH_16BIT : desc->compute == kCompute32FFastTf32 ? LCSG_MATH_TF32 : LCSG_MATH_FP32;
+    lcsg_gemm_cost cost = lcsg_gemm_cost_of((long long)m, (long long)n, (long long)k, dDesc->batch, (int)elemSize(aDesc->type),
+        (int)elemSize(bDesc->type), (int)elemSize(cDesc->type), (int)elemSize(dDesc->type), *beta != 0, math);
+    if (hasBias(desc->epilogue))
+        cost.bytes_read += (double)dDesc->batch * (double)m * (double)elemSize(desc->biasType == -1 ? dDesc->type : desc->biasType);
+    int r = lcsg_enqueue_gemm(stream, "cublasLtMatmul", runMatmul, w, [](void* p) { delete static_cast<Work*>(p); }, &cost);
     return r ? kExecutionFailed : kSuccess;
 }
 

@@ -22,6 +22,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <csignal>
+#include <sys/mman.h>
+#include <thread>
+#include <ucontext.h>
+#include <unistd.h>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +56,11 @@ enum : int {
     kLaunchOutOfResources = 701,
     kLaunchFailed = 719,
     kNotSupported = 801,
+    kIllegalState = 401,
+    kCaptureUnsupported = 900,
+    kCaptureInvalidated = 901,
+    kCapturedEvent = 907,
+    kCaptureWrongThread = 908,
     kUnknown = 999,
 };
 
@@ -72,20 +82,41 @@ struct Alloc
 
 struct Event;
 
+// What a queued item is, for the launch counters and the cost model.
+enum class Kind { Other, Kernel, Gemm, Library }; // Library: a library call queued without a cost (lcsg_enqueue)
+
 struct Item
 {
     std::string name;
     lcsg::Work work;
     Event* marks = nullptr; // an event record: completes the event when reached
+    Kind kind = Kind::Other;
+    lcsg_gemm_cost gemm{};  // exact cost of a GEMM (Kind::Gemm)
+};
+
+// A captured sequence of stream work (cuStreamBeginCapture .. cuStreamEndCapture); instantiation copies it.
+struct Graph
+{
+    std::vector<Item> items;
+};
+
+struct GraphExec
+{
+    std::vector<Item> items;
 };
 
 struct Stream
 {
     std::deque<Item> queue;
+    Graph* capture = nullptr;      // capturing into this graph
+    bool captureInvalidated = false;
+    int captureMode = 0;           // CUstreamCaptureMode
+    std::thread::id captureThread; // the thread that began the capture
 };
 
 struct Event
 {
+    bool captured = false; // last recorded into a capturing stream: a graph node, not something to wait for
     bool timing = true;
     bool recorded = false;
     bool complete = false;
@@ -124,6 +155,8 @@ size_t g_used = 0;
 std::set<Stream*> g_streams;
 std::set<Event*> g_events;
 std::set<Module*> g_modules;
+std::set<Graph*> g_graphs;
+std::set<GraphExec*> g_graphExecs;
 Stream g_nullStream;
 int g_sticky = 0;
 std::string g_stickyWhy;
@@ -214,6 +247,107 @@ void setSticky(int code, const std::string& why)
 
 bool g_dryRun = false; // queued work is counted, then dropped (launch counts at sizes the emulator is too slow for)
 
+// ---- cost counters (lcsg_cost_*): per launch, bytes read and written and FLOPs ----
+// GEMMs: exact, from their shapes (lcsg_gemm_cost_of). Kernels: measured, at page granularity: while an emulated
+// kernel runs, every page of every device allocation is protected (PROT_NONE); the first touch of a page faults and
+// the SIGSEGV handler counts the page as read (then opens it for reading) or written (then opens it for writing; a page
+// read and later written counts as both). Device allocations own whole pages (cuMemAlloc_v2 allocates them
+// page-aligned, in whole pages), so no other memory shares a protected page. Pinned host memory a kernel reads is not
+// counted.
+
+struct CostRecord
+{
+    std::string name;
+    int kind; // 1 kernel (measured), 2 GEMM (exact)
+    double read, written, flops;
+    int math;
+};
+
+int g_costMode = 0; // 0 off; 1 count; 2 count and skip GEMM products (their costs are exact, their results unused)
+std::vector<CostRecord> g_costs;
+
+struct TrackedPage
+{
+    uintptr_t page;
+    unsigned char state; // 0 untouched, 1 read (PROT_READ), 2 written (PROT_READ | PROT_WRITE)
+};
+
+std::vector<TrackedPage> g_track; // sorted by page; read by the signal handler (never resized while it may run)
+std::vector<std::pair<uintptr_t, size_t>> g_spans; // the protected ranges
+volatile long g_pagesRead = 0, g_pagesWritten = 0;
+struct sigaction g_oldSegv;
+uintptr_t g_pageSize = 4096;
+
+bool faultIsWrite(void* uc)
+{
+#if defined(__x86_64__)
+    return (static_cast<ucontext_t*>(uc)->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+    (void)uc;
+    return false; // unknown: a first fault is taken as a read, a second on the same page as a write
+#endif
+}
+
+void onSegv(int sig, siginfo_t* si, void* uc)
+{
+    uintptr_t page = reinterpret_cast<uintptr_t>(si->si_addr) & ~(g_pageSize - 1);
+    size_t lo = 0, hi = g_track.size();
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (g_track[mid].page < page) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < g_track.size() && g_track[lo].page == page && g_track[lo].state < 2) {
+        TrackedPage& t = g_track[lo];
+        void* p = reinterpret_cast<void*>(page);
+        if (t.state == 0 && !faultIsWrite(uc)) {
+            mprotect(p, g_pageSize, PROT_READ);
+            t.state = 1;
+            g_pagesRead = g_pagesRead + 1;
+        }
+        else {
+            mprotect(p, g_pageSize, PROT_READ | PROT_WRITE);
+            t.state = 2;
+            g_pagesWritten = g_pagesWritten + 1;
+        }
+        return;
+    }
+    // Not ours: the previous handler (the .NET runtime's, for null references) or the default action.
+    if (g_oldSegv.sa_flags & SA_SIGINFO) g_oldSegv.sa_sigaction(sig, si, uc);
+    else if (g_oldSegv.sa_handler != SIG_IGN && g_oldSegv.sa_handler != SIG_DFL) g_oldSegv.sa_handler(sig);
+    else {
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+    }
+}
+
+// Runs one kernel item with its device pages protected; records the pages it read and wrote.
+int runMeasured(Item& it, std::string& why)
+{
+    g_pageSize = (uintptr_t)sysconf(_SC_PAGESIZE);
+    g_track.clear();
+    g_spans.clear();
+    for (auto& [p, a] : g_device) {
+        uintptr_t first = a.user() & ~(g_pageSize - 1), end = (a.user() + a.bytes + g_pageSize - 1) & ~(g_pageSize - 1);
+        g_spans.push_back({first, end - first});
+        for (uintptr_t q = first; q < end; q += g_pageSize) g_track.push_back({q, 0});
+    }
+    std::sort(g_track.begin(), g_track.end(), [](const TrackedPage& x, const TrackedPage& y) { return x.page < y.page; });
+    g_pagesRead = g_pagesWritten = 0;
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = onSegv;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_oldSegv);
+    for (auto& [p, n] : g_spans) mprotect(reinterpret_cast<void*>(p), n, PROT_NONE);
+    int r = it.work(why);
+    for (auto& [p, n] : g_spans) mprotect(reinterpret_cast<void*>(p), n, PROT_READ | PROT_WRITE);
+    sigaction(SIGSEGV, &g_oldSegv, nullptr);
+    g_costs.push_back(CostRecord{it.name, 1, (double)g_pagesRead * g_pageSize, (double)g_pagesWritten * g_pageSize, 0, LCSG_MATH_NONE});
+    return r;
+}
+
 int runItem(Stream& s)
 {
     Item it = std::move(s.queue.front());
@@ -226,9 +360,15 @@ int runItem(Stream& s)
         return 0;
     }
     if (g_sticky) return g_sticky; // work after a failure never runs
+    if (g_costMode && it.kind == Kind::Gemm) {
+        g_costs.push_back(CostRecord{it.name, 2, it.gemm.bytes_read, it.gemm.bytes_written, it.gemm.flops, it.gemm.math});
+        if (g_costMode == 2) return 0;
+    }
+    // A library call without a cost: recorded as such (kind 3, nothing counted) so that it shows, and run.
+    if (g_costMode && it.kind == Kind::Library) g_costs.push_back(CostRecord{it.name, 3, 0, 0, 0, LCSG_MATH_NONE});
     if (g_dryRun) return 0;
     std::string why;
-    int r = it.work(why);
+    int r = g_costMode && it.kind == Kind::Kernel ? runMeasured(it, why) : it.work(why);
     if (r) setSticky(r, it.name + ": " + why);
     return r;
 }
@@ -258,12 +398,52 @@ Stream* streamOf(void* h)
     return g_streams.count(s) ? s : nullptr;
 }
 
-int enqueue(Stream& s, std::string name, lcsg::Work w)
+// Queues an item, or records it into the stream's capture graph. Kernels and GEMMs count as launches when queued
+// (a graph's launch queues them again), not when captured.
+int enqueueItem(Stream& s, Item item)
 {
     if (g_sticky) return g_sticky;
-    s.queue.push_back(Item{std::move(name), std::move(w), nullptr});
+    if (s.capture) {
+        if (s.captureInvalidated) return kCaptureInvalidated;
+        s.capture->items.push_back(std::move(item));
+        return 0;
+    }
+    if (item.kind != Kind::Other) g_launches[item.name]++;
+    s.queue.push_back(std::move(item));
     if (eager()) drain(s);
     return g_sticky;
+}
+
+int enqueue(Stream& s, std::string name, lcsg::Work w, Kind kind = Kind::Other)
+{
+    Item it;
+    it.name = std::move(name);
+    it.work = std::move(w);
+    it.kind = kind;
+    return enqueueItem(s, std::move(it));
+}
+
+// Stream capture: the calling thread's view of "a capture is active" for the potentially unsafe calls (allocation,
+// free, context synchronisation). Global mode captures forbid them on every thread, thread-local ones on their own.
+Stream* unsafeCallConflict()
+{
+    auto check = [](Stream* s) {
+        if (!s->capture || s->captureInvalidated) return false;
+        if (s->captureMode == 0) return true;                                   // CU_STREAM_CAPTURE_MODE_GLOBAL
+        if (s->captureMode == 1) return s->captureThread == std::this_thread::get_id(); // THREAD_LOCAL
+        return false;                                                          // RELAXED
+    };
+    for (Stream* s : g_streams)
+        if (check(s)) return s;
+    return nullptr;
+}
+
+// A prohibited call during capture: the capture is invalidated, the call fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED.
+int refuseDuringCapture(Stream* s, const char* call)
+{
+    s->captureInvalidated = true;
+    report(std::string(call) + " during stream capture: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (the capture is invalidated)");
+    return kCaptureUnsupported;
 }
 
 #define NEED_INIT() \
@@ -297,12 +477,19 @@ void destroyContext()
     g_quarantined = 0;
     for (auto& [p, n] : g_pinned) std::free(reinterpret_cast<void*>(p));
     g_pinned.clear();
-    for (Stream* s : g_streams) delete s;
+    for (Stream* s : g_streams) {
+        delete s->capture;
+        delete s;
+    }
     g_streams.clear();
     for (Event* e : g_events) delete e;
     g_events.clear();
     for (Module* m : g_modules) delete m;
     g_modules.clear();
+    for (Graph* g : g_graphs) delete g;
+    g_graphs.clear();
+    for (GraphExec* g : g_graphExecs) delete g;
+    g_graphExecs.clear();
     g_nullStream.queue.clear();
     g_sticky = 0;
     g_stickyWhy.clear();
@@ -456,19 +643,40 @@ API int lcsg_check_stream(void* stream)
     return streamOf(stream) ? 0 : kInvalidHandle;
 }
 
-API int lcsg_enqueue(void* stream, const char* name, lcsg_work_fn run, void* ctx, void (*destroy)(void*))
+namespace {
+
+int enqueueLibraryWork(void* stream, const char* name, lcsg_work_fn run, void* ctx, void (*destroy)(void*), const lcsg_gemm_cost* cost)
 {
-    LOCK();
     Stream* s = streamOf(stream);
+    // Shared: a captured graph's instantiations keep the work (and its arguments) alive for every replay.
     std::shared_ptr<void> owner(ctx, destroy ? destroy : [](void*) {});
     if (!s) return kInvalidHandle;
-    g_launches[name]++; // cuBLAS calls count as launches too, under their own names
-    return enqueue(*s, name, [run, owner](std::string& why) {
+    Item it;
+    it.name = name;
+    it.work = [run, owner](std::string& why) {
         char buf[512] = {0};
         int r = run(owner.get(), buf, sizeof buf);
         if (r) why = buf;
         return r;
-    });
+    };
+    // cuBLAS calls count as launches too, under their own names.
+    it.kind = cost ? Kind::Gemm : Kind::Library;
+    if (cost) it.gemm = *cost;
+    return enqueueItem(*s, std::move(it));
+}
+
+} // namespace
+
+API int lcsg_enqueue(void* stream, const char* name, lcsg_work_fn run, void* ctx, void (*destroy)(void*))
+{
+    LOCK();
+    return enqueueLibraryWork(stream, name, run, ctx, destroy, nullptr);
+}
+
+API int lcsg_enqueue_gemm(void* stream, const char* name, lcsg_work_fn run, void* ctx, void (*destroy)(void*), const lcsg_gemm_cost* cost)
+{
+    LOCK();
+    return enqueueLibraryWork(stream, name, run, ctx, destroy, cost);
 }
 
 // Test hooks: counts of live objects, launches per kernel, and failure injection into one named call.
@@ -508,6 +716,53 @@ API void lcsg_reset_launches(void)
 {
     LOCK();
     g_launches.clear();
+}
+
+// Cost counters. mode 0: off; 1: every kernel run is measured (pages read and written) and every GEMM's exact cost is
+// recorded; 2: as 1, but GEMM products are not computed (their costs do not need it; results are then garbage, and
+// the kernels' counts do not depend on values: no kernel of kernels.cu addresses memory by an activation's value).
+// Queued work is run first. Records accumulate until lcsg_cost_reset.
+API void lcsg_cost_enable(int mode)
+{
+    LOCK();
+    drainAll();
+    g_costMode = mode == 1 || mode == 2 ? mode : 0;
+}
+
+API void lcsg_cost_reset(void)
+{
+    LOCK();
+    g_costs.clear();
+}
+
+// Records so far, in the order the work ran.
+API long long lcsg_cost_count(void)
+{
+    LOCK();
+    return (long long)g_costs.size();
+}
+
+// Record i: its name (kernel or cuBLAS call), kind (1 kernel, measured at page granularity; 2 GEMM, exact; 3 a library
+// call queued by lcsg_enqueue, without a cost: nothing counted), bytes
+// read, bytes written, FLOPs (GEMMs only) and math (LCSG_MATH_*). Returns 0, or 1 when i is out of range.
+API int lcsg_cost_get(long long i, const char** name, int* kind, double* bytesRead, double* bytesWritten, double* flops, int* math)
+{
+    LOCK();
+    if (i < 0 || i >= (long long)g_costs.size()) return 1;
+    const CostRecord& c = g_costs[(size_t)i];
+    *name = c.name.c_str();
+    *kind = c.kind;
+    *bytesRead = c.read;
+    *bytesWritten = c.written;
+    *flops = c.flops;
+    *math = c.math;
+    return 0;
+}
+
+// The page size of the kernels' counts.
+API long long lcsg_cost_granularity(void)
+{
+    return (long long)sysconf(_SC_PAGESIZE);
 }
 
 API void lcsg_fail_nth(const char* call, int nth)
@@ -640,6 +895,8 @@ API int cuCtxSynchronize(void)
 {
     LOCK();
     NEED_CONTEXT();
+    for (Stream* s : g_streams)
+        if (s->capture && !s->captureInvalidated) return refuseDuringCapture(s, "cuCtxSynchronize");
     return drainAll();
 }
 
@@ -659,12 +916,15 @@ API int cuMemAlloc_v2(uint64_t* ptr, size_t bytes)
     NEED_CONTEXT();
     if (g_sticky) return g_sticky;
     FAIL_IF_INJECTED("cuMemAlloc_v2");
+    if (Stream* c = unsafeCallConflict()) return refuseDuringCapture(c, "cuMemAlloc_v2");
     if (!ptr || bytes == 0) return kInvalidValue;
     // Sizes are rounded to 256 bytes as the driver's allocator does; the guard zones follow the rounded size.
     size_t rounded = (bytes + 255) / 256 * 256;
     if (rounded > totalMemory() - std::min(totalMemory(), g_used)) return kOutOfMemory;
     void* raw = nullptr;
-    if (posix_memalign(&raw, 256, kGuard + rounded + kGuard) != 0) return kOutOfMemory;
+    // Whole pages of their own (the cost counters protect device pages while a kernel runs).
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), total = (kGuard + rounded + kGuard + page - 1) / page * page;
+    if (posix_memalign(&raw, page, total) != 0) return kOutOfMemory;
     Alloc a{static_cast<unsigned char*>(raw), rounded};
     std::memset(a.raw, kGuardByte, kGuard);
     std::memset(a.raw + kGuard, kPoisonByte, rounded); // uninitialised device memory reads as NaN
@@ -680,6 +940,7 @@ API int cuMemFree_v2(uint64_t ptr)
     LOCK();
     NEED_CONTEXT();
     if (g_sticky) return g_sticky;
+    if (Stream* c = unsafeCallConflict()) return refuseDuringCapture(c, "cuMemFree_v2");
     auto it = g_device.find(ptr);
     if (it == g_device.end()) return kInvalidValue;
     Alloc a = it->second;
@@ -749,7 +1010,8 @@ API int cuMemcpyHtoDAsync_v2(uint64_t dst, const void* src, size_t n, void* stre
     if (!s || !src) return !s ? kInvalidHandle : kInvalidValue;
     if (n == 0) return g_sticky;
     if (!pinnedRange(src, n)) {
-        // Pageable memory: the driver copies it before returning.
+        // Pageable memory: the driver copies it before returning, which a capture cannot record.
+        if (s->capture) return refuseDuringCapture(s, "cuMemcpyHtoDAsync_v2 from pageable memory");
         drain(*s);
         std::string why;
         if (int r = copyCheck("cuMemcpyHtoDAsync_v2", dst, n, why)) { setSticky(r, why); return r; }
@@ -771,6 +1033,7 @@ API int cuMemcpyDtoHAsync_v2(void* dst, uint64_t src, size_t n, void* stream)
     if (!s || !dst) return !s ? kInvalidHandle : kInvalidValue;
     if (n == 0) return g_sticky;
     if (!pinnedRange(dst, n)) {
+        if (s->capture) return refuseDuringCapture(s, "cuMemcpyDtoHAsync_v2 to pageable memory");
         drain(*s);
         std::string why;
         if (int r = copyCheck("cuMemcpyDtoHAsync_v2", src, n, why)) { setSticky(r, why); return r; }
@@ -930,8 +1193,7 @@ API int cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigned
     if (f->kernel->paramCount > 0 && !params) return kInvalidValue;
     if (g_sticky) return g_sticky;
     lcsg::Geometry g{{gx, gy, gz}, {bx, by, bz}, shared};
-    g_launches[f->kernel->name]++;
-    return enqueue(*s, f->kernel->name, f->kernel->bind(params, g));
+    return enqueue(*s, f->kernel->name, f->kernel->bind(params, g), Kind::Kernel);
 }
 
 API int cuStreamCreate(void** stream, unsigned flags)
@@ -951,6 +1213,7 @@ API int cuStreamDestroy_v2(void* stream)
     NEED_CONTEXT();
     auto* s = static_cast<Stream*>(stream);
     if (!g_streams.count(s)) return kInvalidHandle;
+    if (s->capture) { delete s->capture; s->capture = nullptr; } // an unfinished capture goes with its stream
     // The driver lets queued work finish before the stream's resources go.
     drain(*s);
     g_streams.erase(s);
@@ -964,6 +1227,7 @@ API int cuStreamSynchronize(void* stream)
     NEED_CONTEXT();
     Stream* s = streamOf(stream);
     if (!s) return kInvalidHandle;
+    if (s->capture) return refuseDuringCapture(s, "cuStreamSynchronize");
     return drain(*s);
 }
 
@@ -1004,6 +1268,13 @@ API int cuEventRecord(void* evt, void* stream)
     if (!g_events.count(e)) return kInvalidHandle;
     Stream* s = streamOf(stream);
     if (!s) return kInvalidHandle;
+    if (s->capture) {
+        // Recorded into a capture: a node of the graph (for cross-stream dependencies), nothing to wait for.
+        if (s->captureInvalidated) return kCaptureInvalidated;
+        e->captured = true;
+        return g_sticky;
+    }
+    e->captured = false;
     e->recorded = true;
     e->complete = false;
     e->stream = s;
@@ -1018,6 +1289,7 @@ API int cuEventSynchronize(void* evt)
     NEED_CONTEXT();
     auto* e = static_cast<Event*>(evt);
     if (!g_events.count(e)) return kInvalidHandle;
+    if (e->captured) return kCapturedEvent;
     if (!e->recorded || e->complete) return g_sticky;
     if (!g_streams.count(e->stream) && e->stream != &g_nullStream) return kInvalidHandle;
     return drain(*e->stream, e);
@@ -1030,10 +1302,118 @@ API int cuEventElapsedTime(float* ms, void* start, void* end)
     auto *a = static_cast<Event*>(start), *b = static_cast<Event*>(end);
     if (!ms) return kInvalidValue;
     if (!g_events.count(a) || !g_events.count(b) || !a->timing || !b->timing) return kInvalidHandle;
+    if (a->captured || b->captured) return kCapturedEvent;
     if (!a->recorded || !b->recorded) return kInvalidHandle;
     if (!a->complete || !b->complete) return kNotReady;
     *ms = (float)(b->ms - a->ms);
     return g_sticky;
+}
+
+// ---- stream capture and graphs ----
+// A capture records each item the stream would queue (kernels with their parameter values read at launch, GEMMs,
+// copies between device and pinned memory, fills; event records become graph nodes) into a graph; instantiation
+// copies the items; cuGraphLaunch queues them on a stream, in order, like any other work (deferred). The calls a
+// capture cannot record (synchronisation, pageable copies, allocation and free) fail with
+// CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidate the capture, which then ends with
+// CUDA_ERROR_STREAM_CAPTURE_INVALIDATED.
+
+API int cuStreamBeginCapture_v2(void* stream, int mode)
+{
+    LOCK();
+    NEED_CONTEXT();
+    if (g_sticky) return g_sticky;
+    if (!stream) return kCaptureUnsupported; // the legacy default stream cannot be captured
+    Stream* s = streamOf(stream);
+    if (!s) return kInvalidHandle;
+    if (mode < 0 || mode > 2) return kInvalidValue;
+    if (s->capture) return kIllegalState;
+    s->capture = new Graph;
+    s->captureInvalidated = false;
+    s->captureMode = mode;
+    s->captureThread = std::this_thread::get_id();
+    return kSuccess;
+}
+
+API int cuStreamIsCapturing(void* stream, int* status)
+{
+    LOCK();
+    NEED_CONTEXT();
+    Stream* s = streamOf(stream);
+    if (!s) return kInvalidHandle;
+    if (!status) return kInvalidValue;
+    *status = !s->capture ? 0 : s->captureInvalidated ? 2 : 1; // CU_STREAM_CAPTURE_STATUS_NONE / ACTIVE / INVALIDATED
+    return kSuccess;
+}
+
+API int cuStreamEndCapture(void* stream, void** graph)
+{
+    LOCK();
+    NEED_CONTEXT();
+    Stream* s = streamOf(stream);
+    if (!s) return kInvalidHandle;
+    if (!graph) return kInvalidValue;
+    if (!s->capture) return kIllegalState;
+    if (s->captureMode != 2 && s->captureThread != std::this_thread::get_id()) return kCaptureWrongThread;
+    Graph* g = s->capture;
+    bool invalid = s->captureInvalidated;
+    s->capture = nullptr;
+    s->captureInvalidated = false;
+    if (invalid) {
+        delete g;
+        *graph = nullptr;
+        return kCaptureInvalidated;
+    }
+    g_graphs.insert(g);
+    *graph = g;
+    return kSuccess;
+}
+
+API int cuGraphInstantiateWithFlags(void** exec, void* graph, unsigned long long flags)
+{
+    LOCK();
+    NEED_CONTEXT();
+    if (!exec) return kInvalidValue;
+    auto* g = static_cast<Graph*>(graph);
+    if (!g_graphs.count(g)) return kInvalidHandle;
+    if (flags & ~0xFull) return kInvalidValue; // the documented CUDA_GRAPH_INSTANTIATE_FLAG_* bits
+    auto* e = new GraphExec{g->items};
+    g_graphExecs.insert(e);
+    *exec = e;
+    return kSuccess;
+}
+
+API int cuGraphLaunch(void* exec, void* stream)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* e = static_cast<GraphExec*>(exec);
+    if (!g_graphExecs.count(e)) return kInvalidHandle;
+    Stream* s = streamOf(stream);
+    if (!s) return kInvalidHandle;
+    if (g_sticky) return g_sticky;
+    for (const Item& it : e->items)
+        if (int r = enqueueItem(*s, it)) return r;
+    return g_sticky;
+}
+
+API int cuGraphExecDestroy(void* exec)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* e = static_cast<GraphExec*>(exec);
+    if (!g_graphExecs.erase(e)) return kInvalidHandle;
+    delete e; // queued copies of its items keep what they use alive
+    return kSuccess;
+}
+
+API int cuGraphDestroy(void* graph)
+{
+    LOCK();
+    NEED_CONTEXT();
+    auto* g = static_cast<Graph*>(graph);
+    if (!g_graphs.erase(g)) return kInvalidHandle;
+    delete g;
+    return kSuccess;
 }
 
 namespace {
@@ -1063,6 +1443,11 @@ const ErrorText kErrors[] = {
     {kLaunchOutOfResources, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
     {kLaunchFailed, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
     {kNotSupported, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {kIllegalState, "CUDA_ERROR_ILLEGAL_STATE", "the operation cannot be performed in the present state"},
+    {kCaptureUnsupported, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", "operation not permitted when stream is capturing"},
+    {kCaptureInvalidated, "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", "operation failed due to a previous error during capture"},
+    {kCapturedEvent, "CUDA_ERROR_CAPTURED_EVENT", "operation not permitted on an event last recorded in a capturing stream"},
+    {kCaptureWrongThread, "CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD", "attempt to terminate a thread-local capture sequence from another thread"},
     {kUnknown, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 

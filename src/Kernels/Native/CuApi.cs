@@ -28,6 +28,17 @@ internal static partial class CuApi
     public const int JitErrorLogBuffer = 5;
     public const int JitErrorLogBufferSizeBytes = 6;
 
+    // Stream capture (cuda.h): CUstreamCaptureMode and CUstreamCaptureStatus, and the capture errors.
+    public const int StreamCaptureModeGlobal = 0;
+    public const int StreamCaptureModeThreadLocal = 1;
+    public const int StreamCaptureModeRelaxed = 2;
+    public const int StreamCaptureStatusNone = 0;
+    public const int StreamCaptureStatusActive = 1;
+    public const int StreamCaptureStatusInvalidated = 2;
+    public const int ErrorStreamCaptureUnsupported = 900;
+    public const int ErrorStreamCaptureInvalidated = 901;
+    public const int ErrorCapturedEvent = 907;
+
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuInit(uint flags);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuDriverGetVersion(out int version);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuDeviceGetCount(out int count);
@@ -62,6 +73,13 @@ internal static partial class CuApi
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuEventRecord(IntPtr evt, IntPtr stream);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuEventSynchronize(IntPtr evt);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuEventElapsedTime(out float milliseconds, IntPtr start, IntPtr end);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuStreamBeginCapture_v2(IntPtr stream, int mode);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuStreamEndCapture(IntPtr stream, out IntPtr graph);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuStreamIsCapturing(IntPtr stream, out int status);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphInstantiateWithFlags(out IntPtr graphExec, IntPtr graph, ulong flags);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphLaunch(IntPtr graphExec, IntPtr stream);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphExecDestroy(IntPtr graphExec);
+    [LibraryImport(CudaLibraries.Driver)] public static partial int cuGraphDestroy(IntPtr graph);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuGetErrorName(int error, out IntPtr name);
     [LibraryImport(CudaLibraries.Driver)] public static partial int cuGetErrorString(int error, out IntPtr text);
 

@@ -86,6 +86,16 @@ public sealed class CudaModuleHandle : ContextBoundHandle
     protected override int Free(IntPtr h) => CuApi.cuModuleUnload(h);
 }
 
+/// <summary>An instantiated CUDA graph (CUgraphExec), ready to launch on a stream.</summary>
+public sealed class GraphExecHandle : ContextBoundHandle
+{
+    internal GraphExecHandle(IntPtr context, IntPtr exec) : base(context) => Adopt(exec);
+
+    public IntPtr Value => handle;
+
+    protected override int Free(IntPtr h) => CuApi.cuGraphExecDestroy(h);
+}
+
 public sealed class CublasHandle : ContextBoundHandle
 {
     internal CublasHandle(IntPtr context, IntPtr h) : base(context) => Adopt(h);

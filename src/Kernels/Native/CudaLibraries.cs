@@ -42,6 +42,13 @@ public static class CudaLibraries
         get { lock (Gate) return Loaded.ContainsKey(CublasLt); }
     }
 
+    /// <summary>The file the CUDA driver library was loaded from, or null before it is loaded (for tools that look up
+    /// optional symbols in it, such as the software GPU's test hooks).</summary>
+    public static string? DriverFile
+    {
+        get { lock (Gate) return LoadedPaths.GetValueOrDefault(Driver); }
+    }
+
     /// <summary>
     /// Loads the driver, then NVRTC and cuBLAS (cuBLASLt first, so cuBLAS finds it beside itself). Preference goes
     /// to the major version matching the driver's CUDA version. Throws <see cref="CudaUnavailableException"/> with

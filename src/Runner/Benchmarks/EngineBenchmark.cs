@@ -10,7 +10,7 @@ public sealed class EngineBenchmark : IBenchmark
 {
     public string Name => "engine";
 
-    public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model [--backend --precision --batch --repeats --quick --profile]";
+    public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model; on CUDA also launches per forward, and on the software GPU the cost model's predicted H200 time instead of timings [--backend --precision --batch --repeats --quick --profile]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -43,6 +43,11 @@ public sealed class EngineBenchmark : IBenchmark
         double sgemm = backend.Name == "cpu" ? ForwardBenchmark.SgemmGflops() : double.NaN;
         if (!double.IsNaN(sgemm)) Console.WriteLine($"cblas_sgemm (2048x768 @ 768x3072): {sgemm:F1} GFLOP/s");
         var cuda = realBackend as CudaBackend;
+        // On the software GPU nothing is timed: its times are the emulator's, not a GPU's (and the matrix-rate products
+        // would take many minutes to emulate). It counts each launch's work instead, and the cost model predicts the H200.
+        var counters = cuda is not null ? SoftwareGpuCounters.TryOpen() : null;
+        if (counters is not null)
+            return RunCostModel(cuda!, counters, batchArg ?? 128, quick, profile);
         if (cuda is not null)
         {
             // On the GPU the yardstick is the card's own matrix rate in the same precision, measured now.
@@ -69,11 +74,49 @@ public sealed class EngineBenchmark : IBenchmark
         Console.WriteLine($"{"shape",-36} {"B",4} {"T",4} {"K",4} {"s/batch",9} {"tokens/s",10} {"GFLOP/s",8} {(cuda is null ? "of sgemm" : "of matrix"),9}");
         foreach (var (shape, cfg, b, t, k) in cases)
         {
+            long launchesBefore = cuda?.Launches ?? 0;
             var r = CudaBenchmarkParts.Run(backend, cuda, cfg, shape, b, t, k, repeats, precision);
             string share = double.IsNaN(sgemm) ? "-" : (r.GflopPerSecond / sgemm).ToString("P0", CultureInfo.InvariantCulture);
             Console.WriteLine($"{shape,-36} {b,4} {t,4} {k,4} {r.SecondsPerBatch,9:F3} {r.TokensPerSecond,10:F0} {r.GflopPerSecond,8:F1} {share,9}");
+            // Warm-up plus the timed repeats: repeats + 1 forward passes.
+            if (cuda is not null) Console.WriteLine($"    launches per forward: {(cuda.Launches - launchesBefore) / (repeats + 1)}");
             if (profile && cuda is not null) CudaBenchmarkParts.PrintKernelTable(cuda, cfg, b, t, k, Console.Out);
             else if (profile) PrintProfile(timing);
+        }
+        return 0;
+    }
+
+    /// <summary>The software GPU's `bench engine`: per shape, the launches of one forward pass and the H200 time the cost
+    /// model predicts, from work counted at B = 1 and 2 and extrapolated to <paramref name="batch"/>.</summary>
+    private static int RunCostModel(CudaBackend cuda, SoftwareGpuCounters counters, int batch, bool quick, bool profile)
+    {
+        Console.WriteLine("software GPU: no timings and no matrix rate (the emulator's times say nothing about a GPU); each launch's work is");
+        Console.WriteLine("counted instead (GEMMs exactly from their shapes; kernels' bytes by first-touch pages, 4 KiB granularity)");
+        Console.WriteLine($"and the cost model predicts the H200 of 2026-12-04 ({CostModel.Bandwidth / 1e12:F2} TB/s; {CostModel.Bf16FlopsPerSecond / 1e12:F0} / {CostModel.Tf32FlopsPerSecond / 1e12:F0} / {CostModel.Fp32FlopsPerSecond / 1e12:F0} TFLOP/s bf16 / tf32 / fp32).");
+        var cases = new List<(string Shape, Engine.Model.Gpt2Config Cfg, int K)>
+        {
+            ("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, 127),
+            ("gpt2-small, head on 10 positions", ForwardBenchmark.Gpt2Small(), 10),
+        };
+        if (!quick)
+        {
+            cases.Add(("gpt2-small, head on all 127", ForwardBenchmark.Gpt2Small(), 127));
+            cases.Add(("gpt_neox same size, head on 10", ForwardBenchmark.NeoXSmall(), 10));
+        }
+        const int t = 128;
+        foreach (var (shape, cfg, k) in cases)
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            // The linearity check (a third count, at B=3) on the tiny shape and on the shape the real GPU is compared on.
+            bool check = cfg.Layers <= 2 || (k == 10 && cfg.Architecture == Engine.Model.Architecture.Gpt2);
+            var (launches, linearity) = CostModel.Predict(cuda, counters, cfg, batch, t, k, check);
+            Console.WriteLine();
+            Console.WriteLine($"{shape}, B={batch}, T={t}, K={k} (counted at B=1 and 2 in {sw.Elapsed.TotalSeconds:F0} s, extrapolated)");
+            if (linearity is not null) Console.WriteLine($"    linearity: {linearity}");
+            int chunk = CudaBackend.HeadChunk(batch * k, cfg.VocabSize), chunks = (cfg.VocabSize + chunk - 1) / chunk;
+            if (chunks > 1)
+                Console.WriteLine($"    note: at B={batch} the head runs in {chunks} vocabulary chunks (one at B=1, 2): same bytes and FLOPs, {2 * (chunks - 1)} launches more than predicted");
+            CostModel.Print(launches, batch, t, profile, Console.Out);
         }
         return 0;
     }
