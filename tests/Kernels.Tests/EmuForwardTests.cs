@@ -87,15 +87,15 @@ public class EmuForwardTests
         var rng = new Random(seed);
         var qkv = Normal(rng, b * t * 3 * c);
         using var emu = new EmuBackend();
-        using var full = emu.Allocate(b * t * c);
+        using var full = emu.Allocate(b * t * c, DType.F32);
         using var src = emu.Upload(qkv);
         float scale = 1f / MathF.Sqrt(hs);
         emu.Attention(full, src, b, t, c, heads, scale);
         var want = new float[b * t * c];
         emu.Download(full, want);
 
-        using var kc = emu.Allocate(b * maxT * c);
-        using var vc = emu.Allocate(b * maxT * c);
+        using var kc = emu.Allocate(b * maxT * c, DType.F32);
+        using var vc = emu.Allocate(b * maxT * c, DType.F32);
         var got = new float[b * t * c];
         int past = 0;
         foreach (int step in new[] { 7, 1, 1, 14 })
@@ -104,7 +104,7 @@ public class EmuForwardTests
             for (int bi = 0; bi < b; bi++)
                 qkv.AsSpan((bi * t + past) * 3 * c, step * 3 * c).CopyTo(part.AsSpan(bi * step * 3 * c));
             using var pin = emu.Upload(part);
-            using var pout = emu.Allocate(b * step * c);
+            using var pout = emu.Allocate(b * step * c, DType.F32);
             emu.AttentionCached(pout, pin, kc, vc, b, step, past, maxT, c, heads, scale);
             var o = new float[b * step * c];
             emu.Download(pout, o);

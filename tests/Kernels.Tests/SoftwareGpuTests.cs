@@ -63,7 +63,7 @@ public unsafe class SoftwareGpuTests
         Assert.StartsWith("software GPU (emulated) (sm_90, ", be.DeviceName, StringComparison.Ordinal);
         Assert.True(be.Device.TotalMemoryBytes <= 4L << 30, be.DeviceName);
         long free = be.FreeMemoryBytes!.Value;
-        using (be.Allocate(1 << 20)) Assert.True(be.FreeMemoryBytes < free, "an allocation must lower the free memory");
+        using (be.Allocate(1 << 20, DType.F32)) Assert.True(be.FreeMemoryBytes < free, "an allocation must lower the free memory");
         Assert.Contains("software GPU: loaded a cubin for sm_90", be.Device.JitInfoLog, StringComparison.Ordinal);
     }
 
