@@ -12,7 +12,10 @@ namespace LearningCurves.Kernels.Tests;
 /// how the bf16 mode compares with the float64 references, and states each fixture's bf16 limit as verify derives it
 /// (<see cref="Verification.Bf16Limit"/>).
 /// History: with only the GEMM inputs rounded (before issue 21) two random fixtures (inverse-idx-bf16,
-/// tied-prefix-f32) reached about 0.125 bits from float64; the guard below (0.2) keeps the model no worse than that.
+/// tied-prefix-f32) reached about 0.125 bits from float64. Issue 21 stores qkv in bf16 too (the tensor-core attention
+/// reads bf16 q, k, v, as PyTorch's bf16 SDPA does): measured 2026-12-04 on the CPU model, inverse-idx-bf16 0.207 and
+/// tied-prefix-f32 0.158 bits max from float64 (with qkv kept in fp32 the model stays under 0.2). The guard below
+/// (0.25) keeps the model from getting worse than that; each fixture must also stay within its derived limit.
 /// </summary>
 public class CudaBf16ModelTests
 {
@@ -36,7 +39,7 @@ public class CudaBf16ModelTests
             var emulation = ErrorStats.Of(got, base32.Select(x => (double)x).ToArray());
             double limit = Verification.Bf16Limit(emulation.MaxAbs);
             worst = Math.Max(worst, vs64.MaxAbs);
-            ok &= vs64.Within(0.2) && vs64.Within(limit);
+            ok &= vs64.Within(0.25) && vs64.Within(limit);
             lines.Add($"{c.Name,-40} bf16 vs float64 max {vs64.MaxAbs:0.000E+00} mean {vs64.MeanAbs:0.000E+00}; bf16 vs fp32 max {emulation.MaxAbs:0.000E+00}; derived limit {limit:0.000E+00}");
         }
         Assert.True(ok, string.Join("\n", lines));
