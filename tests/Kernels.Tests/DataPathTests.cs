@@ -96,7 +96,13 @@ public class DataPathTests(ITestOutputHelper output)
         {
             foreach (var outType in new[] { DType.F32, DType.Bf16 })
             {
-                if (epi == MatMulEpilogue.BiasResidual && outType == DType.Bf16) continue;
+                if (outType == DType.Bf16 && (epi == MatMulEpilogue.BiasResidual || inType != DType.Bf16))
+                {
+                    // A bf16 output only from bf16 operands (fp32 and tf32 stay fp32 everywhere), never for BiasResidual.
+                    using var refused = be.Allocate(n, DType.Bf16);
+                    Assert.Throws<ArgumentException>(() => be.MatMul(refused, dx, dw, db, rows, inDim, outDim, epi == MatMulEpilogue.None ? MatMulEpilogue.Bias : epi));
+                    continue;
+                }
                 var want = new float[n];
                 CpuOps.MatMul(want, x, wCpu, epi == MatMulEpilogue.None ? default : bias, rows, inDim, outDim);
                 if (epi == MatMulEpilogue.BiasGelu) CpuOps.Gelu(want);

@@ -126,7 +126,8 @@ public interface IBackend : IDisposable
     /// (outDim) for every epilogue but <see cref="MatMulEpilogue.None"/> (gelu in its tanh form:
     /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))). <paramref name="bias"/> is null exactly for
     /// <see cref="MatMulEpilogue.None"/>. Types: input is <see cref="DTypes.GemmInput"/> of the precision (Bf16 in bf16
-    /// mode, else F32); output F32 or Bf16 (None, Bias, BiasGelu; rounded once after the epilogue), F32 for BiasResidual.</summary>
+    /// mode, else F32); output F32, or Bf16 in bf16 mode (None, Bias, BiasGelu; rounded once after the epilogue); F32 for
+    /// BiasResidual.</summary>
     void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue);
 
     /// <summary>Causal multi-head self-attention. qkv (B, T, 3C) holds q | k | v, each (NH, HS) per token;
@@ -200,12 +201,14 @@ public static class MatMulEpilogues
     }
 
     /// <summary>The type checks of MatMul on every backend: input <see cref="DTypes.GemmInput"/> of
-    /// <paramref name="p"/>, output F32 or Bf16 (F32 for BiasResidual), bias F32.</summary>
+    /// <paramref name="p"/>, output F32 or Bf16 (F32 for BiasResidual; Bf16 only from Bf16 operands), bias F32.</summary>
     public static void CheckTypes(Precision p, MatMulEpilogue epilogue, IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer? bias)
     {
         DTypes.Check(input, DTypes.GemmInput(p), "MatMul", "input");
         if (epilogue == MatMulEpilogue.BiasResidual) DTypes.Check(output, DType.F32, "MatMul (BiasResidual)", "output");
         else DTypes.CheckFloat(output, "MatMul", "output");
+        if (output.Type == DType.Bf16 && input.Type != DType.Bf16)
+            throw new ArgumentException($"MatMul: a Bf16 output needs Bf16 operands (bf16 mode), got input {input.Type}");
         if (bias is not null) DTypes.Check(bias, DType.F32, "MatMul", "bias");
     }
 }
