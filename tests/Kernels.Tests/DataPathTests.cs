@@ -283,4 +283,33 @@ public class DataPathTests(ITestOutputHelper output)
         Assert.Contains(table, r => r.Name == "layernorm_forward_bf16" && r.Calls == 1);
         Assert.Contains(table, r => r.Name == "epilogue_bias_gelu_bf16" && r.Calls == cfg.Layers);
     }
+
+    [Theory]
+    [InlineData(Precision.Fp32, false)]
+    [InlineData(Precision.Bf16, false)]
+    [InlineData(Precision.Bf16, true)]
+    public void Batch_sizing_counts_exactly_what_scoring_allocates(Precision p, bool parallelResidual)
+    {
+        using var be = Open(p);
+        var cfg = parallelResidual
+            ? new Gpt2Config { Architecture = Architecture.GptNeoX, VocabSize = 301, MaxPositions = 24, Embd = 48, Layers = 2, Heads = 3, RotaryPct = 0.5, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false }
+            : new Gpt2Config { VocabSize = 300, MaxPositions = 24, Embd = 40, Layers = 2, Heads = 5 };
+        var w = Gpt2Weights.Random(cfg, 3, untiedHead: parallelResidual);
+        using var model = new Gpt2Model(be, w);
+        int b = 3, t = 24;
+        var seqs = Enumerable.Range(0, b).Select(s => Enumerable.Range(0, t).Select(i => (i * 7 + s) % cfg.VocabSize).ToArray()).ToArray();
+        var all = seqs.Select(s => Enumerable.Range(1, t - 1).ToArray()).ToArray();
+        long before = be.AllocatedBytes;
+        model.Score(seqs, all);
+        long used = be.AllocatedBytes - before;
+        int m = b * (t - 1);
+        Assert.Equal(Gpt2Model.ActivationBytes(cfg, p, (long)b * t, m), used);
+        // Batch sizing counts that plan (every token scored) plus the backend's scratch.
+        Assert.True(BatchSizing.BytesPerSequence(cfg, t, p) >= Gpt2Model.ActivationBytes(cfg, p, t, t));
+        // The parallel residual's extra buffer is in the plan.
+        Assert.Equal(parallelResidual, BlockPlanHasMlpOut(cfg, p));
+    }
+
+    private static bool BlockPlanHasMlpOut(Gpt2Config cfg, Precision p) =>
+        Gpt2Model.ActivationPlan(cfg, p, 10, 2).Any(x => x.Name == "MlpOut");
 }
