@@ -61,7 +61,12 @@ public sealed class SweepCommand : ICommand
             ShardIndex = shard,
             ShardCount = shards,
             BatchSequences = batch ?? 16,
-            ChooseBatch = batch is null ? (cfg, t) => BatchSizing.Choose(backend, cfg, t, null) : null,
+            // Sized before any checkpoint is on the card: two models' weights (one scoring, the next loading) held back.
+            ChooseBatch = batch is null
+                ? (cfg, t) => backend.FreeMemoryBytes is long free
+                    ? BatchSizing.Fit(free - 2 * BatchSizing.WeightBytes(cfg, precision, untiedHead: !cfg.TieWordEmbeddings), cfg, t, precision)
+                    : 16
+                : null,
             TestPauseMs = pauseMs,
         });
         reporter.Summary(summary);
