@@ -28,6 +28,16 @@ internal static class EmuKernels
         Done(EmuNative.launch_layernorm_forward(Cover(rows, Block / 32), Block, 0, output.Ptr, input.Ptr, weight.Ptr, bias.Ptr, rows, c, eps),
             "layernorm_forward", output, input, weight, bias);
 
+    /// <summary>fused_residual_layernorm_bf16 with <paramref name="block"/> threads (any multiple of 32).</summary>
+    public static void FusedResidualLayerNormBf16(EmuBuffer residual, EmuBuffer normBits, EmuBuffer y, EmuBuffer bias, EmuBuffer weight,
+        EmuBuffer lnBias, int rows, int c, float eps, int block = Block) =>
+        Done(EmuNative.launch_fused_residual_layernorm_bf16(Cover(rows, block / 32), new Dim3((uint)block), 0, residual.Ptr, normBits.Ptr, y.Ptr, bias.Ptr,
+            weight.Ptr, lnBias.Ptr, rows, c, eps), "fused_residual_layernorm_bf16", residual, normBits, y, bias, weight, lnBias);
+
+    public static void EpilogueBiasGeluBf16(EmuBuffer outBits, EmuBuffer input, EmuBuffer bias, int rows, int cols) =>
+        Done(EmuNative.launch_epilogue_bias_gelu_bf16(Cover((long)rows * cols), Block, 0, outBits.Ptr, input.Ptr, bias.Ptr, rows, cols),
+            "epilogue_bias_gelu_bf16", outBits, input, bias);
+
     public static void BiasAdd(EmuBuffer x, EmuBuffer bias, int rows, int cols) =>
         Done(EmuNative.launch_bias_add(Cover((long)rows * cols), Block, 0, x.Ptr, bias.Ptr, rows, cols), "bias_add", x, bias);
 

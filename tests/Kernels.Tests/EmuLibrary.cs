@@ -113,6 +113,12 @@ internal static partial class EmuNative
     internal static partial int launch_layernorm_forward(Dim3 grid, Dim3 block, uint shared, nint output, nint input, nint weight, nint bias, int rows, int c, float eps);
 
     [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_fused_residual_layernorm_bf16(Dim3 grid, Dim3 block, uint shared, nint residual, nint norm, nint y, nint bias, nint weight, nint lnBias, int rows, int c, float eps);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_epilogue_bias_gelu_bf16(Dim3 grid, Dim3 block, uint shared, nint output, nint input, nint bias, int rows, int cols);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_bias_add(Dim3 grid, Dim3 block, uint shared, nint x, nint bias, int rows, int cols);
 
     [LibraryImport(EmuLibrary.LibraryName)]

@@ -18,6 +18,19 @@ LC_EXPORT(embed_forward, (float* out, const int* tokens, const float* wte, const
     (out, tokens, wte, wpe, B, T, C))
 LC_EXPORT(layernorm_forward, (float* out, const float* inp, const float* weight, const float* bias, int rows, int C, float eps),
     (out, inp, weight, bias, rows, C, eps))
+LC_EXPORT(layernorm_forward_bf16, (unsigned short* out, const float* inp, const float* weight, const float* bias, int rows, int C,
+    float eps), (out, inp, weight, bias, rows, C, eps))
+LC_EXPORT(fused_residual_layernorm, (float* residual, float* norm, const float* y, const float* bias, const float* weight,
+    const float* lnBias, int rows, int C, float eps), (residual, norm, y, bias, weight, lnBias, rows, C, eps))
+LC_EXPORT(fused_residual_layernorm_bf16, (float* residual, unsigned short* norm, const float* y, const float* bias,
+    const float* weight, const float* lnBias, int rows, int C, float eps), (residual, norm, y, bias, weight, lnBias, rows, C, eps))
+LC_EXPORT(epilogue_bias_bf16, (unsigned short* out, const float* inp, const float* bias, int rows, int cols), (out, inp, bias, rows, cols))
+LC_EXPORT(epilogue_bias_gelu_bf16, (unsigned short* out, const float* inp, const float* bias, int rows, int cols),
+    (out, inp, bias, rows, cols))
+LC_EXPORT(gelu_erf_forward_bf16, (unsigned short* x, long long n), (x, n))
+LC_EXPORT(rotary_forward_bf16, (unsigned short* qkv, const float* cosT, const float* sinT, int B, int T, int C, int NH, int R),
+    (qkv, cosT, sinT, B, T, C, NH, R))
+LC_EXPORT(gather_rows_bf16, (unsigned short* out, const unsigned short* inp, const int* rows, int count, int C), (out, inp, rows, count, C))
 LC_EXPORT(bias_add, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
 LC_EXPORT(bias_gelu_forward, (float* x, const float* bias, int rows, int cols), (x, bias, rows, cols))
 LC_EXPORT(gelu_erf_forward, (float* x, long long n), (x, n))
