@@ -29,6 +29,22 @@
 //  layernorm_forward(out, inp, weight, bias, rows, C, eps)
 //      out (rows,C) = (x - mean) / sqrt(var + eps) * weight + bias; population variance, two-pass, fp32 statistics.
 //      One warp per row. launch: grid ceil(rows / (block/32)), block 256 (any multiple of 32), shared 0.
+//  layernorm_forward_bf16(out, inp, weight, bias, rows, C, eps)
+//      As layernorm_forward, out (rows,C) bf16: the fp32 result rounded once to nearest even (bf16 mode: the layer
+//      norm writes the next product's input). Same launch.
+//  fused_residual_layernorm(residual, norm, y, bias, weight, lnBias, rows, C, eps)
+//      The fused residual + layer norm (llm.c's fused_residual_forward, with the bias of the product that made y):
+//      residual (rows,C) += y (rows,C) + bias (C), stored as x + (y + bias) per element (as residual_bias_add); then
+//      norm (rows,C) = layernorm(residual) * weight + lnBias exactly as layernorm_forward computes it from the new
+//      residual. One warp per row. launch: grid ceil(rows / (block/32)), block 256 (multiple of 32), shared 0.
+//  fused_residual_layernorm_bf16(residual, norm, y, bias, weight, lnBias, rows, C, eps)
+//      As fused_residual_layernorm with norm (rows,C) bf16, rounded once. Same launch.
+//  epilogue_bias_bf16(out, inp, bias, rows, cols)
+//      The Bias epilogue of a product with a bf16 output, where the GEMM cannot apply it (the cublasGemmEx fallback):
+//      out (rows,cols) bf16 = round(inp (rows,cols) + bias (cols)), inp the product in fp32 scratch.
+//      launch: grid ceil(rows*cols/256) (grid-stride), block 256, shared 0.
+//  epilogue_bias_gelu_bf16(out, inp, bias, rows, cols)
+//      The BiasGeluTanh epilogue likewise: out (rows,cols) bf16 = round(gelu_tanh(inp + bias (cols))). Same launch.
 //  bias_add(x, bias, rows, cols)
 //      x (rows,cols) += bias (cols), in place (GEMM without a bias epilogue). launch: grid ceil(rows*cols/256)
 //      (grid-stride), block 256, shared 0.
@@ -38,11 +54,15 @@
 //  gelu_erf_forward(x, n)
 //      x (n) = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU (GPT-NeoX), in place, as max(x,0) - |x| erfc(|x|/sqrt 2)/2.
 //      launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
+//  gelu_erf_forward_bf16(x, n)
+//      As gelu_erf_forward on x (n) bf16, in place: widened, computed in fp32, rounded once. Same launch.
 //  rotary_forward(qkv, cosT, sinT, B, T, C, NH, R)
 //      Rotary position embedding (GPT-NeoX rotate_half layout) in place on q and k of qkv (B,T,3C): in each head,
 //      dimensions i and i + R/2 (i < R/2) turn by the angle whose cos and sin are cosT, sinT (T, R/2) [t, i];
 //      dimensions R..HS-1 are left alone. R even, 0 < R <= HS. launch: grid ceil(B*T*2*NH*(R/2)/256) (grid-stride),
 //      block 256, shared 0.
+//  rotary_forward_bf16(qkv, cosT, sinT, B, T, C, NH, R)
+//      As rotary_forward on qkv (B,T,3C) bf16: each pair widened, turned in fp32, rounded once. Same launch.
 //  residual_add(x, y, n)
 //      x (n) += y (n). launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
 //  residual_bias_add(x, y, bias, rows, cols)
@@ -50,6 +70,8 @@
 //      in (one pass instead of bias_add + residual_add). launch: grid ceil(rows*cols/256) (grid-stride), block 256.
 //  gather_rows(out, inp, rows, count, C)
 //      out (count,C) = inp[rows[i], :]; rows (count) int. launch: grid ceil(count*C/256) (grid-stride), block 256.
+//  gather_rows_bf16(out, inp, rows, count, C)
+//      As gather_rows with out, inp bf16 (an exact copy). Same launch.
 //  qkv_split_heads(q, k, v, qkv, B, T, NH, HS)
 //      qkv (B,T,3C) holding q|k|v with (NH,HS) per token -> q, k, v each (B,NH,T,HS), for cuBLAS strided-batched
 //      products. launch: grid ceil(B*T*C/256) (grid-stride), block 256, shared 0.
@@ -75,7 +97,8 @@
 //      launch: grid (ceil(Tnew / (block/32)), NH, B), block 256, shared as attention_fused.
 //  surprisal_chunk(state, logits, targets, M, cols, ld, chunkStart)
 //      One chunk of the fused output head. logits (M, ld) holds columns chunkStart..chunkStart+cols-1 of
-//      z = hidden @ head^T (written by cuBLAS, cols <= ld); state (3, M) = running max | running sum of exp(z - max) |
+//      z = hidden @ head^T (written by cuBLAS, cols <= ld; with a head padded to a multiple of 128 rows the product
+//      fills ld columns and cols counts only the real vocabulary in the chunk, so padding never enters the sums); state (3, M) = running max | running sum of exp(z - max) |
 //      target logit z[targets[m]], merged online chunk by chunk (chunkStart == 0 initializes it; the target logit
 //      stays NaN unless some chunk holds the target). targets (M) int. Never forms probabilities.
 //      One block per row. launch: grid M, block 256 (multiple of 32, <= 1024), shared 0.
@@ -101,6 +124,9 @@
 //               launched: bias_gelu_forward with a null bias is the plain GELU) and convert_f16_to_f32 (never
 //               launched: f16 checkpoints are widened on the host while they load).
 //   2026-12-04  no kernel changed: the prototypes became the one declaration (see ONE DECLARATION above).
+//   2026-12-04  bf16 data path (issue 21): new kernels layernorm_forward_bf16, fused_residual_layernorm(_bf16),
+//               epilogue_bias_bf16, epilogue_bias_gelu_bf16, gelu_erf_forward_bf16, rotary_forward_bf16,
+//               gather_rows_bf16; surprisal_chunk's cols is the real vocabulary of the chunk when ld is padded.
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -132,6 +158,36 @@ __device__ __forceinline__ float lc_gelu(float v)
     return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + cube)));
 }
 
+// bf16 as raw bits: round to nearest even (NaN stays a quiet NaN), and the exact widening.
+__device__ __forceinline__ unsigned short lc_bf16(float f)
+{
+    unsigned u = (unsigned)__float_as_int(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+__device__ __forceinline__ float lc_f32(unsigned short h) { return __int_as_float((int)((unsigned)h << 16)); }
+
+__device__ __forceinline__ float lc_gelu_erf(float v)
+{
+    float a = fabsf(v);
+    return fmaxf(v, 0.0f) - 0.5f * a * erfcf(a * 0.70710678118654752f);
+}
+
+// Mean and 1/std of one row x (C) by a warp: two passes, population variance (layernorm_forward's arithmetic).
+__device__ __forceinline__ void lc_row_stats(const float* x, int C, float eps, float& mean, float& rstd)
+{
+    int lane = threadIdx.x & 31;
+    float s = 0.0f;
+    for (int i = lane; i < C; i += 32) s += x[i];
+    mean = lc_warp_sum(s) / C;
+    // Two passes over the row (it is in L1/L2 by now): the one-pass E[x^2]-E[x]^2 form loses digits when |mean| >> std.
+    float q = 0.0f;
+    for (int i = lane; i < C; i += 32) { float d = x[i] - mean; q += d * d; }
+    float var = lc_warp_sum(q) / C;
+    rstd = 1.0f / sqrtf(var + eps);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Embedding, layer norm, elementwise
 
@@ -157,16 +213,86 @@ extern "C" __global__ void layernorm_forward(float* __restrict__ out, const floa
     int row = blockIdx.x * warps + (threadIdx.x >> 5);
     if (row >= rows) return; // whole warp leaves together
     const float* x = inp + (long long)row * C;
-    float s = 0.0f;
-    for (int i = lane; i < C; i += 32) s += x[i];
-    float mean = lc_warp_sum(s) / C;
-    // Two passes over the row (it is in L1/L2 by now): the one-pass E[x^2]-E[x]^2 form loses digits when |mean| >> std.
-    float q = 0.0f;
-    for (int i = lane; i < C; i += 32) { float d = x[i] - mean; q += d * d; }
-    float var = lc_warp_sum(q) / C;
-    float rstd = 1.0f / sqrtf(var + eps);
+    float mean, rstd;
+    lc_row_stats(x, C, eps, mean, rstd);
     float* y = out + (long long)row * C;
     for (int i = lane; i < C; i += 32) y[i] = (x[i] - mean) * rstd * weight[i] + bias[i];
+}
+
+// As layernorm_forward, out (rows,C) bf16
+extern "C" __global__ void layernorm_forward_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp,
+    const float* __restrict__ weight, const float* __restrict__ bias, int rows, int C, float eps)
+{
+    int warps = blockDim.x >> 5;
+    int lane = threadIdx.x & 31;
+    int row = blockIdx.x * warps + (threadIdx.x >> 5);
+    if (row >= rows) return; // whole warp leaves together
+    const float* x = inp + (long long)row * C;
+    float mean, rstd;
+    lc_row_stats(x, C, eps, mean, rstd);
+    unsigned short* y = out + (long long)row * C;
+    for (int i = lane; i < C; i += 32) y[i] = lc_bf16((x[i] - mean) * rstd * weight[i] + bias[i]);
+}
+
+// residual (rows,C) += y + bias (C); then the row's mean and 1/std, for the fused residual + layer norm. Each lane
+// reads back only the elements it wrote itself, so no barrier is needed between the add and the statistics.
+__device__ __forceinline__ float* lc_residual_row(float* residual, const float* y, const float* bias, long long row, int C,
+    float eps, float& mean, float& rstd)
+{
+    int lane = threadIdx.x & 31;
+    float* x = residual + row * C;
+    const float* yr = y + row * C;
+    for (int i = lane; i < C; i += 32) x[i] = x[i] + (yr[i] + bias[i]);
+    lc_row_stats(x, C, eps, mean, rstd);
+    return x;
+}
+
+// residual (rows,C) += y + bias; norm (rows,C) = layernorm(residual) * weight + lnBias; one warp per row
+extern "C" __global__ void fused_residual_layernorm(float* __restrict__ residual, float* __restrict__ norm,
+    const float* __restrict__ y, const float* __restrict__ bias, const float* __restrict__ weight,
+    const float* __restrict__ lnBias, int rows, int C, float eps)
+{
+    int warps = blockDim.x >> 5;
+    int lane = threadIdx.x & 31;
+    int row = blockIdx.x * warps + (threadIdx.x >> 5);
+    if (row >= rows) return; // whole warp leaves together
+    float mean, rstd;
+    const float* x = lc_residual_row(residual, y, bias, row, C, eps, mean, rstd);
+    float* o = norm + (long long)row * C;
+    for (int i = lane; i < C; i += 32) o[i] = (x[i] - mean) * rstd * weight[i] + lnBias[i];
+}
+
+// As fused_residual_layernorm, norm (rows,C) bf16
+extern "C" __global__ void fused_residual_layernorm_bf16(float* __restrict__ residual, unsigned short* __restrict__ norm,
+    const float* __restrict__ y, const float* __restrict__ bias, const float* __restrict__ weight,
+    const float* __restrict__ lnBias, int rows, int C, float eps)
+{
+    int warps = blockDim.x >> 5;
+    int lane = threadIdx.x & 31;
+    int row = blockIdx.x * warps + (threadIdx.x >> 5);
+    if (row >= rows) return; // whole warp leaves together
+    float mean, rstd;
+    const float* x = lc_residual_row(residual, y, bias, row, C, eps, mean, rstd);
+    unsigned short* o = norm + (long long)row * C;
+    for (int i = lane; i < C; i += 32) o[i] = lc_bf16((x[i] - mean) * rstd * weight[i] + lnBias[i]);
+}
+
+// out (rows,cols) bf16 = inp (rows,cols) + bias (cols): the Bias epilogue of the cublasGemmEx fallback
+extern "C" __global__ void epilogue_bias_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp,
+    const float* __restrict__ bias, int rows, int cols)
+{
+    long long n = (long long)rows * cols;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = lc_bf16(inp[i] + bias[i % cols]);
+}
+
+// out (rows,cols) bf16 = gelu_tanh(inp (rows,cols) + bias (cols)): the BiasGeluTanh epilogue of the fallback
+extern "C" __global__ void epilogue_bias_gelu_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp,
+    const float* __restrict__ bias, int rows, int cols)
+{
+    long long n = (long long)rows * cols;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = lc_bf16(lc_gelu(inp[i] + bias[i % cols]));
 }
 
 // x (rows,cols) += bias (cols)
@@ -192,10 +318,15 @@ extern "C" __global__ void bias_gelu_forward(float* __restrict__ x, const float*
 // (as CpuOps.GeluErf): the erf form loses the small negative tail to cancellation (1 + erf(z) for z << 0).
 extern "C" __global__ void gelu_erf_forward(float* x, long long n)
 {
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        float v = x[i], a = fabsf(v);
-        x[i] = fmaxf(v, 0.0f) - 0.5f * a * erfcf(a * 0.70710678118654752f);
-    }
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] = lc_gelu_erf(x[i]);
+}
+
+// As gelu_erf_forward on x (n) bf16
+extern "C" __global__ void gelu_erf_forward_bf16(unsigned short* x, long long n)
+{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] = lc_bf16(lc_gelu_erf(lc_f32(x[i])));
 }
 
 // Rotary position embedding on q and k of qkv (B,T,3C), in place, from the angle table cosT, sinT (T, R/2). The table
@@ -220,6 +351,26 @@ extern "C" __global__ void rotary_forward(float* __restrict__ qkv, const float* 
     }
 }
 
+// As rotary_forward on qkv (B,T,3C) bf16
+extern "C" __global__ void rotary_forward_bf16(unsigned short* __restrict__ qkv, const float* __restrict__ cosT,
+    const float* __restrict__ sinT, int B, int T, int C, int NH, int R)
+{
+    int half = R / 2, HS = C / NH;
+    long long n = (long long)B * T * 2 * NH * half;
+    for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (long long)gridDim.x * blockDim.x) {
+        int i = (int)(idx % half);
+        long long rest = idx / half;
+        int part = (int)(rest % (2 * NH)); // q heads 0..NH-1, then k heads
+        long long row = rest / (2 * NH);   // b * T + t
+        int t = (int)(row % T);
+        unsigned short* p = qkv + row * 3 * C + (long long)part * HS + i;
+        float c = cosT[t * half + i], s = sinT[t * half + i];
+        float x1 = lc_f32(p[0]), x2 = lc_f32(p[half]);
+        p[0] = lc_bf16(x1 * c - x2 * s);
+        p[half] = lc_bf16(x2 * c + x1 * s);
+    }
+}
+
 // x (n) += y (n)
 extern "C" __global__ void residual_add(float* __restrict__ x, const float* __restrict__ y, long long n)
 {
@@ -238,6 +389,18 @@ extern "C" __global__ void residual_bias_add(float* __restrict__ x, const float*
 
 // out (count,C) = inp[rows[i], :]; rows (count)
 extern "C" __global__ void gather_rows(float* __restrict__ out, const float* __restrict__ inp,
+    const int* __restrict__ rows, int count, int C)
+{
+    long long n = (long long)count * C;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        long long r = i / C;
+        int c = (int)(i - r * C);
+        out[i] = inp[(long long)rows[r] * C + c];
+    }
+}
+
+// out (count,C) = inp[rows[i], :], bf16; rows (count)
+extern "C" __global__ void gather_rows_bf16(unsigned short* __restrict__ out, const unsigned short* __restrict__ inp,
     const int* __restrict__ rows, int count, int C)
 {
     long long n = (long long)count * C;
@@ -523,11 +686,8 @@ extern "C" __global__ void surprisal_finish(float* __restrict__ out, const float
 // out (n) bf16 = inp (n) f32, round to nearest even
 extern "C" __global__ void convert_f32_to_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp, long long n)
 {
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        unsigned u = (unsigned)__float_as_int(inp[i]);
-        if ((u & 0x7fffffffu) > 0x7f800000u) out[i] = (unsigned short)((u >> 16) | 0x40u); // quiet NaN
-        else out[i] = (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    }
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = lc_bf16(inp[i]);
 }
 
 // out (n) f32 = inp (n) bf16

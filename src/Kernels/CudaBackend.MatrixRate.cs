@@ -21,7 +21,7 @@ public sealed partial class CudaBackend
         for (long i = 0; i < host.Length; i++) host[i] = rng.NextSingle() * 2 - 1;
         // One random operand used for both sides: the rate does not depend on A and B differing, only on non-zero data.
         using var a = mode == Precision.Bf16 ? (CudaBuffer)UploadBf16(host) : (CudaBuffer)Upload(host);
-        using var c = (CudaBuffer)Allocate((long)n * n);
+        using var c = (CudaBuffer)Allocate((long)n * n, DType.F32);
         int type = mode == Precision.Bf16 ? CublasApi.R16BF : CublasApi.R32F;
         int compute = mode == Precision.Tf32 ? CublasApi.Compute32FFastTf32 : CublasApi.Compute32F;
         void Once() => CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, CublasApi.OpN, CublasApi.OpN, n, n, n, 1f, a.Ptr, type, n,
@@ -47,7 +47,7 @@ public sealed partial class CudaBackend
         var saved = Precision;
         // UploadWeight converts to bf16 only in bf16 mode; the rate check needs bf16 whatever this backend's mode.
         if (saved == Precision.Bf16) return (CudaBuffer)UploadWeight(data);
-        var buf = NewBuffer(data.Length, BufferKind.Bf16);
+        var buf = NewBuffer(data.Length, DType.Bf16);
         var bits = new ushort[data.Length];
         Bf16.FromFloat(data, bits);
         CopyIn(buf.Ptr, System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits.AsSpan()));

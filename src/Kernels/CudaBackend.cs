@@ -8,7 +8,8 @@ namespace LearningCurves.Kernels;
 /// <summary>
 /// The GPU backend: kernels.cu compiled by NVRTC for the device (cached on disk), cuBLAS for the matrix products.
 /// fp32: cuBLAS default math, no TF32 anywhere. tf32: cuBLAS may use TF32 tensor cores. bf16: matrix weights stored
-/// in bf16, activations converted to bf16 before each product, fp32 accumulation and fp32 everywhere else.
+/// in bf16; the activations that feed a product are written in bf16 by the op that makes them (the model chooses, by
+/// buffer type; no conversion kernel runs in a forward pass); fp32 accumulation, statistics and residual stream.
 /// All work is queued on one stream; host transfers go through two pinned staging buffers.
 /// </summary>
 public sealed partial class CudaBackend : IBackend
@@ -27,7 +28,7 @@ public sealed partial class CudaBackend : IBackend
     private readonly EventHandle[] _stageFree = new EventHandle[2];
     private readonly bool[] _stageUsed = new bool[2];
     private int _nextStage;
-    private readonly Scratch _bf16In, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened;
+    private readonly Scratch _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened;
     /// <summary>What the rotary table in <see cref="_rotary"/> was made for (T, R, base, past); null: nothing yet.</summary>
     private (int T, int R, double Base, int Past)? _rotaryKey;
     private KernelProfile? _profile;
@@ -58,7 +59,7 @@ public sealed partial class CudaBackend : IBackend
                 _stage[i] = _dev.AllocatePinned(StageBytes);
                 _stageFree[i] = _dev.CreateEvent(timing: false);
             }
-            _bf16In = new Scratch(_dev);
+            _gemmOut = new Scratch(_dev);
             _q = new Scratch(_dev);
             _k = new Scratch(_dev);
             _v = new Scratch(_dev);
@@ -129,11 +130,9 @@ public sealed partial class CudaBackend : IBackend
         return table;
     }
 
-    public IDeviceBuffer Allocate(long length) => NewBuffer(length, BufferKind.F32);
+    public IDeviceBuffer Allocate(long length, DType type) => NewBuffer(length, type);
 
-    public IDeviceBuffer AllocateInts(long length) => NewBuffer(length, BufferKind.I32);
-
-    private CudaBuffer NewBuffer(long length, BufferKind kind)
+    private CudaBuffer NewBuffer(long length, DType kind)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         var mem = _dev.Allocate(length * kind.Size());
@@ -145,7 +144,7 @@ public sealed partial class CudaBackend : IBackend
 
     public IDeviceBuffer Upload(ReadOnlySpan<float> data)
     {
-        var buf = NewBuffer(data.Length, BufferKind.F32);
+        var buf = NewBuffer(data.Length, DType.F32);
         CopyIn(buf.Ptr, MemoryMarshal.AsBytes(data));
         return buf;
     }
@@ -153,8 +152,15 @@ public sealed partial class CudaBackend : IBackend
     public IDeviceBuffer UploadWeight(ReadOnlySpan<float> data)
     {
         if (Precision != Precision.Bf16) return Upload(data);
-        var buf = NewBuffer(data.Length, BufferKind.Bf16);
-        // Converted chunk by chunk straight into the pinned staging memory: no full-size host copy.
+        var buf = NewBuffer(data.Length, DType.Bf16);
+        CopyInBf16(buf.Ptr, data);
+        return buf;
+    }
+
+    /// <summary>Rounds floats to bf16 on the host, chunk by chunk straight into the pinned staging memory (no
+    /// full-size host copy), and copies them to <paramref name="dst"/>.</summary>
+    private void CopyInBf16(ulong dst, ReadOnlySpan<float> data)
+    {
         long perChunk = StageBytes / 2;
         for (long done = 0; done < data.Length; done += perChunk)
         {
@@ -162,18 +168,17 @@ public sealed partial class CudaBackend : IBackend
             var slot = NextStage();
             unsafe
             {
-                var dst = new Span<ushort>((void*)_stage[slot].Pointer, n);
-                Bf16.FromFloat(data.Slice((int)done, n), dst);
+                var staged = new Span<ushort>((void*)_stage[slot].Pointer, n);
+                Bf16.FromFloat(data.Slice((int)done, n), staged);
             }
-            _dev.CopyToDevice(buf.Ptr + (ulong)(done * 2), _stage[slot].Pointer, n * 2L);
+            _dev.CopyToDevice(dst + (ulong)(done * 2), _stage[slot].Pointer, n * 2L);
             _dev.Record(_stageFree[slot]);
         }
-        return buf;
     }
 
     public void Write(IDeviceBuffer dst, ReadOnlySpan<int> data)
     {
-        var b = Buf(dst, BufferKind.I32);
+        var b = Buf(dst, DType.I32);
         if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} ints into a buffer of {b.Length}");
         ThrowIfDisposed();
         CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
@@ -181,22 +186,24 @@ public sealed partial class CudaBackend : IBackend
 
     public void Write(IDeviceBuffer dst, ReadOnlySpan<float> data)
     {
-        var b = Buf(dst, BufferKind.F32);
+        var b = Buf(dst);
+        if (b.Type == DType.I32) throw new ArgumentException($"Write: expected an F32 or Bf16 buffer for floats, got {b.Type}");
         if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} floats into a buffer of {b.Length}");
         ThrowIfDisposed();
-        CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
+        if (b.Type == DType.Bf16) CopyInBf16(b.Ptr, data);
+        else CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
     }
 
-    /// <summary>Copies the first dst.Length values of an fp32 buffer to the host; a bf16 weight (bf16 mode) reads back as
-    /// the floats it stores, widened on the device by convert_bf16_to_f32 (exact).</summary>
+    /// <summary>Copies the first dst.Length values of an fp32 buffer to the host; a bf16 buffer reads back as the floats
+    /// it stores, widened on the device by convert_bf16_to_f32 (exact).</summary>
     public void Download(IDeviceBuffer src, Span<float> dst)
     {
         var b = Buf(src);
-        if (b.Kind == BufferKind.I32) throw new ArgumentException($"expected a {BufferKind.F32} buffer, got {b.Kind}");
+        if (b.Type == DType.I32) throw new ArgumentException($"Download: expected an F32 or Bf16 buffer, got {b.Type}");
         if (dst.Length > b.Length) throw new ArgumentException($"reading {dst.Length} floats from a buffer of {b.Length}");
         ThrowIfDisposed();
         ulong from = b.Ptr;
-        if (b.Kind == BufferKind.Bf16 && dst.Length > 0)
+        if (b.Type == DType.Bf16 && dst.Length > 0)
         {
             from = _widened.Get(dst.Length * 4L);
             Launch("convert_bf16_to_f32", Grid(dst.Length), 1, 1, 0, D(from), D(b.Ptr), L(dst.Length));
@@ -257,7 +264,9 @@ public sealed partial class CudaBackend : IBackend
         ThrowIfDisposed();
         long n = (long)b * t * c;
         Need(output, n);
-        Need(tokens, (long)b * t, BufferKind.I32);
+        Need(tokens, (long)b * t, DType.I32);
+        Need(wte, 1);
+        Need(wpe, 1);
         using var _ = Time("embed_forward");
         Launch("embed_forward", Grid(n), 1, 1, 0, P(output), P(tokens), P(wte), P(wpe), I(b), I(t), I(c));
     }
@@ -265,42 +274,110 @@ public sealed partial class CudaBackend : IBackend
     public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps)
     {
         ThrowIfDisposed();
-        Need(output, (long)rows * c);
+        var o = NeedFloat(output, (long)rows * c, "LayerNorm", "output");
         Need(input, (long)rows * c);
-        using var _ = Time("layernorm_forward");
-        Launch("layernorm_forward", Blocks(rows, Block / 32), 1, 1, 0, P(output), P(input), P(weight), P(bias), I(rows), I(c), F(eps));
+        Need(weight, c);
+        Need(bias, c);
+        string kernel = o.Type == DType.Bf16 ? "layernorm_forward_bf16" : "layernorm_forward";
+        using var _ = Time(kernel);
+        Launch(kernel, Blocks(rows, Block / 32), 1, 1, 0, P(output), P(input), P(weight), P(bias), I(rows), I(c), F(eps));
+    }
+
+    public void ResidualLayerNorm(IDeviceBuffer residual, IDeviceBuffer norm, IDeviceBuffer y, IDeviceBuffer bias,
+        IDeviceBuffer weight, IDeviceBuffer lnBias, int rows, int c, float eps)
+    {
+        ThrowIfDisposed();
+        long n = (long)rows * c;
+        Need(residual, n);
+        var o = NeedFloat(norm, n, "ResidualLayerNorm", "norm");
+        Need(y, n);
+        Need(bias, c);
+        Need(weight, c);
+        Need(lnBias, c);
+        string kernel = o.Type == DType.Bf16 ? "fused_residual_layernorm_bf16" : "fused_residual_layernorm";
+        using var _ = Time(kernel);
+        Launch(kernel, Blocks(rows, Block / 32), 1, 1, 0, P(residual), P(norm), P(y), P(bias), P(weight), P(lnBias), I(rows), I(c), F(eps));
     }
 
     public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue)
     {
         ThrowIfDisposed();
         MatMulEpilogues.CheckBias(epilogue, bias);
-        var o = Buf(output, BufferKind.F32);
-        var x = Buf(input, BufferKind.F32);
-        var w = Buf(weight);
-        Need(output, (long)rows * outDim);
-        Need(input, (long)rows * inDim);
+        MatMulEpilogues.CheckTypes(Precision, epilogue, output, input, bias);
+        var o = Buf(output);
+        var x = Buf(input);
+        var w = Buf(weight, x.Type);
+        NeedFloat(output, (long)rows * outDim, "MatMul", "output");
+        Need(input, (long)rows * inDim, x.Type);
         if (bias is not null) Need(bias, outDim);
         if (w.Length < (long)inDim * outDim) throw new ArgumentException($"weight holds {w.Length} values, ({inDim}, {outDim}) needs {(long)inDim * outDim}");
-        var (bPtr, bType) = GemmOperand(x, (long)rows * inDim, w.Kind);
-        using (Time(w.Kind == BufferKind.Bf16 ? "gemm bf16 (cublasGemmEx)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasGemmEx)" : "gemm fp32 (cublasGemmEx)"))
+        var (epi, beta) = epilogue switch
         {
-            // Row-major out (rows, outDim) = in (rows, inDim) @ W (inDim, outDim) is, column-major,
-            // out^T (outDim, rows) = W^T (outDim, inDim) @ in^T (inDim, rows): no transposes needed.
-            Gemm(CublasApi.OpN, CublasApi.OpN, outDim, rows, inDim, w.Ptr, w.Kind, outDim, bPtr, bType, inDim, o.Ptr, outDim);
-        }
-        long n = (long)rows * outDim;
-        // The epilogue: one pass over the product (cuBLAS's own epilogues are in cuBLASLt, which this backend does not bind).
-        if (epilogue == MatMulEpilogue.Bias)
+            MatMulEpilogue.None => (GemmEpilogue.None, 0f),
+            MatMulEpilogue.Bias => (GemmEpilogue.Bias, 0f),
+            MatMulEpilogue.BiasGelu => (GemmEpilogue.BiasGeluTanh, 0f),
+            MatMulEpilogue.BiasResidual => (GemmEpilogue.Bias, 1f),
+            _ => throw new ArgumentOutOfRangeException(nameof(epilogue)),
+        };
+        // out (rows, outDim) = epilogue(in (rows, inDim) @ W (inDim, outDim) + bias) + beta * out.
+        GemmRowMajor(o.Ptr, o.Type, outDim, x.Ptr, x.Type, w.Ptr, w.Type, transB: false, rows, outDim, inDim,
+            bias is null ? 0 : Buf(bias).Ptr, epi, beta);
+    }
+
+    /// <summary>The epilogues a product can apply (cuBLASLt's CUBLASLT_EPILOGUE_DEFAULT / BIAS / GELU_BIAS).</summary>
+    private enum GemmEpilogue
+    {
+        None,
+        Bias,
+        BiasGeluTanh,
+    }
+
+    /// <summary>
+    /// Every product of the forward pass, with its epilogue: row-major D (m, n; row stride ldd) =
+    /// epilogue(A (m, k) @ op(B) + bias (n)) + beta * D, op(B) = B (k, n) or, when <paramref name="transB"/>, B^T with
+    /// B (n, k) (the head). A and B of one type (F32, or Bf16 with fp32 accumulation); D F32 or Bf16 (the epilogue in
+    /// fp32, D rounded once); bias F32 or 0 (none, exactly for <see cref="GemmEpilogue.None"/>); beta 0 or 1 (1: D F32,
+    /// the residual add). These are exactly the parameters of a cuBLASLt matmul with that epilogue; this
+    /// implementation is the cublasGemmEx fallback: the product, then the epilogue as its own kernel (bias_add /
+    /// bias_gelu_forward in place on an fp32 D; epilogue_bias_bf16 / epilogue_bias_gelu_bf16 from an fp32 scratch
+    /// product for a bf16 D, so the value is rounded once, after the epilogue, as cuBLASLt rounds it).
+    /// </summary>
+    private void GemmRowMajor(ulong d, DType dType, int ldd, ulong a, DType aType, ulong b, DType bType, bool transB,
+        int m, int n, int k, ulong bias, GemmEpilogue epilogue, float beta)
+    {
+        if (aType != bType || aType == DType.I32) throw new ArgumentException($"GEMM operands must be of one float type, got {aType} and {bType}");
+        if (dType == DType.I32) throw new ArgumentException("GEMM output must be F32 or Bf16, got I32");
+        if ((bias == 0) != (epilogue == GemmEpilogue.None)) throw new ArgumentException($"GEMM epilogue {epilogue} with{(bias == 0 ? "out" : "")} a bias");
+        if (beta != 0f && (beta != 1f || dType != DType.F32 || epilogue == GemmEpilogue.BiasGeluTanh))
+            throw new ArgumentException($"GEMM beta {beta} with a {dType} output and epilogue {epilogue}: only beta 1 into F32 with None or Bias");
+        if (epilogue != GemmEpilogue.None && ldd != n) throw new ArgumentException("GEMM epilogues need a dense output (ldd == n)");
+        string what = aType == DType.Bf16 ? "gemm bf16 (cublasGemmEx)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasGemmEx)" : "gemm fp32 (cublasGemmEx)";
+        // A bf16 output with an epilogue: the product goes to fp32 scratch first, the epilogue kernel rounds.
+        bool viaScratch = epilogue != GemmEpilogue.None && dType == DType.Bf16;
+        ulong target = viaScratch ? _gemmOut.Get((long)m * n * 4) : d;
+        DType targetType = viaScratch ? DType.F32 : dType;
+        using (Time(what))
         {
-            using var _ = Time("bias_add");
-            Launch("bias_add", Grid(n), 1, 1, 0, P(output), P(bias!), I(rows), I(outDim));
+            // Row-major D (m, n) = A (m, k) @ op(B) is, column-major, D^T (n, m) = op(B)^T (n, k) @ A^T (k, m).
+            int type = aType == DType.Bf16 ? CublasApi.R16BF : CublasApi.R32F;
+            int compute = aType == DType.Bf16 || Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
+            int cType = targetType == DType.Bf16 ? CublasApi.R16BF : CublasApi.R32F;
+            _dev.MakeCurrent();
+            CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, transB ? CublasApi.OpT : CublasApi.OpN, CublasApi.OpN, n, m, k,
+                1f, b, type, transB ? k : n, a, type, k, beta, target, cType, ldd, compute, CublasApi.GemmDefault), "cublasGemmEx");
         }
-        else if (epilogue == MatMulEpilogue.BiasGelu)
+        if (epilogue == GemmEpilogue.None) return;
+        long count = (long)m * n;
+        string kernel = (epilogue, viaScratch) switch
         {
-            using var _ = Time("bias_gelu_forward");
-            Launch("bias_gelu_forward", Grid(n), 1, 1, 0, P(output), P(bias!), I(rows), I(outDim));
-        }
+            (GemmEpilogue.Bias, false) => "bias_add",
+            (GemmEpilogue.BiasGeluTanh, false) => "bias_gelu_forward",
+            (GemmEpilogue.Bias, true) => "epilogue_bias_bf16",
+            _ => "epilogue_bias_gelu_bf16",
+        };
+        using var _ = Time(kernel);
+        if (viaScratch) Launch(kernel, Grid(count), 1, 1, 0, D(d), D(target), D(bias), I(m), I(n));
+        else Launch(kernel, Grid(count), 1, 1, 0, D(d), D(bias), I(m), I(n));
     }
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
@@ -308,6 +385,11 @@ public sealed partial class CudaBackend : IBackend
         ThrowIfDisposed();
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
         int hs = c / heads;
+        if (Buf(qkv).Type == DType.Bf16)
+        {
+            AttentionBf16StandIn(output, qkv, b, t, c, heads, scale); // REPLACED BY THE ATTN BRANCH (bf16 kernels)
+            return;
+        }
         Need(output, (long)b * t * c);
         Need(qkv, (long)b * t * 3 * c);
         if (!UseCublasAttention && hs <= 128)
@@ -356,6 +438,11 @@ public sealed partial class CudaBackend : IBackend
         int hs = c / heads;
         if (hs > 128) throw new UserError($"cached attention on CUDA supports head sizes up to 128 (this model: {hs})");
         if (past < 0 || past + tNew > maxT) throw new ArgumentException($"positions {past}..{past + tNew - 1} exceed the cache of {maxT}");
+        if (Buf(qkv).Type == DType.Bf16)
+        {
+            AttentionCachedBf16StandIn(output, qkv, kCache, vCache, b, tNew, past, maxT, c, heads, scale); // REPLACED BY THE ATTN BRANCH
+            return;
+        }
         Need(output, (long)b * tNew * c);
         Need(qkv, (long)b * tNew * 3 * c);
         Need(kCache, (long)b * maxT * c);
@@ -365,6 +452,54 @@ public sealed partial class CudaBackend : IBackend
         using (Time("attention_cached"))
             Launch("attention_cached", Blocks(tNew, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
                 P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
+    }
+
+    // ---- bf16 attention stand-ins: TEMPORARY, replaced by the attn branch's bf16 tensor-core kernels (issue 22), which
+    // read the bf16 qkv and write the bf16 output directly. Until then the bf16 buffers are widened (exactly) into fp32
+    // scratch, the fp32 kernel runs, and its output is rounded once into the bf16 output: the same values the bf16
+    // kernels' contract asks for (fp32 arithmetic, one rounding of the output), at the cost of conversion passes that
+    // are timed as one entry of the profile, "attention bf16 stand-in".
+
+    private void AttentionBf16StandIn(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
+    {
+        long nq = (long)b * t * 3 * c, no = (long)b * t * c;
+        Need(qkv, nq, DType.Bf16);
+        Need(output, no, DType.Bf16);
+        using var q32 = NewBuffer(nq, DType.F32);
+        using var o32 = NewBuffer(no, DType.F32);
+        using (Time("attention bf16 stand-in (widen)"))
+            Launch("convert_bf16_to_f32", Grid(nq), 1, 1, 0, D(q32.Ptr), P(qkv), L(nq));
+        Attention(o32, q32, b, t, c, heads, scale);
+        using (Time("attention bf16 stand-in (round)"))
+            Launch("convert_f32_to_bf16", Grid(no), 1, 1, 0, P(output), D(o32.Ptr), L(no));
+    }
+
+    private void AttentionCachedBf16StandIn(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int c, int heads, float scale)
+    {
+        long nq = (long)b * tNew * 3 * c, no = (long)b * tNew * c, nc = (long)b * maxT * c;
+        Need(qkv, nq, DType.Bf16);
+        Need(output, no, DType.Bf16);
+        Need(kCache, nc, DType.Bf16);
+        Need(vCache, nc, DType.Bf16);
+        using var q32 = NewBuffer(nq, DType.F32);
+        using var o32 = NewBuffer(no, DType.F32);
+        using var k32 = NewBuffer(nc, DType.F32);
+        using var v32 = NewBuffer(nc, DType.F32);
+        using (Time("attention bf16 stand-in (widen)"))
+        {
+            Launch("convert_bf16_to_f32", Grid(nq), 1, 1, 0, D(q32.Ptr), P(qkv), L(nq));
+            Launch("convert_bf16_to_f32", Grid(nc), 1, 1, 0, D(k32.Ptr), P(kCache), L(nc));
+            Launch("convert_bf16_to_f32", Grid(nc), 1, 1, 0, D(v32.Ptr), P(vCache), L(nc));
+        }
+        AttentionCached(o32, q32, k32, v32, b, tNew, past, maxT, c, heads, scale);
+        using (Time("attention bf16 stand-in (round)"))
+        {
+            Launch("convert_f32_to_bf16", Grid(no), 1, 1, 0, P(output), D(o32.Ptr), L(no));
+            // The caches hold copies of bf16 keys and values: rounding them back is exact.
+            Launch("convert_f32_to_bf16", Grid(nc), 1, 1, 0, P(kCache), D(k32.Ptr), L(nc));
+            Launch("convert_f32_to_bf16", Grid(nc), 1, 1, 0, P(vCache), D(v32.Ptr), L(nc));
+        }
     }
 
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n)
@@ -390,9 +525,10 @@ public sealed partial class CudaBackend : IBackend
     public void GeluErf(IDeviceBuffer x, long n)
     {
         ThrowIfDisposed();
-        Need(x, n);
-        using var _ = Time("gelu_erf_forward");
-        Launch("gelu_erf_forward", Grid(n), 1, 1, 0, P(x), L(n));
+        var b = NeedFloat(x, n, "GeluErf", "x");
+        string kernel = b.Type == DType.Bf16 ? "gelu_erf_forward_bf16" : "gelu_erf_forward";
+        using var _ = Time(kernel);
+        Launch(kernel, Grid(n), 1, 1, 0, P(x), L(n));
     }
 
     public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
@@ -401,7 +537,7 @@ public sealed partial class CudaBackend : IBackend
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");
         if (rotaryDims < 0 || rotaryDims % 2 != 0 || rotaryDims > c / heads)
             throw new ArgumentException($"rotary: {rotaryDims} dims must be even and at most the head size {c / heads}");
-        Need(qkv, (long)b * t * 3 * c);
+        var q = NeedFloat(qkv, (long)b * t * 3 * c, "Rotary", "qkv");
         int half = rotaryDims / 2;
         if (half == 0 || b == 0 || t == 0) return;
         // The angle table (cos | sin, each (T, R/2)) is made on the host in double precision (kernels.cu says why) and
@@ -416,46 +552,63 @@ public sealed partial class CudaBackend : IBackend
             CopyIn(table, MemoryMarshal.AsBytes(host.AsSpan()));
             _rotaryKey = key;
         }
-        using var _ = Time("rotary_forward");
-        Launch("rotary_forward", Grid((long)b * t * 2 * heads * half), 1, 1, 0, P(qkv), D(table), D(table + (ulong)(tableFloats * 4)),
+        string kernel = q.Type == DType.Bf16 ? "rotary_forward_bf16" : "rotary_forward";
+        using var _ = Time(kernel);
+        Launch(kernel, Grid((long)b * t * 2 * heads * half), 1, 1, 0, P(qkv), D(table), D(table + (ulong)(tableFloats * 4)),
             I(b), I(t), I(c), I(heads), I(rotaryDims));
     }
 
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c)
     {
         ThrowIfDisposed();
-        Need(output, (long)count * c);
-        Need(rows, count, BufferKind.I32);
-        using var _ = Time("gather_rows");
-        Launch("gather_rows", Grid((long)count * c), 1, 1, 0, P(output), P(input), P(rows), I(count), I(c));
+        var i = Buf(input);
+        if (i.Type == DType.I32) throw new ArgumentException("GatherRows: input must be F32 or Bf16, got I32");
+        Need(output, (long)count * c, i.Type);
+        Need(rows, count, DType.I32);
+        string kernel = i.Type == DType.Bf16 ? "gather_rows_bf16" : "gather_rows";
+        using var _ = Time(kernel);
+        Launch(kernel, Grid((long)count * c), 1, 1, 0, P(output), P(input), P(rows), I(count), I(c));
     }
 
-    public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v)
+    public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v, int headRows)
     {
         ThrowIfDisposed();
         if (m == 0) return;
         Need(output, m);
-        Need(hidden, (long)m * c);
-        Need(targets, m, BufferKind.I32);
+        var x = CheckHead(hidden, head, m, c, v, headRows, "Surprisal");
         var h = Buf(head);
-        if (h.Length < (long)v * c) throw new ArgumentException($"head holds {h.Length} values, ({v}, {c}) needs {(long)v * c}");
-        int chunk = HeadChunk(m, v, HeadChunkBytes);
+        Need(targets, m, DType.I32);
+        // Chunks of the padded vocabulary: every product covers whole 128-row tiles of the head (the zero rows past V
+        // included, so the product's stride stays aligned); surprisal_chunk reads only the real columns of each chunk.
+        int chunk = HeadChunk(m, headRows, HeadChunkBytes);
         ulong logits = _logits.Get((long)m * chunk * 4);
         ulong state = _state.Get(3L * m * 4);
-        var (bPtr, bType) = GemmOperand(Buf(hidden, BufferKind.F32), (long)m * c, h.Kind);
         for (int v0 = 0; v0 < v; v0 += chunk)
         {
-            int cols = Math.Min(chunk, v - v0);
-            using (Time("head logits (cublasGemmEx)"))
-            {
-                // logits (M, cols) = hidden (M, C) @ head[v0 .. v0+cols) (cols, C)^T; column-major: op(head)=T.
-                Gemm(CublasApi.OpT, CublasApi.OpN, cols, m, c, h.Ptr + (ulong)((long)v0 * c * h.Kind.Size()), h.Kind, c, bPtr, bType, c, logits, chunk);
-            }
+            int rowsHere = Math.Min(chunk, headRows - v0), cols = Math.Min(chunk, v - v0);
+            // logits (M, rowsHere; ld chunk) = hidden (M, C) @ head[v0 .. v0+rowsHere) (rowsHere, C)^T.
+            using (Time("head logits"))
+                GemmRowMajor(logits, DType.F32, chunk, x.Ptr, x.Type, h.Ptr + (ulong)((long)v0 * c * h.Type.Size()), h.Type, transB: true,
+                    m, rowsHere, c, 0, GemmEpilogue.None, 0f);
             using (Time("surprisal_chunk"))
                 Launch("surprisal_chunk", (uint)m, 1, 1, 0, D(state), D(logits), P(targets), I(m), I(cols), I(chunk), I(v0));
         }
         using (Time("surprisal_finish"))
             Launch("surprisal_finish", Blocks(m, Block), 1, 1, 0, P(output), D(state), I(m));
+    }
+
+    /// <summary>Checks the head's operands: hidden (M, C) of the precision's GEMM input type, the head (headRows, C) of
+    /// the same type with headRows &gt;= V.</summary>
+    private CudaBuffer CheckHead(IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v, int headRows, string op)
+    {
+        DTypes.Check(hidden, DTypes.GemmInput(Precision), op, "hidden");
+        DTypes.Check(head, hidden.Type, op, "head");
+        var x = Buf(hidden);
+        Need(hidden, (long)m * c, x.Type);
+        if (headRows < v) throw new ArgumentException($"{op}: the head has {headRows} rows, fewer than the vocabulary ({v})");
+        var h = Buf(head);
+        if (h.Length < (long)headRows * c) throw new ArgumentException($"{op}: head holds {h.Length} values, ({headRows}, {c}) needs {(long)headRows * c}");
+        return x;
     }
 
     /// <summary>Vocabulary columns per head chunk: all of V when it fits the scratch budget, else a multiple of 128.</summary>
@@ -470,36 +623,12 @@ public sealed partial class CudaBackend : IBackend
     {
         ThrowIfDisposed();
         if (m == 0) return;
-        var o = Buf(output, BufferKind.F32);
+        var o = Buf(output, DType.F32);
         Need(output, (long)m * v);
-        Need(hidden, (long)m * c);
+        var x = CheckHead(hidden, head, m, c, v, v, "Logits");
         var h = Buf(head);
-        var (bPtr, bType) = GemmOperand(Buf(hidden, BufferKind.F32), (long)m * c, h.Kind);
-        using var _ = Time("head logits (cublasGemmEx)");
-        Gemm(CublasApi.OpT, CublasApi.OpN, v, m, c, h.Ptr, h.Kind, c, bPtr, bType, c, o.Ptr, v);
-    }
-
-    /// <summary>The right-hand GEMM operand for a weight of <paramref name="weightKind"/>: the fp32 activations
-    /// themselves, or (bf16 weights) a bf16 copy made by convert_f32_to_bf16.</summary>
-    private (ulong Ptr, BufferKind Kind) GemmOperand(CudaBuffer x, long n, BufferKind weightKind)
-    {
-        if (weightKind != BufferKind.Bf16) return (x.Ptr, BufferKind.F32);
-        ulong dst = _bf16In.Get(n * 2);
-        using var _ = Time("convert_f32_to_bf16");
-        Launch("convert_f32_to_bf16", Grid(n), 1, 1, 0, D(dst), D(x.Ptr), L(n));
-        return (dst, BufferKind.Bf16);
-    }
-
-    /// <summary>C (m, n; ldc) = op(A) @ op(B), column-major, C fp32. Compute type from the precision mode.</summary>
-    private void Gemm(int opA, int opB, int m, int n, int k, ulong a, BufferKind aKind, int lda, ulong b, BufferKind bKind, int ldb, ulong c, int ldc)
-    {
-        if (aKind != bKind) throw new InvalidOperationException($"GEMM operands differ in type ({aKind} and {bKind})");
-        int type = aKind == BufferKind.Bf16 ? CublasApi.R16BF : CublasApi.R32F;
-        int compute = aKind == BufferKind.Bf16 || Precision == Precision.Fp32 ? CublasApi.Compute32F : CublasApi.Compute32FFastTf32;
-        _dev.MakeCurrent();
-        CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, opA, opB, m, n, k, 1f, a, type, lda, b, type, ldb, 0f, c, CublasApi.R32F, ldc,
-            compute, CublasApi.GemmDefault), "cublasGemmEx");
-        Launches++;
+        using var _ = Time("head logits");
+        GemmRowMajor(o.Ptr, DType.F32, v, x.Ptr, x.Type, h.Ptr, h.Type, transB: true, m, v, c, 0, GemmEpilogue.None, 0f);
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
@@ -561,18 +690,27 @@ public sealed partial class CudaBackend : IBackend
 
     private KArg P(IDeviceBuffer b) => D(Buf(b).Ptr);
 
-    private CudaBuffer Buf(IDeviceBuffer b, BufferKind? kind = null)
+    private CudaBuffer Buf(IDeviceBuffer b, DType? type = null)
     {
         if (b is not CudaBuffer cb || !ReferenceEquals(cb.Owner, this)) throw new ArgumentException("the buffer was not made by this CUDA backend");
         if (cb.IsDisposed) throw new ObjectDisposedException("CUDA buffer");
-        if (kind is BufferKind k && cb.Kind != k) throw new ArgumentException($"expected a {k} buffer, got {cb.Kind}");
+        if (type is DType k && cb.Type != k) throw new ArgumentException($"expected a {k} buffer, got {cb.Type}");
         return cb;
     }
 
-    private void Need(IDeviceBuffer b, long n, BufferKind kind = BufferKind.F32)
+    private void Need(IDeviceBuffer b, long n, DType type = DType.F32)
     {
-        var cb = Buf(b, kind);
+        var cb = Buf(b, type);
         if (cb.Length < n) throw new ArgumentException($"buffer holds {cb.Length} elements, the op needs {n}");
+    }
+
+    /// <summary>An F32 or Bf16 buffer of at least n elements (ops whose output type chooses the kernel).</summary>
+    private CudaBuffer NeedFloat(IDeviceBuffer b, long n, string op, string what)
+    {
+        DTypes.CheckFloat(b, op, what);
+        var cb = Buf(b);
+        if (cb.Length < n) throw new ArgumentException($"{op}: {what} holds {cb.Length} elements, the op needs {n}");
+        return cb;
     }
 
     private IDisposable? Time(string name) => _profile?.Begin(name);
@@ -597,7 +735,7 @@ public sealed partial class CudaBackend : IBackend
     private void ReleaseResources()
     {
         // The fields are null when the constructor failed before assigning them, whatever their declared types say.
-        foreach (var s in new[] { _bf16In, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened }) s?.Dispose();
+        foreach (var s in new[] { _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened }) s?.Dispose();
         foreach (var e in _stageFree) e?.Dispose();
         foreach (var s in _stage) s?.Dispose();
         _blas?.Dispose();
@@ -624,13 +762,13 @@ public sealed partial class CudaBackend : IBackend
         public void Dispose() => _mem?.Dispose();
     }
 
-    internal sealed class CudaBuffer(CudaBackend owner, DeviceMemoryHandle mem, long length, BufferKind kind) : IDeviceBuffer
+    internal sealed class CudaBuffer(CudaBackend owner, DeviceMemoryHandle mem, long length, DType type) : IDeviceBuffer
     {
         public CudaBackend Owner { get; } = owner;
 
         public long Length { get; } = length;
 
-        public BufferKind Kind { get; } = kind;
+        public DType Type { get; } = type;
 
         public ulong Ptr => mem.Pointer;
 
@@ -644,17 +782,4 @@ public sealed partial class CudaBackend : IBackend
             Owner._dev.FreeAfterQueuedWork(mem);
         }
     }
-}
-
-/// <summary>Element type of a CUDA buffer.</summary>
-public enum BufferKind
-{
-    F32,
-    I32,
-    Bf16,
-}
-
-internal static class BufferKindExtensions
-{
-    public static int Size(this BufferKind k) => k == BufferKind.Bf16 ? 2 : 4;
 }

@@ -42,6 +42,30 @@ public class SweepDriverTests
         });
 
     [Fact]
+    public void The_batch_chooser_sees_the_model_and_the_sequence_length_and_gives_the_same_rows()
+    {
+        string root = TestPaths.TempDir();
+        var (run, eval) = Data(root, 2);
+        using var backend = new CpuBackend();
+        var fixedRows = Sweep(backend, Path.Combine(root, "fixed"), run, eval, new Notes());
+        var asked = new List<(Gpt2Config Cfg, int T)>();
+        var chosen = new SweepDriver(backend, new HfCheckpointReader(), new Notes()).Run(new SweepOptions
+        {
+            OutDir = Path.Combine(root, "chosen"), EvalSet = eval, Runs = [new SweepRunSpec("r", run)], BatchSequences = 2,
+            ChooseBatch = (cfg, t) => { asked.Add((cfg, t)); return 3; },
+        });
+        var (askedCfg, askedT) = Assert.Single(asked);
+        Assert.Equal(eval.SeqLen, askedT);
+        Assert.Equal(Cfg.Embd, askedCfg.Embd);
+        Assert.Equal(fixedRows.Done, chosen.Done);
+        // Another batch size may sum the products in another order: the same surprisals to fp32 rounding.
+        var (want, _) = Npy.ReadFloats(Path.Combine(root, "fixed", "r", "surprisal.npy"));
+        var (got, _) = Npy.ReadFloats(Path.Combine(root, "chosen", "r", "surprisal.npy"));
+        Assert.Equal(want.Length, got.Length);
+        for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-5, $"row value {i}: {got[i]} against {want[i]}");
+    }
+
+    [Fact]
     public void Done_row_whose_bytes_changed_is_recomputed_on_resume()
     {
         string root = TestPaths.TempDir();

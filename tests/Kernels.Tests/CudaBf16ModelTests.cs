@@ -1,101 +1,48 @@
 using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Model;
 using LearningCurves.Tests.Common;
 using Xunit;
 
 namespace LearningCurves.Kernels.Tests;
 
 /// <summary>
-/// The CUDA backend's bf16 numerics modelled on the CPU: weights and GEMM inputs (the blocks' activations, the final
-/// hidden state before the head) rounded to bf16, products accumulated in fp32, everything else fp32. Run on the
-/// parity fixtures, it predicts without a GPU how the bf16 mode compares with the float64 references.
-/// Finding (2026-11-25): rounding the head's input alone stays within the 0.1-bit target; rounding the transformer
-/// blocks' GEMM inputs reaches about 0.125 bits on two of the random fixture models (inverse-idx-bf16,
-/// tied-prefix-f32), so the full bf16 mode is expected to miss the strict target there by that much. The second case
-/// guards that figure against getting worse (limit 0.2) rather than claiming the target.
+/// The CUDA backend's bf16 numerics modelled on the CPU: the CPU backend in bf16 mode keeps the same buffers in bf16
+/// as the GPU (weights, and every activation that feeds a product: layer norm outputs, qkv, the attention output, the
+/// MLP's hidden layer), rounding where the GPU's kernels round. Run on the parity fixtures, it predicts without a GPU
+/// how the bf16 mode compares with the float64 references, and states each fixture's bf16 limit as verify derives it
+/// (<see cref="Verification.Bf16Limit"/>).
+/// History: with only the GEMM inputs rounded (before issue 21) two random fixtures (inverse-idx-bf16,
+/// tied-prefix-f32) reached about 0.125 bits from float64. Issue 21 stores qkv in bf16 too (the tensor-core attention
+/// reads bf16 q, k, v, as PyTorch's bf16 SDPA does): measured 2026-12-04 on the CPU model, inverse-idx-bf16 0.207 and
+/// tied-prefix-f32 0.158 bits max from float64 (with qkv kept in fp32 the model stays under 0.2). The guard below
+/// (0.25) keeps the model from getting worse than that; each fixture must also stay within its derived limit.
 /// </summary>
 public class CudaBf16ModelTests
 {
-    [Theory]
-    [InlineData(false, true, 0.1)]
-    [InlineData(true, true, 0.2)]
-    public void Bf16_numerics_model_on_the_fixtures(bool roundBlocks, bool roundHead, double limit)
+    [Fact]
+    public void Bf16_numerics_model_on_the_fixtures()
     {
         var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity");
         Assert.SkipUnless(Directory.Exists(dir), "tests/fixtures/parity is not in this checkout");
-        using var model = new Bf16InputsBackend(roundBlocks, roundHead);
-        using var cpu = new CpuBackend(Precision.Bf16);
-        var rows = new List<VerifyRow>();
+        using var bf16 = new CpuBackend(Precision.Bf16);
+        using var fp32 = new CpuBackend(Precision.Fp32);
+        var lines = new List<string>();
+        bool ok = true;
+        double worst = 0;
         foreach (var c in ParityFixtures.Load(dir))
         {
-            var row = Assert.Single(Verification.Run(c, Precision.Bf16, model, cpu), r => r.Against == "float64");
-            rows.Add(row with { Limit = limit });
+            float[] got, base32;
+            using (var m = new Gpt2Model(bf16, c.Weights)) got = m.ScoreAll(c.Sequences).SelectMany(r => r).ToArray();
+            using (var m = new Gpt2Model(fp32, c.Weights)) base32 = m.ScoreAll(c.Sequences).SelectMany(r => r).ToArray();
+            var want = c.Reference!.SelectMany(r => r).ToArray();
+            var vs64 = ErrorStats.Of(got, want);
+            var emulation = ErrorStats.Of(got, base32.Select(x => (double)x).ToArray());
+            double limit = Verification.Bf16Limit(emulation.MaxAbs);
+            worst = Math.Max(worst, vs64.MaxAbs);
+            ok &= vs64.Within(0.25) && vs64.Within(limit);
+            lines.Add($"{c.Name,-40} bf16 vs float64 max {vs64.MaxAbs:0.000E+00} mean {vs64.MeanAbs:0.000E+00}; bf16 vs fp32 max {emulation.MaxAbs:0.000E+00}; derived limit {limit:0.000E+00}");
         }
-        Assert.True(rows.All(r => r.Passed), string.Join("\n", rows.Select(r => r.Format())));
-        Assert.True(rows.Max(r => r.Stats.MaxAbs) > 0, "rounding the inputs must change something");
-    }
-
-    /// <summary>CpuBackend(bf16) whose matrix products and head see bf16-rounded inputs, like cublasGemmEx on bf16.</summary>
-    private sealed class Bf16InputsBackend(bool roundBlocks, bool roundHead) : IBackend
-    {
-        private readonly CpuBackend _cpu = new(Precision.Bf16);
-
-        public string Name => "cpu-bf16-inputs";
-        public string DeviceName => _cpu.DeviceName;
-        public Precision Precision => Precision.Bf16;
-        public long? FreeMemoryBytes => null;
-        public IDeviceBuffer Allocate(long length) => _cpu.Allocate(length);
-        public IDeviceBuffer AllocateInts(long length) => _cpu.AllocateInts(length);
-        public IDeviceBuffer Upload(ReadOnlySpan<float> data) => _cpu.Upload(data);
-        public IDeviceBuffer UploadWeight(ReadOnlySpan<float> data) => _cpu.UploadWeight(data);
-        public void Write(IDeviceBuffer dst, ReadOnlySpan<int> data) => _cpu.Write(dst, data);
-        public void Write(IDeviceBuffer dst, ReadOnlySpan<float> data) => _cpu.Write(dst, data);
-        public void Download(IDeviceBuffer src, Span<float> dst) => _cpu.Download(src, dst);
-        public void Synchronize() => _cpu.Synchronize();
-        public void Embed(IDeviceBuffer o, IDeviceBuffer t, IDeviceBuffer wte, IDeviceBuffer wpe, int b, int tt, int c) => _cpu.Embed(o, t, wte, wpe, b, tt, c);
-        public void LayerNorm(IDeviceBuffer o, IDeviceBuffer i, IDeviceBuffer w, IDeviceBuffer b, int rows, int c, float eps) => _cpu.LayerNorm(o, i, w, b, rows, c, eps);
-        public void Attention(IDeviceBuffer o, IDeviceBuffer qkv, int b, int t, int c, int h, float s) => _cpu.Attention(o, qkv, b, t, c, h, s);
-        public void AttentionCached(IDeviceBuffer o, IDeviceBuffer qkv, IDeviceBuffer k, IDeviceBuffer v, int b, int tn, int past, int maxT, int c, int h, float s) =>
-            _cpu.AttentionCached(o, qkv, k, v, b, tn, past, maxT, c, h, s);
-        public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => _cpu.Add(x, y, n);
-        public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols) => _cpu.AddBias(x, y, bias, rows, cols);
-        public void GatherRows(IDeviceBuffer o, IDeviceBuffer i, IDeviceBuffer r, int count, int c) => _cpu.GatherRows(o, i, r, count, c);
-
-        public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue)
-        {
-            if (!roundBlocks)
-            {
-                _cpu.MatMul(output, input, weight, bias, rows, inDim, outDim, epilogue);
-                return;
-            }
-            using var x = Rounded(input, (long)rows * inDim);
-            _cpu.MatMul(output, x, weight, bias, rows, inDim, outDim, epilogue);
-        }
-
-        public void Surprisal(IDeviceBuffer o, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v)
-        {
-            if (!roundHead)
-            {
-                _cpu.Surprisal(o, hidden, head, targets, m, c, v);
-                return;
-            }
-            using var h = Rounded(hidden, (long)m * c);
-            _cpu.Surprisal(o, h, head, targets, m, c, v);
-        }
-
-        public void Logits(IDeviceBuffer o, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v)
-        {
-            using var h = Rounded(hidden, (long)m * c);
-            _cpu.Logits(o, h, head, m, c, v);
-        }
-
-        private IDeviceBuffer Rounded(IDeviceBuffer src, long n)
-        {
-            var host = new float[n];
-            _cpu.Download(src, host);
-            CpuOps.RoundToBf16(host);
-            return _cpu.Upload(host);
-        }
-
-        public void Dispose() => _cpu.Dispose();
+        Assert.True(ok, string.Join("\n", lines));
+        Assert.True(worst > 0, "rounding to bf16 must change something");
     }
 }

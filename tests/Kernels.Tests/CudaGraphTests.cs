@@ -36,10 +36,10 @@ public class CudaGraphTests
         var bias = be.Upload(Normal(rng, outDim, 0.1f));
         var g = be.Upload(Normal(rng, c, 1f));
         var b = be.Upload(Normal(rng, c, 0.1f));
-        var x = be.Allocate((long)rows * c);
-        var ln = be.Allocate((long)rows * c);
-        var h = be.Allocate((long)rows * outDim);
-        var y = be.Allocate((long)rows * c);
+        var x = be.Allocate((long)rows * c, DType.F32);
+        var ln = be.Allocate((long)rows * c, DType.F32);
+        var h = be.Allocate((long)rows * outDim, DType.F32);
+        var y = be.Allocate((long)rows * c, DType.F32);
         // Warm-up: the backend's grow-only scratch (bf16 staging of GEMM inputs) is allocated here, not in the capture.
         be.Write(x, Normal(rng, (long)rows * c, 1f));
         Ops(be, x, ln, h, y, g, b, w, bias, rows, c, outDim);
@@ -130,10 +130,10 @@ public class CudaGraphTests
     public void An_allocation_inside_the_capture_is_refused()
     {
         using var be = Open();
-        var e = Assert.Throws<InvalidOperationException>(() => be.Capture(() => be.Allocate(16)));
+        var e = Assert.Throws<InvalidOperationException>(() => be.Capture(() => be.Allocate(16, DType.F32)));
         Assert.Contains("graph capture", e.Message, StringComparison.Ordinal);
         // Allocation works again after the capture ended.
-        using var ok = be.Allocate(16);
+        using var ok = be.Allocate(16, DType.F32);
     }
 
     /// <summary>The driver's own answers (cuda.h): a synchronize during capture is CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED

@@ -15,10 +15,18 @@ internal sealed unsafe class EmuBuffer : IDeviceBuffer
     private byte* _block;
 
     public EmuBuffer(long length, bool ints = false)
+        : this(length, ints ? DType.I32 : DType.F32)
+    {
+    }
+
+    /// <summary>A buffer of <paramref name="length"/> 4-byte elements; a Bf16 buffer holds bf16 values as floats (the
+    /// emulated backend's model of the GPU's bf16 activations, as the CPU backend's).</summary>
+    public EmuBuffer(long length, DType type)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Length = length;
-        IsInts = ints;
+        Type = type;
+        IsInts = type == DType.I32;
         long total = (length + 2 * GuardElements) * 4;
         _block = (byte*)NativeMemory.AlignedAlloc((nuint)total, 64);
         NativeMemory.Clear(_block + GuardElements * 4, (nuint)(length * 4));
@@ -49,6 +57,8 @@ internal sealed unsafe class EmuBuffer : IDeviceBuffer
     }
 
     public long Length { get; }
+
+    public DType Type { get; }
 
     public bool IsInts { get; }
 

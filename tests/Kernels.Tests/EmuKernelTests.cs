@@ -33,6 +33,61 @@ public class EmuKernelTests
         AssertClose(want, o.Floats, 0, 0, $"embed seed {seed}");
     }
 
+    /// <summary>The bf16 bits of a buffer made by a bf16 kernel, widened (exact).</summary>
+    private static float[] Widen(EmuBuffer bits, int n) =>
+        bits.Halves[..n].ToArray().Select(h => BitConverter.UInt32BitsToSingle((uint)h << 16)).ToArray();
+
+    [Theory]
+    [InlineData(1, 1, 32)]
+    [InlineData(9, 37, 64)]
+    [InlineData(33, 100, 256)]
+    [InlineData(17, 768, 96)]
+    public void Fused_residual_layernorm_bf16_matches_cpu_with_any_block(int rows, int c, int block)
+    {
+        int seed = NewSeed();
+        var rng = new Random(seed);
+        var x = Normal(rng, rows * c, 0.5f, 3f);
+        var y = Normal(rng, rows * c, 1f);
+        var bias = Normal(rng, c, 0.1f);
+        var w = Normal(rng, c, 0.2f, 1f);
+        var lb = Normal(rng, c, 0.1f);
+        var wantX = x.ToArray();
+        CpuOps.AddBias(wantX, y, bias, rows, c);
+        var want = new float[rows * c];
+        CpuOps.LayerNorm(want, wantX, w, lb, rows, c, 1e-5f);
+        CpuOps.RoundToBf16(want);
+        using var xi = EmuBuffer.From(x);
+        using var normBits = new EmuBuffer((rows * c + 1) / 2, ints: true);
+        using var yi = EmuBuffer.From(y);
+        using var bi = EmuBuffer.From(bias);
+        using var wi = EmuBuffer.From(w);
+        using var li = EmuBuffer.From(lb);
+        EmuKernels.FusedResidualLayerNormBf16(xi, normBits, yi, bi, wi, li, rows, c, 1e-5f, block);
+        AssertClose(wantX, xi.Floats, 0, 0, $"residual seed {seed}");
+        // One bf16 step either way: the fp32 statistics may differ from the CPU's in the last bits.
+        AssertClose(want, Widen(normBits, rows * c), 1e-6, 1.0 / 128, $"norm bf16 seed {seed}");
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(7, 300)]
+    public void Epilogue_bias_gelu_bf16_rounds_once(int rows, int cols)
+    {
+        int seed = NewSeed();
+        var rng = new Random(seed);
+        var x = Normal(rng, rows * cols, 2f);
+        var bias = Normal(rng, cols, 0.5f);
+        var want = new float[rows * cols];
+        for (int i = 0; i < want.Length; i++) want[i] = x[i] + bias[i % cols];
+        CpuOps.Gelu(want);
+        CpuOps.RoundToBf16(want);
+        using var xi = EmuBuffer.From(x);
+        using var bi = EmuBuffer.From(bias);
+        using var o = new EmuBuffer((rows * cols + 1) / 2, ints: true);
+        EmuKernels.EpilogueBiasGeluBf16(o, xi, bi, rows, cols);
+        AssertClose(want, Widen(o, rows * cols), 1e-6, 1.0 / 128, $"bias gelu bf16 seed {seed}");
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(9, 37)]

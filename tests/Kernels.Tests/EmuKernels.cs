@@ -70,6 +70,14 @@ internal static class EmuKernels
     public static void LayerNorm(EmuBuffer output, EmuBuffer input, EmuBuffer weight, EmuBuffer bias, int rows, int c, float eps) =>
         Launch("layernorm_forward", Cover(rows, Block / 32), Block, 0, output, input, weight, bias, rows, c, eps);
 
+    /// <summary>fused_residual_layernorm_bf16 with <paramref name="block"/> threads (any multiple of 32).</summary>
+    public static void FusedResidualLayerNormBf16(EmuBuffer residual, EmuBuffer normBits, EmuBuffer y, EmuBuffer bias, EmuBuffer weight,
+        EmuBuffer lnBias, int rows, int c, float eps, int block = Block) =>
+        Launch("fused_residual_layernorm_bf16", Cover(rows, block / 32), new Dim3((uint)block), 0, residual, normBits, y, bias, weight, lnBias, rows, c, eps);
+
+    public static void EpilogueBiasGeluBf16(EmuBuffer outBits, EmuBuffer input, EmuBuffer bias, int rows, int cols) =>
+        Launch("epilogue_bias_gelu_bf16", Cover((long)rows * cols), Block, 0, outBits, input, bias, rows, cols);
+
     public static void BiasAdd(EmuBuffer x, EmuBuffer bias, int rows, int cols) =>
         Launch("bias_add", Cover((long)rows * cols), Block, 0, x, bias, rows, cols);
 

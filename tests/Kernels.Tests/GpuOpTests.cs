@@ -30,7 +30,7 @@ public class GpuOpTests
         long n = (long)b * t * c;
         var want = new float[n];
         CpuOps.Embed(want, tokens, wte, wpe, b, t, c);
-        using var dTok = be.AllocateInts(b * t);
+        using var dTok = be.Allocate(b * t, DType.I32);
         be.Write(dTok, tokens);
         using var dWte = be.Upload(wte);
         using var dWpe = be.Upload(wpe);
@@ -61,7 +61,7 @@ public class GpuOpTests
 
         int count = Math.Max(1, b * t / 3);
         var rows = Enumerable.Range(0, count).Select(_ => rng.Next(b * t)).ToArray();
-        using var dRows = be.AllocateInts(count);
+        using var dRows = be.Allocate(count, DType.I32);
         be.Write(dRows, rows);
         using var picked = Poisoned(be, (long)count * c);
         be.GatherRows(picked, norm, dRows, count, c);
@@ -86,10 +86,15 @@ public class GpuOpTests
         var w = Normal(rng, (long)inDim * outDim, 0.05f);
         var bias = Normal(rng, outDim);
         var wCpu = w.ToArray();
-        if (p == Precision.Bf16) CpuOps.RoundToBf16(wCpu);
+        if (p == Precision.Bf16)
+        {
+            CpuOps.RoundToBf16(wCpu);
+            CpuOps.RoundToBf16(x); // bf16 mode: the product's input is a bf16 buffer
+        }
         var want = new float[(long)rows * outDim];
         CpuOps.MatMul(want, x, wCpu, bias, rows, inDim, outDim);
-        using var dx = be.Upload(x);
+        using var dx = be.Allocate(x.Length, DTypes.GemmInput(p));
+        be.Write(dx, x);
         using var dw = be.UploadWeight(w);
         using var db = be.Upload(bias);
         using var o = Poisoned(be, want.Length);
@@ -128,7 +133,7 @@ public class GpuOpTests
         var head = new float[Math.Min(n, 7)];
         be.Download(d, head);
         AssertClose(want.AsSpan(0, head.Length), head, 0, 0, $"bf16 prefix, seed {seed}");
-        using var ints = be.AllocateInts(4);
+        using var ints = be.Allocate(4, DType.I32);
         Assert.Throws<ArgumentException>(() => be.Download(ints, new float[4]));
     }
 
@@ -245,15 +250,20 @@ public class GpuOpTests
         var head = Normal(rng, (long)v * c, 0.3f);
         var targets = Enumerable.Range(0, m).Select(i => i == 0 ? v - 1 : rng.Next(v)).ToArray();
         var headCpu = head.ToArray();
-        if (p == Precision.Bf16) CpuOps.RoundToBf16(headCpu);
+        if (p == Precision.Bf16)
+        {
+            CpuOps.RoundToBf16(headCpu);
+            CpuOps.RoundToBf16(hidden); // bf16 mode: the head's input is a bf16 buffer
+        }
         var want = new float[m];
         CpuOps.Surprisal(want, hidden, headCpu, targets, m, c, v);
-        using var dh = be.Upload(hidden);
+        using var dh = be.Allocate(hidden.Length, DTypes.GemmInput(p));
+        be.Write(dh, hidden);
         using var dw = be.UploadWeight(head);
-        using var dt = be.AllocateInts(m);
+        using var dt = be.Allocate(m, DType.I32);
         be.Write(dt, targets);
         using var o = Poisoned(be, m);
-        be.Surprisal(o, dh, dw, dt, m, c, v);
+        be.Surprisal(o, dh, dw, dt, m, c, v, v);
         AssertClose(want, Get(be, o, m), tol, 0, $"surprisal {p} chunk {chunkBytes} seed {seed}");
 
         int lm = Math.Min(m, 4);
@@ -275,7 +285,7 @@ public class GpuOpTests
         var part = new float[1234];
         be.Download(d, part);
         Assert.Equal(data.AsSpan(0, 1234).ToArray(), part);
-        using var ints = be.AllocateInts(5);
+        using var ints = be.Allocate(5, DType.I32);
         Assert.Throws<ArgumentException>(() => be.Write(ints, new float[5]));
         Assert.Throws<ArgumentException>(() => be.Write(ints, new int[6]));
     }
@@ -285,7 +295,7 @@ public class GpuOpTests
     {
         using var be = Open();
         long free = be.FreeMemoryBytes!.Value;
-        var e = Assert.Throws<CudaOutOfMemoryException>(() => be.Allocate(free / 4 + (1L << 28)));
+        var e = Assert.Throws<CudaOutOfMemoryException>(() => be.Allocate(free / 4 + (1L << 28), DType.F32));
         Assert.True(e.FreeBytes > 0 && e.RequestedBytes > e.FreeBytes, e.Message);
         Assert.Contains("CUDA_ERROR_OUT_OF_MEMORY", e.Message, StringComparison.Ordinal);
         // The backend still works afterwards.
@@ -320,7 +330,7 @@ public class GpuOpTests
         var w = Normal(rng, 10 * 7);
         using var x = be.Upload(xs);
         using var y = be.Upload(ys);
-        using var dw = be.Upload(w);
+        using var dw = be.UploadWeight(w);
         using var o = Poisoned(be, 100 * 7);
         be.Synchronize();
         Exception? error = null;
@@ -382,8 +392,8 @@ public class GpuOpTests
     {
         using var be = Open();
         // Its zero fill is queued work: the free must not pull the memory from under it.
-        be.Allocate(1000).Dispose();
-        be.AllocateInts(5).Dispose();
+        be.Allocate(1000, DType.F32).Dispose();
+        be.Allocate(5, DType.I32).Dispose();
         using var ok = be.Upload(new float[] { 1, 2, 3 });
         Assert.Equal(new float[] { 1, 2, 3 }, Get(be, ok, 3));
     }

@@ -43,9 +43,9 @@ internal static class GpuTestSupport
     }
 
     /// <summary>A device buffer filled with NaN, so anything a kernel fails to write shows up.</summary>
-    public static IDeviceBuffer Poisoned(IBackend be, long n)
+    public static IDeviceBuffer Poisoned(IBackend be, long n, DType type = DType.F32)
     {
-        var buf = be.Allocate(n);
+        var buf = be.Allocate(n, type);
         var nan = new float[n];
         Array.Fill(nan, float.NaN);
         be.Write(buf, nan);

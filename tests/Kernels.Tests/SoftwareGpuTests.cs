@@ -63,7 +63,7 @@ public unsafe class SoftwareGpuTests
         Assert.StartsWith("software GPU (emulated) (sm_90, ", be.DeviceName, StringComparison.Ordinal);
         Assert.True(be.Device.TotalMemoryBytes <= 4L << 30, be.DeviceName);
         long free = be.FreeMemoryBytes!.Value;
-        using (be.Allocate(1 << 20)) Assert.True(be.FreeMemoryBytes < free, "an allocation must lower the free memory");
+        using (be.Allocate(1 << 20, DType.F32)) Assert.True(be.FreeMemoryBytes < free, "an allocation must lower the free memory");
         Assert.Contains("software GPU: loaded a cubin for sm_90", be.Device.JitInfoLog, StringComparison.Ordinal);
     }
 
@@ -332,7 +332,7 @@ public unsafe class SoftwareGpuTests
         var rng = new Random(seed);
         var x = be.Upload(Normal(rng, (long)rows * inDim));
         var w = be.UploadWeight(Normal(rng, (long)inDim * outDim));
-        var o = be.Allocate((long)rows * outDim);
+        var o = be.Allocate((long)rows * outDim, DType.F32);
         long n = 3000 + seed * 1111;
         var a = be.Upload(Normal(rng, n));
         var b = be.Upload(Normal(rng, n));

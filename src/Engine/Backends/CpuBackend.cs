@@ -2,8 +2,9 @@ namespace LearningCurves.Engine.Backends;
 
 /// <summary>
 /// The CPU backend: host arrays, OpenBLAS sgemm for matrix products, <see cref="CpuOps"/> for the rest.
-/// Precision: fp32 and tf32 are the same here (no TF32 on a CPU); bf16 rounds the matrix weights to bfloat16 values
-/// (kept in float32), a model of the GPU's bf16 weights for comparisons.
+/// Precision: fp32 and tf32 are the same here (no TF32 on a CPU); bf16 keeps the matrix weights and every Bf16
+/// activation as bfloat16 values (held in float32 arrays), each op rounding what it writes into a Bf16 buffer where the
+/// GPU's kernel rounds, so `verify` compares like with like.
 /// </summary>
 public sealed class CpuBackend : IBackend
 {
@@ -25,67 +26,146 @@ public sealed class CpuBackend : IBackend
 
     public long? FreeMemoryBytes => null;
 
-    public IDeviceBuffer Allocate(long length) => new CpuBuffer(new float[CheckLength(length)]);
+    public IDeviceBuffer Allocate(long length, DType type) => type == DType.I32
+        ? new CpuBuffer(new int[CheckLength(length)])
+        : new CpuBuffer(new float[CheckLength(length)], type);
 
-    public IDeviceBuffer AllocateInts(long length) => new CpuBuffer(new int[CheckLength(length)]);
+    public IDeviceBuffer Upload(ReadOnlySpan<float> data) => new CpuBuffer(data.ToArray(), DType.F32);
 
-    public IDeviceBuffer Upload(ReadOnlySpan<float> data) => new CpuBuffer(data.ToArray());
-
+    /// <summary>bf16 mode: a Bf16 buffer of the rounded values (as the GPU's bf16 weights); else F32.</summary>
     public IDeviceBuffer UploadWeight(ReadOnlySpan<float> data)
     {
         var copy = data.ToArray();
-        if (Precision == Precision.Bf16) CpuOps.RoundToBf16(copy);
-        return new CpuBuffer(copy);
+        if (Precision != Precision.Bf16) return new CpuBuffer(copy, DType.F32);
+        CpuOps.RoundToBf16(copy);
+        return new CpuBuffer(copy, DType.Bf16);
     }
 
-    public void Write(IDeviceBuffer dst, ReadOnlySpan<int> data) => data.CopyTo(I(dst));
+    public void Write(IDeviceBuffer dst, ReadOnlySpan<int> data) => data.CopyTo(I(dst, "Write"));
 
-    public void Write(IDeviceBuffer dst, ReadOnlySpan<float> data) => data.CopyTo(F(dst));
+    public void Write(IDeviceBuffer dst, ReadOnlySpan<float> data)
+    {
+        var f = FAny(dst, "Write", "destination");
+        data.CopyTo(f);
+        RoundIfBf16(dst, f.AsSpan(0, data.Length));
+    }
 
-    public void Download(IDeviceBuffer src, Span<float> dst) => F(src).AsSpan(0, dst.Length).CopyTo(dst);
+    public void Download(IDeviceBuffer src, Span<float> dst) => FAny(src, "Download", "source").AsSpan(0, dst.Length).CopyTo(dst);
 
     public void Synchronize()
     {
     }
 
     public void Embed(IDeviceBuffer output, IDeviceBuffer tokens, IDeviceBuffer wte, IDeviceBuffer wpe, int b, int t, int c) =>
-        CpuOps.Embed(F(output), I(tokens), F(wte), F(wpe), b, t, c);
+        CpuOps.Embed(F(output, "Embed", "output"), I(tokens, "Embed"), F(wte, "Embed", "wte"), F(wpe, "Embed", "wpe"), b, t, c);
 
-    public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps) =>
-        CpuOps.LayerNorm(F(output), F(input), F(weight), F(bias), rows, c, eps);
+    public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps)
+    {
+        var o = FAny(output, "LayerNorm", "output");
+        CpuOps.LayerNorm(o, F(input, "LayerNorm", "input"), F(weight, "LayerNorm", "weight"), F(bias, "LayerNorm", "bias"), rows, c, eps);
+        RoundIfBf16(output, o.AsSpan(0, checked(rows * c)));
+    }
+
+    public void ResidualLayerNorm(IDeviceBuffer residual, IDeviceBuffer norm, IDeviceBuffer y, IDeviceBuffer bias,
+        IDeviceBuffer weight, IDeviceBuffer lnBias, int rows, int c, float eps)
+    {
+        const string op = "ResidualLayerNorm";
+        var x = F(residual, op, "residual");
+        var o = FAny(norm, op, "norm");
+        CpuOps.AddBias(x, F(y, op, "y"), F(bias, op, "bias"), rows, c);
+        CpuOps.LayerNorm(o, x, F(weight, op, "weight"), F(lnBias, op, "lnBias"), rows, c, eps);
+        RoundIfBf16(norm, o.AsSpan(0, checked(rows * c)));
+    }
 
     public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue)
     {
         MatMulEpilogues.CheckBias(epilogue, bias);
-        CpuOps.MatMul(F(output), F(input), F(weight), bias is null ? default : F(bias), rows, inDim, outDim);
-        if (epilogue == MatMulEpilogue.BiasGelu) CpuOps.Gelu(F(output).AsSpan(0, checked(rows * outDim)));
+        MatMulEpilogues.CheckTypes(Precision, epilogue, output, input, bias);
+        DTypes.Check(weight, input.Type, "MatMul", "weight");
+        var o = FAny(output, "MatMul", "output");
+        int n = checked(rows * outDim);
+        var x = FAny(input, "MatMul", "input");
+        var b = bias is null ? default : F(bias, "MatMul", "bias");
+        if (epilogue == MatMulEpilogue.BiasResidual)
+        {
+            // out += (input @ weight + bias), the product and its bias first (as the GPU's epilogue adds them).
+            var product = new float[n];
+            CpuOps.MatMul(product, x, FAny(weight, "MatMul", "weight"), b, rows, inDim, outDim);
+            CpuOps.Add(o.AsSpan(0, n), product);
+            return;
+        }
+        CpuOps.MatMul(o, x, FAny(weight, "MatMul", "weight"), b, rows, inDim, outDim);
+        if (epilogue == MatMulEpilogue.BiasGelu) CpuOps.Gelu(o.AsSpan(0, n));
+        RoundIfBf16(output, o.AsSpan(0, n));
     }
 
-    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale) =>
-        CpuOps.Attention(F(output), F(qkv), b, t, c, heads, scale);
+    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
+    {
+        DTypes.CheckFloat(qkv, "Attention", "qkv");
+        DTypes.Check(output, qkv.Type, "Attention", "output");
+        var o = FAny(output, "Attention", "output");
+        CpuOps.Attention(o, FAny(qkv, "Attention", "qkv"), b, t, c, heads, scale);
+        RoundIfBf16(output, o.AsSpan(0, checked(b * t * c)));
+    }
 
     public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
-        int b, int tNew, int past, int maxT, int c, int heads, float scale) =>
-        CpuOps.AttentionCached(F(output), F(qkv), F(kCache), F(vCache), b, tNew, past, maxT, c, heads, scale);
+        int b, int tNew, int past, int maxT, int c, int heads, float scale)
+    {
+        // The caches take exact copies of qkv's keys and values, so they need no rounding of their own.
+        DTypes.CheckFloat(qkv, "AttentionCached", "qkv");
+        foreach (var (buf, what) in new[] { (output, "output"), (kCache, "kCache"), (vCache, "vCache") })
+            DTypes.Check(buf, qkv.Type, "AttentionCached", what);
+        var o = FAny(output, "AttentionCached", "output");
+        CpuOps.AttentionCached(o, FAny(qkv, "AttentionCached", "qkv"), FAny(kCache, "AttentionCached", "kCache"),
+            FAny(vCache, "AttentionCached", "vCache"), b, tNew, past, maxT, c, heads, scale);
+        RoundIfBf16(output, o.AsSpan(0, checked(b * tNew * c)));
+    }
 
-    public void GeluErf(IDeviceBuffer x, long n) => CpuOps.GeluErf(F(x).AsSpan(0, checked((int)n)));
+    public void GeluErf(IDeviceBuffer x, long n)
+    {
+        var f = FAny(x, "GeluErf", "x").AsSpan(0, checked((int)n));
+        CpuOps.GeluErf(f);
+        RoundIfBf16(x, f);
+    }
 
-    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past) =>
-        CpuOps.Rotary(F(qkv), b, t, c, heads, rotaryDims, rotaryBase, past);
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
+    {
+        var f = FAny(qkv, "Rotary", "qkv");
+        CpuOps.Rotary(f, b, t, c, heads, rotaryDims, rotaryBase, past);
+        RoundIfBf16(qkv, f.AsSpan(0, checked(b * t * 3 * c)));
+    }
 
-    public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => CpuOps.Add(F(x).AsSpan(0, checked((int)n)), F(y));
+    public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => CpuOps.Add(F(x, "Add", "x").AsSpan(0, checked((int)n)), F(y, "Add", "y"));
 
     public void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols) =>
-        CpuOps.AddBias(F(x), F(y), F(bias), rows, cols);
+        CpuOps.AddBias(F(x, "AddBias", "x"), F(y, "AddBias", "y"), F(bias, "AddBias", "bias"), rows, cols);
 
-    public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c) =>
-        CpuOps.GatherRows(F(output), F(input), I(rows), count, c);
+    public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c)
+    {
+        DTypes.CheckFloat(input, "GatherRows", "input");
+        DTypes.Check(output, input.Type, "GatherRows", "output");
+        CpuOps.GatherRows(FAny(output, "GatherRows", "output"), FAny(input, "GatherRows", "input"), I(rows, "GatherRows"), count, c);
+    }
 
-    public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v) =>
-        CpuOps.Surprisal(F(output), F(hidden), F(head), I(targets), m, c, v);
+    public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v, int headRows)
+    {
+        CheckHead(hidden, head, c, v, headRows, "Surprisal");
+        CpuOps.Surprisal(F(output, "Surprisal", "output"), FAny(hidden, "Surprisal", "hidden"), FAny(head, "Surprisal", "head"), I(targets, "Surprisal"), m, c, v);
+    }
 
-    public void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v) =>
-        CpuOps.Logits(F(output), F(hidden), F(head), m, c, v);
+    public void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v)
+    {
+        CheckHead(hidden, head, c, v, v, "Logits");
+        CpuOps.Logits(F(output, "Logits", "output"), FAny(hidden, "Logits", "hidden"), FAny(head, "Logits", "head"), m, c, v);
+    }
+
+    private void CheckHead(IDeviceBuffer hidden, IDeviceBuffer head, int c, int v, int headRows, string op)
+    {
+        DTypes.Check(hidden, DTypes.GemmInput(Precision), op, "hidden");
+        DTypes.Check(head, hidden.Type, op, "head");
+        if (headRows < v) throw new ArgumentException($"{op}: the head has {headRows} rows, fewer than the vocabulary ({v})");
+        if (head.Length < (long)headRows * c) throw new ArgumentException($"{op}: head holds {head.Length} values, ({headRows}, {c}) needs {(long)headRows * c}");
+    }
 
     public void Dispose()
     {
@@ -94,9 +174,34 @@ public sealed class CpuBackend : IBackend
     private static int CheckLength(long length) =>
         length >= 0 && length <= Array.MaxLength ? (int)length : throw new ArgumentOutOfRangeException(nameof(length), $"{length} elements is more than one host array holds");
 
-    private static float[] F(IDeviceBuffer b) => ((CpuBuffer)b).Floats ?? throw new ArgumentException("expected a float buffer");
+    private static CpuBuffer Own(IDeviceBuffer b) => b as CpuBuffer ?? throw new ArgumentException("the buffer was not made by the CPU backend");
 
-    private static int[] I(IDeviceBuffer b) => ((CpuBuffer)b).Ints ?? throw new ArgumentException("expected an int buffer");
+    /// <summary>The floats of an F32 buffer (type checked).</summary>
+    private static float[] F(IDeviceBuffer b, string op, string what)
+    {
+        DTypes.Check(b, DType.F32, op, what);
+        return Own(b).Floats!;
+    }
+
+    /// <summary>The floats of an F32 or Bf16 buffer (the caller checks which it needs).</summary>
+    private static float[] FAny(IDeviceBuffer b, string op, string what)
+    {
+        DTypes.CheckFloat(b, op, what);
+        return Own(b).Floats!;
+    }
+
+    private static int[] I(IDeviceBuffer b, string op)
+    {
+        DTypes.Check(b, DType.I32, op, "index buffer");
+        return Own(b).Ints!;
+    }
+
+    /// <summary>A Bf16 buffer stores bf16 values: what an op wrote into it is rounded exactly where the GPU rounds
+    /// (its kernels round the fp32 result once, when they store it).</summary>
+    private static void RoundIfBf16(IDeviceBuffer b, Span<float> written)
+    {
+        if (b.Type == DType.Bf16) CpuOps.RoundToBf16(written);
+    }
 
     private static string CpuModel()
     {
@@ -116,9 +221,19 @@ public sealed class CpuBackend : IBackend
 
     private sealed class CpuBuffer : IDeviceBuffer
     {
-        public CpuBuffer(float[] f) => Floats = f;
+        public CpuBuffer(float[] f, DType type)
+        {
+            Floats = f;
+            Type = type;
+        }
 
-        public CpuBuffer(int[] i) => Ints = i;
+        public CpuBuffer(int[] i)
+        {
+            Ints = i;
+            Type = DType.I32;
+        }
+
+        public DType Type { get; }
 
         public float[]? Floats { get; }
 

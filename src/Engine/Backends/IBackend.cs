@@ -11,6 +11,44 @@ public enum Precision
     Bf16,
 }
 
+/// <summary>Element type of a backend buffer. Every op checks the types of the buffers it is given.</summary>
+public enum DType
+{
+    /// <summary>float32.</summary>
+    F32,
+    /// <summary>bfloat16 (round to nearest even from float32). On the CPU, float32 values that are exactly
+    /// bf16-representable; on the GPU, 16-bit patterns.</summary>
+    Bf16,
+    /// <summary>int32 (token ids, row indices).</summary>
+    I32,
+}
+
+/// <summary>Sizes and checks of <see cref="DType"/>.</summary>
+public static class DTypes
+{
+    /// <summary>Bytes of one element on the device.</summary>
+    public static int Size(this DType t) => t == DType.Bf16 ? 2 : 4;
+
+    /// <summary>Throws one ArgumentException naming the expected and actual type unless <paramref name="b"/> is
+    /// <paramref name="expected"/>.</summary>
+    public static void Check(IDeviceBuffer b, DType expected, string op, string what)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        if (b.Type != expected) throw new ArgumentException($"{op}: {what} must be {expected}, got {b.Type}");
+    }
+
+    /// <summary>Throws unless <paramref name="b"/> is F32 or Bf16 (an activation that may be either).</summary>
+    public static void CheckFloat(IDeviceBuffer b, string op, string what)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        if (b.Type == DType.I32) throw new ArgumentException($"{op}: {what} must be F32 or Bf16, got {b.Type}");
+    }
+
+    /// <summary>The type of the activations that feed a matrix product in <paramref name="p"/>: bf16 in bf16 mode,
+    /// else fp32. The residual stream is fp32 in every mode.</summary>
+    public static DType GemmInput(Precision p) => p == Precision.Bf16 ? DType.Bf16 : DType.F32;
+}
+
 /// <summary>What <see cref="IBackend.MatMul"/> does to the product before storing it: the fusions the forward pass
 /// names, as llm.c names them (no hidden state: each op says what it fuses).</summary>
 public enum MatMulEpilogue
@@ -21,14 +59,18 @@ public enum MatMulEpilogue
     Bias,
     /// <summary>out = gelu(input @ weight + bias), tanh form (the MLP's first product).</summary>
     BiasGelu,
+    /// <summary>out += input @ weight + bias: the residual add of a projection as part of the product (out fp32).</summary>
+    BiasResidual,
 }
 
-/// <summary>A buffer owned by a backend (host memory for the CPU, device memory for CUDA). Elements are float32 unless
-/// it was made by <see cref="IBackend.AllocateInts"/>.</summary>
+/// <summary>A buffer owned by a backend (host memory for the CPU, device memory for CUDA), of one element type.</summary>
 public interface IDeviceBuffer : IDisposable
 {
     /// <summary>Number of elements.</summary>
     long Length { get; }
+
+    /// <summary>Element type.</summary>
+    DType Type { get; }
 }
 
 /// <summary>
@@ -49,11 +91,8 @@ public interface IBackend : IDisposable
     /// <summary>Free memory for activations in bytes, when the backend knows (the GPU); null otherwise.</summary>
     long? FreeMemoryBytes { get; }
 
-    /// <summary>A zeroed float buffer of <paramref name="length"/> elements.</summary>
-    IDeviceBuffer Allocate(long length);
-
-    /// <summary>A zeroed int32 buffer of <paramref name="length"/> elements (token ids, row indices).</summary>
-    IDeviceBuffer AllocateInts(long length);
+    /// <summary>A zeroed buffer of <paramref name="length"/> elements of <paramref name="type"/>.</summary>
+    IDeviceBuffer Allocate(long length, DType type);
 
     /// <summary>A float buffer holding <paramref name="data"/> in full precision (biases, layer norm, embeddings).</summary>
     IDeviceBuffer Upload(ReadOnlySpan<float> data);
@@ -62,13 +101,15 @@ public interface IBackend : IDisposable
     /// <see cref="Surprisal"/>/<see cref="Logits"/>; the backend may store it in reduced precision (bf16 mode).</summary>
     IDeviceBuffer UploadWeight(ReadOnlySpan<float> data);
 
-    /// <summary>Copies ints into an int buffer made by <see cref="AllocateInts"/> (the first data.Length elements).</summary>
+    /// <summary>Copies ints into an I32 buffer (the first data.Length elements).</summary>
     void Write(IDeviceBuffer dst, ReadOnlySpan<int> data);
 
-    /// <summary>Copies floats into a float buffer (the first data.Length elements).</summary>
+    /// <summary>Copies floats into an F32 buffer, or into a Bf16 buffer rounded to nearest even (the first data.Length
+    /// elements).</summary>
     void Write(IDeviceBuffer dst, ReadOnlySpan<float> data);
 
-    /// <summary>Copies the first dst.Length floats of <paramref name="src"/> to the host, waiting for pending work.</summary>
+    /// <summary>Copies the first dst.Length values of an F32 or Bf16 buffer to the host (bf16 widened exactly), waiting
+    /// for pending work.</summary>
     void Download(IDeviceBuffer src, Span<float> dst);
 
     /// <summary>Waits until all queued work is done.</summary>
@@ -77,44 +118,58 @@ public interface IBackend : IDisposable
     /// <summary>out (B, T, C) = wte[tokens[b, t]] + wpe[t]. tokens (B, T) int.</summary>
     void Embed(IDeviceBuffer output, IDeviceBuffer tokens, IDeviceBuffer wte, IDeviceBuffer wpe, int b, int t, int c);
 
-    /// <summary>out (rows, C) = (x - mean) / sqrt(var + eps) * w + bias, per row; population variance.</summary>
+    /// <summary>out (rows, C) = (x - mean) / sqrt(var + eps) * w + bias, per row; population variance. input F32;
+    /// output F32 or Bf16 (rounded once, from the fp32 result).</summary>
     void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps);
 
     /// <summary>out (rows, outDim) = epilogue(input (rows, inDim) @ weight (inDim, outDim)), Conv1D layout, with bias
-    /// (outDim) for <see cref="MatMulEpilogue.Bias"/> and <see cref="MatMulEpilogue.BiasGelu"/> (gelu in its tanh form:
+    /// (outDim) for every epilogue but <see cref="MatMulEpilogue.None"/> (gelu in its tanh form:
     /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))). <paramref name="bias"/> is null exactly for
-    /// <see cref="MatMulEpilogue.None"/>.</summary>
+    /// <see cref="MatMulEpilogue.None"/>. Types: input is <see cref="DTypes.GemmInput"/> of the precision (Bf16 in bf16
+    /// mode, else F32); output F32, or Bf16 in bf16 mode (None, Bias, BiasGelu; rounded once after the epilogue); F32 for
+    /// BiasResidual.</summary>
     void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue);
 
     /// <summary>Causal multi-head self-attention. qkv (B, T, 3C) holds q | k | v, each (NH, HS) per token;
-    /// out (B, T, C). Scores are q.k * <paramref name="scale"/>, masked to keys at or before the query.</summary>
+    /// out (B, T, C) of the same type as qkv (F32, or Bf16 in bf16 mode; arithmetic in fp32). Scores are q.k * <paramref name="scale"/>, masked to keys at or before the query.</summary>
     void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale);
 
     /// <summary>Attention for incremental decoding. Writes the new keys/values of qkv (B, Tnew, 3C) into the caches
     /// kCache, vCache (B, maxT, C) at positions past..past+Tnew-1, then each new query at position past+i attends to
-    /// cached positions 0..past+i. out (B, Tnew, C).</summary>
+    /// cached positions 0..past+i. out (B, Tnew, C). qkv, caches and out all of one type (F32 or Bf16).</summary>
     void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
         int b, int tNew, int past, int maxT, int c, int heads, float scale);
 
-    /// <summary>x += y (residual).</summary>
+    /// <summary>x += y (residual). All F32.</summary>
     void Add(IDeviceBuffer x, IDeviceBuffer y, long n);
 
     /// <summary>x (rows, cols) += y (rows, cols) + bias (cols): the residual add fused with the bias of the product that
-    /// made y (run with <see cref="MatMulEpilogue.None"/>).</summary>
+    /// made y (run with <see cref="MatMulEpilogue.None"/>). All F32.</summary>
     void AddBias(IDeviceBuffer x, IDeviceBuffer y, IDeviceBuffer bias, int rows, int cols);
 
-    /// <summary>out (count, C) = input[rows[i], :]. rows (count) int.</summary>
+    /// <summary>The fused residual + layer norm (llm.c's fused_residual_forward, with the bias of the product that made
+    /// y folded in): residual (rows, C) += y (rows, C) + bias (C); then norm (rows, C) = layernorm(residual) * weight +
+    /// lnBias, as <see cref="LayerNorm"/>. residual, y, bias F32; norm F32 or Bf16. One pass instead of two.</summary>
+    void ResidualLayerNorm(IDeviceBuffer residual, IDeviceBuffer norm, IDeviceBuffer y, IDeviceBuffer bias,
+        IDeviceBuffer weight, IDeviceBuffer lnBias, int rows, int c, float eps);
+
+    /// <summary>out (count, C) = input[rows[i], :]. rows (count) I32; input and out of one type (F32 or Bf16; the
+    /// copy is exact).</summary>
     void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c);
 
     /// <summary>out (M) = surprisal in bits of targets[m] under softmax(hidden[m] @ head^T): (logsumexp(z) - z[target]) / ln 2,
-    /// with z = hidden (M, C) @ head (V, C)^T over all V logits. Never stores the normalized distribution.</summary>
-    void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v);
+    /// with z = hidden (M, C) @ head (V, C)^T over the V real logits. The head buffer holds
+    /// <paramref name="headRows"/> &gt;= V rows (an aligned vocabulary: rows V.. are zero and never enter the
+    /// log-sum-exp). hidden is <see cref="DTypes.GemmInput"/>; output F32. Never stores the normalized distribution.</summary>
+    void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v, int headRows);
 
-    /// <summary>out (M, V) = hidden (M, C) @ head (V, C)^T: raw logits (for generation and parity checks).</summary>
+    /// <summary>out (M, V) = hidden (M, C) @ head (V, C)^T: raw logits (for generation and parity checks). hidden is
+    /// <see cref="DTypes.GemmInput"/>; out F32; the head may hold padding rows past V (never read).</summary>
     void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v);
 
-    /// <summary>x = 0.5 x (1 + erf(x / sqrt 2)) in place: the exact GELU (GPT-NeoX). The default runs
-    /// <see cref="CpuOps.GeluErf"/> on a host copy (correct on any backend; one without its own kernel pays two copies).</summary>
+    /// <summary>x = 0.5 x (1 + erf(x / sqrt 2)) in place: the exact GELU (GPT-NeoX). x F32 or Bf16 (computed in fp32,
+    /// rounded back). The default runs <see cref="CpuOps.GeluErf"/> on a host copy (correct on any backend; one without
+    /// its own kernel pays two copies).</summary>
     void GeluErf(IDeviceBuffer x, long n)
     {
         var host = new float[n];
@@ -125,7 +180,7 @@ public interface IBackend : IDisposable
 
     /// <summary>Rotary position embedding (GPT-NeoX) in place on the q and k of qkv (B, T, 3C), for tokens at positions
     /// past..past+T-1, on the first <paramref name="rotaryDims"/> dimensions of each head (see <see cref="CpuOps.Rotary"/>).
-    /// The default runs it on a host copy, as <see cref="GeluErf"/>.</summary>
+    /// qkv F32 or Bf16 (computed in fp32, rounded back). The default runs it on a host copy, as <see cref="GeluErf"/>.</summary>
     void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
     {
         var host = new float[(long)b * t * 3 * c];
@@ -143,5 +198,17 @@ public static class MatMulEpilogues
     {
         if (epilogue == MatMulEpilogue.None && bias is not null) throw new ArgumentException("MatMul epilogue None takes no bias");
         if (epilogue != MatMulEpilogue.None && bias is null) throw new ArgumentException($"MatMul epilogue {epilogue} needs a bias");
+    }
+
+    /// <summary>The type checks of MatMul on every backend: input <see cref="DTypes.GemmInput"/> of
+    /// <paramref name="p"/>, output F32 or Bf16 (F32 for BiasResidual; Bf16 only from Bf16 operands), bias F32.</summary>
+    public static void CheckTypes(Precision p, MatMulEpilogue epilogue, IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer? bias)
+    {
+        DTypes.Check(input, DTypes.GemmInput(p), "MatMul", "input");
+        if (epilogue == MatMulEpilogue.BiasResidual) DTypes.Check(output, DType.F32, "MatMul (BiasResidual)", "output");
+        else DTypes.CheckFloat(output, "MatMul", "output");
+        if (output.Type == DType.Bf16 && input.Type != DType.Bf16)
+            throw new ArgumentException($"MatMul: a Bf16 output needs Bf16 operands (bf16 mode), got input {input.Type}");
+        if (bias is not null) DTypes.Check(bias, DType.F32, "MatMul", "bias");
     }
 }

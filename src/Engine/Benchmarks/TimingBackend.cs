@@ -32,8 +32,7 @@ public sealed class TimingBackend : IBackend
     public string DeviceName => _inner.DeviceName;
     public Precision Precision => _inner.Precision;
     public long? FreeMemoryBytes => _inner.FreeMemoryBytes;
-    public IDeviceBuffer Allocate(long length) => _inner.Allocate(length);
-    public IDeviceBuffer AllocateInts(long length) => _inner.AllocateInts(length);
+    public IDeviceBuffer Allocate(long length, DType type) => _inner.Allocate(length, type);
     public IDeviceBuffer Upload(ReadOnlySpan<float> data) => _inner.Upload(data);
     public IDeviceBuffer UploadWeight(ReadOnlySpan<float> data) => _inner.UploadWeight(data);
     public void Write(IDeviceBuffer dst, ReadOnlySpan<int> data) => _inner.Write(dst, data);
@@ -47,8 +46,17 @@ public sealed class TimingBackend : IBackend
     public void LayerNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer bias, int rows, int c, float eps) =>
         Time("layernorm", () => _inner.LayerNorm(output, input, weight, bias, rows, c, eps));
 
+    public void ResidualLayerNorm(IDeviceBuffer residual, IDeviceBuffer norm, IDeviceBuffer y, IDeviceBuffer bias,
+        IDeviceBuffer weight, IDeviceBuffer lnBias, int rows, int c, float eps) =>
+        Time("residual + layernorm", () => _inner.ResidualLayerNorm(residual, norm, y, bias, weight, lnBias, rows, c, eps));
+
     public void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue) =>
-        Time(epilogue == MatMulEpilogue.BiasGelu ? $"matmul {inDim}x{outDim} + gelu" : $"matmul {inDim}x{outDim}",
+        Time(epilogue switch
+        {
+            MatMulEpilogue.BiasGelu => $"matmul {inDim}x{outDim} + gelu",
+            MatMulEpilogue.BiasResidual => $"matmul {inDim}x{outDim} + residual",
+            _ => $"matmul {inDim}x{outDim}",
+        },
             () => _inner.MatMul(output, input, weight, bias, rows, inDim, outDim, epilogue));
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale) =>
@@ -72,8 +80,8 @@ public sealed class TimingBackend : IBackend
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c) =>
         Time("gather rows", () => _inner.GatherRows(output, input, rows, count, c));
 
-    public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v) =>
-        Time("surprisal head", () => _inner.Surprisal(output, hidden, head, targets, m, c, v));
+    public void Surprisal(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, IDeviceBuffer targets, int m, int c, int v, int headRows) =>
+        Time("surprisal head", () => _inner.Surprisal(output, hidden, head, targets, m, c, v, headRows));
 
     public void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v) =>
         Time("logits", () => _inner.Logits(output, hidden, head, m, c, v));

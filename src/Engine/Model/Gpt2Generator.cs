@@ -170,7 +170,7 @@ public sealed class Gpt2Generator : IDisposable
         private readonly List<IDeviceBuffer> _all = new();
         private readonly IDeviceBuffer _tokens, _positions, _posEmb;
         private readonly BlockBuffers _a;
-        private readonly IDeviceBuffer _lastRows, _last, _lastNorm, _logits;
+        private readonly IDeviceBuffer _lastRows, _logits;
         private int _past;
 
         public DecodeState(Gpt2Generator g, int b, int maxT)
@@ -181,18 +181,18 @@ public sealed class Gpt2Generator : IDisposable
             var be = g._be;
             var cfg = g._cfg;
             long c = cfg.Embd, n = (long)b * maxT;
-            IDeviceBuffer A(long len) { var d = be.Allocate(len); _all.Add(d); return d; }
-            IDeviceBuffer I(long len) { var d = be.AllocateInts(len); _all.Add(d); return d; }
-            _kCache = Enumerable.Range(0, cfg.Layers).Select(_ => A(n * c)).ToArray();
-            _vCache = Enumerable.Range(0, cfg.Layers).Select(_ => A(n * c)).ToArray();
+            IDeviceBuffer A(long len, DType type = DType.F32) { var d = be.Allocate(len, type); _all.Add(d); return d; }
+            IDeviceBuffer I(long len) => A(len, DType.I32);
+            // The caches hold copies of qkv's keys and values: the type of the activations that feed the products.
+            var act = DTypes.GemmInput(be.Precision);
+            _kCache = Enumerable.Range(0, cfg.Layers).Select(_ => A(n * c, act)).ToArray();
+            _vCache = Enumerable.Range(0, cfg.Layers).Select(_ => A(n * c, act)).ToArray();
             // Activations sized for the largest feed (the prefill of B x maxT tokens).
             _tokens = I(n);                     // (B, Tnew)
             _positions = I(n);                  // (B, Tnew)
             _posEmb = A(n * c);                 // (B, Tnew, C)
-            _a = BlockBuffers.Allocate(be, cfg, n, _all); // (B, Tnew, ...)
+            _a = BlockBuffers.Allocate(be, cfg, n, b, _all); // (B, Tnew, ...), the last layer at B rows
             _lastRows = I(b);                   // (B)
-            _last = A(b * c);                   // (B, C)
-            _lastNorm = A(b * c);               // (B, C)
             _logits = A((long)b * cfg.VocabSize); // (B, V)
         }
 
@@ -218,15 +218,16 @@ public sealed class Gpt2Generator : IDisposable
                 be.GatherRows(_posEmb, _g._w.Wpe!, _positions, n, c);  // (B, Tnew, C)
                 be.Add(_a.Residual, _posEmb, (long)n * c);
             }
-            TransformerBlocks.Run(be, cfg, _g._w, _a, _b, tNew, _past,
-                (l, scale) => be.AttentionCached(_a.Attn, _a.Qkv, _kCache[l], _vCache[l], _b, tNew, _past, _maxT, c, cfg.Heads, scale));
-            _past += tNew;
             var lastRows = new int[_b];
             for (int i = 0; i < _b; i++) lastRows[i] = i * tNew + tNew - 1;
             be.Write(_lastRows, lastRows);
-            be.GatherRows(_last, _a.Residual, _lastRows, _b, c);                                  // (B, C)
-            be.LayerNorm(_lastNorm, _last, _g._w.LnFW, _g._w.LnFB, _b, c, cfg.LayerNormEpsilon);     // (B, C)
-            be.Logits(_logits, _lastNorm, _g._w.Head, _b, c, cfg.VocabSize);                      // (B, V)
+            // Every layer on all new tokens (their keys and values go to the caches); after the last layer's attention
+            // only each sequence's last token goes on.
+            TransformerBlocks.Run(be, cfg, _g._w, _a, _b, tNew, _past,
+                (l, scale) => be.AttentionCached(_a.Attn, _a.Qkv, _kCache[l], _vCache[l], _b, tNew, _past, _maxT, c, cfg.Heads, scale),
+                _lastRows, _b);                                                                    // Norm (B, C)
+            _past += tNew;
+            be.Logits(_logits, _a.Norm, _g._w.Head, _b, c, cfg.VocabSize);                        // (B, V)
             var result = new float[(long)_b * cfg.VocabSize];
             be.Download(_logits, result);
             return result;

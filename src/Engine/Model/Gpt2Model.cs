@@ -12,18 +12,29 @@ public sealed class Gpt2Model : IDisposable
     private readonly Gpt2DeviceWeights _w;
     private Activations? _act;
 
-    public Gpt2Model(IBackend backend, Gpt2Weights weights)
+    /// <param name="headRowMultiple">The head's rows are padded with zeros to a multiple of this (128: GPT-2's 50,257
+    /// -> 50,304; 1024 -> 51,200), so its products run on an aligned stride; surprisals do not change.</param>
+    public Gpt2Model(IBackend backend, Gpt2Weights weights, int headRowMultiple = DefaultHeadRowMultiple)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(weights);
         _backend = backend;
         Config = weights.Config;
-        _w = new Gpt2DeviceWeights(backend, weights);
+        _w = new Gpt2DeviceWeights(backend, weights, headRowMultiple);
     }
 
     public Gpt2Config Config { get; }
 
     public IBackend Backend => _backend;
+
+    /// <summary>The head's rows are padded to a multiple of this by default (GPT-2: 50,257 -> 50,304).</summary>
+    public const int DefaultHeadRowMultiple = Gpt2DeviceWeights.DefaultHeadRowMultiple;
+
+    /// <summary><paramref name="v"/> rounded up to a multiple of <paramref name="multiple"/>: the device head's rows.</summary>
+    public static int PaddedVocab(int v, int multiple) => Gpt2DeviceWeights.PaddedVocab(v, multiple);
+
+    /// <summary>Rows of the device head (the vocabulary padded to the row multiple).</summary>
+    public int HeadRows => _w.HeadRows;
 
     /// <summary>
     /// Surprisal in bits of the tokens at <paramref name="positions"/>[s] (each in 1..len-1) of each sequence s, given
@@ -49,7 +60,7 @@ public sealed class Gpt2Model : IDisposable
         var result = new float[m];
         if (m == 0) return result;
 
-        var (b, t) = Forward(sequences);
+        var (tokens, b, t) = Tokens(sequences);
         var rows = new int[m];     // (M) row of the hidden state that predicts each target: position - 1
         var targets = new int[m];  // (M) the target token ids
         int k = 0;
@@ -62,15 +73,26 @@ public sealed class Gpt2Model : IDisposable
                 k++;
             }
         }
-        var a = _act!;
-        var c = Config.Embd;
+        var a = EnsureActivations(b * t, m);
+        _backend.Write(a.Tokens, tokens);
         _backend.Write(a.Rows, rows);
         _backend.Write(a.Targets, targets);
-        _backend.GatherRows(a.Picked, a.Blocks.Residual, a.Rows, m, c);                   // (M, C)
-        _backend.LayerNorm(a.PickedNorm, a.Picked, _w.LnFW, _w.LnFB, m, c, Config.LayerNormEpsilon); // (M, C)
-        _backend.Surprisal(a.Out, a.PickedNorm, _w.Head, a.Targets, m, c, Config.VocabSize);    // (M)
+        ScoreOnDevice(b, t, m);
         _backend.Download(a.Out, result);
         return result;
+    }
+
+    /// <summary>
+    /// All device work of <see cref="Score"/> between writing its inputs (Tokens (B, T), Rows (M), Targets (M)) and
+    /// downloading Out (M): the embedding, every block (the last only at the M scored rows) and the head. No host
+    /// transfer and no allocation once the activations exist, so one (B, T, M) shape can be captured as a CUDA graph
+    /// and replayed.
+    /// </summary>
+    private void ScoreOnDevice(int b, int t, int m)
+    {
+        var a = _act!;
+        Blocks(b, t, a.Rows, m);                                                                            // Norm (M, C)
+        _backend.Surprisal(a.Out, a.Blocks.Norm, _w.Head, a.Targets, m, Config.Embd, Config.VocabSize, _w.HeadRows); // (M)
     }
 
     /// <summary>Surprisal of every token after the first, per sequence (positions 1..len-1).</summary>
@@ -96,7 +118,7 @@ public sealed class Gpt2Model : IDisposable
         ArgumentNullException.ThrowIfNull(positions);
         if (sequences.Count != positions.Count)
             throw new ArgumentException($"{sequences.Count} sequences but {positions.Count} position lists");
-        var (_, t) = Forward(sequences);
+        var (tokens, b, t) = Tokens(sequences);
         var rows = new List<int>();
         for (int s = 0; s < sequences.Count; s++)
         {
@@ -110,19 +132,18 @@ public sealed class Gpt2Model : IDisposable
         int m = rows.Count, c = Config.Embd, v = Config.VocabSize;
         var result = new float[(long)m * v];
         if (m == 0) return result;
-        var a = _act!;
+        var a = EnsureActivations(b * t, m);
+        _backend.Write(a.Tokens, tokens);
         _backend.Write(a.Rows, rows.ToArray());
-        _backend.GatherRows(a.Picked, a.Blocks.Residual, a.Rows, m, c);                    // (M, C)
-        _backend.LayerNorm(a.PickedNorm, a.Picked, _w.LnFW, _w.LnFB, m, c, Config.LayerNormEpsilon);
-        using var logits = _backend.Allocate((long)m * v);                           // (M, V)
-        _backend.Logits(logits, a.PickedNorm, _w.Head, m, c, v);
+        Blocks(b, t, a.Rows, m);                                                     // Norm (M, C)
+        using var logits = _backend.Allocate((long)m * v, DType.F32);                // (M, V)
+        _backend.Logits(logits, a.Blocks.Norm, _w.Head, m, c, v);
         _backend.Download(logits, result);
         return result;
     }
 
-    /// <summary>Checks ids and lengths, then runs the transformer blocks; the final residual stream is left in
-    /// the activations (B, T, C), sequences padded at the end to the longest.</summary>
-    private (int B, int T) Forward(IReadOnlyList<int[]> sequences)
+    /// <summary>Checks ids and lengths; the tokens (B, T), sequences padded at the end to the longest.</summary>
+    private (int[] Tokens, int B, int T) Tokens(IReadOnlyList<int[]> sequences)
     {
         var cfg = Config;
         int b = sequences.Count;
@@ -145,24 +166,51 @@ public sealed class Gpt2Model : IDisposable
         // Padding after a sequence's end never influences its real positions: attention is causal.
         var tokens = new int[b * t];
         for (int s = 0; s < b; s++) sequences[s].CopyTo(tokens, s * t);
+        return (tokens, b, t);
+    }
 
+    /// <summary>Embeds Tokens (B, T) and runs the blocks, the last one only at the M rows in Rows: afterwards
+    /// Blocks.Norm holds the final layer norm of those rows (M, C).</summary>
+    private void Blocks(int b, int t, IDeviceBuffer rows, int m)
+    {
+        var cfg = Config;
+        var a = _act!;
         int c = cfg.Embd, n = b * t;
-        var a = EnsureActivations(n, b * t);
-        _backend.Write(a.Tokens, tokens);
         if (cfg.LearnedPositions) _backend.Embed(a.Blocks.Residual, a.Tokens, _w.Wte, _w.Wpe!, b, t, c); // (B, T, C)
         else _backend.GatherRows(a.Blocks.Residual, _w.Wte, a.Tokens, n, c);                           // (B, T, C): rotary positions come later
         TransformerBlocks.Run(_backend, cfg, _w, a.Blocks, b, t, past: 0,
-            (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale)); // (B, T, C)
-        return (b, t);
+            (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale), rows, m); // Norm (M, C)
     }
 
     private Activations EnsureActivations(int tokens, int maxRows)
     {
         if (_act is not null && _act.Tokens.Length >= tokens && _act.Rows.Length >= maxRows) return _act;
+        int n = Math.Max(tokens, _act is null ? 0 : (int)_act.Tokens.Length);
+        int m = Math.Max(maxRows, _act is null ? 0 : (int)_act.Rows.Length);
         _act?.Dispose();
-        _act = new Activations(_backend, Config, tokens, maxRows);
+        _act = new Activations(_backend, Config, n, m);
         return _act;
     }
+
+    /// <summary>Every buffer <see cref="Score"/> allocates for <paramref name="n"/> tokens and <paramref name="m"/>
+    /// scored rows, with its length and type (batch sizing counts these).</summary>
+    public static IReadOnlyList<(string Name, long Length, DType Type)> ActivationPlan(Gpt2Config cfg, Precision precision, long n, long m)
+    {
+        ArgumentNullException.ThrowIfNull(cfg);
+        var plan = new List<(string, long, DType)>
+        {
+            ("Tokens", n, DType.I32),  // (B, T)
+            ("Rows", m, DType.I32),    // (M)
+            ("Targets", m, DType.I32), // (M)
+            ("Out", m, DType.F32),     // (M)
+        };
+        plan.AddRange(BlockBuffers.Plan(cfg, precision, n, m));
+        return plan;
+    }
+
+    /// <summary>Device bytes of <see cref="ActivationPlan"/>.</summary>
+    public static long ActivationBytes(Gpt2Config cfg, Precision precision, long n, long m) =>
+        ActivationPlan(cfg, precision, n, m).Sum(x => x.Length * x.Type.Size());
 
     public void Dispose()
     {
@@ -176,24 +224,19 @@ public sealed class Gpt2Model : IDisposable
 
         public Activations(IBackend be, Gpt2Config cfg, int n, int m)
         {
-            long c = cfg.Embd;
-            IDeviceBuffer A(long len) { var d = be.Allocate(len); _all.Add(d); return d; }
-            IDeviceBuffer I(long len) { var d = be.AllocateInts(len); _all.Add(d); return d; }
-            Tokens = I(n);                            // (B, T)
-            Blocks = BlockBuffers.Allocate(be, cfg, n, _all); // (B, T, ...)
-            Rows = I(m);                              // (M)
-            Targets = I(m);                           // (M)
-            Picked = A(m * c);                        // (M, C)
-            PickedNorm = A(m * c);                    // (M, C)
-            Out = A(m);                               // (M)
+            IDeviceBuffer I(long len) { var d = be.Allocate(len, DType.I32); _all.Add(d); return d; }
+            Tokens = I(n);                                   // (B, T)
+            Rows = I(m);                                     // (M)
+            Targets = I(m);                                  // (M)
+            Out = be.Allocate(m, DType.F32);                 // (M)
+            _all.Add(Out);
+            Blocks = BlockBuffers.Allocate(be, cfg, n, m, _all); // (B, T, ...) and (M, ...)
         }
 
         public IDeviceBuffer Tokens { get; }
         public BlockBuffers Blocks { get; }
         public IDeviceBuffer Rows { get; }
         public IDeviceBuffer Targets { get; }
-        public IDeviceBuffer Picked { get; }
-        public IDeviceBuffer PickedNorm { get; }
         public IDeviceBuffer Out { get; }
 
         public void Dispose()

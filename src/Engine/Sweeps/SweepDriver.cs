@@ -27,6 +27,10 @@ public sealed class SweepOptions
     /// <summary>Sequences per forward pass.</summary>
     public int BatchSequences { get; init; } = 16;
 
+    /// <summary>When set, the batch is this function of the largest model of the sweep (by parameters) and the eval
+    /// set's sequence length instead of <see cref="BatchSequences"/>: `sweep` without --batch sizes it to the card.</summary>
+    public Func<Gpt2Config, int, int>? ChooseBatch { get; init; }
+
     /// <summary>Tests only: a pause (ms) inside each row write and between a row's record and the manifest merge.</summary>
     public int TestPauseMs { get; init; }
 }
@@ -89,6 +93,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         var eval = o.EvalSet;
         var wall = Stopwatch.StartNew();
 
+        Gpt2Config? largest = null;
         // Everything that can refuse the sweep happens here, before any row is computed.
         var plans = new List<RunPlan>();
         foreach (var spec in o.Runs)
@@ -98,6 +103,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 throw new UserError($"sweep: run name '{spec.Name}' must be a plain folder name");
             var cps = CheckpointSeries.Discover(spec.Path);
             var config = CheckConfigs(spec, cps, eval);
+            if (config is not null && (largest is null || config.ParameterCount(true) > largest.ParameterCount(true))) largest = config;
             plans.Add(new RunPlan(spec, cps, new RunStore(Path.Combine(o.OutDir, spec.Name)), Header(spec, cps.Count, config, eval)));
         }
         foreach (var p in plans) p.Store.Prepare(p.Header, p.Checkpoints, eval.Examples);
@@ -136,7 +142,9 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         var curves = new Dictionary<RunPlan, CurveFileWriter>();
         try
         {
-            var scorer = new EvalScorer(eval, o.BatchSequences);
+            int batch = o.ChooseBatch is { } choose && largest is not null ? choose(largest, eval.SeqLen) : o.BatchSequences;
+            if (batch < 1) throw new UserError("sweep: the batch must be at least 1");
+            var scorer = new EvalScorer(eval, batch);
             Task<Loaded>? next = work.Count > 0 ? StartLoad(work[0]) : null;
             for (int i = 0; i < work.Count; i++)
             {

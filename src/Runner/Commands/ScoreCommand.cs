@@ -24,7 +24,7 @@ public sealed class ScoreCommand : ICommand
         new("out", "FILE.csv", "one row per scored token (required)"),
         CliOption.Backend("auto"),
         CliOption.Precision,
-        new("batch", "N", "sequences per forward pass (default 32)"),
+        new("batch", "N", "sequences per forward pass (default: what fits the GPU's free memory on CUDA, 32 on the CPU)"),
     ];
 
     public int Run(string[] args)
@@ -36,7 +36,7 @@ public sealed class ScoreCommand : ICommand
         var outPath = a.Require("out");
         string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
         var precision = BackendFactory.ParsePrecision(a.GetChoice("precision", "fp32", "fp32", "tf32", "bf16"));
-        int batch = a.GetInt("batch", 32, 1, 4096);
+        int? requested = a.Has("batch") ? a.GetInt("batch", 32, 1, 4096) : null;
         bool hasSeqLen = a.Has("seq-len");
         int? seqLen = hasSeqLen ? a.GetInt("seq-len", 0, 2, int.MaxValue) : null;
         a.RejectUnknown();
@@ -51,6 +51,7 @@ public sealed class ScoreCommand : ICommand
 
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
         using var model = new Gpt2Model(backend, weights);
+        int batch = BatchSizing.Choose(backend, cfg, sequences.Count == 0 ? 1 : sequences.Max(s => s.Length), requested, cpuDefault: 32);
         var sw = Stopwatch.StartNew();
         long rows = SurprisalCsv.Write(outPath, model, sequences, batch);
         double secs = sw.Elapsed.TotalSeconds;

@@ -29,7 +29,7 @@ public sealed class SweepCommand : ICommand
         CliOption.Backend("auto"),
         new("precision", "fp32|tf32|bf16", "arithmetic of the weight GEMMs (default fp32)"),
         new("shard", "I/N", "score only this process's share of the rows, 0 <= I < N (default 0/1)"),
-        new("batch", "SEQUENCES", "sequences per forward pass (default 16)"),
+        new("batch", "SEQUENCES", "sequences per forward pass (default: what fits the GPU's free memory on CUDA, 16 on the CPU)"),
         CliOption.Switch("json", "progress as JSON lines on standard output"),
     ];
 
@@ -42,7 +42,7 @@ public sealed class SweepCommand : ICommand
         string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
         var precision = BackendFactory.ParsePrecision(a.Get("precision", "fp32"));
         var (shard, shards) = ParseShard(a.Get("shard"));
-        int batch = a.GetInt("batch", 16, 1, 1 << 20);
+        int? batch = a.Has("batch") ? a.GetInt("batch", 16, 1, 1 << 20) : null;
         bool json = a.Switch("json");
         a.RejectUnknown();
         if (runs.Count == 0) throw new UserError("sweep: give at least one --run NAME=DIR");
@@ -60,7 +60,13 @@ public sealed class SweepCommand : ICommand
             Runs = runs,
             ShardIndex = shard,
             ShardCount = shards,
-            BatchSequences = batch,
+            BatchSequences = batch ?? 16,
+            // Sized before any checkpoint is on the card: two models' weights (one scoring, the next loading) held back.
+            ChooseBatch = batch is null
+                ? (cfg, t) => backend.FreeMemoryBytes is long free
+                    ? BatchSizing.Fit(free - 2 * BatchSizing.WeightBytes(cfg, precision, untiedHead: !cfg.TieWordEmbeddings), cfg, t, precision)
+                    : 16
+                : null,
             TestPauseMs = pauseMs,
         });
         reporter.Summary(summary);

@@ -67,11 +67,16 @@ public sealed class VerifyCommand : ICommand
         foreach (var g in rows.GroupBy(r => (r.Precision, r.Against)))
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"summary {g.Key.Precision,-5} vs {g.Key.Against,-8}: max |err| {g.Max(r => r.Stats.MaxAbs):0.00E+00} bits, mean |err| {g.Average(r => r.Stats.MeanAbs):0.00E+00} bits over {g.Sum(r => r.Stats.Count)} values (limit {g.First().Limit:0.0E+00})"));
+                $"summary {g.Key.Precision,-5} vs {g.Key.Against,-8}: max |err| {g.Max(r => r.Stats.MaxAbs):0.00E+00} bits, mean |err| {g.Average(r => r.Stats.MeanAbs):0.00E+00} bits over {g.Sum(r => r.Stats.Count)} values (limit {LimitText(g.Min(r => r.Limit), g.Max(r => r.Limit))})"));
         }
         Console.WriteLine(failed == 0 ? $"verify: all {rows.Count} comparisons within limits" : $"verify: {failed} of {rows.Count} comparisons FAILED");
         return failed == 0 ? 0 : 1;
     }
+
+    /// <summary>One limit, or the range of the per-case limits (bf16: each case's own, from its bf16 rounding).</summary>
+    private static string LimitText(double lo, double hi) => lo == hi
+        ? lo.ToString("0.0E+00", CultureInfo.InvariantCulture)
+        : string.Create(CultureInfo.InvariantCulture, $"{lo:0.0E+00}..{hi:0.0E+00} per case");
 
     private static void Configure(IBackend backend, VerifyCase c)
     {
