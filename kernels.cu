@@ -41,7 +41,8 @@
 //      As fused_residual_layernorm with norm (rows,C) bf16, rounded once. Same launch.
 //  epilogue_bias_bf16(out, inp, bias, rows, cols)
 //      The Bias epilogue of a product with a bf16 output, where the GEMM cannot apply it (the cublasGemmEx fallback):
-//      out (rows,cols) bf16 = round(inp (rows,cols) + bias (cols)), inp the product in fp32 scratch.
+//      out (rows,cols) bf16 = round(inp (rows,cols) + bias (cols)), inp the product in fp32 scratch, bias bf16 (a bf16
+//      output's bias is bf16, as cuBLASLt takes it).
 //      launch: grid ceil(rows*cols/256) (grid-stride), block 256, shared 0.
 //  epilogue_bias_gelu_bf16(out, inp, bias, rows, cols)
 //      The BiasGeluTanh epilogue likewise: out (rows,cols) bf16 = round(gelu_tanh(inp + bias (cols))). Same launch.
@@ -127,6 +128,7 @@
 //   2026-12-04  bf16 data path (issue 21): new kernels layernorm_forward_bf16, fused_residual_layernorm(_bf16),
 //               epilogue_bias_bf16, epilogue_bias_gelu_bf16, gelu_erf_forward_bf16, rotary_forward_bf16,
 //               gather_rows_bf16; surprisal_chunk's cols is the real vocabulary of the chunk when ld is padded.
+//               epilogue_bias_bf16 / epilogue_bias_gelu_bf16 take a bf16 bias (a bf16 output's bias is bf16).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -279,20 +281,20 @@ extern "C" __global__ void fused_residual_layernorm_bf16(float* __restrict__ res
 
 // out (rows,cols) bf16 = inp (rows,cols) + bias (cols): the Bias epilogue of the cublasGemmEx fallback
 extern "C" __global__ void epilogue_bias_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp,
-    const float* __restrict__ bias, int rows, int cols)
+    const unsigned short* __restrict__ bias, int rows, int cols)
 {
     long long n = (long long)rows * cols;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        out[i] = lc_bf16(inp[i] + bias[i % cols]);
+        out[i] = lc_bf16(inp[i] + lc_f32(bias[i % cols]));
 }
 
 // out (rows,cols) bf16 = gelu_tanh(inp (rows,cols) + bias (cols)): the BiasGeluTanh epilogue of the fallback
 extern "C" __global__ void epilogue_bias_gelu_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp,
-    const float* __restrict__ bias, int rows, int cols)
+    const unsigned short* __restrict__ bias, int rows, int cols)
 {
     long long n = (long long)rows * cols;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        out[i] = lc_bf16(lc_gelu(inp[i] + bias[i % cols]));
+        out[i] = lc_bf16(lc_gelu(inp[i] + lc_f32(bias[i % cols])));
 }
 
 // x (rows,cols) += bias (cols)

@@ -28,6 +28,9 @@ public sealed partial class CudaBackend : IBackend
     private readonly EventHandle[] _stageFree = new EventHandle[2];
     private readonly bool[] _stageUsed = new bool[2];
     private int _nextStage;
+    /// <summary>cuBLASLt, where libcublasLt loaded: every product with its epilogue in one call; null: the
+    /// cublasGemmEx fallback with epilogue kernels.</summary>
+    private readonly CublasLtGemm? _lt;
     private readonly Scratch _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened;
     /// <summary>What the rotary table in <see cref="_rotary"/> was made for (T, R, base, past); null: nothing yet.</summary>
     private (int T, int R, double Base, int Past)? _rotaryKey;
@@ -54,6 +57,7 @@ public sealed partial class CudaBackend : IBackend
             CublasApi.Check(CublasApi.cublasSetMathMode(_blas.Value, mode), "cublasSetMathMode");
             CublasApi.Check(CublasApi.cublasGetVersion_v2(_blas.Value, out int bv), "cublasGetVersion_v2");
             CublasVersion = bv;
+            _lt = CublasLtGemm.TryCreate(_dev);
             for (int i = 0; i < 2; i++)
             {
                 _stage[i] = _dev.AllocatePinned(StageBytes);
@@ -96,6 +100,13 @@ public sealed partial class CudaBackend : IBackend
     public int CublasVersion { get; }
 
     public Precision Precision { get; }
+
+    /// <summary>True (the default) where libcublasLt loaded: products apply their epilogues themselves (cuBLASLt). False:
+    /// the cublasGemmEx fallback with its epilogue kernels, as where libcublasLt is missing (tests run both).</summary>
+    public bool UseCublasLt { get; set; } = true;
+
+    /// <summary>True when this backend's products go through cuBLASLt.</summary>
+    public bool CublasLtActive => _lt is not null && UseCublasLt;
 
     /// <summary>When true, attention uses cuBLAS batched products around softmax_causal instead of attention_fused
     /// (the only path for head sizes above 128).</summary>
@@ -309,7 +320,7 @@ public sealed partial class CudaBackend : IBackend
         var w = Buf(weight, x.Type);
         NeedFloat(output, (long)rows * outDim, "MatMul", "output");
         Need(input, (long)rows * inDim, x.Type);
-        if (bias is not null) Need(bias, outDim);
+        if (bias is not null) Need(bias, outDim, o.Type); // the output's type (CheckTypes)
         if (w.Length < (long)inDim * outDim) throw new ArgumentException($"weight holds {w.Length} values, ({inDim}, {outDim}) needs {(long)inDim * outDim}");
         var (epi, beta) = epilogue switch
         {
@@ -351,6 +362,21 @@ public sealed partial class CudaBackend : IBackend
         if (beta != 0f && (beta != 1f || dType != DType.F32 || epilogue == GemmEpilogue.BiasGeluTanh))
             throw new ArgumentException($"GEMM beta {beta} with a {dType} output and epilogue {epilogue}: only beta 1 into F32 with None or Bias");
         if (epilogue != GemmEpilogue.None && ldd != n) throw new ArgumentException("GEMM epilogues need a dense output (ldd == n)");
+        if (_lt is not null && UseCublasLt)
+        {
+            static LtElement Lt(DType t) => t == DType.Bf16 ? LtElement.Bf16 : LtElement.F32;
+            var ltEpilogue = epilogue switch
+            {
+                GemmEpilogue.Bias => LtEpilogue.Bias,
+                GemmEpilogue.BiasGeluTanh => LtEpilogue.BiasGeluTanh,
+                _ => LtEpilogue.None,
+            };
+            using var timed = Time(aType == DType.Bf16 ? "gemm bf16 (cublasLt)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasLt)" : "gemm fp32 (cublasLt)");
+            _lt.Matmul(m, n, k, a, Lt(aType), k, b, Lt(bType), transB ? k : n, transB, d, Lt(dType), ldd, bias, ltEpilogue, beta,
+                allowTf32: Precision == Precision.Tf32, _dev.Stream);
+            Launches++;
+            return;
+        }
         string what = aType == DType.Bf16 ? "gemm bf16 (cublasGemmEx)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasGemmEx)" : "gemm fp32 (cublasGemmEx)";
         // A bf16 output with an epilogue: the product goes to fp32 scratch first, the epilogue kernel rounds.
         bool viaScratch = epilogue != GemmEpilogue.None && dType == DType.Bf16;
@@ -365,6 +391,7 @@ public sealed partial class CudaBackend : IBackend
             _dev.MakeCurrent();
             CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, transB ? CublasApi.OpT : CublasApi.OpN, CublasApi.OpN, n, m, k,
                 1f, b, type, transB ? k : n, a, type, k, beta, target, cType, ldd, compute, CublasApi.GemmDefault), "cublasGemmEx");
+            Launches++;
         }
         if (epilogue == GemmEpilogue.None) return;
         long count = (long)m * n;
@@ -738,6 +765,7 @@ public sealed partial class CudaBackend : IBackend
         foreach (var s in new[] { _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened }) s?.Dispose();
         foreach (var e in _stageFree) e?.Dispose();
         foreach (var s in _stage) s?.Dispose();
+        _lt?.Dispose();
         _blas?.Dispose();
         _module?.Dispose();
         _dev.Dispose();

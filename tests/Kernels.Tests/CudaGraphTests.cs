@@ -16,11 +16,11 @@ public class CudaGraphTests
 {
     /// <summary>LayerNorm -> MatMul (+bias, cuBLAS) -> GELU epilogue -> residual add, at sizes with remainders.</summary>
     private static void Ops(CudaBackend be, IDeviceBuffer x, IDeviceBuffer ln, IDeviceBuffer h, IDeviceBuffer y,
-        IDeviceBuffer g, IDeviceBuffer b, IDeviceBuffer w, IDeviceBuffer bias, int rows, int c, int outDim)
+        IDeviceBuffer g, IDeviceBuffer b, IDeviceBuffer w, (IDeviceBuffer Act, IDeviceBuffer F32) bias, int rows, int c, int outDim)
     {
         be.LayerNorm(ln, x, g, b, rows, c, 1e-5f);
-        be.MatMul(h, ln, w, bias, rows, c, outDim, MatMulEpilogue.BiasGelu);
-        be.MatMul(y, h, w, bias, rows, outDim, c, MatMulEpilogue.Bias);
+        be.MatMul(h, ln, w, bias.Act, rows, c, outDim, MatMulEpilogue.BiasGelu);
+        be.MatMul(y, h, w, bias.F32, rows, outDim, c, MatMulEpilogue.Bias);
         be.Add(y, x, (long)rows * c);
     }
 
@@ -33,12 +33,18 @@ public class CudaGraphTests
         Assert.Equal(c, outDim); // the second product maps back to c columns with the same (square) weight
         var rng = new Random(seed);
         var w = be.UploadWeight(Normal(rng, (long)c * outDim, 0.2f));
-        var bias = be.Upload(Normal(rng, outDim, 0.1f));
+        // Typed as the model types them: the layer norm and the hidden layer feed products (bf16 in bf16 mode), and the
+        // bias of a product has its output's type.
+        var act = DTypes.GemmInput(p);
+        var biasValues = Normal(rng, outDim, 0.1f);
+        var biasAct = be.Allocate(outDim, act);
+        be.Write(biasAct, biasValues);
+        var bias = (biasAct, be.Upload(biasValues));
         var g = be.Upload(Normal(rng, c, 1f));
         var b = be.Upload(Normal(rng, c, 0.1f));
         var x = be.Allocate((long)rows * c, DType.F32);
-        var ln = be.Allocate((long)rows * c, DType.F32);
-        var h = be.Allocate((long)rows * outDim, DType.F32);
+        var ln = be.Allocate((long)rows * c, act);
+        var h = be.Allocate((long)rows * outDim, act);
         var y = be.Allocate((long)rows * c, DType.F32);
         // Warm-up: the backend's grow-only scratch (bf16 staging of GEMM inputs) is allocated here, not in the capture.
         be.Write(x, Normal(rng, (long)rows * c, 1f));
@@ -55,7 +61,7 @@ public class CudaGraphTests
             var direct = Get(be, y, (long)rows * c);
             // Replayed, after poisoning the outputs so stale values cannot pass.
             be.Write(y, Enumerable.Repeat(float.NaN, rows * c).ToArray());
-            be.Write(h, Enumerable.Repeat(float.NaN, rows * outDim).ToArray());
+            be.Write(h, Enumerable.Repeat(float.NaN, rows * outDim).ToArray()); // NaN survives bf16 rounding
             be.Write(x, input);
             graph.Replay();
             var replayed = Get(be, y, (long)rows * c);

@@ -76,9 +76,16 @@ public class DataPathTests(ITestOutputHelper output)
     [InlineData("cuda", Precision.Tf32, 37, 64, 100)]
     [InlineData("cuda", Precision.Bf16, 1, 3, 5)]
     [InlineData("cuda", Precision.Bf16, 77, 96, 257)]
-    public void Matmul_every_epilogue_and_output_type(string backend, Precision p, int rows, int inDim, int outDim)
+    [InlineData("cuda", Precision.Fp32, 130, 33, 65, false)] // the cublasGemmEx fallback (no libcublasLt)
+    [InlineData("cuda", Precision.Bf16, 77, 96, 257, false)]
+    public void Matmul_every_epilogue_and_output_type(string backend, Precision p, int rows, int inDim, int outDim, bool cublasLt = true)
     {
         using var be = Make(backend, p);
+        if (be is CudaBackend cuda)
+        {
+            cuda.UseCublasLt = cublasLt;
+            Assert.Equal(cublasLt, cuda.CublasLtActive); // the software GPU ships the cuBLASLt shim
+        }
         int seed = Random.Shared.Next();
         var rng = new Random(seed);
         var inType = DTypes.GemmInput(p);
@@ -90,6 +97,7 @@ public class DataPathTests(ITestOutputHelper output)
         using var dx = Put(be, x, inType);
         using var dw = be.UploadWeight(w);
         using var db = be.Upload(bias);
+        using var dbBf16 = Put(be, Rounded(bias, DType.Bf16), DType.Bf16); // a bf16 output's bias is bf16
         double tol = p switch { Precision.Fp32 => 1e-5, Precision.Tf32 => 3e-2, _ => 1e-4 };
         int n = rows * outDim;
         foreach (var epi in Enum.GetValues<MatMulEpilogue>())
@@ -104,13 +112,16 @@ public class DataPathTests(ITestOutputHelper output)
                     continue;
                 }
                 var want = new float[n];
-                CpuOps.MatMul(want, x, wCpu, epi == MatMulEpilogue.None ? default : bias, rows, inDim, outDim);
+                var biasUsed = outType == DType.Bf16 ? Rounded(bias, DType.Bf16) : bias;
+                CpuOps.MatMul(want, x, wCpu, epi == MatMulEpilogue.None ? default : biasUsed, rows, inDim, outDim);
                 if (epi == MatMulEpilogue.BiasGelu) CpuOps.Gelu(want);
                 if (epi == MatMulEpilogue.BiasResidual) CpuOps.Add(want, resid);
                 want = Rounded(want, outType);
                 using var o = Poisoned(be, n, outType);
                 if (epi == MatMulEpilogue.BiasResidual) be.Write(o, resid);
-                be.MatMul(o, dx, dw, epi == MatMulEpilogue.None ? null : db, rows, inDim, outDim, epi);
+                be.MatMul(o, dx, dw, epi == MatMulEpilogue.None ? null : outType == DType.Bf16 ? dbBf16 : db, rows, inDim, outDim, epi);
+                if (epi != MatMulEpilogue.None && outType == DType.Bf16)
+                    Assert.Throws<ArgumentException>(() => be.MatMul(o, dx, dw, db, rows, inDim, outDim, epi)); // an F32 bias for a bf16 output
                 Assert.Equal(outType, o.Type);
                 double rtol = outType == DType.Bf16 ? Bf16Step : tol;
                 AssertClose(want, Get(be, o, n), tol, rtol, $"{backend} {p} {epi} -> {outType}, seed {seed}");
@@ -281,7 +292,13 @@ public class DataPathTests(ITestOutputHelper output)
         Assert.DoesNotContain(table, r => r.Name.StartsWith("convert_", StringComparison.Ordinal));
         Assert.Contains(table, r => r.Name == "fused_residual_layernorm_bf16" && r.Calls == 2 * cfg.Layers);
         Assert.Contains(table, r => r.Name == "layernorm_forward_bf16" && r.Calls == 1);
-        Assert.Contains(table, r => r.Name == "epilogue_bias_gelu_bf16" && r.Calls == cfg.Layers);
+        if (be.CublasLtActive)
+        {
+            // cuBLASLt applies the bias and bias+GELU epilogues: no epilogue kernel; 4 products a layer and the head.
+            Assert.DoesNotContain(table, r => r.Name.StartsWith("epilogue_", StringComparison.Ordinal));
+            Assert.Contains(table, r => r.Name == "gemm bf16 (cublasLt)" && r.Calls == 4 * cfg.Layers + 1);
+        }
+        else Assert.Contains(table, r => r.Name == "epilogue_bias_gelu_bf16" && r.Calls == cfg.Layers);
     }
 
     [Theory]

@@ -85,7 +85,7 @@ public sealed class CpuBackend : IBackend
         var o = FAny(output, "MatMul", "output");
         int n = checked(rows * outDim);
         var x = FAny(input, "MatMul", "input");
-        var b = bias is null ? default : F(bias, "MatMul", "bias");
+        var b = bias is null ? default : FAny(bias, "MatMul", "bias");
         if (epilogue == MatMulEpilogue.BiasResidual)
         {
             // out += (input @ weight + bias), the product and its bias first (as the GPU's epilogue adds them).

@@ -209,6 +209,7 @@ public static class MatMulEpilogues
         else DTypes.CheckFloat(output, "MatMul", "output");
         if (output.Type == DType.Bf16 && input.Type != DType.Bf16)
             throw new ArgumentException($"MatMul: a Bf16 output needs Bf16 operands (bf16 mode), got input {input.Type}");
-        if (bias is not null) DTypes.Check(bias, DType.F32, "MatMul", "bias");
+        // The bias has the output's type (cuBLASLt's rule: a bf16 output takes a bf16 bias).
+        if (bias is not null) DTypes.Check(bias, output.Type, "MatMul", "bias");
     }
 }

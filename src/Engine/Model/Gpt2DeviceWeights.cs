@@ -21,6 +21,10 @@ internal sealed class Gpt2DeviceWeights : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(headRowMultiple, 1);
         IDeviceBuffer F(float[] a) { var d = be.Upload(a); _all.Add(d); return d; }
         IDeviceBuffer M(ReadOnlySpan<float> a) { var d = be.UploadWeight(a); _all.Add(d); return d; }
+        // The bias of a product whose output feeds another product (qkv, the MLP's hidden layer) has that output's
+        // type: bf16 in bf16 mode (cuBLASLt's epilogues take the bias in the output's type).
+        var act = DTypes.GemmInput(be.Precision);
+        IDeviceBuffer B(float[] a) { var d = be.Allocate(a.Length, act); _all.Add(d); be.Write(d, a); return d; }
         Wte = F(w.Wte);
         Wpe = w.Config.LearnedPositions ? F(w.Wpe) : null;
         int v = w.Config.VocabSize, c = w.Config.Embd;
@@ -35,8 +39,8 @@ internal sealed class Gpt2DeviceWeights : IDisposable
         LnFW = F(w.LnFW);
         LnFB = F(w.LnFB);
         Blocks = w.Blocks.Select(l => new Block(
-            F(l.Ln1W), F(l.Ln1B), M(l.AttnW), F(l.AttnB), M(l.AttnProjW), F(l.AttnProjB),
-            F(l.Ln2W), F(l.Ln2B), M(l.FcW), F(l.FcB), M(l.FcProjW), F(l.FcProjB))).ToArray();
+            F(l.Ln1W), F(l.Ln1B), M(l.AttnW), B(l.AttnB), M(l.AttnProjW), F(l.AttnProjB),
+            F(l.Ln2W), F(l.Ln2B), M(l.FcW), B(l.FcB), M(l.FcProjW), F(l.FcProjB))).ToArray();
     }
 
     public IDeviceBuffer Wte { get; }
