@@ -460,6 +460,295 @@ extern "C" __global__ void attention_cached(float* __restrict__ out, const float
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Tensor-core building blocks (sm_80+). Each wraps one PTX instruction; under LC_EMULATION the emulator's exact version
+// (tests/kernel-emu/cuda_emu.h: same register fragment layouts, per the PTX ISA). Fragment layouts, with g = lane / 4
+// and t = lane % 4, for mma m16n8k16 bf16 (two bf16 per 32-bit register, the lower-indexed one in the low half):
+//   A (16x16, row): a[0] = (row g, cols 2t,2t+1), a[1] = (g+8, 2t..), a[2] = (g, 2t+8..), a[3] = (g+8, 2t+8..)
+//   B (16x8, col):  b[0] = (k rows 2t,2t+1, col g), b[1] = (k rows 2t+8,2t+9, col g)
+//   C/D (16x8):     c[0], c[1] = (row g, cols 2t, 2t+1), c[2], c[3] = (row g+8, cols 2t, 2t+1)
+// and for m16n8k8 tf32: a[0] = (g, t), a[1] = (g+8, t), a[2] = (g, t+4), a[3] = (g+8, t+4); b[0] = (k t, col g),
+// b[1] = (k t+4, col g); C/D as above.
+
+#if !defined(LC_EMULATION) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define LC_TENSOR_CORES 1
+#endif
+
+// The 32-bit shared-state-space address of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned lc_smem_u32(const void* p)
+{
+#if defined(LC_EMULATION)
+    return (unsigned)(unsigned long long)p; // unused by the emulator
+#else
+    unsigned a;
+    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+#endif
+}
+
+// d = A (16x16 bf16) @ B (16x8 bf16) + c, fp32 accumulation; d may be c.
+__device__ __forceinline__ void lc_mma_bf16_16816(float d[4], const unsigned a[4], const unsigned b[2], const float c[4])
+{
+#if defined(LC_EMULATION)
+    lc_emu::mma(0, d, a, b, c);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#else
+    (void)d; (void)a; (void)b; (void)c;
+    asm volatile("trap;"); // no tensor-core kernel is launched below sm_80
+#endif
+}
+
+// d = A (16x8 tf32) @ B (8x8 tf32) + c, fp32 accumulation; d may be c. Operands are fp32 bit patterns rounded by
+// lc_cvt_tf32 (the instruction ignores the low 13 bits).
+__device__ __forceinline__ void lc_mma_tf32_1688(float d[4], const unsigned a[4], const unsigned b[2], const float c[4])
+{
+#if defined(LC_EMULATION)
+    lc_emu::mma(1, d, a, b, c);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#else
+    (void)d; (void)a; (void)b; (void)c;
+    asm volatile("trap;");
+#endif
+}
+
+// ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: four 8x8 matrices of 16-bit elements; lane 8i + r gives the address
+// of row r of matrix i (16 bytes, 16-byte aligned, in shared memory) and every lane gets r[i] of matrix i: row g,
+// columns 2t, 2t+1 (low, high half); with .trans the elements (row 2t, col g) and (row 2t+1, col g).
+__device__ __forceinline__ void lc_ldmatrix_x4(unsigned r[4], const void* row)
+{
+#if defined(LC_EMULATION)
+    lc_emu::ldmatrix(4, false, r, row);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+        : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(lc_smem_u32(row)) : "memory");
+#else
+    (void)r; (void)row;
+    asm volatile("trap;");
+#endif
+}
+
+__device__ __forceinline__ void lc_ldmatrix_x4_trans(unsigned r[4], const void* row)
+{
+#if defined(LC_EMULATION)
+    lc_emu::ldmatrix(4, true, r, row);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+        : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(lc_smem_u32(row)) : "memory");
+#else
+    (void)r; (void)row;
+    asm volatile("trap;");
+#endif
+}
+
+// Two fp32 values rounded to bf16 (nearest even) and packed: lo in the low half (cvt.rn.bf16x2.f32).
+__device__ __forceinline__ unsigned lc_pack_bf16x2(float lo, float hi)
+{
+#if defined(LC_EMULATION)
+    return (unsigned)lc_emu::f32ToBf16(lo) | ((unsigned)lc_emu::f32ToBf16(hi) << 16);
+#elif defined(LC_TENSOR_CORES)
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
+    unsigned a = (unsigned)__float_as_int(lo), b = (unsigned)__float_as_int(hi);
+    a = (a & 0x7fffffffu) > 0x7f800000u ? (a >> 16) | 0x40u : (a + 0x7fffu + ((a >> 16) & 1u)) >> 16;
+    b = (b & 0x7fffffffu) > 0x7f800000u ? (b >> 16) | 0x40u : (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+    return a | (b << 16);
+#endif
+}
+
+__device__ __forceinline__ float lc_bf16_lo(unsigned x) { return __int_as_float((int)(x << 16)); }
+__device__ __forceinline__ float lc_bf16_hi(unsigned x) { return __int_as_float((int)(x & 0xffff0000u)); }
+
+// fp32 -> tf32 bit pattern, nearest with ties away from zero (cvt.rna.tf32.f32).
+__device__ __forceinline__ unsigned lc_cvt_tf32(float x)
+{
+#if defined(LC_EMULATION)
+    return lc_emu::f32ToTf32(x);
+#elif defined(LC_TENSOR_CORES)
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+#else
+    return (unsigned)__float_as_int(x);
+#endif
+}
+
+// 16 bytes global -> shared (cp.async.cg on sm_80+, waited for by lc_cp_async_wait); both 16-byte aligned.
+__device__ __forceinline__ void lc_cp_async16(void* dst, const void* src)
+{
+#if defined(LC_EMULATION)
+    lc_emu::cp_async16(dst, src);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(lc_smem_u32(dst)), "l"(src) : "memory");
+#else
+    const unsigned* s = (const unsigned*)src;
+    unsigned* d = (unsigned*)dst;
+    d[0] = s[0]; d[1] = s[1]; d[2] = s[2]; d[3] = s[3];
+#endif
+}
+
+__device__ __forceinline__ void lc_cp_async_wait()
+{
+#if defined(LC_TENSOR_CORES)
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention on tensor cores, bf16: flash-style, one block of 4 warps per 64 queries of one (batch, head); each warp
+// owns 16 query rows. K and V tiles of 64 keys go through shared memory (rows padded by 8 bf16 = 16 bytes, so the 8
+// row addresses of an ldmatrix hit 8 different 16-byte bank groups); S = Q K^T and O += P V on mma m16n8k16 with fp32
+// accumulators; fp32 online softmax (running max and sum per row, exp2 with scale*log2(e) folded in). Only key tiles
+// at or below the diagonal are visited, the mask is applied on the diagonal tile only.
+
+#define LC_FA_BQ 64  // queries per block (16 per warp)
+#define LC_FA_BK 64  // keys per tile
+#define LC_FA_PAD 8  // bf16 elements of padding per shared row
+
+// Rows [r0, r0+64) of a (rows, HS) bf16 slice with row stride `stride` -> shared (64, HS+PAD); rows >= nrows are 0.
+template <int HS>
+__device__ __forceinline__ void lc_fa_load_tile(unsigned short* dst, const unsigned short* src, long long stride, int r0, int nrows)
+{
+    const int chunks = HS / 8; // 16-byte pieces per row
+    for (int idx = threadIdx.x; idx < 64 * chunks; idx += blockDim.x) {
+        int r = idx / chunks, c = (idx - r * chunks) * 8;
+        unsigned short* s = dst + r * (HS + LC_FA_PAD) + c;
+        if (r0 + r < nrows) lc_cp_async16(s, src + (long long)(r0 + r) * stride + c);
+        else { unsigned* z = (unsigned*)s; z[0] = 0u; z[1] = 0u; z[2] = 0u; z[3] = 0u; }
+    }
+}
+
+template <int HS>
+__device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv, int T, int NH, float scale)
+{
+    const int LD = HS + LC_FA_PAD;
+    const int KSTEPS = HS / 16; // k-steps of S = Q K^T
+    const int DT = HS / 8;      // 8-wide column tiles of O
+    LC_DYNAMIC_SHARED(float, lc_smem);
+    unsigned short* ks = reinterpret_cast<unsigned short*>(lc_smem); // (64, LD); the Q tile passes through it first
+    unsigned short* vs = ks + LC_FA_BK * LD;                         // (64, LD)
+    int C = NH * HS;
+    long long rs = 3LL * C;
+    int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows (most key tiles) start first
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    const unsigned short* base = qkv + b * T * rs + (long long)h * HS;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int mi = lane >> 3, mr = lane & 7; // the ldmatrix matrix and row this lane addresses
+    int q0 = qt * LC_FA_BQ;
+    int rowA = q0 + warp * 16 + g, rowB = rowA + 8; // this lane's two query rows
+
+    lc_fa_load_tile<HS>(ks, base, rs, q0, T);
+    lc_cp_async_wait();
+    __syncthreads();
+    unsigned qa[KSTEPS][4];
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++)
+        lc_ldmatrix_x4(qa[kk], ks + (warp * 16 + mr + (mi & 1) * 8) * LD + kk * 16 + (mi >> 1) * 8);
+
+    float o[DT][4];
+#pragma unroll
+    for (int d = 0; d < DT; d++) { o[d][0] = 0.0f; o[d][1] = 0.0f; o[d][2] = 0.0f; o[d][3] = 0.0f; }
+    float mA = lc_neg_inf(), mB = lc_neg_inf(); // running max (log2 units) of rows A and B
+    float lA = 0.0f, lB = 0.0f;                 // this lane's part of the running sums
+    const float sl2 = scale * LC_INV_LN2;
+    for (int kt = 0; kt <= qt; kt++) {
+        __syncthreads(); // the previous tiles (or the Q tile) are consumed
+        lc_fa_load_tile<HS>(ks, base + C, rs, kt * LC_FA_BK, T);
+        lc_fa_load_tile<HS>(vs, base + 2 * C, rs, kt * LC_FA_BK, T);
+        lc_cp_async_wait();
+        __syncthreads();
+
+        float s[8][4]; // S (16 x 64): n-tile j holds keys 8j..8j+7
+#pragma unroll
+        for (int j = 0; j < 8; j++) { s[j][0] = 0.0f; s[j][1] = 0.0f; s[j][2] = 0.0f; s[j][3] = 0.0f; }
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+#pragma unroll
+            for (int j = 0; j < 8; j += 2) {
+                unsigned kb[4]; // B fragments of key n-tiles j (kb[0..1]) and j+1 (kb[2..3])
+                lc_ldmatrix_x4(kb, ks + (j * 8 + mr + (mi >> 1) * 8) * LD + kk * 16 + (mi & 1) * 8);
+                lc_mma_bf16_16816(s[j], qa[kk], kb, s[j]);
+                lc_mma_bf16_16816(s[j + 1], qa[kk], kb + 2, s[j + 1]);
+            }
+        }
+        bool diag = kt == qt;
+        float xA = mA, xB = mB;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int key = kt * LC_FA_BK + j * 8 + 2 * t + (i & 1);
+                float v = s[j][i] * sl2;
+                if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
+                s[j][i] = v;
+                if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
+            }
+        }
+        // A row's 64 scores sit in the 4 lanes of its group.
+        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
+        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
+        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
+        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+        // Key kt*64 <= every row of this block is visible, so xA, xB are finite; exp2(-inf) = 0 on the first tile.
+        float cA = exp2f(mA - xA), cB = exp2f(mB - xB);
+        mA = xA;
+        mB = xB;
+        unsigned pa[4][4]; // P (16 x 64) as A fragments of four 16-key k-steps
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            unsigned pA = lc_pack_bf16x2(exp2f(s[j][0] - xA), exp2f(s[j][1] - xA));
+            unsigned pB = lc_pack_bf16x2(exp2f(s[j][2] - xB), exp2f(s[j][3] - xB));
+            // The sums take the rounded weights: the output is then a convex combination of the V rows.
+            lA = lA * (j == 0 ? cA : 1.0f) + lc_bf16_lo(pA) + lc_bf16_hi(pA);
+            lB = lB * (j == 0 ? cB : 1.0f) + lc_bf16_lo(pB) + lc_bf16_hi(pB);
+            pa[j >> 1][(j & 1) * 2 + 0] = pA; // C layout (g, 2t..) of n-tile j = A layout (g, 2t..) or (g, 2t+8..)
+            pa[j >> 1][(j & 1) * 2 + 1] = pB;
+        }
+#pragma unroll
+        for (int d = 0; d < DT; d++) { o[d][0] *= cA; o[d][1] *= cA; o[d][2] *= cB; o[d][3] *= cB; }
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+#pragma unroll
+            for (int d = 0; d < DT; d += 2) {
+                unsigned vb[4]; // B fragments of column tiles d (vb[0..1]) and d+1 (vb[2..3]), keys 16kk..16kk+15
+                lc_ldmatrix_x4_trans(vb, vs + (kk * 16 + mr + (mi & 1) * 8) * LD + d * 8 + (mi >> 1) * 8);
+                lc_mma_bf16_16816(o[d], pa[kk], vb, o[d]);
+                lc_mma_bf16_16816(o[d + 1], pa[kk], vb + 2, o[d + 1]);
+            }
+        }
+    }
+    lA += __shfl_xor_sync(LC_FULL_MASK, lA, 1);
+    lA += __shfl_xor_sync(LC_FULL_MASK, lA, 2);
+    lB += __shfl_xor_sync(LC_FULL_MASK, lB, 1);
+    lB += __shfl_xor_sync(LC_FULL_MASK, lB, 2);
+    float iA = 1.0f / lA, iB = 1.0f / lB;
+    unsigned short* oA = out + (b * T + rowA) * (long long)C + (long long)h * HS + 2 * t;
+    unsigned short* oB = oA + 8LL * C;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        if (rowA < T) *reinterpret_cast<unsigned*>(oA + d * 8) = lc_pack_bf16x2(o[d][0] * iA, o[d][1] * iA);
+        if (rowB < T) *reinterpret_cast<unsigned*>(oB + d * 8) = lc_pack_bf16x2(o[d][2] * iB, o[d][3] * iB);
+    }
+}
+
+// out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64 or 128; grid (ceil(T/64), NH, B), block 128
+extern "C" __global__ void __launch_bounds__(128) attention_bf16(unsigned short* __restrict__ out,
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale)
+{
+    (void)B; // the grid's z extent
+    if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, scale);
+    else if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, scale);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Output head: surprisal with an online logsumexp over logit chunks
 
 // Merges the (max, sum of exp(x - max)) pair (m2, s2) into (m, s).
