@@ -66,6 +66,16 @@ internal static class EmuKernels
         Done(EmuNative.launch_attention_fused(new Dim3((uint)((t + block / 32 - 1) / (block / 32)), (uint)nh, (uint)b), block,
             AttentionShared(hs, block), output.Ptr, qkv.Ptr, b, t, nh, hs, scale), "attention_fused", output, qkv);
 
+    /// <summary>Queries per block of attention_bf16 (4 warps of 16 rows) and its key tile.</summary>
+    public const int AttentionBf16Tile = 64;
+
+    /// <summary>Dynamic shared memory of attention_bf16: K and V tiles of 64 rows of HS + 8 bf16.</summary>
+    public static uint AttentionBf16Shared(int hs) => (uint)(2 * AttentionBf16Tile * (hs + 8) * 2);
+
+    public static void AttentionBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale) =>
+        Done(EmuNative.launch_attention_bf16(new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b), 128,
+            AttentionBf16Shared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale), "attention_bf16", output, qkv);
+
     public static void KvCacheWrite(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
         Done(EmuNative.launch_kv_cache_write(Cover((long)b * tNew * c), Block, 0, kCache.Ptr, vCache.Ptr, qkv.Ptr, b, tNew, past, maxT, c),
             "kv_cache_write", kCache, vCache, qkv);

@@ -166,6 +166,15 @@ internal static partial class EmuNative
 
 
     [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_attention_bf16(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, int b, int t, int nh, int hs, float scale);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_emu_selftest_mma_bf16(Dim3 grid, Dim3 block, uint shared, nint d, nint a, nint b, nint c, int mode);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_emu_selftest_mma_tf32(Dim3 grid, Dim3 block, uint shared, nint d, nint a, nint b, nint c, int mode);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_emu_selftest_shuffles(Dim3 grid, Dim3 block, uint shared, nint output);
 
     [LibraryImport(EmuLibrary.LibraryName)]
