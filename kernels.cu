@@ -740,7 +740,7 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
 }
 
 // out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64 or 128; grid (ceil(T/64), NH, B), block 128
-extern "C" __global__ void __launch_bounds__(128) attention_bf16(unsigned short* __restrict__ out,
+extern "C" __global__ void attention_bf16(unsigned short* __restrict__ out,
     const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale)
 {
     (void)B; // the grid's z extent
