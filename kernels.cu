@@ -11,10 +11,14 @@
 //   * clang-19 to PTX for sm_80 / sm_90 with -nocudainc (the CI check), with tests/kernel-emu/cuda_min.h force-included;
 //   * g++ on the CPU with LC_EMULATION defined and tests/kernel-emu/cuda_emu.h force-included (the kernel emulator:
 //     each block's threads run as cooperative fibers).
-// Code the emulator cannot run: the cp.async (asynchronous global->shared copy, inline PTX, sm_80+) tile loads in
-// lc_attention_tile / lc_attention_tile_wait. Under LC_EMULATION (and on architectures below sm_80) a plain load loop with the same result is
-// used instead. No kernel uses tensor-core PTX: the large matrix products go to cuBLAS; sgemm_tiled is the plain
-// fp32 reference/emulation path.
+// Code the emulator cannot run as written: inline PTX. The cp.async (asynchronous global->shared copy, sm_80+) tile
+// loads of lc_attention_tile take a plain load loop with the same result under LC_EMULATION (and below sm_80). The
+// tensor-core instructions (mma.sync m16n8k16 bf16 and m16n8k8 tf32, ldmatrix x4 / x4.trans, cvt to bf16x2 / tf32,
+// 16-byte cp.async) are each wrapped in one small __device__ function (lc_mma_bf16_16816, lc_mma_tf32_1688,
+// lc_ldmatrix_x4, lc_ldmatrix_x4_trans, lc_pack_bf16x2, lc_cvt_tf32, lc_cp_async16): inline PTX on sm_80+, the
+// emulator's exact warp-collective version (cuda_emu.h, PTX ISA fragment layouts) under LC_EMULATION, a trap below
+// sm_80 (the backend launches no tensor-core kernel there). The large matrix products go to cuBLAS; sgemm_tiled is the
+// plain fp32 reference/emulation path.
 //
 // KERNELS (name: parameters with shapes; launch = grid / block / dynamic shared memory bytes)
 //
@@ -61,6 +65,18 @@
 //      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
 //              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes), plus 4 KiB of
 //              static shared memory the kernel declares itself.
+//  attention_bf16(out, qkv, B, T, NH, HS, scale)
+//      Causal attention on tensor cores, bf16: qkv (B,T,3C) bf16 (row stride 3C, no permute) -> out (B,T,C) bf16.
+//      HS = 64 or 128 (other head sizes: attention_fused_bf16), any T >= 1. One block per 64 queries of one (b, h),
+//      4 warps of 16 query rows; K/V tiles of 64 keys through shared memory (rows padded to HS+8 bf16), S = Q K^T and
+//      O += P V on mma.sync m16n8k16 with fp32 accumulation, ldmatrix loads (x4 for Q and K, x4.trans for V), fp32
+//      online softmax (running max and sum, exp2), P rounded to bf16 for P V and summed as rounded. Only key tiles at
+//      or below the diagonal are visited; the causal mask is applied on the diagonal tile only. Needs sm_80+.
+//      launch: grid (ceil(T/64), NH, B) (blockIdx.x runs from the last query tile down), block 128 (exactly),
+//              shared = 2 * 64 * (HS+8) * 2 bytes (HS=64: 18,432; HS=128: 34,816), no static shared memory.
+//  attention_fused_bf16(out, qkv, B, T, NH, HS, scale)
+//      attention_fused on bf16 qkv (B,T,3C) and bf16 out (B,T,C), fp32 arithmetic inside (widened on load, out rounded
+//      to nearest even). Same limits and launch as attention_fused.
 //  kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C)
 //      kCache, vCache (B,maxT,C)[b, past+i, :] = k, v of qkv (B,Tnew,3C) row i. Run before attention_cached.
 //      launch: grid ceil(B*Tnew*C/256) (grid-stride), block 256, shared 0.
@@ -68,6 +84,11 @@
 //      Decoding attention: query i of qkv (B,Tnew,3C) (absolute position past+i) attends to cached keys/values
 //      0..past+i of kCache, vCache (B,maxT,C). out (B,Tnew,C). Same method and limits as attention_fused.
 //      launch: grid (ceil(Tnew / (block/32)), NH, B), block 256, shared as attention_fused.
+//  kv_cache_write_bf16(kCache, vCache, qkv, B, Tnew, past, maxT, C)
+//      kv_cache_write with bf16 caches and bf16 qkv (a copy of the bits). Same launch.
+//  attention_cached_bf16(out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale)
+//      attention_cached on bf16 qkv (B,Tnew,3C), bf16 caches (B,maxT,C) and bf16 out (B,Tnew,C); fp32 arithmetic
+//      inside. Same limits and launch as attention_cached.
 //  surprisal_chunk(state, logits, targets, M, cols, ld, chunkStart)
 //      One chunk of the fused output head. logits (M, ld) holds columns chunkStart..chunkStart+cols-1 of
 //      z = hidden @ head^T (written by cuBLAS, cols <= ld); state (3, M) = running max | running sum of exp(z - max) |
@@ -95,6 +116,9 @@
 //   2026-12-03  new kernels gelu_erf_forward and rotary_forward, for GPT-NeoX / Pythia; gelu_forward removed (never
 //               launched: bias_gelu_forward with a null bias is the plain GELU) and convert_f16_to_f32 (never
 //               launched: f16 checkpoints are widened on the host while they load).
+//   2026-12-04  new kernels attention_bf16 (tensor cores: mma.sync m16n8k16 + ldmatrix), attention_fused_bf16,
+//               kv_cache_write_bf16, attention_cached_bf16 (bf16 activations). attention_fused / attention_cached
+//               unchanged (their body is now a template over fp32 / bf16 element types).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -309,8 +333,19 @@ extern "C" __global__ void softmax_causal(float* att, int BH, int Tq, int Tk, in
 #define LC_ATT_BK 32     // keys per shared-memory tile: one key per lane when scoring
 #define LC_ATT_MAX_HS 128 // four output dims per lane
 
+// Element access for the SIMT attention body: fp32 as is, bf16 (raw bits in unsigned short) widened exactly on load
+// and rounded to nearest even on store.
+__device__ __forceinline__ float lc_ld(const float* p) { return *p; }
+__device__ __forceinline__ float lc_ld(const unsigned short* p) { return __int_as_float((int)((unsigned)*p << 16)); }
+__device__ __forceinline__ void lc_st(float* p, float v) { *p = v; }
+__device__ __forceinline__ void lc_st(unsigned short* p, float v)
+{
+    unsigned u = (unsigned)__float_as_int(v);
+    *p = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u) : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 // Copies rows [k0, k0+nk) of a (rows, HS) slice with row stride `stride` into shared memory with row stride `ld`.
-// On sm_80+ the copies are asynchronous: lc_attention_tile_wait() (then __syncthreads) before reading them.
+// On sm_80+ fp32 copies are asynchronous: lc_attention_tile_wait() (then __syncthreads) before reading them.
 __device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const float* src, long long stride, int k0, int nk, int HS)
 {
     int n = nk * HS;
@@ -330,6 +365,17 @@ __device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const floa
     }
 }
 
+// The bf16 version widens to fp32 on the way (a plain load: nothing to wait for).
+__device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const unsigned short* src, long long stride, int k0, int nk, int HS)
+{
+    int n = nk * HS;
+    for (int idx = threadIdx.x; idx < n; idx += blockDim.x) {
+        int r = idx / HS;
+        int d = idx - r * HS;
+        dst[r * ld + d] = lc_ld(src + (long long)(k0 + r) * stride + d);
+    }
+}
+
 __device__ __forceinline__ void lc_attention_tile_wait()
 {
 #if !defined(LC_EMULATION) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -341,8 +387,10 @@ __device__ __forceinline__ void lc_attention_tile_wait()
 // Shared body of attention_fused and attention_cached for one (batch, head) and blockDim.x/32 queries.
 // q row i at q + i*qStride; key/value row j at k/v + j*kvStride; out row i at out + i*outStride.
 // Query i (0..nq-1) sits at absolute position past + i and sees keys 0..past+i.
-__device__ void lc_flash_attention(float* out, long long outStride, const float* q, long long qStride,
-    const float* k, const float* v, long long kvStride, int nq, int past, int HS, float scale)
+// TO and TI: float or unsigned short (bf16), for the output and the inputs.
+template <class TO, class TI>
+__device__ void lc_flash_attention(TO* out, long long outStride, const TI* q, long long qStride,
+    const TI* k, const TI* v, long long kvStride, int nq, int past, int HS, float scale)
 {
     LC_DYNAMIC_SHARED(float, lc_smem);
     // (warps, BK): each warp's probabilities of the current key tile, read back as broadcasts in the P @ V loop. Static,
@@ -357,7 +405,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
     int i0 = blockIdx.x * warps;
     int i = i0 + warp;
     bool active = i < nq;
-    for (int d = lane; d < HS; d += 32) qs[warp * HS + d] = active ? q[(long long)i * qStride + d] * scale : 0.0f;
+    for (int d = lane; d < HS; d += 32) qs[warp * HS + d] = active ? lc_ld(q + (long long)i * qStride + d) * scale : 0.0f;
 
     float m = lc_neg_inf(); // running max of the scores seen so far
     float l = 0.0f;         // running sum of exp(score - m)
@@ -410,7 +458,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
 #pragma unroll
         for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
             int d = lane + 32 * r;
-            if (d < HS) out[(long long)i * outStride + d] = acc[r] * inv;
+            if (d < HS) lc_st(out + (long long)i * outStride + d, acc[r] * inv);
         }
     }
 }
@@ -424,6 +472,20 @@ extern "C" __global__ void attention_fused(float* __restrict__ out, const float*
     long long b = blockIdx.z;
     int C = NH * HS;
     const float* q = qkv + b * T * 3LL * C + (long long)h * HS;
+    lc_flash_attention(out + b * T * C + (long long)h * HS, C, q, 3LL * C, q + C, q + 2 * C, 3LL * C,
+        T, 0, HS, scale);
+}
+
+// attention_fused on bf16 qkv and output (fp32 arithmetic inside): the SIMT path for head sizes attention_bf16 does
+// not take, and for devices without bf16 tensor cores
+extern "C" __global__ void attention_fused_bf16(unsigned short* __restrict__ out, const unsigned short* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int C = NH * HS;
+    const unsigned short* q = qkv + b * T * 3LL * C + (long long)h * HS;
     lc_flash_attention(out + b * T * C + (long long)h * HS, C, q, 3LL * C, q + C, q + 2 * C, 3LL * C,
         T, 0, HS, scale);
 }
@@ -454,6 +516,37 @@ extern "C" __global__ void attention_cached(float* __restrict__ out, const float
     long long b = blockIdx.z;
     int C = NH * HS;
     const float* q = qkv + b * Tnew * 3LL * C + (long long)h * HS;
+    long long kv = b * maxT * C + (long long)h * HS;
+    lc_flash_attention(out + b * Tnew * C + (long long)h * HS, C, q, 3LL * C, kCache + kv, vCache + kv, C,
+        Tnew, past, HS, scale);
+}
+
+// kv_cache_write with bf16 caches and qkv: kCache, vCache (B,maxT,C)[b, past+i] = k, v of qkv (B,Tnew,3C)[b, i]
+extern "C" __global__ void kv_cache_write_bf16(unsigned short* __restrict__ kCache, unsigned short* __restrict__ vCache,
+    const unsigned short* __restrict__ qkv, int B, int Tnew, int past, int maxT, int C)
+{
+    long long n = (long long)B * Tnew * C;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        int c = (int)(i % C);
+        long long r = i / C;
+        int t = (int)(r % Tnew);
+        long long b = r / Tnew;
+        long long dst = (b * maxT + past + t) * C + c;
+        kCache[dst] = qkv[r * 3LL * C + C + c];
+        vCache[dst] = qkv[r * 3LL * C + 2LL * C + c];
+    }
+}
+
+// attention_cached on bf16 qkv, caches and output (fp32 arithmetic inside)
+extern "C" __global__ void attention_cached_bf16(unsigned short* __restrict__ out, const unsigned short* __restrict__ qkv,
+    const unsigned short* __restrict__ kCache, const unsigned short* __restrict__ vCache,
+    int B, int Tnew, int past, int maxT, int NH, int HS, float scale)
+{
+    (void)B;
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int C = NH * HS;
+    const unsigned short* q = qkv + b * Tnew * 3LL * C + (long long)h * HS;
     long long kv = b * maxT * C + (long long)h * HS;
     lc_flash_attention(out + b * Tnew * C + (long long)h * HS, C, q, 3LL * C, kCache + kv, vCache + kv, C,
         Tnew, past, HS, scale);
