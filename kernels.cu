@@ -65,9 +65,9 @@
 //      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
 //              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes), plus 4 KiB of
 //              static shared memory the kernel declares itself.
-//  attention_bf16(out, qkv, B, T, NH, HS, scale)
+//  attention_bf16_hs64(out, qkv, B, T, NH, HS, scale), attention_bf16_hs128(out, qkv, B, T, NH, HS, scale)
 //      Causal attention on tensor cores, bf16: qkv (B,T,3C) bf16 (row stride 3C, no permute) -> out (B,T,C) bf16.
-//      HS = 64 or 128 (other head sizes: attention_fused_bf16), any T >= 1. One block per 64 queries of one (b, h),
+//      HS = 64, resp. 128 (one kernel per head size; other head sizes: attention_fused_bf16), any T >= 1. One block per 64 queries of one (b, h),
 //      4 warps of 16 query rows; K/V tiles of 64 keys through shared memory (rows padded to HS+8 bf16), S = Q K^T and
 //      O += P V on mma.sync m16n8k16 with fp32 accumulation, ldmatrix loads (x4 for Q and K, x4.trans for V), fp32
 //      online softmax (running max and sum, exp2), P rounded to bf16 for P V and summed as rounded. Only key tiles at
@@ -116,7 +116,7 @@
 //   2026-12-03  new kernels gelu_erf_forward and rotary_forward, for GPT-NeoX / Pythia; gelu_forward removed (never
 //               launched: bias_gelu_forward with a null bias is the plain GELU) and convert_f16_to_f32 (never
 //               launched: f16 checkpoints are widened on the host while they load).
-//   2026-12-04  new kernels attention_bf16 (tensor cores: mma.sync m16n8k16 + ldmatrix), attention_fused_bf16,
+//   2026-12-04  new kernels attention_bf16_hs64 / _hs128 (tensor cores: mma.sync m16n8k16 + ldmatrix), attention_fused_bf16,
 //               kv_cache_write_bf16, attention_cached_bf16 (bf16 activations). attention_fused / attention_cached
 //               unchanged (their body is now a template over fp32 / bf16 element types).
 
@@ -832,13 +832,176 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
     }
 }
 
-// out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64 or 128; grid (ceil(T/64), NH, B), block 128
-extern "C" __global__ void attention_bf16(unsigned short* __restrict__ out,
+// out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64; grid (ceil(T/64), NH, B), block 128. One kernel
+// per head size: each gets the registers its own fragments need (the 64 one more blocks per SM).
+extern "C" __global__ void attention_bf16_hs64(unsigned short* __restrict__ out,
     const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale)
 {
     (void)B; // the grid's z extent
     if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, scale);
-    else if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, scale);
+}
+
+// The same for HS = 128.
+extern "C" __global__ void attention_bf16_hs128(unsigned short* __restrict__ out,
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, scale);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention on tensor cores, tf32: fp32 qkv and output, the bf16 kernel's structure on mma m16n8k8 tf32. Q fragments
+// come straight from global memory (once per block), K and V tiles of 32 keys go through shared memory as fp32 (K rows
+// padded to HS+4 floats, V rows to HS+8, so the fragment reads of a warp hit 32 different banks); P moves from the
+// accumulator layout to the A layout with warp shuffles. Operands rounded by cvt.rna.tf32.
+
+#define LC_FT_BK 32 // keys per tile
+
+// Rows [r0, r0+rows) of a (rows, HS) fp32 slice with row stride `stride` -> shared (rows, ld); rows >= nrows are 0.
+template <int HS>
+__device__ __forceinline__ void lc_ft_load_tile(float* dst, int ld, const float* src, long long stride, int r0, int rows, int nrows)
+{
+    const int chunks = HS / 4; // 16-byte pieces per row
+    for (int idx = threadIdx.x; idx < rows * chunks; idx += blockDim.x) {
+        int r = idx / chunks, c = (idx - r * chunks) * 4;
+        float* s = dst + r * ld + c;
+        if (r0 + r < nrows) lc_cp_async16(s, src + (long long)(r0 + r) * stride + c);
+        else { s[0] = 0.0f; s[1] = 0.0f; s[2] = 0.0f; s[3] = 0.0f; }
+    }
+}
+
+template <int HS>
+__device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, float scale)
+{
+    const int LDK = HS + 4, LDV = HS + 8;
+    const int KSTEPS = HS / 8; // k-steps of S = Q K^T
+    const int DT = HS / 8;     // 8-wide column tiles of O
+    LC_DYNAMIC_SHARED(float, lc_smem);
+    float* ks = lc_smem;             // (32, LDK)
+    float* vs = ks + LC_FT_BK * LDK; // (32, LDV)
+    int C = NH * HS;
+    long long rs = 3LL * C;
+    int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows first
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    const float* base = qkv + b * T * rs + (long long)h * HS;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int q0 = qt * LC_FA_BQ;
+    int rowA = q0 + warp * 16 + g, rowB = rowA + 8;
+
+    unsigned qa[KSTEPS][4];
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+        const float* pA = base + (long long)rowA * rs + kk * 8 + t;
+        const float* pB = base + (long long)rowB * rs + kk * 8 + t;
+        qa[kk][0] = lc_cvt_tf32(rowA < T ? pA[0] : 0.0f);
+        qa[kk][1] = lc_cvt_tf32(rowB < T ? pB[0] : 0.0f);
+        qa[kk][2] = lc_cvt_tf32(rowA < T ? pA[4] : 0.0f);
+        qa[kk][3] = lc_cvt_tf32(rowB < T ? pB[4] : 0.0f);
+    }
+    float o[DT][4];
+#pragma unroll
+    for (int d = 0; d < DT; d++) { o[d][0] = 0.0f; o[d][1] = 0.0f; o[d][2] = 0.0f; o[d][3] = 0.0f; }
+    float mA = lc_neg_inf(), mB = lc_neg_inf(), lA = 0.0f, lB = 0.0f;
+    const float sl2 = scale * LC_INV_LN2;
+    int tiles = lc_min(2 * qt + 2, (T + LC_FT_BK - 1) / LC_FT_BK); // key tiles at or below the diagonal
+    for (int kt = 0; kt < tiles; kt++) {
+        __syncthreads(); // the previous tiles are consumed
+        lc_ft_load_tile<HS>(ks, LDK, base + C, rs, kt * LC_FT_BK, LC_FT_BK, T);
+        lc_ft_load_tile<HS>(vs, LDV, base + 2 * C, rs, kt * LC_FT_BK, LC_FT_BK, T);
+        lc_cp_async_wait();
+        __syncthreads();
+
+        float s[4][4]; // S (16 x 32): n-tile j holds keys 8j..8j+7
+#pragma unroll
+        for (int j = 0; j < 4; j++) { s[j][0] = 0.0f; s[j][1] = 0.0f; s[j][2] = 0.0f; s[j][3] = 0.0f; }
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const float* kr = ks + (j * 8 + g) * LDK + kk * 8 + t; // b0 = (dim t, key g), b1 = (dim t+4, key g)
+                unsigned kb[2] = {lc_cvt_tf32(kr[0]), lc_cvt_tf32(kr[4])};
+                lc_mma_tf32_1688(s[j], qa[kk], kb, s[j]);
+            }
+        }
+        bool diag = kt >= 2 * qt; // the two key tiles that meet this block's queries
+        float xA = mA, xB = mB;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int key = kt * LC_FT_BK + j * 8 + 2 * t + (i & 1);
+                float v = s[j][i] * sl2;
+                if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
+                s[j][i] = v;
+                if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
+            }
+        }
+        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
+        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
+        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
+        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+        // Key 0 of tile 0 is visible to every row, so the running max is finite from the first tile on; a tile wholly
+        // above a row's diagonal leaves its max alone (corr 1, weights 0).
+        float cA = exp2f(mA - xA), cB = exp2f(mB - xB);
+        mA = xA;
+        mB = xB;
+        lA *= cA;
+        lB *= cB;
+#pragma unroll
+        for (int d = 0; d < DT; d++) { o[d][0] *= cA; o[d][1] *= cA; o[d][2] *= cB; o[d][3] *= cB; }
+        int srcLo = (lane & ~3) | (t >> 1), srcHi = srcLo + 2; // lanes holding columns t and t+4 of a row pair
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            // P of n-tile j, accumulator layout: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1), rounded to tf32.
+            unsigned p0 = lc_cvt_tf32(exp2f(s[j][0] - xA)), p1 = lc_cvt_tf32(exp2f(s[j][1] - xA));
+            unsigned p2 = lc_cvt_tf32(exp2f(s[j][2] - xB)), p3 = lc_cvt_tf32(exp2f(s[j][3] - xB));
+            lA += __int_as_float((int)p0) + __int_as_float((int)p1);
+            lB += __int_as_float((int)p2) + __int_as_float((int)p3);
+            // A layout for the 8 keys of this k-step: a0 = (g, t), a1 = (g+8, t), a2 = (g, t+4), a3 = (g+8, t+4).
+            unsigned e0 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p0, srcLo), e1 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p1, srcLo);
+            unsigned e2 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p2, srcLo), e3 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p3, srcLo);
+            unsigned f0 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p0, srcHi), f1 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p1, srcHi);
+            unsigned f2 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p2, srcHi), f3 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p3, srcHi);
+            bool odd = t & 1;
+            unsigned pa[4] = {odd ? e1 : e0, odd ? e3 : e2, odd ? f1 : f0, odd ? f3 : f2};
+#pragma unroll
+            for (int d = 0; d < DT; d++) {
+                const float* vr = vs + (j * 8 + t) * LDV + d * 8 + g; // b0 = (key t, dim g), b1 = (key t+4, dim g)
+                unsigned vb[2] = {lc_cvt_tf32(vr[0]), lc_cvt_tf32(vr[4 * LDV])};
+                lc_mma_tf32_1688(o[d], pa, vb, o[d]);
+            }
+        }
+    }
+    lA += __shfl_xor_sync(LC_FULL_MASK, lA, 1);
+    lA += __shfl_xor_sync(LC_FULL_MASK, lA, 2);
+    lB += __shfl_xor_sync(LC_FULL_MASK, lB, 1);
+    lB += __shfl_xor_sync(LC_FULL_MASK, lB, 2);
+    float iA = 1.0f / lA, iB = 1.0f / lB;
+    float* oA = out + (b * T + rowA) * (long long)C + (long long)h * HS + 2 * t;
+    float* oB = oA + 8LL * C;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        if (rowA < T) { oA[d * 8] = o[d][0] * iA; oA[d * 8 + 1] = o[d][1] * iA; }
+        if (rowB < T) { oB[d * 8] = o[d][2] * iB; oB[d * 8 + 1] = o[d][3] * iB; }
+    }
+}
+
+// out (B,T,C) = causal attention of qkv (B,T,3C), fp32 storage, tf32 tensor cores, HS = 64; grid (ceil(T/64), NH, B),
+// block 128
+extern "C" __global__ void attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS == 64) lc_attention_tf32<64>(out, qkv, T, NH, scale);
+}
+
+// The same for HS = 128.
+extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS == 128) lc_attention_tf32<128>(out, qkv, T, NH, scale);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ using LearningCurves.Kernels.Native;
 namespace LearningCurves.Kernels;
 
 // Attention on the GPU: the op dispatches on the buffers' element type.
-//   qkv bf16 (BufferKind.Bf16) -> attention_bf16 (tensor cores, HS 64 / 128, sm_80+) or attention_fused_bf16 (SIMT),
+//   qkv bf16 (BufferKind.Bf16) -> attention_bf16_hs64 / _hs128 (tensor cores, sm_80+) or attention_fused_bf16 (SIMT),
 //                                 output bf16;
 //   qkv fp32                   -> attention_fused (fp32 SIMT, every precision), or the unfused cuBLAS path when
 //                                 UseCublasAttention is set or HS > 128.
@@ -17,6 +17,9 @@ public sealed partial class CudaBackend
     internal const int AttentionBf16Tile = 64;
 
     internal const int AttentionBf16Threads = 128;
+
+    /// <summary>Threads per block of <paramref name="kernel"/>'s launches (the resource test checks them).</summary>
+    internal static int LaunchThreads(string kernel) => kernel is "attention_bf16_hs64" or "attention_bf16_hs128" ? AttentionBf16Threads : Block;
 
     /// <summary>Dynamic shared memory of attention_bf16: K and V tiles of 64 rows of HS + 8 bf16 (16 bytes of padding
     /// per row against ldmatrix bank conflicts).</summary>
@@ -86,8 +89,9 @@ public sealed partial class CudaBackend
         if (b == 0 || t == 0) return;
         if ((hs == 64 || hs == 128) && _dev.Arch >= 80)
         {
-            using var _ = Time("attention_bf16");
-            LaunchBlock("attention_bf16", Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads,
+            string name = hs == 64 ? "attention_bf16_hs64" : "attention_bf16_hs128";
+            using var _ = Time(name);
+            LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads,
                 AttentionBf16Shared(hs), P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
             return;
         }

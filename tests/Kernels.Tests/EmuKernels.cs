@@ -72,9 +72,34 @@ internal static class EmuKernels
     /// <summary>Dynamic shared memory of attention_bf16: K and V tiles of 64 rows of HS + 8 bf16.</summary>
     public static uint AttentionBf16Shared(int hs) => (uint)(2 * AttentionBf16Tile * (hs + 8) * 2);
 
-    public static void AttentionBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale) =>
-        Done(EmuNative.launch_attention_bf16(new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b), 128,
-            AttentionBf16Shared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale), "attention_bf16", output, qkv);
+    /// <summary>attention_bf16_hs64 or attention_bf16_hs128, by <paramref name="hs"/>.</summary>
+    public static void AttentionBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    {
+        var grid = new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b);
+        int rc = hs switch
+        {
+            64 => EmuNative.launch_attention_bf16_hs64(grid, 128, AttentionBf16Shared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale),
+            128 => EmuNative.launch_attention_bf16_hs128(grid, 128, AttentionBf16Shared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale),
+            _ => throw new ArgumentException($"attention_bf16 takes head sizes 64 and 128, not {hs}"),
+        };
+        Done(rc, $"attention_bf16_hs{hs}", output, qkv);
+    }
+
+    /// <summary>Dynamic shared memory of attention_tf32: K and V tiles of 32 fp32 rows of HS + 4 and HS + 8.</summary>
+    public static uint AttentionTf32Shared(int hs) => (uint)(32 * (hs + 4) * 4 + 32 * (hs + 8) * 4);
+
+    /// <summary>attention_tf32_hs64 or attention_tf32_hs128, by <paramref name="hs"/>.</summary>
+    public static void AttentionTf32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    {
+        var grid = new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b);
+        int rc = hs switch
+        {
+            64 => EmuNative.launch_attention_tf32_hs64(grid, 128, AttentionTf32Shared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale),
+            128 => EmuNative.launch_attention_tf32_hs128(grid, 128, AttentionTf32Shared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale),
+            _ => throw new ArgumentException($"attention_tf32 takes head sizes 64 and 128, not {hs}"),
+        };
+        Done(rc, $"attention_tf32_hs{hs}", output, qkv);
+    }
 
     public static void KvCacheWrite(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
         Done(EmuNative.launch_kv_cache_write(Cover((long)b * tNew * c), Block, 0, kCache.Ptr, vCache.Ptr, qkv.Ptr, b, tNew, past, maxT, c),

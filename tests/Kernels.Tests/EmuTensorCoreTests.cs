@@ -186,4 +186,31 @@ public class EmuTensorCoreTests
         for (int i = 0; i < got.Length; i++) got[i] = Bf16.ToFloat(o.Halves[i]);
         AssertClose(want, got, atol, Math.Pow(2, -8), $"attention_bf16 B={b} T={t} NH={nh} HS={hs} seed {seed}", nanMatchesNan: false);
     }
+
+    /// <summary>Absolute tolerance of tf32 attention against fp32 on N(0,1) inputs: q, k, p and v rounded to 10
+    /// significand bits (2^-11 relative each). 4 * 2^-11 * max |x| (about 9e-3 here); the largest difference seen on the
+    /// shapes below was 1.8e-3, a misplaced fragment element gives differences of order 1.</summary>
+    internal static double Tf32Atol(float[] qkv)
+    {
+        double maxV = 0;
+        for (int i = 0; i < qkv.Length; i++) maxV = Math.Max(maxV, Math.Abs(qkv[i]));
+        return 4 * Math.Pow(2, -11) * maxV;
+    }
+
+    [Theory]
+    [MemberData(nameof(Bf16AttentionShapes))]
+    public void Attention_tf32_matches_cpu(int b, int t, int nh, int hs)
+    {
+        int seed = NewSeed(), c = nh * hs;
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        var want = new float[b * t * c];
+        float scale = 1f / MathF.Sqrt(hs);
+        CpuOps.Attention(want, qkv, b, t, c, nh, scale);
+        using var q = EmuBuffer.From(qkv);
+        using var o = new EmuBuffer(want.Length);
+        o.Floats.Fill(float.NaN);
+        EmuKernels.AttentionTf32(o, q, b, t, nh, hs, scale);
+        AssertClose(want, o.Floats, Tf32Atol(qkv), Math.Pow(2, -9), $"attention_tf32 B={b} T={t} NH={nh} HS={hs} seed {seed}", nanMatchesNan: false);
+    }
 }

@@ -36,7 +36,13 @@ LC_EXPORT(kv_cache_write, (float* kCache, float* vCache, const float* qkv, int B
     (kCache, vCache, qkv, B, Tnew, past, maxT, C))
 LC_EXPORT(attention_cached, (float* out, const float* qkv, const float* kCache, const float* vCache, int B, int Tnew,
     int past, int maxT, int NH, int HS, float scale), (out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale))
-LC_EXPORT(attention_bf16, (unsigned short* out, const unsigned short* qkv, int B, int T, int NH, int HS, float scale),
+LC_EXPORT(attention_bf16_hs64, (unsigned short* out, const unsigned short* qkv, int B, int T, int NH, int HS, float scale),
+    (out, qkv, B, T, NH, HS, scale))
+LC_EXPORT(attention_bf16_hs128, (unsigned short* out, const unsigned short* qkv, int B, int T, int NH, int HS, float scale),
+    (out, qkv, B, T, NH, HS, scale))
+LC_EXPORT(attention_tf32_hs64, (float* out, const float* qkv, int B, int T, int NH, int HS, float scale),
+    (out, qkv, B, T, NH, HS, scale))
+LC_EXPORT(attention_tf32_hs128, (float* out, const float* qkv, int B, int T, int NH, int HS, float scale),
     (out, qkv, B, T, NH, HS, scale))
 LC_EXPORT(surprisal_chunk, (float* state, const float* logits, const int* targets, int M, int cols, int ld, int chunkStart),
     (state, logits, targets, M, cols, ld, chunkStart))
