@@ -7,7 +7,8 @@ namespace LearningCurves.Kernels;
 // Attention on the GPU: the op dispatches on the buffers' element type.
 //   qkv bf16 (BufferKind.Bf16) -> attention_bf16_hs64 / _hs128 (tensor cores, sm_80+) or attention_fused_bf16 (SIMT),
 //                                 output bf16;
-//   qkv fp32                   -> attention_fused (fp32 SIMT, every precision), or the unfused cuBLAS path when
+//   qkv fp32, tf32 mode         -> attention_tf32_hs64 / _hs128 (tensor cores, sm_80+), output fp32;
+//   qkv fp32 otherwise         -> attention_fused (exact fp32 SIMT), or, in any mode, the unfused cuBLAS path when
 //                                 UseCublasAttention is set or HS > 128.
 // Cached decoding likewise: bf16 qkv, caches and output -> kv_cache_write_bf16 + attention_cached_bf16; fp32 ->
 // kv_cache_write + attention_cached.
@@ -19,7 +20,11 @@ public sealed partial class CudaBackend
     internal const int AttentionBf16Threads = 128;
 
     /// <summary>Threads per block of <paramref name="kernel"/>'s launches (the resource test checks them).</summary>
-    internal static int LaunchThreads(string kernel) => kernel is "attention_bf16_hs64" or "attention_bf16_hs128" ? AttentionBf16Threads : Block;
+    internal static int LaunchThreads(string kernel) => kernel is "attention_bf16_hs64" or "attention_bf16_hs128" or "attention_tf32_hs64" or "attention_tf32_hs128"
+        ? AttentionBf16Threads : Block;
+
+    /// <summary>Dynamic shared memory of attention_tf32: K and V tiles of 32 fp32 rows of HS + 4 and HS + 8 floats.</summary>
+    internal static uint AttentionTf32Shared(int hs) => (uint)(32 * (hs + 4) * 4 + 32 * (hs + 8) * 4);
 
     /// <summary>Dynamic shared memory of attention_bf16: K and V tiles of 64 rows of HS + 8 bf16 (16 bytes of padding
     /// per row against ldmatrix bank conflicts).</summary>
@@ -44,6 +49,15 @@ public sealed partial class CudaBackend
         }
         Need(output, (long)b * t * c);
         Need(qkv, (long)b * t * 3 * c);
+        if (b == 0 || t == 0) return;
+        if (!UseCublasAttention && Precision == Precision.Tf32 && (hs == 64 || hs == 128) && _dev.Arch >= 80)
+        {
+            string name = hs == 64 ? "attention_tf32_hs64" : "attention_tf32_hs128";
+            using var _ = Time(name);
+            LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionTf32Shared(hs),
+                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+            return;
+        }
         if (!UseCublasAttention && hs <= 128)
         {
             using var _ = Time("attention_fused");

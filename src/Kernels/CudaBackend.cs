@@ -101,6 +101,8 @@ public sealed partial class CudaBackend : IBackend
         ["attention_cached"] = "ppppiiiiiif",
         ["attention_bf16_hs64"] = "ppiiiif",
         ["attention_bf16_hs128"] = "ppiiiif",
+        ["attention_tf32_hs64"] = "ppiiiif",
+        ["attention_tf32_hs128"] = "ppiiiif",
         ["attention_fused_bf16"] = "ppiiiif",
         ["kv_cache_write_bf16"] = "pppiiiii",
         ["attention_cached_bf16"] = "ppppiiiiiif",
@@ -470,6 +472,8 @@ public sealed partial class CudaBackend : IBackend
         "attention_fused" or "attention_cached" or "attention_fused_bf16" or "attention_cached_bf16" => FusedShared(128),
         "attention_bf16_hs64" => AttentionBf16Shared(64),
         "attention_bf16_hs128" => AttentionBf16Shared(128),
+        "attention_tf32_hs64" => AttentionTf32Shared(64),
+        "attention_tf32_hs128" => AttentionTf32Shared(128),
         _ => 0,
     };
 

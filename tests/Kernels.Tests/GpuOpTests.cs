@@ -225,6 +225,26 @@ public class GpuOpTests
         Assert.Throws<ArgumentException>(() => be.Attention(f, d, b, t, c, heads, 1f));
     }
 
+    [Theory]
+    [InlineData(1, 1, 64, 1)]
+    [InlineData(2, 127, 128, 2)]
+    [InlineData(1, 129, 64, 3)]
+    [InlineData(2, 37, 32, 2)] // a head size the tensor-core kernel does not take: attention_fused
+    public void Attention_tf32(int b, int t, int hs, int heads)
+    {
+        using var be = Open(Precision.Tf32);
+        int c = hs * heads, seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[(long)b * t * c];
+        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
+        using var d = be.Upload(qkv);
+        using var o = Poisoned(be, want.Length);
+        be.Attention(o, d, b, t, c, heads, scale);
+        AssertClose(want, Get(be, o, want.Length), EmuTensorCoreTests.Tf32Atol(qkv), Math.Pow(2, -9), $"tf32 attention B={b} T={t} HS={hs} seed {seed}");
+    }
+
     /// <summary>qkv rounded to bf16 (held as floats) and the CPU's fp32 attention of exactly those values, with the
     /// absolute tolerance the bf16 probabilities allow: 2.5 * 2^-9 * max |v| (the output's own rounding to bf16 is the
     /// 2^-8 relative tolerance the callers add).</summary>
