@@ -9,7 +9,9 @@
 // the barriers (as on current GPUs). A block where every remaining thread waits and none can go on is reported as a
 // deadlock (the launch returns an error), as is a barrier reached by part of a warp while other lanes wait elsewhere.
 //
-// Not emulated: inline PTX (kernels.cu takes its plain paths under LC_EMULATION), memory fences between blocks (blocks
+// Tensor-core instructions (mma.sync m16n8k16 bf16 / m16n8k8 tf32, ldmatrix) are emulated exactly, as warp
+// collectives with the PTX ISA fragment layouts (lc_emu::mma, lc_emu::ldmatrix below).
+// Not emulated: other inline PTX (kernels.cu takes its plain paths under LC_EMULATION), memory fences between blocks (blocks
 // run sequentially), warp-synchronous code without explicit sync, texture/surface memory.
 #pragma once
 
