@@ -1005,6 +1005,145 @@ extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const f
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Attention in exact fp32 arithmetic, tiled SIMT (the parity mode's kernel): one block of 128 threads per 32 queries of
+// one (batch, head); thread (ty = tid/16, tx = tid%16) owns query rows 4ty..4ty+3 and, per tile of 32 keys, the scores
+// of keys tx and tx+16 (a 4x2 register tile) and output columns tx + 16j (a 4 x HS/16 register tile). The Q tile stays
+// in shared memory; K and then V of each tile take turns in one shared buffer (rows padded to HS+1 floats: 16 threads
+// reading 16 rows hit 16 banks); the probabilities go through a 32x33 shared tile. A row's 16 threads are 16
+// consecutive lanes: row max and sum by half-warp shuffles. Online softmax over the tiles at or below the diagonal;
+// the mask on the diagonal tile only. Scores are dot * scale, weights expf(s - max), as CpuOps.Attention.
+
+#define LC_F32_BQ 32 // queries per block, and keys per tile
+
+template <int NJ> // output columns per thread: HS <= 16 * NJ
+__device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, int HS, float scale)
+{
+    LC_DYNAMIC_SHARED(float, lc_smem);
+    const int LD = HS + 1;
+    float* qs = lc_smem;                  // (32, LD)
+    float* kvs = qs + LC_F32_BQ * LD;     // (32, LD): K, then V of the current tile
+    float* ps = kvs + LC_F32_BQ * LD;     // (32, 33)
+    int C = NH * HS;
+    long long rs = 3LL * C;
+    int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows first
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    const float* base = qkv + b * T * rs + (long long)h * HS;
+    int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+    int q0 = qt * LC_F32_BQ;
+    for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
+        int r = idx / HS, d = idx - r * HS;
+        qs[r * LD + d] = q0 + r < T ? base[(long long)(q0 + r) * rs + d] : 0.0f;
+    }
+    float m[4], l[4], acc[4][NJ];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        m[i] = lc_neg_inf();
+        l[i] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < NJ; j++) acc[i][j] = 0.0f;
+    }
+    for (int kt = 0; kt <= qt; kt++) {
+        int k0 = kt * LC_F32_BQ;
+        __syncthreads(); // the previous V tile is consumed (and qs written, on the first pass)
+        for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
+            int r = idx / HS, d = idx - r * HS;
+            kvs[r * LD + d] = k0 + r < T ? base[C + (long long)(k0 + r) * rs + d] : 0.0f;
+        }
+        __syncthreads();
+        float s[4][2];
+#pragma unroll
+        for (int i = 0; i < 4; i++) { s[i][0] = 0.0f; s[i][1] = 0.0f; }
+        const float* k0r = kvs + tx * LD;
+        const float* k1r = kvs + (tx + 16) * LD;
+        for (int d = 0; d < HS; d++) {
+            float ka = k0r[d], kb = k1r[d];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float qv = qs[(4 * ty + i) * LD + d];
+                s[i][0] += qv * ka;
+                s[i][1] += qv * kb;
+            }
+        }
+        bool diag = kt == qt;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int row = q0 + 4 * ty + i;
+            float s0 = s[i][0] * scale, s1 = s[i][1] * scale;
+            if (diag && k0 + tx > row) s0 = lc_neg_inf();
+            if (diag && k0 + tx + 16 > row) s1 = lc_neg_inf();
+            float mx = fmaxf(m[i], fmaxf(s0, s1));
+            mx = fmaxf(mx, __shfl_xor_sync(LC_FULL_MASK, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(LC_FULL_MASK, mx, 2));
+            mx = fmaxf(mx, __shfl_xor_sync(LC_FULL_MASK, mx, 4));
+            mx = fmaxf(mx, __shfl_xor_sync(LC_FULL_MASK, mx, 8));
+            // Key k0 <= row is visible to every row of the tile (k0 <= q0), so mx is finite from the first tile on.
+            float corr = expf(m[i] - mx);
+            m[i] = mx;
+            float p0 = expf(s0 - mx), p1 = expf(s1 - mx);
+            l[i] = l[i] * corr + p0 + p1;
+#pragma unroll
+            for (int j = 0; j < NJ; j++) acc[i][j] *= corr;
+            ps[(4 * ty + i) * 33 + tx] = p0;
+            ps[(4 * ty + i) * 33 + tx + 16] = p1;
+        }
+        __syncthreads(); // K consumed, P written
+        for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
+            int r = idx / HS, d = idx - r * HS;
+            kvs[r * LD + d] = k0 + r < T ? base[2 * C + (long long)(k0 + r) * rs + d] : 0.0f;
+        }
+        __syncthreads();
+        for (int k = 0; k < LC_F32_BQ; k++) { // masked weights are 0 (and V rows past T are zero-filled)
+            const float* vr = kvs + k * LD;
+            float pv[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) pv[i] = ps[(4 * ty + i) * 33 + k];
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                int c = tx + 16 * j;
+                float v = c < HS ? vr[c] : 0.0f;
+#pragma unroll
+                for (int i = 0; i < 4; i++) acc[i][j] += pv[i] * v;
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float sum = l[i];
+        sum += __shfl_xor_sync(LC_FULL_MASK, sum, 1);
+        sum += __shfl_xor_sync(LC_FULL_MASK, sum, 2);
+        sum += __shfl_xor_sync(LC_FULL_MASK, sum, 4);
+        sum += __shfl_xor_sync(LC_FULL_MASK, sum, 8);
+        int row = q0 + 4 * ty + i;
+        if (row < T) {
+            float inv = 1.0f / sum;
+            float* o = out + (b * T + row) * (long long)C + (long long)h * HS;
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                int c = tx + 16 * j;
+                if (c < HS) o[c] = acc[i][j] * inv;
+            }
+        }
+    }
+}
+
+// out (B,T,C) = causal attention of qkv (B,T,3C), exact fp32, HS <= 64; grid (ceil(T/32), NH, B), block 128
+extern "C" __global__ void attention_fp32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS <= 64) lc_attention_fp32<4>(out, qkv, T, NH, HS, scale);
+}
+
+// The same for 64 < HS <= 128.
+extern "C" __global__ void attention_fp32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS > 64 && HS <= 128) lc_attention_fp32<8>(out, qkv, T, NH, HS, scale);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Output head: surprisal with an online logsumexp over logit chunks
 
 // Merges the (max, sum of exp(x - max)) pair (m2, s2) into (m, s).

@@ -8,8 +8,9 @@ namespace LearningCurves.Kernels;
 //   qkv bf16 (BufferKind.Bf16) -> attention_bf16_hs64 / _hs128 (tensor cores, sm_80+) or attention_fused_bf16 (SIMT),
 //                                 output bf16;
 //   qkv fp32, tf32 mode         -> attention_tf32_hs64 / _hs128 (tensor cores, sm_80+), output fp32;
-//   qkv fp32 otherwise         -> attention_fused (exact fp32 SIMT), or, in any mode, the unfused cuBLAS path when
-//                                 UseCublasAttention is set or HS > 128.
+//   qkv fp32 otherwise         -> attention_fp32_hs64 / _hs128 (exact fp32, tiled SIMT; attention_fused with
+//                                 UseSimtAttention), or, in any mode, the unfused cuBLAS path when UseCublasAttention is
+//                                 set or HS > 128.
 // Cached decoding likewise: bf16 qkv, caches and output -> kv_cache_write_bf16 + attention_cached_bf16; fp32 ->
 // kv_cache_write + attention_cached.
 public sealed partial class CudaBackend
@@ -21,7 +22,13 @@ public sealed partial class CudaBackend
 
     /// <summary>Threads per block of <paramref name="kernel"/>'s launches (the resource test checks them).</summary>
     internal static int LaunchThreads(string kernel) => kernel is "attention_bf16_hs64" or "attention_bf16_hs128" or "attention_tf32_hs64" or "attention_tf32_hs128"
-        ? AttentionBf16Threads : Block;
+        or "attention_fp32_hs64" or "attention_fp32_hs128" ? AttentionBf16Threads : Block;
+
+    /// <summary>Dynamic shared memory of attention_fp32: Q and K/V tiles of 32 rows of HS + 1 floats and P (32, 33).</summary>
+    internal static uint AttentionFp32Shared(int hs) => (uint)((2 * 32 * (hs + 1) + 32 * 33) * 4);
+
+    /// <summary>Queries per block of attention_fp32_hs64 / _hs128.</summary>
+    internal const int AttentionFp32Tile = 32;
 
     /// <summary>Dynamic shared memory of attention_tf32: K and V tiles of 32 fp32 rows of HS + 4 and HS + 8 floats.</summary>
     internal static uint AttentionTf32Shared(int hs) => (uint)(32 * (hs + 4) * 4 + 32 * (hs + 8) * 4);
@@ -36,6 +43,10 @@ public sealed partial class CudaBackend
 
     /// <summary>A bf16 buffer holding <paramref name="data"/> rounded to nearest even, whatever the precision mode.</summary>
     internal IDeviceBuffer UploadAsBf16(ReadOnlySpan<float> data) => UploadBf16(data);
+
+    /// <summary>When true, fp32 attention runs the one-warp-per-query attention_fused instead of the tiled
+    /// attention_fp32 kernels (a comparison path for benchmarks and tests).</summary>
+    internal bool UseSimtAttention { get; set; }
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
     {
@@ -55,6 +66,14 @@ public sealed partial class CudaBackend
             string name = hs == 64 ? "attention_tf32_hs64" : "attention_tf32_hs128";
             using var _ = Time(name);
             LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionTf32Shared(hs),
+                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+            return;
+        }
+        if (!UseCublasAttention && hs <= 128 && !UseSimtAttention)
+        {
+            string name = hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128";
+            using var _ = Time(name);
+            LaunchBlock(name, Blocks(t, AttentionFp32Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionFp32Shared(hs),
                 P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
             return;
         }

@@ -103,6 +103,8 @@ public sealed partial class CudaBackend : IBackend
         ["attention_bf16_hs128"] = "ppiiiif",
         ["attention_tf32_hs64"] = "ppiiiif",
         ["attention_tf32_hs128"] = "ppiiiif",
+        ["attention_fp32_hs64"] = "ppiiiif",
+        ["attention_fp32_hs128"] = "ppiiiif",
         ["attention_fused_bf16"] = "ppiiiif",
         ["kv_cache_write_bf16"] = "pppiiiii",
         ["attention_cached_bf16"] = "ppppiiiiiif",
@@ -474,6 +476,8 @@ public sealed partial class CudaBackend : IBackend
         "attention_bf16_hs128" => AttentionBf16Shared(128),
         "attention_tf32_hs64" => AttentionTf32Shared(64),
         "attention_tf32_hs128" => AttentionTf32Shared(128),
+        "attention_fp32_hs64" => AttentionFp32Shared(64),
+        "attention_fp32_hs128" => AttentionFp32Shared(128),
         _ => 0,
     };
 

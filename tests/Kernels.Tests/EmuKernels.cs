@@ -101,6 +101,19 @@ internal static class EmuKernels
         Done(rc, $"attention_tf32_hs{hs}", output, qkv);
     }
 
+    /// <summary>Dynamic shared memory of attention_fp32: Q and K/V tiles of 32 rows of HS + 1 floats, P (32, 33).</summary>
+    public static uint AttentionFp32Shared(int hs) => (uint)((2 * 32 * (hs + 1) + 32 * 33) * 4);
+
+    /// <summary>attention_fp32_hs64 (HS &lt;= 64) or attention_fp32_hs128 (HS &lt;= 128).</summary>
+    public static void AttentionFp32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    {
+        var grid = new Dim3((uint)((t + 31) / 32), (uint)nh, (uint)b);
+        int rc = hs <= 64
+            ? EmuNative.launch_attention_fp32_hs64(grid, 128, AttentionFp32Shared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale)
+            : EmuNative.launch_attention_fp32_hs128(grid, 128, AttentionFp32Shared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale);
+        Done(rc, hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128", output, qkv);
+    }
+
     public static void KvCacheWrite(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
         Done(EmuNative.launch_kv_cache_write(Cover((long)b * tNew * c), Block, 0, kCache.Ptr, vCache.Ptr, qkv.Ptr, b, tNew, past, maxT, c),
             "kv_cache_write", kCache, vCache, qkv);

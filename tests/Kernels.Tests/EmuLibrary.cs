@@ -178,6 +178,12 @@ internal static partial class EmuNative
     internal static partial int launch_attention_tf32_hs128(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, int b, int t, int nh, int hs, float scale);
 
     [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_attention_fp32_hs64(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, int b, int t, int nh, int hs, float scale);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_attention_fp32_hs128(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, int b, int t, int nh, int hs, float scale);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_emu_selftest_mma_bf16(Dim3 grid, Dim3 block, uint shared, nint d, nint a, nint b, nint c, int mode);
 
     [LibraryImport(EmuLibrary.LibraryName)]

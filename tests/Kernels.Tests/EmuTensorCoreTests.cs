@@ -213,4 +213,34 @@ public class EmuTensorCoreTests
         EmuKernels.AttentionTf32(o, q, b, t, nh, hs, scale);
         AssertClose(want, o.Floats, Tf32Atol(qkv), Math.Pow(2, -9), $"attention_tf32 B={b} T={t} NH={nh} HS={hs} seed {seed}", nanMatchesNan: false);
     }
+
+    public static TheoryData<int, int, int, int> Fp32AttentionShapes => new()
+    {
+        // B, T, NH, HS: T = 1, 2, one short of / exactly / one past the 32-query tile, a long row; odd head sizes
+        { 1, 1, 1, 64 },
+        { 2, 2, 3, 128 },
+        { 1, 31, 2, 13 },
+        { 2, 32, 2, 100 },
+        { 1, 33, 3, 64 },
+        { 2, 127, 1, 128 },
+        { 1, 129, 2, 80 },
+        { 1, 1024, 1, 64 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Fp32AttentionShapes))]
+    public void Attention_fp32_matches_cpu(int b, int t, int nh, int hs)
+    {
+        int seed = NewSeed(), c = nh * hs;
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        var want = new float[b * t * c];
+        float scale = 1f / MathF.Sqrt(hs);
+        CpuOps.Attention(want, qkv, b, t, c, nh, scale);
+        using var q = EmuBuffer.From(qkv);
+        using var o = new EmuBuffer(want.Length);
+        o.Floats.Fill(float.NaN);
+        EmuKernels.AttentionFp32(o, q, b, t, nh, hs, scale);
+        AssertClose(want, o.Floats, 2e-6, 1e-5, $"attention_fp32 B={b} T={t} NH={nh} HS={hs} seed {seed}", nanMatchesNan: false);
+    }
 }

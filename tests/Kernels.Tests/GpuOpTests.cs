@@ -245,6 +245,28 @@ public class GpuOpTests
         AssertClose(want, Get(be, o, want.Length), EmuTensorCoreTests.Tf32Atol(qkv), Math.Pow(2, -9), $"tf32 attention B={b} T={t} HS={hs} seed {seed}");
     }
 
+    [Theory]
+    [InlineData(1, 1, 64, 1, false)]
+    [InlineData(2, 33, 64, 3, false)]
+    [InlineData(1, 129, 128, 2, false)]
+    [InlineData(2, 70, 100, 2, false)]
+    [InlineData(2, 33, 64, 3, true)] // attention_fused, the warp-per-query kernel
+    public void Attention_fp32_kernels(int b, int t, int hs, int heads, bool simt)
+    {
+        using var be = Open();
+        be.UseSimtAttention = simt;
+        int c = hs * heads, seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[(long)b * t * c];
+        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
+        using var d = be.Upload(qkv);
+        using var o = Poisoned(be, want.Length);
+        be.Attention(o, d, b, t, c, heads, scale);
+        AssertClose(want, Get(be, o, want.Length), 2e-6, 1e-5, $"fp32 attention simt={simt} B={b} T={t} HS={hs} seed {seed}");
+    }
+
     /// <summary>qkv rounded to bf16 (held as floats) and the CPU's fp32 attention of exactly those values, with the
     /// absolute tolerance the bf16 probabilities allow: 2.5 * 2^-9 * max |v| (the output's own rounding to bf16 is the
     /// 2^-8 relative tolerance the callers add).</summary>

@@ -44,6 +44,10 @@ LC_EXPORT(attention_tf32_hs64, (float* out, const float* qkv, int B, int T, int 
     (out, qkv, B, T, NH, HS, scale))
 LC_EXPORT(attention_tf32_hs128, (float* out, const float* qkv, int B, int T, int NH, int HS, float scale),
     (out, qkv, B, T, NH, HS, scale))
+LC_EXPORT(attention_fp32_hs64, (float* out, const float* qkv, int B, int T, int NH, int HS, float scale),
+    (out, qkv, B, T, NH, HS, scale))
+LC_EXPORT(attention_fp32_hs128, (float* out, const float* qkv, int B, int T, int NH, int HS, float scale),
+    (out, qkv, B, T, NH, HS, scale))
 LC_EXPORT(surprisal_chunk, (float* state, const float* logits, const int* targets, int M, int cols, int ld, int chunkStart),
     (state, logits, targets, M, cols, ld, chunkStart))
 LC_EXPORT(surprisal_finish, (float* out, const float* state, int M), (out, state, M))
