@@ -74,6 +74,23 @@
 //      or below the diagonal are visited; the causal mask is applied on the diagonal tile only. Needs sm_80+.
 //      launch: grid (ceil(T/64), NH, B) (blockIdx.x runs from the last query tile down), block 128 (exactly),
 //              shared = 2 * 64 * (HS+8) * 2 bytes (HS=64: 18,432; HS=128: 34,816), no static shared memory.
+//  attention_tf32_hs64(out, qkv, B, T, NH, HS, scale), attention_tf32_hs128(out, qkv, B, T, NH, HS, scale)
+//      Causal attention on tensor cores, tf32, fp32 storage: qkv (B,T,3C) -> out (B,T,C), both fp32. HS = 64, resp.
+//      128, any T >= 1, sm_80+. Structure of attention_bf16 on mma.sync m16n8k8 tf32 (operands rounded by
+//      cvt.rna.tf32): 4 warps of 16 query rows, Q fragments loaded from global memory once, K/V tiles of 32 keys in
+//      shared memory (K rows padded to HS+4 floats, V rows to HS+8: conflict-free fragment reads), P moved from the
+//      accumulator layout to the A layout by warp shuffles. Key tiles at or below the diagonal only, masked on the two
+//      tiles that meet the block's queries.
+//      launch: grid (ceil(T/64), NH, B), block 128 (exactly), shared = 32*(HS+4)*4 + 32*(HS+8)*4 bytes
+//              (HS=64: 17,920; HS=128: 34,304).
+//  attention_fp32_hs64(out, qkv, B, T, NH, HS, scale), attention_fp32_hs128(out, qkv, B, T, NH, HS, scale)
+//      Causal attention in exact fp32 arithmetic (the parity mode), tiled SIMT: qkv (B,T,3C) -> out (B,T,C). HS <= 64,
+//      resp. 64 < HS <= 128; any T >= 1. One block of 128 threads per 32 queries of one (b, h); each thread a 4x2
+//      register tile of scores and a 4 x ceil(HS/16) tile of outputs; Q tile in shared memory, K then V of each
+//      32-key tile in one shared buffer (rows padded to HS+1), P through a 32x33 shared tile; online softmax
+//      (dot * scale, expf) over the key tiles at or below the diagonal, the mask on the diagonal tile only.
+//      launch: grid (ceil(T/32), NH, B), block 128 (exactly), shared = (2*32*(HS+1) + 32*33) * 4 bytes
+//              (HS=64: 20,864; HS=128: 37,248).
 //  attention_fused_bf16(out, qkv, B, T, NH, HS, scale)
 //      attention_fused on bf16 qkv (B,T,3C) and bf16 out (B,T,C), fp32 arithmetic inside (widened on load, out rounded
 //      to nearest even). Same limits and launch as attention_fused.
@@ -117,7 +134,8 @@
 //               launched: bias_gelu_forward with a null bias is the plain GELU) and convert_f16_to_f32 (never
 //               launched: f16 checkpoints are widened on the host while they load).
 //   2026-12-04  new kernels attention_bf16_hs64 / _hs128 (tensor cores: mma.sync m16n8k16 + ldmatrix), attention_fused_bf16,
-//               kv_cache_write_bf16, attention_cached_bf16 (bf16 activations). attention_fused / attention_cached
+//               kv_cache_write_bf16, attention_cached_bf16 (bf16 activations), attention_tf32_hs64 / _hs128 (tf32
+//               tensor cores), attention_fp32_hs64 / _hs128 (tiled fp32 SIMT). attention_fused / attention_cached
 //               unchanged (their body is now a template over fp32 / bf16 element types).
 
 #ifndef LC_DYNAMIC_SHARED
