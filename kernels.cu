@@ -777,6 +777,7 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
         lc_cp_async_wait();
         __syncthreads();
 
+        bool diag = kt == qt;
         float s[8][4]; // S (16 x 64): n-tile j holds keys 8j..8j+7
 #pragma unroll
         for (int j = 0; j < 8; j++) { s[j][0] = 0.0f; s[j][1] = 0.0f; s[j][2] = 0.0f; s[j][3] = 0.0f; }
@@ -784,13 +785,15 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
         for (int kk = 0; kk < KSTEPS; kk++) {
 #pragma unroll
             for (int j = 0; j < 8; j += 2) {
+                // On the diagonal tile, keys 8j.. lie wholly above this warp's rows when j/2 > warp: their scores are
+                // masked anyway, so the warp skips them (a warp-uniform branch; the results do not change).
+                if (diag && (j >> 1) > warp) continue;
                 unsigned kb[4]; // B fragments of key n-tiles j (kb[0..1]) and j+1 (kb[2..3])
                 lc_ldmatrix_x4(kb, ks + (j * 8 + mr + (mi >> 1) * 8) * LD + kk * 16 + (mi & 1) * 8);
                 lc_mma_bf16_16816(s[j], qa[kk], kb, s[j]);
                 lc_mma_bf16_16816(s[j + 1], qa[kk], kb + 2, s[j + 1]);
             }
         }
-        bool diag = kt == qt;
         float xA = mA, xB = mB;
 #pragma unroll
         for (int j = 0; j < 8; j++) {
@@ -827,6 +830,7 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
         for (int d = 0; d < DT; d++) { o[d][0] *= cA; o[d][1] *= cA; o[d][2] *= cB; o[d][3] *= cB; }
 #pragma unroll
         for (int kk = 0; kk < 4; kk++) {
+            if (diag && kk > warp) continue; // weights 0: keys above this warp's rows
 #pragma unroll
             for (int d = 0; d < DT; d += 2) {
                 unsigned vb[4]; // B fragments of column tiles d (vb[0..1]) and d+1 (vb[2..3]), keys 16kk..16kk+15
@@ -930,6 +934,8 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, f
         lc_cp_async_wait();
         __syncthreads();
 
+        bool diag = kt >= 2 * qt; // the two key tiles that meet this block's queries
+        int above = (kt - 2 * qt) * LC_FT_BK - warp * 16; // on those, n-tile j is wholly masked when 8j > 15 - above
         float s[4][4]; // S (16 x 32): n-tile j holds keys 8j..8j+7
 #pragma unroll
         for (int j = 0; j < 4; j++) { s[j][0] = 0.0f; s[j][1] = 0.0f; s[j][2] = 0.0f; s[j][3] = 0.0f; }
@@ -937,12 +943,12 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, f
         for (int kk = 0; kk < KSTEPS; kk++) {
 #pragma unroll
             for (int j = 0; j < 4; j++) {
+                if (diag && above + 8 * j > 15) continue; // masked anyway: the warp skips it (warp-uniform)
                 const float* kr = ks + (j * 8 + g) * LDK + kk * 8 + t; // b0 = (dim t, key g), b1 = (dim t+4, key g)
                 unsigned kb[2] = {lc_cvt_tf32(kr[0]), lc_cvt_tf32(kr[4])};
                 lc_mma_tf32_1688(s[j], qa[kk], kb, s[j]);
             }
         }
-        bool diag = kt >= 2 * qt; // the two key tiles that meet this block's queries
         float xA = mA, xB = mB;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
@@ -983,6 +989,7 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, f
             unsigned f2 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p2, srcHi), f3 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p3, srcHi);
             bool odd = t & 1;
             unsigned pa[4] = {odd ? e1 : e0, odd ? e3 : e2, odd ? f1 : f0, odd ? f3 : f2};
+            if (diag && above + 8 * j > 15) continue; // weights 0
 #pragma unroll
             for (int d = 0; d < DT; d++) {
                 const float* vr = vs + (j * 8 + t) * LDV + d * 8 + g; // b0 = (key t, dim g), b1 = (key t+4, dim g)
