@@ -114,6 +114,20 @@ internal static class EmuKernels
         Done(rc, hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128", output, qkv);
     }
 
+    public static void AttentionFusedBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale) =>
+        Done(EmuNative.launch_attention_fused_bf16(new Dim3((uint)((t + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
+            AttentionShared(hs), output.Ptr, qkv.Ptr, b, t, nh, hs, scale), "attention_fused_bf16", output, qkv);
+
+    public static void KvCacheWriteBf16(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
+        Done(EmuNative.launch_kv_cache_write_bf16(Cover((long)b * tNew * c), Block, 0, kCache.Ptr, vCache.Ptr, qkv.Ptr, b, tNew, past, maxT, c),
+            "kv_cache_write_bf16", kCache, vCache, qkv);
+
+    public static void AttentionCachedBf16(EmuBuffer output, EmuBuffer qkv, EmuBuffer kCache, EmuBuffer vCache,
+        int b, int tNew, int past, int maxT, int nh, int hs, float scale) =>
+        Done(EmuNative.launch_attention_cached_bf16(new Dim3((uint)((tNew + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
+            AttentionShared(hs), output.Ptr, qkv.Ptr, kCache.Ptr, vCache.Ptr, b, tNew, past, maxT, nh, hs, scale),
+            "attention_cached_bf16", output, qkv, kCache, vCache);
+
     public static void KvCacheWrite(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
         Done(EmuNative.launch_kv_cache_write(Cover((long)b * tNew * c), Block, 0, kCache.Ptr, vCache.Ptr, qkv.Ptr, b, tNew, past, maxT, c),
             "kv_cache_write", kCache, vCache, qkv);

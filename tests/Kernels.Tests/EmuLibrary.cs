@@ -184,6 +184,16 @@ internal static partial class EmuNative
     internal static partial int launch_attention_fp32_hs128(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, int b, int t, int nh, int hs, float scale);
 
     [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_attention_fused_bf16(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, int b, int t, int nh, int hs, float scale);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_kv_cache_write_bf16(Dim3 grid, Dim3 block, uint shared, nint kCache, nint vCache, nint qkv, int b, int tNew, int past, int maxT, int c);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
+    internal static partial int launch_attention_cached_bf16(Dim3 grid, Dim3 block, uint shared, nint output, nint qkv, nint kCache, nint vCache,
+        int b, int tNew, int past, int maxT, int nh, int hs, float scale);
+
+    [LibraryImport(EmuLibrary.LibraryName)]
     internal static partial int launch_emu_selftest_mma_bf16(Dim3 grid, Dim3 block, uint shared, nint d, nint a, nint b, nint c, int mode);
 
     [LibraryImport(EmuLibrary.LibraryName)]

@@ -243,4 +243,68 @@ public class EmuTensorCoreTests
         EmuKernels.AttentionFp32(o, q, b, t, nh, hs, scale);
         AssertClose(want, o.Floats, 2e-6, 1e-5, $"attention_fp32 B={b} T={t} NH={nh} HS={hs} seed {seed}", nanMatchesNan: false);
     }
+
+    private static ushort[] ToBf16Bits(float[] x)
+    {
+        var bits = new ushort[x.Length];
+        Bf16.FromFloat(x, bits);
+        for (int i = 0; i < x.Length; i++) x[i] = Bf16.ToFloat(bits[i]); // the reference sees the rounded values
+        return bits;
+    }
+
+    private static float[] Widen(EmuBuffer halves, int n)
+    {
+        var r = new float[n];
+        for (int i = 0; i < n; i++) r[i] = Bf16.ToFloat(halves.Halves[i]);
+        return r;
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1, 8)]
+    [InlineData(2, 37, 3, 13)]
+    [InlineData(1, 65, 2, 100)]
+    public void Attention_fused_bf16_matches_cpu(int b, int t, int nh, int hs)
+    {
+        int seed = NewSeed(), c = nh * hs;
+        var x = Normal(new Random(seed), (long)b * t * 3 * c);
+        var bits = ToBf16Bits(x);
+        var want = new float[b * t * c];
+        float scale = 1f / MathF.Sqrt(hs);
+        CpuOps.Attention(want, x, b, t, c, nh, scale);
+        using var q = EmuBuffer.From(bits);
+        using var o = new EmuBuffer((want.Length + 1) / 2, ints: true);
+        o.Halves.Fill(0x7FC0);
+        EmuKernels.AttentionFusedBf16(o, q, b, t, nh, hs, scale);
+        // fp32 arithmetic inside: only the output's rounding to bf16 (2^-9 relative).
+        AssertClose(want, Widen(o, want.Length), 1e-6, Math.Pow(2, -8), $"attention_fused_bf16 seed {seed}", nanMatchesNan: false);
+    }
+
+    [Theory]
+    [InlineData(1, 7, 0, 16, 2, 8)]
+    [InlineData(2, 1, 19, 24, 3, 64)]
+    [InlineData(2, 5, 33, 40, 2, 128)]
+    public void Cached_attention_bf16_matches_cpu(int b, int tNew, int past, int maxT, int nh, int hs)
+    {
+        int seed = NewSeed(), c = nh * hs;
+        var rng = new Random(seed);
+        var qkv = Normal(rng, b * tNew * 3 * c);
+        var kc = Normal(rng, b * maxT * c);
+        var vc = Normal(rng, b * maxT * c);
+        var qBits = ToBf16Bits(qkv);
+        var kBits = ToBf16Bits(kc);
+        var vBits = ToBf16Bits(vc);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[b * tNew * c];
+        CpuOps.AttentionCached(want, qkv, kc, vc, b, tNew, past, maxT, c, nh, scale);
+        using var q = EmuBuffer.From(qBits);
+        using var kb = EmuBuffer.From(kBits);
+        using var vb = EmuBuffer.From(vBits);
+        using var o = new EmuBuffer((want.Length + 1) / 2, ints: true);
+        o.Halves.Fill(0x7FC0);
+        EmuKernels.KvCacheWriteBf16(kb, vb, q, b, tNew, past, maxT, c);
+        EmuKernels.AttentionCachedBf16(o, q, kb, vb, b, tNew, past, maxT, nh, hs, scale);
+        AssertClose(kc, Widen(kb, kc.Length), 0, 0, $"kv_cache_write_bf16 keys, seed {seed}");
+        AssertClose(vc, Widen(vb, vc.Length), 0, 0, $"kv_cache_write_bf16 values, seed {seed}");
+        AssertClose(want, Widen(o, want.Length), 1e-6, Math.Pow(2, -8), $"attention_cached_bf16 seed {seed}", nanMatchesNan: false);
+    }
 }

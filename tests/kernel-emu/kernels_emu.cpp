@@ -48,6 +48,13 @@ LC_EXPORT(attention_fp32_hs64, (float* out, const float* qkv, int B, int T, int 
     (out, qkv, B, T, NH, HS, scale))
 LC_EXPORT(attention_fp32_hs128, (float* out, const float* qkv, int B, int T, int NH, int HS, float scale),
     (out, qkv, B, T, NH, HS, scale))
+LC_EXPORT(attention_fused_bf16, (unsigned short* out, const unsigned short* qkv, int B, int T, int NH, int HS, float scale),
+    (out, qkv, B, T, NH, HS, scale))
+LC_EXPORT(kv_cache_write_bf16, (unsigned short* kCache, unsigned short* vCache, const unsigned short* qkv, int B, int Tnew,
+    int past, int maxT, int C), (kCache, vCache, qkv, B, Tnew, past, maxT, C))
+LC_EXPORT(attention_cached_bf16, (unsigned short* out, const unsigned short* qkv, const unsigned short* kCache,
+    const unsigned short* vCache, int B, int Tnew, int past, int maxT, int NH, int HS, float scale),
+    (out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale))
 LC_EXPORT(surprisal_chunk, (float* state, const float* logits, const int* targets, int M, int cols, int ld, int chunkStart),
     (state, logits, targets, M, cols, ld, chunkStart))
 LC_EXPORT(surprisal_finish, (float* out, const float* state, int M), (out, state, M))
