@@ -854,6 +854,18 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
     }
 }
 
+// Register caps (head size 64: 4 blocks of 128 threads per SM, so 128 registers; bf16 128: 3 blocks, 170 registers;
+// tf32 128 stays uncapped: at 170 it spills), declared ahead of the definitions: the kernel tables take each
+// kernel's name from the definition line (the extern "C" linkage, __global__, void, then the name).
+extern "C" {
+__global__ void __launch_bounds__(128, 4) attention_bf16_hs64(unsigned short* __restrict__ out,
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale);
+__global__ void __launch_bounds__(128, 4) attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale);
+__global__ void __launch_bounds__(128, 3) attention_bf16_hs128(unsigned short* __restrict__ out,
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale);
+}
+
 // out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64; grid (ceil(T/64), NH, B), block 128. One kernel
 // per head size: each gets the registers its own fragments need (the 64 one more blocks per SM).
 extern "C" __global__ void attention_bf16_hs64(unsigned short* __restrict__ out,
