@@ -11,10 +11,14 @@
 //   * clang-19 to PTX for sm_80 / sm_90 with -nocudainc (the CI check), with tests/kernel-emu/cuda_min.h force-included;
 //   * g++ on the CPU with LC_EMULATION defined and tests/kernel-emu/cuda_emu.h force-included (the kernel emulator:
 //     each block's threads run as cooperative fibers).
-// Code the emulator cannot run: the cp.async (asynchronous global->shared copy, inline PTX, sm_80+) tile loads in
-// lc_attention_tile / lc_attention_tile_wait. Under LC_EMULATION (and on architectures below sm_80) a plain load loop with the same result is
-// used instead. No kernel uses tensor-core PTX: the large matrix products go to cuBLAS; sgemm_tiled is the plain
-// fp32 reference/emulation path.
+// Code the emulator cannot run as written: inline PTX. The cp.async (asynchronous global->shared copy, sm_80+) tile
+// loads of lc_attention_tile take a plain load loop with the same result under LC_EMULATION (and below sm_80). The
+// tensor-core instructions (mma.sync m16n8k16 bf16 and m16n8k8 tf32, ldmatrix x4 / x4.trans, cvt to bf16x2 / tf32,
+// 16-byte cp.async) are each wrapped in one small __device__ function (lc_mma_bf16_16816, lc_mma_tf32_1688,
+// lc_ldmatrix_x4, lc_ldmatrix_x4_trans, lc_pack_bf16x2, lc_cvt_tf32, lc_cp_async16): inline PTX on sm_80+, the
+// emulator's exact warp-collective version (cuda_emu.h, PTX ISA fragment layouts) under LC_EMULATION, a trap below
+// sm_80 (the backend launches no tensor-core kernel there). The large matrix products go to cuBLAS; sgemm_tiled is the
+// plain fp32 reference/emulation path.
 //
 // ONE DECLARATION: each kernel's `extern "C" __global__` prototype below is the only declaration it needs. The CUDA
 // backend checks every launch against it (KernelDeclarations parses this file), and the kernel emulator and the software
@@ -89,6 +93,35 @@
 //      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
 //              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes), plus 4 KiB of
 //              static shared memory the kernel declares itself.
+//  attention_bf16_hs64(out, qkv, B, T, NH, HS, scale), attention_bf16_hs128(out, qkv, B, T, NH, HS, scale)
+//      Causal attention on tensor cores, bf16: qkv (B,T,3C) bf16 (row stride 3C, no permute) -> out (B,T,C) bf16.
+//      HS = 64, resp. 128 (one kernel per head size; other head sizes: attention_fused_bf16), any T >= 1. One block per 64 queries of one (b, h),
+//      4 warps of 16 query rows; K/V tiles of 64 keys through shared memory (rows padded to HS+8 bf16), S = Q K^T and
+//      O += P V on mma.sync m16n8k16 with fp32 accumulation, ldmatrix loads (x4 for Q and K, x4.trans for V), fp32
+//      online softmax (running max and sum, exp2), P rounded to bf16 for P V and summed as rounded. Only key tiles at
+//      or below the diagonal are visited; the causal mask is applied on the diagonal tile only. Needs sm_80+.
+//      launch: grid (ceil(T/64), NH, B) (blockIdx.x runs from the last query tile down), block 128 (exactly),
+//              shared = 2 * 64 * (HS+8) * 2 bytes (HS=64: 18,432; HS=128: 34,816), no static shared memory.
+//  attention_tf32_hs64(out, qkv, B, T, NH, HS, scale), attention_tf32_hs128(out, qkv, B, T, NH, HS, scale)
+//      Causal attention on tensor cores, tf32, fp32 storage: qkv (B,T,3C) -> out (B,T,C), both fp32. HS = 64, resp.
+//      128, any T >= 1, sm_80+. Structure of attention_bf16 on mma.sync m16n8k8 tf32 (operands rounded by
+//      cvt.rna.tf32): 4 warps of 16 query rows, Q fragments loaded from global memory once, K/V tiles of 32 keys in
+//      shared memory (K rows padded to HS+4 floats, V rows to HS+8: conflict-free fragment reads), P moved from the
+//      accumulator layout to the A layout by warp shuffles. Key tiles at or below the diagonal only, masked on the two
+//      tiles that meet the block's queries.
+//      launch: grid (ceil(T/64), NH, B), block 128 (exactly), shared = 32*(HS+4)*4 + 32*(HS+8)*4 bytes
+//              (HS=64: 17,920; HS=128: 34,304).
+//  attention_fp32_hs64(out, qkv, B, T, NH, HS, scale), attention_fp32_hs128(out, qkv, B, T, NH, HS, scale)
+//      Causal attention in exact fp32 arithmetic (the parity mode), tiled SIMT: qkv (B,T,3C) -> out (B,T,C). HS <= 64,
+//      resp. 64 < HS <= 128; any T >= 1. One block of 128 threads per 32 queries of one (b, h); each thread a 4x2
+//      register tile of scores and a 4 x ceil(HS/16) tile of outputs; Q tile in shared memory, K then V of each
+//      32-key tile in one shared buffer (rows padded to HS+1), P through a 32x33 shared tile; online softmax
+//      (dot * scale, expf) over the key tiles at or below the diagonal, the mask on the diagonal tile only.
+//      launch: grid (ceil(T/32), NH, B), block 128 (exactly), shared = (2*32*(HS+1) + 32*33) * 4 bytes
+//              (HS=64: 20,864; HS=128: 37,248).
+//  attention_fused_bf16(out, qkv, B, T, NH, HS, scale)
+//      attention_fused on bf16 qkv (B,T,3C) and bf16 out (B,T,C), fp32 arithmetic inside (widened on load, out rounded
+//      to nearest even). Same limits and launch as attention_fused.
 //  kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C)
 //      kCache, vCache (B,maxT,C)[b, past+i, :] = k, v of qkv (B,Tnew,3C) row i. Run before attention_cached.
 //      launch: grid ceil(B*Tnew*C/256) (grid-stride), block 256, shared 0.
@@ -96,6 +129,11 @@
 //      Decoding attention: query i of qkv (B,Tnew,3C) (absolute position past+i) attends to cached keys/values
 //      0..past+i of kCache, vCache (B,maxT,C). out (B,Tnew,C). Same method and limits as attention_fused.
 //      launch: grid (ceil(Tnew / (block/32)), NH, B), block 256, shared as attention_fused.
+//  kv_cache_write_bf16(kCache, vCache, qkv, B, Tnew, past, maxT, C)
+//      kv_cache_write with bf16 caches and bf16 qkv (a copy of the bits). Same launch.
+//  attention_cached_bf16(out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale)
+//      attention_cached on bf16 qkv (B,Tnew,3C), bf16 caches (B,maxT,C) and bf16 out (B,Tnew,C); fp32 arithmetic
+//      inside. Same limits and launch as attention_cached.
 //  surprisal_chunk(state, logits, targets, M, cols, ld, chunkStart)
 //      One chunk of the fused output head. logits (M, ld) holds columns chunkStart..chunkStart+cols-1 of
 //      z = hidden @ head^T (written by cuBLAS, cols <= ld; with a head padded to a multiple of 128 rows the product
@@ -129,6 +167,10 @@
 //               epilogue_bias_bf16, epilogue_bias_gelu_bf16, gelu_erf_forward_bf16, rotary_forward_bf16,
 //               gather_rows_bf16; surprisal_chunk's cols is the real vocabulary of the chunk when ld is padded.
 //               epilogue_bias_bf16 / epilogue_bias_gelu_bf16 take a bf16 bias (a bf16 output's bias is bf16).
+//   2026-12-04  new kernels attention_bf16_hs64 / _hs128 (tensor cores: mma.sync m16n8k16 + ldmatrix), attention_fused_bf16,
+//               kv_cache_write_bf16, attention_cached_bf16 (bf16 activations), attention_tf32_hs64 / _hs128 (tf32
+//               tensor cores), attention_fp32_hs64 / _hs128 (tiled fp32 SIMT). attention_fused / attention_cached
+//               unchanged (their body is now a template over fp32 / bf16 element types).
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -480,8 +522,19 @@ extern "C" __global__ void softmax_causal(float* att, int BH, int Tq, int Tk, in
 #define LC_ATT_BK 32     // keys per shared-memory tile: one key per lane when scoring
 #define LC_ATT_MAX_HS 128 // four output dims per lane
 
+// Element access for the SIMT attention body: fp32 as is, bf16 (raw bits in unsigned short) widened exactly on load
+// and rounded to nearest even on store.
+__device__ __forceinline__ float lc_ld(const float* p) { return *p; }
+__device__ __forceinline__ float lc_ld(const unsigned short* p) { return __int_as_float((int)((unsigned)*p << 16)); }
+__device__ __forceinline__ void lc_st(float* p, float v) { *p = v; }
+__device__ __forceinline__ void lc_st(unsigned short* p, float v)
+{
+    unsigned u = (unsigned)__float_as_int(v);
+    *p = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u) : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 // Copies rows [k0, k0+nk) of a (rows, HS) slice with row stride `stride` into shared memory with row stride `ld`.
-// On sm_80+ the copies are asynchronous: lc_attention_tile_wait() (then __syncthreads) before reading them.
+// On sm_80+ fp32 copies are asynchronous: lc_attention_tile_wait() (then __syncthreads) before reading them.
 __device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const float* src, long long stride, int k0, int nk, int HS)
 {
     int n = nk * HS;
@@ -501,6 +554,17 @@ __device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const floa
     }
 }
 
+// The bf16 version widens to fp32 on the way (a plain load: nothing to wait for).
+__device__ __forceinline__ void lc_attention_tile(float* dst, int ld, const unsigned short* src, long long stride, int k0, int nk, int HS)
+{
+    int n = nk * HS;
+    for (int idx = threadIdx.x; idx < n; idx += blockDim.x) {
+        int r = idx / HS;
+        int d = idx - r * HS;
+        dst[r * ld + d] = lc_ld(src + (long long)(k0 + r) * stride + d);
+    }
+}
+
 __device__ __forceinline__ void lc_attention_tile_wait()
 {
 #if !defined(LC_EMULATION) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -512,8 +576,10 @@ __device__ __forceinline__ void lc_attention_tile_wait()
 // Shared body of attention_fused and attention_cached for one (batch, head) and blockDim.x/32 queries.
 // q row i at q + i*qStride; key/value row j at k/v + j*kvStride; out row i at out + i*outStride.
 // Query i (0..nq-1) sits at absolute position past + i and sees keys 0..past+i.
-__device__ void lc_flash_attention(float* out, long long outStride, const float* q, long long qStride,
-    const float* k, const float* v, long long kvStride, int nq, int past, int HS, float scale)
+// TO and TI: float or unsigned short (bf16), for the output and the inputs.
+template <class TO, class TI>
+__device__ void lc_flash_attention(TO* out, long long outStride, const TI* q, long long qStride,
+    const TI* k, const TI* v, long long kvStride, int nq, int past, int HS, float scale)
 {
     LC_DYNAMIC_SHARED(float, lc_smem);
     // (warps, BK): each warp's probabilities of the current key tile, read back as broadcasts in the P @ V loop. Static,
@@ -528,7 +594,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
     int i0 = blockIdx.x * warps;
     int i = i0 + warp;
     bool active = i < nq;
-    for (int d = lane; d < HS; d += 32) qs[warp * HS + d] = active ? q[(long long)i * qStride + d] * scale : 0.0f;
+    for (int d = lane; d < HS; d += 32) qs[warp * HS + d] = active ? lc_ld(q + (long long)i * qStride + d) * scale : 0.0f;
 
     float m = lc_neg_inf(); // running max of the scores seen so far
     float l = 0.0f;         // running sum of exp(score - m)
@@ -581,7 +647,7 @@ __device__ void lc_flash_attention(float* out, long long outStride, const float*
 #pragma unroll
         for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
             int d = lane + 32 * r;
-            if (d < HS) out[(long long)i * outStride + d] = acc[r] * inv;
+            if (d < HS) lc_st(out + (long long)i * outStride + d, acc[r] * inv);
         }
     }
 }
@@ -595,6 +661,20 @@ extern "C" __global__ void attention_fused(float* __restrict__ out, const float*
     long long b = blockIdx.z;
     int C = NH * HS;
     const float* q = qkv + b * T * 3LL * C + (long long)h * HS;
+    lc_flash_attention(out + b * T * C + (long long)h * HS, C, q, 3LL * C, q + C, q + 2 * C, 3LL * C,
+        T, 0, HS, scale);
+}
+
+// attention_fused on bf16 qkv and output (fp32 arithmetic inside): the SIMT path for head sizes attention_bf16 does
+// not take, and for devices without bf16 tensor cores
+extern "C" __global__ void attention_fused_bf16(unsigned short* __restrict__ out, const unsigned short* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int C = NH * HS;
+    const unsigned short* q = qkv + b * T * 3LL * C + (long long)h * HS;
     lc_flash_attention(out + b * T * C + (long long)h * HS, C, q, 3LL * C, q + C, q + 2 * C, 3LL * C,
         T, 0, HS, scale);
 }
@@ -628,6 +708,647 @@ extern "C" __global__ void attention_cached(float* __restrict__ out, const float
     long long kv = b * maxT * C + (long long)h * HS;
     lc_flash_attention(out + b * Tnew * C + (long long)h * HS, C, q, 3LL * C, kCache + kv, vCache + kv, C,
         Tnew, past, HS, scale);
+}
+
+// kv_cache_write with bf16 caches and qkv: kCache, vCache (B,maxT,C)[b, past+i] = k, v of qkv (B,Tnew,3C)[b, i]
+extern "C" __global__ void kv_cache_write_bf16(unsigned short* __restrict__ kCache, unsigned short* __restrict__ vCache,
+    const unsigned short* __restrict__ qkv, int B, int Tnew, int past, int maxT, int C)
+{
+    long long n = (long long)B * Tnew * C;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        int c = (int)(i % C);
+        long long r = i / C;
+        int t = (int)(r % Tnew);
+        long long b = r / Tnew;
+        long long dst = (b * maxT + past + t) * C + c;
+        kCache[dst] = qkv[r * 3LL * C + C + c];
+        vCache[dst] = qkv[r * 3LL * C + 2LL * C + c];
+    }
+}
+
+// attention_cached on bf16 qkv, caches and output (fp32 arithmetic inside)
+extern "C" __global__ void attention_cached_bf16(unsigned short* __restrict__ out, const unsigned short* __restrict__ qkv,
+    const unsigned short* __restrict__ kCache, const unsigned short* __restrict__ vCache,
+    int B, int Tnew, int past, int maxT, int NH, int HS, float scale)
+{
+    (void)B;
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int C = NH * HS;
+    const unsigned short* q = qkv + b * Tnew * 3LL * C + (long long)h * HS;
+    long long kv = b * maxT * C + (long long)h * HS;
+    lc_flash_attention(out + b * Tnew * C + (long long)h * HS, C, q, 3LL * C, kCache + kv, vCache + kv, C,
+        Tnew, past, HS, scale);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tensor-core building blocks (sm_80+). Each wraps one PTX instruction; under LC_EMULATION the emulator's exact version
+// (tests/kernel-emu/cuda_emu.h: same register fragment layouts, per the PTX ISA). Fragment layouts, with g = lane / 4
+// and t = lane % 4, for mma m16n8k16 bf16 (two bf16 per 32-bit register, the lower-indexed one in the low half):
+//   A (16x16, row): a[0] = (row g, cols 2t,2t+1), a[1] = (g+8, 2t..), a[2] = (g, 2t+8..), a[3] = (g+8, 2t+8..)
+//   B (16x8, col):  b[0] = (k rows 2t,2t+1, col g), b[1] = (k rows 2t+8,2t+9, col g)
+//   C/D (16x8):     c[0], c[1] = (row g, cols 2t, 2t+1), c[2], c[3] = (row g+8, cols 2t, 2t+1)
+// and for m16n8k8 tf32: a[0] = (g, t), a[1] = (g+8, t), a[2] = (g, t+4), a[3] = (g+8, t+4); b[0] = (k t, col g),
+// b[1] = (k t+4, col g); C/D as above.
+
+#if !defined(LC_EMULATION) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define LC_TENSOR_CORES 1
+#endif
+
+// The 32-bit shared-state-space address of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned lc_smem_u32(const void* p)
+{
+#if defined(LC_EMULATION)
+    return (unsigned)(unsigned long long)p; // unused by the emulator
+#else
+    unsigned a;
+    asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+    return a;
+#endif
+}
+
+// d = A (16x16 bf16) @ B (16x8 bf16) + c, fp32 accumulation; d may be c.
+__device__ __forceinline__ void lc_mma_bf16_16816(float d[4], const unsigned a[4], const unsigned b[2], const float c[4])
+{
+#if defined(LC_EMULATION)
+    lc_emu::mma(0, d, a, b, c);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#else
+    (void)d; (void)a; (void)b; (void)c;
+    asm volatile("trap;"); // no tensor-core kernel is launched below sm_80
+#endif
+}
+
+// d = A (16x8 tf32) @ B (8x8 tf32) + c, fp32 accumulation; d may be c. Operands are fp32 bit patterns rounded by
+// lc_cvt_tf32 (the instruction ignores the low 13 bits).
+__device__ __forceinline__ void lc_mma_tf32_1688(float d[4], const unsigned a[4], const unsigned b[2], const float c[4])
+{
+#if defined(LC_EMULATION)
+    lc_emu::mma(1, d, a, b, c);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#else
+    (void)d; (void)a; (void)b; (void)c;
+    asm volatile("trap;");
+#endif
+}
+
+// ldmatrix.sync.aligned.m8n8.x4(.trans).shared.b16: four 8x8 matrices of 16-bit elements; lane 8i + r gives the address
+// of row r of matrix i (16 bytes, 16-byte aligned, in shared memory) and every lane gets r[i] of matrix i: row g,
+// columns 2t, 2t+1 (low, high half); with .trans the elements (row 2t, col g) and (row 2t+1, col g).
+__device__ __forceinline__ void lc_ldmatrix_x4(unsigned r[4], const void* row)
+{
+#if defined(LC_EMULATION)
+    lc_emu::ldmatrix(4, false, r, row);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+        : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(lc_smem_u32(row)) : "memory");
+#else
+    (void)r; (void)row;
+    asm volatile("trap;");
+#endif
+}
+
+__device__ __forceinline__ void lc_ldmatrix_x4_trans(unsigned r[4], const void* row)
+{
+#if defined(LC_EMULATION)
+    lc_emu::ldmatrix(4, true, r, row);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+        : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(lc_smem_u32(row)) : "memory");
+#else
+    (void)r; (void)row;
+    asm volatile("trap;");
+#endif
+}
+
+// Two fp32 values rounded to bf16 (nearest even) and packed: lo in the low half (cvt.rn.bf16x2.f32).
+__device__ __forceinline__ unsigned lc_pack_bf16x2(float lo, float hi)
+{
+#if defined(LC_EMULATION)
+    return (unsigned)lc_emu::f32ToBf16(lo) | ((unsigned)lc_emu::f32ToBf16(hi) << 16);
+#elif defined(LC_TENSOR_CORES)
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+#else
+    unsigned a = (unsigned)__float_as_int(lo), b = (unsigned)__float_as_int(hi);
+    a = (a & 0x7fffffffu) > 0x7f800000u ? (a >> 16) | 0x40u : (a + 0x7fffu + ((a >> 16) & 1u)) >> 16;
+    b = (b & 0x7fffffffu) > 0x7f800000u ? (b >> 16) | 0x40u : (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+    return a | (b << 16);
+#endif
+}
+
+__device__ __forceinline__ float lc_bf16_lo(unsigned x) { return __int_as_float((int)(x << 16)); }
+__device__ __forceinline__ float lc_bf16_hi(unsigned x) { return __int_as_float((int)(x & 0xffff0000u)); }
+
+// fp32 -> tf32 bit pattern, nearest with ties away from zero (cvt.rna.tf32.f32).
+__device__ __forceinline__ unsigned lc_cvt_tf32(float x)
+{
+#if defined(LC_EMULATION)
+    return lc_emu::f32ToTf32(x);
+#elif defined(LC_TENSOR_CORES)
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+    return r;
+#else
+    return (unsigned)__float_as_int(x);
+#endif
+}
+
+// 16 bytes global -> shared (cp.async.cg on sm_80+, waited for by lc_cp_async_wait); both 16-byte aligned.
+__device__ __forceinline__ void lc_cp_async16(void* dst, const void* src)
+{
+#if defined(LC_EMULATION)
+    lc_emu::cp_async16(dst, src);
+#elif defined(LC_TENSOR_CORES)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" :: "r"(lc_smem_u32(dst)), "l"(src) : "memory");
+#else
+    const unsigned* s = (const unsigned*)src;
+    unsigned* d = (unsigned*)dst;
+    d[0] = s[0]; d[1] = s[1]; d[2] = s[2]; d[3] = s[3];
+#endif
+}
+
+__device__ __forceinline__ void lc_cp_async_wait()
+{
+#if defined(LC_TENSOR_CORES)
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention on tensor cores, bf16: flash-style, one block of 4 warps per 64 queries of one (batch, head); each warp
+// owns 16 query rows. K and V tiles of 64 keys go through shared memory (rows padded by 8 bf16 = 16 bytes, so the 8
+// row addresses of an ldmatrix hit 8 different 16-byte bank groups); S = Q K^T and O += P V on mma m16n8k16 with fp32
+// accumulators; fp32 online softmax (running max and sum per row, exp2 with scale*log2(e) folded in). Only key tiles
+// at or below the diagonal are visited, the mask is applied on the diagonal tile only.
+
+#define LC_FA_BQ 64  // queries per block (16 per warp)
+#define LC_FA_BK 64  // keys per tile
+#define LC_FA_PAD 8  // bf16 elements of padding per shared row
+
+// Rows [r0, r0+64) of a (rows, HS) bf16 slice with row stride `stride` -> shared (64, HS+PAD); rows >= nrows are 0.
+template <int HS>
+__device__ __forceinline__ void lc_fa_load_tile(unsigned short* dst, const unsigned short* src, long long stride, int r0, int nrows)
+{
+    const int chunks = HS / 8; // 16-byte pieces per row
+    for (int idx = threadIdx.x; idx < 64 * chunks; idx += blockDim.x) {
+        int r = idx / chunks, c = (idx - r * chunks) * 8;
+        unsigned short* s = dst + r * (HS + LC_FA_PAD) + c;
+        if (r0 + r < nrows) lc_cp_async16(s, src + (long long)(r0 + r) * stride + c);
+        else { unsigned* z = (unsigned*)s; z[0] = 0u; z[1] = 0u; z[2] = 0u; z[3] = 0u; }
+    }
+}
+
+template <int HS>
+__device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv, int T, int NH, float scale)
+{
+    const int LD = HS + LC_FA_PAD;
+    const int KSTEPS = HS / 16; // k-steps of S = Q K^T
+    const int DT = HS / 8;      // 8-wide column tiles of O
+    LC_DYNAMIC_SHARED(float, lc_smem);
+    unsigned short* ks = reinterpret_cast<unsigned short*>(lc_smem); // (64, LD); the Q tile passes through it first
+    unsigned short* vs = ks + LC_FA_BK * LD;                         // (64, LD)
+    int C = NH * HS;
+    long long rs = 3LL * C;
+    int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows (most key tiles) start first
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    const unsigned short* base = qkv + b * T * rs + (long long)h * HS;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int mi = lane >> 3, mr = lane & 7; // the ldmatrix matrix and row this lane addresses
+    int q0 = qt * LC_FA_BQ;
+    int rowA = q0 + warp * 16 + g, rowB = rowA + 8; // this lane's two query rows
+
+    lc_fa_load_tile<HS>(ks, base, rs, q0, T);
+    lc_cp_async_wait();
+    __syncthreads();
+    unsigned qa[KSTEPS][4];
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++)
+        lc_ldmatrix_x4(qa[kk], ks + (warp * 16 + mr + (mi & 1) * 8) * LD + kk * 16 + (mi >> 1) * 8);
+
+    float o[DT][4];
+#pragma unroll
+    for (int d = 0; d < DT; d++) { o[d][0] = 0.0f; o[d][1] = 0.0f; o[d][2] = 0.0f; o[d][3] = 0.0f; }
+    float mA = lc_neg_inf(), mB = lc_neg_inf(); // running max (log2 units) of rows A and B
+    float lA = 0.0f, lB = 0.0f;                 // this lane's part of the running sums
+    const float sl2 = scale * LC_INV_LN2;
+    for (int kt = 0; kt <= qt; kt++) {
+        __syncthreads(); // the previous tiles (or the Q tile) are consumed
+        lc_fa_load_tile<HS>(ks, base + C, rs, kt * LC_FA_BK, T);
+        lc_fa_load_tile<HS>(vs, base + 2 * C, rs, kt * LC_FA_BK, T);
+        lc_cp_async_wait();
+        __syncthreads();
+
+        bool diag = kt == qt;
+        float s[8][4]; // S (16 x 64): n-tile j holds keys 8j..8j+7
+#pragma unroll
+        for (int j = 0; j < 8; j++) { s[j][0] = 0.0f; s[j][1] = 0.0f; s[j][2] = 0.0f; s[j][3] = 0.0f; }
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+#pragma unroll
+            for (int j = 0; j < 8; j += 2) {
+                // On the diagonal tile, keys 8j.. lie wholly above this warp's rows when j/2 > warp: their scores are
+                // masked anyway, so the warp skips them (a warp-uniform branch; the results do not change).
+                if (diag && (j >> 1) > warp) continue;
+                unsigned kb[4]; // B fragments of key n-tiles j (kb[0..1]) and j+1 (kb[2..3])
+                lc_ldmatrix_x4(kb, ks + (j * 8 + mr + (mi >> 1) * 8) * LD + kk * 16 + (mi & 1) * 8);
+                lc_mma_bf16_16816(s[j], qa[kk], kb, s[j]);
+                lc_mma_bf16_16816(s[j + 1], qa[kk], kb + 2, s[j + 1]);
+            }
+        }
+        float xA = mA, xB = mB;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int key = kt * LC_FA_BK + j * 8 + 2 * t + (i & 1);
+                float v = s[j][i] * sl2;
+                if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
+                s[j][i] = v;
+                if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
+            }
+        }
+        // A row's 64 scores sit in the 4 lanes of its group.
+        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
+        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
+        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
+        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+        // Key kt*64 <= every row of this block is visible, so xA, xB are finite; exp2(-inf) = 0 on the first tile.
+        float cA = exp2f(mA - xA), cB = exp2f(mB - xB);
+        mA = xA;
+        mB = xB;
+        unsigned pa[4][4]; // P (16 x 64) as A fragments of four 16-key k-steps
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            unsigned pA = lc_pack_bf16x2(exp2f(s[j][0] - xA), exp2f(s[j][1] - xA));
+            unsigned pB = lc_pack_bf16x2(exp2f(s[j][2] - xB), exp2f(s[j][3] - xB));
+            // The sums take the rounded weights: the output is then a convex combination of the V rows.
+            lA = lA * (j == 0 ? cA : 1.0f) + lc_bf16_lo(pA) + lc_bf16_hi(pA);
+            lB = lB * (j == 0 ? cB : 1.0f) + lc_bf16_lo(pB) + lc_bf16_hi(pB);
+            pa[j >> 1][(j & 1) * 2 + 0] = pA; // C layout (g, 2t..) of n-tile j = A layout (g, 2t..) or (g, 2t+8..)
+            pa[j >> 1][(j & 1) * 2 + 1] = pB;
+        }
+#pragma unroll
+        for (int d = 0; d < DT; d++) { o[d][0] *= cA; o[d][1] *= cA; o[d][2] *= cB; o[d][3] *= cB; }
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            if (diag && kk > warp) continue; // weights 0: keys above this warp's rows
+#pragma unroll
+            for (int d = 0; d < DT; d += 2) {
+                unsigned vb[4]; // B fragments of column tiles d (vb[0..1]) and d+1 (vb[2..3]), keys 16kk..16kk+15
+                lc_ldmatrix_x4_trans(vb, vs + (kk * 16 + mr + (mi & 1) * 8) * LD + d * 8 + (mi >> 1) * 8);
+                lc_mma_bf16_16816(o[d], pa[kk], vb, o[d]);
+                lc_mma_bf16_16816(o[d + 1], pa[kk], vb + 2, o[d + 1]);
+            }
+        }
+    }
+    lA += __shfl_xor_sync(LC_FULL_MASK, lA, 1);
+    lA += __shfl_xor_sync(LC_FULL_MASK, lA, 2);
+    lB += __shfl_xor_sync(LC_FULL_MASK, lB, 1);
+    lB += __shfl_xor_sync(LC_FULL_MASK, lB, 2);
+    float iA = 1.0f / lA, iB = 1.0f / lB;
+    unsigned short* oA = out + (b * T + rowA) * (long long)C + (long long)h * HS + 2 * t;
+    unsigned short* oB = oA + 8LL * C;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        if (rowA < T) *reinterpret_cast<unsigned*>(oA + d * 8) = lc_pack_bf16x2(o[d][0] * iA, o[d][1] * iA);
+        if (rowB < T) *reinterpret_cast<unsigned*>(oB + d * 8) = lc_pack_bf16x2(o[d][2] * iB, o[d][3] * iB);
+    }
+}
+
+// Register caps (head size 64: 4 blocks of 128 threads per SM, so 128 registers; bf16 128: 3 blocks, 170 registers;
+// tf32 128 stays uncapped: at 170 it spills), declared ahead of the definitions: the kernel tables take each
+// kernel's name from the definition line (the extern "C" linkage, __global__, void, then the name).
+extern "C" {
+__global__ void __launch_bounds__(128, 4) attention_bf16_hs64(unsigned short* __restrict__ out,
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale);
+__global__ void __launch_bounds__(128, 4) attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale);
+__global__ void __launch_bounds__(128, 3) attention_bf16_hs128(unsigned short* __restrict__ out,
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale);
+}
+
+// out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64; grid (ceil(T/64), NH, B), block 128. One kernel
+// per head size: each gets the registers its own fragments need (the 64 one more blocks per SM).
+extern "C" __global__ void attention_bf16_hs64(unsigned short* __restrict__ out,
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale)
+{
+    (void)B; // the grid's z extent
+    if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, scale);
+}
+
+// The same for HS = 128.
+extern "C" __global__ void attention_bf16_hs128(unsigned short* __restrict__ out,
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, scale);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention on tensor cores, tf32: fp32 qkv and output, the bf16 kernel's structure on mma m16n8k8 tf32. Q fragments
+// come straight from global memory (once per block), K and V tiles of 32 keys go through shared memory as fp32 (K rows
+// padded to HS+4 floats, V rows to HS+8, so the fragment reads of a warp hit 32 different banks); P moves from the
+// accumulator layout to the A layout with warp shuffles. Operands rounded by cvt.rna.tf32.
+
+#define LC_FT_BK 32 // keys per tile
+
+// Rows [r0, r0+rows) of a (rows, HS) fp32 slice with row stride `stride` -> shared (rows, ld); rows >= nrows are 0.
+template <int HS>
+__device__ __forceinline__ void lc_ft_load_tile(float* dst, int ld, const float* src, long long stride, int r0, int rows, int nrows)
+{
+    const int chunks = HS / 4; // 16-byte pieces per row
+    for (int idx = threadIdx.x; idx < rows * chunks; idx += blockDim.x) {
+        int r = idx / chunks, c = (idx - r * chunks) * 4;
+        float* s = dst + r * ld + c;
+        if (r0 + r < nrows) lc_cp_async16(s, src + (long long)(r0 + r) * stride + c);
+        else { s[0] = 0.0f; s[1] = 0.0f; s[2] = 0.0f; s[3] = 0.0f; }
+    }
+}
+
+template <int HS>
+__device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, float scale)
+{
+    const int LDK = HS + 4, LDV = HS + 8;
+    const int KSTEPS = HS / 8; // k-steps of S = Q K^T
+    const int DT = HS / 8;     // 8-wide column tiles of O
+    LC_DYNAMIC_SHARED(float, lc_smem);
+    float* ks = lc_smem;             // (32, LDK)
+    float* vs = ks + LC_FT_BK * LDK; // (32, LDV)
+    int C = NH * HS;
+    long long rs = 3LL * C;
+    int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows first
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    const float* base = qkv + b * T * rs + (long long)h * HS;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int q0 = qt * LC_FA_BQ;
+    int rowA = q0 + warp * 16 + g, rowB = rowA + 8;
+
+    unsigned qa[KSTEPS][4];
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+        const float* pA = base + (long long)rowA * rs + kk * 8 + t;
+        const float* pB = base + (long long)rowB * rs + kk * 8 + t;
+        qa[kk][0] = lc_cvt_tf32(rowA < T ? pA[0] : 0.0f);
+        qa[kk][1] = lc_cvt_tf32(rowB < T ? pB[0] : 0.0f);
+        qa[kk][2] = lc_cvt_tf32(rowA < T ? pA[4] : 0.0f);
+        qa[kk][3] = lc_cvt_tf32(rowB < T ? pB[4] : 0.0f);
+    }
+    float o[DT][4];
+#pragma unroll
+    for (int d = 0; d < DT; d++) { o[d][0] = 0.0f; o[d][1] = 0.0f; o[d][2] = 0.0f; o[d][3] = 0.0f; }
+    float mA = lc_neg_inf(), mB = lc_neg_inf(), lA = 0.0f, lB = 0.0f;
+    const float sl2 = scale * LC_INV_LN2;
+    int tiles = lc_min(2 * qt + 2, (T + LC_FT_BK - 1) / LC_FT_BK); // key tiles at or below the diagonal
+    for (int kt = 0; kt < tiles; kt++) {
+        __syncthreads(); // the previous tiles are consumed
+        lc_ft_load_tile<HS>(ks, LDK, base + C, rs, kt * LC_FT_BK, LC_FT_BK, T);
+        lc_ft_load_tile<HS>(vs, LDV, base + 2 * C, rs, kt * LC_FT_BK, LC_FT_BK, T);
+        lc_cp_async_wait();
+        __syncthreads();
+
+        bool diag = kt >= 2 * qt; // the two key tiles that meet this block's queries
+        int above = (kt - 2 * qt) * LC_FT_BK - warp * 16; // on those, n-tile j is wholly masked when 8j > 15 - above
+        float s[4][4]; // S (16 x 32): n-tile j holds keys 8j..8j+7
+#pragma unroll
+        for (int j = 0; j < 4; j++) { s[j][0] = 0.0f; s[j][1] = 0.0f; s[j][2] = 0.0f; s[j][3] = 0.0f; }
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                if (diag && above + 8 * j > 15) continue; // masked anyway: the warp skips it (warp-uniform)
+                const float* kr = ks + (j * 8 + g) * LDK + kk * 8 + t; // b0 = (dim t, key g), b1 = (dim t+4, key g)
+                unsigned kb[2] = {lc_cvt_tf32(kr[0]), lc_cvt_tf32(kr[4])};
+                lc_mma_tf32_1688(s[j], qa[kk], kb, s[j]);
+            }
+        }
+        float xA = mA, xB = mB;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int key = kt * LC_FT_BK + j * 8 + 2 * t + (i & 1);
+                float v = s[j][i] * sl2;
+                if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
+                s[j][i] = v;
+                if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
+            }
+        }
+        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
+        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
+        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
+        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+        // Key 0 of tile 0 is visible to every row, so the running max is finite from the first tile on; a tile wholly
+        // above a row's diagonal leaves its max alone (corr 1, weights 0).
+        float cA = exp2f(mA - xA), cB = exp2f(mB - xB);
+        mA = xA;
+        mB = xB;
+        lA *= cA;
+        lB *= cB;
+#pragma unroll
+        for (int d = 0; d < DT; d++) { o[d][0] *= cA; o[d][1] *= cA; o[d][2] *= cB; o[d][3] *= cB; }
+        int srcLo = (lane & ~3) | (t >> 1), srcHi = srcLo + 2; // lanes holding columns t and t+4 of a row pair
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            // P of n-tile j, accumulator layout: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1), rounded to tf32.
+            unsigned p0 = lc_cvt_tf32(exp2f(s[j][0] - xA)), p1 = lc_cvt_tf32(exp2f(s[j][1] - xA));
+            unsigned p2 = lc_cvt_tf32(exp2f(s[j][2] - xB)), p3 = lc_cvt_tf32(exp2f(s[j][3] - xB));
+            lA += __int_as_float((int)p0) + __int_as_float((int)p1);
+            lB += __int_as_float((int)p2) + __int_as_float((int)p3);
+            // A layout for the 8 keys of this k-step: a0 = (g, t), a1 = (g+8, t), a2 = (g, t+4), a3 = (g+8, t+4).
+            unsigned e0 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p0, srcLo), e1 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p1, srcLo);
+            unsigned e2 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p2, srcLo), e3 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p3, srcLo);
+            unsigned f0 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p0, srcHi), f1 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p1, srcHi);
+            unsigned f2 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p2, srcHi), f3 = (unsigned)__shfl_sync(LC_FULL_MASK, (int)p3, srcHi);
+            bool odd = t & 1;
+            unsigned pa[4] = {odd ? e1 : e0, odd ? e3 : e2, odd ? f1 : f0, odd ? f3 : f2};
+            if (diag && above + 8 * j > 15) continue; // weights 0
+#pragma unroll
+            for (int d = 0; d < DT; d++) {
+                const float* vr = vs + (j * 8 + t) * LDV + d * 8 + g; // b0 = (key t, dim g), b1 = (key t+4, dim g)
+                unsigned vb[2] = {lc_cvt_tf32(vr[0]), lc_cvt_tf32(vr[4 * LDV])};
+                lc_mma_tf32_1688(o[d], pa, vb, o[d]);
+            }
+        }
+    }
+    lA += __shfl_xor_sync(LC_FULL_MASK, lA, 1);
+    lA += __shfl_xor_sync(LC_FULL_MASK, lA, 2);
+    lB += __shfl_xor_sync(LC_FULL_MASK, lB, 1);
+    lB += __shfl_xor_sync(LC_FULL_MASK, lB, 2);
+    float iA = 1.0f / lA, iB = 1.0f / lB;
+    float* oA = out + (b * T + rowA) * (long long)C + (long long)h * HS + 2 * t;
+    float* oB = oA + 8LL * C;
+#pragma unroll
+    for (int d = 0; d < DT; d++) {
+        if (rowA < T) { oA[d * 8] = o[d][0] * iA; oA[d * 8 + 1] = o[d][1] * iA; }
+        if (rowB < T) { oB[d * 8] = o[d][2] * iB; oB[d * 8 + 1] = o[d][3] * iB; }
+    }
+}
+
+// out (B,T,C) = causal attention of qkv (B,T,3C), fp32 storage, tf32 tensor cores, HS = 64; grid (ceil(T/64), NH, B),
+// block 128
+extern "C" __global__ void attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS == 64) lc_attention_tf32<64>(out, qkv, T, NH, scale);
+}
+
+// The same for HS = 128.
+extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS == 128) lc_attention_tf32<128>(out, qkv, T, NH, scale);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention in exact fp32 arithmetic, tiled SIMT (the parity mode's kernel): one block of 128 threads per 32 queries of
+// one (batch, head); thread (ty = tid/16, tx = tid%16) owns query rows 4ty..4ty+3 and, per tile of 32 keys, the scores
+// of keys tx and tx+16 (a 4x2 register tile) and output columns tx + 16j (a 4 x HS/16 register tile). The Q tile stays
+// in shared memory; K and then V of each tile take turns in one shared buffer (rows padded to HS+1 floats: 16 threads
+// reading 16 rows hit 16 banks); the probabilities go through a 32x33 shared tile. A row's 16 threads are 16
+// consecutive lanes: row max and sum by half-warp shuffles. Online softmax over the tiles at or below the diagonal;
+// the mask on the diagonal tile only. Scores are dot * scale, weights expf(s - max), as CpuOps.Attention.
+
+#define LC_F32_BQ 32 // queries per block, and keys per tile
+
+template <int NJ> // output columns per thread: HS <= 16 * NJ
+__device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, int HS, float scale)
+{
+    LC_DYNAMIC_SHARED(float, lc_smem);
+    const int LD = HS + 1;
+    float* qs = lc_smem;                  // (32, LD)
+    float* kvs = qs + LC_F32_BQ * LD;     // (32, LD): K, then V of the current tile
+    float* ps = kvs + LC_F32_BQ * LD;     // (32, 33)
+    int C = NH * HS;
+    long long rs = 3LL * C;
+    int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows first
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    const float* base = qkv + b * T * rs + (long long)h * HS;
+    int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+    int q0 = qt * LC_F32_BQ;
+    for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
+        int r = idx / HS, d = idx - r * HS;
+        qs[r * LD + d] = q0 + r < T ? base[(long long)(q0 + r) * rs + d] : 0.0f;
+    }
+    float m[4], l[4], acc[4][NJ];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        m[i] = lc_neg_inf();
+        l[i] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < NJ; j++) acc[i][j] = 0.0f;
+    }
+    for (int kt = 0; kt <= qt; kt++) {
+        int k0 = kt * LC_F32_BQ;
+        __syncthreads(); // the previous V tile is consumed (and qs written, on the first pass)
+        for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
+            int r = idx / HS, d = idx - r * HS;
+            kvs[r * LD + d] = k0 + r < T ? base[C + (long long)(k0 + r) * rs + d] : 0.0f;
+        }
+        __syncthreads();
+        float s[4][2];
+#pragma unroll
+        for (int i = 0; i < 4; i++) { s[i][0] = 0.0f; s[i][1] = 0.0f; }
+        const float* k0r = kvs + tx * LD;
+        const float* k1r = kvs + (tx + 16) * LD;
+        for (int d = 0; d < HS; d++) {
+            float ka = k0r[d], kb = k1r[d];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float qv = qs[(4 * ty + i) * LD + d];
+                s[i][0] += qv * ka;
+                s[i][1] += qv * kb;
+            }
+        }
+        bool diag = kt == qt;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int row = q0 + 4 * ty + i;
+            float s0 = s[i][0] * scale, s1 = s[i][1] * scale;
+            if (diag && k0 + tx > row) s0 = lc_neg_inf();
+            if (diag && k0 + tx + 16 > row) s1 = lc_neg_inf();
+            float mx = fmaxf(m[i], fmaxf(s0, s1));
+            mx = fmaxf(mx, __shfl_xor_sync(LC_FULL_MASK, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(LC_FULL_MASK, mx, 2));
+            mx = fmaxf(mx, __shfl_xor_sync(LC_FULL_MASK, mx, 4));
+            mx = fmaxf(mx, __shfl_xor_sync(LC_FULL_MASK, mx, 8));
+            // Key k0 <= row is visible to every row of the tile (k0 <= q0), so mx is finite from the first tile on.
+            float corr = expf(m[i] - mx);
+            m[i] = mx;
+            float p0 = expf(s0 - mx), p1 = expf(s1 - mx);
+            l[i] = l[i] * corr + p0 + p1;
+#pragma unroll
+            for (int j = 0; j < NJ; j++) acc[i][j] *= corr;
+            ps[(4 * ty + i) * 33 + tx] = p0;
+            ps[(4 * ty + i) * 33 + tx + 16] = p1;
+        }
+        __syncthreads(); // K consumed, P written
+        for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
+            int r = idx / HS, d = idx - r * HS;
+            kvs[r * LD + d] = k0 + r < T ? base[2 * C + (long long)(k0 + r) * rs + d] : 0.0f;
+        }
+        __syncthreads();
+        for (int k = 0; k < LC_F32_BQ; k++) { // masked weights are 0 (and V rows past T are zero-filled)
+            const float* vr = kvs + k * LD;
+            float pv[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) pv[i] = ps[(4 * ty + i) * 33 + k];
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                int c = tx + 16 * j;
+                float v = c < HS ? vr[c] : 0.0f;
+#pragma unroll
+                for (int i = 0; i < 4; i++) acc[i][j] += pv[i] * v;
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float sum = l[i];
+        sum += __shfl_xor_sync(LC_FULL_MASK, sum, 1);
+        sum += __shfl_xor_sync(LC_FULL_MASK, sum, 2);
+        sum += __shfl_xor_sync(LC_FULL_MASK, sum, 4);
+        sum += __shfl_xor_sync(LC_FULL_MASK, sum, 8);
+        int row = q0 + 4 * ty + i;
+        if (row < T) {
+            float inv = 1.0f / sum;
+            float* o = out + (b * T + row) * (long long)C + (long long)h * HS;
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                int c = tx + 16 * j;
+                if (c < HS) o[c] = acc[i][j] * inv;
+            }
+        }
+    }
+}
+
+// out (B,T,C) = causal attention of qkv (B,T,3C), exact fp32, HS <= 64; grid (ceil(T/32), NH, B), block 128
+extern "C" __global__ void attention_fp32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS <= 64) lc_attention_fp32<4>(out, qkv, T, NH, HS, scale);
+}
+
+// The same for 64 < HS <= 128.
+extern "C" __global__ void attention_fp32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int HS, float scale)
+{
+    (void)B;
+    if (HS > 64 && HS <= 128) lc_attention_fp32<8>(out, qkv, T, NH, HS, scale);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -407,128 +407,6 @@ public sealed partial class CudaBackend : IBackend
         else Launch(kernel, Grid(count), 1, 1, 0, D(d), D(bias), I(m), I(n));
     }
 
-    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
-    {
-        ThrowIfDisposed();
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
-        int hs = c / heads;
-        if (Buf(qkv).Type == DType.Bf16)
-        {
-            AttentionBf16StandIn(output, qkv, b, t, c, heads, scale); // REPLACED BY THE ATTN BRANCH (bf16 kernels)
-            return;
-        }
-        Need(output, (long)b * t * c);
-        Need(qkv, (long)b * t * 3 * c);
-        if (!UseCublasAttention && hs <= 128)
-        {
-            using var _ = Time("attention_fused");
-            Launch("attention_fused", Blocks(t, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
-                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
-            return;
-        }
-        long perHead = (long)b * heads * t * hs;
-        ulong q = _q.Get(perHead * 4), k = _k.Get(perHead * 4), v = _v.Get(perHead * 4), y = _y.Get(perHead * 4);
-        ulong att = _att.Get((long)b * heads * t * t * 4);
-        int bh = b * heads;
-        using (Time("qkv_split_heads"))
-            Launch("qkv_split_heads", Grid((long)b * t * c), 1, 1, 0, D(q), D(k), D(v), P(qkv), I(b), I(t), I(heads), I(hs));
-        // TF32 only in tf32 mode: in bf16 mode everything outside the weight products stays fp32.
-        int compute = Precision == Precision.Tf32 ? CublasApi.Compute32FFastTf32 : CublasApi.Compute32F;
-        _dev.MakeCurrent();
-        using (Time("attention scores (cublasGemmStridedBatchedEx)"))
-        {
-            // scores (T, T) = q (T, HS) @ k (T, HS)^T per (b, h); column-major: S^T = k^T' ... i.e. op(k)=T, op(q)=N.
-            CublasApi.Check(CublasApi.cublasGemmStridedBatchedEx(_blas.Value, CublasApi.OpT, CublasApi.OpN, t, t, hs,
-                1f, k, CublasApi.R32F, hs, (long)t * hs, q, CublasApi.R32F, hs, (long)t * hs,
-                0f, att, CublasApi.R32F, t, (long)t * t, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(scores)");
-            Launches++;
-        }
-        using (Time("softmax_causal"))
-            Launch("softmax_causal", Blocks((long)bh * t, Block / 32), 1, 1, 0, D(att), I(bh), I(t), I(t), I(0), F(scale));
-        using (Time("attention values (cublasGemmStridedBatchedEx)"))
-        {
-            // y (T, HS) = P (T, T) @ v (T, HS); column-major: y^T (HS, T) = v^T (HS, T) @ P^T (T, T).
-            CublasApi.Check(CublasApi.cublasGemmStridedBatchedEx(_blas.Value, CublasApi.OpN, CublasApi.OpN, hs, t, t,
-                1f, v, CublasApi.R32F, hs, (long)t * hs, att, CublasApi.R32F, t, (long)t * t,
-                0f, y, CublasApi.R32F, hs, (long)t * hs, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(values)");
-            Launches++;
-        }
-        using (Time("merge_heads"))
-            Launch("merge_heads", Grid((long)b * t * c), 1, 1, 0, P(output), D(y), I(b), I(t), I(heads), I(hs));
-    }
-
-    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
-        int b, int tNew, int past, int maxT, int c, int heads, float scale)
-    {
-        ThrowIfDisposed();
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
-        int hs = c / heads;
-        if (hs > 128) throw new UserError($"cached attention on CUDA supports head sizes up to 128 (this model: {hs})");
-        if (past < 0 || past + tNew > maxT) throw new ArgumentException($"positions {past}..{past + tNew - 1} exceed the cache of {maxT}");
-        if (Buf(qkv).Type == DType.Bf16)
-        {
-            AttentionCachedBf16StandIn(output, qkv, kCache, vCache, b, tNew, past, maxT, c, heads, scale); // REPLACED BY THE ATTN BRANCH
-            return;
-        }
-        Need(output, (long)b * tNew * c);
-        Need(qkv, (long)b * tNew * 3 * c);
-        Need(kCache, (long)b * maxT * c);
-        Need(vCache, (long)b * maxT * c);
-        using (Time("kv_cache_write"))
-            Launch("kv_cache_write", Grid((long)b * tNew * c), 1, 1, 0, P(kCache), P(vCache), P(qkv), I(b), I(tNew), I(past), I(maxT), I(c));
-        using (Time("attention_cached"))
-            Launch("attention_cached", Blocks(tNew, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
-                P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
-    }
-
-    // ---- bf16 attention stand-ins: TEMPORARY, replaced by the attn branch's bf16 tensor-core kernels (issue 22), which
-    // read the bf16 qkv and write the bf16 output directly. Until then the bf16 buffers are widened (exactly) into fp32
-    // scratch, the fp32 kernel runs, and its output is rounded once into the bf16 output: the same values the bf16
-    // kernels' contract asks for (fp32 arithmetic, one rounding of the output), at the cost of conversion passes that
-    // are timed as one entry of the profile, "attention bf16 stand-in".
-
-    private void AttentionBf16StandIn(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
-    {
-        long nq = (long)b * t * 3 * c, no = (long)b * t * c;
-        Need(qkv, nq, DType.Bf16);
-        Need(output, no, DType.Bf16);
-        using var q32 = NewBuffer(nq, DType.F32);
-        using var o32 = NewBuffer(no, DType.F32);
-        using (Time("attention bf16 stand-in (widen)"))
-            Launch("convert_bf16_to_f32", Grid(nq), 1, 1, 0, D(q32.Ptr), P(qkv), L(nq));
-        Attention(o32, q32, b, t, c, heads, scale);
-        using (Time("attention bf16 stand-in (round)"))
-            Launch("convert_f32_to_bf16", Grid(no), 1, 1, 0, P(output), D(o32.Ptr), L(no));
-    }
-
-    private void AttentionCachedBf16StandIn(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
-        int b, int tNew, int past, int maxT, int c, int heads, float scale)
-    {
-        long nq = (long)b * tNew * 3 * c, no = (long)b * tNew * c, nc = (long)b * maxT * c;
-        Need(qkv, nq, DType.Bf16);
-        Need(output, no, DType.Bf16);
-        Need(kCache, nc, DType.Bf16);
-        Need(vCache, nc, DType.Bf16);
-        using var q32 = NewBuffer(nq, DType.F32);
-        using var o32 = NewBuffer(no, DType.F32);
-        using var k32 = NewBuffer(nc, DType.F32);
-        using var v32 = NewBuffer(nc, DType.F32);
-        using (Time("attention bf16 stand-in (widen)"))
-        {
-            Launch("convert_bf16_to_f32", Grid(nq), 1, 1, 0, D(q32.Ptr), P(qkv), L(nq));
-            Launch("convert_bf16_to_f32", Grid(nc), 1, 1, 0, D(k32.Ptr), P(kCache), L(nc));
-            Launch("convert_bf16_to_f32", Grid(nc), 1, 1, 0, D(v32.Ptr), P(vCache), L(nc));
-        }
-        AttentionCached(o32, q32, k32, v32, b, tNew, past, maxT, c, heads, scale);
-        using (Time("attention bf16 stand-in (round)"))
-        {
-            Launch("convert_f32_to_bf16", Grid(no), 1, 1, 0, P(output), D(o32.Ptr), L(no));
-            // The caches hold copies of bf16 keys and values: rounding them back is exact.
-            Launch("convert_f32_to_bf16", Grid(nc), 1, 1, 0, P(kCache), D(k32.Ptr), L(nc));
-            Launch("convert_f32_to_bf16", Grid(nc), 1, 1, 0, P(vCache), D(v32.Ptr), L(nc));
-        }
-    }
-
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n)
     {
         ThrowIfDisposed();
@@ -666,7 +544,17 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>The most dynamic shared memory the backend asks for when launching <paramref name="kernel"/> (the fused
     /// attention kernels at their largest head size, 128); 0 for the others. The backend never raises the 48 KiB
     /// default with cuFuncSetAttribute, so static + dynamic must stay within it.</summary>
-    internal static uint MaxDynamicShared(string kernel) => kernel is "attention_fused" or "attention_cached" ? FusedShared(128) : 0;
+    internal static uint MaxDynamicShared(string kernel) => kernel switch
+    {
+        "attention_fused" or "attention_cached" or "attention_fused_bf16" or "attention_cached_bf16" => FusedShared(128),
+        "attention_bf16_hs64" => AttentionBf16Shared(64),
+        "attention_bf16_hs128" => AttentionBf16Shared(128),
+        "attention_tf32_hs64" => AttentionTf32Shared(64),
+        "attention_tf32_hs128" => AttentionTf32Shared(128),
+        "attention_fp32_hs64" => AttentionFp32Shared(64),
+        "attention_fp32_hs128" => AttentionFp32Shared(128),
+        _ => 0,
+    };
 
     private static uint FusedShared(int hs) => (uint)((32 * (hs + 1) + 32 * hs + (Block / 32) * hs) * 4);
 
@@ -675,7 +563,11 @@ public sealed partial class CudaBackend : IBackend
 
     private static uint Blocks(long items, int perBlock) => (uint)Math.Max(1, (items + perBlock - 1) / perBlock);
 
-    private void Launch(string name, uint gx, uint gy, uint gz, uint shared, params ReadOnlySpan<KArg> args)
+    private void Launch(string name, uint gx, uint gy, uint gz, uint shared, params ReadOnlySpan<KArg> args) =>
+        LaunchBlock(name, gx, gy, gz, Block, shared, args);
+
+    /// <summary>A launch with <paramref name="block"/> threads per block (x only) instead of the usual 256.</summary>
+    private void LaunchBlock(string name, uint gx, uint gy, uint gz, uint block, uint shared, params ReadOnlySpan<KArg> args)
     {
         var f = _fn[name];
         var sig = KernelSignatures[name];
@@ -699,7 +591,7 @@ public sealed partial class CudaBackend : IBackend
             }
             // The driver launches into the calling thread's current context: make ours current (any thread may call).
             _dev.MakeCurrent();
-            CuApi.Check(CuApi.cuLaunchKernel(f, gx, gy, gz, Block, 1, 1, shared, _dev.Stream, ptrs, null), $"cuLaunchKernel({name})");
+            CuApi.Check(CuApi.cuLaunchKernel(f, gx, gy, gz, block, 1, 1, shared, _dev.Stream, ptrs, null), $"cuLaunchKernel({name})");
             Launches++;
         }
     }

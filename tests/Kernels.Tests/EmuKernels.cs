@@ -38,6 +38,8 @@ internal static class EmuKernels
         var table = new Dictionary<string, string>(
             KernelDeclarations.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "kernels.cu"))), StringComparer.Ordinal);
         foreach (var selfTest in new[] { "emu_selftest_shuffles", "emu_selftest_barrier", "emu_selftest_deadlock" }) table[selfTest] = "p";
+        table["emu_selftest_mma_bf16"] = "ppppi";
+        table["emu_selftest_mma_tf32"] = "ppppi";
         return table;
     });
 
@@ -110,6 +112,53 @@ internal static class EmuKernels
     public static void AttentionFused(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale, int block = Block) =>
         Launch("attention_fused", new Dim3((uint)((t + block / 32 - 1) / (block / 32)), (uint)nh, (uint)b), block,
             AttentionShared(hs, block), output, qkv, b, t, nh, hs, scale);
+
+    /// <summary>Queries per block of attention_bf16 (4 warps of 16 rows) and its key tile.</summary>
+    public const int AttentionBf16Tile = 64;
+
+    /// <summary>Dynamic shared memory of attention_bf16: K and V tiles of 64 rows of HS + 8 bf16.</summary>
+    public static uint AttentionBf16Shared(int hs) => (uint)(2 * AttentionBf16Tile * (hs + 8) * 2);
+
+    /// <summary>attention_bf16_hs64 or attention_bf16_hs128, by <paramref name="hs"/>.</summary>
+    public static void AttentionBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    {
+        var grid = new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b);
+        if (hs != 64 && hs != 128) throw new ArgumentException($"attention_bf16 takes head sizes 64 and 128, not {hs}");
+        Launch($"attention_bf16_hs{hs}", grid, 128, AttentionBf16Shared(hs), output, qkv, b, t, nh, hs, scale);
+    }
+
+    /// <summary>Dynamic shared memory of attention_tf32: K and V tiles of 32 fp32 rows of HS + 4 and HS + 8.</summary>
+    public static uint AttentionTf32Shared(int hs) => (uint)(32 * (hs + 4) * 4 + 32 * (hs + 8) * 4);
+
+    /// <summary>attention_tf32_hs64 or attention_tf32_hs128, by <paramref name="hs"/>.</summary>
+    public static void AttentionTf32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    {
+        var grid = new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b);
+        if (hs != 64 && hs != 128) throw new ArgumentException($"attention_tf32 takes head sizes 64 and 128, not {hs}");
+        Launch($"attention_tf32_hs{hs}", grid, 128, AttentionTf32Shared(hs), output, qkv, b, t, nh, hs, scale);
+    }
+
+    /// <summary>Dynamic shared memory of attention_fp32: Q and K/V tiles of 32 rows of HS + 1 floats, P (32, 33).</summary>
+    public static uint AttentionFp32Shared(int hs) => (uint)((2 * 32 * (hs + 1) + 32 * 33) * 4);
+
+    /// <summary>attention_fp32_hs64 (HS &lt;= 64) or attention_fp32_hs128 (HS &lt;= 128).</summary>
+    public static void AttentionFp32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    {
+        var grid = new Dim3((uint)((t + 31) / 32), (uint)nh, (uint)b);
+        Launch(hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128", grid, 128, AttentionFp32Shared(hs), output, qkv, b, t, nh, hs, scale);
+    }
+
+    public static void AttentionFusedBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale) =>
+        Launch("attention_fused_bf16", new Dim3((uint)((t + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
+            AttentionShared(hs), output, qkv, b, t, nh, hs, scale);
+
+    public static void KvCacheWriteBf16(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
+        Launch("kv_cache_write_bf16", Cover((long)b * tNew * c), Block, 0, kCache, vCache, qkv, b, tNew, past, maxT, c);
+
+    public static void AttentionCachedBf16(EmuBuffer output, EmuBuffer qkv, EmuBuffer kCache, EmuBuffer vCache,
+        int b, int tNew, int past, int maxT, int nh, int hs, float scale) =>
+        Launch("attention_cached_bf16", new Dim3((uint)((tNew + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
+            AttentionShared(hs), output, qkv, kCache, vCache, b, tNew, past, maxT, nh, hs, scale);
 
     public static void KvCacheWrite(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
         Launch("kv_cache_write", Cover((long)b * tNew * c), Block, 0, kCache, vCache, qkv, b, tNew, past, maxT, c);

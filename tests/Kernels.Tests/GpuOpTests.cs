@@ -209,6 +209,121 @@ public class GpuOpTests
     }
 
     [Theory]
+    [InlineData(1, 1, 64, 1)]     // T = 1
+    [InlineData(2, 2, 128, 3)]    // T = 2
+    [InlineData(1, 127, 64, 2)]   // one short of two 64-query tiles
+    [InlineData(2, 128, 128, 2)]  // exactly two tiles
+    [InlineData(1, 129, 64, 3)]   // one past
+    [InlineData(1, 1024, 64, 1)]  // a long row: 16 key tiles
+    [InlineData(2, 37, 32, 2)]    // a head size the tensor-core kernel does not take: attention_fused_bf16
+    public void Attention_bf16(int b, int t, int hs, int heads)
+    {
+        using var be = Open();
+        int c = hs * heads, seed = Random.Shared.Next();
+        var (qkv, want, atol) = Bf16Attention(new Random(seed), b, t, c, heads);
+        using var d = be.UploadAsBf16(qkv);
+        using var o = PoisonedBf16(be, want.Length);
+        be.Attention(o, d, b, t, c, heads, 1f / MathF.Sqrt(hs));
+        AssertClose(want, Get(be, o, want.Length), atol, Math.Pow(2, -8), $"bf16 attention B={b} T={t} HS={hs} NH={heads} seed {seed}");
+        // An fp32 output for bf16 qkv is refused: the op checks the element types.
+        using var f = be.Allocate(want.Length, DType.F32);
+        Assert.Throws<ArgumentException>(() => be.Attention(f, d, b, t, c, heads, 1f));
+    }
+
+    [Theory]
+    [InlineData(1, 1, 64, 1)]
+    [InlineData(2, 127, 128, 2)]
+    [InlineData(1, 129, 64, 3)]
+    [InlineData(2, 37, 32, 2)] // a head size the tensor-core kernel does not take: attention_fused
+    public void Attention_tf32(int b, int t, int hs, int heads)
+    {
+        using var be = Open(Precision.Tf32);
+        int c = hs * heads, seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[(long)b * t * c];
+        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
+        using var d = be.Upload(qkv);
+        using var o = Poisoned(be, want.Length);
+        be.Attention(o, d, b, t, c, heads, scale);
+        AssertClose(want, Get(be, o, want.Length), EmuTensorCoreTests.Tf32Atol(qkv), Math.Pow(2, -9), $"tf32 attention B={b} T={t} HS={hs} seed {seed}");
+    }
+
+    [Theory]
+    [InlineData(1, 1, 64, 1, false)]
+    [InlineData(2, 33, 64, 3, false)]
+    [InlineData(1, 129, 128, 2, false)]
+    [InlineData(2, 70, 100, 2, false)]
+    [InlineData(2, 33, 64, 3, true)] // attention_fused, the warp-per-query kernel
+    public void Attention_fp32_kernels(int b, int t, int hs, int heads, bool simt)
+    {
+        using var be = Open();
+        be.UseSimtAttention = simt;
+        int c = hs * heads, seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var qkv = Normal(rng, (long)b * t * 3 * c);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[(long)b * t * c];
+        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
+        using var d = be.Upload(qkv);
+        using var o = Poisoned(be, want.Length);
+        be.Attention(o, d, b, t, c, heads, scale);
+        AssertClose(want, Get(be, o, want.Length), 2e-6, 1e-5, $"fp32 attention simt={simt} B={b} T={t} HS={hs} seed {seed}");
+    }
+
+    /// <summary>qkv rounded to bf16 (held as floats) and the CPU's fp32 attention of exactly those values, with the
+    /// absolute tolerance the bf16 probabilities allow: 2.5 * 2^-9 * max |v| (the output's own rounding to bf16 is the
+    /// 2^-8 relative tolerance the callers add).</summary>
+    internal static (float[] Qkv, float[] Want, double Atol) Bf16Attention(Random rng, int b, int t, int c, int heads)
+    {
+        var x = Normal(rng, (long)b * t * 3 * c);
+        CpuOps.RoundToBf16(x);
+        var want = new float[(long)b * t * c];
+        CpuOps.Attention(want, x, b, t, c, heads, 1f / MathF.Sqrt(c / heads));
+        double maxV = x.Max(v => Math.Abs(v));
+        return (x, want, 2.5 * Math.Pow(2, -9) * maxV);
+    }
+
+    private static IDeviceBuffer PoisonedBf16(CudaBackend be, long n)
+    {
+        var nan = new float[n];
+        Array.Fill(nan, float.NaN);
+        return be.UploadAsBf16(nan);
+    }
+
+    [Theory]
+    [InlineData(2, 5, 7, 64, 2)]
+    [InlineData(1, 1, 130, 128, 3)]
+    [InlineData(3, 1, 0, 32, 1)]
+    public void Cached_attention_bf16(int b, int tNew, int past, int hs, int heads)
+    {
+        using var be = Open();
+        int c = hs * heads, maxT = past + tNew + 3, seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var kc = Normal(rng, (long)b * maxT * c);
+        var vc = Normal(rng, (long)b * maxT * c);
+        var qkv = Normal(rng, (long)b * tNew * 3 * c);
+        CpuOps.RoundToBf16(kc);
+        CpuOps.RoundToBf16(vc);
+        CpuOps.RoundToBf16(qkv);
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[(long)b * tNew * c];
+        var kcCpu = kc.ToArray();
+        var vcCpu = vc.ToArray();
+        CpuOps.AttentionCached(want, qkv, kcCpu, vcCpu, b, tNew, past, maxT, c, heads, scale);
+        using var dk = be.UploadAsBf16(kc);
+        using var dv = be.UploadAsBf16(vc);
+        using var dq = be.UploadAsBf16(qkv);
+        using var o = PoisonedBf16(be, want.Length);
+        be.AttentionCached(o, dq, dk, dv, b, tNew, past, maxT, c, heads, scale);
+        // fp32 arithmetic inside; only the output is rounded to bf16.
+        AssertClose(want, Get(be, o, want.Length), 1e-5, Math.Pow(2, -8), $"bf16 cached attention seed {seed}");
+        AssertClose(kcCpu, Get(be, dk, kc.Length), 0, 0, $"bf16 k cache seed {seed}");
+        AssertClose(vcCpu, Get(be, dv, vc.Length), 0, 0, $"bf16 v cache seed {seed}");
+    }
+
+    [Theory]
     [InlineData(2, 5, 7, 16, 2)]
     [InlineData(1, 1, 40, 64, 4)]
     public void Cached_attention(int b, int tNew, int past, int hs, int heads)

@@ -170,7 +170,7 @@ public partial class NvrtcTests
             if (r.SpillStores > 0 || r.SpillLoads > 0) problems.Add($"{r.Name} sm_{r.Arch}: spills {r.SpillStores} bytes stored, {r.SpillLoads} loaded");
             if (r.Local > 0 || r.Stack > 0) problems.Add($"{r.Name} sm_{r.Arch}: {r.Local} bytes local memory, {r.Stack} bytes stack");
             if (!CudaBackend.KernelNames.Contains(r.Name)) continue;
-            int threads = CudaBackend.BlockThreads;
+            int threads = CudaBackend.LaunchThreads(r.Name);
             int warps = (threads + 31) / 32;
             long regsPerBlock = warps * (((long)r.Registers * 32 + 255) / 256 * 256);
             long shared = r.StaticShared + CudaBackend.MaxDynamicShared(r.Name);

@@ -9,7 +9,9 @@
 // the barriers (as on current GPUs). A block where every remaining thread waits and none can go on is reported as a
 // deadlock (the launch returns an error), as is a barrier reached by part of a warp while other lanes wait elsewhere.
 //
-// Not emulated: inline PTX (kernels.cu takes its plain paths under LC_EMULATION), memory fences between blocks (blocks
+// Tensor-core instructions (mma.sync m16n8k16 bf16 / m16n8k8 tf32, ldmatrix) are emulated exactly, as warp
+// collectives with the PTX ISA fragment layouts (lc_emu::mma, lc_emu::ldmatrix below).
+// Not emulated: other inline PTX (kernels.cu takes its plain paths under LC_EMULATION), memory fences between blocks (blocks
 // run sequentially), warp-synchronous code without explicit sync, texture/surface memory.
 #pragma once
 
@@ -90,6 +92,9 @@ struct State
     std::vector<unsigned> warpAlive, warpArrived;
     std::vector<unsigned long long> warpGen;
     std::vector<unsigned long long> exchange; // (2, warps, 32): shuffle values, double-buffered by barrier parity
+    std::vector<unsigned long long> fragments; // (2, warps, 32, 8): mma/ldmatrix operands, double-buffered likewise
+    std::vector<double> matrices;              // (2, warps, 16*16 + 16*8): one mma's A and B, assembled once per warp
+    std::vector<unsigned long long> assembled; // (2, warps): the warp barrier generation the matrices were built for
     std::vector<unsigned char> dynShared;
     const std::function<void()>* body = nullptr;
     std::string error;
@@ -293,6 +298,10 @@ inline int launch(lc_dim3 grid, lc_dim3 block, unsigned sharedBytes, const std::
     s.warpArrived.assign(s.warps, 0);
     s.warpGen.assign(s.warps, 0);
     s.exchange.assign((size_t)2 * s.warps * 32, 0);
+    s.fragments.assign((size_t)2 * s.warps * 32 * 8, 0);
+    s.matrices.assign((size_t)2 * s.warps * (16 * 16 + 16 * 8), 0.0);
+    s.assembled.assign((size_t)2 * s.warps, ~0ull);
+    s.error.clear();
     s.dynShared.assign(sharedBytes + 16, 0xff); // 0xff.. reads as NaN: a kernel reading unwritten shared memory shows it
     s.body = &body;
     gridDim = dim3(grid.x, grid.y, grid.z);
@@ -332,6 +341,7 @@ inline int launch(lc_dim3 grid, lc_dim3 block, unsigned sharedBytes, const std::
 #endif
             }
             if (!any) break;
+            if (!s.error.empty()) { lastError() = s.error; return -1; }
             if (!ran) {
                 lastError() = "deadlock in block (" + std::to_string(bx) + "," + std::to_string(by) + "," +
                     std::to_string(bz) + "): " + std::to_string(s.alive) + " threads wait at barriers that cannot open (" +
@@ -340,7 +350,147 @@ inline int launch(lc_dim3 grid, lc_dim3 block, unsigned sharedBytes, const std::
             }
         }
     }
+    if (!s.error.empty()) { lastError() = s.error; return -1; }
     return 0;
+}
+
+// ---- tensor-core instructions (warp-collective, exact PTX ISA fragment layouts) ----
+//
+// Each lane publishes its operand registers in the per-warp fragment slots, waits at one warp barrier, and reads what
+// it owns. The slots alternate with the barrier generation's parity, as the shuffles' do. The index formulas below
+// are the PTX ISA's (section "Matrix fragments for mma.m16n8k16 / mma.m16n8k8", "ldmatrix"), written per register
+// element i with groupID g = lane >> 2 and threadID_in_group t = lane % 4.
+
+inline void fault(const std::string& what)
+{
+    State& s = state();
+    if (s.error.empty()) s.error = what;
+}
+
+// The slot row (8 u64) of `lane` in the current parity, for warp w.
+inline unsigned long long* fragmentSlots(State& s, unsigned w, unsigned lane)
+{
+    return s.fragments.data() + (((size_t)(s.warpGen[w] & 1) * s.warps + w) * 32 + lane) * 8;
+}
+
+inline float bf16ToFloat(unsigned short h) { unsigned u = (unsigned)h << 16; float f; std::memcpy(&f, &u, 4); return f; }
+inline float tf32ToFloat(unsigned u) { u &= 0xffffe000u; float f; std::memcpy(&f, &u, 4); return f; } // low 13 bits unused
+
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (kind 0) and mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+// (kind 1): d = A (16 x K) @ B (K x 8) + c, per lane 4 A registers, 2 B registers, 4 C/D floats.
+//   bf16 m16n8k16: A holds 8 bf16 a0..a7, two per register (a0 in the low half of register 0):
+//       row = g for a_i with i < 2 or 4 <= i < 6, else g + 8;  col = 2t + (i & 1) for i < 4, else 2t + (i & 1) + 8.
+//     B holds b0..b3: row (k) = 2t + (i & 1) for i < 2, else 2t + (i & 1) + 8;  col (n) = g.
+//   tf32 m16n8k8: A holds a0..a3, one per register: row = g for a0, a2, else g + 8;  col = t for a0, a1, else t + 4.
+//     B holds b0, b1: row (k) = t for b0, t + 4 for b1;  col (n) = g.
+//   C/D c0..c3: row = g for c0, c1, else g + 8;  col = 2t + (i & 1).
+// The products are exact (8 x 8 or 11 x 11 significand bits) and summed with c in double, rounded once to fp32; the
+// hardware's internal accumulation order is not specified by the ISA and may differ from this in the last bit.
+inline void mma(int kind, float d[4], const unsigned a[4], const unsigned b[2], const float c[4])
+{
+    State& s = state();
+    unsigned lane = s.current & 31, w = warpOf(s.current);
+    if (s.warpAlive[w] != 32) fault("mma.sync executed by " + std::to_string(s.warpAlive[w]) + " live lanes of a warp (needs all 32)");
+    unsigned long long* mine = fragmentSlots(s, w, lane);
+    for (int i = 0; i < 4; i++) mine[i] = a[i];
+    for (int i = 0; i < 2; i++) mine[4 + i] = b[i];
+    mine[6] = (unsigned long long)kind;
+    size_t parity = (size_t)(s.warpGen[w] & 1);
+    syncwarp();
+    size_t slot = parity * s.warps + w;
+    double* A = s.matrices.data() + slot * (16 * 16 + 16 * 8); // (16, K) row-major, K = 16 or 8
+    double* B = A + 16 * 16;                                    // (K, 8) row-major
+    const int K = kind == 0 ? 16 : 8;
+    if (s.assembled[slot] != s.warpGen[w]) { // the first lane past the barrier builds the warp's matrices
+        s.assembled[slot] = s.warpGen[w];
+        for (unsigned l = 0; l < 32; l++) {
+            const unsigned long long* f = s.fragments.data() + ((parity * s.warps + w) * 32 + l) * 8;
+            if ((int)f[6] != kind) fault("mma.sync: lanes of one warp executed different mma shapes");
+            int g = (int)(l >> 2), t = (int)(l & 3);
+            if (kind == 0) {
+                for (int i = 0; i < 8; i++) {
+                    int row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8;
+                    int col = i < 4 ? 2 * t + (i & 1) : 2 * t + (i & 1) + 8;
+                    unsigned short h = (unsigned short)(f[i / 2] >> (16 * (i & 1)));
+                    A[row * 16 + col] = bf16ToFloat(h);
+                }
+                for (int i = 0; i < 4; i++) {
+                    int row = i < 2 ? 2 * t + (i & 1) : 2 * t + (i & 1) + 8;
+                    unsigned short h = (unsigned short)(f[4 + i / 2] >> (16 * (i & 1)));
+                    B[row * 8 + g] = bf16ToFloat(h);
+                }
+            } else {
+                for (int i = 0; i < 4; i++) {
+                    int row = (i == 0 || i == 2) ? g : g + 8;
+                    int col = i < 2 ? t : t + 4;
+                    A[row * 8 + col] = tf32ToFloat((unsigned)f[i]);
+                }
+                for (int i = 0; i < 2; i++) B[(i == 0 ? t : t + 4) * 8 + g] = tf32ToFloat((unsigned)f[4 + i]);
+            }
+        }
+    }
+    int g = (int)(lane >> 2), t = (int)(lane & 3);
+    for (int i = 0; i < 4; i++) {
+        int row = i < 2 ? g : g + 8, col = 2 * t + (i & 1);
+        double sum = c[i];
+        for (int k = 0; k < K; k++) sum += A[row * K + k] * B[k * 8 + col];
+        d[i] = (float)sum;
+    }
+}
+
+// ldmatrix.sync.aligned.m8n8.xN{.trans}.shared.b16: N (1, 2, 4) 8x8 matrices of 16-bit elements. Lanes 8i..8i+7 give
+// the addresses of rows 0..7 of matrix i (16 bytes each, 16-byte aligned); every lane receives register r[i] of each
+// matrix i: without .trans, row g, columns 2t (low half) and 2t+1 (high half); with .trans, the element of row 2t,
+// column g (low half) and of row 2t+1, column g (high half).
+inline void ldmatrix(int n, bool trans, unsigned r[4], const void* addr)
+{
+    State& s = state();
+    unsigned lane = s.current & 31, w = warpOf(s.current);
+    if (s.warpAlive[w] != 32) fault("ldmatrix executed by " + std::to_string(s.warpAlive[w]) + " live lanes of a warp (needs all 32)");
+    unsigned long long* mine = fragmentSlots(s, w, lane);
+    mine[0] = (unsigned long long)reinterpret_cast<uintptr_t>(addr);
+    mine[6] = 100 + (unsigned long long)n * 2 + (trans ? 1 : 0);
+    size_t parity = (size_t)(s.warpGen[w] & 1);
+    syncwarp();
+    const unsigned long long* all = s.fragments.data() + (parity * s.warps + w) * 32 * 8;
+    if (all[6] != mine[6]) fault("ldmatrix: lanes of one warp executed different ldmatrix forms");
+    unsigned g = lane >> 2, t = lane & 3;
+    for (int i = 0; i < n; i++) {
+        auto rowAddr = [&](unsigned row) {
+            uintptr_t p = (uintptr_t)all[(8 * i + row) * 8];
+            if (p % 16 != 0) fault("ldmatrix: row address not 16-byte aligned");
+            return reinterpret_cast<const unsigned short*>(p);
+        };
+        unsigned short lo, hi;
+        if (!trans) { const unsigned short* p = rowAddr(g); lo = p[2 * t]; hi = p[2 * t + 1]; }
+        else { lo = rowAddr(2 * t)[g]; hi = rowAddr(2 * t + 1)[g]; }
+        r[i] = (unsigned)lo | ((unsigned)hi << 16);
+    }
+}
+
+// cp.async.cg.shared.global 16 bytes, done at once (the wait is then a no-op): both addresses must be 16-byte aligned.
+inline void cp_async16(void* dst, const void* src)
+{
+    if ((uintptr_t)dst % 16 != 0 || (uintptr_t)src % 16 != 0) fault("cp.async of 16 bytes from or to an address not 16-byte aligned");
+    else std::memcpy(dst, src, 16);
+}
+
+// cvt.rn.bf16x2.f32 d, hi, lo: both rounded to nearest even, lo in the low half (NaN stays a quiet NaN).
+inline unsigned short f32ToBf16(float f)
+{
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+// cvt.rna.tf32.f32: to 10 explicit significand bits, nearest, ties away from zero (the result's low 13 bits are 0).
+inline unsigned f32ToTf32(float f)
+{
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u) return (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) & 0xffffe000u : u;
+    return (u + 0x1000u) & 0xffffe000u;
 }
 
 } // namespace lc_emu

@@ -11,6 +11,7 @@
 #define __shared__ __attribute__((shared))
 #define __constant__ __attribute__((constant))
 #define __forceinline__ __inline__ __attribute__((always_inline))
+#define __launch_bounds__(...) __attribute__((launch_bounds(__VA_ARGS__)))
 
 #include <__clang_cuda_builtin_vars.h>
 
@@ -22,6 +23,7 @@ extern "C" __device__ float __nv_fmaxf(float, float);
 extern "C" __device__ float __nv_fminf(float, float);
 extern "C" __device__ float __nv_fabsf(float);
 extern "C" __device__ float __nv_erfcf(float);
+extern "C" __device__ float __nv_exp2f(float);
 
 static __device__ __forceinline__ float expf(float x) { return __nv_expf(x); }
 static __device__ __forceinline__ float logf(float x) { return __nv_logf(x); }
@@ -31,6 +33,7 @@ static __device__ __forceinline__ float fmaxf(float a, float b) { return __nv_fm
 static __device__ __forceinline__ float fminf(float a, float b) { return __nv_fminf(a, b); }
 static __device__ __forceinline__ float fabsf(float x) { return __nv_fabsf(x); }
 static __device__ __forceinline__ float erfcf(float x) { return __nv_erfcf(x); }
+static __device__ __forceinline__ float exp2f(float x) { return __nv_exp2f(x); }
 
 static __device__ __forceinline__ float __int_as_float(int x) { return __nvvm_bitcast_i2f(x); }
 static __device__ __forceinline__ int __float_as_int(float x) { return __nvvm_bitcast_f2i(x); }

@@ -55,6 +55,68 @@ __global__ void emu_selftest_deadlock(int* out)
     out[threadIdx.x] = 1;
 }
 
+
+// d (16,16) fp32 = a (16,16) @ b (16,16) + c (16,16); a, b bf16 row-major (b as (K,N)); one warp, mma m16n8k16 on the
+// two 8-column tiles. mode 0: fragments gathered from global memory with the PTX ISA's index formulas; 1: A by
+// ldmatrix.x4 and B by ldmatrix.x4.trans from row-major shared copies; 2: B by ldmatrix.x4 from a transposed (N,K)
+// shared copy (how attention reads K); 3: as 0 with a deliberately wrong A layout (a[1] and a[2] swapped), which the
+// tests expect to fail.
+__global__ void emu_selftest_mma_bf16(float* d, const unsigned short* a, const unsigned short* b, const float* c, int mode)
+{
+    __shared__ __attribute__((aligned(16))) unsigned short as[16 * 24];
+    __shared__ __attribute__((aligned(16))) unsigned short bs[16 * 24]; // rows of 24 elements: 48 bytes, 16-byte aligned
+    int lane = threadIdx.x, g = lane >> 2, t = lane & 3, mi = lane >> 3, mr = lane & 7;
+    for (int i = lane; i < 256; i += 32) {
+        as[(i / 16) * 24 + i % 16] = a[i];
+        bs[(i / 16) * 24 + i % 16] = mode == 2 ? b[(i % 16) * 16 + i / 16] : b[i];
+    }
+    __syncwarp();
+    unsigned fa[4] = {0, 0, 0, 0}, fb[2][2] = {{0, 0}, {0, 0}};
+    if (mode == 0 || mode == 3) {
+        for (int i = 0; i < 8; i++) {
+            int row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8, col = 2 * t + (i & 1) + (i >= 4 ? 8 : 0);
+            fa[i / 2] |= (unsigned)a[row * 16 + col] << (16 * (i & 1));
+        }
+        if (mode == 3) { unsigned x = fa[1]; fa[1] = fa[2]; fa[2] = x; }
+        for (int nt = 0; nt < 2; nt++)
+            for (int i = 0; i < 4; i++) {
+                int k = 2 * t + (i & 1) + (i >= 2 ? 8 : 0), n = nt * 8 + g;
+                fb[nt][i / 2] |= (unsigned)b[k * 16 + n] << (16 * (i & 1));
+            }
+    } else {
+        lc_ldmatrix_x4(fa, as + (mr + (mi & 1) * 8) * 24 + (mi >> 1) * 8);
+        unsigned r[4];
+        if (mode == 1) lc_ldmatrix_x4_trans(r, bs + (mr + (mi & 1) * 8) * 24 + (mi >> 1) * 8); // (k, n) tiles
+        else lc_ldmatrix_x4(r, bs + (mr + (mi >> 1) * 8) * 24 + (mi & 1) * 8);                // (n, k) tiles
+        fb[0][0] = r[0]; fb[0][1] = r[1]; fb[1][0] = r[2]; fb[1][1] = r[3];
+    }
+    for (int nt = 0; nt < 2; nt++) {
+        float cc[4], dd[4];
+        for (int i = 0; i < 4; i++) cc[i] = c[(i < 2 ? g : g + 8) * 16 + nt * 8 + 2 * t + (i & 1)];
+        lc_mma_bf16_16816(dd, fa, fb[nt], cc);
+        for (int i = 0; i < 4; i++) d[(i < 2 ? g : g + 8) * 16 + nt * 8 + 2 * t + (i & 1)] = dd[i];
+    }
+}
+
+// d (16,16) fp32 = a (16,8) @ b (8,16) + c (16,16), fp32 row-major, operands rounded by cvt.rna.tf32; one warp, mma
+// m16n8k8 tf32 on two 8-column tiles, fragments gathered with the PTX ISA's index formulas. mode 1: a deliberately
+// wrong A layout (a[1] and a[2] swapped).
+__global__ void emu_selftest_mma_tf32(float* d, const float* a, const float* b, const float* c, int mode)
+{
+    int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+    unsigned fa[4], fb[2][2];
+    for (int i = 0; i < 4; i++) fa[i] = lc_cvt_tf32(a[((i == 0 || i == 2) ? g : g + 8) * 8 + (i < 2 ? t : t + 4)]);
+    if (mode == 1) { unsigned x = fa[1]; fa[1] = fa[2]; fa[2] = x; }
+    for (int nt = 0; nt < 2; nt++)
+        for (int i = 0; i < 2; i++) fb[nt][i] = lc_cvt_tf32(b[(i == 0 ? t : t + 4) * 16 + nt * 8 + g]);
+    for (int nt = 0; nt < 2; nt++) {
+        float cc[4], dd[4];
+        for (int i = 0; i < 4; i++) cc[i] = c[(i < 2 ? g : g + 8) * 16 + nt * 8 + 2 * t + (i & 1)];
+        lc_mma_tf32_1688(dd, fa, fb[nt], cc);
+        for (int i = 0; i < 4; i++) d[(i < 2 ? g : g + 8) * 16 + nt * 8 + 2 * t + (i & 1)] = dd[i];
+    }
+}
+
 namespace {
 
 #define LC_KERNEL(n) LC_KERNEL_ENTRY(n)
@@ -63,6 +125,8 @@ const lc_emu::TableEntry kTable[] = {
     LC_KERNEL_ENTRY(emu_selftest_shuffles)
     LC_KERNEL_ENTRY(emu_selftest_barrier)
     LC_KERNEL_ENTRY(emu_selftest_deadlock)
+    LC_KERNEL_ENTRY(emu_selftest_mma_bf16)
+    LC_KERNEL_ENTRY(emu_selftest_mma_tf32)
 };
 #undef LC_KERNEL
 

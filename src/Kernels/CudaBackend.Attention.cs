@@ -1,0 +1,158 @@
+using LearningCurves.Engine;
+using LearningCurves.Engine.Backends;
+using LearningCurves.Kernels.Native;
+
+namespace LearningCurves.Kernels;
+
+// Attention on the GPU: the op dispatches on the buffers' element type.
+//   qkv bf16 (DType.Bf16) -> attention_bf16_hs64 / _hs128 (tensor cores, sm_80+) or attention_fused_bf16 (SIMT),
+//                                 output bf16;
+//   qkv fp32, tf32 mode         -> attention_tf32_hs64 / _hs128 (tensor cores, sm_80+), output fp32;
+//   qkv fp32 otherwise         -> attention_fp32_hs64 / _hs128 (exact fp32, tiled SIMT; attention_fused with
+//                                 UseSimtAttention), or, in any mode, the unfused cuBLAS path when UseCublasAttention is
+//                                 set or HS > 128.
+// Cached decoding likewise: bf16 qkv, caches and output -> kv_cache_write_bf16 + attention_cached_bf16; fp32 ->
+// kv_cache_write + attention_cached.
+public sealed partial class CudaBackend
+{
+    /// <summary>Queries per block and keys per tile of attention_bf16 (4 warps of 16 query rows; block of 128).</summary>
+    internal const int AttentionBf16Tile = 64;
+
+    internal const int AttentionBf16Threads = 128;
+
+    /// <summary>Threads per block of <paramref name="kernel"/>'s launches (the resource test checks them).</summary>
+    internal static int LaunchThreads(string kernel) => kernel is "attention_bf16_hs64" or "attention_bf16_hs128" or "attention_tf32_hs64" or "attention_tf32_hs128"
+        or "attention_fp32_hs64" or "attention_fp32_hs128" ? AttentionBf16Threads : Block;
+
+    /// <summary>Dynamic shared memory of attention_fp32: Q and K/V tiles of 32 rows of HS + 1 floats and P (32, 33).</summary>
+    internal static uint AttentionFp32Shared(int hs) => (uint)((2 * 32 * (hs + 1) + 32 * 33) * 4);
+
+    /// <summary>Queries per block of attention_fp32_hs64 / _hs128.</summary>
+    internal const int AttentionFp32Tile = 32;
+
+    /// <summary>Dynamic shared memory of attention_tf32: K and V tiles of 32 fp32 rows of HS + 4 and HS + 8 floats.</summary>
+    internal static uint AttentionTf32Shared(int hs) => (uint)(32 * (hs + 4) * 4 + 32 * (hs + 8) * 4);
+
+    /// <summary>Dynamic shared memory of attention_bf16: K and V tiles of 64 rows of HS + 8 bf16 (16 bytes of padding
+    /// per row against ldmatrix bank conflicts).</summary>
+    internal static uint AttentionBf16Shared(int hs) => (uint)(2 * AttentionBf16Tile * (hs + 8) * 2);
+
+    /// <summary>A zeroed bf16 buffer of <paramref name="length"/> elements (until typed buffers give every backend a
+    /// public way to make one; tests use it for bf16 activations).</summary>
+    internal IDeviceBuffer AllocateBf16(long length) => NewBuffer(length, DType.Bf16);
+
+    /// <summary>A bf16 buffer holding <paramref name="data"/> rounded to nearest even, whatever the precision mode.</summary>
+    internal IDeviceBuffer UploadAsBf16(ReadOnlySpan<float> data) => UploadBf16(data);
+
+    /// <summary>When true, fp32 attention runs the one-warp-per-query attention_fused instead of the tiled
+    /// attention_fp32 kernels (a comparison path for benchmarks and tests).</summary>
+    internal bool UseSimtAttention { get; set; }
+
+    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
+    {
+        ThrowIfDisposed();
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
+        int hs = c / heads;
+        if (Buf(qkv).Type == DType.Bf16)
+        {
+            AttentionBf16(output, qkv, b, t, c, heads, hs, scale);
+            return;
+        }
+        Need(output, (long)b * t * c);
+        Need(qkv, (long)b * t * 3 * c);
+        if (b == 0 || t == 0) return;
+        if (!UseCublasAttention && Precision == Precision.Tf32 && (hs == 64 || hs == 128) && _dev.Arch >= 80)
+        {
+            string name = hs == 64 ? "attention_tf32_hs64" : "attention_tf32_hs128";
+            using var _ = Time(name);
+            LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionTf32Shared(hs),
+                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+            return;
+        }
+        if (!UseCublasAttention && hs <= 128 && !UseSimtAttention)
+        {
+            string name = hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128";
+            using var _ = Time(name);
+            LaunchBlock(name, Blocks(t, AttentionFp32Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionFp32Shared(hs),
+                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+            return;
+        }
+        if (!UseCublasAttention && hs <= 128)
+        {
+            using var _ = Time("attention_fused");
+            Launch("attention_fused", Blocks(t, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
+                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+            return;
+        }
+        long perHead = (long)b * heads * t * hs;
+        ulong q = _q.Get(perHead * 4), k = _k.Get(perHead * 4), v = _v.Get(perHead * 4), y = _y.Get(perHead * 4);
+        ulong att = _att.Get((long)b * heads * t * t * 4);
+        int bh = b * heads;
+        using (Time("qkv_split_heads"))
+            Launch("qkv_split_heads", Grid((long)b * t * c), 1, 1, 0, D(q), D(k), D(v), P(qkv), I(b), I(t), I(heads), I(hs));
+        // TF32 only in tf32 mode: in bf16 mode everything outside the weight products stays fp32.
+        int compute = Precision == Precision.Tf32 ? CublasApi.Compute32FFastTf32 : CublasApi.Compute32F;
+        _dev.MakeCurrent();
+        using (Time("attention scores (cublasGemmStridedBatchedEx)"))
+        {
+            // scores (T, T) = q (T, HS) @ k (T, HS)^T per (b, h); column-major: S^T = k^T' ... i.e. op(k)=T, op(q)=N.
+            CublasApi.Check(CublasApi.cublasGemmStridedBatchedEx(_blas.Value, CublasApi.OpT, CublasApi.OpN, t, t, hs,
+                1f, k, CublasApi.R32F, hs, (long)t * hs, q, CublasApi.R32F, hs, (long)t * hs,
+                0f, att, CublasApi.R32F, t, (long)t * t, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(scores)");
+        }
+        using (Time("softmax_causal"))
+            Launch("softmax_causal", Blocks((long)bh * t, Block / 32), 1, 1, 0, D(att), I(bh), I(t), I(t), I(0), F(scale));
+        using (Time("attention values (cublasGemmStridedBatchedEx)"))
+        {
+            // y (T, HS) = P (T, T) @ v (T, HS); column-major: y^T (HS, T) = v^T (HS, T) @ P^T (T, T).
+            CublasApi.Check(CublasApi.cublasGemmStridedBatchedEx(_blas.Value, CublasApi.OpN, CublasApi.OpN, hs, t, t,
+                1f, v, CublasApi.R32F, hs, (long)t * hs, att, CublasApi.R32F, t, (long)t * t,
+                0f, y, CublasApi.R32F, hs, (long)t * hs, bh, compute, CublasApi.GemmDefault), "cublasGemmStridedBatchedEx(values)");
+        }
+        using (Time("merge_heads"))
+            Launch("merge_heads", Grid((long)b * t * c), 1, 1, 0, P(output), D(y), I(b), I(t), I(heads), I(hs));
+    }
+
+    /// <summary>bf16 qkv (B,T,3C) -> bf16 output (B,T,C): tensor cores for head sizes 64 and 128 on sm_80+, the SIMT
+    /// kernel on bf16 otherwise (HS up to 128).</summary>
+    private void AttentionBf16(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, int hs, float scale)
+    {
+        Need(output, (long)b * t * c, DType.Bf16);
+        Need(qkv, (long)b * t * 3 * c, DType.Bf16);
+        if (b == 0 || t == 0) return;
+        if ((hs == 64 || hs == 128) && _dev.Arch >= 80)
+        {
+            string name = hs == 64 ? "attention_bf16_hs64" : "attention_bf16_hs128";
+            using var _ = Time(name);
+            LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads,
+                AttentionBf16Shared(hs), P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+            return;
+        }
+        if (hs > 128) throw new UserError($"bf16 attention on CUDA supports head sizes up to 128 (this model: {hs})");
+        using (Time("attention_fused_bf16"))
+            Launch("attention_fused_bf16", Blocks(t, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
+                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+    }
+
+    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int c, int heads, float scale)
+    {
+        ThrowIfDisposed();
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
+        int hs = c / heads;
+        if (hs > 128) throw new UserError($"cached attention on CUDA supports head sizes up to 128 (this model: {hs})");
+        if (past < 0 || past + tNew > maxT) throw new ArgumentException($"positions {past}..{past + tNew - 1} exceed the cache of {maxT}");
+        var kind = Buf(qkv).Type == DType.Bf16 ? DType.Bf16 : DType.F32;
+        Need(output, (long)b * tNew * c, kind);
+        Need(qkv, (long)b * tNew * 3 * c, kind);
+        Need(kCache, (long)b * maxT * c, kind);
+        Need(vCache, (long)b * maxT * c, kind);
+        string write = kind == DType.Bf16 ? "kv_cache_write_bf16" : "kv_cache_write";
+        string attend = kind == DType.Bf16 ? "attention_cached_bf16" : "attention_cached";
+        using (Time(write))
+            Launch(write, Grid((long)b * tNew * c), 1, 1, 0, P(kCache), P(vCache), P(qkv), I(b), I(tNew), I(past), I(maxT), I(c));
+        using (Time(attend))
+            Launch(attend, Blocks(tNew, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
+                P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
+    }
+}
