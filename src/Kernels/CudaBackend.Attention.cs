@@ -128,7 +128,11 @@ public sealed partial class CudaBackend
                 AttentionBf16Shared(hs), P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
             return;
         }
-        if (hs > 128) throw new UserError($"bf16 attention on CUDA supports head sizes up to 128 (this model: {hs})");
+        if (hs > 128)
+        {
+            AttentionBf16WideHeads(output, qkv, b, t, c, heads, scale);
+            return;
+        }
         using (Time("attention_fused_bf16"))
             Launch("attention_fused_bf16", Blocks(t, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
                 P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
@@ -154,5 +158,21 @@ public sealed partial class CudaBackend
         using (Time(attend))
             Launch(attend, Blocks(tNew, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
                 P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
+    }
+
+    /// <summary>bf16 attention for head sizes above 128, which no bf16 kernel takes: qkv widened to fp32 (exact), the
+    /// fp32 path (cuBLAS products around softmax_causal), the output rounded once. It allocates two fp32 buffers per
+    /// call (no graph capture for such models) and launches the two conversions; the head sizes of the supported
+    /// families (64, 128) never come here.</summary>
+    private void AttentionBf16WideHeads(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
+    {
+        long nq = (long)b * t * 3 * c, no = (long)b * t * c;
+        using var q32 = NewBuffer(nq, DType.F32);
+        using var o32 = NewBuffer(no, DType.F32);
+        using (Time("attention bf16 wide heads (widen)"))
+            Launch("convert_bf16_to_f32", Grid(nq), 1, 1, 0, D(q32.Ptr), P(qkv), L(nq));
+        Attention(o32, q32, b, t, c, heads, scale);
+        using (Time("attention bf16 wide heads (round)"))
+            Launch("convert_f32_to_bf16", Grid(no), 1, 1, 0, P(output), D(o32.Ptr), L(no));
     }
 }
