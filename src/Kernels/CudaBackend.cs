@@ -193,6 +193,7 @@ public sealed partial class CudaBackend : IBackend
         if (data.Length > b.Length) throw new ArgumentException($"writing {data.Length} ints into a buffer of {b.Length}");
         ThrowIfDisposed();
         CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
+        GC.KeepAlive(b); // the copy is queued with the raw pointer: the buffer must outlive the call (see Download)
     }
 
     public void Write(IDeviceBuffer dst, ReadOnlySpan<float> data)
@@ -203,6 +204,7 @@ public sealed partial class CudaBackend : IBackend
         ThrowIfDisposed();
         if (b.Type == DType.Bf16) CopyInBf16(b.Ptr, data);
         else CopyIn(b.Ptr, MemoryMarshal.AsBytes(data));
+        GC.KeepAlive(b); // see Download
     }
 
     /// <summary>Copies the first dst.Length values of an fp32 buffer to the host; a bf16 buffer reads back as the floats
@@ -232,6 +234,9 @@ public sealed partial class CudaBackend : IBackend
                 new ReadOnlySpan<byte>((void*)_stage[slot].Pointer, n).CopyTo(bytes.Slice((int)done, n));
             }
         }
+        // Only the raw pointer is used above: without this, the GC may finalize an otherwise unreferenced buffer (its
+        // memory handle) while the copy is still reading it (seen once on the software GPU as a read of freed memory).
+        GC.KeepAlive(b);
     }
 
     public void Synchronize()
