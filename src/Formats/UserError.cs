@@ -1,4 +1,4 @@
-namespace LearningCurves.Engine;
+namespace LearningCurves.Formats;
 
 /// <summary>
 /// A problem with the user's input (a file, a flag, a value), not a bug. The runner prints its message as one line

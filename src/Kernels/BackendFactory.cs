@@ -1,5 +1,6 @@
 using LearningCurves.Engine;
 using LearningCurves.Engine.Backends;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Kernels;
 

@@ -2,6 +2,7 @@ using LearningCurves.Engine;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Model;
 using LearningCurves.Kernels.Native;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Kernels;
 

@@ -1,6 +1,7 @@
 using LearningCurves.Engine;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Kernels.Native;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Kernels;
 

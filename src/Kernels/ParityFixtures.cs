@@ -1,7 +1,8 @@
 using LearningCurves.Engine;
 using LearningCurves.Engine.Checkpoints;
-using LearningCurves.Engine.IO;
-using LearningCurves.Engine.Tokenization;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Kernels;
 

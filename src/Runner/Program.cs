@@ -1,6 +1,7 @@
 using System.Reflection;
 using LearningCurves.Engine;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner;
 

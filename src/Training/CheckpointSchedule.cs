@@ -1,4 +1,5 @@
 using LearningCurves.Engine;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Training;
 

@@ -1,3 +1,5 @@
+using LearningCurves.Formats.Tokenization;
+
 namespace LearningCurves.Training;
 
 /// <summary>

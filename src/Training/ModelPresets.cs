@@ -1,6 +1,7 @@
 using LearningCurves.Engine;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Model;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Training;
 

@@ -7,6 +7,8 @@ using LearningCurves.Engine;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Model;
 using LearningCurves.Training.Corpus;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Training;
 
@@ -102,7 +104,7 @@ public sealed class Pretrainer
         var stream = TokenizeLines(lines, _tok);
         _log.WriteLine($"pretrain: {lines.Length:N0} training lines -> {stream.Length:N0} tokens ({sw.Elapsed.TotalSeconds:F1} s)");
         // The token stream in full ids, for n-gram statistics downstream (lines start at each <|endoftext|>).
-        LearningCurves.Engine.IO.Npy.Write<int>(Path.Combine(_o.OutDir, TrainTokensFile), stream, stream.Length);
+        Npy.Write<int>(Path.Combine(_o.OutDir, TrainTokensFile), stream, stream.Length);
         // The model's vocabulary is the config's; the tokenizer's ids must fit in it.
         var map = _o.CompactVocabulary ? new VocabularyMap(cfg.VocabSize, stream) : VocabularyMap.Identity(cfg.VocabSize);
         map.Compact(stream);

@@ -1,7 +1,7 @@
-using LearningCurves.Engine.IO;
 using LearningCurves.Tests.Common;
 using LearningCurves.Analysis.Report;
 using Xunit;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Analysis.Tests;
 

@@ -1,8 +1,8 @@
 using LearningCurves.Analysis.Metrics;
-using LearningCurves.Engine.IO;
-using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Curves;
 
 namespace LearningCurves.Analysis.Tests;
 

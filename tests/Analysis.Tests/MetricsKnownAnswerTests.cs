@@ -1,9 +1,10 @@
 using LearningCurves.Analysis.Metrics;
-using LearningCurves.Engine;
-using LearningCurves.Engine.IO;
 using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Curves;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Analysis.Tests;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using LearningCurves.Analysis.Metrics;
-using LearningCurves.Engine.IO;
-using LearningCurves.Formats;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Curves;
 
 namespace LearningCurves.Analysis.Tests;
 

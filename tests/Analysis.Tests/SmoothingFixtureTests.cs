@@ -1,7 +1,7 @@
 using LearningCurves.Analysis.Smoothing;
-using LearningCurves.Engine.IO;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Analysis.Tests;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
-using LearningCurves.Engine.Tokenization;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Tokenization;
 
 namespace LearningCurves.Tests.Common;
 

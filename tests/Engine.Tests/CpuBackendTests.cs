@@ -1,6 +1,7 @@
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Model;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Tests;
 

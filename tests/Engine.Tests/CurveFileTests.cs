@@ -1,8 +1,9 @@
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Sweeps;
 using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Curves;
 
 namespace LearningCurves.Engine.Tests;
 

@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
 using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.IO;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Tests;
 

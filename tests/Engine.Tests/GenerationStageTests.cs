@@ -3,11 +3,13 @@ using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Generation;
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
 using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Engine.Tests;
 

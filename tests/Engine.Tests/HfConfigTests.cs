@@ -4,6 +4,7 @@ using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Model;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Tests;
 

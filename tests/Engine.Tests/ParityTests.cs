@@ -1,10 +1,9 @@
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Checkpoints;
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
-using LearningCurves.Engine.Tokenization;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.Tokenization;
 
 namespace LearningCurves.Engine.Tests;
 

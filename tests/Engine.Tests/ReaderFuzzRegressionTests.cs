@@ -3,6 +3,7 @@ using System.Text;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Tests;
 

@@ -1,6 +1,7 @@
 using LearningCurves.Engine.Sweeps;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Tests;
 

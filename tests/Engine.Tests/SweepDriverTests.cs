@@ -2,12 +2,14 @@ using System.Text.Json.Nodes;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
 using LearningCurves.Engine.Sweeps;
 using LearningCurves.Tests.Common;
 using LearningCurves.Formats;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Curves;
 
 namespace LearningCurves.Engine.Tests;
 

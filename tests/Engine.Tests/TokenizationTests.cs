@@ -1,8 +1,9 @@
 using System.Text.Json;
 using LearningCurves.Engine;
-using LearningCurves.Engine.Tokenization;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Tests;
 

@@ -242,7 +242,7 @@ public partial class BindingsTests
         using var cpu = new CpuBackend();
         Assert.Equal(16, BatchSizing.Choose(cpu, cfg, 128, null));
         Assert.Equal(3, BatchSizing.Choose(cpu, cfg, 128, 3));
-        Assert.Throws<LearningCurves.Engine.UserError>(() => BatchSizing.Choose(cpu, cfg, 128, 0));
+        Assert.Throws<LearningCurves.Formats.UserError>(() => BatchSizing.Choose(cpu, cfg, 128, 0));
     }
 
     private static Gpt2Config ForwardGpt2Small() => LearningCurves.Engine.Benchmarks.ForwardBenchmark.Gpt2Small();

@@ -4,6 +4,7 @@ using LearningCurves.Engine.Model;
 using LearningCurves.Kernels.Native;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Kernels.Tests;
 

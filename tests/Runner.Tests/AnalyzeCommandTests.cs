@@ -4,11 +4,12 @@ using LearningCurves.Analysis.Generation;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Generation;
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
-using LearningCurves.Formats;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Runner.Tests;
 

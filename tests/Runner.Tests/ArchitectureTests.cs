@@ -2,11 +2,11 @@ using System.Reflection;
 using System.Xml.Linq;
 using LearningCurves.Analysis.Report;
 using LearningCurves.Engine.Backends;
-using LearningCurves.Engine.IO;
 using LearningCurves.Kernels;
 using LearningCurves.Tests.Common;
 using LearningCurves.Training;
 using Xunit;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Runner.Tests;
 
@@ -68,5 +68,16 @@ public class ArchitectureTests
         var projects = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "src"), "*.csproj", SearchOption.AllDirectories)
             .Select(Path.GetFileNameWithoutExtension).Where(n => n != "LearningCurves.Runner").Order(StringComparer.Ordinal).ToList();
         Assert.Equal(Allowed.Keys.Order(StringComparer.Ordinal), projects);
+    }
+
+    [Theory]
+    [MemberData(nameof(Assemblies))]
+    public void Every_type_lives_in_its_assemblys_namespace(string name)
+    {
+        var wrong = Load(name).GetTypes()
+            .Where(t => t.Namespace is { } ns && ns.StartsWith("LearningCurves.", StringComparison.Ordinal)
+                        && ns != name && !ns.StartsWith(name + ".", StringComparison.Ordinal))
+            .Select(t => t.FullName).Order(StringComparer.Ordinal).ToList();
+        Assert.True(wrong.Count == 0, $"{name} declares types in another assembly's namespace: {string.Join(", ", wrong.Take(10))}");
     }
 }

@@ -3,6 +3,7 @@ using LearningCurves.Engine;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Runner.Commands;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Tests;
 

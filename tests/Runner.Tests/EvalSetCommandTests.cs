@@ -1,8 +1,9 @@
 using System.Text.Json.Nodes;
 using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.IO;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
 
 namespace LearningCurves.Runner.Tests;
 

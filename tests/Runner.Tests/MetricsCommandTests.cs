@@ -2,12 +2,13 @@ using System.Globalization;
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Analysis.Statistics;
 using LearningCurves.Engine;
-using LearningCurves.Engine.IO;
 using LearningCurves.Formats;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Runner.Commands;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Curves;
 
 namespace LearningCurves.Runner.Tests;
 

@@ -3,6 +3,7 @@ using LearningCurves.Engine;
 using LearningCurves.Runner.Commands;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Tests;
 

@@ -1,10 +1,10 @@
 using System.Text;
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Scoring;
-using LearningCurves.Engine.Tokenization;
 using LearningCurves.Runner;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Tokenization;
 
 namespace LearningCurves.Runner.Tests;
 

@@ -3,9 +3,10 @@ using System.Text.Json.Nodes;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
 using Xunit;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
 
 namespace LearningCurves.Runner.Tests;
 
@@ -84,7 +85,7 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
             Assert.Equal("done", rows[r]!["status"]!.GetValue<string>());
             Assert.Equal(steps[r], rows[r]!["step"]!.GetValue<long>());
             var row = curve.AsSpan(r * 30, 30).ToArray();
-            Assert.Equal(Formats.CurveFileWriter.Checksum(row), rows[r]!["checksum"]!.GetValue<string>());
+            Assert.Equal(LearningCurves.Formats.Curves.CurveFileWriter.Checksum(row), rows[r]!["checksum"]!.GetValue<string>());
         }
         Assert.Contains("throughput:", reference.Stdout, StringComparison.Ordinal);
         Assert.Contains("time: load", reference.Stdout, StringComparison.Ordinal);

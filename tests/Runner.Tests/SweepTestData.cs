@@ -5,6 +5,7 @@ using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.EvalSets;
 
 namespace LearningCurves.Runner.Tests;
 

@@ -3,6 +3,7 @@ using LearningCurves.Engine;
 using LearningCurves.Tests.Common;
 using LearningCurves.Training.Corpus;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Training.Tests;
 

@@ -1,5 +1,6 @@
 using LearningCurves.Engine;
 using Xunit;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Training.Tests;
 

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using LearningCurves.Engine.IO;
 using LearningCurves.Engine.Model;
 using LearningCurves.Tests.Common;
 using Xunit;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Training.Tests;
 

@@ -1,6 +1,7 @@
 using LearningCurves.Engine;
 using LearningCurves.Engine.Checkpoints;
 using SharpFuzz;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Fuzz;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using LearningCurves.Engine;
-using LearningCurves.Engine.IO;
 using LearningCurves.Formats;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Analysis.Metrics;
 

@@ -3,10 +3,10 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using LearningCurves.Analysis.Smoothing;
-using LearningCurves.Engine;
-using LearningCurves.Engine.IO;
 using LearningCurves.Formats;
 using Microsoft.Win32.SafeHandles;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Curves;
 
 namespace LearningCurves.Analysis.Metrics;
 

@@ -1,6 +1,6 @@
 using LearningCurves.Analysis.Predictors;
-using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.Tokenization;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Tokenization;
 
 namespace LearningCurves.Analysis.Report;
 

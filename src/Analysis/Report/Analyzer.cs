@@ -4,10 +4,11 @@ using LearningCurves.Analysis.NGrams;
 using LearningCurves.Analysis.Phases;
 using LearningCurves.Analysis.Predictors;
 using LearningCurves.Analysis.Statistics;
-using LearningCurves.Engine;
-using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.IO;
 using LearningCurves.Formats;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Curves;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Analysis.Report;
 

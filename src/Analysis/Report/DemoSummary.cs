@@ -2,8 +2,9 @@ using System.Globalization;
 using System.Text;
 using LearningCurves.Analysis.NGrams;
 using LearningCurves.Analysis.Phases;
-using LearningCurves.Engine.IO;
-using LearningCurves.Formats;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Curves;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Analysis.Report;
 

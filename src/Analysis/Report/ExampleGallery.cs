@@ -1,7 +1,7 @@
 using LearningCurves.Analysis.Plots;
 using LearningCurves.Analysis.Smoothing;
-using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.Tokenization;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Tokenization;
 
 namespace LearningCurves.Analysis.Report;
 

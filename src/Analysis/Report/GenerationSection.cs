@@ -1,5 +1,5 @@
 using LearningCurves.Analysis.Generation;
-using LearningCurves.Formats;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Analysis.Report;
 

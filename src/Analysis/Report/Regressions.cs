@@ -1,6 +1,6 @@
 using LearningCurves.Analysis.Predictors;
 using LearningCurves.Analysis.Statistics;
-using LearningCurves.Engine;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Analysis.Report;
 

@@ -1,5 +1,6 @@
 using LearningCurves.Analysis.Generation;
 using LearningCurves.Analysis.Plots;
+using LearningCurves.Formats.EvalSets;
 
 namespace LearningCurves.Analysis.Report;
 

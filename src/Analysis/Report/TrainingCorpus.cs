@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
-using LearningCurves.Engine;
-using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.IO;
-using LearningCurves.Engine.Tokenization;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Analysis.Report;
 

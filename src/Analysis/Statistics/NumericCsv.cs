@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using LearningCurves.Engine;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Analysis.Statistics;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Analysis.Statistics;
 

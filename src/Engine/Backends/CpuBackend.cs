@@ -1,3 +1,5 @@
+using LearningCurves.Formats;
+
 namespace LearningCurves.Engine.Backends;
 
 /// <summary>

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using LearningCurves.Engine.Model;
 using Architecture = LearningCurves.Engine.Model.Architecture;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Checkpoints;
 

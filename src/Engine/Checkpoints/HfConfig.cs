@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using LearningCurves.Engine.Model;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Checkpoints;
 

@@ -1,3 +1,5 @@
+using LearningCurves.Formats;
+
 namespace LearningCurves.Engine.Checkpoints;
 
 /// <summary>What is known of one stored tensor before its bytes are read: its dtype, shape and the file holding it.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Checkpoints;
 

@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Engine.Checkpoints;
 

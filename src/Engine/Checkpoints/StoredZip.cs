@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Text;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Checkpoints;
 

@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using LearningCurves.Engine.Tokenization;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.EvalSets;
 

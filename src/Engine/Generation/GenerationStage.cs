@@ -4,8 +4,10 @@ using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
-using LearningCurves.Engine.Tokenization;
 using LearningCurves.Formats;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Engine.Generation;
 

@@ -1,3 +1,5 @@
+using LearningCurves.Formats;
+
 namespace LearningCurves.Engine.Model;
 
 /// <summary>The decoder-only architectures the engine runs (transformers' model_type in comments).</summary>

@@ -1,4 +1,5 @@
 using LearningCurves.Engine.Backends;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Model;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using LearningCurves.Engine.Model;
-using LearningCurves.Engine.Tokenization;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Scoring;
 

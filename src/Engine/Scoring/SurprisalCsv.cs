@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Model;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Scoring;
 

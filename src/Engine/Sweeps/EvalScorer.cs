@@ -1,5 +1,7 @@
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Sweeps;
 

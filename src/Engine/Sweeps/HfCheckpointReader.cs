@@ -1,5 +1,6 @@
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Model;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Engine.Sweeps;
 

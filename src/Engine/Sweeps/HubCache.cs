@@ -1,4 +1,5 @@
 using System.Globalization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Sweeps;
 

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LearningCurves.Engine.IO;
 using LearningCurves.Formats;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Curves;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Engine.Sweeps;
 

@@ -1,6 +1,8 @@
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
+using LearningCurves.Formats;
+using LearningCurves.Formats.EvalSets;
 
 namespace LearningCurves.Engine.Sweeps;
 
@@ -97,8 +99,8 @@ public static partial class SlurmScripts
             runs.Add((new SweepRunSpec(r.Name, path), CheckpointSeries.Discover(path).Count));
         }
         string evalDir = Path.GetFullPath(o.EvalDir);
-        if (!File.Exists(Path.Combine(evalDir, EvalSets.EvalSet.ManifestFile)))
-            throw UserError.InFile(evalDir, Directory.Exists(evalDir) ? $"not an eval set (no {EvalSets.EvalSet.ManifestFile})" : "eval set folder not found");
+        if (!File.Exists(Path.Combine(evalDir, EvalSet.ManifestFile)))
+            throw UserError.InFile(evalDir, Directory.Exists(evalDir) ? $"not an eval set (no {EvalSet.ManifestFile})" : "eval set folder not found");
         string outDir = Path.GetFullPath(o.OutDir);
         string logDir = Path.GetFullPath(o.LogDir ?? Path.Combine(outDir, "slurm-logs"));
         var clash = runs.FirstOrDefault(x => Path.Combine(outDir, x.Spec.Name) == logDir);

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Sweeps;
 

@@ -1,9 +1,8 @@
 using System.Runtime.InteropServices;
-using LearningCurves.Engine;
-using LearningCurves.Engine.IO;
 using Microsoft.Win32.SafeHandles;
+using LearningCurves.Formats.IO;
 
-namespace LearningCurves.Formats;
+namespace LearningCurves.Formats.Curves;
 
 /// <summary>How a run's 2-D curve array is laid out.</summary>
 public enum CurveLayout

@@ -1,11 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using LearningCurves.Engine;
-using LearningCurves.Engine.IO;
-using LearningCurves.Engine.Sweeps;
 using Microsoft.Win32.SafeHandles;
+using LearningCurves.Formats.IO;
 
-namespace LearningCurves.Formats;
+namespace LearningCurves.Formats.Curves;
 
 /// <summary>
 /// A float32 (rows, cols) C-order .npy file filled one row at a time in place: created whole (header + NaN rows), then

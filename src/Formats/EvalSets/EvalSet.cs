@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LearningCurves.Engine.IO;
+using LearningCurves.Formats.IO;
 
-namespace LearningCurves.Engine.EvalSets;
+namespace LearningCurves.Formats.EvalSets;
 
 /// <summary>
 /// A fixed set of examples scored at every checkpoint: <c>sequences.npy</c> int32 (N, seq-len) token ids,
@@ -85,7 +85,7 @@ public sealed class EvalSet
         foreach (var (k, v) in extra) m[k] = v?.DeepClone();
         m["content_hash"] = ContentHash;
         Manifest = m;
-        Sweeps.Durable.ReplaceFile(Path.Combine(dir, ManifestFile), m.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        Durable.ReplaceFile(Path.Combine(dir, ManifestFile), m.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
     /// <summary>The content hash of the arrays in <paramref name="dir"/>.</summary>

@@ -1,4 +1,4 @@
-namespace LearningCurves.Engine.EvalSets;
+namespace LearningCurves.Formats.EvalSets;
 
 /// <summary>How token lines become fixed-length sequences.</summary>
 public enum Packing

@@ -1,7 +1,8 @@
-using LearningCurves.Engine.Tokenization;
 using LearningCurves.Formats;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats.Runs;
 
-namespace LearningCurves.Engine.EvalSets;
+namespace LearningCurves.Formats.EvalSets;
 
 /// <summary>Where the later stages find a sweep's eval set and the tokenizer that made it.</summary>
 public static class EvalSetSources

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace LearningCurves.Engine.Checkpoints;
+namespace LearningCurves.Formats.IO;
 
 /// <summary>Files that appear only when complete: written under a temporary name beside the target, then renamed.</summary>
 public static class AtomicFile

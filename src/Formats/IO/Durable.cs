@@ -1,9 +1,8 @@
-using LearningCurves.Engine.Checkpoints;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
-namespace LearningCurves.Engine.Sweeps;
+namespace LearningCurves.Formats.IO;
 
 /// <summary>
 /// The few POSIX durability steps the sweep relies on: fsync of a file, fsync of a directory (so a rename inside it

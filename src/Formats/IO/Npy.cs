@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace LearningCurves.Engine.IO;
+namespace LearningCurves.Formats.IO;
 
 /// <summary>Element types the engine reads and writes in .npy files (little-endian only).</summary>
 public enum NpyDType
@@ -262,7 +262,7 @@ public static class Npy
             fixed (T* p = data)
             {
                 nint address = (nint)p;
-                Checkpoints.AtomicFile.Write(path, fs =>
+                AtomicFile.Write(path, fs =>
                 {
                     fs.Write(header);
                     fs.Write(new ReadOnlySpan<byte>((void*)address, byteCount));

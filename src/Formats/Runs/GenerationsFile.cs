@@ -1,9 +1,8 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using LearningCurves.Engine;
-using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Formats.IO;
 
-namespace LearningCurves.Formats;
+namespace LearningCurves.Formats.Runs;
 
 /// <summary>
 /// One prompt continued at one checkpoint of a run: one line of <c>generations.jsonl</c>. Ids are token ids; the texts

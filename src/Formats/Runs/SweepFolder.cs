@@ -1,8 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LearningCurves.Engine;
 
-namespace LearningCurves.Formats;
+namespace LearningCurves.Formats.Runs;
 
 /// <summary>One run of a sweep output folder: its name, folder, curve file and steps file.</summary>
 public sealed record SweepRun(string Name, string Dir, string Curves, string Steps)

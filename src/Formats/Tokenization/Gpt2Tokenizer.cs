@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.ML.Tokenizers;
 
-namespace LearningCurves.Engine.Tokenization;
+namespace LearningCurves.Formats.Tokenization;
 
 /// <summary>
 /// GPT-2 byte-level BPE through Microsoft.ML.Tokenizers: from a folder's vocab.json + merges.txt, or its Hugging Face

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
+using LearningCurves.Formats.IO;
 
-namespace LearningCurves.Engine.Tokenization;
+namespace LearningCurves.Formats.Tokenization;
 
 /// <summary>Pre-tokenized input: whitespace-separated token ids, one sequence per line. Blank lines are skipped.</summary>
 public static class TokenIdsFile
@@ -50,7 +51,7 @@ public static class TokenIdsFile
         ArgumentNullException.ThrowIfNull(sequences);
         var sb = new StringBuilder();
         foreach (var s in sequences) sb.AppendJoin(' ', s).Append('\n');
-        Checkpoints.AtomicFile.WriteAllText(path, sb.ToString());
+        AtomicFile.WriteAllText(path, sb.ToString());
     }
 
     private static string Clip(string s) => s.Length <= 20 ? s : s[..20] + "...";

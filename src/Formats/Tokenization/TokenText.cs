@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace LearningCurves.Engine.Tokenization;
+namespace LearningCurves.Formats.Tokenization;
 
 /// <summary>Token ids to display text, tolerant of ids past the tokenizer's vocabulary (shown as &lt;id&gt;).</summary>
 public static class TokenText

@@ -2,9 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using LearningCurves.Engine.EvalSets;
-using LearningCurves.Engine.IO;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Runner.Commands;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.EvalSets;
 
 namespace LearningCurves.Runner.Benchmarks;
 

@@ -3,9 +3,9 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine;
-using LearningCurves.Engine.IO;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Runner.Commands;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Runner.Benchmarks;
 

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using LearningCurves.Analysis.NGrams;
 using LearningCurves.Analysis.Statistics;
-using LearningCurves.Engine.IO;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Runner.Benchmarks;
 

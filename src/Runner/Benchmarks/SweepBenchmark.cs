@@ -6,6 +6,7 @@ using LearningCurves.Engine.Model;
 using LearningCurves.Engine.Sweeps;
 using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats.EvalSets;
 
 namespace LearningCurves.Runner.Benchmarks;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using LearningCurves.Engine;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Cli;
 

@@ -3,6 +3,7 @@ using LearningCurves.Engine;
 using LearningCurves.Engine.Generation;
 using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

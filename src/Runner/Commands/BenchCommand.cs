@@ -1,5 +1,6 @@
 using LearningCurves.Engine;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -6,6 +6,8 @@ using LearningCurves.Runner.Cli;
 using LearningCurves.Training;
 using LearningCurves.Training.Corpus;
 using LearningCurves.Training.Demo;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 
@@ -115,7 +117,7 @@ public sealed class DemoCommand : ICommand
         {
             cache.Invalidate("summary");
             var text = DemoSummary.Build(Path.Combine(suiteDir, Pretrainer.TrainTokensFile), evalDir, sweepDir, runNames, cfg.VocabSize, tok.EndOfTextId);
-            LearningCurves.Engine.Checkpoints.AtomicFile.WriteAllText(summaryFile, text);
+            AtomicFile.WriteAllText(summaryFile, text);
             cache.MarkDone("summary", summaryKey);
             timings.Add(("summary", "ran", sw.Elapsed.TotalSeconds));
         }

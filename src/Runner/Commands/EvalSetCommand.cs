@@ -2,6 +2,8 @@ using System.Globalization;
 using LearningCurves.Engine;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -5,6 +5,7 @@ using LearningCurves.Engine.Model;
 using LearningCurves.Formats;
 using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -7,9 +7,11 @@ using LearningCurves.Engine;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Generation;
 using LearningCurves.Engine.Model;
-using LearningCurves.Engine.Tokenization;
 using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using LearningCurves.Engine.Checkpoints;
-using LearningCurves.Engine.Tokenization;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats.Tokenization;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -3,6 +3,8 @@ using LearningCurves.Analysis.Metrics;
 using LearningCurves.Engine;
 using LearningCurves.Formats;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats.Curves;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Runner.Commands;
 

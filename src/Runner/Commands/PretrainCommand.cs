@@ -1,8 +1,9 @@
 using System.Globalization;
 using LearningCurves.Engine;
-using LearningCurves.Engine.Tokenization;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Training;
+using LearningCurves.Formats.Tokenization;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -1,6 +1,7 @@
 using LearningCurves.Analysis.Statistics;
 using LearningCurves.Engine;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -5,6 +5,7 @@ using LearningCurves.Engine.Model;
 using LearningCurves.Engine.Scoring;
 using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -1,6 +1,7 @@
 using LearningCurves.Engine;
 using LearningCurves.Engine.Sweeps;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using LearningCurves.Engine;
 using LearningCurves.Engine.Sweeps;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

@@ -4,6 +4,8 @@ using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Sweeps;
 using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Runner.Commands;
 

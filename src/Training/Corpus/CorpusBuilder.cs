@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using LearningCurves.Engine;
+using LearningCurves.Formats;
 
 namespace LearningCurves.Training.Corpus;
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Training.Demo;
 
