@@ -16,7 +16,7 @@ namespace LearningCurves.Engine.Tests;
 /// <summary>The sweep driver in this process (the real-process kill tests are in Runner.Tests).</summary>
 public class SweepDriverTests
 {
-    private static readonly Gpt2Config Cfg = new() { VocabSize = 48, MaxPositions = 16, Embd = 8, Layers = 1, Heads = 2 };
+    private static readonly ModelConfig Cfg = new() { VocabSize = 48, MaxPositions = 16, Embd = 8, Layers = 1, Heads = 2 };
 
     private sealed class Notes : ISweepObserver
     {
@@ -31,7 +31,7 @@ public class SweepDriverTests
     private static (string Run, EvalSet Eval) Data(string root, int checkpoints)
     {
         string run = Path.Combine(root, "run");
-        for (int i = 0; i < checkpoints; i++) HfCheckpoint.Save(Path.Combine(run, $"step{i * 10}"), Gpt2Weights.Random(Cfg, 30 + i));
+        for (int i = 0; i < checkpoints; i++) HfCheckpoint.Save(Path.Combine(run, $"step{i * 10}"), ModelWeights.Random(Cfg, 30 + i));
         var tokens = Enumerable.Range(0, 5 * 12).Select(i => (i * 7 + 3) % 48).ToArray();
         new EvalSet(tokens, 5, 12, EvalSetBuilder.DrawTargets(5, 12, 3, 11), 48).Save(Path.Combine(root, "eval"), new JsonObject());
         return (run, EvalSet.Load(Path.Combine(root, "eval")));
@@ -50,7 +50,7 @@ public class SweepDriverTests
         var (run, eval) = Data(root, 2);
         using var backend = new CpuBackend();
         var fixedRows = Sweep(backend, Path.Combine(root, "fixed"), run, eval, new Notes());
-        var asked = new List<(Gpt2Config Cfg, int T)>();
+        var asked = new List<(ModelConfig Cfg, int T)>();
         var chosen = new SweepDriver(backend, new HfCheckpointReader(), new Notes()).Run(new SweepOptions
         {
             OutDir = Path.Combine(root, "chosen"), EvalSet = eval, Runs = [new SweepRunSpec("r", run)], BatchSequences = 2,
@@ -113,7 +113,7 @@ public class SweepDriverTests
             case "no-weights": File.Delete(st); break;
             case "bad-config": File.WriteAllText(Path.Combine(bad, "config.json"), "{ not json"); break;
             case "missing-tensor":
-                var w = Gpt2Weights.Random(Cfg with { Layers = 2 }, 5);
+                var w = ModelWeights.Random(Cfg with { Layers = 2 }, 5);
                 HfCheckpoint.Save(bad, w);
                 File.WriteAllText(Path.Combine(bad, "config.json"), File.ReadAllText(Path.Combine(run, "step0", "config.json")).Replace("\"n_layer\": 1", "\"n_layer\": 3", StringComparison.Ordinal));
                 break;
@@ -165,7 +165,7 @@ public class SweepDriverTests
             var e = Assert.Throws<UserError>(() => Sweep(bf16, outDir, run, eval, new Notes()));
             Assert.Contains("precision fp32", e.Message, StringComparison.Ordinal);
         }
-        HfCheckpoint.Save(Path.Combine(run, "step5"), Gpt2Weights.Random(Cfg, 99));
+        HfCheckpoint.Save(Path.Combine(run, "step5"), ModelWeights.Random(Cfg, 99));
         using var backend = new CpuBackend();
         var e2 = Assert.Throws<UserError>(() => Sweep(backend, outDir, run, eval, new Notes()));
         Assert.Contains("checkpoints changed", e2.Message, StringComparison.Ordinal);
@@ -233,7 +233,7 @@ public class SweepDriverTests
         string Model(string name, int seed)
         {
             var d = Path.Combine(staging, name);
-            HfCheckpoint.Save(d, Gpt2Weights.Random(Cfg, seed));
+            HfCheckpoint.Save(d, ModelWeights.Random(Cfg, seed));
             return d;
         }
         var a = Model("a", 1);

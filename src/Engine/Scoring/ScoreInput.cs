@@ -13,7 +13,7 @@ public static class ScoreInput
 {
     /// <summary>Sequences of an ids file (one per line); empty files, ids outside the vocabulary and sequences longer
     /// than n_positions are errors naming the file.</summary>
-    public static List<int[]> FromIds(string path, Gpt2Config cfg)
+    public static List<int[]> FromIds(string path, ModelConfig cfg)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         var seqs = TokenIdsFile.Read(path);
@@ -24,7 +24,7 @@ public static class ScoreInput
 
     /// <summary>The text of <paramref name="path"/> tokenized and cut into consecutive sequences of
     /// <paramref name="seqLen"/> tokens (the last may be shorter).</summary>
-    public static List<int[]> FromText(string path, Gpt2Tokenizer tokenizer, Gpt2Config cfg, int seqLen)
+    public static List<int[]> FromText(string path, Gpt2Tokenizer tokenizer, ModelConfig cfg, int seqLen)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -52,7 +52,7 @@ public static class ScoreInput
 
     /// <summary>The tokenizer for scoring text with a model: the folder's own, or the built-in GPT-2 one, which must fit
     /// the model's vocabulary.</summary>
-    public static Gpt2Tokenizer TokenizerFor(string modelDir, Gpt2Config cfg)
+    public static Gpt2Tokenizer TokenizerFor(string modelDir, ModelConfig cfg)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         bool own = Gpt2Tokenizer.FolderHasTokenizer(modelDir);
@@ -68,7 +68,7 @@ public static class ScoreInput
         return tok;
     }
 
-    private static void Check(string path, List<int[]> seqs, Gpt2Config cfg)
+    private static void Check(string path, List<int[]> seqs, ModelConfig cfg)
     {
         for (int s = 0; s < seqs.Count; s++)
         {

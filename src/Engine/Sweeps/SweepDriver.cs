@@ -31,7 +31,7 @@ public sealed class SweepOptions
 
     /// <summary>When set, the batch is this function of the largest model of the sweep (by parameters) and the eval
     /// set's sequence length instead of <see cref="BatchSequences"/>: `sweep` without --batch sizes it to the card.</summary>
-    public Func<Gpt2Config, int, int>? ChooseBatch { get; init; }
+    public Func<ModelConfig, int, int>? ChooseBatch { get; init; }
 
     /// <summary>Tests only: a pause (ms) inside each row write and between a row's record and the manifest merge.</summary>
     public int TestPauseMs { get; init; }
@@ -83,7 +83,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
 
     private sealed record WorkItem(RunPlan Run, int Row);
 
-    private sealed record Loaded(Gpt2Weights? Weights, string? Error, double Seconds, long Bytes);
+    private sealed record Loaded(ModelWeights? Weights, string? Error, double Seconds, long Bytes);
 
     public SweepSummary Run(SweepOptions o)
     {
@@ -95,7 +95,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         var eval = o.EvalSet;
         var wall = Stopwatch.StartNew();
 
-        Gpt2Config? largest = null;
+        ModelConfig? largest = null;
         // Everything that can refuse the sweep happens here, before any row is computed.
         var plans = new List<RunPlan>();
         foreach (var spec in o.Runs)
@@ -186,7 +186,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                     {
                         var w = loaded.Weights!;
                         scorer.CheckModel(w.Config, cp.Path);
-                        using var model = new Gpt2Model(backend, w);
+                        using var model = new DecoderModel(backend, w);
                         scorer.Score(model, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
                         tokens = scorer.TokensPerCheckpoint;
                     }
@@ -273,7 +273,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         });
     }
 
-    private Gpt2Config? CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)
+    private ModelConfig? CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)
     {
         // A tokenizer beside the run (its root, else its first checkpoint) must have the eval set's vocabulary: the
         // same ids must mean the same tokens. One that cannot be read is left to the user; the configs are still checked.
@@ -291,10 +291,10 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             if (size is int v && v != eval.VocabSize)
                 throw UserError.InFile(tokDir, $"run '{spec.Name}': its tokenizer has {v} ids, the eval set's {eval.VocabSize}; refused before any work");
         }
-        Gpt2Config? first = null;
+        ModelConfig? first = null;
         foreach (var cp in cps)
         {
-            Gpt2Config cfg;
+            ModelConfig cfg;
             try
             {
                 cfg = reader.ReadConfig(cp.Path);
@@ -312,7 +312,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         return first;
     }
 
-    private JsonObject Header(SweepRunSpec spec, int checkpoints, Gpt2Config? cfg, EvalSet eval) => new()
+    private JsonObject Header(SweepRunSpec spec, int checkpoints, ModelConfig? cfg, EvalSet eval) => new()
     {
         ["format"] = "learning-curves-sweep/1",
         ["run"] = spec.Name,

@@ -58,7 +58,7 @@ public sealed class GenerateCommand : ICommand
         var (prompts, texts) = ReadPrompts(promptsPath, format, tokenizer, cfg);
 
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
-        using var gen = new Gpt2Generator(backend, weights);
+        using var gen = new DecoderModel(backend, weights);
         var options = new GenerationOptions { Temperature = temperature, MaxTokens = maxTokens, Seed = seed };
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var outputs = gen.Generate(prompts, options);
@@ -94,7 +94,7 @@ public sealed class GenerateCommand : ICommand
 
     /// <summary>One prompt per non-blank line, as text (tokenized with the model's tokenizer) or token ids. Prompts
     /// longer than the limit keep their last tokens: the end of a prompt is what the continuation follows.</summary>
-    internal static (List<int[]> Ids, List<string> Texts) ReadPrompts(string path, string format, Gpt2Tokenizer tokenizer, Gpt2Config cfg)
+    internal static (List<int[]> Ids, List<string> Texts) ReadPrompts(string path, string format, Gpt2Tokenizer tokenizer, ModelConfig cfg)
     {
         var ids = new List<int[]>();
         var texts = new List<string>();

@@ -51,7 +51,7 @@ public sealed class ScoreCommand : ICommand
             : ScoreInput.FromText(textPath!, ScoreInput.TokenizerFor(modelDir, cfg), cfg, seqLen ?? cfg.MaxPositions);
 
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
-        using var model = new Gpt2Model(backend, weights);
+        using var model = new DecoderModel(backend, weights);
         int batch = BatchSizing.Choose(backend, cfg, sequences.Count == 0 ? 1 : sequences.Max(s => s.Length), requested, cpuDefault: 32);
         var sw = Stopwatch.StartNew();
         long rows = SurprisalCsv.Write(outPath, model, sequences, batch);
