@@ -825,20 +825,28 @@ __device__ void lc_attention_split(float* partial, const TI* q, const TI* k, con
     }
 }
 
+// Block (chunk, h, b) of attention_cached_split: the pointers of its query, kv head and partial.
+template <class TI>
+__device__ __forceinline__ void lc_attention_split_block(float* partial, const TI* qkv, const TI* kCache, const TI* vCache,
+    int past, int maxT, int NH, int NKV, int HS, float scale)
+{
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int kvh = h / (NH / NKV);
+    long long kvC = (long long)NKV * HS;
+    const TI* q = qkv + b * (NH + 2LL * NKV) * HS + (long long)h * HS;
+    long long kv = b * maxT * kvC + (long long)kvh * HS;
+    float* p = partial + (((long long)b * NH + h) * gridDim.x + blockIdx.x) * (HS + 2);
+    lc_attention_split(p, q, kCache + kv, vCache + kv, kvC, past + 1, HS, scale);
+}
+
 // partial (B, NH, chunks, HS+2) of the new query of each sequence (qkv (B,1,(NH+2*NKV)*HS)) over cached keys 0..past
 extern "C" __global__ void attention_cached_split(float* __restrict__ partial, const float* __restrict__ qkv,
     const float* __restrict__ kCache, const float* __restrict__ vCache,
     int B, int past, int maxT, int NH, int NKV, int HS, float scale)
 {
     (void)B; // the grid's z extent
-    int h = blockIdx.y;
-    long long b = blockIdx.z;
-    int kvh = h / (NH / NKV);
-    long long kvC = (long long)NKV * HS;
-    const float* q = qkv + b * (NH + 2LL * NKV) * HS + (long long)h * HS;
-    long long kv = b * maxT * kvC + (long long)kvh * HS;
-    float* p = partial + (((long long)b * NH + h) * gridDim.x + blockIdx.x) * (HS + 2);
-    lc_attention_split(p, q, kCache + kv, vCache + kv, kvC, past + 1, HS, scale);
+    lc_attention_split_block(partial, qkv, kCache, vCache, past, maxT, NH, NKV, HS, scale);
 }
 
 // attention_cached_split on bf16 qkv and caches (fp32 arithmetic and partials)
@@ -846,15 +854,8 @@ extern "C" __global__ void attention_cached_split_bf16(float* __restrict__ parti
     const unsigned short* __restrict__ kCache, const unsigned short* __restrict__ vCache,
     int B, int past, int maxT, int NH, int NKV, int HS, float scale)
 {
-    (void)B;
-    int h = blockIdx.y;
-    long long b = blockIdx.z;
-    int kvh = h / (NH / NKV);
-    long long kvC = (long long)NKV * HS;
-    const unsigned short* q = qkv + b * (NH + 2LL * NKV) * HS + (long long)h * HS;
-    long long kv = b * maxT * kvC + (long long)kvh * HS;
-    float* p = partial + (((long long)b * NH + h) * gridDim.x + blockIdx.x) * (HS + 2);
-    lc_attention_split(p, q, kCache + kv, vCache + kv, kvC, past + 1, HS, scale);
+    (void)B; // the grid's z extent
+    lc_attention_split_block(partial, qkv, kCache, vCache, past, maxT, NH, NKV, HS, scale);
 }
 
 // out (B,1,NH*HS) row (b, h) = the chunks' partials merged: sum_c exp(m_c - M) acc_c / sum_c exp(m_c - M) l_c
@@ -1045,6 +1046,32 @@ __device__ __forceinline__ void lc_cp_async_wait()
 #define LC_FA_BK 64  // keys per tile
 #define LC_FA_PAD 8  // bf16 elements of padding per shared row
 
+// The scores of one warp's mma accumulators (NT n-tiles of 8 keys from key k0; C/D layout: s[j][0..1] row g = rowA,
+// s[j][2..3] row g+8 = rowB, columns 2t, 2t+1) scaled by sl2 (scale / ln 2) in place, keys past a row's own position
+// masked to -inf on the diagonal tile, and each row's maximum over its 4 lanes merged into xA, xB (the running maxima
+// on entry). Shared by attention_bf16 and attention_tf32.
+template <int NT>
+__device__ __forceinline__ void lc_scale_mask_rowmax(float (&s)[NT][4], float sl2, bool diag, int k0, int t, int rowA,
+    int rowB, float& xA, float& xB)
+{
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int key = k0 + j * 8 + 2 * t + (i & 1);
+            float v = s[j][i] * sl2;
+            if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
+            s[j][i] = v;
+            if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
+        }
+    }
+    // A row's scores sit in the 4 lanes of its group.
+    xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
+    xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
+    xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
+    xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+}
+
 // Rows [r0, r0+64) of a (rows, HS) bf16 slice with row stride `stride` -> shared (64, HS+PAD); rows >= nrows are 0.
 template <int HS>
 __device__ __forceinline__ void lc_fa_load_tile(unsigned short* dst, const unsigned short* src, long long stride, int r0, int nrows)
@@ -1117,22 +1144,7 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
             }
         }
         float xA = mA, xB = mB;
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                int key = kt * LC_FA_BK + j * 8 + 2 * t + (i & 1);
-                float v = s[j][i] * sl2;
-                if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
-                s[j][i] = v;
-                if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
-            }
-        }
-        // A row's 64 scores sit in the 4 lanes of its group.
-        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
-        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
-        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
-        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+        lc_scale_mask_rowmax(s, sl2, diag, kt * LC_FA_BK, t, rowA, rowB, xA, xB);
         // Key kt*64 <= every row of this block is visible, so xA, xB are finite; exp2(-inf) = 0 on the first tile.
         float cA = exp2f(mA - xA), cB = exp2f(mB - xB);
         mA = xA;
@@ -1284,21 +1296,7 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, f
             }
         }
         float xA = mA, xB = mB;
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                int key = kt * LC_FT_BK + j * 8 + 2 * t + (i & 1);
-                float v = s[j][i] * sl2;
-                if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
-                s[j][i] = v;
-                if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
-            }
-        }
-        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
-        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
-        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
-        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+        lc_scale_mask_rowmax(s, sl2, diag, kt * LC_FT_BK, t, rowA, rowB, xA, xB);
         // Key 0 of tile 0 is visible to every row, so the running max is finite from the first tile on; a tile wholly
         // above a row's diagonal leaves its max alone (corr 1, weights 0).
         float cA = exp2f(mA - xA), cB = exp2f(mB - xB);

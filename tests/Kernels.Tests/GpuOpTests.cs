@@ -196,16 +196,7 @@ public class GpuOpTests
     {
         using var be = Open();
         be.UseCublasAttention = cublas;
-        int c = hs * heads, seed = Random.Shared.Next();
-        var rng = new Random(seed);
-        var qkv = Normal(rng, (long)b * t * 3 * c);
-        float scale = 1f / MathF.Sqrt(hs);
-        var want = new float[(long)b * t * c];
-        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
-        using var d = be.Upload(qkv);
-        using var o = Poisoned(be, want.Length);
-        be.Attention(o, d, b, t, c, heads, scale);
-        AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"attention cublas={cublas} seed {seed}");
+        Fp32StorageAttention(be, b, t, hs, heads, _ => 2e-5, 2e-4, $"attention cublas={cublas}");
     }
 
     [Theory]
@@ -238,16 +229,7 @@ public class GpuOpTests
     public void Attention_tf32(int b, int t, int hs, int heads)
     {
         using var be = Open(Precision.Tf32);
-        int c = hs * heads, seed = Random.Shared.Next();
-        var rng = new Random(seed);
-        var qkv = Normal(rng, (long)b * t * 3 * c);
-        float scale = 1f / MathF.Sqrt(hs);
-        var want = new float[(long)b * t * c];
-        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
-        using var d = be.Upload(qkv);
-        using var o = Poisoned(be, want.Length);
-        be.Attention(o, d, b, t, c, heads, scale);
-        AssertClose(want, Get(be, o, want.Length), EmuTensorCoreTests.Tf32Atol(qkv), Math.Pow(2, -9), $"tf32 attention B={b} T={t} HS={hs} seed {seed}");
+        Fp32StorageAttention(be, b, t, hs, heads, EmuTensorCoreTests.Tf32Atol, Math.Pow(2, -9), "tf32 attention");
     }
 
     [Theory]
@@ -260,6 +242,13 @@ public class GpuOpTests
     {
         using var be = Open();
         be.UseSimtAttention = simt;
+        Fp32StorageAttention(be, b, t, hs, heads, _ => 2e-6, 1e-5, $"fp32 attention simt={simt}");
+    }
+
+    /// <summary>fp32 qkv (B, T, 3C) through the backend's attention against CpuOps.Attention, the output poisoned first;
+    /// the absolute tolerance from the inputs (tf32 scales it by their size).</summary>
+    private static void Fp32StorageAttention(CudaBackend be, int b, int t, int hs, int heads, Func<float[], double> atol, double rtol, string what)
+    {
         int c = hs * heads, seed = Random.Shared.Next();
         var rng = new Random(seed);
         var qkv = Normal(rng, (long)b * t * 3 * c);
@@ -269,7 +258,7 @@ public class GpuOpTests
         using var d = be.Upload(qkv);
         using var o = Poisoned(be, want.Length);
         be.Attention(o, d, b, t, c, heads, scale);
-        AssertClose(want, Get(be, o, want.Length), 2e-6, 1e-5, $"fp32 attention simt={simt} B={b} T={t} HS={hs} seed {seed}");
+        AssertClose(want, Get(be, o, want.Length), atol(qkv), rtol, $"{what} B={b} T={t} HS={hs} NH={heads} seed {seed}");
     }
 
     /// <summary>qkv rounded to bf16 (held as floats) and the CPU's fp32 attention of exactly those values, with the
@@ -527,17 +516,8 @@ public class GpuOpTests
     {
         using var be = Open(Precision.Bf16);
         be.UseCublasAttention = true;
-        int b = 2, t = 37, hs = 64, heads = 3, c = hs * heads, seed = Random.Shared.Next();
-        var rng = new Random(seed);
-        var qkv = Normal(rng, (long)b * t * 3 * c);
-        float scale = 1f / MathF.Sqrt(hs);
-        var want = new float[(long)b * t * c];
-        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
-        using var d = be.Upload(qkv);
-        using var o = Poisoned(be, want.Length);
-        be.Attention(o, d, b, t, c, heads, scale);
         // The fp32 path's tolerance: TF32 products (10-bit mantissas) would be off by about 1e-3.
-        AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"bf16-mode attention seed {seed}");
+        Fp32StorageAttention(be, 2, 37, 64, 3, _ => 2e-5, 2e-4, "bf16-mode attention");
     }
 
     [Fact]
