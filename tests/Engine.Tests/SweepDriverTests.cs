@@ -4,6 +4,7 @@ using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
 using LearningCurves.Engine.Sweeps;
+using LearningCurves.Formats.Runs;
 using LearningCurves.Tests.Common;
 using LearningCurves.Formats;
 using Xunit;
@@ -191,16 +192,17 @@ public class SweepDriverTests
         string root = TestPaths.TempDir();
         var store = new RunStore(Path.Combine(root, "r"));
         var cps = new[] { new Checkpoint(1, "/x/step1"), new Checkpoint(2, "/x/step2"), new Checkpoint(3, "/x/step3") };
-        store.Prepare(new JsonObject { ["eval_set"] = new JsonObject { ["hash"] = "h" }, ["backend"] = "cpu", ["precision"] = "fp32" }, cps, 4);
+        store.Prepare(new RunManifest { EvalSet = new EvalSetEntry { Hash = "h" }, Backend = "cpu", Precision = "fp32" }, cps, 4);
         // A record written by another process that has not merged yet.
-        File.WriteAllText(store.RowPath(1), new RowRecord(1, 2, "/x/step2", RowStatus.Failed, Reason: "broken").ToJson().ToJsonString());
+        File.WriteAllText(store.RowPath(1), new RowRecord(1, 2, "/x/step2", RowStatus.Failed, Reason: "broken").ToFileText());
         var rows = store.ReadRows();
         Assert.Equal([RowStatus.Pending, RowStatus.Failed, RowStatus.Pending], rows.Select(r => r.Status));
         var st = SweepStatus.Read(root).Single();
         Assert.Equal((3, 0, 1, 2), (st.Total, st.Done, st.Failed, st.Pending));
         Assert.Equal("broken", st.Failures[0].Reason);
         store.RefreshManifest();
-        Assert.Equal("failed", store.ReadManifest()["rows"]![1]!["status"]!.GetValue<string>());
+        Assert.Equal(RowStatus.Failed, store.ReadManifest().Rows![1].Status);
+        Assert.Contains("\"status\": \"failed\"", File.ReadAllText(store.ManifestPath), StringComparison.Ordinal);
     }
 
     /// <summary>A hub cache repo as huggingface_hub writes it, where step0 serves step1's weights and step4 serves
