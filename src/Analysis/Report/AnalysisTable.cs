@@ -10,7 +10,7 @@ namespace LearningCurves.Analysis.Report;
 internal static class AnalysisTable
 {
     /// <summary>Writes the table into <see cref="AnalyzeOptions.OutDir"/>.</summary>
-    public static void Write(AnalyzeOptions o, EvalSet eval, Gpt2Tokenizer tokenizer, IReadOnlyList<string> runNames,
+    public static void Write(AnalyzeOptions o, EvalSet eval, TextTokenizer tokenizer, IReadOnlyList<string> runNames,
         Dictionary<string, double[]> averaged, Dictionary<string, double[][]> perRun, PredictorTable predictors, double[] logFreq)
     {
         var columns = new List<TableColumn>

@@ -11,7 +11,7 @@ internal static class ExampleGallery
 {
     /// <summary>Six example curves of run 0, from early- to late-acquired plus the most forgettable.</summary>
     public static List<CurvePanel> Build(long[] steps, IReadOnlyList<float[]> run0, Dictionary<string, double[][]> perRun,
-        Dictionary<string, double[]> averaged, double chance, EvalSet eval, Gpt2Tokenizer tokenizer)
+        Dictionary<string, double[]> averaged, double chance, EvalSet eval, TextTokenizer tokenizer)
     {
         var aoa = perRun[Metric.Aoa.Name][0];
         var order = Enumerable.Range(0, aoa.Length).Where(i => double.IsFinite(aoa[i])).OrderBy(i => aoa[i]).ToList();

@@ -277,13 +277,13 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
     {
         // A tokenizer beside the run (its root, else its first checkpoint) must have the eval set's vocabulary: the
         // same ids must mean the same tokens. One that cannot be read is left to the user; the configs are still checked.
-        string? tokDir = new[] { spec.Path, cps[0].Path }.FirstOrDefault(d => Directory.Exists(d) && Gpt2Tokenizer.FolderHasTokenizer(d));
+        string? tokDir = new[] { spec.Path, cps[0].Path }.FirstOrDefault(d => Directory.Exists(d) && TextTokenizer.FolderHasTokenizerFiles(d));
         if (tokDir is not null)
         {
             int? size = null;
             try
             {
-                size = Gpt2Tokenizer.FromFolder(tokDir).VocabSize;
+                size = TextTokenizer.Load(tokDir).VocabSize;
             }
             catch (UserError)
             {

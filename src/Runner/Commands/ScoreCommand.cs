@@ -14,7 +14,7 @@ public sealed class ScoreCommand : ICommand
 {
     public string Name => "score";
 
-    public string Usage => "score --model DIR (--ids FILE | --text FILE [--seq-len N]) --out FILE.csv [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] [--batch N]";
+    public string Usage => "score --model DIR (--ids FILE | --text FILE [--seq-len N] [--bos auto|yes|no]) --out FILE.csv [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] [--batch N]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -22,6 +22,7 @@ public sealed class ScoreCommand : ICommand
         new("ids", "FILE", "sequences as token ids, one per line (or --text)"),
         new("text", "FILE", "UTF-8 text, tokenized with the checkpoint's tokenizer"),
         new("seq-len", "N", "cut --text into sequences of N tokens (default: the model's context)"),
+        new("bos", "auto|yes|no", "--text: begin each sequence with the BOS token; auto follows the tokenizer's add_bos_token (default auto)"),
         new("out", "FILE.csv", "one row per scored token (required)"),
         CliOption.Backend("auto"),
         CliOption.Precision,
@@ -40,15 +41,28 @@ public sealed class ScoreCommand : ICommand
         int? requested = a.Has("batch") ? a.GetInt("batch", 32, 1, 4096) : null;
         bool hasSeqLen = a.Has("seq-len");
         int? seqLen = hasSeqLen ? a.GetInt("seq-len", 0, 2, int.MaxValue) : null;
+        bool hasBos = a.Has("bos");
+        string bosChoice = a.GetChoice("bos", "auto", "auto", "yes", "no");
         a.RejectUnknown();
         if ((idsPath is null) == (textPath is null)) throw new UserError("score: give exactly one of --ids FILE or --text FILE");
         if (idsPath is not null && hasSeqLen) throw new UserError("score: --seq-len applies to --text only");
+        if (idsPath is not null && hasBos) throw new UserError("score: --bos applies to --text only");
 
         var weights = HfCheckpoint.Load(modelDir);
         var cfg = weights.Config;
-        var sequences = idsPath is not null
-            ? ScoreInput.FromIds(idsPath, cfg)
-            : ScoreInput.FromText(textPath!, ScoreInput.TokenizerFor(modelDir, cfg), cfg, seqLen ?? cfg.MaxPositions);
+        List<int[]> sequences;
+        string bosNote = "";
+        if (idsPath is not null)
+        {
+            sequences = ScoreInput.FromIds(idsPath, cfg);
+        }
+        else
+        {
+            var tokenizer = ScoreInput.TokenizerFor(modelDir, cfg);
+            var bos = tokenizer.ChooseBegin(bosChoice);
+            sequences = ScoreInput.FromText(textPath!, tokenizer, cfg, seqLen ?? cfg.MaxPositions, bos);
+            bosNote = $"; tokenizer {tokenizer.Kind} ({tokenizer.Source}), begin token {bos}";
+        }
 
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
         using var model = new DecoderModel(backend, weights);
@@ -58,7 +72,7 @@ public sealed class ScoreCommand : ICommand
         double secs = sw.Elapsed.TotalSeconds;
         long tokens = sequences.Sum(s => (long)s.Length);
         Console.WriteLine($"scored {rows} tokens of {sequences.Count} sequences ({tokens} tokens read) in {secs:F2} s " +
-                          $"({tokens / Math.Max(secs, 1e-9):F0} tokens/s) -> {outPath}");
+                          $"({tokens / Math.Max(secs, 1e-9):F0} tokens/s) -> {outPath}{bosNote}");
         return 0;
     }
 }
