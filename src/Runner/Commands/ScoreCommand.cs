@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using LearningCurves.Engine;
+using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Model;
 using LearningCurves.Engine.Scoring;
 using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Formats;
+using LearningCurves.Formats.Tokenization;
 
 namespace LearningCurves.Runner.Commands;
 
@@ -14,7 +16,7 @@ public sealed class ScoreCommand : ICommand
 {
     public string Name => "score";
 
-    public string Usage => "score --model DIR (--ids FILE | --text FILE [--seq-len N]) --out FILE.csv [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] [--batch N]";
+    public string Usage => "score --model DIR (--ids FILE | --text FILE [--seq-len N]) --out FILE.csv [--words [--bos ID]] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] [--batch N]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -23,6 +25,8 @@ public sealed class ScoreCommand : ICommand
         new("text", "FILE", "UTF-8 text, tokenized with the checkpoint's tokenizer"),
         new("seq-len", "N", "cut --text into sequences of N tokens (default: the model's context)"),
         new("out", "FILE.csv", "one row per scored token (required)"),
+        CliOption.Switch("words", "with --text: one row per word (whitespace-delimited), its surprisal with the word-boundary correction (docs/checkpoints-and-scoring.md)"),
+        new("bos", "ID", "with --words: the token id put before every sequence as the first word's context (default: the tokenizer's <|endoftext|>)"),
         CliOption.Backend("auto"),
         CliOption.Precision,
         new("batch", "N", "sequences per forward pass (default: what fits the GPU's free memory on CUDA, 32 on the CPU)"),
@@ -40,7 +44,11 @@ public sealed class ScoreCommand : ICommand
         int? requested = a.Has("batch") ? a.GetInt("batch", 32, 1, 4096) : null;
         bool hasSeqLen = a.Has("seq-len");
         int? seqLen = hasSeqLen ? a.GetInt("seq-len", 0, 2, int.MaxValue) : null;
+        bool words = a.Switch("words");
+        int? bosId = a.Has("bos") ? a.GetInt("bos", 0, 0, int.MaxValue) : null;
         a.RejectUnknown();
+        if (words) return RunWords(modelDir, textPath, idsPath, outPath, backendName, precision, requested, seqLen, bosId);
+        if (bosId is not null) throw new UserError("score: --bos applies to --words only");
         if ((idsPath is null) == (textPath is null)) throw new UserError("score: give exactly one of --ids FILE or --text FILE");
         if (idsPath is not null && hasSeqLen) throw new UserError("score: --seq-len applies to --text only");
 
@@ -59,6 +67,24 @@ public sealed class ScoreCommand : ICommand
         long tokens = sequences.Sum(s => (long)s.Length);
         Console.WriteLine($"scored {rows} tokens of {sequences.Count} sequences ({tokens} tokens read) in {secs:F2} s " +
                           $"({tokens / Math.Max(secs, 1e-9):F0} tokens/s) -> {outPath}");
+        return 0;
+    }
+
+    private static int RunWords(string modelDir, string? textPath, string? idsPath, string outPath, string backendName, Precision precision, int? requested, int? seqLen, int? bosId)
+    {
+        if (textPath is null || idsPath is not null) throw new UserError("score: --words needs --text FILE (words are read from the text)");
+        var weights = HfCheckpoint.Load(modelDir);
+        var cfg = weights.Config;
+        var tokenizer = ScoreInput.TokenizerFor(modelDir, cfg);
+        int bos = WordScoreFile.ChooseBos(tokenizer, cfg.VocabSize, bosId);
+        int len = seqLen ?? cfg.MaxPositions;
+        using var backend = BackendFactory.Create(backendName, precision, Console.Error);
+        using var model = new Gpt2Model(backend, weights);
+        int batch = BatchSizing.Choose(backend, cfg, len, requested, cpuDefault: 32);
+        var sw = Stopwatch.StartNew();
+        var (words, seqs) = WordScoreFile.Run(textPath, outPath, tokenizer, model, bos, len, batch);
+        string bosText = TokenText.Decode(tokenizer, [bos]);
+        Console.WriteLine($"scored {words} words in {seqs} sequences in {sw.Elapsed.TotalSeconds:F2} s; context of each sequence's first word: BOS token {bos} '{bosText}' -> {outPath}");
         return 0;
     }
 }
