@@ -173,10 +173,50 @@ function Install-CudaTools {
     Remove-Item -Recurse -Force $tmp, $apt
 }
 
+# The part-of-speech tagger's data (src/Analysis/Pos): Debian's festlex-poslex (main), Festival's English POS lexicon
+# (wsj.wp39.poslexR: log P(word | tag) for 33k words) and tag trigram counts (wsj.wp39.tri.ngrambin), both from the WSJ
+# Penn Treebank. Fetched like the CUDA tools (a private sources list, `apt-get download`, `dpkg-deb -x`) into
+# $CacheRoot/festlex-poslex; a marker names the package version.
+$PosLexiconDir = Join-Path $CacheRoot 'festlex-poslex'
+
+function Install-PosLexicon {
+    $marker = Join-Path $PosLexiconDir '.complete'
+    if ((Test-Path $marker) -and (Test-Path (Join-Path $PosLexiconDir 'wsj.wp39.poslexR')) -and (Test-Path (Join-Path $PosLexiconDir 'wsj.wp39.tri.ngrambin'))) {
+        Write-Host "setup: festlex-poslex present in $PosLexiconDir"
+        return
+    }
+    $codename = (& bash -c '. /etc/os-release && echo $VERSION_CODENAME').Trim()
+    if (-not $codename) { $codename = 'bookworm' }
+    $mirror = Get-DebianMirror
+    $apt = Join-Path $CacheRoot '.apt-poslex'
+    $tmp = Join-Path $CacheRoot ".tmp-poslex-$PID"
+    Remove-Item -Recurse -Force $apt, $tmp -ErrorAction SilentlyContinue
+    New-Item -ItemType Directory -Force (Join-Path $apt 'lists/partial'), (Join-Path $apt 'cache/archives/partial'), (Join-Path $tmp 'debs'), (Join-Path $tmp 'root'), (Join-Path $tmp 'festlex-poslex') | Out-Null
+    $list = Join-Path $apt 'sources.list'
+    Set-Content -LiteralPath $list -Value "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main"
+    $opts = @('-q', '-o', "Dir::Etc::sourcelist=$list", '-o', 'Dir::Etc::sourceparts=/dev/null', '-o', "Dir::State::Lists=$(Join-Path $apt 'lists')",
+        '-o', "Dir::Cache=$(Join-Path $apt 'cache')", '-o', 'APT::Sandbox::User=root')
+    Write-Host "setup: fetching festlex-poslex from $mirror $codename main into $PosLexiconDir"
+    Invoke-Native 'apt-get update (private festlex-poslex sources list)' { & apt-get @opts update | Out-Null }
+    Push-Location (Join-Path $tmp 'debs')
+    try { Invoke-Native 'apt-get download festlex-poslex' { & apt-get @opts download festlex-poslex | Out-Null } }
+    finally { Pop-Location }
+    $deb = @(Get-ChildItem (Join-Path $tmp 'debs') -Filter 'festlex-poslex_*.deb')
+    if ($deb.Count -ne 1) { throw "setup: apt-get download festlex-poslex gave $($deb.Count) packages" }
+    Invoke-Native "dpkg-deb -x $($deb[0].Name)" { & dpkg-deb -x $deb[0].FullName (Join-Path $tmp 'root') }
+    $stage = Join-Path $tmp 'festlex-poslex'
+    foreach ($f in 'wsj.wp39.poslexR', 'wsj.wp39.tri.ngrambin') { Copy-Item (Join-Path $tmp "root/usr/share/festival/dicts/$f") $stage }
+    Set-Content -LiteralPath (Join-Path $stage '.complete') -Value $deb[0].Name
+    Remove-Item -Recurse -Force $PosLexiconDir -ErrorAction SilentlyContinue
+    Move-Item $stage $PosLexiconDir
+    Remove-Item -Recurse -Force $tmp, $apt
+}
+
 function Invoke-Setup {
     Install-AptPackages $AptPackages
     Install-CudaTools
     Install-CorpusData
+    Install-PosLexicon
 }
 
 # software-gpu: the CUDA driver and cuBLAS as shims over the kernel emulator (tests/software-gpu), so the unmodified

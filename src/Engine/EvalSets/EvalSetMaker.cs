@@ -39,6 +39,9 @@ public sealed class EvalSetRequest
     /// else its tokenizer.json post-processor), "yes" adds the tokenizer's begin token, "no" adds none.</summary>
     public string Bos { get; init; } = "auto";
 
+    /// <summary>Word targets (--targets words) instead of token targets.</summary>
+    public bool WordTargets { get; init; }
+
     /// <summary>The vocabulary size for --ids without a tokenizer.</summary>
     public int? VocabSize { get; init; }
 }
@@ -122,8 +125,18 @@ public static class EvalSetMaker
         var keep = EvalSetBuilder.PickSequences(packed.Count, r.Sequences, r.Seed);
         var tokens = new int[checked(keep.Length * r.SeqLen)];
         for (int i = 0; i < keep.Length; i++) packed[keep[i]].CopyTo(tokens, i * r.SeqLen);
-        var targets = EvalSetBuilder.DrawTargets(keep.Length, r.SeqLen, r.PerSequence, r.Seed);
-        var set = new EvalSet(tokens, keep.Length, r.SeqLen, targets, vocab);
+        int[] targets;
+        WordTargets? words = null;
+        if (r.WordTargets)
+        {
+            if (tok is null) throw new UserError("eval-set: --targets words needs the tokenizer's texts (--text, or --ids with --tokenizer DIR)");
+            var separators = new HashSet<int>(new[] { begin, sep, tok.EndOfTextId }.OfType<int>());
+            var bpe = tok as Gpt2Tokenizer ?? throw new UserError($"eval-set: --targets words supports byte-level BPE tokenizers so far; {tok.Source} is {tok.Kind}");
+            var (boundary, blank) = WordTargetMaker.Classes(bpe, vocab, separators);
+            (targets, words) = WordTargetMaker.Draw(tokens, keep.Length, r.SeqLen, r.PerSequence, r.Seed, boundary, blank, separators);
+        }
+        else targets = EvalSetBuilder.DrawTargets(keep.Length, r.SeqLen, r.PerSequence, r.Seed);
+        var set = new EvalSet(tokens, keep.Length, r.SeqLen, targets, vocab) { Words = words };
         set.Save(outDir, new JsonObject
         {
             ["tokenizer"] = tok?.Source ?? "none (pre-tokenized ids)",

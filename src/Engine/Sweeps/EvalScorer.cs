@@ -1,5 +1,6 @@
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
+using LearningCurves.Engine.Scoring;
 using LearningCurves.Formats.EvalSets;
 using LearningCurves.Formats;
 
@@ -57,6 +58,11 @@ public sealed class EvalScorer
     {
         ArgumentNullException.ThrowIfNull(model);
         if (row.Length != _eval.Examples) throw new ArgumentException($"row has {row.Length} values, the eval set {_eval.Examples} examples");
+        if (_eval.Words is not null)
+        {
+            ScoreWords(model, row, progress);
+            return;
+        }
         for (int start = 0; start < _groups.Length; start += _batch)
         {
             int n = Math.Min(_batch, _groups.Length - start);
@@ -76,4 +82,34 @@ public sealed class EvalScorer
             progress?.Invoke((double)(start + n) / _groups.Length);
         }
     }
+
+    /// <summary>Word targets: each example's word surprisal (tokens + boundary correction, <see cref="WordSurprisal"/>).</summary>
+    private void ScoreWords(DecoderModel model, Span<float> row, Action<double>? progress)
+    {
+        var words = _eval.Words!;
+        var boundary = _boundary ??= words.BoundaryMask(model.Config.VocabSize);
+        for (int start = 0; start < _groups.Length; start += _batch)
+        {
+            int n = Math.Min(_batch, _groups.Length - start);
+            var seqs = new int[n][];
+            var placed = new List<(int, WordSurprisal.Placed)>();
+            var order = new List<int>();
+            for (int i = 0; i < n; i++)
+            {
+                var g = _groups[start + i];
+                seqs[i] = _eval.Sequence(g.Seq).ToArray();
+                foreach (int e in g.Examples)
+                {
+                    var (first, last, lead) = words[e];
+                    placed.Add((i, new WordSurprisal.Placed(first, last, lead)));
+                    order.Add(e);
+                }
+            }
+            var scores = WordSurprisal.ScoreWords(model, boundary, seqs, placed, n);
+            for (int k = 0; k < order.Count; k++) row[order[k]] = (float)scores[k].Bits;
+            progress?.Invoke((double)(start + n) / _groups.Length);
+        }
+    }
+
+    private bool[]? _boundary;
 }

@@ -49,6 +49,9 @@ public sealed class EvalSet
     /// <summary>The tokenizer's vocabulary size (every id is below it).</summary>
     public int VocabSize { get; }
 
+    /// <summary>Word targets (<c>--targets words</c>), or null for token targets.</summary>
+    public WordTargets? Words { get; init; }
+
     /// <summary>The folder it was loaded from, or null.</summary>
     public string? Dir { get; private init; }
 
@@ -73,7 +76,8 @@ public sealed class EvalSet
         File.Delete(Path.Combine(dir, ManifestFile));
         Npy.Write<int>(Path.Combine(dir, SequencesFile), Tokens, SequenceCount, SeqLen);
         Npy.Write<int>(Path.Combine(dir, TargetsFile), Targets, Examples, 2);
-        ContentHash = ComputeHash(dir);
+        Words?.Save(dir);
+        ContentHash = ComputeHash(dir, Words is not null);
         var m = new JsonObject
         {
             ["format"] = "learning-curves-eval-set/1",
@@ -82,18 +86,20 @@ public sealed class EvalSet
             ["examples"] = Examples,
             ["vocab_size"] = VocabSize,
         };
+        if (Words is not null) m["targets"] = WordTargets.Kind;
         foreach (var (k, v) in extra) m[k] = v?.DeepClone();
         m["content_hash"] = ContentHash;
         Manifest = m;
         Durable.ReplaceFile(Path.Combine(dir, ManifestFile), m.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
-    /// <summary>The content hash of the arrays in <paramref name="dir"/>.</summary>
-    public static string ComputeHash(string dir)
+    /// <summary>The content hash of the arrays in <paramref name="dir"/> (with word targets, words.npy's and
+    /// boundary.npy's bytes follow).</summary>
+    public static string ComputeHash(string dir, bool words = false)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buf = new byte[1 << 20];
-        foreach (var name in new[] { SequencesFile, TargetsFile })
+        foreach (var name in words ? new[] { SequencesFile, TargetsFile, WordTargets.WordsFile, WordTargets.BoundaryFile } : [SequencesFile, TargetsFile])
         {
             using var fs = File.OpenRead(Path.Combine(dir, name));
             int n;
@@ -125,7 +131,12 @@ public sealed class EvalSet
         {
             if (!File.Exists(p)) throw UserError.InFile(p, "missing");
         }
-        string actual = ComputeHash(dir);
+        string? kind = m["targets"] is JsonValue tv && tv.TryGetValue<string>(out var ks) ? ks : null;
+        if (kind is not (null or "tokens" or WordTargets.Kind)) throw UserError.InFile(manifestPath, $"'targets' must be \"tokens\" or \"{WordTargets.Kind}\", got '{m["targets"]?.ToJsonString()}'");
+        bool words = kind == WordTargets.Kind;
+        if (words && !File.Exists(Path.Combine(dir, WordTargets.WordsFile))) throw UserError.InFile(Path.Combine(dir, WordTargets.WordsFile), "missing (the manifest says the targets are words)");
+        if (words && !File.Exists(Path.Combine(dir, WordTargets.BoundaryFile))) throw UserError.InFile(Path.Combine(dir, WordTargets.BoundaryFile), "missing (the manifest says the targets are words)");
+        string actual = ComputeHash(dir, words);
         if (hash != actual)
             throw UserError.InFile(dir, $"the arrays changed since the eval set was built (manifest content_hash {hash ?? "absent"}, files {actual})");
         var (tokens, sshape) = Npy.ReadInt32(seqPath);
@@ -143,7 +154,8 @@ public sealed class EvalSet
             if ((uint)targets[i] >= (uint)n || targets[i + 1] < 1 || targets[i + 1] >= t)
                 throw UserError.InFile(tgtPath, $"example {i / 2}: ({targets[i]}, {targets[i + 1]}) is outside sequences 0..{n - 1}, positions 1..{t - 1}");
         }
-        return new EvalSet(tokens, n, t, targets, vocab) { Dir = Path.GetFullPath(dir), ContentHash = actual, Manifest = m };
+        var wordTargets = words ? WordTargets.Load(dir, targets, t, vocab) : null;
+        return new EvalSet(tokens, n, t, targets, vocab) { Words = wordTargets, Dir = Path.GetFullPath(dir), ContentHash = actual, Manifest = m };
     }
 
     private static int ReadInt(JsonObject m, string key, string path)

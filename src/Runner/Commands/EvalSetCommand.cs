@@ -13,7 +13,7 @@ public sealed class EvalSetCommand : ICommand
     public string Name => "eval-set";
 
     public string Usage => "eval-set (--text FILE... | --ids FILE) [--tokenizer DIR] --seq-len 128 --per-sequence 10|all --seed S "
-        + "[--sequences N] [--packing lines|stream] [--bos auto|yes|no] [--begin-id ID] [--sep-id ID] [--vocab-size V] --out DIR";
+        + "[--sequences N] [--packing lines|stream] [--bos auto|yes|no] [--begin-id ID] [--sep-id ID] [--vocab-size V] [--targets tokens|words] --out DIR";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -29,6 +29,7 @@ public sealed class EvalSetCommand : ICommand
         new("begin-id", "ID", "token that begins each sequence with --packing lines (default: the BOS token when the tokenizer adds one, else its end-of-text token)"),
         new("sep-id", "ID", "token between lines (default: the tokenizer's end-of-text token: <|endoftext|>, </s> or eos_token)"),
         new("vocab-size", "V", "vocabulary size for --ids without --tokenizer"),
+        new("targets", "tokens|words", "words: each target is a whole word, its curve the word's surprisal (docs/sweeps.md) (default tokens)"),
         new("out", "DIR", "where sequences.npy, targets.npy and manifest.json go (required)"),
     ];
 
@@ -58,6 +59,7 @@ public sealed class EvalSetCommand : ICommand
             SepId = a.Has("sep-id") ? a.GetInt("sep-id", 0, 0) : null,
             Bos = a.GetChoice("bos", "auto", "auto", "yes", "no"),
             VocabSize = a.Has("vocab-size") ? a.GetInt("vocab-size", 0, 1) : null,
+            WordTargets = a.GetChoice("targets", "tokens", "tokens", "words") == "words",
         };
         string outDir = a.Require("out");
         a.RejectUnknown(maxPositional: text.Count > 0 ? int.MaxValue : 0);

@@ -1,0 +1,116 @@
+using LearningCurves.Formats;
+using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Tokenization;
+
+namespace LearningCurves.Engine.EvalSets;
+
+/// <summary>
+/// Word targets of packed token sequences (<c>eval-set --targets words</c>). With the tokenizer's texts: a boundary
+/// token begins with whitespace; a blank token is only whitespace; the begin/separator/end-of-text ids are separators.
+/// A word is an optional run of blank tokens, a first non-blank token, and the non-boundary tokens after it; it is a
+/// target only when the sequence shows that it ended (a boundary or separator token follows it inside the sequence)
+/// and it did not begin before position 1 (a sequence that starts inside a word skips to the next word).
+/// </summary>
+public static class WordTargetMaker
+{
+    /// <summary>The boundary ids (text beginning with whitespace, plus the separators) and the blank-token mask.</summary>
+    public static (bool[] Boundary, bool[] Blank) Classes(Gpt2Tokenizer tokenizer, int vocab, IEnumerable<int> separators)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(separators);
+        var boundary = new bool[vocab];
+        var blank = new bool[vocab];
+        var one = new int[1];
+        for (int id = 0; id < Math.Min(vocab, tokenizer.VocabSize); id++)
+        {
+            one[0] = id;
+            var s = tokenizer.Decode(one);
+            boundary[id] = s.Length > 0 && char.IsWhiteSpace(s[0]);
+            blank[id] = s.Length > 0 && string.IsNullOrWhiteSpace(s);
+        }
+        foreach (int id in separators)
+        {
+            if ((uint)id < (uint)vocab)
+            {
+                boundary[id] = true;
+                blank[id] = false;
+            }
+        }
+        return (boundary, blank);
+    }
+
+    /// <summary>The complete words of one sequence: (first, last, leading boundary) token indices.</summary>
+    public static List<(int First, int Last, bool Leading)> Words(ReadOnlySpan<int> seq, bool[] boundary, bool[] blank, ISet<int> separators)
+    {
+        ArgumentNullException.ThrowIfNull(boundary);
+        ArgumentNullException.ThrowIfNull(blank);
+        ArgumentNullException.ThrowIfNull(separators);
+        var words = new List<(int, int, bool)>();
+        int t = seq.Length, i = 1;
+        // A sequence that starts inside a word: skip to the next word's start.
+        if (!separators.Contains(seq[0]))
+        {
+            while (i < t && !boundary[seq[i]]) i++;
+        }
+        while (i < t)
+        {
+            if (separators.Contains(seq[i]))
+            {
+                i++;
+                continue;
+            }
+            int first = i;
+            while (i < t && blank[seq[i]]) i++;
+            if (i == t) break;
+            if (separators.Contains(seq[i])) continue;
+            i++;
+            while (i < t && !boundary[seq[i]]) i++;
+            if (i < t) words.Add((first, i - 1, boundary[seq[first]]));
+        }
+        return words;
+    }
+
+    /// <summary>
+    /// Targets (M, 2) of (sequence, last token) and their word spans: <paramref name="perSequence"/> complete words per
+    /// sequence drawn with the seed (all when null, or when a sequence has fewer), in order.
+    /// </summary>
+    public static (int[] Targets, WordTargets Words) Draw(int[] tokens, int sequences, int seqLen, int? perSequence, ulong seed,
+        bool[] boundary, bool[] blank, ISet<int> separators)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(boundary);
+        if (perSequence is < 1) throw new UserError($"eval-set: --per-sequence must be positive (got {perSequence})");
+        var rng = new SplitMix64(seed);
+        var targets = new List<int>();
+        var spans = new List<int>();
+        for (int s = 0; s < sequences; s++)
+        {
+            var words = Words(tokens.AsSpan(s * seqLen, seqLen), boundary, blank, separators);
+            IEnumerable<int> pick;
+            if (perSequence is not int k || k >= words.Count) pick = Enumerable.Range(0, words.Count);
+            else
+            {
+                // A partial Fisher-Yates shuffle of the word indices, kept in order.
+                var idx = Enumerable.Range(0, words.Count).ToArray();
+                for (int j = 0; j < k; j++)
+                {
+                    int r = j + (int)rng.NextBelow((ulong)(idx.Length - j));
+                    (idx[j], idx[r]) = (idx[r], idx[j]);
+                }
+                pick = idx.Take(k).Order();
+            }
+            foreach (int w in pick)
+            {
+                var (first, last, leading) = words[w];
+                targets.Add(s);
+                targets.Add(last);
+                spans.Add(first);
+                spans.Add(last);
+                spans.Add(leading ? 1 : 0);
+            }
+        }
+        if (targets.Count == 0) throw new UserError("eval-set: --targets words found no complete word in any sequence");
+        var ids = Enumerable.Range(0, boundary.Length).Where(i => boundary[i]).ToArray();
+        return (targets.ToArray(), new WordTargets(spans.ToArray(), ids));
+    }
+}
