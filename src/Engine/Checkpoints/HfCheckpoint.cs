@@ -8,11 +8,12 @@ using LearningCurves.Formats;
 namespace LearningCurves.Engine.Checkpoints;
 
 /// <summary>
-/// GPT-2 checkpoints in Hugging Face layout: a folder with config.json and model.safetensors (or shards through
-/// model.safetensors.index.json), or torch.save's pytorch_model.bin (or its shards) when there is no safetensors file. Tensor names may carry the "transformer." prefix or not; the attention mask buffers
-/// (attn.bias, attn.masked_bias) are ignored; lm_head.weight is used when present, otherwise the head is tied to wte.
-/// Conv1D weights are [in, out]. Every shape is checked against config.json, and missing or unexpected tensors are
-/// reported by name.
+/// Checkpoints in Hugging Face layout, for every architecture of <see cref="TensorTable"/>: a folder with config.json and
+/// model.safetensors (or shards through model.safetensors.index.json), or torch.save's pytorch_model.bin (or its shards)
+/// when there is no safetensors file. Tensor names may carry the body prefix ("transformer.", "gpt_neox.") or not;
+/// stored buffers (attention masks, rotary frequencies) are ignored; the head is used when present under its name or an
+/// alias, otherwise it is tied to the embedding. Every shape is checked against config.json, and missing or unexpected
+/// tensors are reported by name, in one line.
 /// </summary>
 public static class HfCheckpoint
 {
