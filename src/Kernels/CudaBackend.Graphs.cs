@@ -1,3 +1,4 @@
+using LearningCurves.Engine.Backends;
 using LearningCurves.Kernels.Native;
 
 namespace LearningCurves.Kernels;
@@ -23,6 +24,7 @@ public sealed partial class CudaBackend
         ThrowIfDisposed();
         if (_profile is not null) throw new InvalidOperationException("cannot capture a CUDA graph while profiling (CUDA events time each op)");
         _dev.BeginCapture();
+        _captured = 0;
         try
         {
             work();
@@ -39,27 +41,46 @@ public sealed partial class CudaBackend
             }
             throw;
         }
-        return new CudaGraph(this, _dev.EndCapture());
+        return new CudaGraph(this, _dev.EndCapture(), _captured, GraphEpoch);
     }
 
+    /// <summary>Whether <see cref="Capture"/> can run now: not while profiling (CUDA events time each op).</summary>
+    public bool CanCapture => _profile is null && !_dev.Capturing;
+
+    IDeviceGraph IGraphBackend.Capture(Action work) => Capture(work);
+
     /// <summary>An instantiated capture of <see cref="Capture"/>.</summary>
-    public sealed class CudaGraph : IDisposable
+    public sealed class CudaGraph : IDeviceGraph
     {
         private readonly CudaBackend _owner;
         private readonly GraphExecHandle _exec;
+        private readonly long _epoch;
 
-        internal CudaGraph(CudaBackend owner, GraphExecHandle exec)
+        internal CudaGraph(CudaBackend owner, GraphExecHandle exec, int nodes, long epoch)
         {
             _owner = owner;
             _exec = exec;
+            Nodes = nodes;
+            _epoch = epoch;
         }
+
+        /// <summary>Kernel launches and cuBLAS calls the capture recorded.</summary>
+        public int Nodes { get; }
+
+        /// <summary>False once the backend grew a scratch buffer or cleared its rotary tables since the capture: the
+        /// graph may refer to freed memory.</summary>
+        public bool IsValid => !_exec.IsClosed && _owner.GraphEpoch == _epoch;
 
         /// <summary>Queues the captured work on the backend's stream (asynchronous; later Downloads wait for it).</summary>
         public void Replay()
         {
             ObjectDisposedException.ThrowIf(_exec.IsClosed, this);
             _owner.ThrowIfDisposed();
+            if (_owner.GraphEpoch != _epoch)
+                throw new InvalidOperationException("the backend replaced scratch memory this graph refers to since it was captured: capture it again");
             _owner._dev.LaunchGraph(_exec);
+            _owner.Launches += Nodes;
+            _owner.GraphReplays++;
         }
 
         public void Dispose() => _exec.Dispose();

@@ -12,7 +12,7 @@ namespace LearningCurves.Kernels;
 /// buffer type; no conversion kernel runs in a forward pass); fp32 accumulation, statistics and residual stream.
 /// All work is queued on one stream; host transfers go through two pinned staging buffers.
 /// </summary>
-public sealed partial class CudaBackend : IBackend
+public sealed partial class CudaBackend : IBackend, IGraphBackend
 {
     private const int Block = 256;
     /// <summary>Pinned staging chunk: big enough to keep PCIe busy, small enough to be cheap to hold twice.</summary>
@@ -31,9 +31,15 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>cuBLASLt, where libcublasLt loaded: every product with its epilogue in one call; null: the
     /// cublasGemmEx fallback with epilogue kernels.</summary>
     private readonly CublasLtGemm? _lt;
-    private readonly Scratch _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened, _partial;
-    /// <summary>What the rotary table in <see cref="_rotary"/> was made for (T, R, base, past); null: nothing yet.</summary>
-    private (int T, int R, double Base, int Past)? _rotaryKey;
+    private readonly Scratch _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _widened, _partial;
+    /// <summary>The rotary angle tables made so far, by (T, R, base, past): kept (not overwritten) so that a graph
+    /// captured for one shape still finds its own table after another shape ran. Cleared, which invalidates graphs,
+    /// past <see cref="MaxRotaryTables"/> (decoding makes one per position).</summary>
+    private readonly Dictionary<(int T, int R, double Base, int Past), DeviceMemoryHandle> _rotaryTables = new();
+
+    private const int MaxRotaryTables = 256;
+
+    private void Invalidate() => GraphEpoch++;
     private KernelProfile? _profile;
     private bool _disposed;
 
@@ -63,16 +69,15 @@ public sealed partial class CudaBackend : IBackend
                 _stage[i] = _dev.AllocatePinned(StageBytes);
                 _stageFree[i] = _dev.CreateEvent(timing: false);
             }
-            _gemmOut = new Scratch(_dev);
-            _q = new Scratch(_dev);
-            _k = new Scratch(_dev);
-            _v = new Scratch(_dev);
-            _y = new Scratch(_dev);
-            _att = new Scratch(_dev);
-            _partial = new Scratch(_dev);
-            _logits = new Scratch(_dev);
-            _state = new Scratch(_dev);
-            _rotary = new Scratch(_dev);
+            _gemmOut = new Scratch(_dev, Invalidate);
+            _q = new Scratch(_dev, Invalidate);
+            _k = new Scratch(_dev, Invalidate);
+            _v = new Scratch(_dev, Invalidate);
+            _y = new Scratch(_dev, Invalidate);
+            _att = new Scratch(_dev, Invalidate);
+            _logits = new Scratch(_dev, Invalidate);
+            _state = new Scratch(_dev, Invalidate);
+            _partial = new Scratch(_dev, Invalidate);
             _widened = new Scratch(_dev);
         }
         catch
@@ -121,8 +126,25 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>Bytes this backend holds in buffers it handed out (not scratch).</summary>
     public long AllocatedBytes { get; private set; }
 
-    /// <summary>Kernel launches and cuBLAS calls queued by this backend so far (a graph's replay counts none).</summary>
+    /// <summary>Kernel launches and cuBLAS calls queued by this backend so far, those of a captured graph counted at each
+    /// replay (not at the capture, which runs nothing): the kernels that ran, however they were launched.</summary>
     public long Launches { get; private set; }
+
+    /// <summary>Graph replays queued so far (<see cref="CudaGraph.Replay"/>): one launch each.</summary>
+    public long GraphReplays { get; private set; }
+
+    /// <summary>Launches recorded by the capture in progress.</summary>
+    private int _captured;
+
+    private void CountLaunch()
+    {
+        if (_dev.Capturing) _captured++;
+        else Launches++;
+    }
+
+    /// <summary>Bumped whenever memory or state a captured graph may refer to is replaced (a scratch buffer grown, the
+    /// rotary table cache cleared): graphs captured before are then invalid (<see cref="CudaGraph.IsValid"/>).</summary>
+    internal long GraphEpoch { get; private set; }
 
     /// <summary>Starts recording CUDA events around every op; <see cref="StopProfile"/> returns the table.</summary>
     public void StartProfile()
@@ -380,7 +402,7 @@ public sealed partial class CudaBackend : IBackend
             using var timed = Time(aType == DType.Bf16 ? "gemm bf16 (cublasLt)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasLt)" : "gemm fp32 (cublasLt)");
             _lt.Matmul(m, n, k, a, Lt(aType), k, b, Lt(bType), transB ? k : n, transB, d, Lt(dType), ldd, bias, ltEpilogue, beta,
                 allowTf32: Precision == Precision.Tf32, _dev.Stream);
-            Launches++;
+            CountLaunch();
             return;
         }
         string what = aType == DType.Bf16 ? "gemm bf16 (cublasGemmEx)" : Precision == Precision.Tf32 ? "gemm tf32 (cublasGemmEx)" : "gemm fp32 (cublasGemmEx)";
@@ -397,7 +419,7 @@ public sealed partial class CudaBackend : IBackend
             _dev.MakeCurrent();
             CublasApi.Check(CublasApi.cublasGemmEx(_blas.Value, transB ? CublasApi.OpT : CublasApi.OpN, CublasApi.OpN, n, m, k,
                 1f, b, type, transB ? k : n, a, type, k, beta, target, cType, ldd, compute, CublasApi.GemmDefault), "cublasGemmEx");
-            Launches++;
+            CountLaunch();
         }
         if (epilogue == GemmEpilogue.None) return;
         long count = (long)m * n;
@@ -455,14 +477,21 @@ public sealed partial class CudaBackend : IBackend
         // uploaded once per shape and position: every layer of a forward pass reuses it.
         var key = (t, rotaryDims, rotaryBase, past);
         long tableFloats = (long)t * half;
-        ulong table = _rotary.Get(2 * tableFloats * 4);
-        if (_rotaryKey != key)
+        if (!_rotaryTables.TryGetValue(key, out var mem))
         {
+            if (_rotaryTables.Count >= MaxRotaryTables)
+            {
+                foreach (var old in _rotaryTables.Values) _dev.FreeAfterQueuedWork(old);
+                _rotaryTables.Clear();
+                Invalidate();
+            }
             var host = new float[2 * tableFloats];
             CpuOps.RotaryTable(t, rotaryDims, rotaryBase, past, host.AsSpan(0, (int)tableFloats), host.AsSpan((int)tableFloats));
-            CopyIn(table, MemoryMarshal.AsBytes(host.AsSpan()));
-            _rotaryKey = key;
+            mem = _dev.Allocate(2 * tableFloats * 4);
+            _rotaryTables.Add(key, mem);
+            CopyIn(mem.Pointer, MemoryMarshal.AsBytes(host.AsSpan()));
         }
+        ulong table = mem.Pointer;
         string kernel = q.Type == DType.Bf16 ? "rotary_forward_bf16" : "rotary_forward";
         using var _ = Time(kernel);
         Launch(kernel, Grid((long)b * t * 2 * heads * half), 1, 1, 0, P(qkv), D(table), D(table + (ulong)(tableFloats * 4)),
@@ -598,7 +627,7 @@ public sealed partial class CudaBackend : IBackend
             // The driver launches into the calling thread's current context: make ours current (any thread may call).
             _dev.MakeCurrent();
             CuApi.Check(CuApi.cuLaunchKernel(f, gx, gy, gz, block, 1, 1, shared, _dev.Stream, ptrs, null), $"cuLaunchKernel({name})");
-            Launches++;
+            CountLaunch();
         }
     }
 
@@ -660,7 +689,8 @@ public sealed partial class CudaBackend : IBackend
     private void ReleaseResources()
     {
         // The fields are null when the constructor failed before assigning them, whatever their declared types say.
-        foreach (var s in new[] { _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened, _partial }) s?.Dispose();
+        foreach (var s in new[] { _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _widened, _partial }) s?.Dispose();
+        foreach (var m in _rotaryTables.Values) m.Dispose();
         foreach (var e in _stageFree) e?.Dispose();
         foreach (var s in _stage) s?.Dispose();
         _lt?.Dispose();
@@ -670,7 +700,8 @@ public sealed partial class CudaBackend : IBackend
     }
 
     /// <summary>Grow-only device scratch.</summary>
-    private sealed class Scratch(CudaDevice dev) : IDisposable
+    /// <remarks>Growing one replaces memory captured graphs may refer to: <paramref name="replaced"/> is called then.</remarks>
+    private sealed class Scratch(CudaDevice dev, Action? replaced = null) : IDisposable
     {
         private DeviceMemoryHandle? _mem;
 
@@ -678,9 +709,15 @@ public sealed partial class CudaBackend : IBackend
         {
             if (_mem is null || _mem.Bytes < bytes)
             {
+                // Allocated first: a refused allocation (inside a graph capture) leaves the old block in place.
+                var grown = dev.Allocate(bytes);
                 // The old block may still be read or written by queued work: cuMemFree does not promise to wait.
-                if (_mem is not null) dev.FreeAfterQueuedWork(_mem);
-                _mem = dev.Allocate(bytes);
+                if (_mem is not null)
+                {
+                    dev.FreeAfterQueuedWork(_mem);
+                    replaced?.Invoke();
+                }
+                _mem = grown;
             }
             return _mem.Pointer;
         }

@@ -8,11 +8,12 @@ using LearningCurves.Formats;
 namespace LearningCurves.Engine.Checkpoints;
 
 /// <summary>
-/// GPT-2 checkpoints in Hugging Face layout: a folder with config.json and model.safetensors (or shards through
-/// model.safetensors.index.json), or torch.save's pytorch_model.bin (or its shards) when there is no safetensors file. Tensor names may carry the "transformer." prefix or not; the attention mask buffers
-/// (attn.bias, attn.masked_bias) are ignored; lm_head.weight is used when present, otherwise the head is tied to wte.
-/// Conv1D weights are [in, out]. Every shape is checked against config.json, and missing or unexpected tensors are
-/// reported by name.
+/// Checkpoints in Hugging Face layout, for every architecture of <see cref="TensorTable"/>: a folder with config.json and
+/// model.safetensors (or shards through model.safetensors.index.json), or torch.save's pytorch_model.bin (or its shards)
+/// when there is no safetensors file. Tensor names may carry the body prefix ("transformer.", "gpt_neox.") or not;
+/// stored buffers (attention masks, rotary frequencies) are ignored; the head is used when present under its name or an
+/// alias, otherwise it is tied to the embedding. Every shape is checked against config.json, and missing or unexpected
+/// tensors are reported by name, in one line.
 /// </summary>
 public static class HfCheckpoint
 {
@@ -30,8 +31,14 @@ public static class HfCheckpoint
         ArgumentNullException.ThrowIfNull(ck);
         ArgumentNullException.ThrowIfNull(cfg);
         var arch = cfg.Architecture;
-        string prefix = TensorTable.Prefix(arch), headName = TensorTable.HeadName(arch), wteName = TensorTable.For(cfg, false)[0].Name;
-        bool hasHead = ck.Contains(headName);
+        var table = TensorTable.Of(arch);
+        string prefix = table.BodyPrefix, canonicalHead = table.Head.Name, wteName = TensorTable.For(cfg, false)[0].Name;
+        // The head under its name or an alias (transformers 5: GPT-NeoX's lm_head.weight); never under two.
+        var storedHeads = table.HeadNames.Where(ck.Contains).ToList();
+        if (storedHeads.Count > 1)
+            throw UserError.InFile(ck.Source, $"the head is stored twice, as {string.Join(" and ", storedHeads.Select(n => $"'{n}'"))}");
+        bool hasHead = storedHeads.Count == 1;
+        string headName = hasHead ? storedHeads[0] : canonicalHead;
         var expected = TensorTable.For(cfg, hasHead);
         var configPath = Path.Combine(source, HfConfig.FileName);
 
@@ -41,8 +48,13 @@ public static class HfCheckpoint
         foreach (var t in expected)
         {
             string name = t.Name;
+            if (t.Role == TensorRole.Head)
+            {
+                stored[name] = headName; // found above; the head is never prefixed
+                continue;
+            }
             bool bare = ck.Contains(name);
-            bool prefixed = name != headName && ck.Contains(prefix + name);
+            bool prefixed = ck.Contains(prefix + name);
             if (bare && prefixed)
                 throw UserError.InFile(ck.Source, $"tensor '{name}' is stored both with and without the '{prefix}' prefix");
             if (bare) stored[name] = name;
@@ -108,7 +120,7 @@ public static class HfCheckpoint
         }
         if (head is not null)
         {
-            hash.Append(Encoding.UTF8.GetBytes(headName + "\0"));
+            hash.Append(Encoding.UTF8.GetBytes(canonicalHead + "\0")); // whichever name it was stored under
             hash.Append(MemoryMarshal.AsBytes(head.AsSpan()));
             arrays[new TensorKey(TensorRole.Head, -1)] = head;
         }

@@ -18,6 +18,9 @@ public static class HfConfig
     /// <summary>Activations computed as the tanh approximation of GELU (what the engine implements).</summary>
     private static readonly string[] TanhGelu = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"];
 
+    /// <summary>transformers' names of the exact GELU, 0.5 x (1 + erf(x / sqrt 2)).</summary>
+    private static readonly string[] ErfGelu = ["gelu", "gelu_python"];
+
     /// <summary>Reads <paramref name="dir"/>/config.json.</summary>
     public static ModelConfig LoadFromFolder(string dir)
     {
@@ -45,8 +48,26 @@ public static class HfConfig
             if (root.ValueKind != JsonValueKind.Object) throw UserError.InFile(source, "config is not a JSON object");
             UserError Bad(string key, string what) => UserError.InFile(source, $"\"{key}\" {what}");
 
-            JsonElement? Get(string key) =>
-                root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+            // transformers 5 keeps the rotary settings in "rope_parameters" (and reads the rotary fraction only from
+            // there): those keys are read from it first, then from the top level as older configs have them.
+            JsonElement? rope = null;
+            if (root.TryGetProperty("rope_parameters", out var rp) && rp.ValueKind != JsonValueKind.Null)
+            {
+                if (rp.ValueKind != JsonValueKind.Object) throw Bad("rope_parameters", $"must be an object (got {rp.GetRawText()})");
+                rope = rp;
+            }
+
+            JsonElement? Get(string key)
+            {
+                if (rope is { } r && key is "rope_theta" or "partial_rotary_factor" or "rope_type"
+                    && r.TryGetProperty(key, out var rv) && rv.ValueKind != JsonValueKind.Null)
+                    return rv;
+                return root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+            }
+
+            var ropeType = Get("rope_type");
+            if (ropeType is not null && (ropeType.Value.ValueKind != JsonValueKind.String || ropeType.Value.GetString() != "default"))
+                throw Bad("rope_type", $"is {ropeType.Value.GetRawText()}; only the default rotary embedding is supported");
 
             int Int(string key, int fallback)
             {
@@ -94,8 +115,9 @@ public static class HfConfig
                 if (act.Value.ValueKind != JsonValueKind.String) throw Bad("activation_function", $"must be a string (got {act.Value.GetRawText()})");
                 activation = act.Value.GetString()!;
             }
-            if (Array.IndexOf(TanhGelu, activation) < 0)
-                throw Bad("activation_function", $"is \"{activation}\"; only the tanh GELU (gelu_new) is supported");
+            var gelu = Array.IndexOf(ErfGelu, activation) >= 0 ? GeluKind.Erf
+                : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
+                : throw Bad("activation_function", $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_pytorch_tanh, gelu_fast) are supported");
 
             double eps = 1e-5;
             var e = Get("layer_norm_epsilon");
@@ -119,6 +141,7 @@ public static class HfConfig
                 ScaleAttnWeights = Bool("scale_attn_weights", true),
                 ScaleAttnByInverseLayerIdx = Bool("scale_attn_by_inverse_layer_idx", false),
                 TieWordEmbeddings = Bool("tie_word_embeddings", true),
+                Gelu = gelu,
             };
             if (Get("n_inner") is not null && cfg.Inner <= 0) throw Bad("n_inner", $"must be positive or null (got {cfg.Inner})");
             cfg.Validate(source);
@@ -143,7 +166,7 @@ public static class HfConfig
             if (act.Value.ValueKind != JsonValueKind.String) throw bad("hidden_act", $"must be a string (got {act.Value.GetRawText()})");
             activation = act.Value.GetString()!;
         }
-        var gelu = activation == "gelu" ? GeluKind.Erf
+        var gelu = Array.IndexOf(ErfGelu, activation) >= 0 ? GeluKind.Erf
             : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
             : throw bad("hidden_act", $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_fast) are supported");
         if (get("rope_scaling") is not null) throw bad("rope_scaling", "is set; scaled rotary embeddings are not supported");
@@ -181,7 +204,7 @@ public static class HfConfig
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteString("activation_function", "gelu_new");
+            w.WriteString("activation_function", cfg.Gelu == GeluKind.Erf ? "gelu" : "gelu_new");
             w.WriteStartArray("architectures");
             w.WriteStringValue("GPT2LMHeadModel");
             w.WriteEndArray();

@@ -15,6 +15,10 @@ public sealed partial class DecoderModel : IDisposable
     private readonly IBackend _backend;
     private readonly DeviceWeights _w;
     private Activations? _act;
+    private readonly Dictionary<(int B, int T, int M), IDeviceGraph> _graphs = new();
+    /// <summary>Shapes whose ops the backend could not capture (an op that allocates: bf16 attention on heads wider
+    /// than 128): run directly.</summary>
+    private readonly HashSet<(int B, int T, int M)> _uncapturable = new();
 
     /// <param name="headRowMultiple">The head's rows are padded with zeros to a multiple of this (128: GPT-2's 50,257
     /// -> 50,304; 1024 -> 51,200), so its products run on an aligned stride; surprisals do not change.</param>
@@ -43,6 +47,74 @@ public sealed partial class DecoderModel : IDisposable
 
     /// <summary>Rows of the device head (the vocabulary padded to the row multiple).</summary>
     public int HeadRows => _w.HeadRows;
+
+    /// <summary>
+    /// Whether <see cref="Score"/> runs each (B, T, M) shape's device work as a captured graph on a backend that can
+    /// (<see cref="IGraphBackend"/>: CUDA graphs): the first call of a shape runs the ops directly (which sizes the
+    /// backend's scratch) and captures them; later calls write their inputs into the same buffers and replay, one
+    /// launch. Results are bit-identical either way. Default true, false when the environment variable
+    /// <c>LC_CUDA_GRAPHS</c> is <c>0</c>; setting it false drops the graphs held.
+    /// </summary>
+    public bool UseGraphs
+    {
+        get => _useGraphs;
+        set
+        {
+            _useGraphs = value;
+            if (!value) DropGraphs();
+        }
+    }
+
+    private bool _useGraphs = Environment.GetEnvironmentVariable("LC_CUDA_GRAPHS") != "0";
+
+    /// <summary>Graphs held (one per (B, T, M) shape scored since the activations were last sized).</summary>
+    public int GraphCount => _graphs.Count;
+
+    /// <summary>Ops in the graph of the last shape captured (0: none), what one replay launches at once.</summary>
+    public int GraphNodes { get; private set; }
+
+    private void DropGraphs()
+    {
+        foreach (var g in _graphs.Values) g.Dispose();
+        _graphs.Clear();
+        _uncapturable.Clear();
+    }
+
+    /// <summary><see cref="ScoreOnDevice"/> for the inputs already written: replayed from this shape's graph when there
+    /// is a valid one, else run directly and, where graphs are used, captured for the next call.</summary>
+    private void RunScore(int b, int t, int m)
+    {
+        var key = (b, t, m);
+        if (!_useGraphs || _backend is not IGraphBackend gb || !gb.CanCapture || _uncapturable.Contains(key))
+        {
+            ScoreOnDevice(b, t, m);
+            return;
+        }
+        if (_graphs.TryGetValue(key, out var g))
+        {
+            if (g.IsValid)
+            {
+                g.Replay();
+                return;
+            }
+            g.Dispose();
+            _graphs.Remove(key);
+        }
+        // Run once directly (this call's result; sizes the backend's scratch, makes cuBLASLt's plans), then capture.
+        ScoreOnDevice(b, t, m);
+        try
+        {
+            g = gb.Capture(() => ScoreOnDevice(b, t, m));
+        }
+        catch (InvalidOperationException)
+        {
+            // An op that allocates or transfers inside: refused before anything was recorded; this shape runs directly.
+            _uncapturable.Add(key);
+            return;
+        }
+        _graphs.Add(key, g);
+        GraphNodes = g.Nodes;
+    }
 
     /// <summary>
     /// Replaces the weights with <paramref name="weights"/> of the same shapes (architecture, sizes, head tying), written
@@ -101,7 +173,7 @@ public sealed partial class DecoderModel : IDisposable
         _backend.Write(a.Tokens, tokens);
         _backend.Write(a.Rows, rows);
         _backend.Write(a.Targets, targets);
-        ScoreOnDevice(b, t, m);
+        RunScore(b, t, m);
         _backend.Download(a.Out, result);
         return result;
     }
@@ -246,6 +318,7 @@ public sealed partial class DecoderModel : IDisposable
         if (_act is not null && _act.Tokens.Length >= tokens && _act.Rows.Length >= maxRows) return _act;
         int n = Math.Max(tokens, _act is null ? 0 : (int)_act.Tokens.Length);
         int m = Math.Max(maxRows, _act is null ? 0 : (int)_act.Rows.Length);
+        DropGraphs(); // they refer to the buffers replaced here
         _act?.Dispose();
         _act = new Activations(_backend, Config, n, m);
         return _act;
@@ -273,6 +346,7 @@ public sealed partial class DecoderModel : IDisposable
 
     public void Dispose()
     {
+        DropGraphs();
         _act?.Dispose();
         _w.Dispose();
     }

@@ -80,6 +80,8 @@ public readonly record struct TensorKey(TensorRole Role, int Layer);
 /// carry; the head is never prefixed.</param>
 /// <param name="BufferSuffixes">Names ending so are stored buffers, not parameters (causal masks, rotary frequencies):
 /// ignored when loading, never written.</param>
+/// <param name="HeadAliases">Other names the head is stored under (transformers 5 names GPT-NeoX's head
+/// <c>lm_head.weight</c>); loading accepts one of them instead of <see cref="Head"/>'s name, saving writes that name.</param>
 public sealed record ArchitectureTable(
     Architecture Architecture,
     string BodyPrefix,
@@ -87,7 +89,12 @@ public sealed record ArchitectureTable(
     IReadOnlyList<TensorEntry> Layer,
     IReadOnlyList<TensorEntry> After,
     TensorEntry Head,
-    IReadOnlyList<string> BufferSuffixes);
+    IReadOnlyList<string> BufferSuffixes,
+    IReadOnlyList<string> HeadAliases)
+{
+    /// <summary>Every name the head may be stored under, <see cref="Head"/>'s first.</summary>
+    public IEnumerable<string> HeadNames => HeadAliases.Prepend(Head.Name);
+}
 
 /// <summary>
 /// The tables of the architectures the engine runs (transformers' names: GPT2LMHeadModel and GPTNeoXForCausalLM state
@@ -125,7 +132,8 @@ public static class TensorTable
         ],
         [Vec("ln_f.weight", TensorRole.LnFW, Dim.Embd), Vec("ln_f.bias", TensorRole.LnFB, Dim.Embd)],
         Mat("lm_head.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
-        [".attn.bias", ".attn.masked_bias"]);
+        [".attn.bias", ".attn.masked_bias"],
+        []);
 
     /// <summary>GPT-NeoX (Pythia): nn.Linear weights [out, in], qkv fused per head.</summary>
     public static readonly ArchitectureTable GptNeoX = new(
@@ -148,7 +156,8 @@ public static class TensorTable
         ],
         [Vec("final_layer_norm.weight", TensorRole.LnFW, Dim.Embd), Vec("final_layer_norm.bias", TensorRole.LnFB, Dim.Embd)],
         Mat("embed_out.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
-        [".attention.bias", ".attention.masked_bias", ".attention.rotary_emb.inv_freq"]);
+        [".attention.bias", ".attention.masked_bias", ".attention.rotary_emb.inv_freq"],
+        ["lm_head.weight"]);
 
     /// <summary>The table of <paramref name="a"/>.</summary>
     public static ArchitectureTable Of(Architecture a) => a switch

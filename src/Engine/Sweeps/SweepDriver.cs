@@ -142,6 +142,9 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
 
         var results = new List<CheckpointResult>();
         var curves = new Dictionary<RunPlan, CurveFileWriter>();
+        // One model for the sweep: each next checkpoint of the same config is loaded into its device buffers, so its
+        // activations and captured graphs serve every checkpoint of a run.
+        DecoderModel? model = null;
         try
         {
             int batch = o.ChooseBatch is { } choose && largest is not null ? choose(largest, eval.SeqLen) : o.BatchSequences;
@@ -186,7 +189,13 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                     {
                         var w = loaded.Weights!;
                         scorer.CheckModel(w.Config, cp.Path);
-                        using var model = new DecoderModel(backend, w);
+                        if (model is not null && model.Fits(w)) model.Load(w);
+                        else
+                        {
+                            model?.Dispose();
+                            model = null; // a failed upload below must not leave a disposed model behind
+                            model = new DecoderModel(backend, w);
+                        }
                         scorer.Score(model, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
                         tokens = scorer.TokensPerCheckpoint;
                     }
@@ -221,6 +230,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         }
         finally
         {
+            model?.Dispose();
             foreach (var c in curves.Values) c.Dispose();
         }
         foreach (var plan in plans) WarnDuplicates(plan);

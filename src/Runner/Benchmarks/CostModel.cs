@@ -127,23 +127,31 @@ public static class CostModel
 
     /// <summary>Counts one Score call at B = 1 and B = 2 (and 3 when <paramref name="checkLinearity"/>) and extrapolates to
     /// <paramref name="b"/>. With the check, also returns how far the B = 3 bytes predicted from B = 1 and 2 are from the
-    /// bytes counted at B = 3: over all launches, and for the op where it is worst.</summary>
-    public static (List<LaunchCost> Launches, string? Linearity) Predict(CudaBackend cuda, SoftwareGpuCounters counters, ModelConfig cfg,
+    /// bytes counted at B = 3: over all launches, and for the op where it is worst. GraphNodes: the ops of the CUDA graph
+    /// the model captures for the shape at B = 2 (what a replay launches at once).</summary>
+    public static (List<LaunchCost> Launches, string? Linearity, int GraphNodes) Predict(CudaBackend cuda, SoftwareGpuCounters counters, ModelConfig cfg,
         int b, int t, int k, bool checkLinearity)
     {
         ArgumentNullException.ThrowIfNull(counters);
         var weights = ModelWeights.Random(cfg, 7);
         using var model = new DecoderModel(cuda, weights);
         var rng = new Random(7);
+        int graphNodes = 0;
         List<LaunchCost> Run(int batch)
         {
             var seqs = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, t).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
             var positions = seqs.Select(_ => Enumerable.Range(1, t - 1).OrderBy(_ => rng.Next()).Take(k).Order().ToArray()).ToArray();
-            model.Score(seqs, positions); // sizes the backend's scratch buffers: the counted call allocates nothing new
+            // Sizes the backend's scratch buffers (the counted call allocates nothing new) and captures the shape's graph.
+            model.UseGraphs = true;
+            model.Score(seqs, positions);
+            graphNodes = model.GraphNodes;
+            // Counted op by op: each launch's work, as a replay of the graph runs it.
+            model.UseGraphs = false;
             return counters.Count(cuda, () => model.Score(seqs, positions));
         }
         var one = Run(1);
         var two = Run(2);
+        int nodes = graphNodes;
         string? linearity = null;
         if (checkLinearity)
         {
@@ -155,18 +163,19 @@ public static class CostModel
             linearity = string.Create(CultureInfo.InvariantCulture,
                 $"bytes at B=3 predicted from B=1 and 2: total within {Err(_ => true):P2}, worst op {worst.Name} within {worst.Err:P1}");
         }
-        return (Extrapolate(one, two, b), linearity);
+        return (Extrapolate(one, two, b), linearity, nodes);
     }
 
     /// <summary>Prints `launches per forward: N`, `predicted H200: X ms per batch` and, with <paramref name="table"/>,
     /// the prediction per op name.</summary>
-    public static void Print(IReadOnlyList<LaunchCost> launches, int b, int t, bool table, TextWriter w)
+    public static void Print(IReadOnlyList<LaunchCost> launches, int b, int t, bool table, TextWriter w, int graphNodes = 0)
     {
         ArgumentNullException.ThrowIfNull(launches);
         ArgumentNullException.ThrowIfNull(w);
         double total = launches.Sum(Seconds);
         var ci = CultureInfo.InvariantCulture;
         w.WriteLine(string.Create(ci, $"    launches per forward: {launches.Count}"));
+        if (graphNodes > 0) w.WriteLine(string.Create(ci, $"    graph: 1 launch per forward ({graphNodes} kernels; Score replays the shape's CUDA graph)"));
         w.WriteLine(string.Create(ci, $"    predicted H200: {total * 1000:F2} ms per batch ({b * t / total:F0} tokens/s; cost model, software GPU counts)"));
         if (!table) return;
         w.WriteLine(string.Create(ci, $"    predicted per op (bytes at {Bandwidth / 1e12:F2} TB/s, GEMM FLOPs at the matrix rate, floor {LaunchFloorSeconds * 1e6:F0} us per launch):"));

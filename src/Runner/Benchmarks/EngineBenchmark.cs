@@ -74,12 +74,14 @@ public sealed class EngineBenchmark : IBenchmark
         Console.WriteLine($"{"shape",-36} {"B",4} {"T",4} {"K",4} {"s/batch",9} {"tokens/s",10} {"GFLOP/s",8} {(cuda is null ? "of sgemm" : "of matrix"),9}");
         foreach (var (shape, cfg, b, t, k) in cases)
         {
-            long launchesBefore = cuda?.Launches ?? 0;
+            long launchesBefore = cuda?.Launches ?? 0, replaysBefore = cuda?.GraphReplays ?? 0;
             var r = CudaBenchmarkParts.Run(backend, cuda, cfg, shape, b, t, k, repeats, precision);
             string share = double.IsNaN(sgemm) ? "-" : (r.GflopPerSecond / sgemm).ToString("P0", CultureInfo.InvariantCulture);
             Console.WriteLine($"{shape,-36} {b,4} {t,4} {k,4} {r.SecondsPerBatch,9:F3} {r.TokensPerSecond,10:F0} {r.GflopPerSecond,8:F1} {share,9}");
             // Warm-up plus the timed repeats: repeats + 1 forward passes.
             if (cuda is not null) Console.WriteLine($"    launches per forward: {(cuda.Launches - launchesBefore) / (repeats + 1)}");
+            if (cuda is not null && cuda.GraphReplays > replaysBefore)
+                Console.WriteLine($"    graph: 1 launch per forward ({(cuda.Launches - launchesBefore) / (repeats + 1)} kernels), {cuda.GraphReplays - replaysBefore} of {repeats + 1} forward passes replayed");
             if (profile && cuda is not null) CudaBenchmarkParts.PrintKernelTable(cuda, cfg, b, t, k, Console.Out);
             else if (profile) PrintProfile(timing);
         }
@@ -109,14 +111,14 @@ public sealed class EngineBenchmark : IBenchmark
             var sw = System.Diagnostics.Stopwatch.StartNew();
             // The linearity check (a third count, at B=3) on the tiny shape and on the shape the real GPU is compared on.
             bool check = cfg.Layers <= 2 || (k == 10 && cfg.Architecture == Engine.Model.Architecture.Gpt2);
-            var (launches, linearity) = CostModel.Predict(cuda, counters, cfg, batch, t, k, check);
+            var (launches, linearity, graphNodes) = CostModel.Predict(cuda, counters, cfg, batch, t, k, check);
             Console.WriteLine();
             Console.WriteLine($"{shape}, B={batch}, T={t}, K={k} (counted at B=1 and 2 in {sw.Elapsed.TotalSeconds:F0} s, extrapolated)");
             if (linearity is not null) Console.WriteLine($"    linearity: {linearity}");
             int chunk = CudaBackend.HeadChunk(batch * k, cfg.VocabSize), chunks = (cfg.VocabSize + chunk - 1) / chunk;
             if (chunks > 1)
                 Console.WriteLine($"    note: at B={batch} the head runs in {chunks} vocabulary chunks (one at B=1, 2): same bytes and FLOPs, {2 * (chunks - 1)} launches more than predicted");
-            CostModel.Print(launches, batch, t, profile, Console.Out);
+            CostModel.Print(launches, batch, t, profile, Console.Out, graphNodes);
         }
         return 0;
     }

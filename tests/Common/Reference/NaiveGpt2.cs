@@ -61,7 +61,9 @@ public static class NaiveGpt2
                 var proj = Lin(att[i], blk.AttnProjW, blk.AttnProjB, c, c);
                 for (int j = 0; j < c; j++) x[i][j] += proj[j];
                 var fc = Lin(Ln(x[i], blk.Ln2W, blk.Ln2B), blk.FcW, blk.FcB, c, inner)
-                    .Select(e => 0.5 * e * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (e + 0.044715 * e * e * e)))).ToArray();
+                    .Select(e => cfg.Gelu == GeluKind.Erf
+                        ? 0.5 * e * (1 + Erf(e / Math.Sqrt(2)))
+                        : 0.5 * e * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (e + 0.044715 * e * e * e)))).ToArray();
                 var o = Lin(fc, blk.FcProjW, blk.FcProjB, inner, c);
                 for (int j = 0; j < c; j++) x[i][j] += o[j];
             }
@@ -77,6 +79,20 @@ public static class NaiveGpt2
                 return s;
             }).ToArray();
         }).ToArray();
+    }
+
+    /// <summary>erf(x) in double: 2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (1 3 5 ... (2n+1)), a series of terms of
+    /// one sign (no cancellation); +-1 past |x| = 6, where 1 - |erf| is below double precision.</summary>
+    public static double Erf(double x)
+    {
+        if (Math.Abs(x) > 6) return Math.Sign(x);
+        double sum = 0, term = x;
+        for (int n = 0; term != 0 && Math.Abs(term) > 1e-18 * Math.Abs(sum); n++)
+        {
+            sum += term;
+            term *= 2 * x * x / (2 * n + 3);
+        }
+        return 2 / Math.Sqrt(Math.PI) * Math.Exp(-x * x) * sum;
     }
 
     /// <summary>-log2 p(tokens[p] | tokens[..p]) in bits for p = 1..T-1.</summary>
