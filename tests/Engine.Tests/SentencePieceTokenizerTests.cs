@@ -156,6 +156,13 @@ public class SentencePieceTokenizerTests
         Assert.Contains("tokenizer.model", t.Source, StringComparison.Ordinal);
         Assert.Equal(TextTokenizer.Load(Fixture("sp-bpe")).Encode("Grüße 東京"), t.Encode("Grüße 東京"));
 
+        // ALBERT/T5's name for the same file.
+        var spiece = TestPaths.TempDir();
+        File.Copy(Path.Combine(Fixture("sp-unigram"), "tokenizer.model"), Path.Combine(spiece, "spiece.model"));
+        Assert.True(TextTokenizer.FolderHasTokenizerFiles(spiece));
+        Assert.Equal(TextTokenizer.Load(Fixture("sp-unigram")).Encode("Köln 12"), TextTokenizer.Load(spiece).Encode("Köln 12"));
+        Assert.EndsWith("spiece.model", TextTokenizer.Load(spiece).Source, StringComparison.Ordinal);
+
         var bad = TestPaths.TempDir();
         File.WriteAllBytes(Path.Combine(bad, "tokenizer.model"), [0x0a, 0xff, 0xff, 0xff, 0x7f, 1, 2]);
         var e = Assert.Throws<UserError>(() => TextTokenizer.Load(bad));

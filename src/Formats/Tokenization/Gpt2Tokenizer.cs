@@ -281,7 +281,31 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         }
         if (!byteLevel) throw bad("pre_tokenizer Sequence has no ByteLevel step; only byte-level BPE is supported here");
         if (steps.Count == 0) throw bad("pre_tokenizer Sequence does not split the text at all; not supported");
-        return (steps.Count == 1 ? steps[0] : new CompositePreTokenizer(steps), prefixSpace);
+        return (steps.Count == 1 ? steps[0] : new Chain(steps), prefixSpace);
+    }
+
+    /// <summary>Pre-tokenizers applied in turn, each to every piece of the one before (as tokenizers' Sequence does).
+    /// Not the library's CompositePreTokenizer: with GPT-2's regex after another step it split "',s" and " 's"
+    /// differently from the regex applied to the same piece alone.</summary>
+    private sealed class Chain(IReadOnlyList<PreTokenizer> steps) : PreTokenizer
+    {
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(string text)
+        {
+            if (string.IsNullOrEmpty(text)) return [];
+            var pieces = new List<(int Offset, int Length)> { (0, text.Length) };
+            foreach (var step in steps)
+            {
+                var next = new List<(int, int)>();
+                foreach (var (off, len) in pieces)
+                {
+                    foreach (var (o, l) in step.PreTokenize(text.Substring(off, len))) next.Add((off + o, l));
+                }
+                pieces = next;
+            }
+            return pieces;
+        }
+
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => PreTokenize(text.ToString());
     }
 
     /// <summary>A regex split that keeps both the matches and the text between them as pieces (tokenizers' Split with

@@ -24,6 +24,14 @@ public sealed record BeginToken(bool Add, int? Id, string? Token, string Reason)
 public abstract class TextTokenizer
 {
     public const string SentencePieceModelFile = "tokenizer.model";
+
+    /// <summary>The SentencePiece model file names transformers' tokenizers use, in the order they are looked for:
+    /// tokenizer.model (LLaMA), spiece.model (ALBERT, T5), sentencepiece.bpe.model (XLM-R, mBART).</summary>
+    public static readonly string[] SentencePieceModelFiles = [SentencePieceModelFile, "spiece.model", "sentencepiece.bpe.model"];
+
+    /// <summary>The folder's SentencePiece model file, or null.</summary>
+    public static string? SentencePieceModelIn(string dir) =>
+        SentencePieceModelFiles.Select(f => Path.Combine(dir, f)).FirstOrDefault(File.Exists);
     public const string TokenizerConfigFile = "tokenizer_config.json";
 
     /// <summary>Number of ids the tokenizer can produce (ids are 0..VocabSize-1).</summary>
@@ -55,12 +63,13 @@ public abstract class TextTokenizer
     /// <summary>True when <paramref name="dir"/> has its own tokenizer files (tokenizer.json, tokenizer.model,
     /// vocab.json or merges.txt).</summary>
     public static bool FolderHasTokenizerFiles(string dir) =>
-        Gpt2Tokenizer.FolderHasTokenizer(dir) || File.Exists(Path.Combine(dir, SentencePieceModelFile));
+        Gpt2Tokenizer.FolderHasTokenizer(dir) || SentencePieceModelIn(dir) is not null;
 
     /// <summary>
     /// The tokenizer of a model or tokenizer folder: vocab.json + merges.txt (byte-level BPE); else tokenizer.json
     /// (byte-level BPE, or a SentencePiece-converted BPE or unigram model; a SentencePiece-converted BPE uses the
-    /// folder's tokenizer.model when it has one); else tokenizer.model (SentencePiece BPE or unigram); else the
+    /// folder's SentencePiece model when it has one); else tokenizer.model, spiece.model or sentencepiece.bpe.model
+    /// (SentencePiece BPE or unigram); else the
     /// built-in GPT-2 tokenizer. tokenizer_config.json, when present, decides the begin token (<see cref="Begin"/>).
     /// </summary>
     public static TextTokenizer Load(string dir)
@@ -69,14 +78,14 @@ public abstract class TextTokenizer
         if (!Directory.Exists(dir)) throw UserError.InFile(dir, "folder not found");
         bool pair = File.Exists(Path.Combine(dir, Gpt2Tokenizer.VocabFile)) && File.Exists(Path.Combine(dir, Gpt2Tokenizer.MergesFile));
         var json = Path.Combine(dir, Gpt2Tokenizer.TokenizerJsonFile);
-        var spModel = Path.Combine(dir, SentencePieceModelFile);
+        var spModel = SentencePieceModelIn(dir);
         TextTokenizer tok;
         if (!pair && File.Exists(json))
         {
-            tok = SentencePieceTextTokenizer.IsSentencePieceJson(json) ? SentencePieceTextTokenizer.FromTokenizerJson(json, File.Exists(spModel) ? spModel : null)
+            tok = SentencePieceTextTokenizer.IsSentencePieceJson(json) ? SentencePieceTextTokenizer.FromTokenizerJson(json, spModel)
                 : Gpt2Tokenizer.FromTokenizerJson(json);
         }
-        else if (!pair && File.Exists(spModel))
+        else if (!pair && spModel is not null)
         {
             tok = SentencePieceTextTokenizer.FromModelFile(spModel);
         }
