@@ -206,18 +206,8 @@ public sealed class Gpt2Tokenizer : TextTokenizer
                 vocabulary[v.Name] = id;
                 size = Math.Max(size, id + 1);
             }
-            var added = new Dictionary<string, int>(StringComparer.Ordinal);
-            if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var a in at.EnumerateArray())
-                {
-                    if (!a.TryGetProperty("id", out var aid) || !aid.TryGetInt32(out int id) || id < 0
-                        || !a.TryGetProperty("content", out var ac) || ac.ValueKind != JsonValueKind.String)
-                        throw Bad($"added_tokens entry {a.GetRawText()} needs an integer id and a string content");
-                    added[ac.GetString()!] = id;
-                    size = Math.Max(size, id + 1);
-                }
-            }
+            var added = ReadAddedTokens(root, Bad);
+            foreach (int id in added.Values) size = Math.Max(size, id + 1);
             if (size == 0) throw Bad("the vocabulary is empty");
             var tok = MakeBpe(vocabulary, mergeList, e => Bad($"cannot be read as a byte-level BPE tokenizer ({e})"), preTokenizer);
             int? eot = added.TryGetValue(EndOfTextToken, out int eid) ? eid : vocabulary.TryGetValue(EndOfTextToken, out eid) ? eid : null;

@@ -166,6 +166,21 @@ public abstract class TextTokenizer
     private static int Resolve(TextTokenizer tok, string token, string file) =>
         tok.TokenToId(token) ?? throw UserError.InFile(file, $"the begin token '{token}' is not in the tokenizer's vocabulary");
 
+    /// <summary>The added_tokens of a tokenizer.json, content -> id; a malformed entry is an error naming it.</summary>
+    internal static Dictionary<string, int> ReadAddedTokens(JsonElement root, Func<string, UserError> bad)
+    {
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (!root.TryGetProperty("added_tokens", out var at) || at.ValueKind != JsonValueKind.Array) return added;
+        foreach (var a in at.EnumerateArray())
+        {
+            if (!a.TryGetProperty("id", out var aid) || !aid.TryGetInt32(out int id) || id < 0
+                || !a.TryGetProperty("content", out var ac) || ac.ValueKind != JsonValueKind.String)
+                throw bad($"added_tokens entry {a.GetRawText()} needs an integer id and a string content");
+            added[ac.GetString()!] = id;
+        }
+        return added;
+    }
+
     /// <summary>A token of tokenizer_config.json: a string or an object with "content"; null when absent.</summary>
     internal static string? TokenString(JsonElement root, string key, string file)
     {
