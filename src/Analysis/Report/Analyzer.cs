@@ -27,7 +27,7 @@ public sealed record AnalyzeOptions
     /// <summary>The eval set folder; null: the one the sweep's manifests name.</summary>
     public string? EvalSetDir { get; init; }
 
-    /// <summary>A folder with vocab.json + merges.txt; null: the built-in GPT-2 tokenizer.</summary>
+    /// <summary>A tokenizer folder (see TextTokenizer.Load); null: the eval set's tokenizer, else the built-in GPT-2 one.</summary>
     public string? TokenizerDir { get; init; }
 
     /// <summary>Chance surprisal in bits; null: log2 of the eval set's vocabulary size.</summary>

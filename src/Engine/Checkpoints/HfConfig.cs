@@ -21,6 +21,10 @@ public static class HfConfig
     /// <summary>transformers' names of the exact GELU, 0.5 x (1 + erf(x / sqrt 2)).</summary>
     private static readonly string[] ErfGelu = ["gelu", "gelu_python"];
 
+    /// <summary>The config.json model_type values the engine loads (tests make the architectures' parity fixtures
+    /// live from this list: add a model type here when its support lands).</summary>
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "gpt_neox"];
+
     /// <summary>Reads <paramref name="dir"/>/config.json.</summary>
     public static ModelConfig LoadFromFolder(string dir)
     {

@@ -19,7 +19,7 @@ public sealed record GenerationStageOptions
     /// <summary>The eval set the prompts come from; null: the one the run manifests name.</summary>
     public string? EvalSetDir { get; init; }
 
-    /// <summary>A folder with vocab.json + merges.txt for the texts; null: the eval set's tokenizer.</summary>
+    /// <summary>A tokenizer folder for the texts (see TextTokenizer.Load); null: the eval set's tokenizer.</summary>
     public string? TokenizerDir { get; init; }
 
     public GenerationOptions Generation { get; init; } = new() { Temperature = 0.3, MaxTokens = 128, Seed = 0 };
