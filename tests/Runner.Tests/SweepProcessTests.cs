@@ -7,6 +7,7 @@ using LearningCurves.Engine.Model;
 using Xunit;
 using LearningCurves.Formats.IO;
 using LearningCurves.Formats.EvalSets;
+using LearningCurves.Tests.Common;
 
 namespace LearningCurves.Runner.Tests;
 
@@ -152,7 +153,10 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         string outDir = NewOut("kill-at-markers");
         var args = _data.SweepArgs(outDir);
         // 1. The second row of run a: killed in the pause after the first quarter of its bytes is written.
-        Assert.True(KillAtMarker(args, "row-write a 1", SlowMs / 2), "the row-write marker never appeared");
+        // Run a has 4 checkpoints of 30 examples: row 1 starts one row of float32 after the header.
+        string curvesA = Path.GetFullPath(Path.Combine(outDir, "a", "surprisal.npy"));
+        long row1At = Npy.BuildHeader(NpyDType.Float32, [4, 30]).Length + 30 * sizeof(float);
+        Assert.True(KillAtMarker(args, FaultFs.WriteMarker(curvesA, row1At, 30 * sizeof(float)), SlowMs / 2), "the row-write marker never appeared");
         var (partial, _) = Npy.ReadFloats(Path.Combine(outDir, "a", "surprisal.npy"));
         var row1 = partial.AsSpan(30, 30).ToArray();
         Assert.True(row1.Any(float.IsNaN) && row1.Any(x => !float.IsNaN(x)),
@@ -162,7 +166,8 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         Assert.Equal(["done", "pending", "pending", "pending"], rowsA.Select(r => r!["status"]!.GetValue<string>()));
 
         // 2. Resumed, then killed after run b's first record is durable but before it is merged into the manifest.
-        Assert.True(KillAtMarker(args, "row-recorded b 0", 0), "the row-recorded marker never appeared");
+        Assert.True(KillAtMarker(args, FaultFs.RenameMarker(Path.GetFullPath(Path.Combine(outDir, "b", "rows", "000000.json"))), 0),
+            "the row-recorded marker never appeared");
         var rowsB = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "b", "manifest.json")))!["rows"]!.AsArray();
         Assert.Equal("pending", rowsB[0]!["status"]!.GetValue<string>());
         var (scode, sout, _) = SweepTestData.Run(["status", outDir]);
@@ -288,7 +293,8 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         return true;
     }
 
-    /// <summary>Starts a slow sweep and SIGKILLs it <paramref name="afterMs"/> after stderr shows "lc-test: MARKER".</summary>
+    /// <summary>Starts a slow sweep and SIGKILLs it <paramref name="afterMs"/> after stderr shows the faultfs shim's
+    /// <paramref name="marker"/> line.</summary>
     private static bool KillAtMarker(string[] args, string marker, int afterMs)
     {
         using var p = Process.Start(SweepTestData.Runner(args, SlowMs))!;
@@ -296,7 +302,7 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, e) =>
         {
-            if (e.Data == "lc-test: " + marker) seen.Set();
+            if (e.Data == marker) seen.Set();
         };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();

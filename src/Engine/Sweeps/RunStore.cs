@@ -138,11 +138,10 @@ public sealed class RunStore
     /// Records one row durably (its record file), then merges all records into manifest.json under the lock. Call only
     /// after the row's bytes are durable.
     /// </summary>
-    public void Record(RowRecord r, Action? betweenSteps = null)
+    public void Record(RowRecord r)
     {
         ArgumentNullException.ThrowIfNull(r);
         Durable.ReplaceFile(RowPath(r.Row), r.ToFileText());
-        betweenSteps?.Invoke();
         RefreshManifest();
     }
 

@@ -32,9 +32,6 @@ public sealed class SweepOptions
     /// <summary>When set, the batch is this function of the largest model of the sweep (by parameters) and the eval
     /// set's sequence length instead of <see cref="BatchSequences"/>: `sweep` without --batch sizes it to the card.</summary>
     public Func<Gpt2Config, int, int>? ChooseBatch { get; init; }
-
-    /// <summary>Tests only: a pause (ms) inside each row write and between a row's record and the manifest merge.</summary>
-    public int TestPauseMs { get; init; }
 }
 
 /// <summary>The outcome of one checkpoint.</summary>
@@ -199,18 +196,11 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 // A failed row holds NaN, as in a file where it was never written.
                 if (error is not null) row.AsSpan().Fill(float.NaN);
                 var ws = Stopwatch.StartNew();
-                if (o.TestPauseMs > 0) TestMark($"row-write {item.Run.Spec.Name} {item.Row}");
-                curve.WriteRow(item.Row, row, o.TestPauseMs);
+                curve.WriteRow(item.Row, row);
                 var record = error is null
                     ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFileWriter.Checksum(row), Device: backend.DeviceName, WeightsHash: hash)
                     : new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Failed, Reason: OneLine(error), Device: backend.DeviceName);
-                item.Run.Store.Record(record, o.TestPauseMs > 0
-                    ? () =>
-                    {
-                        TestMark($"row-recorded {item.Run.Spec.Name} {item.Row}");
-                        Thread.Sleep(o.TestPauseMs);
-                    }
-                    : null);
+                item.Run.Store.Record(record);
                 double writeSeconds = ws.Elapsed.TotalSeconds;
                 var result = new CheckpointResult(item.Run.Spec.Name, item.Row, cp.Step, cp.Path, record.Status, record.Reason,
                     loaded.Seconds, waitSeconds, scoreSeconds, writeSeconds, tokens, loaded.Bytes, i + 1, work.Count);
@@ -351,13 +341,6 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         Surprisal = new SurprisalEntry { Shape = [checkpoints, eval.Examples] },
         Steps = new StepsEntry(),
     };
-
-    /// <summary>Tests only: a marker on stderr so a test can kill the process at a known point.</summary>
-    private static void TestMark(string what)
-    {
-        Console.Error.WriteLine($"lc-test: {what}");
-        Console.Error.Flush();
-    }
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" | ");
 }

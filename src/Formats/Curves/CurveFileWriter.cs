@@ -83,31 +83,13 @@ public sealed class CurveFileWriter : IDisposable
         return new CurveFileWriter(System.IO.Path.GetFullPath(path), handle, rows, cols, h.DataOffset);
     }
 
-    /// <summary>
-    /// Writes row <paramref name="row"/> at its offset and fsyncs. <paramref name="pauseMs"/> &gt; 0 (tests only) writes
-    /// the row in four pieces with that pause between them, so a kill can land inside the write.
-    /// </summary>
-    public void WriteRow(int row, ReadOnlySpan<float> values, int pauseMs = 0)
+    /// <summary>Writes row <paramref name="row"/> at its offset and fsyncs.</summary>
+    public void WriteRow(int row, ReadOnlySpan<float> values)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(row);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, Rows);
         if (values.Length != Cols) throw new ArgumentException($"row has {values.Length} values, the file has {Cols} columns");
-        var bytes = MemoryMarshal.AsBytes(values);
-        long offset = DataOffset + row * RowBytes;
-        if (pauseMs <= 0 || bytes.Length < 4)
-        {
-            RandomAccess.Write(_handle, bytes, offset);
-        }
-        else
-        {
-            int piece = (bytes.Length + 3) / 4;
-            for (int at = 0; at < bytes.Length; at += piece)
-            {
-                int n = Math.Min(piece, bytes.Length - at);
-                RandomAccess.Write(_handle, bytes.Slice(at, n), offset + at);
-                if (at + n < bytes.Length) Thread.Sleep(pauseMs);
-            }
-        }
+        RandomAccess.Write(_handle, MemoryMarshal.AsBytes(values), DataOffset + row * RowBytes);
         Durable.Sync(_handle, Path);
     }
 
