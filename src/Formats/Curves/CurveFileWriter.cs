@@ -45,30 +45,19 @@ public sealed class CurveFileWriter : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("curve files are little-endian");
         var header = Npy.BuildHeader(NpyDType.Float32, [rows, cols]);
-        string full = System.IO.Path.GetFullPath(path);
-        string dir = System.IO.Path.GetDirectoryName(full)!;
-        string tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        using var file = new StagedFile(path);
+        using (var h = File.OpenHandle(file.TempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None))
         {
-            using (var h = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                RandomAccess.Write(h, header, 0);
-                long total = (long)rows * cols * sizeof(float);
-                var nan = new float[Math.Min(1 << 18, Math.Max(1, (long)rows * cols))];
-                nan.AsSpan().Fill(float.NaN);
-                var nanBytes = MemoryMarshal.AsBytes(nan.AsSpan());
-                for (long at = 0; at < total; at += nanBytes.Length)
-                    RandomAccess.Write(h, nanBytes[..(int)Math.Min(nanBytes.Length, total - at)], header.Length + at);
-                Durable.Sync(h, tmp);
-            }
-            File.Move(tmp, full, overwrite: false);
+            RandomAccess.Write(h, header, 0);
+            long total = (long)rows * cols * sizeof(float);
+            var nan = new float[Math.Min(1 << 18, Math.Max(1, (long)rows * cols))];
+            nan.AsSpan().Fill(float.NaN);
+            var nanBytes = MemoryMarshal.AsBytes(nan.AsSpan());
+            for (long at = 0; at < total; at += nanBytes.Length)
+                RandomAccess.Write(h, nanBytes[..(int)Math.Min(nanBytes.Length, total - at)], header.Length + at);
         }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
-        }
-        Durable.SyncDirectory(dir);
+        file.Commit(overwrite: false); // never replaces a curve file in place
+        Durable.SyncDirectory(System.IO.Path.GetDirectoryName(file.Path)!);
     }
 
     /// <summary>Opens an existing curve file for reading and writing rows; refuses one whose header is not float32 (rows, cols) C order.</summary>
