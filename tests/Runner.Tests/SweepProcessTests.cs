@@ -7,6 +7,7 @@ using LearningCurves.Engine.Model;
 using Xunit;
 using LearningCurves.Formats.IO;
 using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Runs;
 using LearningCurves.Tests.Common;
 
 namespace LearningCurves.Runner.Tests;
@@ -180,6 +181,51 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         Assert.True(code == 0, $"{stdout}\n{stderr}");
         Assert.Contains("5 already done", stdout, StringComparison.Ordinal);
         SweepTestData.AssertSame(reference.Files, SweepTestData.Snapshot(outDir), "resumed after kills at both markers");
+    }
+
+    [Fact]
+    public void A_full_disk_stops_the_sweep_with_one_line_and_a_rerun_after_freeing_space_ends_byte_identical()
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        string outDir = Path.GetFullPath(NewOut("disk-full"));
+        var args = _data.SweepArgs(outDir);
+        int full = 0, partial = 0;
+        // Each attempt may write a random few kB (a manifest rewrite is ~3 kB, a row ~4 kB in all) before the faultfs
+        // shim fails its writes with ENOSPC; each failed attempt is followed by another, as after freeing some space.
+        for (int attempt = 0; attempt < 12; attempt++)
+        {
+            long budget = 3000 + rng.Next(0, 9000);
+            var (code, stdout, stderr) = SweepTestData.Run(args, new FaultFs(outDir, Budget: budget));
+            if (code == 0) break;
+            full++;
+            string line = stderr.Trim();
+            Assert.True(code == 2, $"seed {seed}, budget {budget}: exit {code}\n{stdout}\n{stderr}");
+            Assert.DoesNotContain('\n', line);
+            Assert.Contains("the disk is full", line, StringComparison.Ordinal);
+            Assert.Contains("bytes free there", line, StringComparison.Ordinal);
+            Assert.Contains(outDir, line, StringComparison.Ordinal);
+            // Every row the manifest calls done holds the uninterrupted sweep's bytes; the others are pending.
+            foreach (var run in new[] { "a", "b" })
+            {
+                var manifest = RunManifest.Read(Path.Combine(outDir, run, SweepFolder.ManifestFile));
+                if (manifest?.Rows is not { } rows) continue;
+                var curves = Npy.ReadFloats(Path.Combine(outDir, run, SweepFolder.SurprisalFile)).Data;
+                var expected = Npy.ReadFloats(Path.Combine(reference.OutDir, run, SweepFolder.SurprisalFile)).Data;
+                int cols = curves.Length / rows.Count;
+                foreach (var r in rows)
+                {
+                    Assert.True(r.Status is RowStatus.Done or RowStatus.Pending, $"seed {seed}: {run} row {r.Row} is {r.Status}");
+                    if (r.Status == RowStatus.Done)
+                        Assert.True(curves.AsSpan(r.Row * cols, cols).SequenceEqual(expected.AsSpan(r.Row * cols, cols)), $"seed {seed}: {run} row {r.Row} changed");
+                }
+                if (rows.Any(r => r.Status == RowStatus.Done) && rows.Any(r => r.Status == RowStatus.Pending)) partial++;
+            }
+        }
+        var (fcode, fout, ferr) = SweepTestData.Run(args);
+        Assert.True(fcode == 0, $"seed {seed}: after space was freed, exit {fcode}\n{fout}\n{ferr}");
+        SweepTestData.AssertSame(reference.Files, SweepTestData.Snapshot(outDir), $"seed {seed}, after {full} full disks");
+        Assert.True(full >= 1 && partial >= 1, $"seed {seed}: the disk filled {full} times, {partial} times with a run half done");
     }
 
     [Fact]

@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
 using LearningCurves.Formats;
 using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.IO;
 using LearningCurves.Formats.Tokenization;
 using LearningCurves.Formats.Curves;
 using LearningCurves.Formats.Runs;
@@ -126,7 +128,17 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             if (config is not null && (largest is null || config.ParameterCount(true) > largest.ParameterCount(true))) largest = config;
             plans.Add(new RunPlan(spec, cps, new RunStore(Path.Combine(o.OutDir, spec.Name)), Header(spec, cps.Count, config, eval)));
         }
-        foreach (var p in plans) p.Store.Prepare(p.Header, p.Checkpoints, eval.Examples);
+        foreach (var p in plans)
+        {
+            try
+            {
+                p.Store.Prepare(p.Header, p.Checkpoints, eval.Examples);
+            }
+            catch (IOException e) when (Durable.IsDiskFull(e))
+            {
+                throw DiskFull(p.Store.Dir, "its curve file, steps and manifest", RunStore.StartBytes(p.Checkpoints.Count, eval.Examples), e);
+            }
+        }
         return (plans, largest);
     }
 
@@ -192,8 +204,18 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
 
                 var scored = ScoreRow(item, loaded, scorer, curve);
                 var ws = Stopwatch.StartNew();
-                var record = WriteAndRecord(item, scored, curve);
                 var cp = item.Run.Checkpoints[item.Row];
+                RowRecord record;
+                try
+                {
+                    record = WriteAndRecord(item, scored, curve);
+                }
+                catch (IOException e) when (Durable.IsDiskFull(e))
+                {
+                    // The row's record is written only after its bytes, and the manifest only after the record, so
+                    // this row stays pending (and is computed again by the next run) and every finished one is intact.
+                    throw DiskFull(item.Run.Store.Dir, $"row {item.Row} (step {cp.Step})", item.Run.Store.RowBytesToWrite(curve.RowBytes), e);
+                }
                 var result = new CheckpointResult(item.Run.Spec.Name, item.Row, cp.Step, cp.Path, record.Status, record.Reason,
                     loaded.Seconds, waitSeconds, scored.Seconds, ws.Elapsed.TotalSeconds, scored.Tokens, loaded.Bytes, i + 1, work.Count);
                 results.Add(result);
@@ -390,4 +412,8 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
     };
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" | ");
+
+    private static UserError DiskFull(string dir, string what, long needed, IOException e) =>
+        new($"sweep: the disk is full: writing {what} in {dir} needed {needed.ToString("N0", CultureInfo.InvariantCulture)} bytes free there; " +
+            "every finished row is kept and the unfinished one stays pending: free space and run the same command again", e);
 }
