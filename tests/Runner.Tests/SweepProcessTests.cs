@@ -229,6 +229,35 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
     }
 
     [Fact]
+    public void On_a_tmpfs_too_small_the_sweep_stops_cleanly_and_ends_byte_identical_once_it_grows()
+    {
+        // The second check of a full disk, on a real file system: a tmpfs of a few pages where one can be mounted.
+        string outDir = Path.GetFullPath(NewOut("tmpfs"));
+        Directory.CreateDirectory(outDir);
+        var (mcode, _, merr) = SweepTestData.RunProcess("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", outDir]);
+        Assert.SkipWhen(mcode != 0, $"mounting a tmpfs is not permitted here ({merr.Trim()}); the faultfs test covers a full disk");
+        try
+        {
+            var args = _data.SweepArgs(outDir);
+            var (code, stdout, stderr) = SweepTestData.Run(args);
+            Assert.True(code == 2, $"a 16 kB tmpfs should fill up: exit {code}\n{stdout}\n{stderr}");
+            string line = stderr.Trim();
+            Assert.DoesNotContain('\n', line);
+            Assert.Contains("the disk is full", line, StringComparison.Ordinal);
+            Assert.Contains(outDir, line, StringComparison.Ordinal);
+            var (rcode, _, rerr) = SweepTestData.RunProcess("mount", ["-o", "remount,size=4m", outDir]);
+            Assert.True(rcode == 0, $"remount: {rerr}");
+            (code, stdout, stderr) = SweepTestData.Run(args);
+            Assert.True(code == 0, $"after the tmpfs grew: exit {code}\n{stdout}\n{stderr}");
+            SweepTestData.AssertSame(reference.Files, SweepTestData.Snapshot(outDir), "tmpfs filled, grown, resumed");
+        }
+        finally
+        {
+            SweepTestData.RunProcess("umount", [outDir]);
+        }
+    }
+
+    [Fact]
     public async Task Shards_as_separate_processes_fill_the_same_files()
     {
         string outDir = NewOut("shards");
