@@ -38,8 +38,7 @@ public sealed class SweepCommand : ICommand
         var runs = a.GetAll("run").Select(ParseRun).ToList();
         string evalDir = a.Require("eval");
         string outDir = a.Require("out");
-        string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
-        var precision = BackendFactory.ParsePrecision(a.Get("precision", "fp32"));
+        var (backendName, precision) = BackendChoice.Read(a, "auto");
         var (shard, shards) = ParseShard(a.Get("shard"));
         int? batch = a.Has("batch") ? a.GetInt("batch", 16, 1, 1 << 20) : null;
         bool json = a.Switch("json");
