@@ -44,7 +44,8 @@ function Invoke-Native([string] $What, [scriptblock] $Block) {
 }
 
 # Debian packages the project needs at run or test time: BLAS for the CPU backend, clang for the PTX check, g++ for
-# the kernel emulator (tests/kernel-emu, built by the Kernels tests), fonts for the report's figures (ScottPlot draws
+# the kernel emulator (tests/kernel-emu, built by the Kernels tests) and gcc for the faultfs shim (tests/faultfs, built
+# by the Runner tests), fonts for the report's figures (ScottPlot draws
 # text with DejaVu Sans) and Chromium for the report's rendering test. Slurm, munge and MariaDB's server and client
 # cores (no service, no init script) for the one-node Slurm cluster the Runner tests start themselves: slurmdbd needs
 # MariaDB, and sacct needs slurmdbd.

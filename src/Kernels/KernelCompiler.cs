@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using LearningCurves.Formats.IO;
 using LearningCurves.Kernels.Native;
 
 namespace LearningCurves.Kernels;
@@ -80,11 +81,7 @@ public static class KernelCompiler
         ArgumentNullException.ThrowIfNull(image);
         try
         {
-            Directory.CreateDirectory(dir);
-            var final = Path.Combine(dir, key);
-            var tmp = final + "." + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + ".tmp";
-            File.WriteAllBytes(tmp, image);
-            File.Move(tmp, final, overwrite: true);
+            AtomicFile.WriteAllBytes(Path.Combine(dir, key), image);
             return true;
         }
         catch (IOException)

@@ -262,25 +262,22 @@ public sealed class Pretrainer
 
     private void SaveCheckpoint(TrainableGpt2 model, VocabularyMap map, string runDir, long step, int seed)
     {
-        var final = Path.Combine(runDir, $"checkpoint-{step}");
-        // Built under a hidden name and renamed, so a checkpoint folder that exists is complete.
-        var tmp = Path.Combine(runDir, $".checkpoint-{step}.tmp");
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-        Directory.CreateDirectory(tmp);
         var meta = new Dictionary<string, string>
         {
             ["step"] = step.ToString(CultureInfo.InvariantCulture),
             ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
             ["trainer"] = "learning-curves pretrain",
         };
-        HfCheckpoint.Save(tmp, map.Expand(model.ToWeights($"run-{seed} step {step}")), metadata: meta);
-        if (_tok.FilesDir is not null)
+        // Built under a hidden name and renamed, so a checkpoint folder that exists is complete.
+        AtomicFile.WriteDirectory(Path.Combine(runDir, $"checkpoint-{step}"), tmp =>
         {
-            foreach (var f in new[] { "vocab.json", "merges.txt" })
-                File.Copy(Path.Combine(_tok.FilesDir, f), Path.Combine(tmp, f));
-        }
-        if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
-        Directory.Move(tmp, final);
+            HfCheckpoint.Save(tmp, map.Expand(model.ToWeights($"run-{seed} step {step}")), metadata: meta);
+            if (_tok.FilesDir is not null)
+            {
+                foreach (var f in new[] { "vocab.json", "merges.txt" })
+                    File.Copy(Path.Combine(_tok.FilesDir, f), Path.Combine(tmp, f));
+            }
+        });
     }
 
     /// <summary>A seeded, epoch-wise shuffled order of window indices (Fisher-Yates with System.Random, which is

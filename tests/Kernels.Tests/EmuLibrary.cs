@@ -1,8 +1,4 @@
-using System.Diagnostics;
-using System.Reflection;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
-using System.Text;
 using LearningCurves.Tests.Common;
 using Xunit;
 
@@ -18,23 +14,21 @@ internal static class EmuLibrary
 {
     public const string LibraryName = "lc_kernel_emu";
 
-    private static readonly string[] Inputs =
-        ["kernels.cu", "tests/kernel-emu/cuda_emu.h", "tests/kernel-emu/kernel_table.h", "tests/kernel-emu/kernels_emu.cpp",
-         "tests/kernel-emu/kernel-list.sh", "tests/kernel-emu/build.sh"];
-
-    private static readonly Lazy<(string? Path, string? SkipReason)> Built = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly NativeBuild Built = new("kernel-emu", Environment.GetEnvironmentVariable("CXX") ?? "g++",
+        "tests/kernel-emu/build.sh", "liblc_kernel_emu.so",
+        "kernels.cu", "tests/kernel-emu/cuda_emu.h", "tests/kernel-emu/kernel_table.h", "tests/kernel-emu/kernels_emu.cpp",
+        "tests/kernel-emu/kernel-list.sh");
     private static int _resolverSet;
 
     /// <summary>Makes sure the library is built and loadable; skips the calling test where no compiler exists.</summary>
     public static void Require()
     {
-        var (path, skip) = Built.Value;
-        Assert.SkipWhen(path is null, skip ?? "kernel emulator unavailable");
+        var path = Built.Require();
         if (Interlocked.Exchange(ref _resolverSet, 1) == 0)
         {
             // Only our library name is resolved here; everything else falls through to the default probing.
             NativeLibrary.SetDllImportResolver(typeof(EmuLibrary).Assembly, (name, _, _) =>
-                name == LibraryName ? NativeLibrary.Load(path!) : IntPtr.Zero);
+                name == LibraryName ? NativeLibrary.Load(path) : IntPtr.Zero);
         }
     }
 
@@ -43,52 +37,6 @@ internal static class EmuLibrary
     {
         if (rc != 0)
             throw new InvalidOperationException($"{kernel}: {Marshal.PtrToStringUTF8(EmuNative.lc_emu_last_error())}");
-    }
-
-    private static (string?, string?) Build()
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
-            return (null, "the kernel emulator builds with bash and g++ (Linux); this OS has neither");
-        var cxx = Environment.GetEnvironmentVariable("CXX") ?? "g++";
-        if (FindOnPath(cxx) is null) return (null, $"no C++ compiler '{cxx}' on PATH: the kernel emulator cannot be built");
-        var root = TestPaths.RepoRoot;
-        using var sha = SHA256.Create();
-        foreach (var rel in Inputs)
-        {
-            var bytes = File.ReadAllBytes(Path.Combine(root, rel));
-            sha.TransformBlock(Encoding.UTF8.GetBytes(rel), 0, rel.Length, null, 0);
-            sha.TransformBlock(bytes, 0, bytes.Length, null, 0);
-        }
-        sha.TransformFinalBlock([], 0, 0);
-        var hash = Convert.ToHexStringLower(sha.Hash!)[..16];
-        var dir = Path.Combine(root, "artifacts", "kernel-emu", hash);
-        var lib = Path.Combine(dir, "liblc_kernel_emu.so");
-        if (File.Exists(lib)) return (lib, null);
-        Directory.CreateDirectory(dir);
-        // Build to a private name and rename: a concurrent test process never loads a half-written library.
-        var tmp = Path.Combine(dir, $"build-{Environment.ProcessId}-{Guid.NewGuid():N}.so");
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(root, "tests/kernel-emu/build.sh"));
-        psi.ArgumentList.Add(tmp);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0)
-            throw new InvalidOperationException($"building the kernel emulator failed (exit {p.ExitCode}):\n{stdout}{stderr.Result}");
-        File.Move(tmp, lib, overwrite: true);
-        return (lib, null);
-    }
-
-    private static string? FindOnPath(string exe)
-    {
-        if (Path.IsPathRooted(exe)) return File.Exists(exe) ? exe : null;
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator))
-        {
-            var full = Path.Combine(dir, exe);
-            if (File.Exists(full)) return full;
-        }
-        return null;
     }
 }
 

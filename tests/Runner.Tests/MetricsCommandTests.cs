@@ -114,6 +114,42 @@ public sealed class MetricsCommandTests
     }
 
     [Fact]
+    public void A_full_disk_leaves_no_metrics_file_and_a_rerun_after_freeing_space_writes_them_all()
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var dir = Path.GetFullPath(TestPaths.TempDir());
+        var curves = MakeCurves(3, 45, 12);
+        var sweep = Path.Combine(dir, "sweep");
+        for (int r = 0; r < curves.Length; r++)
+        {
+            WriteRun(sweep, $"seed{r}/surprisal.npy", curves[r], examplesFirst: false);
+            Npy.Write<long>(Path.Combine(sweep, $"seed{r}", "steps.npy"), Steps);
+        }
+        string reference = Path.Combine(dir, "reference");
+        Assert.Equal(0, Metrics("--sweep", sweep, "--out", reference));
+        long total = MetricsOutputs.Sum(f => new FileInfo(Path.Combine(reference, f)).Length);
+        string outDir = Path.Combine(dir, "out");
+        // The faultfs shim (tests/faultfs) fails writes under OUT with ENOSPC past a budget short of what the outputs need.
+        foreach (long budget in new[] { 0L, total - 1, rng.NextInt64(1, total - 1) })
+        {
+            var (code, stdout, stderr) = SweepTestData.Run(["metrics", "--sweep", sweep, "--out", outDir], new FaultFs(outDir, Budget: budget));
+            Assert.True(code == 2, $"seed {seed}, budget {budget} of {total}: exit {code}\n{stdout}\n{stderr}");
+            string line = stderr.Trim();
+            Assert.DoesNotContain('\n', line);
+            Assert.Contains(outDir, line, StringComparison.Ordinal);
+            Assert.Contains("space", line, StringComparison.OrdinalIgnoreCase);
+            Assert.Empty(Directory.Exists(outDir) ? Directory.GetFiles(outDir) : []); // nothing that looks complete, no temporary file
+        }
+        var (okCode, okOut, okErr) = SweepTestData.Run(["metrics", "--sweep", sweep, "--out", outDir]);
+        Assert.True(okCode == 0, $"{okOut}\n{okErr}");
+        foreach (var f in MetricsOutputs)
+            Assert.True(File.ReadAllBytes(Path.Combine(reference, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(outDir, f))), $"{f} differs after the rerun");
+    }
+
+    private static readonly string[] MetricsOutputs = [MetricsRunner.PerRunFile, MetricsRunner.ExamplesFile, MetricsRunner.SmoothedFile];
+
+    [Fact]
     public void SigmoidAoaRunsThroughTheCommand()
     {
         var dir = TestPaths.TempDir();

@@ -144,9 +144,9 @@ public sealed class SlurmClusterTests(SlurmSuite suite) : IClassFixture<SlurmSui
         string script = WriteScript(outDir);
         int victim = (BadTask + 1) % SlurmSuite.Shards;
 
-        // Slow rows (the sweep's pause inside each row write, passed to the tasks through sbatch's environment) so a
-        // cancel lands while the victim still has rows to do.
-        var slow = new Dictionary<string, string> { ["LC_TEST_SLOW_WRITE"] = "250" };
+        // Slow rows (the faultfs shim preloaded into the tasks through sbatch's environment, pausing inside each row
+        // write) so a cancel lands while the victim still has rows to do.
+        var slow = SweepTestData.Slow(250).Environment.ToDictionary();
         var sw = Stopwatch.StartNew();
         var (code, o, e) = Cluster.RunTool(SlurmCluster.Which("sbatch")!, ["--parsable", script], TimeSpan.FromSeconds(30), slow);
         Assert.True(code == 0, $"sbatch exit {code}\n{o}\n{e}");

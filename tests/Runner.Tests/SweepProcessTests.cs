@@ -7,6 +7,8 @@ using LearningCurves.Engine.Model;
 using Xunit;
 using LearningCurves.Formats.IO;
 using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Runs;
+using LearningCurves.Tests.Common;
 
 namespace LearningCurves.Runner.Tests;
 
@@ -152,7 +154,10 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         string outDir = NewOut("kill-at-markers");
         var args = _data.SweepArgs(outDir);
         // 1. The second row of run a: killed in the pause after the first quarter of its bytes is written.
-        Assert.True(KillAtMarker(args, "row-write a 1", SlowMs / 2), "the row-write marker never appeared");
+        // Run a has 4 checkpoints of 30 examples: row 1 starts one row of float32 after the header.
+        string curvesA = Path.GetFullPath(Path.Combine(outDir, "a", "surprisal.npy"));
+        long row1At = Npy.BuildHeader(NpyDType.Float32, [4, 30]).Length + 30 * sizeof(float);
+        Assert.True(KillAtMarker(args, FaultFs.WriteMarker(curvesA, row1At, 30 * sizeof(float)), SlowMs / 2), "the row-write marker never appeared");
         var (partial, _) = Npy.ReadFloats(Path.Combine(outDir, "a", "surprisal.npy"));
         var row1 = partial.AsSpan(30, 30).ToArray();
         Assert.True(row1.Any(float.IsNaN) && row1.Any(x => !float.IsNaN(x)),
@@ -162,7 +167,8 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         Assert.Equal(["done", "pending", "pending", "pending"], rowsA.Select(r => r!["status"]!.GetValue<string>()));
 
         // 2. Resumed, then killed after run b's first record is durable but before it is merged into the manifest.
-        Assert.True(KillAtMarker(args, "row-recorded b 0", 0), "the row-recorded marker never appeared");
+        Assert.True(KillAtMarker(args, FaultFs.RenameMarker(Path.GetFullPath(Path.Combine(outDir, "b", "rows", "000000.json"))), 0),
+            "the row-recorded marker never appeared");
         var rowsB = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "b", "manifest.json")))!["rows"]!.AsArray();
         Assert.Equal("pending", rowsB[0]!["status"]!.GetValue<string>());
         var (scode, sout, _) = SweepTestData.Run(["status", outDir]);
@@ -175,6 +181,80 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         Assert.True(code == 0, $"{stdout}\n{stderr}");
         Assert.Contains("5 already done", stdout, StringComparison.Ordinal);
         SweepTestData.AssertSame(reference.Files, SweepTestData.Snapshot(outDir), "resumed after kills at both markers");
+    }
+
+    [Fact]
+    public void A_full_disk_stops_the_sweep_with_one_line_and_a_rerun_after_freeing_space_ends_byte_identical()
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        string outDir = Path.GetFullPath(NewOut("disk-full"));
+        var args = _data.SweepArgs(outDir);
+        int full = 0, partial = 0;
+        // Each attempt may write a random few kB (a manifest rewrite is ~3 kB, a row ~4 kB in all) before the faultfs
+        // shim fails its writes with ENOSPC; each failed attempt is followed by another, as after freeing some space.
+        for (int attempt = 0; attempt < 12; attempt++)
+        {
+            long budget = 3000 + rng.Next(0, 9000);
+            var (code, stdout, stderr) = SweepTestData.Run(args, new FaultFs(outDir, Budget: budget));
+            if (code == 0) break;
+            full++;
+            string line = stderr.Trim();
+            Assert.True(code == 2, $"seed {seed}, budget {budget}: exit {code}\n{stdout}\n{stderr}");
+            Assert.DoesNotContain('\n', line);
+            Assert.Contains("the disk is full", line, StringComparison.Ordinal);
+            Assert.Contains("bytes free there", line, StringComparison.Ordinal);
+            Assert.Contains(outDir, line, StringComparison.Ordinal);
+            // Every row the manifest calls done holds the uninterrupted sweep's bytes; the others are pending.
+            foreach (var run in new[] { "a", "b" })
+            {
+                var manifest = RunManifest.Read(Path.Combine(outDir, run, SweepFolder.ManifestFile));
+                if (manifest?.Rows is not { } rows) continue;
+                var curves = Npy.ReadFloats(Path.Combine(outDir, run, SweepFolder.SurprisalFile)).Data;
+                var expected = Npy.ReadFloats(Path.Combine(reference.OutDir, run, SweepFolder.SurprisalFile)).Data;
+                int cols = curves.Length / rows.Count;
+                foreach (var r in rows)
+                {
+                    Assert.True(r.Status is RowStatus.Done or RowStatus.Pending, $"seed {seed}: {run} row {r.Row} is {r.Status}");
+                    if (r.Status == RowStatus.Done)
+                        Assert.True(curves.AsSpan(r.Row * cols, cols).SequenceEqual(expected.AsSpan(r.Row * cols, cols)), $"seed {seed}: {run} row {r.Row} changed");
+                }
+                if (rows.Any(r => r.Status == RowStatus.Done) && rows.Any(r => r.Status == RowStatus.Pending)) partial++;
+            }
+        }
+        var (fcode, fout, ferr) = SweepTestData.Run(args);
+        Assert.True(fcode == 0, $"seed {seed}: after space was freed, exit {fcode}\n{fout}\n{ferr}");
+        SweepTestData.AssertSame(reference.Files, SweepTestData.Snapshot(outDir), $"seed {seed}, after {full} full disks");
+        Assert.True(full >= 1 && partial >= 1, $"seed {seed}: the disk filled {full} times, {partial} times with a run half done");
+    }
+
+    [Fact]
+    public void On_a_tmpfs_too_small_the_sweep_stops_cleanly_and_ends_byte_identical_once_it_grows()
+    {
+        // The second check of a full disk, on a real file system: a tmpfs of a few pages where one can be mounted.
+        string outDir = Path.GetFullPath(NewOut("tmpfs"));
+        Directory.CreateDirectory(outDir);
+        var (mcode, _, merr) = SweepTestData.RunProcess("mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", outDir]);
+        Assert.SkipWhen(mcode != 0, $"mounting a tmpfs is not permitted here ({merr.Trim()}); the faultfs test covers a full disk");
+        try
+        {
+            var args = _data.SweepArgs(outDir);
+            var (code, stdout, stderr) = SweepTestData.Run(args);
+            Assert.True(code == 2, $"a 16 kB tmpfs should fill up: exit {code}\n{stdout}\n{stderr}");
+            string line = stderr.Trim();
+            Assert.DoesNotContain('\n', line);
+            Assert.Contains("the disk is full", line, StringComparison.Ordinal);
+            Assert.Contains(outDir, line, StringComparison.Ordinal);
+            var (rcode, _, rerr) = SweepTestData.RunProcess("mount", ["-o", "remount,size=4m", outDir]);
+            Assert.True(rcode == 0, $"remount: {rerr}");
+            (code, stdout, stderr) = SweepTestData.Run(args);
+            Assert.True(code == 0, $"after the tmpfs grew: exit {code}\n{stdout}\n{stderr}");
+            SweepTestData.AssertSame(reference.Files, SweepTestData.Snapshot(outDir), "tmpfs filled, grown, resumed");
+        }
+        finally
+        {
+            SweepTestData.RunProcess("umount", [outDir]);
+        }
     }
 
     [Fact]
@@ -288,7 +368,8 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         return true;
     }
 
-    /// <summary>Starts a slow sweep and SIGKILLs it <paramref name="afterMs"/> after stderr shows "lc-test: MARKER".</summary>
+    /// <summary>Starts a slow sweep and SIGKILLs it <paramref name="afterMs"/> after stderr shows the faultfs shim's
+    /// <paramref name="marker"/> line.</summary>
     private static bool KillAtMarker(string[] args, string marker, int afterMs)
     {
         using var p = Process.Start(SweepTestData.Runner(args, SlowMs))!;
@@ -296,7 +377,7 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, e) =>
         {
-            if (e.Data == "lc-test: " + marker) seen.Set();
+            if (e.Data == marker) seen.Set();
         };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();

@@ -6,6 +6,7 @@ using LearningCurves.Engine.Model;
 using LearningCurves.Tests.Common;
 using Xunit;
 using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Runner.Tests;
 
@@ -51,8 +52,15 @@ public sealed class SweepTestData
         return set;
     }
 
-    /// <summary>The runner, as the separate process a user starts.</summary>
-    public static ProcessStartInfo Runner(IEnumerable<string> args, int slowWriteMs = 0)
+    /// <summary>The runner, as the separate process a user starts. <paramref name="slowWriteMs"/> &gt; 0: with the faultfs
+    /// shim preloaded (tests/faultfs) so that every curve-file write under the test folders goes out in four pieces that
+    /// many milliseconds apart (announced on stderr) and every row record's rename is followed by such a pause, so a kill
+    /// can land inside a row write or between a row's record and the manifest merge.</summary>
+    public static ProcessStartInfo Runner(IEnumerable<string> args, int slowWriteMs = 0) =>
+        Runner(args, slowWriteMs > 0 ? Slow(slowWriteMs) : null);
+
+    /// <summary>The runner with <paramref name="faults"/> (the faultfs shim's settings) or without any.</summary>
+    public static ProcessStartInfo Runner(IEnumerable<string> args, FaultFs? faults)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -62,15 +70,23 @@ public sealed class SweepTestData
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "learning-curves.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
-        if (slowWriteMs > 0) psi.Environment["LC_TEST_SLOW_WRITE"] = slowWriteMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        else psi.Environment.Remove("LC_TEST_SLOW_WRITE");
+        psi.Environment.Remove("LD_PRELOAD");
+        faults?.Apply(psi);
         return psi;
     }
 
+    /// <summary>The faultfs settings of a slow sweep (see <see cref="Runner(IEnumerable{string}, int)"/>).</summary>
+    public static FaultFs Slow(int ms) =>
+        new(Path.Combine(Path.GetTempPath(), "lc-tests"), SlowSuffix: SweepFolder.SurprisalFile, SlowMs: ms, RenameMatch: "/rows/");
+
     /// <summary>Runs the runner to completion: exit code, stdout, stderr.</summary>
-    public static (int Code, string Out, string Err) Run(IEnumerable<string> args, int slowWriteMs = 0)
+    public static (int Code, string Out, string Err) Run(IEnumerable<string> args, int slowWriteMs = 0) =>
+        Run(args, slowWriteMs > 0 ? Slow(slowWriteMs) : null);
+
+    /// <summary>Runs the runner with <paramref name="faults"/> to completion: exit code, stdout, stderr.</summary>
+    public static (int Code, string Out, string Err) Run(IEnumerable<string> args, FaultFs? faults)
     {
-        using var p = Process.Start(Runner(args, slowWriteMs))!;
+        using var p = Process.Start(Runner(args, faults))!;
         var err = p.StandardError.ReadToEndAsync();
         string output = p.StandardOutput.ReadToEnd();
         Assert.True(p.WaitForExit(120_000), "runner did not finish in 2 minutes");

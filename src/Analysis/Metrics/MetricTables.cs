@@ -17,7 +17,7 @@ public static class MetricTables
     /// <summary>The header of examples.csv.</summary>
     public static string ExamplesHeader { get; } = string.Join(',', ["example", .. Metric.Names(Metric.All)]);
 
-    /// <summary>Writes per_run.csv to <paramref name="path"/> (flushed to the disk).</summary>
+    /// <summary>Writes per_run.csv to <paramref name="path"/>.</summary>
     public static void WritePerRun(MetricResults results, string path, int threads)
     {
         ArgumentNullException.ThrowIfNull(results);
@@ -30,7 +30,7 @@ public static class MetricTables
         });
     }
 
-    /// <summary>Writes examples.csv to <paramref name="path"/> (flushed to the disk).</summary>
+    /// <summary>Writes examples.csv to <paramref name="path"/>.</summary>
     public static void WriteExamples(MetricResults results, string path, int threads)
     {
         ArgumentNullException.ThrowIfNull(results);
@@ -72,6 +72,5 @@ public static class MetricTables
             for (int j = 0; j < m; j++) w.Write(texts[j]);
         }
         w.Flush();
-        fs.Flush(flushToDisk: true);
     }
 }

@@ -109,30 +109,17 @@ public static class MetricsRunner
         ArgumentNullException.ThrowIfNull(outDir);
         var clock = Stopwatch.StartNew();
         var plan = Plan(files, stepsPath, steps, options);
-        Directory.CreateDirectory(outDir);
-        string smoothedPath = Path.Combine(outDir, SmoothedFile);
-        string perRunPath = Path.Combine(outDir, PerRunFile), examplesPath = Path.Combine(outDir, ExamplesFile);
-        string smoothedTmp = TempName(smoothedPath), perRunTmp = TempName(perRunPath), examplesTmp = TempName(examplesPath);
+        // The three files appear together, once all are written; a failure leaves none of them half-written.
+        using var smoothedFile = new StagedFile(Path.Combine(outDir, SmoothedFile));
+        using var perRunFile = new StagedFile(Path.Combine(outDir, PerRunFile));
+        using var examplesFile = new StagedFile(Path.Combine(outDir, ExamplesFile));
         long[] lambdaCounts;
-        try
-        {
-            using (var smoothed = new SmoothedCurvesFile(smoothedTmp, plan))
-            {
-                (results, lambdaCounts) = Compute(files, plan, options, smoothed);
-                smoothed.Flush();
-            }
-            log?.WriteLine($"metrics: {plan.Runs} run(s) x {plan.Examples} examples x {plan.Checkpoints} checkpoints smoothed in {clock.Elapsed.TotalSeconds:F1} s; writing tables");
-            MetricTables.WritePerRun(results, perRunTmp, options.Threads);
-            MetricTables.WriteExamples(results, examplesTmp, options.Threads);
-            File.Move(smoothedTmp, smoothedPath, overwrite: true);
-            File.Move(perRunTmp, perRunPath, overwrite: true);
-            File.Move(examplesTmp, examplesPath, overwrite: true);
-        }
-        finally
-        {
-            foreach (var t in new[] { smoothedTmp, perRunTmp, examplesTmp })
-                if (File.Exists(t)) File.Delete(t);
-        }
+        using (var smoothed = new SmoothedCurvesFile(smoothedFile.TempPath, plan))
+            (results, lambdaCounts) = Compute(files, plan, options, smoothed);
+        log?.WriteLine($"metrics: {plan.Runs} run(s) x {plan.Examples} examples x {plan.Checkpoints} checkpoints smoothed in {clock.Elapsed.TotalSeconds:F1} s; writing tables");
+        MetricTables.WritePerRun(results, perRunFile.TempPath, options.Threads);
+        MetricTables.WriteExamples(results, examplesFile.TempPath, options.Threads);
+        StagedFile.CommitAll(smoothedFile, perRunFile, examplesFile);
         return new MetricsSummary(plan.Runs, plan.Examples, plan.Checkpoints, plan.Points, options.ChanceBits, clock.Elapsed, lambdaCounts);
     }
 
@@ -228,10 +215,7 @@ public static class MetricsRunner
         return (res, lambdaCounts);
     }
 
-    private static string TempName(string path) =>
-        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-
-    /// <summary>smoothed.npy under a temporary name, preallocated, filled block by block from the workers with
+    /// <summary>smoothed.npy under its temporary name, preallocated, filled block by block from the workers with
     /// positional writes.</summary>
     internal sealed class SmoothedCurvesFile : IDisposable
     {
@@ -267,13 +251,6 @@ public static class MetricsRunner
                 RandomAccess.Write(_handle, MemoryMarshal.AsBytes(values.AsSpan(0, count * (int)_shape[2])),
                     _dataOffset + 4L * ((long)run * _shape[1] + e0) * _shape[2]);
             }
-        }
-
-        /// <summary>The data reaches the disk before the rename makes the file visible under its real name.</summary>
-        public void Flush()
-        {
-            using var sync = new FileStream(_handle, FileAccess.ReadWrite, 0);
-            sync.Flush(flushToDisk: true);
         }
 
         public void Dispose() => _handle.Dispose();

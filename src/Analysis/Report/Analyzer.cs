@@ -200,8 +200,8 @@ public static class Analyzer
                 ($"{MetricsDir}/", "per_run.csv, examples.csv and smoothed.npy from the metrics stage"),
             ],
         };
-        ReportWriter.AtomicWrite(Path.Combine(o.OutDir, StatsJsonFile), StatsJson.Build(regression, correlations, phases, generation));
-        ReportWriter.AtomicWrite(Path.Combine(o.OutDir, StatsMarkdownFile),
+        AtomicFile.WriteAllBytes(Path.Combine(o.OutDir, StatsJsonFile), StatsJson.Build(regression, correlations, phases, generation));
+        AtomicFile.WriteAllBytes(Path.Combine(o.OutDir, StatsMarkdownFile),
             System.Text.Encoding.UTF8.GetBytes(StatsMarkdown.Text(regression, correlations, phases, generation)));
         ReportWriter.Write(data, o.OutDir);
         Stage("report");

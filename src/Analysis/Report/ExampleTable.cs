@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using LearningCurves.Formats.IO;
 using Parquet;
 using Parquet.Schema;
 
@@ -24,7 +25,7 @@ public sealed record TableColumn(string Name, Type Type)
 public sealed class ExampleTableWriter : IDisposable
 {
     private readonly IReadOnlyList<TableColumn> _columns;
-    private readonly string _csvPath, _parquetPath, _csvTmp, _parquetTmp;
+    private readonly StagedFile _csvFile, _parquetFile;
     private readonly StreamWriter _csv;
     private readonly FileStream _parquetStream;
     private readonly ParquetWriter _parquet;
@@ -38,14 +39,12 @@ public sealed class ExampleTableWriter : IDisposable
         if (columns.Select(c => c.Name).Distinct(StringComparer.Ordinal).Count() != columns.Count)
             throw new ArgumentException("column names repeat", nameof(columns));
         _columns = columns;
-        _csvPath = Path.GetFullPath(csvPath);
-        _parquetPath = Path.GetFullPath(parquetPath);
-        _csvTmp = _csvPath + ".tmp";
-        _parquetTmp = _parquetPath + ".tmp";
-        _csv = new StreamWriter(_csvTmp, false, new UTF8Encoding(false), 1 << 20) { NewLine = "\n" };
+        _csvFile = new StagedFile(csvPath);
+        _parquetFile = new StagedFile(parquetPath);
+        _csv = new StreamWriter(_csvFile.TempPath, false, new UTF8Encoding(false), 1 << 20) { NewLine = "\n" };
         _csv.WriteLine(string.Join(',', columns.Select(c => Quote(c.Name))));
         _schema = new ParquetSchema(columns.Select(Field).ToArray());
-        _parquetStream = new FileStream(_parquetTmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None);
+        _parquetStream = new FileStream(_parquetFile.TempPath, FileMode.Create, FileAccess.ReadWrite, FileShare.None);
         var options = new ParquetOptions { CompressionMethod = CompressionMethod.Snappy };
         _parquet = ParquetWriter.CreateAsync(_schema, _parquetStream, options).GetAwaiter().GetResult();
     }
@@ -115,10 +114,8 @@ public sealed class ExampleTableWriter : IDisposable
         _csv.Flush();
         _csv.Dispose();
         _parquet.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        _parquetStream.Flush(flushToDisk: true);
         _parquetStream.Dispose();
-        File.Move(_csvTmp, _csvPath, overwrite: true);
-        File.Move(_parquetTmp, _parquetPath, overwrite: true);
+        StagedFile.CommitAll(_csvFile, _parquetFile);
         _completed = true;
     }
 
@@ -128,8 +125,8 @@ public sealed class ExampleTableWriter : IDisposable
         _csv.Dispose();
         _parquet.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _parquetStream.Dispose();
-        File.Delete(_csvTmp);
-        File.Delete(_parquetTmp);
+        _csvFile.Dispose();
+        _parquetFile.Dispose();
     }
 
     private static DataField Field(TableColumn c) =>

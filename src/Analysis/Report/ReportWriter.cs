@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using LearningCurves.Formats.IO;
 using LearningCurves.Analysis.Generation;
 using LearningCurves.Analysis.Plots;
 
@@ -30,7 +31,7 @@ public static class ReportWriter
         string Figure(string name, byte[] png, string alt)
         {
             string rel = $"{PlotsDir}/{name}.png";
-            AtomicWrite(Path.Combine(outDir, rel), png);
+            AtomicFile.WriteAllBytes(Path.Combine(outDir, rel), png);
             written.Add(rel);
             return $"<img src=\"data:image/png;base64,{Convert.ToBase64String(png)}\" alt=\"{E(alt)}\">";
         }
@@ -43,7 +44,7 @@ public static class ReportWriter
         StatsSection(html, data);
         NotesSection(html, data, written);
         html.Append("</main></body></html>\n");
-        AtomicWrite(Path.Combine(outDir, HtmlFile), Encoding.UTF8.GetBytes(html.ToString()));
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, HtmlFile), Encoding.UTF8.GetBytes(html.ToString()));
         written.Add(HtmlFile);
         return written;
     }
@@ -335,14 +336,6 @@ public static class ReportWriter
     {
         if (n <= count) return Enumerable.Range(0, n);
         return Enumerable.Range(0, count).Select(i => (int)Math.Round(i * (n - 1) / (double)(count - 1))).Distinct();
-    }
-
-    /// <summary>Writes beside the target and renames, so a reader never finds a half-written file.</summary>
-    internal static void AtomicWrite(string path, byte[] bytes)
-    {
-        string tmp = path + ".tmp";
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, path, overwrite: true);
     }
 
     private const string Css = """

@@ -138,11 +138,10 @@ public sealed class RunStore
     /// Records one row durably (its record file), then merges all records into manifest.json under the lock. Call only
     /// after the row's bytes are durable.
     /// </summary>
-    public void Record(RowRecord r, Action? betweenSteps = null)
+    public void Record(RowRecord r)
     {
         ArgumentNullException.ThrowIfNull(r);
         Durable.ReplaceFile(RowPath(r.Row), r.ToFileText());
-        betweenSteps?.Invoke();
         RefreshManifest();
     }
 
@@ -160,6 +159,25 @@ public sealed class RunStore
         if (File.ReadAllText(ManifestPath) == text) return;
         Durable.ReplaceFile(ManifestPath, text);
     }
+
+    /// <summary>Bytes a row record file takes at most (step, path, checksum, device, weights hash: well under this).</summary>
+    public const int RecordBytes = 4096;
+
+    /// <summary>
+    /// The bytes a run's folder needs free before its first row: the curve file (NaN rows) and its temporary copy's
+    /// header, the steps file and the manifest (with every row pending, written through a temporary copy).
+    /// </summary>
+    public static long StartBytes(int checkpoints, int examples) =>
+        Npy.BuildHeader(NpyDType.Float32, [checkpoints, examples]).Length + 4L * checkpoints * examples
+        + 128 + 8L * checkpoints + ManifestBytes(checkpoints);
+
+    /// <summary>A manifest's size bound: its header (eval set, model, device) and one entry per row.</summary>
+    public static long ManifestBytes(int checkpoints) => 4096 + (long)RecordBytes * checkpoints;
+
+    /// <summary>The bytes writing one row needs free: its values (in place in the curve file, so only where the file
+    /// system does not keep the NaN bytes it was created with), its record, and the manifest's temporary copy.</summary>
+    public long RowBytesToWrite(long rowBytes) =>
+        rowBytes + RecordBytes + (File.Exists(ManifestPath) ? new FileInfo(ManifestPath).Length : 0);
 
     /// <summary>Removes temporary files a killed earlier process left for <paramref name="row"/>.</summary>
     public void CleanStaleTemps(int row)

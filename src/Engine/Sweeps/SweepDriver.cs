@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
 using LearningCurves.Formats;
 using LearningCurves.Formats.EvalSets;
+using LearningCurves.Formats.IO;
 using LearningCurves.Formats.Tokenization;
 using LearningCurves.Formats.Curves;
 using LearningCurves.Formats.Runs;
@@ -32,9 +34,6 @@ public sealed class SweepOptions
     /// <summary>When set, the batch is this function of the largest model of the sweep (by parameters) and the eval
     /// set's sequence length instead of <see cref="BatchSequences"/>: `sweep` without --batch sizes it to the card.</summary>
     public Func<ModelConfig, int, int>? ChooseBatch { get; init; }
-
-    /// <summary>Tests only: a pause (ms) inside each row write and between a row's record and the manifest merge.</summary>
-    public int TestPauseMs { get; init; }
 }
 
 /// <summary>The outcome of one checkpoint.</summary>
@@ -85,18 +84,39 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
 
     private sealed record Loaded(ModelWeights? Weights, string? Error, double Seconds, long Bytes);
 
+    /// <summary>Plans the runs (refusing bad input before any work), finds this process's rows still to do, scores and
+    /// records each, and sums up.</summary>
     public SweepSummary Run(SweepOptions o)
+    {
+        CheckOptions(o);
+        var wall = Stopwatch.StartNew();
+        var (plans, largest) = PlanRuns(o);
+        var todo = FindWork(plans, o);
+        observer.Planned(todo.Work.Count, todo.Share, todo.AlreadyDone);
+        var results = ScoreAll(todo.Work, o, largest);
+        foreach (var plan in plans) WarnDuplicates(plan);
+        var failures = results.Where(r => r.Status == RowStatus.Failed).ToList();
+        return new SweepSummary(todo.Share, todo.AlreadyDone, results.Count - failures.Count, failures.Count, todo.Recomputed,
+            wall.Elapsed.TotalSeconds, results.Sum(r => r.LoadSeconds), results.Sum(r => r.LoadWaitSeconds),
+            results.Sum(r => r.ScoreSeconds), results.Sum(r => r.WriteSeconds), results.Sum(r => r.Tokens),
+            results.Sum(r => r.BytesRead), failures);
+    }
+
+    private static void CheckOptions(SweepOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
         if (o.ShardCount < 1 || o.ShardIndex < 0 || o.ShardIndex >= o.ShardCount)
             throw new UserError($"sweep: --shard must be I/N with 0 <= I < N (got {o.ShardIndex}/{o.ShardCount})");
         if (o.Runs.Count == 0) throw new UserError("sweep: give at least one --run NAME=DIR");
         if (o.BatchSequences < 1) throw new UserError("sweep: --batch must be at least 1");
-        var eval = o.EvalSet;
-        var wall = Stopwatch.StartNew();
+    }
 
+    /// <summary>Every run's checkpoints, checked against the eval set, and its output folder created or checked: all
+    /// that can refuse the sweep happens here, before any row is computed. Also the largest model (for the batch).</summary>
+    private (List<RunPlan> Plans, ModelConfig? Largest) PlanRuns(SweepOptions o)
+    {
+        var eval = o.EvalSet;
         ModelConfig? largest = null;
-        // Everything that can refuse the sweep happens here, before any row is computed.
         var plans = new List<RunPlan>();
         foreach (var spec in o.Runs)
         {
@@ -108,12 +128,29 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             if (config is not null && (largest is null || config.ParameterCount(true) > largest.ParameterCount(true))) largest = config;
             plans.Add(new RunPlan(spec, cps, new RunStore(Path.Combine(o.OutDir, spec.Name)), Header(spec, cps.Count, config, eval)));
         }
-        foreach (var p in plans) p.Store.Prepare(p.Header, p.Checkpoints, eval.Examples);
+        foreach (var p in plans)
+        {
+            try
+            {
+                p.Store.Prepare(p.Header, p.Checkpoints, eval.Examples);
+            }
+            catch (IOException e) when (Durable.IsDiskFull(e))
+            {
+                throw DiskFull(p.Store.Dir, "its curve file, steps and manifest", RunStore.StartBytes(p.Checkpoints.Count, eval.Examples), e);
+            }
+        }
+        return (plans, largest);
+    }
 
-        // This process's share, minus rows already done (whose bytes still match their checksum).
+    private sealed record ShareToDo(List<WorkItem> Work, int Share, int AlreadyDone, int Recomputed);
+
+    /// <summary>This process's share of the rows, minus the rows already done (whose bytes still match their checksum).</summary>
+    private ShareToDo FindWork(List<RunPlan> plans, SweepOptions o)
+    {
+        int examples = o.EvalSet.Examples;
         var work = new List<WorkItem>();
         int share = 0, alreadyDone = 0, recomputed = 0, g = 0;
-        var buf = new float[eval.Examples];
+        var buf = new float[examples];
         foreach (var plan in plans)
         {
             RowRecord[]? rows = null;
@@ -125,7 +162,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 plan.Store.CleanStaleTemps(r);
                 if (rows[r].Status == RowStatus.Done)
                 {
-                    using var curve = CurveFileWriter.Open(plan.Store.SurprisalPath, plan.Checkpoints.Count, eval.Examples);
+                    using var curve = CurveFileWriter.Open(plan.Store.SurprisalPath, plan.Checkpoints.Count, examples);
                     curve.ReadRow(r, buf);
                     if (CurveFileWriter.Checksum(buf) == rows[r].Checksum)
                     {
@@ -138,8 +175,14 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 work.Add(new WorkItem(plan, r));
             }
         }
-        observer.Planned(work.Count, share, alreadyDone);
+        return new ShareToDo(work, share, alreadyDone, recomputed);
+    }
 
+    /// <summary>Each work item in turn: its checkpoint was read while the one before was scored; scored (or copied from
+    /// a row with the same weights), written and recorded.</summary>
+    private List<CheckpointResult> ScoreAll(List<WorkItem> work, SweepOptions o, ModelConfig? largest)
+    {
+        var eval = o.EvalSet;
         var results = new List<CheckpointResult>();
         var curves = new Dictionary<RunPlan, CurveFileWriter>();
         // One model for the sweep: each next checkpoint of the same config is loaded into its device buffers, so its
@@ -154,78 +197,33 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             for (int i = 0; i < work.Count; i++)
             {
                 var item = work[i];
-                var cp = item.Run.Checkpoints[item.Row];
                 var waited = Stopwatch.StartNew();
                 var loaded = next!.GetAwaiter().GetResult();
                 double waitSeconds = waited.Elapsed.TotalSeconds;
                 // Read the next checkpoint while this one is scored.
                 next = i + 1 < work.Count ? StartLoad(work[i + 1]) : null;
-
                 if (!curves.TryGetValue(item.Run, out var curve))
                     curves[item.Run] = curve = CurveFileWriter.Open(item.Run.Store.SurprisalPath, item.Run.Checkpoints.Count, eval.Examples);
-                float[] row = new float[eval.Examples];
-                string? error = loaded.Error;
-                double scoreSeconds = 0;
-                long tokens = 0;
-                string? hash = loaded.Weights?.ContentHash is { Length: > 0 } h ? h : null;
-                RowRecord? same = error is null && hash is not null ? ScoredTwin(item.Run, hash, item.Row) : null;
-                if (same is not null)
-                {
-                    // The same weights as a row already scored: a copy of that row, not a second forward pass.
-                    curve.ReadRow(same.Row, row);
-                    if (CurveFileWriter.Checksum(row) != same.Checksum)
-                    {
-                        same = null;
-                    }
-                    else
-                    {
-                        observer.Note($"{item.Run.Spec.Name} step {cp.Step}: the same weights as step {same.Step} (hash {hash![..16]}); its row is copied, not scored again");
-                    }
-                }
-                if (error is null && same is null)
-                {
-                    var sw = Stopwatch.StartNew();
-                    try
-                    {
-                        var w = loaded.Weights!;
-                        scorer.CheckModel(w.Config, cp.Path);
-                        if (model is not null && model.Fits(w)) model.Load(w);
-                        else
-                        {
-                            model?.Dispose();
-                            model = null; // a failed upload below must not leave a disposed model behind
-                            model = new DecoderModel(backend, w);
-                        }
-                        scorer.Score(model, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
-                        tokens = scorer.TokensPerCheckpoint;
-                    }
-                    catch (UserError e)
-                    {
-                        error = e.Message;
-                    }
-                    scoreSeconds = sw.Elapsed.TotalSeconds;
-                }
-                // A failed row holds NaN, as in a file where it was never written.
-                if (error is not null) row.AsSpan().Fill(float.NaN);
+
+                var scored = ScoreRow(item, loaded, scorer, curve, ref model);
                 var ws = Stopwatch.StartNew();
-                if (o.TestPauseMs > 0) TestMark($"row-write {item.Run.Spec.Name} {item.Row}");
-                curve.WriteRow(item.Row, row, o.TestPauseMs);
-                var record = error is null
-                    ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFileWriter.Checksum(row), Device: backend.DeviceName, WeightsHash: hash)
-                    : new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Failed, Reason: OneLine(error), Device: backend.DeviceName);
-                item.Run.Store.Record(record, o.TestPauseMs > 0
-                    ? () =>
-                    {
-                        TestMark($"row-recorded {item.Run.Spec.Name} {item.Row}");
-                        Thread.Sleep(o.TestPauseMs);
-                    }
-                    : null);
-                double writeSeconds = ws.Elapsed.TotalSeconds;
+                var cp = item.Run.Checkpoints[item.Row];
+                RowRecord record;
+                try
+                {
+                    record = WriteAndRecord(item, scored, curve);
+                }
+                catch (IOException e) when (Durable.IsDiskFull(e))
+                {
+                    // The row's record is written only after its bytes, and the manifest only after the record, so
+                    // this row stays pending (and is computed again by the next run) and every finished one is intact.
+                    throw DiskFull(item.Run.Store.Dir, $"row {item.Row} (step {cp.Step})", item.Run.Store.RowBytesToWrite(curve.RowBytes), e);
+                }
                 var result = new CheckpointResult(item.Run.Spec.Name, item.Row, cp.Step, cp.Path, record.Status, record.Reason,
-                    loaded.Seconds, waitSeconds, scoreSeconds, writeSeconds, tokens, loaded.Bytes, i + 1, work.Count);
+                    loaded.Seconds, waitSeconds, scored.Seconds, ws.Elapsed.TotalSeconds, scored.Tokens, loaded.Bytes, i + 1, work.Count);
                 results.Add(result);
                 observer.Finished(result);
-                if (record.Status == RowStatus.Done && hash is not null) item.Run.Scored.TryAdd(hash, record);
+                if (record.Status == RowStatus.Done && scored.Hash is not null) item.Run.Scored.TryAdd(scored.Hash, record);
             }
         }
         finally
@@ -233,12 +231,75 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             model?.Dispose();
             foreach (var c in curves.Values) c.Dispose();
         }
-        foreach (var plan in plans) WarnDuplicates(plan);
-        var failures = results.Where(r => r.Status == RowStatus.Failed).ToList();
-        return new SweepSummary(share, alreadyDone, results.Count - failures.Count, failures.Count, recomputed,
-            wall.Elapsed.TotalSeconds, results.Sum(r => r.LoadSeconds), results.Sum(r => r.LoadWaitSeconds),
-            results.Sum(r => r.ScoreSeconds), results.Sum(r => r.WriteSeconds), results.Sum(r => r.Tokens),
-            results.Sum(r => r.BytesRead), failures);
+        return results;
+    }
+
+    /// <summary>A row's values (NaN when it failed, with the reason), the weights' hash, and the scoring's time and tokens.</summary>
+    private sealed record ScoredRow(float[] Values, string? Error, string? Hash, double Seconds, long Tokens);
+
+    /// <summary>One checkpoint's row: a copy of a row already scored with the same weights, else a forward pass over the
+    /// eval set with <paramref name="model"/>, the sweep's one model (a checkpoint of the same config is loaded into its
+    /// device buffers, so its captured graphs stay valid; another config gets a new model); a checkpoint that could not
+    /// be loaded or scored gives a NaN row and the reason.</summary>
+    private ScoredRow ScoreRow(WorkItem item, Loaded loaded, EvalScorer scorer, CurveFileWriter curve, ref DecoderModel? model)
+    {
+        var cp = item.Run.Checkpoints[item.Row];
+        float[] row = new float[curve.Cols];
+        string? error = loaded.Error;
+        string? hash = loaded.Weights?.ContentHash is { Length: > 0 } h ? h : null;
+        if (error is null && hash is not null && CopyOfTwin(item, hash, row, curve)) return new ScoredRow(row, null, hash, 0, 0);
+        double seconds = 0;
+        long tokens = 0;
+        if (error is null)
+        {
+            var sw = Stopwatch.StartNew();
+            try
+            {
+                var w = loaded.Weights!;
+                scorer.CheckModel(w.Config, cp.Path);
+                if (model is not null && model.Fits(w)) model.Load(w);
+                else
+                {
+                    model?.Dispose();
+                    model = null; // a failed upload below must not leave a disposed model behind
+                    model = new DecoderModel(backend, w);
+                }
+                scorer.Score(model, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
+                tokens = scorer.TokensPerCheckpoint;
+            }
+            catch (UserError e)
+            {
+                error = e.Message;
+            }
+            seconds = sw.Elapsed.TotalSeconds;
+        }
+        // A failed row holds NaN, as in a file where it was never written.
+        if (error is not null) row.AsSpan().Fill(float.NaN);
+        return new ScoredRow(row, error, hash, seconds, tokens);
+    }
+
+    /// <summary>When a row of the run already scored the same weights (and its bytes still match its checksum), copies
+    /// it into <paramref name="row"/> instead of a second forward pass.</summary>
+    private bool CopyOfTwin(WorkItem item, string hash, float[] row, CurveFileWriter curve)
+    {
+        var same = ScoredTwin(item.Run, hash, item.Row);
+        if (same is null) return false;
+        curve.ReadRow(same.Row, row);
+        if (CurveFileWriter.Checksum(row) != same.Checksum) return false;
+        observer.Note($"{item.Run.Spec.Name} step {item.Run.Checkpoints[item.Row].Step}: the same weights as step {same.Step} (hash {hash[..16]}); its row is copied, not scored again");
+        return true;
+    }
+
+    /// <summary>Writes the row's bytes (durably), then its record: done with the checksum, or failed with the reason.</summary>
+    private RowRecord WriteAndRecord(WorkItem item, ScoredRow scored, CurveFileWriter curve)
+    {
+        var cp = item.Run.Checkpoints[item.Row];
+        curve.WriteRow(item.Row, scored.Values);
+        var record = scored.Error is null
+            ? new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Done, Checksum: CurveFileWriter.Checksum(scored.Values), Device: backend.DeviceName, WeightsHash: scored.Hash)
+            : new RowRecord(item.Row, cp.Step, cp.Path, RowStatus.Failed, Reason: OneLine(scored.Error), Device: backend.DeviceName);
+        item.Run.Store.Record(record);
+        return record;
     }
 
     /// <summary>A done row of the run with these weights, other than <paramref name="row"/>; the record files are read
@@ -362,12 +423,9 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         Steps = new StepsEntry(),
     };
 
-    /// <summary>Tests only: a marker on stderr so a test can kill the process at a known point.</summary>
-    private static void TestMark(string what)
-    {
-        Console.Error.WriteLine($"lc-test: {what}");
-        Console.Error.Flush();
-    }
-
     private static string OneLine(string s) => s.ReplaceLineEndings(" | ");
+
+    private static UserError DiskFull(string dir, string what, long needed, IOException e) =>
+        new($"sweep: the disk is full: writing {what} in {dir} needed {needed.ToString("N0", CultureInfo.InvariantCulture)} bytes free there; " +
+            "every finished row is kept and the unfinished one stays pending: free space and run the same command again", e);
 }

@@ -45,30 +45,19 @@ public sealed class CurveFileWriter : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("curve files are little-endian");
         var header = Npy.BuildHeader(NpyDType.Float32, [rows, cols]);
-        string full = System.IO.Path.GetFullPath(path);
-        string dir = System.IO.Path.GetDirectoryName(full)!;
-        string tmp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        using var file = new StagedFile(path);
+        using (var h = File.OpenHandle(file.TempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None))
         {
-            using (var h = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                RandomAccess.Write(h, header, 0);
-                long total = (long)rows * cols * sizeof(float);
-                var nan = new float[Math.Min(1 << 18, Math.Max(1, (long)rows * cols))];
-                nan.AsSpan().Fill(float.NaN);
-                var nanBytes = MemoryMarshal.AsBytes(nan.AsSpan());
-                for (long at = 0; at < total; at += nanBytes.Length)
-                    RandomAccess.Write(h, nanBytes[..(int)Math.Min(nanBytes.Length, total - at)], header.Length + at);
-                Durable.Sync(h, tmp);
-            }
-            File.Move(tmp, full, overwrite: false);
+            RandomAccess.Write(h, header, 0);
+            long total = (long)rows * cols * sizeof(float);
+            var nan = new float[Math.Min(1 << 18, Math.Max(1, (long)rows * cols))];
+            nan.AsSpan().Fill(float.NaN);
+            var nanBytes = MemoryMarshal.AsBytes(nan.AsSpan());
+            for (long at = 0; at < total; at += nanBytes.Length)
+                RandomAccess.Write(h, nanBytes[..(int)Math.Min(nanBytes.Length, total - at)], header.Length + at);
         }
-        catch
-        {
-            File.Delete(tmp);
-            throw;
-        }
-        Durable.SyncDirectory(dir);
+        file.Commit(overwrite: false); // never replaces a curve file in place
+        Durable.SyncDirectory(System.IO.Path.GetDirectoryName(file.Path)!);
     }
 
     /// <summary>Opens an existing curve file for reading and writing rows; refuses one whose header is not float32 (rows, cols) C order.</summary>
@@ -83,31 +72,13 @@ public sealed class CurveFileWriter : IDisposable
         return new CurveFileWriter(System.IO.Path.GetFullPath(path), handle, rows, cols, h.DataOffset);
     }
 
-    /// <summary>
-    /// Writes row <paramref name="row"/> at its offset and fsyncs. <paramref name="pauseMs"/> &gt; 0 (tests only) writes
-    /// the row in four pieces with that pause between them, so a kill can land inside the write.
-    /// </summary>
-    public void WriteRow(int row, ReadOnlySpan<float> values, int pauseMs = 0)
+    /// <summary>Writes row <paramref name="row"/> at its offset and fsyncs.</summary>
+    public void WriteRow(int row, ReadOnlySpan<float> values)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(row);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, Rows);
         if (values.Length != Cols) throw new ArgumentException($"row has {values.Length} values, the file has {Cols} columns");
-        var bytes = MemoryMarshal.AsBytes(values);
-        long offset = DataOffset + row * RowBytes;
-        if (pauseMs <= 0 || bytes.Length < 4)
-        {
-            RandomAccess.Write(_handle, bytes, offset);
-        }
-        else
-        {
-            int piece = (bytes.Length + 3) / 4;
-            for (int at = 0; at < bytes.Length; at += piece)
-            {
-                int n = Math.Min(piece, bytes.Length - at);
-                RandomAccess.Write(_handle, bytes.Slice(at, n), offset + at);
-                if (at + n < bytes.Length) Thread.Sleep(pauseMs);
-            }
-        }
+        RandomAccess.Write(_handle, MemoryMarshal.AsBytes(values), DataOffset + row * RowBytes);
         Durable.Sync(_handle, Path);
     }
 

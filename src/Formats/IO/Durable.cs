@@ -59,6 +59,16 @@ public static partial class Durable
         SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
+    /// <summary>True when <paramref name="e"/> says the disk is full (ENOSPC, or Windows' ERROR_DISK_FULL /
+    /// ERROR_HANDLE_DISK_FULL).</summary>
+    public static bool IsDiskFull(IOException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        const int Enospc = 28;
+        return e.HResult is Enospc or unchecked((int)0x80070070) or unchecked((int)0x80070027)
+            || e.Message.Contains("No space left on device", StringComparison.Ordinal);
+    }
+
     /// <summary><see cref="ReplaceFile(string, ReadOnlySpan{byte})"/> for UTF-8 text.</summary>
     public static void ReplaceFile(string path, string text) => ReplaceFile(path, Encoding.UTF8.GetBytes(text));
 }

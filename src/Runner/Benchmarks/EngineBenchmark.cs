@@ -25,8 +25,7 @@ public sealed class EngineBenchmark : IBenchmark
     public int Run(Args args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        string backendName = args.GetChoice("backend", "cpu", "auto", "cpu", "cuda");
-        var precision = BackendFactory.ParsePrecision(args.Get("precision", "fp32"));
+        var (backendName, precision) = BackendChoice.Read(args, "cpu");
         int? batchArg = args.Has("batch") ? args.GetInt("batch", 16, 1, 4096) : null;
         int batch = batchArg ?? 16;
         int repeats = args.GetInt("repeats", 3, 1, 1000);

@@ -122,8 +122,8 @@ public sealed class MetricsBenchmark : IBenchmark
             noise[e] = (float)(0.05 + 0.5 * rng.NextDouble());
         }
         var header = Npy.BuildHeader(NpyDType.Float32, [k, examples]);
-        var tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        using var file = new StagedFile(path);
+        using (var fs = new FileStream(file.TempPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
             fs.Write(header);
             var row = new float[examples];
@@ -140,9 +140,8 @@ public sealed class MetricsBenchmark : IBenchmark
                 }
                 fs.Write(MemoryMarshal.AsBytes(row.AsSpan()));
             }
-            fs.Flush(flushToDisk: true);
         }
-        File.Move(tmp, path, overwrite: true);
+        file.Commit();
     }
 
     /// <summary>Peak resident set size (VmHWM) of this process on Linux, else the peak working set.</summary>

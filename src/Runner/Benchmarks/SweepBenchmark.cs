@@ -36,8 +36,7 @@ public sealed class SweepBenchmark : IBenchmark
     public int Run(Args args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        string backendName = args.GetChoice("backend", "cpu", "auto", "cpu", "cuda");
-        var precision = BackendFactory.ParsePrecision(args.Get("precision", "fp32"));
+        var (backendName, precision) = BackendChoice.Read(args, "cpu");
         bool quick = args.Switch("quick");
         int checkpoints = args.GetInt("checkpoints", quick ? 3 : 6, 1, 1000);
         int sequences = args.GetInt("sequences", quick ? 16 : 64, 1, 1 << 20);

@@ -69,6 +69,5 @@ public sealed class GenerateAlongCommand : ICommand
         };
     }
 
-    internal static (string Backend, Precision Precision) ReadBackend(Args a) =>
-        (a.GetChoice("backend", "auto", "auto", "cpu", "cuda"), BackendFactory.ParsePrecision(a.GetChoice("precision", "fp32", "fp32", "tf32", "bf16")));
+    internal static (string Backend, Precision Precision) ReadBackend(Args a) => BackendChoice.Read(a, "auto");
 }

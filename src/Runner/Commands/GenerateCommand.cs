@@ -46,8 +46,7 @@ public sealed class GenerateCommand : ICommand
         int maxTokens = a.GetInt("max-tokens", 128, 0, 1 << 20);
         int seed = a.GetInt("seed", 0);
         string? outPath = a.Get("out");
-        string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
-        var precision = BackendFactory.ParsePrecision(a.GetChoice("precision", "fp32", "fp32", "tf32", "bf16"));
+        var (backendName, precision) = BackendChoice.Read(a, "auto");
         a.RejectUnknown();
         if (temperature < 0) throw new UserError($"--temperature must be >= 0 (got {temperature.ToString(CultureInfo.InvariantCulture)})");
         if (!File.Exists(promptsPath)) throw UserError.InFile(promptsPath, "file not found");

@@ -40,8 +40,7 @@ public sealed class ScoreCommand : ICommand
         var idsPath = a.Get("ids");
         var textPath = a.Get("text");
         var outPath = a.Require("out");
-        string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
-        var precision = BackendFactory.ParsePrecision(a.GetChoice("precision", "fp32", "fp32", "tf32", "bf16"));
+        var (backendName, precision) = BackendChoice.Read(a, "auto");
         int? requested = a.Has("batch") ? a.GetInt("batch", 32, 1, 4096) : null;
         bool hasSeqLen = a.Has("seq-len");
         int? seqLen = hasSeqLen ? a.GetInt("seq-len", 0, 2, int.MaxValue) : null;

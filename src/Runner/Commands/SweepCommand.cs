@@ -15,9 +15,6 @@ public sealed class SweepCommand : ICommand
     /// <summary>Exit code when at least one checkpoint could not be scored.</summary>
     public const int ExitSomeFailed = 3;
 
-    /// <summary>Hidden, for tests: milliseconds to pause inside each row write, so a kill can land inside it.</summary>
-    public const string SlowWriteEnv = "LC_TEST_SLOW_WRITE";
-
     public string Name => "sweep";
 
     public string Usage => "sweep --run NAME=DIR[@REV[:STEP],...] [--run ...] --eval DIR --out DIR [--backend auto|cpu|cuda] "
@@ -41,15 +38,13 @@ public sealed class SweepCommand : ICommand
         var runs = a.GetAll("run").Select(ParseRun).ToList();
         string evalDir = a.Require("eval");
         string outDir = a.Require("out");
-        string backendName = a.GetChoice("backend", "auto", "auto", "cpu", "cuda");
-        var precision = BackendFactory.ParsePrecision(a.Get("precision", "fp32"));
+        var (backendName, precision) = BackendChoice.Read(a, "auto");
         var (shard, shards) = ParseShard(a.Get("shard"));
         int? batch = a.Has("batch") ? a.GetInt("batch", 16, 1, 1 << 20) : null;
         bool json = a.Switch("json");
         a.RejectUnknown();
         if (runs.Count == 0) throw new UserError("sweep: give at least one --run NAME=DIR");
 
-        int pauseMs = int.TryParse(Environment.GetEnvironmentVariable(SlowWriteEnv), NumberStyles.None, CultureInfo.InvariantCulture, out int p) ? p : 0;
         var eval = EvalSet.Load(evalDir);
         var mode = json ? ProgressMode.Json : Console.IsOutputRedirected ? ProgressMode.Lines : ProgressMode.Bar;
         using var backend = BackendFactory.Create(backendName, precision, json ? Console.Error : Console.Out);
@@ -69,7 +64,6 @@ public sealed class SweepCommand : ICommand
                     ? BatchSizing.Fit(free - 2 * BatchSizing.WeightBytes(cfg, precision, untiedHead: !cfg.TieWordEmbeddings), cfg, t, precision)
                     : 16
                 : null,
-            TestPauseMs = pauseMs,
         });
         reporter.Summary(summary);
         return summary.Failed > 0 ? ExitSomeFailed : 0;
