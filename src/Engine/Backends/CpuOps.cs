@@ -11,7 +11,6 @@ namespace LearningCurves.Engine.Backends;
 public static class CpuOps
 {
     private const float InvLn2 = 1.4426950408889634f;
-    private const float GeluScale = 0.7978845608028654f; // sqrt(2 / pi)
 
     /// <summary>Work below this many floats runs on one thread: forking costs more than it saves.</summary>
     private const int ParallelThreshold = 1 << 15;
@@ -47,22 +46,15 @@ public static class CpuOps
         }
     }
 
-    /// <summary>One row of layer norm; returns (mean, rstd) for a backward pass.</summary>
+    /// <summary>One row of layer norm; returns (mean, rstd) for a backward pass. Mean and variance (two passes: safer
+    /// than E[x^2] - E[x]^2) are vector sums in float64; the output is one vector pass.</summary>
     public static (float Mean, float Rstd) LayerNormRow(Span<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps)
     {
         int c = x.Length;
-        float mean = TensorPrimitives.Sum(x) / c;
-        // Two-pass variance: numerically safer than E[x^2] - E[x]^2 at the same cost here.
-        double var = 0;
-        for (int i = 0; i < c; i++)
-        {
-            double d = x[i] - mean;
-            var += d * d;
-        }
+        float mean = (float)(CpuVector.Sum<VectorOps.Identity>(x) / c);
+        double var = CpuVector.Sum(x, new VectorOps.SquaredDeviation(mean));
         float rstd = (float)(1.0 / Math.Sqrt(var / c + eps));
-        TensorPrimitives.Subtract(x, mean, output);
-        TensorPrimitives.Multiply(output, rstd, output);
-        TensorPrimitives.FusedMultiplyAdd(output, weight, bias, output);
+        CpuVector.Map(x, weight[..c], bias[..c], output, new VectorOps.NormAffine(mean, rstd));
         return (mean, rstd);
     }
 
@@ -81,78 +73,18 @@ public static class CpuOps
         Blas.Sgemm(false, false, rows, outDim, inDim, 1f, input, weight, beta, output);
     }
 
-    /// <summary>x = gelu(x), tanh form. 0.5 x (1 + tanh(u)) is written as x * sigmoid(2u), the same function.</summary>
-    public static void Gelu(Span<float> x)
-    {
-        const int chunk = 4096;
-        unsafe
-        {
-            fixed (float* px = x)
-            {
-                float* p = px;
-                int n = x.Length, chunks = (n + chunk - 1) / chunk;
-                For(chunks, n, i =>
-                {
-                    int start = i * chunk, len = Math.Min(chunk, n - start);
-                    var v = new Span<float>(p + start, len);
-                    Span<float> u = stackalloc float[len];
-                    TensorPrimitives.Multiply(v, v, u);                      // x^2
-                    TensorPrimitives.Multiply(u, 0.044715f, u);
-                    TensorPrimitives.Add(u, 1f, u);                          // 1 + 0.044715 x^2
-                    TensorPrimitives.Multiply(u, v, u);                      // x + 0.044715 x^3
-                    TensorPrimitives.Multiply(u, 2f * GeluScale, u);         // 2u
-                    TensorPrimitives.Sigmoid(u, u);
-                    TensorPrimitives.Multiply(u, v, v);
-                });
-            }
-        }
-    }
+    /// <summary>x = gelu(x), tanh form. 0.5 x (1 + tanh(u)) is written as x * sigmoid(2u), the same function. One
+    /// vector pass (<see cref="VectorOps.GeluTanh"/>).</summary>
+    public static void Gelu(Span<float> x) => CpuVector.Map<VectorOps.GeluTanh>(x, x);
 
     /// <summary>x = 0.5 x (1 + erf(x / sqrt 2)) in place: the exact GELU (GPT-NeoX's "gelu").</summary>
     /// <remarks>
     /// Written as gelu(x) = max(x, 0) - |x| erfc(|x| / sqrt 2) / 2, which has no cancellation in either tail (for x &lt; 0 it
     /// is the small second term alone). erfc is the Chebyshev-fitted form of Numerical Recipes, erfc(z) = t exp(-z^2 +
-    /// P(t)) with t = 1 / (1 + z/2), fractional error below 1.2e-7 everywhere, evaluated with vector ops in float32.
+    /// P(t)) with t = 1 / (1 + z/2), fractional error below 1.2e-7 everywhere, evaluated in float32 in one vector pass
+    /// (<see cref="VectorOps.GeluErf"/>).
     /// </remarks>
-    public static void GeluErf(Span<float> x)
-    {
-        const int chunk = 4096;
-        unsafe
-        {
-            fixed (float* px = x)
-            {
-                float* p = px;
-                int n = x.Length, chunks = (n + chunk - 1) / chunk;
-                For(chunks, n, i =>
-                {
-                    int start = i * chunk, len = Math.Min(chunk, n - start);
-                    var v = new Span<float>(p + start, len);
-                    Span<float> a = stackalloc float[len];
-                    Span<float> t = stackalloc float[len];
-                    Span<float> u = stackalloc float[len];
-                    TensorPrimitives.Abs(v, a);                                  // |x|
-                    TensorPrimitives.Multiply(a, 0.5f * 0.70710678f, t);         // z/2, z = |x|/sqrt 2
-                    TensorPrimitives.Add(t, 1f, t);
-                    TensorPrimitives.Reciprocal(t, t);                           // t = 1/(1 + z/2)
-                    u.Fill(0.17087277f);                                         // P(t), Horner
-                    foreach (float coef in ErfcCoefficients) TensorPrimitives.MultiplyAdd(u, t, coef, u);
-                    TensorPrimitives.Multiply(a, a, a);                          // x^2 = 2 z^2 (a is |x| no more)
-                    TensorPrimitives.MultiplyAdd(a, -0.5f, u, u);                // P(t) - z^2
-                    TensorPrimitives.Exp(u, u);
-                    TensorPrimitives.Multiply(u, t, u);                          // erfc(z)
-                    TensorPrimitives.Abs(v, a);
-                    TensorPrimitives.Multiply(u, a, u);
-                    TensorPrimitives.Multiply(u, 0.5f, u);                       // |x| erfc(z) / 2
-                    TensorPrimitives.Max(v, 0f, v);
-                    TensorPrimitives.Subtract(v, u, v);
-                });
-            }
-        }
-    }
-
-    /// <summary>P(t) of erfc after its leading 0.17087277, highest power first, ending with the constant -1.26551223.</summary>
-    private static readonly float[] ErfcCoefficients =
-        [-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f];
+    public static void GeluErf(Span<float> x) => CpuVector.Map<VectorOps.GeluErf>(x, x);
 
     /// <summary>
     /// Rotary position embedding in place on the q and k of qkv (B, T, 3C) (q | k | v, each (NH, HS)) for tokens at
@@ -221,21 +153,19 @@ public static class CpuOps
     public static void Add(Span<float> x, ReadOnlySpan<float> y)
     {
         Check(y.Length >= x.Length, "add: y too small");
-        TensorPrimitives.Add(x, y[..x.Length], x);
+        CpuVector.Map<VectorOps.Add>(x, y[..x.Length], x);
     }
 
     /// <summary>x (rows, cols) += y (rows, cols) + bias (cols), as x + (y + bias) per element (kernels.cu's
-    /// residual_bias_add).</summary>
+    /// residual_bias_add), one vector pass per row.</summary>
     public static void AddBias(Span<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> bias, int rows, int cols)
     {
         long n = (long)rows * cols;
         Check(x.Length >= n && y.Length >= n && bias.Length >= cols, "add bias: buffers too small");
-        Span<float> sum = cols <= 4096 ? stackalloc float[cols] : new float[cols];
         for (int r = 0; r < rows; r++)
         {
             var xr = x.Slice(r * cols, cols);
-            TensorPrimitives.Add(y.Slice(r * cols, cols), bias[..cols], sum);
-            TensorPrimitives.Add(xr, sum, xr);
+            CpuVector.Map<VectorOps.AddSum>(xr, y.Slice(r * cols, cols), bias[..cols], xr);
         }
     }
 
