@@ -61,13 +61,38 @@
 //      launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
 //  gelu_erf_forward_bf16(x, n)
 //      As gelu_erf_forward on x (n) bf16, in place: widened, computed in fp32, rounded once. Same launch.
-//  rotary_forward(qkv, cosT, sinT, B, T, C, NH, R)
-//      Rotary position embedding (GPT-NeoX rotate_half layout) in place on q and k of qkv (B,T,3C): in each head,
-//      dimensions i and i + R/2 (i < R/2) turn by the angle whose cos and sin are cosT, sinT (T, R/2) [t, i];
-//      dimensions R..HS-1 are left alone. R even, 0 < R <= HS. launch: grid ceil(B*T*2*NH*(R/2)/256) (grid-stride),
-//      block 256, shared 0.
-//  rotary_forward_bf16(qkv, cosT, sinT, B, T, C, NH, R)
-//      As rotary_forward on qkv (B,T,3C) bf16: each pair widened, turned in fp32, rounded once. Same launch.
+//  rotary_forward(qkv, cosT, sinT, B, T, NH, NKV, HS, R)
+//      Rotary position embedding (GPT-NeoX / LLaMA rotate_half layout) in place on the NH q heads and NKV k heads of qkv
+//      (B,T,(NH+2*NKV)*HS) (NKV = NH without grouped-query attention): in each head, dimensions i and i + R/2
+//      (i < R/2) turn by the angle whose cos and sin are cosT, sinT (T, R/2) [t, i]; dimensions R..HS-1 are left
+//      alone. R even, 0 < R <= HS. launch: grid ceil(B*T*(NH+NKV)*(R/2)/256) (grid-stride), block 256, shared 0.
+//  rotary_forward_bf16(qkv, cosT, sinT, B, T, NH, NKV, HS, R)
+//      As rotary_forward on bf16 qkv: each pair widened, turned in fp32, rounded once. Same launch.
+//  rmsnorm_forward(out, inp, weight, rows, C, eps)
+//      RMSNorm (LLaMA, OLMo-2): out (rows,C) = x / sqrt(mean(x^2) + eps) * weight (C), fp32 statistics. One warp per
+//      row. launch: grid ceil(rows / (block/32)), block 256 (multiple of 32), shared 0.
+//  rmsnorm_forward_bf16(out, inp, weight, rows, C, eps)
+//      As rmsnorm_forward with out (rows,C) bf16, rounded once. Same launch.
+//  fused_residual_rmsnorm(residual, norm, y, bias, weight, rows, C, eps)
+//      residual (rows,C) += y + bias (C) as x + (y + bias) (bias may be null: x + (y + 0)); then norm (rows,C) =
+//      rmsnorm(residual) * weight as rmsnorm_forward. One warp per row; launch as rmsnorm_forward.
+//  fused_residual_rmsnorm_bf16(residual, norm, y, bias, weight, rows, C, eps)
+//      As fused_residual_rmsnorm with norm (rows,C) bf16. Same launch.
+//  swiglu_forward(out, gate, up, rows, inner, ld)
+//      SwiGLU: out (rows,inner) = silu(gate) * up, silu(g) = (1 / (1 + exp(-g))) g; gate and up rows at row stride ld
+//      (two products: ld = inner; a fused gate|up product: up = gate + inner, ld = 2*inner). launch: grid
+//      ceil(rows*inner/256) (grid-stride), block 256, shared 0.
+//  swiglu_forward_bf16(out, gate, up, rows, inner, ld)
+//      As swiglu_forward on bf16 gate, up and out (fp32 inside, rounded once). Same launch.
+//  qk_norm(qkv, qWeight, kWeight, rows, NH, NKV, HS, eps)
+//      OLMo-2's QK-norm in place on qkv (rows,(NH+2*NKV)*HS): each row's q (NH*HS values, all heads) RMSNormed with
+//      qWeight (NH*HS), its k (NKV*HS) with kWeight (NKV*HS). One warp per (row, q or k).
+//      launch: grid ceil(2*rows / (block/32)), block 256 (multiple of 32), shared 0.
+//  qk_norm_bf16(qkv, qWeight, kWeight, rows, NH, NKV, HS, eps)
+//      As qk_norm on bf16 qkv (fp32 statistics, rounded once). Same launch.
+//  clamp_forward(x, n, limit), clamp_forward_bf16(x, n, limit)
+//      x (n) = clamp(x, -limit, limit) in place (OLMo's clip_qkv), NaN kept; fp32, resp. bf16 (rounded once).
+//      launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
 //  residual_add(x, y, n)
 //      x (n) += y (n). launch: grid ceil(n/256) (grid-stride), block 256, shared 0.
 //  residual_bias_add(x, y, bias, rows, cols)
@@ -86,14 +111,17 @@
 //      att (BH,Tq,Tk) raw scores q.k in place -> probabilities of softmax(scale * score) over keys j <= past + i
 //      (query i sits at absolute position past + i); masked entries are written as 0. Full attention: Tq = Tk = T,
 //      past = 0. One warp per row. launch: grid ceil(BH*Tq / (block/32)), block 256 (multiple of 32), shared 0.
-//  attention_fused(out, qkv, B, T, NH, HS, scale)
+//  GROUPED-QUERY ATTENTION: every attention kernel below takes NKV, the k/v head count (NKV divides NH; NKV = NH
+//  without grouped-query attention). qkv rows hold q (NH heads) | k (NKV heads) | v (NKV heads), row stride
+//  (NH+2*NKV)*HS ("3C" below when NKV = NH), C = NH*HS; q head h reads k/v head h / (NH/NKV); caches are (B,maxT,NKV*HS).
+//  attention_fused(out, qkv, B, T, NH, NKV, HS, scale)
 //      Causal attention straight from qkv (B,T,3C) to out (B,T,C): flash-style, keys/values streamed through
 //      shared memory in tiles of 32, online softmax with a running max and sum per query, one warp per query row.
 //      Requires HS <= 128 (use the cuBLAS + softmax_causal path otherwise).
 //      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
 //              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes), plus 4 KiB of
 //              static shared memory the kernel declares itself.
-//  attention_bf16_hs64(out, qkv, B, T, NH, HS, scale), attention_bf16_hs128(out, qkv, B, T, NH, HS, scale)
+//  attention_bf16_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_bf16_hs128(out, qkv, B, T, NH, NKV, HS, scale)
 //      Causal attention on tensor cores, bf16: qkv (B,T,3C) bf16 (row stride 3C, no permute) -> out (B,T,C) bf16.
 //      HS = 64, resp. 128 (one kernel per head size; other head sizes: attention_fused_bf16), any T >= 1. One block per 64 queries of one (b, h),
 //      4 warps of 16 query rows; K/V tiles of 64 keys through shared memory (rows padded to HS+8 bf16), S = Q K^T and
@@ -102,7 +130,7 @@
 //      or below the diagonal are visited; the causal mask is applied on the diagonal tile only. Needs sm_80+.
 //      launch: grid (ceil(T/64), NH, B) (blockIdx.x runs from the last query tile down), block 128 (exactly),
 //              shared = 2 * 64 * (HS+8) * 2 bytes (HS=64: 18,432; HS=128: 34,816), no static shared memory.
-//  attention_tf32_hs64(out, qkv, B, T, NH, HS, scale), attention_tf32_hs128(out, qkv, B, T, NH, HS, scale)
+//  attention_tf32_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_tf32_hs128(out, qkv, B, T, NH, NKV, HS, scale)
 //      Causal attention on tensor cores, tf32, fp32 storage: qkv (B,T,3C) -> out (B,T,C), both fp32. HS = 64, resp.
 //      128, any T >= 1, sm_80+. Structure of attention_bf16 on mma.sync m16n8k8 tf32 (operands rounded by
 //      cvt.rna.tf32): 4 warps of 16 query rows, Q fragments loaded from global memory once, K/V tiles of 32 keys in
@@ -111,7 +139,7 @@
 //      tiles that meet the block's queries.
 //      launch: grid (ceil(T/64), NH, B), block 128 (exactly), shared = 32*(HS+4)*4 + 32*(HS+8)*4 bytes
 //              (HS=64: 17,920; HS=128: 34,304).
-//  attention_fp32_hs64(out, qkv, B, T, NH, HS, scale), attention_fp32_hs128(out, qkv, B, T, NH, HS, scale)
+//  attention_fp32_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_fp32_hs128(out, qkv, B, T, NH, NKV, HS, scale)
 //      Causal attention in exact fp32 arithmetic (the parity mode), tiled SIMT: qkv (B,T,3C) -> out (B,T,C). HS <= 64,
 //      resp. 64 < HS <= 128; any T >= 1. One block of 128 threads per 32 queries of one (b, h); each thread a 4x2
 //      register tile of scores and a 4 x ceil(HS/16) tile of outputs; Q tile in shared memory, K then V of each
@@ -119,19 +147,20 @@
 //      (dot * scale, expf) over the key tiles at or below the diagonal, the mask on the diagonal tile only.
 //      launch: grid (ceil(T/32), NH, B), block 128 (exactly), shared = (2*32*(HS+1) + 32*33) * 4 bytes
 //              (HS=64: 20,864; HS=128: 37,248).
-//  attention_fused_bf16(out, qkv, B, T, NH, HS, scale)
+//  attention_fused_bf16(out, qkv, B, T, NH, NKV, HS, scale)
 //      attention_fused on bf16 qkv (B,T,3C) and bf16 out (B,T,C), fp32 arithmetic inside (widened on load, out rounded
 //      to nearest even). Same limits and launch as attention_fused.
-//  kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C)
-//      kCache, vCache (B,maxT,C)[b, past+i, :] = k, v of qkv (B,Tnew,3C) row i. Run before attention_cached.
-//      launch: grid ceil(B*Tnew*C/256) (grid-stride), block 256, shared 0.
-//  attention_cached(out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale)
+//  kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C, KVC)
+//      kCache, vCache (B,maxT,KVC)[b, past+i, :] = k, v of qkv (B,Tnew,C+2*KVC) row i (KVC = NKV*HS, C = NH*HS; KVC = C
+//      without grouped-query attention). Run before attention_cached.
+//      launch: grid ceil(B*Tnew*KVC/256) (grid-stride), block 256, shared 0.
+//  attention_cached(out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, NKV, HS, scale)
 //      Decoding attention: query i of qkv (B,Tnew,3C) (absolute position past+i) attends to cached keys/values
 //      0..past+i of kCache, vCache (B,maxT,C). out (B,Tnew,C). Same method and limits as attention_fused.
 //      launch: grid (ceil(Tnew / (block/32)), NH, B), block 256, shared as attention_fused.
-//  kv_cache_write_bf16(kCache, vCache, qkv, B, Tnew, past, maxT, C)
+//  kv_cache_write_bf16(kCache, vCache, qkv, B, Tnew, past, maxT, C, KVC)
 //      kv_cache_write with bf16 caches and bf16 qkv (a copy of the bits). Same launch.
-//  attention_cached_bf16(out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale)
+//  attention_cached_bf16(out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, NKV, HS, scale)
 //      attention_cached on bf16 qkv (B,Tnew,3C), bf16 caches (B,maxT,C) and bf16 out (B,Tnew,C); fp32 arithmetic
 //      inside. Same limits and launch as attention_cached.
 //  attention_cached_split(partial, qkv, kCache, vCache, B, past, maxT, NH, NKV, HS, scale)
@@ -188,6 +217,11 @@
 //               unchanged (their body is now a template over fp32 / bf16 element types).
 //   2026-12-05  new kernels attention_cached_split(_bf16) + attention_cached_combine(_bf16): split-K decoding over long
 //               caches (issue 22 item 4), with a kv-head count for grouped-query attention. Nothing else changed.
+//   2026-12-05  grouped-query attention (issue 23 item 4): every attention kernel, kv_cache_write(_bf16) and
+//               rotary_forward(_bf16) take the kv-head count (NKV, or KVC = NKV*HS) and the (NH+2*NKV)*HS row stride;
+//               rotary_forward takes (NH, NKV, HS) instead of (C, NH). New kernels rmsnorm_forward(_bf16),
+//               fused_residual_rmsnorm(_bf16), swiglu_forward(_bf16), qk_norm(_bf16), clamp_forward(_bf16). With NKV = NH
+//               the results are unchanged.
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
