@@ -89,6 +89,30 @@ public class CpuVectorTests
         }
     }
 
+    [Fact]
+    public void Exp_is_within_two_ulp_over_the_float_range()
+    {
+        int seed = Random.Shared.Next(), w = Vector<float>.Count;
+        var rng = new Random(seed);
+        var x = new float[64 * 1024];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 175.5 - 87.2); // -87.2 .. 88.3
+        x[0] = 0;
+        x[1] = -0f;
+        for (int i = 0; i < x.Length; i += w)
+        {
+            var got = VectorOps.Exp(new Vector<float>(x, i));
+            for (int j = 0; j < w; j++)
+            {
+                double want = Math.Exp(x[i + j]);
+                if (Math.Abs(got[j] - want) > 2.5e-7 * want) Assert.Fail($"exp({x[i + j]:R}) = {got[j]:R}, want {want:R} (seed {seed})");
+            }
+        }
+        var edge = VectorOps.Exp(new Vector<float>(float.NaN));
+        Assert.True(float.IsNaN(edge[0]));
+        Assert.Equal(0f, VectorOps.Exp(new Vector<float>(-100f))[0]);
+        Assert.Equal(float.PositiveInfinity, VectorOps.Exp(new Vector<float>(100f))[0]);
+    }
+
     [Theory]
     [MemberData(nameof(Lengths))]
     public void Layer_norm_and_rmsnorm_rows_match_float64(int c)

@@ -170,7 +170,37 @@ public static class VectorOps
 
     /// <summary>1 / (1 + exp(-x)).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector<float> Sigmoid(Vector<float> x) => Vector<float>.One / (Vector<float>.One + Vector.Exp(-x));
+    public static Vector<float> Sigmoid(Vector<float> x) => Vector<float>.One / (Vector<float>.One + Exp(-x));
+
+    /// <summary>
+    /// exp(x) in float32 within about 2 ulp (the library's Vector.Exp widens to float64 and costs twice as much):
+    /// x = n ln 2 + r with n = round(x / ln 2) and |r| &lt;= ln 2 / 2 (ln 2 split in a high part exact in float and a
+    /// low part), e^r by its Taylor polynomial to degree 7 (truncation below 1e-8 relative), scaled by 2^n through the
+    /// exponent bits. Below -87.3 the result is 0 (flushed, not subnormal); above 88.3, +inf (true values up to
+    /// 3.4e38 before 88.72: the callers only divide by 1 + exp); NaN stays NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<float> Exp(Vector<float> x)
+    {
+        var xc = Vector.Min(Vector.Max(x, new Vector<float>(-87.3f)), new Vector<float>(88.3f));
+        var n = Vector.Round(xc * new Vector<float>(1.44269504088896341f));
+        var r = xc - n * new Vector<float>(0.693359375f);     // ln 2, high part (exact product for |n| < 2^11)
+        r -= n * new Vector<float>(-2.12194440e-4f);            // ln 2, low part
+        var p = new Vector<float>(1f / 5040f);
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 720f));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 120f));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 24f));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 6f));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(0.5f));
+        p = Vector.FusedMultiplyAdd(p, r, Vector<float>.One);
+        p = Vector.FusedMultiplyAdd(p, r, Vector<float>.One);
+        // 2^n: n + 127 in the exponent field (n in -126..127)
+        var scale = Vector.AsVectorSingle((Vector.ConvertToInt32(n) + new Vector<int>(127)) << 23);
+        var e = p * scale;
+        e = Vector.ConditionalSelect(Vector.LessThan(x, new Vector<float>(-87.3f)), Vector<float>.Zero, e);
+        e = Vector.ConditionalSelect(Vector.GreaterThan(x, new Vector<float>(88.3f)), new Vector<float>(float.PositiveInfinity), e);
+        return Vector.ConditionalSelect(Vector.Equals(x, x), e, x); // NaN in, NaN out
+    }
 
     /// <summary>x.</summary>
     public struct Identity : IVectorOp1
@@ -225,7 +255,7 @@ public static class VectorOps
             u = u * t + new Vector<float>(1.00002368f);
             u = u * t + new Vector<float>(-1.26551223f);
             u = a * a * new Vector<float>(-0.5f) + u;                                                     // P(t) - z^2
-            var half = Vector.Exp(u) * t * a * new Vector<float>(0.5f);                                   // |x| erfc(z) / 2
+            var half = Exp(u) * t * a * new Vector<float>(0.5f);                                   // |x| erfc(z) / 2
             return Vector.Max(x, Vector<float>.Zero) - half;
         }
     }
