@@ -531,7 +531,8 @@ public static class Umap
                 float d2 = dx * dx + dy * dy;
                 if (d2 > 0)
                 {
-                    float coeff = -2f * fa * fb * MathF.Pow(d2, fb - 1) / (fa * MathF.Pow(d2, fb) + 1);
+                    float pb = MathF.Pow(d2, fb);
+                    float coeff = -2f * fa * fb * (pb / d2) / (fa * pb + 1);
                     float gx = Clip(coeff * dx) * alpha, gy = Clip(coeff * dy) * alpha;
                     y[2 * i] += gx;
                     y[2 * i + 1] += gy;
