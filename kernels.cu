@@ -134,6 +134,21 @@
 //  attention_cached_bf16(out, qkv, kCache, vCache, B, Tnew, past, maxT, NH, HS, scale)
 //      attention_cached on bf16 qkv (B,Tnew,3C), bf16 caches (B,maxT,C) and bf16 out (B,Tnew,C); fp32 arithmetic
 //      inside. Same limits and launch as attention_cached.
+//  attention_cached_split(partial, qkv, kCache, vCache, B, past, maxT, NH, NKV, HS, scale)
+//      Split-K decoding of one new query per sequence: qkv (B,1,(NH+2*NKV)*HS) holds q | k | v (its k/v already in the
+//      caches), kCache, vCache (B,maxT,NKV*HS); q head h reads k/v head h / (NH/NKV) (NKV divides NH; NKV = NH without
+//      grouped-query attention). Block (c, h, b) attends q to keys c*256 .. min(c*256+255, past) and writes partial
+//      (B,NH,chunks,HS+2) [b,h,c,:] = (max of the scaled scores, sum of exp(score - max), sum of exp(score - max) v (HS)),
+//      fp32. HS <= 128. launch: grid (chunks = ceil((past+1)/256), NH, B), block 128 (exactly), shared 0 (static
+//      2,080 bytes).
+//  attention_cached_split_bf16(partial, qkv, kCache, vCache, B, past, maxT, NH, NKV, HS, scale)
+//      As attention_cached_split on bf16 qkv and caches; partial fp32. Same launch.
+//  attention_cached_combine(out, partial, B, NH, HS, chunks)
+//      out (B,1,NH*HS) [b, h*HS + d] = sum_c exp(m_c - M) acc_c[d] / sum_c exp(m_c - M) l_c over the partials of
+//      attention_cached_split (M the largest m_c). One warp per (b, h). launch: grid ceil(B*NH / (block/32)), block 256
+//      (multiple of 32), shared 0.
+//  attention_cached_combine_bf16(out, partial, B, NH, HS, chunks)
+//      As attention_cached_combine with out bf16, rounded once. Same launch.
 //  surprisal_chunk(state, logits, targets, M, cols, ld, chunkStart)
 //      One chunk of the fused output head. logits (M, ld) holds columns chunkStart..chunkStart+cols-1 of
 //      z = hidden @ head^T (written by cuBLAS, cols <= ld; with a head padded to a multiple of 128 rows the product
@@ -171,6 +186,8 @@
 //               kv_cache_write_bf16, attention_cached_bf16 (bf16 activations), attention_tf32_hs64 / _hs128 (tf32
 //               tensor cores), attention_fp32_hs64 / _hs128 (tiled fp32 SIMT). attention_fused / attention_cached
 //               unchanged (their body is now a template over fp32 / bf16 element types).
+//   2026-12-05  new kernels attention_cached_split(_bf16) + attention_cached_combine(_bf16): split-K decoding over long
+//               caches (issue 22 item 4), with a kv-head count for grouped-query attention. Nothing else changed.
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -741,6 +758,141 @@ extern "C" __global__ void attention_cached_bf16(unsigned short* __restrict__ ou
         Tnew, past, HS, scale);
 }
 
+// Split-K decoding: one query row per sequence (Tnew = 1), the cache cut into chunks of LC_SPLIT_CHUNK keys, one
+// block of LC_SPLIT_THREADS threads per (chunk, head, sequence). Each warp takes every (LC_SPLIT_THREADS/32)-th key of
+// the chunk (the whole warp on one key: a coalesced row read and a warp-sum dot product), keeps its own running max,
+// sum and weighted V in fp32; the block merges its warps and writes one partial (max, sum, weighted V (HS)) in fp32;
+// attention_cached_combine merges the chunks' partials and normalises.
+#define LC_SPLIT_CHUNK 256
+#define LC_SPLIT_THREADS 128
+
+// Keys 0..nkeys-1 at k/v + j*kvStride; q pre-scaled in registers (lane d, d+32, ...). partial (HS+2) floats.
+template <class TI>
+__device__ void lc_attention_split(float* partial, const TI* q, const TI* k, const TI* v, long long kvStride,
+    int nkeys, int HS, float scale)
+{
+    __shared__ float lc_sm[LC_SPLIT_THREADS / 32];
+    __shared__ float lc_sl[LC_SPLIT_THREADS / 32];
+    __shared__ float lc_sacc[LC_SPLIT_THREADS / 32][LC_ATT_MAX_HS];
+    const int warps = LC_SPLIT_THREADS / 32;
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    float qr[LC_ATT_MAX_HS / 32], acc[LC_ATT_MAX_HS / 32];
+#pragma unroll
+    for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
+        int d = lane + 32 * r;
+        qr[r] = d < HS ? lc_ld(q + d) * scale : 0.0f;
+        acc[r] = 0.0f;
+    }
+    float m = lc_neg_inf(), l = 0.0f;
+    int j0 = blockIdx.x * LC_SPLIT_CHUNK;
+    int j1 = lc_min(j0 + LC_SPLIT_CHUNK, nkeys);
+    for (int j = j0 + warp; j < j1; j += warps) {
+        const TI* kr = k + (long long)j * kvStride;
+        float dot = 0.0f;
+#pragma unroll
+        for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
+            int d = lane + 32 * r;
+            if (d < HS) dot += qr[r] * lc_ld(kr + d);
+        }
+        float s = lc_warp_sum(dot);
+        float mn = fmaxf(m, s);
+        float corr = expf(m - mn); // 0 on the warp's first key (m = -inf)
+        float p = expf(s - mn);
+        l = l * corr + p;
+        const TI* vr = v + (long long)j * kvStride;
+#pragma unroll
+        for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) {
+            int d = lane + 32 * r;
+            acc[r] = acc[r] * corr + (d < HS ? p * lc_ld(vr + d) : 0.0f);
+        }
+        m = mn;
+    }
+    if (lane == 0) { lc_sm[warp] = m; lc_sl[warp] = l; }
+#pragma unroll
+    for (int r = 0; r < LC_ATT_MAX_HS / 32; r++) lc_sacc[warp][lane + 32 * r] = acc[r];
+    __syncthreads();
+    // Merge the warps (a warp without keys has m = -inf and weight 0; every chunk holds at least one key).
+    float mb = lc_sm[0];
+    for (int w = 1; w < warps; w++) mb = fmaxf(mb, lc_sm[w]);
+    for (int d = threadIdx.x; d < HS + 2; d += LC_SPLIT_THREADS) {
+        float t = 0.0f;
+        for (int w = 0; w < warps; w++) {
+            float f = expf(lc_sm[w] - mb);
+            t += f * (d == 1 ? lc_sl[w] : lc_sacc[w][d < 2 ? 0 : d - 2]);
+        }
+        partial[d] = d == 0 ? mb : t;
+    }
+}
+
+// Block (chunk, h, b) of attention_cached_split: the pointers of its query, kv head and partial.
+template <class TI>
+__device__ __forceinline__ void lc_attention_split_block(float* partial, const TI* qkv, const TI* kCache, const TI* vCache,
+    int past, int maxT, int NH, int NKV, int HS, float scale)
+{
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int kvh = h / (NH / NKV);
+    long long kvC = (long long)NKV * HS;
+    const TI* q = qkv + b * (NH + 2LL * NKV) * HS + (long long)h * HS;
+    long long kv = b * maxT * kvC + (long long)kvh * HS;
+    float* p = partial + (((long long)b * NH + h) * gridDim.x + blockIdx.x) * (HS + 2);
+    lc_attention_split(p, q, kCache + kv, vCache + kv, kvC, past + 1, HS, scale);
+}
+
+// partial (B, NH, chunks, HS+2) of the new query of each sequence (qkv (B,1,(NH+2*NKV)*HS)) over cached keys 0..past
+extern "C" __global__ void attention_cached_split(float* __restrict__ partial, const float* __restrict__ qkv,
+    const float* __restrict__ kCache, const float* __restrict__ vCache,
+    int B, int past, int maxT, int NH, int NKV, int HS, float scale)
+{
+    (void)B; // the grid's z extent
+    lc_attention_split_block(partial, qkv, kCache, vCache, past, maxT, NH, NKV, HS, scale);
+}
+
+// attention_cached_split on bf16 qkv and caches (fp32 arithmetic and partials)
+extern "C" __global__ void attention_cached_split_bf16(float* __restrict__ partial, const unsigned short* __restrict__ qkv,
+    const unsigned short* __restrict__ kCache, const unsigned short* __restrict__ vCache,
+    int B, int past, int maxT, int NH, int NKV, int HS, float scale)
+{
+    (void)B; // the grid's z extent
+    lc_attention_split_block(partial, qkv, kCache, vCache, past, maxT, NH, NKV, HS, scale);
+}
+
+// out (B,1,NH*HS) row (b, h) = the chunks' partials merged: sum_c exp(m_c - M) acc_c / sum_c exp(m_c - M) l_c
+template <class TO>
+__device__ void lc_attention_combine(TO* out, const float* partial, int rows, int NH, int HS, int chunks)
+{
+    int warps = blockDim.x >> 5;
+    int row = blockIdx.x * warps + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return; // whole warp leaves together
+    const float* p = partial + (long long)row * chunks * (HS + 2);
+    float mb = lc_neg_inf();
+    for (int c = 0; c < chunks; c++) mb = fmaxf(mb, p[(long long)c * (HS + 2)]);
+    float l = 0.0f;
+    for (int c = 0; c < chunks; c++) l += expf(p[(long long)c * (HS + 2)] - mb) * p[(long long)c * (HS + 2) + 1];
+    float inv = 1.0f / l;
+    int b = row / NH, h = row - b * NH;
+    TO* o = out + (long long)b * NH * HS + (long long)h * HS;
+    for (int d = lane; d < HS; d += 32) {
+        float t = 0.0f;
+        for (int c = 0; c < chunks; c++) t += expf(p[(long long)c * (HS + 2)] - mb) * p[(long long)c * (HS + 2) + 2 + d];
+        lc_st(o + d, t * inv);
+    }
+}
+
+extern "C" __global__ void attention_cached_combine(float* __restrict__ out, const float* __restrict__ partial,
+    int B, int NH, int HS, int chunks)
+{
+    lc_attention_combine(out, partial, B * NH, NH, HS, chunks);
+}
+
+extern "C" __global__ void attention_cached_combine_bf16(unsigned short* __restrict__ out, const float* __restrict__ partial,
+    int B, int NH, int HS, int chunks)
+{
+    lc_attention_combine(out, partial, B * NH, NH, HS, chunks);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Tensor-core building blocks (sm_80+). Each wraps one PTX instruction; under LC_EMULATION the emulator's exact version
 // (tests/kernel-emu/cuda_emu.h: same register fragment layouts, per the PTX ISA). Fragment layouts, with g = lane / 4
@@ -894,6 +1046,32 @@ __device__ __forceinline__ void lc_cp_async_wait()
 #define LC_FA_BK 64  // keys per tile
 #define LC_FA_PAD 8  // bf16 elements of padding per shared row
 
+// The scores of one warp's mma accumulators (NT n-tiles of 8 keys from key k0; C/D layout: s[j][0..1] row g = rowA,
+// s[j][2..3] row g+8 = rowB, columns 2t, 2t+1) scaled by sl2 (scale / ln 2) in place, keys past a row's own position
+// masked to -inf on the diagonal tile, and each row's maximum over its 4 lanes merged into xA, xB (the running maxima
+// on entry). Shared by attention_bf16 and attention_tf32.
+template <int NT>
+__device__ __forceinline__ void lc_scale_mask_rowmax(float (&s)[NT][4], float sl2, bool diag, int k0, int t, int rowA,
+    int rowB, float& xA, float& xB)
+{
+#pragma unroll
+    for (int j = 0; j < NT; j++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int key = k0 + j * 8 + 2 * t + (i & 1);
+            float v = s[j][i] * sl2;
+            if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
+            s[j][i] = v;
+            if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
+        }
+    }
+    // A row's scores sit in the 4 lanes of its group.
+    xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
+    xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
+    xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
+    xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+}
+
 // Rows [r0, r0+64) of a (rows, HS) bf16 slice with row stride `stride` -> shared (64, HS+PAD); rows >= nrows are 0.
 template <int HS>
 __device__ __forceinline__ void lc_fa_load_tile(unsigned short* dst, const unsigned short* src, long long stride, int r0, int nrows)
@@ -966,22 +1144,7 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
             }
         }
         float xA = mA, xB = mB;
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                int key = kt * LC_FA_BK + j * 8 + 2 * t + (i & 1);
-                float v = s[j][i] * sl2;
-                if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
-                s[j][i] = v;
-                if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
-            }
-        }
-        // A row's 64 scores sit in the 4 lanes of its group.
-        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
-        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
-        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
-        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+        lc_scale_mask_rowmax(s, sl2, diag, kt * LC_FA_BK, t, rowA, rowB, xA, xB);
         // Key kt*64 <= every row of this block is visible, so xA, xB are finite; exp2(-inf) = 0 on the first tile.
         float cA = exp2f(mA - xA), cB = exp2f(mB - xB);
         mA = xA;
@@ -1133,21 +1296,7 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, f
             }
         }
         float xA = mA, xB = mB;
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                int key = kt * LC_FT_BK + j * 8 + 2 * t + (i & 1);
-                float v = s[j][i] * sl2;
-                if (diag && key > (i < 2 ? rowA : rowB)) v = lc_neg_inf();
-                s[j][i] = v;
-                if (i < 2) xA = fmaxf(xA, v); else xB = fmaxf(xB, v);
-            }
-        }
-        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 1));
-        xA = fmaxf(xA, __shfl_xor_sync(LC_FULL_MASK, xA, 2));
-        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 1));
-        xB = fmaxf(xB, __shfl_xor_sync(LC_FULL_MASK, xB, 2));
+        lc_scale_mask_rowmax(s, sl2, diag, kt * LC_FT_BK, t, rowA, rowB, xA, xB);
         // Key 0 of tile 0 is visible to every row, so the running max is finite from the first tile on; a tile wholly
         // above a row's diagonal leaves its max alone (corr 1, weights 0).
         float cA = exp2f(mA - xA), cB = exp2f(mB - xB);

@@ -8,7 +8,7 @@ namespace LearningCurves.Kernels;
 
 /// <summary>
 /// How many sequences of T tokens fit in a device's free memory: the forward pass's activations, counted from the
-/// model's own buffer plan (<see cref="Gpt2Model.ActivationPlan"/>, with each buffer's type), plus the CUDA backend's
+/// model's own buffer plan (<see cref="DecoderModel.ActivationPlan"/>, with each buffer's type), plus the CUDA backend's
 /// scratch (the bf16 epilogues' fp32 product, the cuBLAS attention path's per-head buffers). The head's logits scratch is
 /// a fixed budget, kept aside.
 /// </summary>
@@ -21,11 +21,11 @@ public static class BatchSizing
 
     /// <summary>Device bytes one sequence of <paramref name="t"/> tokens needs in <paramref name="precision"/> (every
     /// token scored: the most rows a batch can select).</summary>
-    public static long BytesPerSequence(Gpt2Config cfg, int t, Precision precision = Precision.Fp32)
+    public static long BytesPerSequence(ModelConfig cfg, int t, Precision precision = Precision.Fp32)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         long c = cfg.Embd, inner = cfg.InnerSize, nh = cfg.Heads;
-        long activations = Gpt2Model.ActivationBytes(cfg, precision, t, t);
+        long activations = DecoderModel.ActivationBytes(cfg, precision, t, t);
         long scratchPerToken =
             4 * 4 * c                                    // q, k, v, y per head (cuBLAS attention path)
             + 4 * nh * t;                                // attention scores (B,NH,T,T)
@@ -38,10 +38,10 @@ public static class BatchSizing
     }
 
     /// <summary>The largest batch that fits in <paramref name="freeBytes"/> (at least 1, at most <see cref="MaxBatch"/>).</summary>
-    public static int Fit(long freeBytes, Gpt2Config cfg, int t, Precision precision = Precision.Fp32) => Math.Max(1, FitOrZero(freeBytes, cfg, t, precision));
+    public static int Fit(long freeBytes, ModelConfig cfg, int t, Precision precision = Precision.Fp32) => Math.Max(1, FitOrZero(freeBytes, cfg, t, precision));
 
     /// <summary>As <see cref="Fit"/>, but 0 when not even one sequence fits.</summary>
-    public static int FitOrZero(long freeBytes, Gpt2Config cfg, int t, Precision precision = Precision.Fp32)
+    public static int FitOrZero(long freeBytes, ModelConfig cfg, int t, Precision precision = Precision.Fp32)
     {
         long usable = (long)(freeBytes * 0.9) - ReserveBytes;
         long per = BytesPerSequence(cfg, t, precision);
@@ -50,7 +50,7 @@ public static class BatchSizing
 
     /// <summary>The batch to run: <paramref name="requested"/> when given, else what fits the backend's free memory
     /// in its precision (a backend that does not know its memory, the CPU, gets <paramref name="cpuDefault"/>).</summary>
-    public static int Choose(IBackend backend, Gpt2Config cfg, int t, int? requested, int cpuDefault = 16)
+    public static int Choose(IBackend backend, ModelConfig cfg, int t, int? requested, int cpuDefault = 16)
     {
         ArgumentNullException.ThrowIfNull(backend);
         if (requested is int r)
@@ -64,7 +64,7 @@ public static class BatchSizing
     /// <summary>An out-of-memory error turned into one line naming a batch size that would fit.
     /// <paramref name="availableBytes"/> is the device memory the activations can have (free memory with the model's
     /// weights loaded but no batch); negative when unknown, then the error's own free figure is used.</summary>
-    public static UserError OutOfMemory(CudaOutOfMemoryException e, Gpt2Config cfg, int t, int batch, long availableBytes,
+    public static UserError OutOfMemory(CudaOutOfMemoryException e, ModelConfig cfg, int t, int batch, long availableBytes,
         Precision precision = Precision.Fp32)
     {
         ArgumentNullException.ThrowIfNull(e);
@@ -77,12 +77,12 @@ public static class BatchSizing
     }
 
     /// <summary>Device bytes of a model's weights in a precision mode (matrices in bf16 for bf16).</summary>
-    public static long WeightBytes(Gpt2Config cfg, Precision p, bool untiedHead)
+    public static long WeightBytes(ModelConfig cfg, Precision p, bool untiedHead)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         long all = cfg.ParameterCount(untiedHead);
         long c = cfg.Embd, inner = cfg.InnerSize, head = (long)cfg.VocabSize * c;
-        int headRows = Gpt2Model.PaddedVocab(cfg.VocabSize, Gpt2Model.DefaultHeadRowMultiple);
+        int headRows = DecoderModel.PaddedVocab(cfg.VocabSize, DecoderModel.DefaultHeadRowMultiple);
         long padded = (long)headRows * c;
         // The device head is its own copy on the aligned vocabulary, except a tied fp32 head that needs no padding
         // (then wte itself); an untied head's own parameters are counted in all.

@@ -13,7 +13,9 @@ namespace LearningCurves.Kernels;
 //                                 UseSimtAttention), or, in any mode, the unfused cuBLAS path when UseCublasAttention is
 //                                 set or HS > 128.
 // Cached decoding likewise: bf16 qkv, caches and output -> kv_cache_write_bf16 + attention_cached_bf16; fp32 ->
-// kv_cache_write + attention_cached.
+// kv_cache_write + attention_cached; one new token per sequence over a long cache (past + 1 >= SplitAttentionFrom, by
+// default more than one chunk of 256 keys) -> kv_cache_write(_bf16) + attention_cached_split(_bf16) +
+// attention_cached_combine(_bf16) (split-K).
 public sealed partial class CudaBackend
 {
     /// <summary>Queries per block and keys per tile of attention_bf16 (4 warps of 16 query rows; block of 128).</summary>
@@ -23,7 +25,8 @@ public sealed partial class CudaBackend
 
     /// <summary>Threads per block of <paramref name="kernel"/>'s launches (the resource test checks them).</summary>
     internal static int LaunchThreads(string kernel) => kernel is "attention_bf16_hs64" or "attention_bf16_hs128" or "attention_tf32_hs64" or "attention_tf32_hs128"
-        or "attention_fp32_hs64" or "attention_fp32_hs128" ? AttentionBf16Threads : Block;
+        or "attention_fp32_hs64" or "attention_fp32_hs128" or "attention_cached_split" or "attention_cached_split_bf16"
+        ? AttentionBf16Threads : Block;
 
     /// <summary>Dynamic shared memory of attention_fp32: Q and K/V tiles of 32 rows of HS + 1 floats and P (32, 33).</summary>
     internal static uint AttentionFp32Shared(int hs) => (uint)((2 * 32 * (hs + 1) + 32 * 33) * 4);
@@ -156,9 +159,45 @@ public sealed partial class CudaBackend
         string attend = kind == DType.Bf16 ? "attention_cached_bf16" : "attention_cached";
         using (Time(write))
             Launch(write, Grid((long)b * tNew * c), 1, 1, 0, P(kCache), P(vCache), P(qkv), I(b), I(tNew), I(past), I(maxT), I(c));
+        if (b == 0 || tNew == 0) return;
+        if (tNew == 1 && past + 1 >= SplitAttentionFrom)
+        {
+            AttentionCachedSplit(output, qkv, kCache, vCache, b, past, maxT, heads, heads, hs, scale, kind);
+            return;
+        }
         using (Time(attend))
             Launch(attend, Blocks(tNew, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
                 P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
+    }
+
+    /// <summary>Keys per block of attention_cached_split (LC_SPLIT_CHUNK in kernels.cu) and its threads per block
+    /// (LC_SPLIT_THREADS).</summary>
+    internal const int SplitChunk = 256;
+
+    internal const int SplitThreads = 128;
+
+    /// <summary>Decoding one token per sequence (Tnew = 1) runs split-K over the cache (attention_cached_split +
+    /// attention_cached_combine) from this many visible keys (past + 1) on; below, the single-pass attention_cached.
+    /// The default is one more than a chunk: up to one chunk the split kernel would run one block per (b, h) as the
+    /// single-pass kernel does, plus a second launch. Tests lower it to run the split path at every length.</summary>
+    internal int SplitAttentionFrom { get; set; } = SplitChunk + 1;
+
+    /// <summary>Split-K decoding attention of the one new query per sequence (its k/v already in the caches): one
+    /// block per (chunk of <see cref="SplitChunk"/> keys, head, sequence) writes an fp32 partial (max, sum, weighted V)
+    /// to scratch, then one warp per (b, h) merges the chunks into the output. kvHeads divides heads (grouped-query
+    /// attention: q head h reads k/v head h / (heads / kvHeads)).</summary>
+    private void AttentionCachedSplit(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int past, int maxT, int heads, int kvHeads, int hs, float scale, DType kind)
+    {
+        int chunks = (past + SplitChunk) / SplitChunk; // ceil((past + 1) / SplitChunk)
+        ulong partial = _partial.Get((long)b * heads * chunks * (hs + 2) * 4);
+        string split = kind == DType.Bf16 ? "attention_cached_split_bf16" : "attention_cached_split";
+        string combine = kind == DType.Bf16 ? "attention_cached_combine_bf16" : "attention_cached_combine";
+        using (Time(split))
+            LaunchBlock(split, (uint)chunks, (uint)heads, (uint)b, SplitThreads, 0,
+                D(partial), P(qkv), P(kCache), P(vCache), I(b), I(past), I(maxT), I(heads), I(kvHeads), I(hs), F(scale));
+        using (Time(combine))
+            Launch(combine, Blocks((long)b * heads, Block / 32), 1, 1, 0, P(output), D(partial), I(b), I(heads), I(hs), I(chunks));
     }
 
     /// <summary>bf16 attention for head sizes above 128, which no bf16 kernel takes: qkv widened to fp32 (exact), the

@@ -31,7 +31,7 @@ public sealed partial class CudaBackend : IBackend
     /// <summary>cuBLASLt, where libcublasLt loaded: every product with its epilogue in one call; null: the
     /// cublasGemmEx fallback with epilogue kernels.</summary>
     private readonly CublasLtGemm? _lt;
-    private readonly Scratch _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened;
+    private readonly Scratch _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened, _partial;
     /// <summary>What the rotary table in <see cref="_rotary"/> was made for (T, R, base, past); null: nothing yet.</summary>
     private (int T, int R, double Base, int Past)? _rotaryKey;
     private KernelProfile? _profile;
@@ -69,6 +69,7 @@ public sealed partial class CudaBackend : IBackend
             _v = new Scratch(_dev);
             _y = new Scratch(_dev);
             _att = new Scratch(_dev);
+            _partial = new Scratch(_dev);
             _logits = new Scratch(_dev);
             _state = new Scratch(_dev);
             _rotary = new Scratch(_dev);
@@ -659,7 +660,7 @@ public sealed partial class CudaBackend : IBackend
     private void ReleaseResources()
     {
         // The fields are null when the constructor failed before assigning them, whatever their declared types say.
-        foreach (var s in new[] { _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened }) s?.Dispose();
+        foreach (var s in new[] { _gemmOut, _q, _k, _v, _y, _att, _logits, _state, _rotary, _widened, _partial }) s?.Dispose();
         foreach (var e in _stageFree) e?.Dispose();
         foreach (var s in _stage) s?.Dispose();
         _lt?.Dispose();

@@ -41,7 +41,7 @@ public sealed record ErrorStats(int Count, double MeanAbs, double MaxAbs, int No
 
 /// <summary>One model and the sequences to score on it; optionally the float64 reference surprisals of every
 /// position 1..len-1 of each sequence (the parity fixtures).</summary>
-public sealed record VerifyCase(string Name, Gpt2Weights Weights, IReadOnlyList<int[]> Sequences, IReadOnlyList<double[]>? Reference = null,
+public sealed record VerifyCase(string Name, ModelWeights Weights, IReadOnlyList<int[]> Sequences, IReadOnlyList<double[]>? Reference = null,
     bool CublasAttention = false, long? HeadChunkBytes = null);
 
 /// <summary>One line of the verify table.</summary>
@@ -92,38 +92,38 @@ public static class Verification
     {
         var cases = new List<VerifyCase>();
         var rng = new Random(seed);
-        int[][] Seqs(Gpt2Config cfg, params int[] lengths) =>
+        int[][] Seqs(ModelConfig cfg, params int[] lengths) =>
             lengths.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
 
-        var tiny = new Gpt2Config { VocabSize = 257, MaxPositions = 64, Embd = 48, Layers = 2, Heads = 4 };
-        cases.Add(new VerifyCase("random-tiny", Gpt2Weights.Random(tiny, seed), Seqs(tiny, 1, 2, 31, 33, 64, 17)));
+        var tiny = new ModelConfig { VocabSize = 257, MaxPositions = 64, Embd = 48, Layers = 2, Heads = 4 };
+        cases.Add(new VerifyCase("random-tiny", ModelWeights.Random(tiny, seed), Seqs(tiny, 1, 2, 31, 33, 64, 17)));
 
-        var odd = new Gpt2Config { VocabSize = 1001, MaxPositions = 40, Embd = 40, Layers = 2, Heads = 5, Inner = 72, ScaleAttnByInverseLayerIdx = true, TieWordEmbeddings = false };
-        cases.Add(new VerifyCase("random-odd-untied", Gpt2Weights.Random(odd, seed + 1, untiedHead: true), Seqs(odd, 40, 3, 39)));
+        var odd = new ModelConfig { VocabSize = 1001, MaxPositions = 40, Embd = 40, Layers = 2, Heads = 5, Inner = 72, ScaleAttnByInverseLayerIdx = true, TieWordEmbeddings = false };
+        cases.Add(new VerifyCase("random-odd-untied", ModelWeights.Random(odd, seed + 1, untiedHead: true), Seqs(odd, 40, 3, 39)));
 
-        var mid = new Gpt2Config { VocabSize = 4099, MaxPositions = 128, Embd = 256, Layers = quick ? 2 : 4, Heads = 4 };
-        var midW = Gpt2Weights.Random(mid, seed + 2);
+        var mid = new ModelConfig { VocabSize = 4099, MaxPositions = 128, Embd = 256, Layers = quick ? 2 : 4, Heads = 4 };
+        var midW = ModelWeights.Random(mid, seed + 2);
         var midSeqs = Seqs(mid, 128, 128, 100, 128);
         cases.Add(new VerifyCase("random-mid-fused-attn", midW, midSeqs));
         cases.Add(new VerifyCase("random-mid-cublas-attn", midW, midSeqs, CublasAttention: true));
 
-        var wide = new Gpt2Config { VocabSize = 320, MaxPositions = 24, Embd = 320, Layers = 1, Heads = 2 };
-        cases.Add(new VerifyCase("random-headsize-160", Gpt2Weights.Random(wide, seed + 3), Seqs(wide, 24, 9)));
+        var wide = new ModelConfig { VocabSize = 320, MaxPositions = 24, Embd = 320, Layers = 1, Heads = 2 };
+        cases.Add(new VerifyCase("random-headsize-160", ModelWeights.Random(wide, seed + 3), Seqs(wide, 24, 9)));
 
-        var vocab = new Gpt2Config { VocabSize = 50257, MaxPositions = 64, Embd = 64, Layers = 1, Heads = 2 };
+        var vocab = new ModelConfig { VocabSize = 50257, MaxPositions = 64, Embd = 64, Layers = 1, Heads = 2 };
         // A 1 MiB logits budget splits 50,257 columns into many chunks with a remainder.
-        cases.Add(new VerifyCase("random-gpt2-vocab-chunked", Gpt2Weights.Random(vocab, seed + 4), Seqs(vocab, 64, 50, 7), HeadChunkBytes: 1L << 20));
+        cases.Add(new VerifyCase("random-gpt2-vocab-chunked", ModelWeights.Random(vocab, seed + 4), Seqs(vocab, 64, 50, 7), HeadChunkBytes: 1L << 20));
 
         // GPT-NeoX (Pythia's layout): rotary on a quarter of each head, parallel residual, exact GELU, untied head; then
         // full rotary with the sequential residual.
-        var neox = new Gpt2Config
+        var neox = new ModelConfig
         {
             Architecture = Architecture.GptNeoX, VocabSize = 503, MaxPositions = 96, Embd = 96, Layers = 2, Heads = 3,
             RotaryPct = 0.25, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false,
         };
-        cases.Add(new VerifyCase("random-neox-parallel-rot025", Gpt2Weights.Random(neox, seed + 5, untiedHead: true), Seqs(neox, 96, 1, 45)));
+        cases.Add(new VerifyCase("random-neox-parallel-rot025", ModelWeights.Random(neox, seed + 5, untiedHead: true), Seqs(neox, 96, 1, 45)));
         var neoxSeq = neox with { Embd = 64, Heads = 4, RotaryPct = 1.0, ParallelResidual = false, RotaryBase = 500000 };
-        cases.Add(new VerifyCase("random-neox-sequential-rot1", Gpt2Weights.Random(neoxSeq, seed + 6, untiedHead: true), Seqs(neoxSeq, 70, 33)));
+        cases.Add(new VerifyCase("random-neox-sequential-rot1", ModelWeights.Random(neoxSeq, seed + 6, untiedHead: true), Seqs(neoxSeq, 70, 33)));
         return cases;
     }
 
@@ -136,8 +136,8 @@ public static class Verification
         ArgumentNullException.ThrowIfNull(cpu);
         configure?.Invoke(test, c);
         float[] got, cpuSide;
-        using (var m = new Gpt2Model(test, c.Weights)) got = Flatten(m.ScoreAll(c.Sequences));
-        using (var m = new Gpt2Model(cpu, c.Weights)) cpuSide = Flatten(m.ScoreAll(c.Sequences));
+        using (var m = new DecoderModel(test, c.Weights)) got = Flatten(m.ScoreAll(c.Sequences));
+        using (var m = new DecoderModel(cpu, c.Weights)) cpuSide = Flatten(m.ScoreAll(c.Sequences));
         string p = BackendFactory.Describe(precision);
         double limit = Limit(precision);
         if (precision == Precision.Bf16)
@@ -145,7 +145,7 @@ public static class Verification
             // The case's own bf16 rounding error: the CPU's bf16 emulation against the CPU in fp32.
             float[] fp32;
             using (var cpu32 = new CpuBackend(Precision.Fp32))
-            using (var m = new Gpt2Model(cpu32, c.Weights))
+            using (var m = new DecoderModel(cpu32, c.Weights))
                 fp32 = Flatten(m.ScoreAll(c.Sequences));
             limit = Bf16Limit(ErrorStats.Of(cpuSide, fp32.Select(x => (double)x).ToArray()).MaxAbs);
         }

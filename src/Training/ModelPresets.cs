@@ -10,13 +10,13 @@ public static class ModelPresets
 {
     public const int Gpt2Vocab = 50257;
 
-    private static Gpt2Config Make(int layers, int embd, int heads, int ctx) => new()
+    private static ModelConfig Make(int layers, int embd, int heads, int ctx) => new()
     {
         VocabSize = Gpt2Vocab, MaxPositions = ctx, Embd = embd, Layers = layers, Heads = heads,
     };
 
     /// <summary>Preset name -> config. "demo" is what <c>learning-curves demo</c> trains.</summary>
-    public static IReadOnlyDictionary<string, Gpt2Config> All { get; } = new Dictionary<string, Gpt2Config>(StringComparer.Ordinal)
+    public static IReadOnlyDictionary<string, ModelConfig> All { get; } = new Dictionary<string, ModelConfig>(StringComparer.Ordinal)
     {
         ["demo"] = Make(2, 64, 4, 64),
         ["tiny"] = Make(2, 64, 4, 64),
@@ -24,7 +24,7 @@ public static class ModelPresets
     };
 
     /// <summary>A preset name, or a path to a Hugging Face config.json.</summary>
-    public static Gpt2Config Resolve(string nameOrFile)
+    public static ModelConfig Resolve(string nameOrFile)
     {
         ArgumentNullException.ThrowIfNull(nameOrFile);
         if (All.TryGetValue(nameOrFile, out var cfg)) return cfg;

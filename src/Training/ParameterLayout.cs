@@ -18,7 +18,7 @@ public sealed record ParameterTensor(string Name, long Offset, int[] Shape, bool
 /// </summary>
 public sealed class ParameterLayout
 {
-    public ParameterLayout(Gpt2Config config)
+    public ParameterLayout(ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = config;
@@ -29,7 +29,8 @@ public sealed class ParameterLayout
         var list = new List<ParameterTensor>();
         var byRole = new Dictionary<(TensorRole, int), ParameterTensor>();
         long off = 0;
-        foreach (var spec in TensorTable.For(config, untiedHead: false))
+        _specs = TensorTable.For(config, untiedHead: false);
+        foreach (var spec in _specs)
         {
             var t = new ParameterTensor(spec.Name, off, spec.Shape.Select(d => checked((int)d)).ToArray(), spec.Shape.Length == 2);
             list.Add(t);
@@ -53,7 +54,9 @@ public sealed class ParameterLayout
         Count = off;
     }
 
-    public Gpt2Config Config { get; }
+    private readonly IReadOnlyList<TensorSpec> _specs;
+
+    public ModelConfig Config { get; }
 
     /// <summary>All tensors in flat order.</summary>
     public IReadOnlyList<ParameterTensor> Tensors { get; }
@@ -67,8 +70,8 @@ public sealed class ParameterLayout
     public ParameterTensor LnFW { get; }
     public ParameterTensor LnFB { get; }
 
-    /// <summary>Copies engine weights (tied head only) into a new flat vector.</summary>
-    public float[] Flatten(Gpt2Weights w)
+    /// <summary>Copies engine weights (tied head only) into a new flat vector, tensor by tensor in table order.</summary>
+    public float[] Flatten(ModelWeights w)
     {
         ArgumentNullException.ThrowIfNull(w);
         if (w.LmHead is not null) throw new ArgumentException("the trainer ties the head to wte; weights have an untied lm_head");
@@ -76,53 +79,22 @@ public sealed class ParameterLayout
             || w.Config.MaxPositions != Config.MaxPositions || w.Config.InnerSize != Config.InnerSize)
             throw new ArgumentException("weights do not match the layout's config");
         var flat = new float[Count];
-        void Put(ParameterTensor t, float[] a)
+        for (int i = 0; i < _specs.Count; i++)
         {
+            var (t, a) = (Tensors[i], w[_specs[i]]);
             if (a.Length != t.Length) throw new ArgumentException($"{t.Name}: {a.Length} values, expected {t.Length}");
             a.CopyTo(flat.AsSpan((int)t.Offset, (int)t.Length));
         }
-        Put(Wte, w.Wte);
-        Put(Wpe, w.Wpe);
-        for (int l = 0; l < Config.Layers; l++)
-        {
-            var b = Blocks[l];
-            var s = w.Blocks[l];
-            Put(b.Ln1W, s.Ln1W); Put(b.Ln1B, s.Ln1B); Put(b.AttnW, s.AttnW); Put(b.AttnB, s.AttnB);
-            Put(b.AttnProjW, s.AttnProjW); Put(b.AttnProjB, s.AttnProjB); Put(b.Ln2W, s.Ln2W); Put(b.Ln2B, s.Ln2B);
-            Put(b.FcW, s.FcW); Put(b.FcB, s.FcB); Put(b.FcProjW, s.FcProjW); Put(b.FcProjB, s.FcProjB);
-        }
-        Put(LnFW, w.LnFW);
-        Put(LnFB, w.LnFB);
         return flat;
     }
 
     /// <summary>Engine weights (copies) from a flat vector, for saving a checkpoint or scoring.</summary>
-    public Gpt2Weights Unflatten(ReadOnlySpan<float> flat, string source = "")
+    public ModelWeights Unflatten(ReadOnlySpan<float> flat, string source = "")
     {
         if (flat.Length != Count) throw new ArgumentException($"{flat.Length} parameters, expected {Count}");
-        var f = flat.ToArray();
-        float[] Get(ParameterTensor t) => f.AsSpan((int)t.Offset, (int)t.Length).ToArray();
-        var blocks = new Gpt2LayerWeights[Config.Layers];
-        for (int l = 0; l < Config.Layers; l++)
-        {
-            var b = Blocks[l];
-            blocks[l] = new Gpt2LayerWeights
-            {
-                Ln1W = Get(b.Ln1W), Ln1B = Get(b.Ln1B), AttnW = Get(b.AttnW), AttnB = Get(b.AttnB),
-                AttnProjW = Get(b.AttnProjW), AttnProjB = Get(b.AttnProjB), Ln2W = Get(b.Ln2W), Ln2B = Get(b.Ln2B),
-                FcW = Get(b.FcW), FcB = Get(b.FcB), FcProjW = Get(b.FcProjW), FcProjB = Get(b.FcProjB),
-            };
-        }
-        return new Gpt2Weights
-        {
-            Config = Config,
-            Wte = Get(Wte),
-            Wpe = Get(Wpe),
-            Blocks = blocks,
-            LnFW = Get(LnFW),
-            LnFB = Get(LnFB),
-            Source = source,
-        };
+        var tensors = new Dictionary<TensorKey, float[]>(_specs.Count);
+        for (int i = 0; i < _specs.Count; i++) tensors[_specs[i].Key] = flat.Slice((int)Tensors[i].Offset, (int)Tensors[i].Length).ToArray();
+        return new ModelWeights(Config, tensors) { Source = source };
     }
 
     /// <summary>The tensors of one transformer block.</summary>

@@ -16,7 +16,7 @@ namespace LearningCurves.Training;
 public sealed record PretrainOptions
 {
     public required string CorpusDir { get; init; }
-    public required Gpt2Config Config { get; init; }
+    public required ModelConfig Config { get; init; }
     /// <summary>The preset name or config file the config came from, for the manifest.</summary>
     public required string ConfigSource { get; init; }
     public required int[] Seeds { get; init; }

@@ -15,7 +15,7 @@ public sealed class TrainableGpt2
     /// <param name="parameters">Flat parameters in <see cref="ParameterLayout"/> order; used in place.</param>
     /// <param name="zeroLogits">How many further vocabulary entries have all-zero, frozen embedding rows: their logit
     /// is exactly 0 for every input, so they enter the softmax as a constant without any matrix work.</param>
-    public TrainableGpt2(Gpt2Config config, float[] parameters, int zeroLogits = 0)
+    public TrainableGpt2(ModelConfig config, float[] parameters, int zeroLogits = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(zeroLogits);
         ZeroLogits = zeroLogits;
@@ -31,18 +31,18 @@ public sealed class TrainableGpt2
         Gradients = new float[parameters.Length];
     }
 
-    /// <summary>A freshly initialised model: GPT-2 initialisation from <see cref="Gpt2Weights.Random"/> with this seed.</summary>
-    public static TrainableGpt2 Initialize(Gpt2Config config, int seed, int zeroLogits = 0)
+    /// <summary>A freshly initialised model: GPT-2 initialisation from <see cref="ModelWeights.Random"/> with this seed.</summary>
+    public static TrainableGpt2 Initialize(ModelConfig config, int seed, int zeroLogits = 0)
     {
         ArgumentNullException.ThrowIfNull(config);
         var layout = new ParameterLayout(config);
-        return new TrainableGpt2(config, layout.Flatten(Gpt2Weights.Random(config, seed)), zeroLogits);
+        return new TrainableGpt2(config, layout.Flatten(ModelWeights.Random(config, seed)), zeroLogits);
     }
 
     /// <summary>Vocabulary entries outside the matrix whose logit is always 0 (see the constructor).</summary>
     public int ZeroLogits { get; }
 
-    public Gpt2Config Config => Layout.Config;
+    public ModelConfig Config => Layout.Config;
 
     public ParameterLayout Layout { get; }
 
@@ -53,7 +53,7 @@ public sealed class TrainableGpt2
     public float[] Gradients { get; }
 
     /// <summary>The parameters as engine weights (copies), e.g. to save a checkpoint.</summary>
-    public Gpt2Weights ToWeights(string source = "") => Layout.Unflatten(Parameters, source);
+    public ModelWeights ToWeights(string source = "") => Layout.Unflatten(Parameters, source);
 
     /// <summary>Mean cross-entropy in nats of targets (B*T) given inputs (B*T), without gradients.</summary>
     public double Loss(int[] inputs, int[] targets, int b, int t) => Run(inputs, targets, b, t, backward: false);
@@ -162,7 +162,7 @@ public sealed class TrainableGpt2
     /// <summary>Everything the backward pass reads, for one (B, T).</summary>
     private sealed class Activations
     {
-        public Activations(Gpt2Config cfg, int b, int t)
+        public Activations(ModelConfig cfg, int b, int t)
         {
             B = b;
             T = t;

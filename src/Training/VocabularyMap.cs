@@ -61,7 +61,7 @@ public sealed class VocabularyMap
     }
 
     /// <summary>Full-vocabulary weights from compact ones: used rows of wte in place, unused rows zero.</summary>
-    public Gpt2Weights Expand(Gpt2Weights compact)
+    public ModelWeights Expand(ModelWeights compact)
     {
         ArgumentNullException.ThrowIfNull(compact);
         if (compact.Config.VocabSize != Count) throw new ArgumentException($"weights have vocab {compact.Config.VocabSize}, the map {Count}");
@@ -69,15 +69,6 @@ public sealed class VocabularyMap
         int c = compact.Config.Embd;
         var wte = new float[(long)FullVocab * c];
         for (int i = 0; i < Count; i++) Array.Copy(compact.Wte, (long)i * c, wte, (long)ToFull[i] * c, c);
-        return new Gpt2Weights
-        {
-            Config = compact.Config with { VocabSize = FullVocab },
-            Wte = wte,
-            Wpe = compact.Wpe,
-            Blocks = compact.Blocks,
-            LnFW = compact.LnFW,
-            LnFB = compact.LnFB,
-            Source = compact.Source,
-        };
+        return compact.With(TensorRole.Wte, wte, compact.Config with { VocabSize = FullVocab });
     }
 }

@@ -21,7 +21,7 @@ public static class ParityCheck
 
     /// <summary>Scores the sequences <paramref name="batchSize"/> at a time (mixed lengths share a batch, so padding must
     /// not leak into real positions), compares, and returns a one-line summary of the errors.</summary>
-    public static string Run(Gpt2Model model, string refDir, int batchSize)
+    public static string Run(DecoderModel model, string refDir, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         var sequences = TokenIdsFile.Read(Path.Combine(refDir, "ids.txt"));

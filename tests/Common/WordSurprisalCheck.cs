@@ -21,7 +21,7 @@ public static class WordSurprisalCheck
     /// <summary>The reference's boundary ids.</summary>
     public static bool[] Boundary(int v) => Enumerable.Range(0, v).Select(i => i % 4 == 1).ToArray();
 
-    public static string Run(Gpt2Model model, int batchSize)
+    public static string Run(DecoderModel model, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         var dir = ParityCheck.FixtureDir(Case);

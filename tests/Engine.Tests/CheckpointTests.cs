@@ -9,32 +9,12 @@ namespace LearningCurves.Engine.Tests;
 
 public class CheckpointTests
 {
-    private static readonly Gpt2Config Tiny = new() { VocabSize = 50, MaxPositions = 16, Embd = 8, Layers = 2, Heads = 2, Inner = 12 };
+    private static readonly ModelConfig Tiny = new() { VocabSize = 50, MaxPositions = 16, Embd = 8, Layers = 2, Heads = 2, Inner = 12 };
 
-    private static void SameWeights(Gpt2Weights a, Gpt2Weights b)
+    private static void SameWeights(ModelWeights a, ModelWeights b)
     {
-        Assert.Equal(a.Wte, b.Wte);
-        Assert.Equal(a.Wpe, b.Wpe);
-        Assert.Equal(a.LnFW, b.LnFW);
-        Assert.Equal(a.LnFB, b.LnFB);
-        Assert.Equal(a.LmHead, b.LmHead);
-        for (int l = 0; l < a.Blocks.Length; l++)
-        {
-            var x = a.Blocks[l];
-            var y = b.Blocks[l];
-            Assert.Equal(x.AttnW, y.AttnW);
-            Assert.Equal(x.AttnB, y.AttnB);
-            Assert.Equal(x.AttnProjW, y.AttnProjW);
-            Assert.Equal(x.AttnProjB, y.AttnProjB);
-            Assert.Equal(x.FcW, y.FcW);
-            Assert.Equal(x.FcB, y.FcB);
-            Assert.Equal(x.FcProjW, y.FcProjW);
-            Assert.Equal(x.FcProjB, y.FcProjB);
-            Assert.Equal(x.Ln1W, y.Ln1W);
-            Assert.Equal(x.Ln1B, y.Ln1B);
-            Assert.Equal(x.Ln2W, y.Ln2W);
-            Assert.Equal(x.Ln2B, y.Ln2B);
-        }
+        Assert.Equal(a.Specs.Select(x => x.Name), b.Specs.Select(x => x.Name));
+        foreach (var spec in a.Specs) Assert.Equal(a[spec], b[spec]);
     }
 
     /// <summary>Rewrites a saved model.safetensors with its tensors renamed / dropped / added.</summary>
@@ -62,7 +42,7 @@ public class CheckpointTests
     public void Save_then_load_is_exact_in_f32(bool untied)
     {
         int seed = Random.Shared.Next();
-        var w = Gpt2Weights.Random(Tiny, seed, untiedHead: untied);
+        var w = ModelWeights.Random(Tiny, seed, untiedHead: untied);
         var dir = TestPaths.TempDir();
         HfCheckpoint.Save(dir, w, metadata: new Dictionary<string, string> { ["step"] = "1000" });
         Assert.Equal(["config.json", "model.safetensors"], Directory.GetFiles(dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
@@ -84,7 +64,7 @@ public class CheckpointTests
     [InlineData(StoreDType.BF16)]
     public void Half_precision_checkpoints_widen_on_load(StoreDType dtype)
     {
-        var w = Gpt2Weights.Random(Tiny, 7);
+        var w = ModelWeights.Random(Tiny, 7);
         var dir = TestPaths.TempDir();
         HfCheckpoint.Save(dir, w, dtype);
         var back = HfCheckpoint.Load(dir);
@@ -97,7 +77,7 @@ public class CheckpointTests
     [Fact]
     public void Keys_without_the_prefix_and_mask_buffers_are_accepted()
     {
-        var w = Gpt2Weights.Random(Tiny, 3);
+        var w = ModelWeights.Random(Tiny, 3);
         var dir = TestPaths.TempDir();
         HfCheckpoint.Save(dir, w);
         Rewrite(dir, n => n.StartsWith("transformer.", StringComparison.Ordinal) ? n["transformer.".Length..] : n,
@@ -109,7 +89,7 @@ public class CheckpointTests
     public void Missing_and_unexpected_tensors_are_named()
     {
         var dir = TestPaths.TempDir();
-        HfCheckpoint.Save(dir, Gpt2Weights.Random(Tiny, 3));
+        HfCheckpoint.Save(dir, ModelWeights.Random(Tiny, 3));
         Rewrite(dir, n => n == "transformer.h.1.ln_2.bias" ? null : n, ("transformer.h.2.ln_1.weight", new float[8], [8]));
         var e = LoadFails(dir);
         Assert.StartsWith(Path.Combine(dir, "model.safetensors") + ": does not match", e.Message);
@@ -121,7 +101,7 @@ public class CheckpointTests
     public void A_config_that_does_not_match_the_shapes_is_named()
     {
         var dir = TestPaths.TempDir();
-        HfCheckpoint.Save(dir, Gpt2Weights.Random(Tiny, 3));
+        HfCheckpoint.Save(dir, ModelWeights.Random(Tiny, 3));
         HfConfig.Save(dir, Tiny with { Inner = 16 });
         var e = LoadFails(dir);
         Assert.StartsWith(Path.Combine(dir, "model.safetensors") + ": tensor 'transformer.h.0.mlp.c_fc.weight' has shape [8, 12]", e.Message);
@@ -135,7 +115,7 @@ public class CheckpointTests
     public void An_untied_config_without_lm_head_is_an_error()
     {
         var dir = TestPaths.TempDir();
-        HfCheckpoint.Save(dir, Gpt2Weights.Random(Tiny, 3));
+        HfCheckpoint.Save(dir, ModelWeights.Random(Tiny, 3));
         HfConfig.Save(dir, Tiny with { TieWordEmbeddings = false });
         Assert.Contains("missing tensor 'lm_head.weight'", LoadFails(dir).Message, StringComparison.Ordinal);
     }
@@ -143,7 +123,7 @@ public class CheckpointTests
     [Fact]
     public void A_tied_config_accepts_a_stored_copy_of_wte_but_not_a_different_head()
     {
-        var w = Gpt2Weights.Random(Tiny, 3);
+        var w = ModelWeights.Random(Tiny, 3);
         var dir = TestPaths.TempDir();
         HfCheckpoint.Save(dir, w);
         Rewrite(dir, n => n, ("lm_head.weight", w.Wte, [50, 8]));
@@ -161,14 +141,14 @@ public class CheckpointTests
     {
         var cfg = Tiny with { VocabSize = 64 };
         var dir = TestPaths.TempDir();
-        HfCheckpoint.Save(dir, Gpt2Weights.Random(cfg, 1));
+        HfCheckpoint.Save(dir, ModelWeights.Random(cfg, 1));
         Assert.Equal(64 * 8, HfCheckpoint.Load(dir).Wte.Length);
     }
 
     [Fact]
     public void Sharded_models_load()
     {
-        var w = Gpt2Weights.Random(Tiny, 11, untiedHead: true);
+        var w = ModelWeights.Random(Tiny, 11, untiedHead: true);
         var dir = TestPaths.TempDir();
         HfCheckpoint.Save(dir, w);
         var single = Path.Combine(dir, "model.safetensors");
@@ -199,5 +179,75 @@ public class CheckpointTests
         Assert.Null(w.LmHead);
         Assert.Equal(1000 * 32, w.Wte.Length);
         Assert.Equal(32 * 128, w.Blocks[4].FcW.Length);
+    }
+
+    public static TheoryData<string> Architectures => new() { "gpt2", "gpt_neox" };
+
+    private static ModelConfig ConfigOf(string modelType) => modelType == "gpt_neox"
+        ? Tiny with { Architecture = Architecture.GptNeoX, RotaryPct = 0.5, Gelu = GeluKind.Erf, ParallelResidual = true, TieWordEmbeddings = false }
+        : Tiny with { TieWordEmbeddings = false };
+
+    [Theory]
+    [MemberData(nameof(Architectures))]
+    public void Every_missing_or_misshapen_tensor_is_one_line_naming_it(string modelType)
+    {
+        var cfg = ConfigOf(modelType);
+        var w = ModelWeights.Random(cfg, 4, untiedHead: true);
+        var dir = TestPaths.TempDir();
+        string prefix = TensorTable.Prefix(cfg.Architecture);
+        foreach (var spec in TensorTable.For(cfg, untiedHead: true))
+        {
+            string stored = spec.Role == TensorRole.Head ? spec.Name : prefix + spec.Name;
+            HfCheckpoint.Save(dir, w);
+            Rewrite(dir, n => n == stored ? null : n);
+            var e = LoadFails(dir);
+            Assert.DoesNotContain('\n', e.Message);
+            Assert.Contains($"'{spec.Name}'", e.Message, StringComparison.Ordinal);
+
+            // The same values under another shape: [n] for a matrix, [1, n] for a vector.
+            HfCheckpoint.Save(dir, w);
+            long[] shape = spec.Shape.Length == 2 ? [spec.ElementCount] : [1, spec.ElementCount];
+            Rewrite(dir, n => n == stored ? null : n, (stored, new float[spec.ElementCount], shape));
+            e = LoadFails(dir);
+            Assert.DoesNotContain('\n', e.Message);
+            Assert.Contains($"tensor '{stored}' has shape [{string.Join(", ", shape)}]", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"needs [{string.Join(", ", spec.Shape)}]", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Architectures))]
+    public void A_tensor_the_model_does_not_have_is_an_error_never_another_tensor(string modelType)
+    {
+        var cfg = ConfigOf(modelType);
+        var w = ModelWeights.Random(cfg, 5, untiedHead: false);
+        Assert.Throws<ArgumentException>(() => w[TensorRole.Head]);
+        Assert.Throws<ArgumentException>(() => w[TensorRole.Ln1W, cfg.Layers]);
+        Assert.Throws<ArgumentException>(() => w[TensorRole.AttnW]); // a block tensor outside the blocks
+        if (cfg.Architecture == Architecture.GptNeoX) Assert.Throws<ArgumentException>(() => w[TensorRole.Wpe]);
+
+        // Building weights without one of the table's tensors, with a wrong length, or with one it lacks, is refused.
+        var all = w.Specs.ToDictionary(s => s.Key, s => w[s]);
+        var spec = w.Specs[Random.Shared.Next(w.Specs.Count)];
+        var missing = new Dictionary<TensorKey, float[]>(all);
+        missing.Remove(spec.Key);
+        Assert.Contains($"'{spec.Name}'", Assert.Throws<ArgumentException>(() => new ModelWeights(cfg, missing)).Message, StringComparison.Ordinal);
+        var shortened = new Dictionary<TensorKey, float[]>(all) { [spec.Key] = new float[spec.ElementCount - 1] };
+        Assert.Contains($"'{spec.Name}'", Assert.Throws<ArgumentException>(() => new ModelWeights(cfg, shortened)).Message, StringComparison.Ordinal);
+        var extra = new Dictionary<TensorKey, float[]>(all) { [new TensorKey(TensorRole.Ln1W, cfg.Layers)] = new float[cfg.Embd] };
+        Assert.Throws<ArgumentException>(() => new ModelWeights(cfg, extra));
+    }
+
+    [Fact]
+    public void Each_architecture_table_names_every_role_once_per_layer()
+    {
+        foreach (var table in new[] { TensorTable.Gpt2, TensorTable.GptNeoX })
+        {
+            var roles = table.Layer.Select(e => e.Role).ToList();
+            Assert.Equal(roles.Distinct().Count(), roles.Count);
+            var global = table.Before.Concat(table.After).Append(table.Head).Select(e => e.Role).ToList();
+            Assert.Equal(global.Distinct().Count(), global.Count);
+            Assert.All(table.Layer, e => Assert.Contains("{0}", e.Name, StringComparison.Ordinal));
+        }
     }
 }

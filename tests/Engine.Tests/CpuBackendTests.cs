@@ -8,7 +8,7 @@ namespace LearningCurves.Engine.Tests;
 /// <summary>The CPU backend's forward pass against a naive float64 GPT-2 written out loop by loop in this file.</summary>
 public class CpuBackendTests
 {
-    private static Gpt2Config Tiny(int c = 24, int heads = 3, int layers = 2, int v = 53, int p = 16) =>
+    private static ModelConfig Tiny(int c = 24, int heads = 3, int layers = 2, int v = 53, int p = 16) =>
         new() { VocabSize = v, MaxPositions = p, Embd = c, Layers = layers, Heads = heads };
 
     public static TheoryData<int, int, int, int, bool, bool, int> Configs => new()
@@ -26,7 +26,7 @@ public class CpuBackendTests
     {
         var cfg = Tiny(c, heads, layers, v) with { ScaleAttnByInverseLayerIdx = invScale, Inner = inner, TieWordEmbeddings = !untied };
         int seed = Random.Shared.Next();
-        var w = Gpt2Weights.Random(cfg, seed, untied);
+        var w = ModelWeights.Random(cfg, seed, untied);
         var rng = new Random(seed);
         var seqs = new List<int[]>();
         foreach (int len in new[] { 1, 2, 7, cfg.MaxPositions, 5 })
@@ -34,7 +34,7 @@ public class CpuBackendTests
         var positions = seqs.Select(s => Enumerable.Range(1, s.Length - 1).Where(_ => rng.NextDouble() < 0.8).ToArray()).ToList();
 
         using var be = new CpuBackend();
-        using var model = new Gpt2Model(be, w);
+        using var model = new DecoderModel(be, w);
         var got = model.Score(seqs, positions);
 
         var want = new List<double>();
@@ -62,10 +62,10 @@ public class CpuBackendTests
     public void Logits_match_the_naive_forward()
     {
         var cfg = Tiny();
-        var w = Gpt2Weights.Random(cfg, 7);
+        var w = ModelWeights.Random(cfg, 7);
         var seq = new[] { 1, 5, 9, 2, 0, 52 };
         using var be = new CpuBackend();
-        using var model = new Gpt2Model(be, w);
+        using var model = new DecoderModel(be, w);
         var got = model.Logits([seq], [[0, 3, 5]]);
         var naive = LearningCurves.Tests.Common.NaiveGpt2.Logits(w, seq);
         var want = new[] { 0, 3, 5 }.SelectMany(p => naive[p]).ToList();
@@ -76,7 +76,7 @@ public class CpuBackendTests
     public void Bad_ids_lengths_and_positions_are_user_errors()
     {
         using var be = new CpuBackend();
-        using var model = new Gpt2Model(be, Gpt2Weights.Random(Tiny(), 1));
+        using var model = new DecoderModel(be, ModelWeights.Random(Tiny(), 1));
         Assert.Contains("outside the vocabulary", Assert.Throws<UserError>(() => model.Score([[1, 53]], [[1]])).Message);
         Assert.Contains("n_positions", Assert.Throws<UserError>(() => model.Score([new int[17]], [[1]])).Message);
         Assert.Throws<UserError>(() => model.Score([[1, 2]], [[2]]));

@@ -149,4 +149,59 @@ public class CurveFileTests
         Assert.True(float.IsPositiveInfinity(all[1][9]));
         Assert.All(all[2], v => Assert.True(float.IsNaN(v)));
     }
+
+    [Theory]
+    [InlineData(6, 1, 17)]
+    [InlineData(5, 3, 1000)]
+    public void Kept_checkpoints_read_whole_or_loaded_match_block_reads_of_the_file(int checkpoints, int block, int examples)
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        string dir = TestPaths.TempDir();
+        var rows = Enumerable.Range(0, checkpoints).Select(_ => Enumerable.Range(0, examples).Select(_ => (float)(rng.NextDouble() * 16)).ToArray()).ToArray();
+        string path = Path.Combine(dir, "surprisal.npy");
+        CurveFileWriter.Create(path, checkpoints, examples);
+        using (var w = CurveFileWriter.Open(path, checkpoints, examples))
+            for (int k = 0; k < checkpoints; k++) w.WriteRow(k, rows[k]);
+        int[] keep = [.. Enumerable.Range(0, checkpoints).Where(k => k % 2 == 0 || k == checkpoints - 1)];
+        using var file = new CurveFileReader(path, CurveLayout.CheckpointsFirst, 2, keep);
+        Assert.Equal((keep.Length, checkpoints), (file.Checkpoints, file.StoredCheckpoints));
+        var whole = file.ReadCheckpoints();
+        for (int j = 0; j < keep.Length; j++)
+            Assert.True(whole[j].AsSpan().SequenceEqual(rows[keep[j]]), $"seed {seed}: kept checkpoint {j} is not the file's row {keep[j]}");
+        var loaded = LoadedCurves.Read(file);
+        Assert.Equal((file.Path, file.Run, file.Checkpoints, file.Examples), (loaded.Path, loaded.Run, loaded.Checkpoints, loaded.Examples));
+        var a = new double[keep.Length * block];
+        var b = new double[keep.Length * block];
+        var scratch = new byte[file.ScratchBytes(block)];
+        for (int e0 = 0; e0 < examples; e0 += block)
+        {
+            int n = Math.Min(block, examples - e0);
+            file.ReadBlock(e0, n, a, block, scratch);
+            loaded.ReadBlock(e0, n, b, block, []);
+            Assert.True(a.AsSpan().SequenceEqual(b), $"seed {seed}: block at example {e0} differs");
+        }
+    }
+
+    [Fact]
+    public void Loaded_curves_report_a_non_finite_value_as_the_file_does()
+    {
+        string path = Path.Combine(TestPaths.TempDir(), "s.npy");
+        CurveFileWriter.Create(path, 3, 11);
+        using (var w = CurveFileWriter.Open(path, 3, 11))
+        {
+            w.WriteRow(0, Enumerable.Range(0, 11).Select(i => (float)i).ToArray());
+            var row = Enumerable.Range(0, 11).Select(i => (float)i).ToArray();
+            row[9] = float.NaN;
+            w.WriteRow(1, row);
+            w.WriteRow(2, Enumerable.Range(0, 11).Select(i => (float)i).ToArray());
+        }
+        using var file = new CurveFileReader(path, CurveLayout.CheckpointsFirst, 1);
+        var loaded = LoadedCurves.Read(file);
+        var dst = new double[3 * 11];
+        var fromFile = Assert.Throws<NonFiniteCurveError>(() => file.ReadBlock(0, 11, dst, 11, new byte[file.ScratchBytes(11)]));
+        var fromMemory = Assert.Throws<NonFiniteCurveError>(() => loaded.ReadBlock(0, 11, dst, 11, []));
+        Assert.Equal(fromFile.Message, fromMemory.Message);
+        Assert.Equal((1, 9, 1), (fromMemory.Run, fromMemory.Example, fromMemory.Checkpoint));
+    }
 }

@@ -51,7 +51,7 @@ public class GenerationStageTests
         string evalDir = Path.Combine(root, "eval");
         new EvalSet(tokens, sequences, seqLen, [0, 1, 1, 2, 5, 3], vocab).Save(evalDir, new JsonObject());
         long[] steps = [0, 1, 3, 10, 30, 100];
-        var cfg = new Gpt2Config { VocabSize = vocab, MaxPositions = 48, Embd = 8, Layers = 1, Heads = 2 };
+        var cfg = new ModelConfig { VocabSize = vocab, MaxPositions = 48, Embd = 8, Layers = 1, Heads = 2 };
         string sweep = Path.Combine(root, "sweep");
         foreach (var run in new[] { "a", "b" })
         {
@@ -66,7 +66,7 @@ public class GenerationStageTests
                 if (!(run == "b" && steps[k] == 10))
                 {
                     Directory.CreateDirectory(cp);
-                    HfCheckpoint.Save(cp, Gpt2Weights.Random(cfg, seed + k));
+                    HfCheckpoint.Save(cp, ModelWeights.Random(cfg, seed + k));
                 }
                 rows.Add(new JsonObject { ["row"] = k, ["step"] = steps[k], ["path"] = cp, ["status"] = "done" });
             }
@@ -111,7 +111,7 @@ public class GenerationStageTests
 
         // The ids are what the generator gives for that checkpoint and prompt.
         using (var be = new CpuBackend())
-        using (var gen = new Gpt2Generator(be, HfCheckpoint.Load(a[3].Checkpoint)))
+        using (var gen = new DecoderModel(be, HfCheckpoint.Load(a[3].Checkpoint)))
         {
             var again = gen.Generate([a[3].PromptIds, a[4].PromptIds, a[5].PromptIds], options.Generation);
             Assert.Equal(a[4].Ids, again[1]);

@@ -7,7 +7,7 @@ namespace LearningCurves.Engine.Tests;
 
 public class GeneratorTests
 {
-    private static Gpt2Config Cfg(int c = 24, int heads = 3, int layers = 2, int v = 53, int p = 24) =>
+    private static ModelConfig Cfg(int c = 24, int heads = 3, int layers = 2, int v = 53, int p = 24) =>
         new() { VocabSize = v, MaxPositions = p, Embd = c, Layers = layers, Heads = heads };
 
     public static TheoryData<int, int, int, int, bool, bool, int> Configs => new()
@@ -25,13 +25,13 @@ public class GeneratorTests
     {
         var cfg = Cfg(c, heads, layers, v) with { ScaleAttnByInverseLayerIdx = invScale, TieWordEmbeddings = !untied };
         int seed = Random.Shared.Next();
-        var w = Gpt2Weights.Random(cfg, seed, untied);
+        var w = ModelWeights.Random(cfg, seed, untied);
         var rng = new Random(seed);
         var seq = Enumerable.Range(0, cfg.MaxPositions).Select(_ => rng.Next(v)).ToArray();
 
         using var be = new CpuBackend();
-        using var model = new Gpt2Model(be, w);
-        using var gen = new Gpt2Generator(be, w);
+        using var model = new DecoderModel(be, w);
+        using var gen = new DecoderModel(be, w);
         var positions = Enumerable.Range(promptLen - 1, seq.Length - promptLen + 1).ToArray();
         var want = model.Logits([seq], [positions]);
         var got = gen.LogitsIncremental(seq, promptLen);
@@ -44,12 +44,12 @@ public class GeneratorTests
     {
         var cfg = Cfg();
         int seed = Random.Shared.Next();
-        var w = Gpt2Weights.Random(cfg, seed);
+        var w = ModelWeights.Random(cfg, seed);
         var rng = new Random(seed);
         var prompts = new[] { 3, 3, 7, 1 }.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
         using var be = new CpuBackend();
-        using var model = new Gpt2Model(be, w);
-        using var gen = new Gpt2Generator(be, w);
+        using var model = new DecoderModel(be, w);
+        using var gen = new DecoderModel(be, w);
         var o = new GenerationOptions { Temperature = 0, MaxTokens = 12, Seed = 1 };
         var a = gen.Generate(prompts, o);
         var b = gen.Generate(prompts, o with { Seed = 999, MaxBatch = 1 });
@@ -75,11 +75,11 @@ public class GeneratorTests
     public void Seeded_sampling_is_reproducible_and_independent_of_batching()
     {
         var cfg = Cfg(v: 211);
-        var w = Gpt2Weights.Random(cfg, 17);
+        var w = ModelWeights.Random(cfg, 17);
         var rng = new Random(Random.Shared.Next());
         var prompts = new[] { 4, 4, 4, 2, 6 }.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
         using var be = new CpuBackend();
-        using var gen = new Gpt2Generator(be, w);
+        using var gen = new DecoderModel(be, w);
         var o = new GenerationOptions { Temperature = 1.0, MaxTokens = 15, Seed = 42 };
         var a = gen.Generate(prompts, o);
         var b = gen.Generate(prompts, o with { MaxBatch = 2 });
@@ -95,9 +95,9 @@ public class GeneratorTests
     public void Generation_stops_at_n_positions_and_at_the_stop_token()
     {
         var cfg = Cfg(p: 10);
-        var w = Gpt2Weights.Random(cfg, 5);
+        var w = ModelWeights.Random(cfg, 5);
         using var be = new CpuBackend();
-        using var gen = new Gpt2Generator(be, w);
+        using var gen = new DecoderModel(be, w);
         var prompt = new[] { 1, 2, 3, 4, 5, 6, 7, 8 };
         var o = new GenerationOptions { Temperature = 0, MaxTokens = 10 };
         // 8 prompt tokens leave room to feed one more: two new tokens, the last one never fed back.
@@ -113,9 +113,9 @@ public class GeneratorTests
     public void Bad_input_is_a_user_error()
     {
         var cfg = Cfg(p: 10);
-        var w = Gpt2Weights.Random(cfg, 5);
+        var w = ModelWeights.Random(cfg, 5);
         using var be = new CpuBackend();
-        using var gen = new Gpt2Generator(be, w);
+        using var gen = new DecoderModel(be, w);
         var o = new GenerationOptions();
         Assert.Throws<UserError>(() => gen.Generate([[1, cfg.VocabSize]], o));
         Assert.Throws<UserError>(() => gen.Generate([[]], o));

@@ -7,7 +7,7 @@ namespace LearningCurves.Engine.Tests;
 
 public class Gpt2ConfigTests
 {
-    private static Gpt2Config Small => new() { VocabSize = 50257, MaxPositions = 1024, Embd = 768, Layers = 12, Heads = 12 };
+    private static ModelConfig Small => new() { VocabSize = 50257, MaxPositions = 1024, Embd = 768, Layers = 12, Heads = 12 };
 
     [Fact]
     public void Gpt2_small_has_124M_parameters()

@@ -26,7 +26,7 @@ public class GptNeoXTests
         var dir = Fixture(name);
         var w = HfCheckpoint.Load(dir);
         Assert.Equal(Architecture.GptNeoX, w.Config.Architecture);
-        using var model = new Gpt2Model(new CpuBackend(Precision.Fp32), w);
+        using var model = new DecoderModel(new CpuBackend(Precision.Fp32), w);
         TestContext.Current.SendDiagnosticMessage(ParityCheck.Run(model, dir, batchSize: 5));
     }
 
@@ -55,7 +55,7 @@ public class GptNeoXTests
         {
             int heads = rng.Next(1, 5), hs = 2 * rng.Next(1, 5);
             int rot = 2 * rng.Next(0, hs / 2 + 1);
-            var cfg = new Gpt2Config
+            var cfg = new ModelConfig
             {
                 Architecture = Architecture.GptNeoX, VocabSize = rng.Next(3, 80), MaxPositions = rng.Next(2, 14), Embd = heads * hs,
                 Layers = rng.Next(1, 4), Heads = heads, Inner = rng.Next(1, 40), RotaryPct = (double)rot / hs,
@@ -64,9 +64,9 @@ public class GptNeoXTests
             };
             var dir = TestPaths.TempDir();
             var dtype = (StoreDType)rng.Next(3);
-            HfCheckpoint.Save(dir, Gpt2Weights.Random(cfg, rng.Next(), untiedHead: true), dtype);
+            HfCheckpoint.Save(dir, ModelWeights.Random(cfg, rng.Next(), untiedHead: true), dtype);
             var w = HfCheckpoint.Load(dir);
-            using var model = new Gpt2Model(new CpuBackend(Precision.Fp32), w);
+            using var model = new DecoderModel(new CpuBackend(Precision.Fp32), w);
             using var ck = TensorSources.Open(dir);
             var seqs = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, rng.Next(2, cfg.MaxPositions + 1)).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToList();
             var got = model.ScoreAll(seqs);
@@ -134,15 +134,15 @@ public class GptNeoXTests
     public void Greedy_generation_with_the_kv_cache_follows_a_full_rescore()
     {
         int seed = Random.Shared.Next();
-        var cfg = new Gpt2Config
+        var cfg = new ModelConfig
         {
             Architecture = Architecture.GptNeoX, VocabSize = 37, MaxPositions = 24, Embd = 24, Layers = 2, Heads = 3, Inner = 30,
             RotaryPct = 0.5, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false,
         };
-        var w = Gpt2Weights.Random(cfg, seed, untiedHead: true);
+        var w = ModelWeights.Random(cfg, seed, untiedHead: true);
         using var be = new CpuBackend();
-        using var model = new Gpt2Model(be, w);
-        using var gen = new Gpt2Generator(be, w);
+        using var model = new DecoderModel(be, w);
+        using var gen = new DecoderModel(be, w);
         var rng = new Random(seed);
         var prompts = new[] { 1, 4, 4 }.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
         var outs = gen.Generate(prompts, new GenerationOptions { Temperature = 0, MaxTokens = 10 });
@@ -164,12 +164,12 @@ public class GptNeoXTests
     [Fact]
     public void Save_then_load_is_exact_and_the_stored_names_are_transformers()
     {
-        var cfg = new Gpt2Config
+        var cfg = new ModelConfig
         {
             Architecture = Architecture.GptNeoX, VocabSize = 30, MaxPositions = 8, Embd = 12, Layers = 2, Heads = 3, Inner = 20,
             RotaryPct = 0.5, ParallelResidual = false, Gelu = GeluKind.Erf, TieWordEmbeddings = false,
         };
-        var w = Gpt2Weights.Random(cfg, Random.Shared.Next(), untiedHead: true);
+        var w = ModelWeights.Random(cfg, Random.Shared.Next(), untiedHead: true);
         var dir = TestPaths.TempDir();
         HfCheckpoint.Save(dir, w);
         using (var f = SafeTensorsFile.Open(Path.Combine(dir, "model.safetensors")))
@@ -192,7 +192,7 @@ public class GptNeoXTests
     /// rotate_half rotary), as transformers' GPTNeoXForCausalLM computes them. Shares nothing with the engine's forward
     /// pass but the tensor reader.
     /// </summary>
-    private static double[] ReferenceSurprisal(ITensorSource ck, Gpt2Config cfg, int[] ids)
+    private static double[] ReferenceSurprisal(ITensorSource ck, ModelConfig cfg, int[] ids)
     {
         double[] T(string name)
         {

@@ -10,7 +10,7 @@ namespace LearningCurves.Engine.Tests;
 
 public class HfConfigTests
 {
-    private static Gpt2Config P(string json) => HfConfig.Parse(Encoding.UTF8.GetBytes(json), "m/config.json");
+    private static ModelConfig P(string json) => HfConfig.Parse(Encoding.UTF8.GetBytes(json), "m/config.json");
 
     private static void Refuses(string json, string fragment)
     {
@@ -27,7 +27,7 @@ public class HfConfigTests
              "layer_norm_epsilon":1e-6,"activation_function":"gelu_new","scale_attn_weights":false,
              "scale_attn_by_inverse_layer_idx":true,"tie_word_embeddings":false,"reorder_and_upcast_attn":true}
             """);
-        Assert.Equal(new Gpt2Config
+        Assert.Equal(new ModelConfig
         {
             VocabSize = 51200, MaxPositions = 128, Embd = 48, Layers = 3, Heads = 4, Inner = 100, LayerNormEpsilon = 1e-6f,
             ScaleAttnWeights = false, ScaleAttnByInverseLayerIdx = true, TieWordEmbeddings = false,
@@ -88,7 +88,7 @@ public class HfConfigTests
     [InlineData(70, false, true)]
     public void Written_configs_read_back_the_same(int inner, bool tie, bool inverse)
     {
-        var cfg = new Gpt2Config
+        var cfg = new ModelConfig
         {
             VocabSize = 300, MaxPositions = 64, Embd = 24, Layers = 2, Heads = 3, Inner = inner, LayerNormEpsilon = 1e-5f,
             TieWordEmbeddings = tie, ScaleAttnByInverseLayerIdx = inverse,

@@ -56,9 +56,9 @@ public class ParityTests
         Assert.True(prefixed && bare, "fixtures need keys both with and without the transformer. prefix");
     }
 
-    private static void Check(Gpt2Weights weights, string refDir, int batchSize)
+    private static void Check(ModelWeights weights, string refDir, int batchSize)
     {
-        using var model = new Gpt2Model(new CpuBackend(Precision.Fp32), weights);
+        using var model = new DecoderModel(new CpuBackend(Precision.Fp32), weights);
         TestContext.Current.SendDiagnosticMessage(ParityCheck.Run(model, refDir, batchSize));
     }
 }

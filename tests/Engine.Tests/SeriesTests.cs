@@ -104,4 +104,104 @@ public class HubCacheTests
             Directory.CreateDirectory(Path.Combine(run, n));
         Assert.Equal([3L, 20, 1000], CheckpointSeries.Discover(run).Select(c => c.Step));
     }
+
+    [Theory]
+    [InlineData("stage1-step1000-tokens5B", 1000L)]
+    [InlineData("stage1-step0-tokens0B", 0L)]
+    [InlineData("step928646-tokens3896B", 928646L)]
+    [InlineData("step1000-tokens4.2B", 1000L)]
+    [InlineData("ckpt_000", 0L)]
+    [InlineData("ckpt_007", 7L)]
+    [InlineData("ckpt_359", 359L)]
+    [InlineData("step-1250", 1250L)]
+    [InlineData("checkpoint-42", 42L)]
+    [InlineData("step143000", 143000L)]
+    [InlineData("stage2-ingredient1-step11931-tokens50B", null)]
+    [InlineData("stage1-checkpoint-5", null)]
+    [InlineData("ckpt-5", null)]
+    [InlineData("ckpt_", null)]
+    [InlineData("Step5", null)]
+    [InlineData("step5-tokens", null)]
+    [InlineData("main", null)]
+    public void Step_names_of_every_suite(string name, long? step) => Assert.Equal(step, CheckpointSeries.StepOf(name));
+
+    [Fact]
+    public void A_run_folder_may_mix_every_suite_s_names_and_sorts_by_step_number_not_text()
+    {
+        string run = TestPaths.TempDir();
+        var names = new[] { "ckpt_010", "stage1-step2000-tokens9B", "step-3", "checkpoint-100", "step1000-tokens4B", "step20", "ckpt_002",
+            "stage2-ingredient1-step5-tokens1B", "ckpt_latest" };
+        foreach (var n in names) Directory.CreateDirectory(Path.Combine(run, n));
+        var cps = CheckpointSeries.Discover(run);
+        Assert.Equal([2L, 3, 10, 20, 100, 1000, 2000], cps.Select(c => c.Step));
+        Assert.Equal(["ckpt_002", "step-3", "ckpt_010", "step20", "checkpoint-100", "step1000-tokens4B", "stage1-step2000-tokens9B"],
+            cps.Select(c => Path.GetFileName(c.Path)));
+
+        // ckpt_010 and checkpoint-10 are both step 10: refused, naming both folders.
+        Directory.CreateDirectory(Path.Combine(run, "checkpoint-10"));
+        var e = Assert.Throws<UserError>(() => CheckpointSeries.Discover(run));
+        Assert.Contains("step 10 appears twice", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ckpt_010", e.Message, StringComparison.Ordinal);
+        Assert.Contains("checkpoint-10", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Random_run_folders_sort_by_step_whatever_the_names()
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        string run = TestPaths.TempDir();
+        var steps = new SortedSet<long>();
+        while (steps.Count < 40) steps.Add(rng.Next(0, 2_000_000));
+        var byStep = new Dictionary<long, string>();
+        foreach (long s in steps)
+        {
+            string n = rng.Next(6) switch
+            {
+                0 => $"step{s}",
+                1 => $"step-{s}",
+                2 => $"checkpoint-{s}",
+                3 => $"ckpt_{s:D6}",
+                4 => $"step{s}-tokens{rng.Next(1, 5000)}B",
+                _ => $"stage1-step{s}-tokens{rng.Next(1, 900)}.{rng.Next(10)}B",
+            };
+            byStep[s] = n;
+            Directory.CreateDirectory(Path.Combine(run, n));
+        }
+        var cps = CheckpointSeries.Discover(run);
+        Assert.True(steps.SequenceEqual(cps.Select(c => c.Step)), $"seed {seed}: {string.Join(", ", cps.Select(c => $"{c.Step}={Path.GetFileName(c.Path)}"))}");
+        foreach (var c in cps) Assert.Equal(byStep[c.Step], Path.GetFileName(c.Path));
+    }
+
+    [Fact]
+    public void Hub_cache_branches_and_tags_of_every_suite_sort_by_step_and_aliases_of_one_commit_are_one_checkpoint()
+    {
+        // OLMo-2: stage1-stepN-tokensTB branches, some steps also (or only) without stage1-; a tag on one commit;
+        // Amber's ckpt_NNN; SmolLM2's step-N; Mistral's checkpoint-N; main left out.
+        var repo = MakeRepo(TestPaths.TempDir(),
+            ("main", Hash(99), ["config.json"]),
+            ("stage1-step1000-tokens5B", Hash(1), ["config.json"]),
+            ("step1000-tokens5B", Hash(1), ["config.json"]),
+            ("step2000-tokens9B", Hash(2), ["config.json"]),
+            ("stage1-step0-tokens0B", Hash(3), ["config.json"]),
+            ("ckpt_003", Hash(4), ["config.json"]),
+            ("step-40", Hash(5), ["config.json"]),
+            ("checkpoint-500", Hash(6), ["config.json"]),
+            ("v1.0", Hash(2), ["config.json"]),
+            ("stage2-ingredient1-step100-tokens1B", Hash(7), ["config.json"]));
+        var cps = CheckpointSeries.Discover(repo);
+        Assert.Equal([0L, 3, 40, 500, 1000, 2000], cps.Select(c => c.Step));
+        Assert.Equal(Path.Combine(repo, "snapshots", Hash(1)), cps[4].Path);
+        Assert.Equal(Path.Combine(repo, "snapshots", Hash(4)), cps[1].Path);
+
+        // The same step at two commits is refused by name.
+        File.WriteAllText(Path.Combine(repo, "refs", "step1000-tokens5B"), Hash(8));
+        Directory.CreateDirectory(Path.Combine(repo, "snapshots", Hash(8)));
+        Assert.Contains("step 1000 appears twice", Assert.Throws<UserError>(() => CheckpointSeries.Discover(repo)).Message, StringComparison.Ordinal);
+
+        // A selection may name any of these, and a stage2 revision with its step.
+        var picked = CheckpointSeries.Discover(repo + "@ckpt_003,stage1-step1000-tokens5B,stage2-ingredient1-step100-tokens1B:3000");
+        Assert.Equal([3L, 1000, 3000], picked.Select(c => c.Step));
+        Assert.Contains("give its step", Assert.Throws<UserError>(() => CheckpointSeries.Discover(repo + "@stage2-ingredient1-step100-tokens1B")).Message, StringComparison.Ordinal);
+    }
 }

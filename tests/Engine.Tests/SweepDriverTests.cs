@@ -4,6 +4,7 @@ using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
 using LearningCurves.Engine.Sweeps;
+using LearningCurves.Formats.Runs;
 using LearningCurves.Tests.Common;
 using LearningCurves.Formats;
 using Xunit;
@@ -16,7 +17,7 @@ namespace LearningCurves.Engine.Tests;
 /// <summary>The sweep driver in this process (the real-process kill tests are in Runner.Tests).</summary>
 public class SweepDriverTests
 {
-    private static readonly Gpt2Config Cfg = new() { VocabSize = 48, MaxPositions = 16, Embd = 8, Layers = 1, Heads = 2 };
+    private static readonly ModelConfig Cfg = new() { VocabSize = 48, MaxPositions = 16, Embd = 8, Layers = 1, Heads = 2 };
 
     private sealed class Notes : ISweepObserver
     {
@@ -31,7 +32,7 @@ public class SweepDriverTests
     private static (string Run, EvalSet Eval) Data(string root, int checkpoints)
     {
         string run = Path.Combine(root, "run");
-        for (int i = 0; i < checkpoints; i++) HfCheckpoint.Save(Path.Combine(run, $"step{i * 10}"), Gpt2Weights.Random(Cfg, 30 + i));
+        for (int i = 0; i < checkpoints; i++) HfCheckpoint.Save(Path.Combine(run, $"step{i * 10}"), ModelWeights.Random(Cfg, 30 + i));
         var tokens = Enumerable.Range(0, 5 * 12).Select(i => (i * 7 + 3) % 48).ToArray();
         new EvalSet(tokens, 5, 12, EvalSetBuilder.DrawTargets(5, 12, 3, 11), 48).Save(Path.Combine(root, "eval"), new JsonObject());
         return (run, EvalSet.Load(Path.Combine(root, "eval")));
@@ -50,7 +51,7 @@ public class SweepDriverTests
         var (run, eval) = Data(root, 2);
         using var backend = new CpuBackend();
         var fixedRows = Sweep(backend, Path.Combine(root, "fixed"), run, eval, new Notes());
-        var asked = new List<(Gpt2Config Cfg, int T)>();
+        var asked = new List<(ModelConfig Cfg, int T)>();
         var chosen = new SweepDriver(backend, new HfCheckpointReader(), new Notes()).Run(new SweepOptions
         {
             OutDir = Path.Combine(root, "chosen"), EvalSet = eval, Runs = [new SweepRunSpec("r", run)], BatchSequences = 2,
@@ -113,7 +114,7 @@ public class SweepDriverTests
             case "no-weights": File.Delete(st); break;
             case "bad-config": File.WriteAllText(Path.Combine(bad, "config.json"), "{ not json"); break;
             case "missing-tensor":
-                var w = Gpt2Weights.Random(Cfg with { Layers = 2 }, 5);
+                var w = ModelWeights.Random(Cfg with { Layers = 2 }, 5);
                 HfCheckpoint.Save(bad, w);
                 File.WriteAllText(Path.Combine(bad, "config.json"), File.ReadAllText(Path.Combine(run, "step0", "config.json")).Replace("\"n_layer\": 1", "\"n_layer\": 3", StringComparison.Ordinal));
                 break;
@@ -165,7 +166,7 @@ public class SweepDriverTests
             var e = Assert.Throws<UserError>(() => Sweep(bf16, outDir, run, eval, new Notes()));
             Assert.Contains("precision fp32", e.Message, StringComparison.Ordinal);
         }
-        HfCheckpoint.Save(Path.Combine(run, "step5"), Gpt2Weights.Random(Cfg, 99));
+        HfCheckpoint.Save(Path.Combine(run, "step5"), ModelWeights.Random(Cfg, 99));
         using var backend = new CpuBackend();
         var e2 = Assert.Throws<UserError>(() => Sweep(backend, outDir, run, eval, new Notes()));
         Assert.Contains("checkpoints changed", e2.Message, StringComparison.Ordinal);
@@ -191,16 +192,17 @@ public class SweepDriverTests
         string root = TestPaths.TempDir();
         var store = new RunStore(Path.Combine(root, "r"));
         var cps = new[] { new Checkpoint(1, "/x/step1"), new Checkpoint(2, "/x/step2"), new Checkpoint(3, "/x/step3") };
-        store.Prepare(new JsonObject { ["eval_set"] = new JsonObject { ["hash"] = "h" }, ["backend"] = "cpu", ["precision"] = "fp32" }, cps, 4);
+        store.Prepare(new RunManifest { EvalSet = new EvalSetEntry { Hash = "h" }, Backend = "cpu", Precision = "fp32" }, cps, 4);
         // A record written by another process that has not merged yet.
-        File.WriteAllText(store.RowPath(1), new RowRecord(1, 2, "/x/step2", RowStatus.Failed, Reason: "broken").ToJson().ToJsonString());
+        File.WriteAllText(store.RowPath(1), new RowRecord(1, 2, "/x/step2", RowStatus.Failed, Reason: "broken").ToFileText());
         var rows = store.ReadRows();
         Assert.Equal([RowStatus.Pending, RowStatus.Failed, RowStatus.Pending], rows.Select(r => r.Status));
         var st = SweepStatus.Read(root).Single();
         Assert.Equal((3, 0, 1, 2), (st.Total, st.Done, st.Failed, st.Pending));
         Assert.Equal("broken", st.Failures[0].Reason);
         store.RefreshManifest();
-        Assert.Equal("failed", store.ReadManifest()["rows"]![1]!["status"]!.GetValue<string>());
+        Assert.Equal(RowStatus.Failed, store.ReadManifest().Rows![1].Status);
+        Assert.Contains("\"status\": \"failed\"", File.ReadAllText(store.ManifestPath), StringComparison.Ordinal);
     }
 
     /// <summary>A hub cache repo as huggingface_hub writes it, where step0 serves step1's weights and step4 serves
@@ -233,7 +235,7 @@ public class SweepDriverTests
         string Model(string name, int seed)
         {
             var d = Path.Combine(staging, name);
-            HfCheckpoint.Save(d, Gpt2Weights.Random(Cfg, seed));
+            HfCheckpoint.Save(d, ModelWeights.Random(Cfg, seed));
             return d;
         }
         var a = Model("a", 1);

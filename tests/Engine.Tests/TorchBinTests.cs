@@ -25,7 +25,7 @@ public class TorchBinTests
     {
         var dir = Fixture(name);
         var w = HfCheckpoint.Load(dir);
-        using var model = new Gpt2Model(new CpuBackend(Precision.Fp32), w);
+        using var model = new DecoderModel(new CpuBackend(Precision.Fp32), w);
         TestContext.Current.SendDiagnosticMessage(ParityCheck.Run(model, dir, batchSize: 4));
     }
 
@@ -120,7 +120,7 @@ public class TorchBinTests
         for (int round = 0; round < 4; round++)
         {
             int heads = rng.Next(1, 4);
-            var cfg = new Gpt2Config
+            var cfg = new ModelConfig
             {
                 VocabSize = rng.Next(5, 70), MaxPositions = rng.Next(2, 12), Embd = heads * rng.Next(1, 6), Layers = rng.Next(1, 4),
                 Heads = heads, Inner = rng.Next(2) == 0 ? 0 : rng.Next(1, 30),
@@ -128,7 +128,7 @@ public class TorchBinTests
             var dtype = (StoreDType)rng.Next(3);
             bool untied = rng.Next(2) == 0;
             var st = TestPaths.TempDir();
-            HfCheckpoint.Save(st, Gpt2Weights.Random(cfg, rng.Next(), untied), dtype);
+            HfCheckpoint.Save(st, ModelWeights.Random(cfg, rng.Next(), untied), dtype);
             var bin = TestPaths.TempDir();
             File.Copy(Path.Combine(st, "config.json"), Path.Combine(bin, "config.json"));
             string what = WriteBinFrom(Path.Combine(st, "model.safetensors"), bin, rng, shareHead: !untied && rng.Next(2) == 0);
@@ -146,8 +146,8 @@ public class TorchBinTests
                 AssertSame(a.Blocks[l].FcProjW, b.Blocks[l].FcProjW, $"{ctx} h.{l}.mlp.c_proj.weight");
                 AssertSame(a.Blocks[l].FcB, b.Blocks[l].FcB, $"{ctx} h.{l}.mlp.c_fc.bias");
             }
-            using var ma = new Gpt2Model(new CpuBackend(Precision.Fp32), a);
-            using var mb = new Gpt2Model(new CpuBackend(Precision.Fp32), b);
+            using var ma = new DecoderModel(new CpuBackend(Precision.Fp32), a);
+            using var mb = new DecoderModel(new CpuBackend(Precision.Fp32), b);
             var seq = Enumerable.Range(0, cfg.MaxPositions).Select(_ => rng.Next(cfg.VocabSize)).ToArray();
             Assert.Equal(ma.ScoreAll([seq])[0], mb.ScoreAll([seq])[0]);
         }

@@ -19,7 +19,7 @@ public class WordSurprisalTests
     [InlineData(32)]
     public void Word_surprisal_matches_the_float64_reference_on_the_cpu(int batch)
     {
-        using var model = new Gpt2Model(new CpuBackend(Precision.Fp32), HfCheckpoint.Load(ParityCheck.FixtureDir(WordSurprisalCheck.Case)));
+        using var model = new DecoderModel(new CpuBackend(Precision.Fp32), HfCheckpoint.Load(ParityCheck.FixtureDir(WordSurprisalCheck.Case)));
         TestContext.Current.SendDiagnosticMessage(WordSurprisalCheck.Run(model, batch));
     }
 
@@ -100,7 +100,7 @@ public class WordSurprisalTests
     public void Word_surprisals_of_a_sequence_telescope_to_its_token_surprisal_and_the_final_boundary()
     {
         var dir = ParityCheck.FixtureDir(WordSurprisalCheck.Case);
-        using var model = new Gpt2Model(new CpuBackend(Precision.Fp32), HfCheckpoint.Load(dir));
+        using var model = new DecoderModel(new CpuBackend(Precision.Fp32), HfCheckpoint.Load(dir));
         var rng = new Random(7);
         int v = model.Config.VocabSize;
         var boundary = Enumerable.Range(0, v).Select(_ => rng.NextDouble() < 0.3).ToArray();

@@ -125,7 +125,7 @@ public class WordTargetTests
         string outDir = TestPaths.TempDir();
         set.Save(outDir, new JsonObject());
         var loaded = EvalSet.Load(outDir);
-        using var model = new Gpt2Model(new CpuBackend(Precision.Fp32), weights);
+        using var model = new DecoderModel(new CpuBackend(Precision.Fp32), weights);
         var row = new float[loaded.Examples];
         new EvalScorer(loaded, 1).Score(model, row);
         for (int i = 0; i < row.Length; i++) Assert.True(Math.Abs(row[i] - expected[i]) < 2e-4, $"word {i}: {row[i]} vs reference {expected[i]}");

@@ -43,7 +43,7 @@ public partial class BindingsTests
         Assert.Contains("even a smaller batch", BatchSizing.OutOfMemory(e, cfg, 128, 2, -1).Message, StringComparison.Ordinal);
         long w32 = BatchSizing.WeightBytes(cfg, Precision.Fp32, false), w16 = BatchSizing.WeightBytes(cfg, Precision.Bf16, false);
         // fp32: every parameter, plus the head's own copy on the aligned vocabulary (wte stays for the embedding).
-        long paddedHead = (long)Engine.Model.Gpt2Model.PaddedVocab(cfg.VocabSize, Engine.Model.Gpt2Model.DefaultHeadRowMultiple) * cfg.Embd;
+        long paddedHead = (long)Engine.Model.DecoderModel.PaddedVocab(cfg.VocabSize, Engine.Model.DecoderModel.DefaultHeadRowMultiple) * cfg.Embd;
         Assert.Equal((cfg.ParameterCount(false) + paddedHead) * 4, w32);
         Assert.InRange(w16, w32 / 2, w32 - 1);
     }
@@ -245,5 +245,5 @@ public partial class BindingsTests
         Assert.Throws<LearningCurves.Formats.UserError>(() => BatchSizing.Choose(cpu, cfg, 128, 0));
     }
 
-    private static Gpt2Config ForwardGpt2Small() => LearningCurves.Engine.Benchmarks.ForwardBenchmark.Gpt2Small();
+    private static ModelConfig ForwardGpt2Small() => LearningCurves.Engine.Benchmarks.ForwardBenchmark.Gpt2Small();
 }

@@ -21,29 +21,16 @@ public unsafe class CublasLtSemanticsTests
     private const int ColMajor = BlasReference.ColMajor, NoTrans = BlasReference.NoTrans, Trans = BlasReference.Trans;
     private const int InvalidValue = 7, NotSupported = 15;
 
-    /// <summary>A device, a cuBLASLt handle, a preference with a workspace, and copies through pinned memory.</summary>
-    private sealed class Lt : IDisposable
+    /// <summary>A device, a cuBLASLt handle, and a preference with a workspace.</summary>
+    private sealed class Lt : SemanticsDevice
     {
-        public CudaDevice Dev { get; }
         public IntPtr Handle { get; }
         public IntPtr Pref { get; }
         public ulong Workspace { get; }
         public const long WorkspaceBytes = 4L << 20;
-        private readonly List<DeviceMemoryHandle> _mem = new();
 
         public Lt()
         {
-            try
-            {
-                Dev = CudaDevice.Open();
-            }
-            catch (CudaUnavailableException e)
-            {
-                if (Environment.GetEnvironmentVariable("LC_SOFTWARE_GPU") is { Length: > 0 } sw)
-                    Assert.Fail($"the software GPU in {sw} did not open: {e.Message}");
-                Assert.Skip($"no usable CUDA GPU: {e.Message}");
-                throw;
-            }
             if (!CudaLibraries.CublasLtLoaded)
             {
                 Dev.Dispose();
@@ -60,42 +47,10 @@ public unsafe class CublasLtSemanticsTests
             Workspace = Alloc(WorkspaceBytes);
         }
 
-        public ulong Alloc(long bytes)
+        protected override void ReleaseHandles()
         {
-            var mem = Dev.Allocate(bytes);
-            _mem.Add(mem);
-            return mem.Pointer;
-        }
-
-        public ulong Put<T>(T[] data) where T : unmanaged
-        {
-            var bytes = MemoryMarshal.AsBytes(data.AsSpan());
-            ulong ptr = Alloc(bytes.Length);
-            using var pin = Dev.AllocatePinned(bytes.Length);
-            bytes.CopyTo(new Span<byte>((void*)pin.Pointer, bytes.Length));
-            Dev.CopyToDevice(ptr, pin.Pointer, bytes.Length);
-            Dev.Synchronize();
-            return ptr;
-        }
-
-        public T[] Get<T>(ulong ptr, long n) where T : unmanaged
-        {
-            var r = new T[n];
-            long bytes = n * sizeof(T);
-            using var pin = Dev.AllocatePinned(bytes);
-            Dev.CopyToHost(pin.Pointer, ptr, bytes);
-            Dev.Synchronize();
-            new ReadOnlySpan<T>((void*)pin.Pointer, (int)n).CopyTo(r);
-            return r;
-        }
-
-        public void Dispose()
-        {
-            Dev.Synchronize();
-            foreach (var m in _mem) m.Dispose();
             CublasLtApi.cublasLtMatmulPreferenceDestroy(Pref);
             CublasLtApi.cublasLtDestroy(Handle);
-            Dev.Dispose();
         }
     }
 
@@ -140,13 +95,6 @@ public unsafe class CublasLtSemanticsTests
         return (bits, values);
     }
 
-    private static ulong PutStored(Lt lt, object data) => data switch
-    {
-        float[] f => lt.Put(f),
-        ushort[] u => lt.Put(u),
-        _ => throw new ArgumentException("unexpected storage"),
-    };
-
     private static float[] GetAs(Lt lt, ulong ptr, long n, int type) =>
         type == CublasApi.R16BF ? lt.Get<ushort>(ptr, n).Select(Bf16.ToFloat).ToArray() : lt.Get<float>(ptr, n);
 
@@ -184,7 +132,7 @@ public unsafe class CublasLtSemanticsTests
             var (dDev, d0) = Stored(Normal(rng, (long)ldd * n), outType);
             var (biasDev, biasHost) = Stored(Normal(rng, m), outType);
             float alpha = 0.75f, betaValue = beta;
-            ulong dA = PutStored(lt, aDev), dB = PutStored(lt, bDev), dD = PutStored(lt, dDev), dBias = bias ? PutStored(lt, biasDev) : 0;
+            ulong dA = lt.PutStored(aDev), dB = lt.PutStored(bDev), dD = lt.PutStored(dDev), dBias = bias ? lt.PutStored(biasDev) : 0;
             // OpenBLAS: pre = alpha op(A) op(B) + beta C in f32; S = |alpha| |op(A)| |op(B)| for the bounds.
             var pre = d0.ToArray();
             var s = new float[pre.Length];
@@ -359,7 +307,7 @@ public unsafe class CublasLtSemanticsTests
                 var (dDev, d0) = Stored(Normal(rng, (long)m * ldd), outCuda);
                 var (biasDev, bias) = Stored(Normal(rng, n), outCuda);
                 bool hasBias = epilogue != LtEpilogue.None;
-                ulong pa = PutStored(lt, aDev), pb = PutStored(lt, bDev), pd = PutStored(lt, dDev), pbias = hasBias ? PutStored(lt, biasDev) : 0;
+                ulong pa = lt.PutStored(aDev), pb = lt.PutStored(bDev), pd = lt.PutStored(dDev), pbias = hasBias ? lt.PutStored(biasDev) : 0;
                 var want = d0.ToArray();
                 var tol = new double[want.Length];
                 for (int i = 0; i < m; i++)

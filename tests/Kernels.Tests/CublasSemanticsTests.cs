@@ -21,24 +21,13 @@ public unsafe class CublasSemanticsTests
 
     private static delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> OpenBlasSgemm() => BlasReference.Sgemm();
 
-    /// <summary>A device, a cuBLAS handle on its stream, and copies through pinned memory.</summary>
-    private sealed class Blas3 : IDisposable
+    /// <summary>A device and a cuBLAS handle on its stream.</summary>
+    private sealed class Blas3 : SemanticsDevice
     {
-        public CudaDevice Dev { get; }
         public IntPtr Handle { get; }
-        private readonly List<DeviceMemoryHandle> _mem = new();
 
         public Blas3(int mathMode)
         {
-            try
-            {
-                Dev = CudaDevice.Open();
-            }
-            catch (CudaUnavailableException e)
-            {
-                Assert.Skip($"no usable CUDA GPU: {e.Message}");
-                throw;
-            }
             Dev.MakeCurrent();
             CublasApi.Check(CublasApi.cublasCreate_v2(out var h), "cublasCreate_v2");
             Handle = h;
@@ -46,35 +35,9 @@ public unsafe class CublasSemanticsTests
             CublasApi.Check(CublasApi.cublasSetMathMode(h, mathMode), "cublasSetMathMode");
         }
 
-        public ulong Put<T>(T[] data) where T : unmanaged
-        {
-            var bytes = MemoryMarshal.AsBytes(data.AsSpan());
-            var mem = Dev.Allocate(bytes.Length);
-            _mem.Add(mem);
-            using var pin = Dev.AllocatePinned(bytes.Length);
-            bytes.CopyTo(new Span<byte>((void*)pin.Pointer, bytes.Length));
-            Dev.CopyToDevice(mem.Pointer, pin.Pointer, bytes.Length);
-            Dev.Synchronize();
-            return mem.Pointer;
-        }
+        public float[] Get(ulong ptr, long n) => Get<float>(ptr, n);
 
-        public float[] Get(ulong ptr, long n)
-        {
-            var r = new float[n];
-            using var pin = Dev.AllocatePinned(n * 4);
-            Dev.CopyToHost(pin.Pointer, ptr, n * 4);
-            Dev.Synchronize();
-            new ReadOnlySpan<float>((void*)pin.Pointer, (int)n).CopyTo(r);
-            return r;
-        }
-
-        public void Dispose()
-        {
-            Dev.Synchronize();
-            foreach (var m in _mem) m.Dispose();
-            CublasApi.cublasDestroy_v2(Handle);
-            Dev.Dispose();
-        }
+        protected override void ReleaseHandles() => CublasApi.cublasDestroy_v2(Handle);
     }
 
     /// <summary>Values as the device sees them for a storage type: f16 and bf16 rounded, f32 as is.</summary>
@@ -93,13 +56,6 @@ public unsafe class CublasSemanticsTests
                 return (v, v);
         }
     }
-
-    private static ulong PutStored(Blas3 blas, object data) => data switch
-    {
-        float[] f => blas.Put(f),
-        ushort[] u => blas.Put(u),
-        _ => throw new ArgumentException("unexpected storage"),
-    };
 
     private static float Tf32(float x)
     {
@@ -134,7 +90,7 @@ public unsafe class CublasSemanticsTests
             float alpha = 0.75f, beta = batch > 1 ? 0.5f : 0f;
             var (aDev, aHost) = Stored(a, type);
             var (bDev, bHost) = Stored(b, type);
-            ulong dA = PutStored(blas, aDev), dB = PutStored(blas, bDev), dC = blas.Put(c0);
+            ulong dA = blas.PutStored(aDev), dB = blas.PutStored(bDev), dC = blas.Put(c0);
             var want = c0.ToArray();
             // S = |alpha| |op(A)| |op(B)| per element, for the TF32 bound.
             var absA = aHost.Select(Math.Abs).ToArray();
@@ -271,7 +227,7 @@ public unsafe class CublasSemanticsTests
         int m = 1 + rng.Next(40), n = 1 + rng.Next(30), k = 1 + rng.Next(70);
         var (aDev, aHost) = Stored(Normal(rng, (long)m * k), aType);
         var (bDev, bHost) = Stored(Normal(rng, (long)k * n), bType);
-        ulong dA = PutStored(blas, aDev), dB = PutStored(blas, bDev), dC = blas.Put(new float[m * n]);
+        ulong dA = blas.PutStored(aDev), dB = blas.PutStored(bDev), dC = blas.Put(new float[m * n]);
         var want = new float[m * n];
         fixed (float* pa = aHost, pb = bHost, pc = want)
             sgemm(ColMajor, NoTrans, NoTrans, m, n, k, 1f, pa, m, pb, k, 0f, pc, m);

@@ -32,8 +32,8 @@ public class CudaBf16ModelTests
         foreach (var c in ParityFixtures.Load(dir))
         {
             float[] got, base32;
-            using (var m = new Gpt2Model(bf16, c.Weights)) got = m.ScoreAll(c.Sequences).SelectMany(r => r).ToArray();
-            using (var m = new Gpt2Model(fp32, c.Weights)) base32 = m.ScoreAll(c.Sequences).SelectMany(r => r).ToArray();
+            using (var m = new DecoderModel(bf16, c.Weights)) got = m.ScoreAll(c.Sequences).SelectMany(r => r).ToArray();
+            using (var m = new DecoderModel(fp32, c.Weights)) base32 = m.ScoreAll(c.Sequences).SelectMany(r => r).ToArray();
             var want = c.Reference!.SelectMany(r => r).ToArray();
             var vs64 = ErrorStats.Of(got, want);
             var emulation = ErrorStats.Of(got, base32.Select(x => (double)x).ToArray());

@@ -232,7 +232,7 @@ public class DataPathTests(ITestOutputHelper output)
         be.Write(dt, targets);
         foreach (int multiple in new[] { 1, 128, 1024 })
         {
-            int rows = Gpt2Model.PaddedVocab(v, multiple);
+            int rows = DecoderModel.PaddedVocab(v, multiple);
             var padded = new float[(long)rows * c];
             head.CopyTo(padded, 0);
             using var dw = be.UploadWeight(padded);
@@ -255,16 +255,16 @@ public class DataPathTests(ITestOutputHelper output)
         int seed = Random.Shared.Next();
         var rng = new Random(seed);
         var cfg = neox
-            ? new Gpt2Config { Architecture = Architecture.GptNeoX, VocabSize = 301, MaxPositions = 40, Embd = 48, Layers = 2, Heads = 3, RotaryPct = 0.5, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false }
-            : new Gpt2Config { VocabSize = 300, MaxPositions = 40, Embd = 40, Layers = 3, Heads = 5 };
-        var w = Gpt2Weights.Random(cfg, seed, untiedHead: neox);
+            ? new ModelConfig { Architecture = Architecture.GptNeoX, VocabSize = 301, MaxPositions = 40, Embd = 48, Layers = 2, Heads = 3, RotaryPct = 0.5, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false }
+            : new ModelConfig { VocabSize = 300, MaxPositions = 40, Embd = 40, Layers = 3, Heads = 5 };
+        var w = ModelWeights.Random(cfg, seed, untiedHead: neox);
         var seqs = new[] { 33, 1, 40, 17 }.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
         // A few scored positions per sequence (the paper's 10 of 128), some repeated; the full computation scores all.
         var picked = seqs.Select(s => s.Length < 2 ? Array.Empty<int>() : Enumerable.Range(0, 4).Select(_ => 1 + rng.Next(s.Length - 1)).ToArray()).ToArray();
         // Several head rows multiples too: surprisals must not depend on the padding.
         foreach (int multiple in new[] { 1, 128 })
         {
-            using var model = new Gpt2Model(be, w, multiple);
+            using var model = new DecoderModel(be, w, multiple);
             var all = model.ScoreAll(seqs);
             var few = model.Score(seqs, picked);
             var want = picked.SelectMany((ps, s) => ps.Select(pp => all[s][pp - 1])).ToArray();
@@ -278,11 +278,11 @@ public class DataPathTests(ITestOutputHelper output)
     public void A_bf16_forward_pass_launches_no_conversion_kernel()
     {
         using var be = Open(Precision.Bf16);
-        var cfg = new Gpt2Config { VocabSize = 300, MaxPositions = 32, Embd = 64, Layers = 2, Heads = 2 };
-        var w = Gpt2Weights.Random(cfg, 5);
+        var cfg = new ModelConfig { VocabSize = 300, MaxPositions = 32, Embd = 64, Layers = 2, Heads = 2 };
+        var w = ModelWeights.Random(cfg, 5);
         var seqs = new[] { Enumerable.Range(0, 32).Select(i => i * 7 % 300).ToArray(), Enumerable.Range(0, 32).Select(i => i * 11 % 300).ToArray() };
         var pos = new[] { new[] { 5, 31 }, new[] { 9 } };
-        using var model = new Gpt2Model(be, w);
+        using var model = new DecoderModel(be, w);
         model.Score(seqs, pos); // activations made, scratch grown
         be.StartProfile();
         model.Score(seqs, pos);
@@ -309,10 +309,10 @@ public class DataPathTests(ITestOutputHelper output)
     {
         using var be = Open(p);
         var cfg = parallelResidual
-            ? new Gpt2Config { Architecture = Architecture.GptNeoX, VocabSize = 301, MaxPositions = 24, Embd = 48, Layers = 2, Heads = 3, RotaryPct = 0.5, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false }
-            : new Gpt2Config { VocabSize = 300, MaxPositions = 24, Embd = 40, Layers = 2, Heads = 5 };
-        var w = Gpt2Weights.Random(cfg, 3, untiedHead: parallelResidual);
-        using var model = new Gpt2Model(be, w);
+            ? new ModelConfig { Architecture = Architecture.GptNeoX, VocabSize = 301, MaxPositions = 24, Embd = 48, Layers = 2, Heads = 3, RotaryPct = 0.5, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false }
+            : new ModelConfig { VocabSize = 300, MaxPositions = 24, Embd = 40, Layers = 2, Heads = 5 };
+        var w = ModelWeights.Random(cfg, 3, untiedHead: parallelResidual);
+        using var model = new DecoderModel(be, w);
         int b = 3, t = 24;
         var seqs = Enumerable.Range(0, b).Select(s => Enumerable.Range(0, t).Select(i => (i * 7 + s) % cfg.VocabSize).ToArray()).ToArray();
         var all = seqs.Select(s => Enumerable.Range(1, t - 1).ToArray()).ToArray();
@@ -320,9 +320,9 @@ public class DataPathTests(ITestOutputHelper output)
         model.Score(seqs, all);
         long used = be.AllocatedBytes - before;
         int m = b * (t - 1);
-        Assert.Equal(Gpt2Model.ActivationBytes(cfg, p, (long)b * t, m), used);
+        Assert.Equal(DecoderModel.ActivationBytes(cfg, p, (long)b * t, m), used);
         // Batch sizing counts that plan (every token scored) plus the backend's scratch.
-        Assert.True(BatchSizing.BytesPerSequence(cfg, t, p) >= Gpt2Model.ActivationBytes(cfg, p, t, t));
+        Assert.True(BatchSizing.BytesPerSequence(cfg, t, p) >= DecoderModel.ActivationBytes(cfg, p, t, t));
         // The parallel residual's extra buffer is in the plan.
         Assert.Equal(parallelResidual, BlockPlanHasMlpOut(cfg, p));
     }
@@ -369,17 +369,17 @@ public class DataPathTests(ITestOutputHelper output)
     {
         int seed = Random.Shared.Next();
         var rng = new Random(seed);
-        var cfg = new Gpt2Config { VocabSize = 200, MaxPositions = 32, Embd = 48, Layers = 2, Heads = 3 };
-        var w = Gpt2Weights.Random(cfg, seed);
+        var cfg = new ModelConfig { VocabSize = 200, MaxPositions = 32, Embd = 48, Layers = 2, Heads = 3 };
+        var w = ModelWeights.Random(cfg, seed);
         var seq = Enumerable.Range(0, 20).Select(_ => rng.Next(cfg.VocabSize)).ToArray();
         using var cuda = Open(Precision.Bf16);
         using var cpu = new CpuBackend(Precision.Bf16);
-        using var g1 = new Gpt2Generator(cuda, w);
-        using var g2 = new Gpt2Generator(cpu, w);
+        using var g1 = new DecoderModel(cuda, w);
+        using var g2 = new DecoderModel(cpu, w);
         // Logits of a few units: a flipped bf16 rounding somewhere moves them by a few hundredths at most.
         AssertClose(g2.LogitsIncremental(seq, 12), g1.LogitsIncremental(seq, 12), 5e-2, 0, $"bf16 generation, seed {seed}");
     }
 
-    private static bool BlockPlanHasMlpOut(Gpt2Config cfg, Precision p) =>
-        Gpt2Model.ActivationPlan(cfg, p, 10, 2).Any(x => x.Name == "MlpOut");
+    private static bool BlockPlanHasMlpOut(ModelConfig cfg, Precision p) =>
+        DecoderModel.ActivationPlan(cfg, p, 10, 2).Any(x => x.Name == "MlpOut");
 }

@@ -340,6 +340,55 @@ public class EmuKernelTests
         AssertClose(want, o.Floats, 2e-6, 2e-5, $"attention_cached seed {seed}");
     }
 
+    /// <summary>Split-K decoding (attention_cached_split + attention_cached_combine), fp32 and bf16, against the CPU's
+    /// cached attention at cache lengths (past + 1 keys) around the 256-key chunk: 1, 2, chunk - 1, chunk, chunk + 1,
+    /// several chunks with a short last one.</summary>
+    [Theory]
+    [InlineData(1, 1, 3, 64, false)]
+    [InlineData(2, 2, 2, 16, false)]
+    [InlineData(1, 255, 2, 64, false)]
+    [InlineData(2, 256, 3, 32, false)]
+    [InlineData(1, 257, 2, 128, false)]
+    [InlineData(2, 1100, 2, 40, false)]
+    [InlineData(2, 1, 2, 64, true)]
+    [InlineData(1, 2, 3, 128, true)]
+    [InlineData(2, 255, 2, 64, true)]
+    [InlineData(1, 256, 1, 128, true)]
+    [InlineData(2, 257, 2, 64, true)]
+    [InlineData(1, 1031, 3, 64, true)]
+    public void Split_cached_attention_matches_cpu(int b, int keys, int nh, int hs, bool bf16)
+    {
+        int seed = NewSeed(), c = nh * hs, past = keys - 1, maxT = keys + 5;
+        var rng = new Random(seed);
+        var qkv = Normal(rng, b * 3 * c);
+        var kc = Normal(rng, b * maxT * c);
+        var vc = Normal(rng, b * maxT * c);
+        if (bf16) { CpuOps.RoundToBf16(qkv); CpuOps.RoundToBf16(kc); CpuOps.RoundToBf16(vc); }
+        float scale = 1f / MathF.Sqrt(hs);
+        var want = new float[b * c];
+        CpuOps.AttentionCached(want, qkv, kc.ToArray(), vc.ToArray(), b, 1, past, maxT, c, nh, scale);
+        using var q = Emu(qkv, bf16);
+        using var kb = Emu(kc, bf16);
+        using var vb = Emu(vc, bf16);
+        using var o = bf16 ? new EmuBuffer((want.Length + 1) / 2, ints: true) : new EmuBuffer(want.Length);
+        int chunks = (past + EmuKernels.SplitChunk) / EmuKernels.SplitChunk;
+        using var partial = new EmuBuffer(b * nh * chunks * (hs + 2));
+        if (bf16) EmuKernels.KvCacheWriteBf16(kb, vb, q, b, 1, past, maxT, c);
+        else EmuKernels.KvCacheWrite(kb, vb, q, b, 1, past, maxT, c);
+        EmuKernels.AttentionCachedSplit(o, partial, q, kb, vb, b, past, maxT, nh, nh, hs, scale, bf16);
+        var got = bf16 ? Enumerable.Range(0, want.Length).Select(i => Bf16.ToFloat(o.Halves[i])).ToArray() : o.Floats.ToArray();
+        // fp32 arithmetic inside: in bf16 only the output's rounding (2^-9 relative).
+        AssertClose(want, got, 2e-6, bf16 ? Math.Pow(2, -8) : 2e-5, $"attention_cached_split bf16={bf16} B={b} keys={keys} seed {seed}", nanMatchesNan: false);
+    }
+
+    private static EmuBuffer Emu(float[] x, bool bf16)
+    {
+        if (!bf16) return EmuBuffer.From(x);
+        var bits = new ushort[x.Length];
+        Bf16.FromFloat(x, bits);
+        return EmuBuffer.From(bits);
+    }
+
     [Theory]
     [InlineData(1, 8, 40, 40)]     // one chunk
     [InlineData(7, 37, 1000, 300)] // four chunks, the last one short

@@ -168,6 +168,21 @@ internal static class EmuKernels
         Launch("attention_cached", new Dim3((uint)((tNew + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
             AttentionShared(hs), output, qkv, kCache, vCache, b, tNew, past, maxT, nh, hs, scale);
 
+    /// <summary>Keys per block of attention_cached_split (LC_SPLIT_CHUNK) and its block size.</summary>
+    public const int SplitChunk = 256;
+
+    /// <summary>attention_cached_split(_bf16) + attention_cached_combine(_bf16): split-K decoding of one new query per
+    /// sequence over keys 0..past; partial is fp32 scratch of at least B * NH * chunks * (HS + 2) floats.</summary>
+    public static void AttentionCachedSplit(EmuBuffer output, EmuBuffer partial, EmuBuffer qkv, EmuBuffer kCache, EmuBuffer vCache,
+        int b, int past, int maxT, int nh, int nkv, int hs, float scale, bool bf16)
+    {
+        int chunks = (past + SplitChunk) / SplitChunk;
+        Launch(bf16 ? "attention_cached_split_bf16" : "attention_cached_split", new Dim3((uint)chunks, (uint)nh, (uint)b), 128, 0,
+            partial, qkv, kCache, vCache, b, past, maxT, nh, nkv, hs, scale);
+        Launch(bf16 ? "attention_cached_combine_bf16" : "attention_cached_combine", Cover((long)b * nh, Block / 32), Block, 0,
+            output, partial, b, nh, hs, chunks);
+    }
+
     public static void SurprisalChunk(EmuBuffer state, EmuBuffer logits, EmuBuffer targets, int m, int cols, int ld, int chunkStart) =>
         Launch("surprisal_chunk", new Dim3((uint)m), Block, 0, state, logits, targets, m, cols, ld, chunkStart);
 

@@ -43,7 +43,7 @@ public class GpuModelTests
         var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-neox", name);
         Assert.SkipUnless(Directory.Exists(dir), $"{dir} is not here");
         using var be = Open(Precision.Fp32);
-        using var model = new Gpt2Model(be, Engine.Checkpoints.HfCheckpoint.Load(dir));
+        using var model = new DecoderModel(be, Engine.Checkpoints.HfCheckpoint.Load(dir));
         TestContext.Current.SendDiagnosticMessage(ParityCheck.Run(model, dir, batchSize: 5));
     }
 
@@ -67,10 +67,10 @@ public class GpuModelTests
     public void Scores_are_the_same_whatever_the_batch()
     {
         using var be = Open();
-        var cfg = new Gpt2Config { VocabSize = 500, MaxPositions = 64, Embd = 64, Layers = 2, Heads = 4 };
+        var cfg = new ModelConfig { VocabSize = 500, MaxPositions = 64, Embd = 64, Layers = 2, Heads = 4 };
         int seed = Random.Shared.Next();
         var rng = new Random(seed);
-        using var model = new Gpt2Model(be, Gpt2Weights.Random(cfg, seed));
+        using var model = new DecoderModel(be, ModelWeights.Random(cfg, seed));
         var seqs = Enumerable.Range(0, 5).Select(i => Enumerable.Range(0, 10 + 11 * i).Select(_ => rng.Next(500)).ToArray()).ToArray();
         var all = model.ScoreAll(seqs);
         for (int s = 0; s < seqs.Length; s++)

@@ -196,16 +196,7 @@ public class GpuOpTests
     {
         using var be = Open();
         be.UseCublasAttention = cublas;
-        int c = hs * heads, seed = Random.Shared.Next();
-        var rng = new Random(seed);
-        var qkv = Normal(rng, (long)b * t * 3 * c);
-        float scale = 1f / MathF.Sqrt(hs);
-        var want = new float[(long)b * t * c];
-        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
-        using var d = be.Upload(qkv);
-        using var o = Poisoned(be, want.Length);
-        be.Attention(o, d, b, t, c, heads, scale);
-        AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"attention cublas={cublas} seed {seed}");
+        Fp32StorageAttention(be, b, t, hs, heads, _ => 2e-5, 2e-4, $"attention cublas={cublas}");
     }
 
     [Theory]
@@ -238,16 +229,7 @@ public class GpuOpTests
     public void Attention_tf32(int b, int t, int hs, int heads)
     {
         using var be = Open(Precision.Tf32);
-        int c = hs * heads, seed = Random.Shared.Next();
-        var rng = new Random(seed);
-        var qkv = Normal(rng, (long)b * t * 3 * c);
-        float scale = 1f / MathF.Sqrt(hs);
-        var want = new float[(long)b * t * c];
-        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
-        using var d = be.Upload(qkv);
-        using var o = Poisoned(be, want.Length);
-        be.Attention(o, d, b, t, c, heads, scale);
-        AssertClose(want, Get(be, o, want.Length), EmuTensorCoreTests.Tf32Atol(qkv), Math.Pow(2, -9), $"tf32 attention B={b} T={t} HS={hs} seed {seed}");
+        Fp32StorageAttention(be, b, t, hs, heads, EmuTensorCoreTests.Tf32Atol, Math.Pow(2, -9), "tf32 attention");
     }
 
     [Theory]
@@ -260,6 +242,13 @@ public class GpuOpTests
     {
         using var be = Open();
         be.UseSimtAttention = simt;
+        Fp32StorageAttention(be, b, t, hs, heads, _ => 2e-6, 1e-5, $"fp32 attention simt={simt}");
+    }
+
+    /// <summary>fp32 qkv (B, T, 3C) through the backend's attention against CpuOps.Attention, the output poisoned first;
+    /// the absolute tolerance from the inputs (tf32 scales it by their size).</summary>
+    private static void Fp32StorageAttention(CudaBackend be, int b, int t, int hs, int heads, Func<float[], double> atol, double rtol, string what)
+    {
         int c = hs * heads, seed = Random.Shared.Next();
         var rng = new Random(seed);
         var qkv = Normal(rng, (long)b * t * 3 * c);
@@ -269,7 +258,7 @@ public class GpuOpTests
         using var d = be.Upload(qkv);
         using var o = Poisoned(be, want.Length);
         be.Attention(o, d, b, t, c, heads, scale);
-        AssertClose(want, Get(be, o, want.Length), 2e-6, 1e-5, $"fp32 attention simt={simt} B={b} T={t} HS={hs} seed {seed}");
+        AssertClose(want, Get(be, o, want.Length), atol(qkv), rtol, $"{what} B={b} T={t} HS={hs} NH={heads} seed {seed}");
     }
 
     /// <summary>qkv rounded to bf16 (held as floats) and the CPU's fp32 attention of exactly those values, with the
@@ -296,57 +285,66 @@ public class GpuOpTests
     [InlineData(2, 5, 7, 64, 2)]
     [InlineData(1, 1, 130, 128, 3)]
     [InlineData(3, 1, 0, 32, 1)]
-    public void Cached_attention_bf16(int b, int tNew, int past, int hs, int heads)
-    {
-        using var be = Open();
-        int c = hs * heads, maxT = past + tNew + 3, seed = Random.Shared.Next();
-        var rng = new Random(seed);
-        var kc = Normal(rng, (long)b * maxT * c);
-        var vc = Normal(rng, (long)b * maxT * c);
-        var qkv = Normal(rng, (long)b * tNew * 3 * c);
-        CpuOps.RoundToBf16(kc);
-        CpuOps.RoundToBf16(vc);
-        CpuOps.RoundToBf16(qkv);
-        float scale = 1f / MathF.Sqrt(hs);
-        var want = new float[(long)b * tNew * c];
-        var kcCpu = kc.ToArray();
-        var vcCpu = vc.ToArray();
-        CpuOps.AttentionCached(want, qkv, kcCpu, vcCpu, b, tNew, past, maxT, c, heads, scale);
-        using var dk = be.UploadAsBf16(kc);
-        using var dv = be.UploadAsBf16(vc);
-        using var dq = be.UploadAsBf16(qkv);
-        using var o = PoisonedBf16(be, want.Length);
-        be.AttentionCached(o, dq, dk, dv, b, tNew, past, maxT, c, heads, scale);
-        // fp32 arithmetic inside; only the output is rounded to bf16.
-        AssertClose(want, Get(be, o, want.Length), 1e-5, Math.Pow(2, -8), $"bf16 cached attention seed {seed}");
-        AssertClose(kcCpu, Get(be, dk, kc.Length), 0, 0, $"bf16 k cache seed {seed}");
-        AssertClose(vcCpu, Get(be, dv, vc.Length), 0, 0, $"bf16 v cache seed {seed}");
-    }
+    public void Cached_attention_bf16(int b, int tNew, int past, int hs, int heads) =>
+        CachedAttention(b, tNew, past, hs, heads, bf16: true, splitFrom: null);
 
     [Theory]
     [InlineData(2, 5, 7, 16, 2)]
     [InlineData(1, 1, 40, 64, 4)]
-    public void Cached_attention(int b, int tNew, int past, int hs, int heads)
+    public void Cached_attention(int b, int tNew, int past, int hs, int heads) =>
+        CachedAttention(b, tNew, past, hs, heads, bf16: false, splitFrom: null);
+
+    /// <summary>Split-K decoding (one new token per sequence): forced at every cache length (past + 1 keys: 1, 2,
+    /// chunk - 1, chunk, chunk + 1 and several chunks with a short last one), and by the default threshold on a long
+    /// cache.</summary>
+    [Theory]
+    [InlineData(2, 1, 64, 3, false, 1)]
+    [InlineData(1, 2, 128, 2, false, 1)]
+    [InlineData(2, 255, 64, 2, false, 1)]
+    [InlineData(1, 256, 40, 3, false, 1)]
+    [InlineData(2, 257, 128, 2, false, 1)]
+    [InlineData(3, 1100, 64, 2, false, null)]
+    [InlineData(2, 1, 64, 2, true, 1)]
+    [InlineData(1, 2, 128, 3, true, 1)]
+    [InlineData(2, 255, 64, 2, true, 1)]
+    [InlineData(2, 256, 128, 1, true, 1)]
+    [InlineData(1, 257, 64, 3, true, 1)]
+    [InlineData(2, 1031, 128, 2, true, null)]
+    public void Cached_attention_split(int b, int keys, int hs, int heads, bool bf16, int? splitFrom) =>
+        CachedAttention(b, 1, keys - 1, hs, heads, bf16, splitFrom);
+
+    /// <summary>The cached attention op against CpuOps.AttentionCached: output, and the caches the op wrote. In bf16
+    /// the inputs are bf16 values and only the output is rounded (fp32 arithmetic inside).</summary>
+    private static void CachedAttention(int b, int tNew, int past, int hs, int heads, bool bf16, int? splitFrom)
     {
         using var be = Open();
+        if (splitFrom is int from) be.SplitAttentionFrom = from;
         int c = hs * heads, maxT = past + tNew + 3, seed = Random.Shared.Next();
         var rng = new Random(seed);
         var kc = Normal(rng, (long)b * maxT * c);
         var vc = Normal(rng, (long)b * maxT * c);
         var qkv = Normal(rng, (long)b * tNew * 3 * c);
+        if (bf16)
+        {
+            CpuOps.RoundToBf16(kc);
+            CpuOps.RoundToBf16(vc);
+            CpuOps.RoundToBf16(qkv);
+        }
         float scale = 1f / MathF.Sqrt(hs);
         var want = new float[(long)b * tNew * c];
         var kcCpu = kc.ToArray();
         var vcCpu = vc.ToArray();
         CpuOps.AttentionCached(want, qkv, kcCpu, vcCpu, b, tNew, past, maxT, c, heads, scale);
-        using var dk = be.Upload(kc);
-        using var dv = be.Upload(vc);
-        using var dq = be.Upload(qkv);
-        using var o = Poisoned(be, want.Length);
+        using var dk = bf16 ? be.UploadAsBf16(kc) : be.Upload(kc);
+        using var dv = bf16 ? be.UploadAsBf16(vc) : be.Upload(vc);
+        using var dq = bf16 ? be.UploadAsBf16(qkv) : be.Upload(qkv);
+        using var o = bf16 ? PoisonedBf16(be, want.Length) : Poisoned(be, want.Length);
         be.AttentionCached(o, dq, dk, dv, b, tNew, past, maxT, c, heads, scale);
-        AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"cached attention seed {seed}");
-        AssertClose(kcCpu, Get(be, dk, kc.Length), 0, 0, $"k cache seed {seed}");
-        AssertClose(vcCpu, Get(be, dv, vc.Length), 0, 0, $"v cache seed {seed}");
+        string what = $"cached attention bf16={bf16} B={b} Tnew={tNew} past={past} HS={hs} NH={heads} split from {splitFrom} seed {seed}";
+        if (bf16) AssertClose(want, Get(be, o, want.Length), 1e-5, Math.Pow(2, -8), what);
+        else AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, what);
+        AssertClose(kcCpu, Get(be, dk, kc.Length), 0, 0, $"k cache: {what}");
+        AssertClose(vcCpu, Get(be, dv, vc.Length), 0, 0, $"v cache: {what}");
     }
 
     [Theory]
@@ -518,17 +516,8 @@ public class GpuOpTests
     {
         using var be = Open(Precision.Bf16);
         be.UseCublasAttention = true;
-        int b = 2, t = 37, hs = 64, heads = 3, c = hs * heads, seed = Random.Shared.Next();
-        var rng = new Random(seed);
-        var qkv = Normal(rng, (long)b * t * 3 * c);
-        float scale = 1f / MathF.Sqrt(hs);
-        var want = new float[(long)b * t * c];
-        CpuOps.Attention(want, qkv, b, t, c, heads, scale);
-        using var d = be.Upload(qkv);
-        using var o = Poisoned(be, want.Length);
-        be.Attention(o, d, b, t, c, heads, scale);
         // The fp32 path's tolerance: TF32 products (10-bit mantissas) would be off by about 1e-3.
-        AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, $"bf16-mode attention seed {seed}");
+        Fp32StorageAttention(be, 2, 37, 64, 3, _ => 2e-5, 2e-4, "bf16-mode attention");
     }
 
     [Fact]

@@ -195,13 +195,13 @@ public unsafe class SoftwareGpuTests
         Driver();
         using var be = Open();
         using var cpu = new CpuBackend();
-        var cfg = new Engine.Model.Gpt2Config { VocabSize = 211, MaxPositions = 40, Embd = 48, Layers = 2, Heads = 3 };
+        var cfg = new Engine.Model.ModelConfig { VocabSize = 211, MaxPositions = 40, Embd = 48, Layers = 2, Heads = 3 };
         int seed = Random.Shared.Next();
-        var weights = Engine.Model.Gpt2Weights.Random(cfg, seed);
+        var weights = Engine.Model.ModelWeights.Random(cfg, seed);
         var rng = new Random(seed);
         var seqs = Enumerable.Range(0, 3).Select(i => Enumerable.Range(0, 5 + 13 * i).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
-        using var gpu = new Engine.Model.Gpt2Model(be, weights);
-        using var host = new Engine.Model.Gpt2Model(cpu, weights);
+        using var gpu = new Engine.Model.DecoderModel(be, weights);
+        using var host = new Engine.Model.DecoderModel(cpu, weights);
         var got = gpu.ScoreAll(seqs);
         var want = host.ScoreAll(seqs);
         for (int s = 0; s < seqs.Length; s++) AssertClose(want[s], got[s], 1e-4, 1e-4, $"sequence {s} seed {seed}");
@@ -220,14 +220,14 @@ public unsafe class SoftwareGpuTests
         var rng = new Random(seed);
         var configs = new[]
         {
-            (Cfg: new Gpt2Config { VocabSize = 307, MaxPositions = 41, Embd = 40, Layers = 2, Heads = 5 }, Untied: false, Store: StoreDType.F32),
-            (Cfg: new Gpt2Config { VocabSize = 1030, MaxPositions = 24, Embd = 64, Layers = 3, Heads = 2, Inner = 100, ScaleAttnByInverseLayerIdx = true, TieWordEmbeddings = false },
+            (Cfg: new ModelConfig { VocabSize = 307, MaxPositions = 41, Embd = 40, Layers = 2, Heads = 5 }, Untied: false, Store: StoreDType.F32),
+            (Cfg: new ModelConfig { VocabSize = 1030, MaxPositions = 24, Embd = 64, Layers = 3, Heads = 2, Inner = 100, ScaleAttnByInverseLayerIdx = true, TieWordEmbeddings = false },
                 Untied: true, Store: StoreDType.F16),
         };
         foreach (var (cfg, untied, store) in configs)
         {
             var dir = TestPaths.TempDir();
-            HfCheckpoint.Save(dir, Gpt2Weights.Random(cfg, rng.Next(), untied), store);
+            HfCheckpoint.Save(dir, ModelWeights.Random(cfg, rng.Next(), untied), store);
             var weights = HfCheckpoint.Load(dir); // the reference reads what was stored (f16-rounded where so)
             var seqs = new[] { 1, 2, 17, cfg.MaxPositions, 9 }.Select(n => Enumerable.Range(0, n).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
             var ids = Path.Combine(dir, "ids.txt");
@@ -278,8 +278,8 @@ public unsafe class SoftwareGpuTests
         var reset = (delegate* unmanaged<void>)NativeLibrary.GetExport(driver, "lcsg_reset_launches");
         var dry = (delegate* unmanaged<int, void>)NativeLibrary.GetExport(driver, "lcsg_set_dry_run");
         using var be = Open();
-        var cfg = new Gpt2Config { VocabSize = 50257, MaxPositions = 128, Embd = 32, Layers = 12, Heads = 2 };
-        using var model = new Gpt2Model(be, Gpt2Weights.Random(cfg, 1));
+        var cfg = new ModelConfig { VocabSize = 50257, MaxPositions = 128, Embd = 32, Layers = 12, Heads = 2 };
+        using var model = new DecoderModel(be, ModelWeights.Random(cfg, 1));
         var rng = new Random(2);
         var seqs = Enumerable.Range(0, 16).Select(_ => Enumerable.Range(0, 128).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
         be.Synchronize();

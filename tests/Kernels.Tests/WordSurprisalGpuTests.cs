@@ -19,7 +19,7 @@ public class WordSurprisalGpuTests
     public void Word_surprisal_matches_the_float64_reference_on_the_gpu(int batch)
     {
         using var be = Open(Precision.Fp32);
-        using var model = new Gpt2Model(be, HfCheckpoint.Load(ParityCheck.FixtureDir(WordSurprisalCheck.Case)));
+        using var model = new DecoderModel(be, HfCheckpoint.Load(ParityCheck.FixtureDir(WordSurprisalCheck.Case)));
         TestContext.Current.SendDiagnosticMessage(WordSurprisalCheck.Run(model, batch));
     }
 }

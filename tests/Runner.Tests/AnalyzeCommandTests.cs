@@ -64,7 +64,7 @@ internal sealed record SyntheticSuite(string Sweep, string TrainIds, string Eval
         var steps = new long[checkpoints];
         for (int k = 1; k < checkpoints; k++) steps[k] = Math.Max(steps[k - 1] + 1, (long)Math.Round(Math.Pow(10, 1 + 4.0 * (k - 1) / (checkpoints - 2))));
         var picked = TrainingGeneration.NearestToPowersOfTen(steps);
-        var cfg = new Gpt2Config { VocabSize = Vocab, MaxPositions = 96, Embd = 16, Layers = 1, Heads = 2 };
+        var cfg = new ModelConfig { VocabSize = Vocab, MaxPositions = 96, Embd = 16, Layers = 1, Heads = 2 };
 
         string sweep = Path.Combine(root, "sweep");
         double chance = Math.Log2(Vocab);
@@ -94,7 +94,7 @@ internal sealed record SyntheticSuite(string Sweep, string TrainIds, string Eval
                 if (picked.Contains(k) && r < 2)
                 {
                     Directory.CreateDirectory(cp);
-                    HfCheckpoint.Save(cp, Gpt2Weights.Random(cfg, 1000 * r + k));
+                    HfCheckpoint.Save(cp, ModelWeights.Random(cfg, 1000 * r + k));
                 }
                 rows.Add(new JsonObject { ["row"] = k, ["step"] = steps[k], ["path"] = cp, ["status"] = "done" });
             }

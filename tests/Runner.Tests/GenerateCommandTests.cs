@@ -11,9 +11,9 @@ public class GenerateCommandTests
 {
     internal static string TinyModel(string dir, int seed = 11, int vocab = 300, int positions = 128)
     {
-        var cfg = new Gpt2Config { VocabSize = vocab, MaxPositions = positions, Embd = 16, Layers = 2, Heads = 2 };
+        var cfg = new ModelConfig { VocabSize = vocab, MaxPositions = positions, Embd = 16, Layers = 2, Heads = 2 };
         Directory.CreateDirectory(dir);
-        HfCheckpoint.Save(dir, Gpt2Weights.Random(cfg, seed));
+        HfCheckpoint.Save(dir, ModelWeights.Random(cfg, seed));
         return dir;
     }
 

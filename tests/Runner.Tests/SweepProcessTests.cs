@@ -57,7 +57,7 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
         var (curve, _) = Npy.ReadFloats(Path.Combine(dir, "surprisal.npy"));
         var eval = EvalSet.Load(_data.EvalDir);
         using var backend = new CpuBackend();
-        using var model = new Gpt2Model(backend, HfCheckpoint.Load(Path.Combine(_data.RunA, "checkpoint-300")));
+        using var model = new DecoderModel(backend, HfCheckpoint.Load(Path.Combine(_data.RunA, "checkpoint-300")));
         var seqs = Enumerable.Range(0, eval.SequenceCount).Select(s => eval.Sequence(s).ToArray()).ToArray();
         var pos = Enumerable.Range(0, eval.SequenceCount)
             .Select(s => Enumerable.Range(0, eval.Examples).Where(m => eval.Targets[2 * m] == s).Select(m => eval.Targets[2 * m + 1]).ToArray())
@@ -266,7 +266,7 @@ public sealed class SweepProcessTests(SweepReference reference) : IClassFixture<
     public void Run_with_a_smaller_vocabulary_is_refused_before_any_work()
     {
         var data = new SweepTestData(SweepTestData.NewRoot("sweep-vocab"), seed: 5, checkpointsA: 1, checkpointsB: 1);
-        HfCheckpoint.Save(Path.Combine(data.RunB, "step0"), Gpt2Weights.Random(SweepTestData.Config with { VocabSize = 40 }, 9));
+        HfCheckpoint.Save(Path.Combine(data.RunB, "step0"), ModelWeights.Random(SweepTestData.Config with { VocabSize = 40 }, 9));
         string outDir = Path.Combine(data.Root, "out");
         var (code, _, stderr) = SweepTestData.Run(data.SweepArgs(outDir));
         Assert.Equal(2, code);

@@ -12,7 +12,7 @@ namespace LearningCurves.Runner.Tests;
 /// <summary>Tiny runs of random checkpoints and an eval set on disk, and a way to run the real runner process.</summary>
 public sealed class SweepTestData
 {
-    public static readonly Gpt2Config Config = new() { VocabSize = 64, MaxPositions = 32, Embd = 16, Layers = 2, Heads = 2 };
+    public static readonly ModelConfig Config = new() { VocabSize = 64, MaxPositions = 32, Embd = 16, Layers = 2, Heads = 2 };
 
     public SweepTestData(string root, int seed = 1, int checkpointsA = 4, int checkpointsB = 3)
     {
@@ -36,7 +36,7 @@ public sealed class SweepTestData
     public string[] SweepArgs(string outDir, params string[] extra) =>
         ["sweep", "--run", $"a={RunA}", "--run", $"b={RunB}", "--eval", EvalDir, "--out", outDir, "--backend", "cpu", .. extra];
 
-    public static void SaveCheckpoint(string dir, int seed) => HfCheckpoint.Save(dir, Gpt2Weights.Random(Config, seed));
+    public static void SaveCheckpoint(string dir, int seed) => HfCheckpoint.Save(dir, ModelWeights.Random(Config, seed));
 
     /// <summary>6 sequences of 16 tokens, 5 targets each.</summary>
     public static EvalSet MakeEvalSet(string dir, int seed)

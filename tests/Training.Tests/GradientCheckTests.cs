@@ -17,7 +17,7 @@ public sealed class GradientCheckTests
     public void DirectionalDerivativesMatchFiniteDifferences(int seed)
     {
         // Odd sizes so vector loops hit their scalar tails: C = 12 (3 heads of 4), inner 20, vocab 37, T = 7 < P = 9.
-        var cfg = new Gpt2Config { VocabSize = 37, MaxPositions = 9, Embd = 12, Layers = 2, Heads = 3, Inner = 20 };
+        var cfg = new ModelConfig { VocabSize = 37, MaxPositions = 9, Embd = 12, Layers = 2, Heads = 3, Inner = 20 };
         var rng = new Random(seed);
         var model = TrainableGpt2.Initialize(cfg, seed);
         // Larger weights than GPT-2's 0.02 init so attention and MLP paths carry visible gradient.
@@ -59,7 +59,7 @@ public sealed class GradientCheckTests
     [Fact]
     public void GradientIsNotTriviallyZero()
     {
-        var cfg = new Gpt2Config { VocabSize = 23, MaxPositions = 8, Embd = 8, Layers = 1, Heads = 2 };
+        var cfg = new ModelConfig { VocabSize = 23, MaxPositions = 8, Embd = 8, Layers = 1, Heads = 2 };
         var model = TrainableGpt2.Initialize(cfg, 3);
         var x = new[] { 1, 2, 3, 4, 5, 6 };
         var y = new[] { 2, 3, 4, 5, 6, 7 };

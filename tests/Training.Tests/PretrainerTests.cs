@@ -39,7 +39,7 @@ public sealed class PretrainerTests
         File.WriteAllText(Path.Combine(tokDir, "vocab.json"), "{}");
         File.WriteAllText(Path.Combine(tokDir, "merges.txt"), "#version: 0.2\n");
         var outDir = Path.Combine(TestPaths.TempDir(), "suite");
-        var cfg = new Gpt2Config { VocabSize = 40, MaxPositions = 16, Embd = 16, Layers = 1, Heads = 2 };
+        var cfg = new ModelConfig { VocabSize = 40, MaxPositions = 16, Embd = 16, Layers = 1, Heads = 2 };
         var options = new PretrainOptions
         {
             CorpusDir = corpus, Config = cfg, ConfigSource = "test", Seeds = new[] { 0, 1 }, Steps = 60,

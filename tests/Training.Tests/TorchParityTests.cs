@@ -18,7 +18,7 @@ public sealed class TorchParityTests
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(F("config.json")));
         var root = doc.RootElement;
-        var cfg = new Gpt2Config
+        var cfg = new ModelConfig
         {
             VocabSize = root.GetProperty("vocab_size").GetInt32(),
             MaxPositions = root.GetProperty("n_positions").GetInt32(),

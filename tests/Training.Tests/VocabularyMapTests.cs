@@ -20,7 +20,7 @@ public sealed class VocabularyMapTests
         var used = Enumerable.Range(0, fullVocab).Where(_ => rng.NextDouble() < 0.5).Append(3).Distinct().ToArray();
         var map = new VocabularyMap(fullVocab, used);
         Assert.Equal(fullVocab - map.Count, map.Unused);
-        var cfg = new Gpt2Config { VocabSize = map.Count, MaxPositions = 9, Embd = 12, Layers = 1, Heads = 2 };
+        var cfg = new ModelConfig { VocabSize = map.Count, MaxPositions = 9, Embd = 12, Layers = 1, Heads = 2 };
         var model = TrainableGpt2.Initialize(cfg, seed, map.Unused);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)(0.2 * (rng.NextDouble() - 0.5));
 
@@ -42,7 +42,7 @@ public sealed class VocabularyMapTests
         var full = map.Expand(model.ToWeights());
         Assert.Equal(fullVocab, full.Config.VocabSize);
         using var backend = new CpuBackend();
-        using var engine = new Gpt2Model(backend, full);
+        using var engine = new DecoderModel(backend, full);
         var seqs = Enumerable.Range(0, b).Select(s => seqFull.AsSpan(s * (t + 1), t + 1).ToArray()).ToArray();
         var bits = engine.ScoreAll(seqs).SelectMany(x => x).ToArray();
         double engineLoss = bits.Average() * Math.Log(2);
@@ -56,7 +56,7 @@ public sealed class VocabularyMapTests
     [Fact]
     public void ZeroLogitGradientsMatchFiniteDifferences()
     {
-        var cfg = new Gpt2Config { VocabSize = 9, MaxPositions = 5, Embd = 8, Layers = 1, Heads = 2 };
+        var cfg = new ModelConfig { VocabSize = 9, MaxPositions = 5, Embd = 8, Layers = 1, Heads = 2 };
         var model = TrainableGpt2.Initialize(cfg, 5, zeroLogits: 30);
         var rng = new Random(5);
         for (int i = 0; i < model.Parameters.Length; i++) model.Parameters[i] += (float)(0.3 * (rng.NextDouble() - 0.5));

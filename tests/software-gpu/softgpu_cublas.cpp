@@ -13,7 +13,7 @@
 // work of the driver shim (deferred like kernels), after every operand range has been checked against the device
 // allocations.
 #include "softgpu.h"
-#include "softgpu_numeric.h"
+#include "softgpu_blas.h"
 
 #include <cmath>
 #include <cstdint>
@@ -29,21 +29,6 @@
 
 namespace {
 
-enum : int {
-    kSuccess = 0,
-    kNotInitialized = 1,
-    kAllocFailed = 3,
-    kInvalidValue = 7,
-    kArchMismatch = 8,
-    kMappingError = 11,
-    kExecutionFailed = 13,
-    kInternalError = 14,
-    kNotSupported = 15,
-    kLicenseError = 16,
-};
-
-enum : int { kR32F = 0, kR16F = 2, kR16BF = 14 };
-enum : int { kCompute32F = 68, kCompute32FPedantic = 69, kCompute32FFastTf32 = 77 };
 enum : int { kDefaultMath = 0, kTensorOpMath = 1, kPedanticMath = 2, kTf32TensorOpMath = 3, kDisallowReducedPrecision = 16 };
 
 struct Handle
@@ -62,25 +47,6 @@ Handle* handleOf(void* h)
     return g_handles.count(p) ? p : nullptr;
 }
 
-size_t elemSize(int t) { return t == kR32F ? 4 : 2; }
-
-float load(const void* base, int type, size_t i)
-{
-    switch (type) {
-    case kR32F: return static_cast<const float*>(base)[i];
-    case kR16F: return halfToFloat(static_cast<const uint16_t*>(base)[i]);
-    default: return bf16ToFloat(static_cast<const uint16_t*>(base)[i]);
-    }
-}
-
-void store(void* base, int type, size_t i, float v)
-{
-    switch (type) {
-    case kR32F: static_cast<float*>(base)[i] = v; break;
-    case kR16F: static_cast<uint16_t*>(base)[i] = floatToHalf(v); break;
-    default: static_cast<uint16_t*>(base)[i] = floatToBf16(v); break;
-    }
-}
 
 bool tf32Disabled()
 {
@@ -309,22 +275,7 @@ API int cublasGemmStridedBatchedEx(void* handle, int transA, int transB, int m, 
         aType, bType, cType, lda, ldb, ldc, strideA, strideB, strideC, batch, useTf32(h, aType, bType, compute), "cublasGemmStridedBatchedEx"});
 }
 
-API const char* cublasGetStatusName(int status)
-{
-    switch (status) {
-    case kSuccess: return "CUBLAS_STATUS_SUCCESS";
-    case kNotInitialized: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case kAllocFailed: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case kInvalidValue: return "CUBLAS_STATUS_INVALID_VALUE";
-    case kArchMismatch: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case kMappingError: return "CUBLAS_STATUS_MAPPING_ERROR";
-    case kExecutionFailed: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case kInternalError: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case kNotSupported: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    case kLicenseError: return "CUBLAS_STATUS_LICENSE_ERROR";
-    default: return "CUBLAS_STATUS_UNKNOWN";
-    }
-}
+API const char* cublasGetStatusName(int status) { return blasStatusName(status); }
 
 API const char* cublasGetStatusString(int status)
 {

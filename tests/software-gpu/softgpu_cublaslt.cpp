@@ -17,7 +17,7 @@
 // shim (deferred like kernels), after every operand range (A, B, C when read, D, bias, workspace) has been checked
 // against the device allocations.
 #include "softgpu.h"
-#include "softgpu_numeric.h"
+#include "softgpu_blas.h"
 
 #include <algorithm>
 #include <cmath>
@@ -32,10 +32,6 @@
 
 namespace {
 
-enum : int { kSuccess = 0, kNotInitialized = 1, kAllocFailed = 3, kInvalidValue = 7, kArchMismatch = 8, kMappingError = 11,
-    kExecutionFailed = 13, kInternalError = 14, kNotSupported = 15, kLicenseError = 16 };
-enum : int { kR32F = 0, kR16F = 2, kR16BF = 14 };
-enum : int { kCompute32F = 68, kCompute32FPedantic = 69, kCompute32FFastTf32 = 77 };
 // cublasLtMatmulDescAttributes_t
 enum : int { kDescCompute = 0, kDescScale = 1, kDescPointerMode = 2, kDescTransA = 3, kDescTransB = 4, kDescTransC = 5,
     kDescEpilogue = 7, kDescBiasPointer = 8, kDescBiasBatchStride = 10, kDescBiasDataType = 26 };
@@ -116,26 +112,7 @@ template <class T> int destroy(std::set<void*>& s, T* p)
     return kSuccess;
 }
 
-size_t elemSize(int t) { return t == kR32F ? 4 : 2; }
 bool knownType(int t) { return t == kR32F || t == kR16F || t == kR16BF; }
-
-float load(const void* base, int type, size_t i)
-{
-    switch (type) {
-    case kR32F: return static_cast<const float*>(base)[i];
-    case kR16F: return halfToFloat(static_cast<const uint16_t*>(base)[i]);
-    default: return bf16ToFloat(static_cast<const uint16_t*>(base)[i]);
-    }
-}
-
-void store(void* base, int type, size_t i, float v)
-{
-    switch (type) {
-    case kR32F: static_cast<float*>(base)[i] = v; break;
-    case kR16F: static_cast<uint16_t*>(base)[i] = floatToHalf(v); break;
-    default: static_cast<uint16_t*>(base)[i] = floatToBf16(v); break;
-    }
-}
 
 // Element (i, j) of a layout: column-major i + j ld, row-major i ld + j.
 size_t at(const Layout& l, uint64_t i, uint64_t j) { return l.order == kOrderCol ? (size_t)(i + j * l.ld) : (size_t)(i * l.ld + j); }
@@ -431,22 +408,7 @@ API int cublasLtMatmul(void* handle, Desc* desc, const float* alpha, uint64_t A,
     return r ? kExecutionFailed : kSuccess;
 }
 
-API const char* cublasLtGetStatusName(int status)
-{
-    switch (status) {
-    case kSuccess: return "CUBLAS_STATUS_SUCCESS";
-    case kNotInitialized: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case kAllocFailed: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case kInvalidValue: return "CUBLAS_STATUS_INVALID_VALUE";
-    case kArchMismatch: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case kMappingError: return "CUBLAS_STATUS_MAPPING_ERROR";
-    case kExecutionFailed: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case kInternalError: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case kNotSupported: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    case kLicenseError: return "CUBLAS_STATUS_LICENSE_ERROR";
-    default: return "CUBLAS_STATUS_UNKNOWN";
-    }
-}
+API const char* cublasLtGetStatusName(int status) { return blasStatusName(status); }
 
 API const char* cublasLtGetStatusString(int status)
 {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using LearningCurves.Formats;
 using LearningCurves.Formats.IO;
 using LearningCurves.Formats.Runs;
@@ -71,10 +70,10 @@ public static class MetricsInputs
         var dropped = new SortedDictionary<int, List<string>>();
         foreach (var run in runs)
         {
-            if (RunManifest.Read(run.Manifest)?.Root["rows"] is not JsonArray rows) continue;
+            if (RunManifest.Read(run.Manifest)?.Rows is not { } rows) continue;
             for (int i = 0; i < rows.Count && i < steps.Length; i++)
             {
-                if (rows[i] is JsonObject row && row["duplicate_of"] is JsonValue d && d.TryGetValue(out long of))
+                if (rows[i].DuplicateOf is long of)
                 {
                     if (!dropped.TryGetValue(i, out var l)) dropped[i] = l = new List<string>();
                     l.Add(string.Create(CultureInfo.InvariantCulture, $"{run.Name}: step {steps[i]} = step {of}"));

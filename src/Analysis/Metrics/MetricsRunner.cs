@@ -63,8 +63,12 @@ public static class MetricsRunner
     public const string PerRunFile = "per_run.csv";
     public const string ExamplesFile = "examples.csv";
     public const string SmoothedFile = "smoothed.npy";
-    public const string PerRunHeader = "run,example,final_surprisal,within_run_var,aoa,forgettability";
-    public const string ExamplesHeader = "example,final_surprisal,within_run_var,aoa,forgettability,crossrun_var";
+
+    /// <summary>The header of <see cref="PerRunFile"/>.</summary>
+    public static string PerRunHeader => MetricTables.PerRunHeader;
+
+    /// <summary>The header of <see cref="ExamplesFile"/>.</summary>
+    public static string ExamplesHeader => MetricTables.ExamplesHeader;
 
     // Curves smoothed per call: small enough that a block's working set stays in cache.
     private const int SubBlock = 256;
@@ -92,17 +96,73 @@ public static class MetricsRunner
         }
     }
 
-    /// <summary>Runs the metrics on opened curve files.</summary>
-    public static MetricsSummary Run(IReadOnlyList<CurveFileReader> files, string stepsPath, long[] steps, MetricsOptions options,
-        string outDir, TextWriter? log = null)
+    /// <summary>Runs the metrics on opened curves and writes OUT.</summary>
+    public static MetricsSummary Run(IReadOnlyList<ICurveBlocks> files, string stepsPath, long[] steps, MetricsOptions options,
+        string outDir, TextWriter? log = null) =>
+        Run(files, stepsPath, steps, options, outDir, log, out _);
+
+    /// <summary>Runs the metrics on opened curves, writes OUT (<see cref="SmoothedFile"/> as the curves are smoothed,
+    /// then the tables of <see cref="MetricTables"/>) and returns the metrics themselves in <paramref name="results"/>.</summary>
+    public static MetricsSummary Run(IReadOnlyList<ICurveBlocks> files, string stepsPath, long[] steps, MetricsOptions options,
+        string outDir, TextWriter? log, out MetricResults results)
+    {
+        ArgumentNullException.ThrowIfNull(outDir);
+        var clock = Stopwatch.StartNew();
+        var plan = Plan(files, stepsPath, steps, options);
+        Directory.CreateDirectory(outDir);
+        string smoothedPath = Path.Combine(outDir, SmoothedFile);
+        string perRunPath = Path.Combine(outDir, PerRunFile), examplesPath = Path.Combine(outDir, ExamplesFile);
+        string smoothedTmp = TempName(smoothedPath), perRunTmp = TempName(perRunPath), examplesTmp = TempName(examplesPath);
+        long[] lambdaCounts;
+        try
+        {
+            using (var smoothed = new SmoothedCurvesFile(smoothedTmp, plan))
+            {
+                (results, lambdaCounts) = Compute(files, plan, options, smoothed);
+                smoothed.Flush();
+            }
+            log?.WriteLine($"metrics: {plan.Runs} run(s) x {plan.Examples} examples x {plan.Checkpoints} checkpoints smoothed in {clock.Elapsed.TotalSeconds:F1} s; writing tables");
+            MetricTables.WritePerRun(results, perRunTmp, options.Threads);
+            MetricTables.WriteExamples(results, examplesTmp, options.Threads);
+            File.Move(smoothedTmp, smoothedPath, overwrite: true);
+            File.Move(perRunTmp, perRunPath, overwrite: true);
+            File.Move(examplesTmp, examplesPath, overwrite: true);
+        }
+        finally
+        {
+            foreach (var t in new[] { smoothedTmp, perRunTmp, examplesTmp })
+                if (File.Exists(t)) File.Delete(t);
+        }
+        return new MetricsSummary(plan.Runs, plan.Examples, plan.Checkpoints, plan.Points, options.ChanceBits, clock.Elapsed, lambdaCounts);
+    }
+
+    /// <summary>The checked shape of a metrics run: runs x examples x checkpoints, the first checkpoint with a positive
+    /// step, and the smoother over x = log10(step) of the checkpoints from there on.</summary>
+    internal sealed record MetricsPlan(int Runs, int Examples, int Checkpoints, int First, SplineSmoother Smoother, CurveLayout Layout)
+    {
+        /// <summary>Points of each smoothed curve.</summary>
+        public int Points => Checkpoints - First;
+
+        /// <summary>The shape of <see cref="SmoothedFile"/>: (runs, points, examples) or (runs, examples, points).</summary>
+        public long[] SmoothedShape => Layout == CurveLayout.CheckpointsFirst ? [Runs, Points, Examples] : [Runs, Examples, Points];
+    }
+
+    /// <summary>Every run's curves have run 0's shape, or a <see cref="UserError"/> names the first that does not.</summary>
+    public static void CheckSameShape(IReadOnlyList<ICurveBlocks> files)
     {
         ArgumentNullException.ThrowIfNull(files);
-        ArgumentNullException.ThrowIfNull(options);
-        var clock = Stopwatch.StartNew();
         var f0 = files[0];
         foreach (var f in files)
             if (f.Checkpoints != f0.Checkpoints || f.Examples != f0.Examples)
                 throw UserError.InFile(f.Path, $"shape ({f.Checkpoints} checkpoints, {f.Examples} examples) differs from run 0's ({f0.Checkpoints}, {f0.Examples}) in {f0.Path}");
+    }
+
+    private static MetricsPlan Plan(IReadOnlyList<ICurveBlocks> files, string stepsPath, long[] steps, MetricsOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        ArgumentNullException.ThrowIfNull(options);
+        CheckSameShape(files);
+        var f0 = files[0];
         int k = f0.Checkpoints, e = f0.Examples, runs = files.Count;
         int first = MetricsInputs.CheckSteps(stepsPath, steps, k);
         if (options.Last < 1 || options.Last > k) throw new UserError($"metrics: --last must be in 1..{k} (got {options.Last})");
@@ -111,170 +171,118 @@ public static class MetricsRunner
         if (options.Aoa == AoaMethod.Sigmoid && n < 4) throw new UserError("metrics: --aoa sigmoid needs at least 4 checkpoints with a positive step");
         var x = new double[n];
         for (int i = 0; i < n; i++) x[i] = Math.Log10(steps[first + i]);
-        var smoother = new SplineSmoother(x);
+        return new MetricsPlan(runs, e, k, first, new SplineSmoother(x), f0.Layout);
+    }
 
-        var res = new Results(runs, e);
-        Directory.CreateDirectory(outDir);
-        string smoothedPath = Path.Combine(outDir, SmoothedFile);
-        string smoothedTmp = TempName(smoothedPath);
-        long[] shape = f0.Layout == CurveLayout.CheckpointsFirst ? [runs, n, e] : [runs, e, n];
-        var header = Npy.BuildHeader(NpyDType.Float32, shape);
-        var lambdaCounts = new long[smoother.Lambdas.Count];
-        try
+    /// <summary>The metrics of every example of every run, in blocks of examples on parallel workers; each block's
+    /// smoothed curves go to <paramref name="smoothed"/>. Returns the metrics and how often each smoothing penalty won.</summary>
+    private static (MetricResults Results, long[] LambdaCounts) Compute(IReadOnlyList<ICurveBlocks> files, MetricsPlan plan,
+        MetricsOptions options, SmoothedCurvesFile smoothed)
+    {
+        int e = plan.Examples;
+        var res = new MetricResults(plan.Runs, e);
+        var lambdaCounts = new long[plan.Smoother.Lambdas.Count];
+        int bio = Math.Clamp(options.BlockExamples, 1, Math.Max(1, e));
+        int blocks = (e + bio - 1) / bio;
+        NonFiniteCurveError? firstBad = null;
+        var gate = new object();
+        if (e > 0)
         {
-            using (var outHandle = File.OpenHandle(smoothedTmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, FileOptions.None,
-                       preallocationSize: header.Length + 4L * runs * n * e))
+            try
             {
-                RandomAccess.Write(outHandle, header, 0);
-                RandomAccess.SetLength(outHandle, header.Length + 4L * runs * n * e);
-                int bio = Math.Clamp(options.BlockExamples, 1, Math.Max(1, e));
-                int blocks = (e + bio - 1) / bio;
-                NonFiniteCurveError? firstBad = null;
-                var gate = new object();
-                if (e > 0)
-                {
-                    try
+                Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) },
+                    () => new Worker(files, plan.Smoother, bio, plan.First, options),
+                    (b, state, w) =>
                     {
-                        ParallelBlocks();
-                    }
-                    catch (AggregateException agg) when (agg.InnerExceptions.Count > 0 && agg.InnerExceptions.All(x => x is UserError or IOException))
-                    {
-                        // A worker's unreadable file is the user's problem: report it as such, not as a crash.
-                        throw agg.InnerExceptions[0] is UserError u ? u : new UserError(agg.InnerExceptions[0].Message, agg.InnerExceptions[0]);
-                    }
-                }
-                if (firstBad is not null) throw firstBad;
-                // The data reaches the disk before the rename makes the file visible under its real name.
-                using var sync = new FileStream(outHandle, FileAccess.ReadWrite, 0);
-                sync.Flush(flushToDisk: true);
-
-                void ParallelBlocks()
-                {
-                    Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) },
-                        () => new Worker(files, smoother, bio, first, options),
-                        (b, state, w) =>
+                        int e0 = b * bio, count = Math.Min(bio, e - e0);
+                        try
                         {
-                            int e0 = b * bio, count = Math.Min(bio, e - e0);
-                            try
-                            {
-                                w.Process(e0, count, res, outHandle, header.Length, shape);
-                            }
-                            catch (NonFiniteCurveError bad)
-                            {
-                                // Break (not Stop) lets every lower block finish, so the error reported is always the one
-                                // in the lowest block with a bad value: the same message on every run, whatever the timing.
-                                lock (gate)
-                                {
-                                    if (firstBad is null || (bad.Example, bad.Run, bad.Checkpoint).CompareTo((firstBad.Example, firstBad.Run, firstBad.Checkpoint)) < 0)
-                                        firstBad = bad;
-                                }
-                                state.Break();
-                            }
-                            return w;
-                        },
-                        w =>
+                            w.Process(e0, count, res, smoothed);
+                        }
+                        catch (NonFiniteCurveError bad)
                         {
+                            // Break (not Stop) lets every lower block finish, so the error reported is always the one
+                            // in the lowest block with a bad value: the same message on every run, whatever the timing.
                             lock (gate)
-                                for (int i = 0; i < lambdaCounts.Length; i++) lambdaCounts[i] += w.LambdaCounts[i];
-                        });
-                }
+                            {
+                                if (firstBad is null || (bad.Example, bad.Run, bad.Checkpoint).CompareTo((firstBad.Example, firstBad.Run, firstBad.Checkpoint)) < 0)
+                                    firstBad = bad;
+                            }
+                            state.Break();
+                        }
+                        return w;
+                    },
+                    w =>
+                    {
+                        lock (gate)
+                            for (int i = 0; i < lambdaCounts.Length; i++) lambdaCounts[i] += w.LambdaCounts[i];
+                    });
             }
-            log?.WriteLine($"metrics: {runs} run(s) x {e} examples x {k} checkpoints smoothed in {clock.Elapsed.TotalSeconds:F1} s; writing tables");
-            string perRunTmp = WriteTable(Path.Combine(outDir, PerRunFile), PerRunHeader, (long)runs * e, options.Threads,
-                (row, sb) =>
-                {
-                    int r = (int)(row / e), ex = (int)(row % e);
-                    sb.Append(r.ToString(CultureInfo.InvariantCulture)).Append(',').Append(ex.ToString(CultureInfo.InvariantCulture));
-                    long i = row;
-                    Num(sb, res.Final[i]);
-                    Num(sb, res.Within[i]);
-                    Num(sb, res.Aoa[i]);
-                    Num(sb, res.Forget[i]);
-                });
-            string examplesTmp = WriteTable(Path.Combine(outDir, ExamplesFile), ExamplesHeader, e, options.Threads,
-                (row, sb) =>
-                {
-                    int ex = (int)row;
-                    sb.Append(ex.ToString(CultureInfo.InvariantCulture));
-                    Num(sb, MeanOverRuns(res.Final, ex, runs, e));
-                    Num(sb, MeanOverRuns(res.Within, ex, runs, e));
-                    Num(sb, MeanOverRuns(res.Aoa, ex, runs, e));
-                    Num(sb, MeanOverRuns(res.Forget, ex, runs, e));
-                    Num(sb, res.CrossRun[ex]);
-                });
-            File.Move(smoothedTmp, smoothedPath, overwrite: true);
-            File.Move(perRunTmp, Path.Combine(outDir, PerRunFile), overwrite: true);
-            File.Move(examplesTmp, Path.Combine(outDir, ExamplesFile), overwrite: true);
+            catch (AggregateException agg) when (agg.InnerExceptions.Count > 0 && agg.InnerExceptions.All(x => x is UserError or IOException))
+            {
+                // A worker's unreadable file is the user's problem: report it as such, not as a crash.
+                throw agg.InnerExceptions[0] is UserError u ? u : new UserError(agg.InnerExceptions[0].Message, agg.InnerExceptions[0]);
+            }
         }
-        finally
-        {
-            foreach (var t in new[] { smoothedTmp, TempName(Path.Combine(outDir, PerRunFile)), TempName(Path.Combine(outDir, ExamplesFile)) })
-                if (File.Exists(t)) File.Delete(t);
-        }
-        return new MetricsSummary(runs, e, k, n, options.ChanceBits, clock.Elapsed, lambdaCounts);
+        if (firstBad is not null) throw firstBad;
+        return (res, lambdaCounts);
     }
 
     private static string TempName(string path) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
 
-    private static double MeanOverRuns(double[] a, int ex, int runs, int e)
+    /// <summary>smoothed.npy under a temporary name, preallocated, filled block by block from the workers with
+    /// positional writes.</summary>
+    internal sealed class SmoothedCurvesFile : IDisposable
     {
-        double s = 0;
-        for (int r = 0; r < runs; r++) s += a[(long)r * e + ex];
-        return s / runs;
-    }
+        private readonly SafeFileHandle _handle;
+        private readonly long _dataOffset;
+        private readonly long[] _shape;
+        private readonly bool _checkpointsFirst;
 
-    private static void Num(StringBuilder sb, double v) => sb.Append(',').Append(v.ToString("R", CultureInfo.InvariantCulture));
-
-    // Formats rows in parallel chunks and writes them in order to a temp file; returns its name.
-    private static string WriteTable(string path, string header, long rows, int threads, Action<long, StringBuilder> format)
-    {
-        string tmp = TempName(path);
-        const int chunk = 32768;
-        long chunks = (rows + chunk - 1) / chunk;
-        int batch = Math.Max(1, threads) * 4;
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        using (var w = new StreamWriter(fs, new UTF8Encoding(false), 1 << 20))
+        public SmoothedCurvesFile(string path, MetricsPlan plan)
         {
-            w.NewLine = "\n";
-            w.WriteLine(header);
-            var texts = new string[batch];
-            for (long c0 = 0; c0 < chunks; c0 += batch)
-            {
-                int m = (int)Math.Min(batch, chunks - c0);
-                Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, j =>
-                {
-                    var sb = new StringBuilder(chunk * 96);
-                    long r0 = (c0 + j) * chunk, r1 = Math.Min(rows, r0 + chunk);
-                    for (long r = r0; r < r1; r++)
-                    {
-                        format(r, sb);
-                        sb.Append('\n');
-                    }
-                    texts[j] = sb.ToString();
-                });
-                for (int j = 0; j < m; j++) w.Write(texts[j]);
-            }
-            w.Flush();
-            fs.Flush(flushToDisk: true);
+            _shape = plan.SmoothedShape;
+            _checkpointsFirst = plan.Layout == CurveLayout.CheckpointsFirst;
+            var header = Npy.BuildHeader(NpyDType.Float32, _shape);
+            long length = header.Length + 4L * plan.Runs * plan.Points * plan.Examples;
+            _handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.None, FileOptions.None, preallocationSize: length);
+            RandomAccess.Write(_handle, header, 0);
+            RandomAccess.SetLength(_handle, length);
+            _dataOffset = header.Length;
         }
-        return tmp;
-    }
 
-    /// <summary>Per-run metrics (run-major, [runs * examples]) and per-example cross-run variability.</summary>
-    private sealed class Results(int runs, int examples)
-    {
-        public double[] Final { get; } = new double[(long)runs * examples];
-        public double[] Within { get; } = new double[(long)runs * examples];
-        public double[] Aoa { get; } = new double[(long)runs * examples];
-        public double[] Forget { get; } = new double[(long)runs * examples];
-        public double[] CrossRun { get; } = new double[examples];
+        /// <summary>Run <paramref name="run"/>'s smoothed curves of examples [e0, e0 + count): point-major rows of
+        /// <paramref name="ld"/> (checkpoints first) or example-major rows of the points.</summary>
+        public void Write(int run, int e0, int count, float[] values, int ld)
+        {
+            if (_checkpointsFirst)
+            {
+                for (int i = 0; i < _shape[1]; i++)
+                    RandomAccess.Write(_handle, MemoryMarshal.AsBytes(values.AsSpan(i * ld, count)),
+                        _dataOffset + 4L * (((long)run * _shape[1] + i) * _shape[2] + e0));
+            }
+            else
+            {
+                RandomAccess.Write(_handle, MemoryMarshal.AsBytes(values.AsSpan(0, count * (int)_shape[2])),
+                    _dataOffset + 4L * ((long)run * _shape[1] + e0) * _shape[2]);
+            }
+        }
+
+        /// <summary>The data reaches the disk before the rename makes the file visible under its real name.</summary>
+        public void Flush()
+        {
+            using var sync = new FileStream(_handle, FileAccess.ReadWrite, 0);
+            sync.Flush(flushToDisk: true);
+        }
+
+        public void Dispose() => _handle.Dispose();
     }
 
     /// <summary>One thread's buffers: a block of every run, raw and smoothed.</summary>
     private sealed class Worker
     {
-        private readonly IReadOnlyList<CurveFileReader> _files;
+        private readonly IReadOnlyList<ICurveBlocks> _files;
         private readonly SplineSmoother _smoother;
         private readonly MetricsOptions _options;
         private readonly int _bio, _first, _k, _n;
@@ -285,7 +293,7 @@ public static class MetricsRunner
         private readonly double[] _min, _threshold, _acc, _y;
         private readonly int[] _index;
 
-        public Worker(IReadOnlyList<CurveFileReader> files, SplineSmoother smoother, int bio, int first, MetricsOptions options)
+        public Worker(IReadOnlyList<ICurveBlocks> files, SplineSmoother smoother, int bio, int first, MetricsOptions options)
         {
             _files = files;
             _smoother = smoother;
@@ -308,7 +316,7 @@ public static class MetricsRunner
 
         public long[] LambdaCounts { get; }
 
-        public void Process(int e0, int count, Results res, SafeFileHandle outHandle, long dataOffset, long[] shape)
+        public void Process(int e0, int count, MetricResults res, SmoothedCurvesFile smoothed)
         {
             int runs = _files.Count, e = _files[0].Examples;
             for (int r = 0; r < runs; r++) _files[r].ReadBlock(e0, count, _raw[r], _bio, _scratch);
@@ -323,9 +331,9 @@ public static class MetricsRunner
                     _smoother.Smooth(raw.AsSpan(_first * _bio + c0), _bio, cb, blk);
                     for (int c = 0; c < cb; c++) LambdaCounts[blk.LambdaIndex[c]]++;
                     long o = (long)r * e + e0 + c0;
-                    FinalAndWithin(raw, c0, cb, res.Final.AsSpan((int)o, cb), res.Within.AsSpan((int)o, cb));
-                    Forgettability(blk, cb, res.Forget.AsSpan((int)o, cb));
-                    Aoa(raw, c0, blk, cb, res.Aoa.AsSpan((int)o, cb));
+                    FinalAndWithin(raw, c0, cb, res.Storage(Metric.FinalSurprisal).AsSpan((int)o, cb), res.Storage(Metric.WithinRunVar).AsSpan((int)o, cb));
+                    Forgettability(blk, cb, res.Storage(Metric.Forgettability).AsSpan((int)o, cb));
+                    Aoa(raw, c0, blk, cb, res.Storage(Metric.Aoa).AsSpan((int)o, cb));
                     var dst = _out[r];
                     int cap = blk.Capacity;
                     for (int i = 0; i < _n; i++)
@@ -342,23 +350,10 @@ public static class MetricsRunner
                         }
                     }
                 }
-                CrossRun(cb, res.CrossRun.AsSpan(e0 + c0, cb));
+                CrossRun(cb, res.Storage(Metric.CrossRunVar).AsSpan(e0 + c0, cb));
             }
-            // Write this block of smoothed curves into (runs, n, E) or (runs, E, n).
-            for (int r = 0; r < runs; r++)
-            {
-                if (checkpointsFirst)
-                {
-                    for (int i = 0; i < _n; i++)
-                        RandomAccess.Write(outHandle, MemoryMarshal.AsBytes(_out[r].AsSpan(i * _bio, count)),
-                            dataOffset + 4L * (((long)r * shape[1] + i) * shape[2] + e0));
-                }
-                else
-                {
-                    RandomAccess.Write(outHandle, MemoryMarshal.AsBytes(_out[r].AsSpan(0, count * _n)),
-                        dataOffset + 4L * ((long)r * shape[1] + e0) * shape[2]);
-                }
-            }
+            // This block of smoothed curves into (runs, n, E) or (runs, E, n).
+            for (int r = 0; r < runs; r++) smoothed.Write(r, e0, count, _out[r], _bio);
         }
 
         private void FinalAndWithin(double[] raw, int c0, int cb, Span<double> final, Span<double> within)

@@ -1,3 +1,4 @@
+using LearningCurves.Analysis.Metrics;
 using LearningCurves.Analysis.Predictors;
 using LearningCurves.Formats.EvalSets;
 using LearningCurves.Formats.Tokenization;
@@ -9,7 +10,7 @@ namespace LearningCurves.Analysis.Report;
 internal static class AnalysisTable
 {
     /// <summary>Writes the table into <see cref="AnalyzeOptions.OutDir"/>.</summary>
-    public static void Write(AnalyzeOptions o, EvalSet eval, Gpt2Tokenizer tokenizer, IReadOnlyList<string> runNames,
+    public static void Write(AnalyzeOptions o, EvalSet eval, TextTokenizer tokenizer, IReadOnlyList<string> runNames,
         Dictionary<string, double[]> averaged, Dictionary<string, double[][]> perRun, PredictorTable predictors, double[] logFreq)
     {
         var columns = new List<TableColumn>
@@ -17,8 +18,8 @@ internal static class AnalysisTable
             TableColumn.Long("example"), TableColumn.Long("sequence"), TableColumn.Long("position"), TableColumn.Long("token"),
             TableColumn.Text("token_text"),
         };
-        columns.AddRange(Analyzer.AllMetrics.Select(TableColumn.Double));
-        foreach (var m in Analyzer.PerRunMetrics)
+        columns.AddRange(Metric.Names(Metric.All).Select(TableColumn.Double));
+        foreach (var m in Metric.Names(Metric.PerRun))
         {
             foreach (var r in runNames) columns.Add(TableColumn.Double($"{m}.{r}"));
         }
@@ -39,8 +40,8 @@ internal static class AnalysisTable
             block.Add(L(i => eval.Targets[2 * i + 1]));
             block.Add(L(i => eval.Tokens[eval.Targets[2 * i] * eval.SeqLen + eval.Targets[2 * i + 1]]));
             block.Add(Enumerable.Range(e0, n).Select(i => TokenText.Decode(tokenizer, [eval.Tokens[eval.Targets[2 * i] * eval.SeqLen + eval.Targets[2 * i + 1]]])).ToArray());
-            foreach (var m in Analyzer.AllMetrics) block.Add(D(averaged[m]));
-            foreach (var m in Analyzer.PerRunMetrics)
+            foreach (var m in Metric.Names(Metric.All)) block.Add(D(averaged[m]));
+            foreach (var m in Metric.Names(Metric.PerRun))
             {
                 foreach (var r in perRun[m]) block.Add(D(r));
             }

@@ -69,17 +69,7 @@ public static class Analyzer
     public const string StatsMarkdownFile = "stats.md";
     public const string MetricsDir = "metrics";
 
-    internal static readonly string[] PerRunMetrics = ["final_surprisal", "within_run_var", "aoa", "forgettability"];
-    internal static readonly string[] AllMetrics = ["final_surprisal", "within_run_var", "aoa", "forgettability", "crossrun_var"];
-
-    private static readonly Dictionary<string, string> Descriptions = new(StringComparer.Ordinal)
-    {
-        ["final_surprisal"] = "Mean surprisal (bits) over the last checkpoints: how well the token is predicted in the end.",
-        ["within_run_var"] = "Standard deviation of surprisal over the last checkpoints: how much it still fluctuates within a run.",
-        ["aoa"] = "Age of acquisition in log10(step): where the smoothed curve first falls halfway from chance to its minimum.",
-        ["forgettability"] = "Total rise of the smoothed curve: how much the token is learned and then forgotten.",
-        ["crossrun_var"] = "Mean squared difference of smoothed curves between runs: how much the runs disagree.",
-    };
+    private static readonly string[] PerRunMetrics = Metric.Names(Metric.PerRun);
 
     /// <summary>The checks on the options that need no computation (the training corpus is given once and its files
     /// exist), so that a runner can make them before it runs anything else.</summary>
@@ -127,11 +117,13 @@ public static class Analyzer
         int examples = eval.Examples;
         Stage($"{runs.Count} runs x {steps.Length} checkpoints x {examples} examples; eval set {evalDir}");
 
-        // 2. Metrics (per run, run-averaged, cross-run), written by the metrics library into OUT/metrics.
+        // 2. The curves, read once for every stage; metrics (per run, run-averaged, cross-run), also written into OUT/metrics.
+        var curves = ReadCurves(runs, kept, allSteps.Length);
         string metricsDir = Path.Combine(o.OutDir, MetricsDir);
-        MetricsRunner.Run(runs.Select(r => r.Curves).ToList(), CurveLayout.CheckpointsFirst, runs[0].Steps, steps,
-            new MetricsOptions { Last = Math.Min(o.Last, steps.Length), ChanceBits = chance }, metricsDir, keepCheckpoints: kept);
-        var (perRun, averaged) = MetricColumns.Read(metricsDir, runs.Count, examples);
+        MetricsRunner.Run(curves, runs[0].Steps, steps, new MetricsOptions { Last = Math.Min(o.Last, steps.Length), ChanceBits = chance },
+            metricsDir, null, out var metrics);
+        var perRun = Metric.PerRun.ToDictionary(m => m.Name, metrics.PerRunValues, StringComparer.Ordinal);
+        var averaged = Metric.All.ToDictionary(m => m.Name, metrics.AveragedValues, StringComparer.Ordinal);
         Stage("metrics");
 
         // 3. Predictors from the training corpus.
@@ -167,10 +159,9 @@ public static class Analyzer
         Stage("regressions and correlations");
 
         // 6. Learning phases.
-        var surprisal = runs.Select((r, i) => ReadCheckpoints(r.Curves, i, kept, allSteps.Length, examples)).ToList();
-        var phases = LearningPhaseAnalysis.Compute(surprisal, predictors.NGramSurprisal, steps);
-        var gallery = ExampleGallery.Build(steps, surprisal[0], perRun, averaged, chance, eval, tokenizer);
-        surprisal.Clear(); // the largest arrays of the analysis; let them go before the report
+        var phases = LearningPhaseAnalysis.Compute(curves.Select(c => c.Rows).ToList(), predictors.NGramSurprisal, steps);
+        var gallery = ExampleGallery.Build(steps, curves[0].Rows, perRun, averaged, chance, eval, tokenizer);
+        curves.Clear(); // the largest arrays of the analysis; let them go before the report
         Stage("learning phases");
 
         // 7. Generated text along training.
@@ -192,7 +183,7 @@ public static class Analyzer
             Suite = new SuiteSummary(runNames, steps.Length, steps.Min(), steps.Max(), examples, evalDir, trainTokens,
                 o.TrainIds is not null ? Path.GetFileName(o.TrainIds) : string.Join(", ", o.TrainText.Select(Path.GetFileName)), chance),
             Gallery = gallery,
-            Metrics = AllMetrics.Select(m => new MetricSummary(m, Descriptions[m], averaged[m])).ToList(),
+            Metrics = Metric.All.Select(m => new MetricSummary(m.Name, m.Description, averaged[m.Name])).ToList(),
             LogFrequency = logFreq,
             Correlations = new CorrelationView(PerRunMetrics, correlations.RunAveraged, correlations.Concatenated,
                 PerRunMetrics.Select((m, i) => (m, correlations.BetweenRuns[i].Mean, correlations.BetweenRuns[i].Sd)).ToList()),
@@ -218,16 +209,25 @@ public static class Analyzer
         return data;
     }
 
-    /// <summary>Every checkpoint row of a run's (checkpoints, examples) curve file, one array per checkpoint.</summary>
-    /// <summary>The <paramref name="kept"/> checkpoints of a run's curve file of (<paramref name="checkpoints"/>, <paramref name="examples"/>).</summary>
-    private static float[][] ReadCheckpoints(string path, int run, int[] kept, int checkpoints, int examples)
+    /// <summary>The <paramref name="kept"/> checkpoints of each run's curve file of (<paramref name="checkpoints"/>,
+    /// examples), in memory.</summary>
+    private static List<LoadedCurves> ReadCurves(IReadOnlyList<SweepRun> runs, int[] kept, int checkpoints)
     {
-        using (var all = new CurveFileReader(path, CurveLayout.CheckpointsFirst, run))
+        var files = new List<CurveFileReader>();
+        try
         {
-            if (all.Checkpoints != checkpoints || all.Examples != examples)
-                throw UserError.InFile(path, $"expected ({checkpoints}, {examples}) curves, found ({all.Checkpoints}, {all.Examples})");
+            for (int r = 0; r < runs.Count; r++) files.Add(new CurveFileReader(runs[r].Curves, CurveLayout.CheckpointsFirst, r, kept));
+            MetricsRunner.CheckSameShape(files);
+            foreach (var f in files)
+            {
+                if (f.StoredCheckpoints != checkpoints)
+                    throw UserError.InFile(f.Path, $"expected ({checkpoints}, {f.Examples}) curves, found ({f.StoredCheckpoints}, {f.Examples})");
+            }
+            return files.Select(LoadedCurves.Read).ToList();
         }
-        using var f = new CurveFileReader(path, CurveLayout.CheckpointsFirst, run, kept);
-        return f.ReadCheckpoints();
+        finally
+        {
+            foreach (var f in files) f.Dispose();
+        }
     }
 }

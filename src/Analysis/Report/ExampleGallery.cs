@@ -1,3 +1,4 @@
+using LearningCurves.Analysis.Metrics;
 using LearningCurves.Analysis.Plots;
 using LearningCurves.Analysis.Smoothing;
 using LearningCurves.Formats.EvalSets;
@@ -10,9 +11,9 @@ internal static class ExampleGallery
 {
     /// <summary>Six example curves of run 0, from early- to late-acquired plus the most forgettable.</summary>
     public static List<CurvePanel> Build(long[] steps, IReadOnlyList<float[]> run0, Dictionary<string, double[][]> perRun,
-        Dictionary<string, double[]> averaged, double chance, EvalSet eval, Gpt2Tokenizer tokenizer)
+        Dictionary<string, double[]> averaged, double chance, EvalSet eval, TextTokenizer tokenizer)
     {
-        var aoa = perRun["aoa"][0];
+        var aoa = perRun[Metric.Aoa.Name][0];
         var order = Enumerable.Range(0, aoa.Length).Where(i => double.IsFinite(aoa[i])).OrderBy(i => aoa[i]).ToList();
         if (order.Count == 0) return [];
         var picks = new List<int>();
@@ -21,7 +22,7 @@ internal static class ExampleGallery
             int i = order[(int)Math.Round(q * (order.Count - 1))];
             if (!picks.Contains(i)) picks.Add(i);
         }
-        var forget = perRun["forgettability"][0];
+        var forget = perRun[Metric.Forgettability.Name][0];
         int most = Enumerable.Range(0, forget.Length).Where(i => double.IsFinite(forget[i])).DefaultIfEmpty(-1).MaxBy(i => i < 0 ? 0 : forget[i]);
         if (most >= 0 && !picks.Contains(most)) picks.Add(most);
 

@@ -1,3 +1,4 @@
+using LearningCurves.Analysis.Metrics;
 using LearningCurves.Analysis.Predictors;
 using LearningCurves.Analysis.Statistics;
 using LearningCurves.Formats;
@@ -14,9 +15,9 @@ internal static class Regressions
         foreach (var p in PredictorTable.Names.Except(usable)) notes.Add($"predictor {p} is constant or undefined on this data and was left out of the regressions");
         RegressionReport? regression = null;
         var cols = new Dictionary<string, double[]>(StringComparer.Ordinal);
-        foreach (var m in Analyzer.AllMetrics) cols[m] = averaged[m];
+        foreach (var m in Metric.Names(Metric.All)) cols[m] = averaged[m];
         foreach (var p in usable) cols[p] = predictors[p];
-        var targets = Analyzer.AllMetrics.Where(m => Distinct(averaged[m]) >= 2).ToList();
+        var targets = Metric.Names(Metric.All).Where(m => Distinct(averaged[m]) >= 2).ToList();
         if (usable.Count > 0 && examples > usable.Count + 2)
         {
             try

@@ -11,7 +11,7 @@ internal static class TrainingCorpus
 {
     /// <summary>The training sequences: token ids (.npy (N, T) int32 or one sequence per line), or text files whose
     /// lines are tokenized and packed into eval-set-length sequences the paper's way (begin, line, sep, ...).</summary>
-    public static List<int[]> Read(AnalyzeOptions o, Gpt2Tokenizer tokenizer, EvalSet eval)
+    public static List<int[]> Read(AnalyzeOptions o, TextTokenizer tokenizer, EvalSet eval)
     {
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(tokenizer);

@@ -74,7 +74,7 @@ public interface IDeviceBuffer : IDisposable
 }
 
 /// <summary>
-/// The small set of operations the GPT-2 forward pass needs. The model code (<see cref="Model.Gpt2Model"/>) is
+/// The small set of operations the GPT-2 forward pass needs. The model code (<see cref="Model.DecoderModel"/>) is
 /// written once against this; the CPU and CUDA backends implement it. Shapes are row-major; comments give them.
 /// All ops may run asynchronously; <see cref="Download"/> and <see cref="Synchronize"/> wait.
 /// </summary>

@@ -10,28 +10,28 @@ public sealed record ForwardResult(
     double SecondsPerBatch, double TokensPerSecond, double ModelFlopPerBatch, double GflopPerSecond);
 
 /// <summary>
-/// Times <see cref="Gpt2Model.Score"/> on random weights. FLOPs counted are the model's: 2 per multiply-add of every
+/// Times <see cref="DecoderModel.Score"/> on random weights. FLOPs counted are the model's: 2 per multiply-add of every
 /// matrix product (QKV, attention projection, MLP, the causal attention's QK^T and PV over the positions that exist,
 /// and the output head for the scored positions only).
 /// </summary>
 public static class ForwardBenchmark
 {
-    public static Gpt2Config Gpt2Small(int vocab = 50257) => new()
+    public static ModelConfig Gpt2Small(int vocab = 50257) => new()
     {
         VocabSize = vocab, MaxPositions = 1024, Embd = 768, Layers = 12, Heads = 12,
     };
 
     /// <summary>GPT-NeoX of GPT-2-small's width, depth and vocabulary (Pythia-160m's options: rotary_pct 0.25, parallel
     /// residual, exact GELU, untied head), to compare the two architectures at equal size.</summary>
-    public static Gpt2Config NeoXSmall(int vocab = 50257) => Gpt2Small(vocab) with
+    public static ModelConfig NeoXSmall(int vocab = 50257) => Gpt2Small(vocab) with
     {
         Architecture = Architecture.GptNeoX, RotaryPct = 0.25, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false,
     };
 
-    public static Gpt2Config Tiny => new() { VocabSize = 1000, MaxPositions = 128, Embd = 64, Layers = 2, Heads = 4 };
+    public static ModelConfig Tiny => new() { VocabSize = 1000, MaxPositions = 128, Embd = 64, Layers = 2, Heads = 4 };
 
     /// <summary>Model FLOPs of one batch of B sequences of T tokens with K scored positions each.</summary>
-    public static double ModelFlop(Gpt2Config cfg, int b, int t, int scored)
+    public static double ModelFlop(ModelConfig cfg, int b, int t, int scored)
     {
         double c = cfg.Embd, inner = cfg.InnerSize, tokens = (double)b * t;
         double perLayer = 2 * tokens * (c * 3 * c + c * c + 2 * c * inner)
@@ -39,11 +39,11 @@ public static class ForwardBenchmark
         return cfg.Layers * perLayer + 2.0 * b * scored * c * cfg.VocabSize;
     }
 
-    public static ForwardResult Run(IBackend backend, Gpt2Config cfg, string shape, int b, int t, int scored, int repeats, int seed = 1)
+    public static ForwardResult Run(IBackend backend, ModelConfig cfg, string shape, int b, int t, int scored, int repeats, int seed = 1)
     {
         ArgumentNullException.ThrowIfNull(backend);
-        var weights = Gpt2Weights.Random(cfg, seed);
-        using var model = new Gpt2Model(backend, weights);
+        var weights = ModelWeights.Random(cfg, seed);
+        using var model = new DecoderModel(backend, weights);
         var rng = new Random(seed);
         var seqs = Enumerable.Range(0, b).Select(_ => Enumerable.Range(0, t).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
         var positions = seqs.Select(_ => Enumerable.Range(1, t - 1).OrderBy(_ => rng.Next()).Take(scored).Order().ToArray()).ToArray();

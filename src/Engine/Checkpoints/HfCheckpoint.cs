@@ -16,22 +16,16 @@ namespace LearningCurves.Engine.Checkpoints;
 /// </summary>
 public static class HfCheckpoint
 {
-    public const string Prefix = "transformer.";
-
     /// <summary>Loads config and weights (F32, F16 or BF16, widened to float32) from <paramref name="dir"/>.</summary>
-    public static Gpt2Weights Load(string dir)
+    public static ModelWeights Load(string dir)
     {
         var cfg = HfConfig.LoadFromFolder(dir);
         using var ck = TensorSources.Open(dir);
         return Load(ck, cfg, dir);
     }
 
-    /// <summary>The expected tensors of <paramref name="cfg"/>, without prefix, with their stored shapes (see <see cref="TensorTable"/>).</summary>
-    public static IReadOnlyList<(string Name, long[] Shape)> ExpectedTensors(Gpt2Config cfg, bool untiedHead) =>
-        TensorTable.For(cfg, untiedHead).Select(t => (t.Name, t.Shape)).ToList();
-
     /// <summary>Loads the weights of <paramref name="cfg"/> from an open checkpoint; <paramref name="source"/> names it.</summary>
-    public static Gpt2Weights Load(ITensorSource ck, Gpt2Config cfg, string source)
+    public static ModelWeights Load(ITensorSource ck, ModelConfig cfg, string source)
     {
         ArgumentNullException.ThrowIfNull(ck);
         ArgumentNullException.ThrowIfNull(cfg);
@@ -81,9 +75,9 @@ public static class HfCheckpoint
         }
 
         // The content hash covers every weight as stored (widened to float32) with its canonical name, so the same
-        // weights hash the same whatever the container, dtype widening aside, prefix or tensor order (Gpt2Weights.ContentHash).
+        // weights hash the same whatever the container, dtype widening aside, prefix or tensor order (ModelWeights.ContentHash).
         var hash = new XxHash128();
-        var arrays = new Dictionary<(TensorRole, int), float[]>();
+        var arrays = new Dictionary<TensorKey, float[]>();
         float[]? head = null;
         foreach (var t in expected)
         {
@@ -102,9 +96,9 @@ public static class HfCheckpoint
                 a = new float[raw.Length];
                 TensorTable.ToEngine(t, cfg, raw, a);
             }
-            arrays[(t.Role, t.Layer)] = a;
+            arrays[t.Key] = a;
         }
-        var wte = arrays[(TensorRole.Wte, -1)];
+        var wte = arrays[new TensorKey(TensorRole.Wte, -1)];
         if (head is not null && cfg.TieWordEmbeddings)
         {
             // transformers would tie the head to the embedding here and drop the stored copy; accept it only when it is that copy.
@@ -116,31 +110,10 @@ public static class HfCheckpoint
         {
             hash.Append(Encoding.UTF8.GetBytes(headName + "\0"));
             hash.Append(MemoryMarshal.AsBytes(head.AsSpan()));
+            arrays[new TensorKey(TensorRole.Head, -1)] = head;
         }
-
-        var blocks = new Gpt2LayerWeights[cfg.Layers];
-        for (int l = 0; l < cfg.Layers; l++)
+        return new ModelWeights(cfg, arrays)
         {
-            float[] B(TensorRole r) => arrays[(r, l)];
-            blocks[l] = new Gpt2LayerWeights
-            {
-                Ln1W = B(TensorRole.Ln1W), Ln1B = B(TensorRole.Ln1B),
-                AttnW = B(TensorRole.AttnW), AttnB = B(TensorRole.AttnB),
-                AttnProjW = B(TensorRole.AttnProjW), AttnProjB = B(TensorRole.AttnProjB),
-                Ln2W = B(TensorRole.Ln2W), Ln2B = B(TensorRole.Ln2B),
-                FcW = B(TensorRole.FcW), FcB = B(TensorRole.FcB),
-                FcProjW = B(TensorRole.FcProjW), FcProjB = B(TensorRole.FcProjB),
-            };
-        }
-        return new Gpt2Weights
-        {
-            Config = cfg,
-            Wte = wte,
-            Wpe = arrays.TryGetValue((TensorRole.Wpe, -1), out var wpe) ? wpe : [],
-            Blocks = blocks,
-            LnFW = arrays[(TensorRole.LnFW, -1)],
-            LnFB = arrays[(TensorRole.LnFB, -1)],
-            LmHead = head,
             Source = source,
             ContentHash = Convert.ToHexStringLower(hash.GetCurrentHash()),
         };
@@ -155,7 +128,7 @@ public static class HfCheckpoint
     /// prefix, no buffers, lm_head.weight (embed_out.weight) only when the head is untied, metadata {"format": "pt"} plus <paramref name="metadata"/>.
     /// Each file appears only when complete.
     /// </summary>
-    public static void Save(string dir, Gpt2Weights w, StoreDType dtype = StoreDType.F32, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string dir, ModelWeights w, StoreDType dtype = StoreDType.F32, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(dir);
         ArgumentNullException.ThrowIfNull(w);
@@ -174,7 +147,7 @@ public static class HfCheckpoint
                      .Select(t => (Stored: t.Name == headName ? t.Name : prefix + t.Name, t))
                      .OrderBy(e => e.Stored, StringComparer.Ordinal))
         {
-            var engine = TensorTable.Get(w, spec);
+            var engine = w[spec];
             var values = engine;
             if (spec.Transform != TensorTransform.None)
             {

@@ -7,7 +7,7 @@ using LearningCurves.Formats;
 namespace LearningCurves.Engine.Checkpoints;
 
 /// <summary>
-/// A Hugging Face GPT-2 <c>config.json</c> to <see cref="Gpt2Config"/> and back. Missing keys take the transformers
+/// A Hugging Face GPT-2 <c>config.json</c> to <see cref="ModelConfig"/> and back. Missing keys take the transformers
 /// GPT2Config defaults; a key of the wrong type, an unsupported option or an unknown activation is an error naming the
 /// file and the key.
 /// </summary>
@@ -19,7 +19,7 @@ public static class HfConfig
     private static readonly string[] TanhGelu = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"];
 
     /// <summary>Reads <paramref name="dir"/>/config.json.</summary>
-    public static Gpt2Config LoadFromFolder(string dir)
+    public static ModelConfig LoadFromFolder(string dir)
     {
         ArgumentNullException.ThrowIfNull(dir);
         var path = Path.Combine(dir, FileName);
@@ -28,7 +28,7 @@ public static class HfConfig
     }
 
     /// <summary>Parses config.json bytes; <paramref name="source"/> names the file in errors.</summary>
-    public static Gpt2Config Parse(ReadOnlySpan<byte> json, string source)
+    public static ModelConfig Parse(ReadOnlySpan<byte> json, string source)
     {
         JsonDocument doc;
         try
@@ -107,7 +107,7 @@ public static class HfConfig
 
             // n_positions is the current name; n_ctx the legacy one (older configs have only it).
             int positions = Get("n_positions") is not null ? Int("n_positions", 1024) : Int("n_ctx", 1024);
-            var cfg = new Gpt2Config
+            var cfg = new ModelConfig
             {
                 VocabSize = Int("vocab_size", 50257),
                 MaxPositions = positions,
@@ -133,7 +133,7 @@ public static class HfConfig
     /// exact; gelu_new/gelu_fast/gelu_pytorch_tanh: tanh), tie_word_embeddings (false). Rope scaling and
     /// attention_bias false are refused by name.
     /// </summary>
-    private static Gpt2Config ParseNeoX(string source, Func<string, JsonElement?> get, Func<string, int, int> integer,
+    private static ModelConfig ParseNeoX(string source, Func<string, JsonElement?> get, Func<string, int, int> integer,
         Func<string, bool, bool> boolean, Func<string, double, double> number, Func<string, string, UserError> bad)
     {
         var act = get("hidden_act");
@@ -151,7 +151,7 @@ public static class HfConfig
         double pct = get("partial_rotary_factor") is not null ? number("partial_rotary_factor", 0.25) : number("rotary_pct", 0.25);
         double rbase = get("rope_theta") is not null ? number("rope_theta", 10000) : number("rotary_emb_base", 10000);
         int hidden = integer("hidden_size", 6144);
-        var cfg = new Gpt2Config
+        var cfg = new ModelConfig
         {
             Architecture = Architecture.GptNeoX,
             VocabSize = integer("vocab_size", 50432),
@@ -173,7 +173,7 @@ public static class HfConfig
     }
 
     /// <summary>config.json text in the layout transformers writes for GPT2LMHeadModel (or GPTNeoXForCausalLM).</summary>
-    public static string ToJson(Gpt2Config cfg, StoreDType dtype = StoreDType.F32)
+    public static string ToJson(ModelConfig cfg, StoreDType dtype = StoreDType.F32)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         if (cfg.Architecture == Architecture.GptNeoX) return NeoXJson(cfg, dtype);
@@ -210,7 +210,7 @@ public static class HfConfig
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
     }
 
-    private static string NeoXJson(Gpt2Config cfg, StoreDType dtype)
+    private static string NeoXJson(ModelConfig cfg, StoreDType dtype)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
@@ -245,7 +245,7 @@ public static class HfConfig
     }
 
     /// <summary>Writes config.json into <paramref name="dir"/> atomically.</summary>
-    public static void Save(string dir, Gpt2Config cfg, StoreDType dtype = StoreDType.F32)
+    public static void Save(string dir, ModelConfig cfg, StoreDType dtype = StoreDType.F32)
     {
         ArgumentNullException.ThrowIfNull(dir);
         Directory.CreateDirectory(dir);

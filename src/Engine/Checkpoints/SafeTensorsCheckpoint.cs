@@ -1,4 +1,3 @@
-using System.Text.Json;
 using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Checkpoints;
@@ -67,73 +66,11 @@ public sealed class SafeTensorsCheckpoint : ITensorSource
         return new SafeTensorsCheckpoint(path, [f], f.Names.ToDictionary(n => n, _ => f, StringComparer.Ordinal));
     }
 
-    /// <summary>A sharded checkpoint through its index file.</summary>
+    /// <summary>A sharded checkpoint through its index file (<see cref="ShardIndex"/>).</summary>
     public static SafeTensorsCheckpoint OpenIndex(string indexPath)
     {
-        ArgumentNullException.ThrowIfNull(indexPath);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
-        var map = ReadWeightMap(indexPath);
-        var files = new List<SafeTensorsFile>();
-        var owner = new Dictionary<string, SafeTensorsFile>(StringComparer.Ordinal);
-        try
-        {
-            foreach (var shard in map.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
-            {
-                if (shard.Contains('/', StringComparison.Ordinal) || shard.Contains('\\', StringComparison.Ordinal) || shard is "." or "..")
-                    throw UserError.InFile(indexPath, $"shard file '{shard}' must be a plain file name in the model folder");
-                var f = SafeTensorsFile.Open(Path.Combine(dir, shard));
-                files.Add(f);
-                foreach (var name in f.Names)
-                {
-                    if (!map.TryGetValue(name, out var mapped))
-                        throw UserError.InFile(f.Path, $"tensor '{name}' is not listed in {IndexFileName}");
-                    if (mapped != shard)
-                        throw UserError.InFile(f.Path, $"tensor '{name}' is mapped to '{mapped}' by {IndexFileName} but also stored here");
-                    owner.Add(name, f);
-                }
-            }
-            foreach (var (name, shard) in map)
-            {
-                if (!owner.ContainsKey(name))
-                    throw UserError.InFile(Path.Combine(dir, shard), $"tensor '{name}' listed in {IndexFileName} is missing from this shard");
-            }
-        }
-        catch
-        {
-            foreach (var f in files) f.Dispose();
-            throw;
-        }
+        var (files, owner) = ShardIndex.Open(indexPath, SafeTensorsFile.Open, f => f.Names, f => f.Path);
         return new SafeTensorsCheckpoint(indexPath, files, owner);
-    }
-
-    /// <summary>The "weight_map" of a Hugging Face shard index (safetensors or torch): tensor name -> shard file.</summary>
-    internal static Dictionary<string, string> ReadWeightMap(string indexPath)
-    {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-        }
-        catch (JsonException e)
-        {
-            throw UserError.InFile(indexPath, $"not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var wm)
-                || wm.ValueKind != JsonValueKind.Object)
-                throw UserError.InFile(indexPath, "needs a \"weight_map\" object of tensor name -> shard file");
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in wm.EnumerateObject())
-            {
-                if (p.Value.ValueKind != JsonValueKind.String)
-                    throw UserError.InFile(indexPath, $"weight_map entry '{p.Name}' is not a file name");
-                if (!map.TryAdd(p.Name, p.Value.GetString()!))
-                    throw UserError.InFile(indexPath, $"tensor '{p.Name}' appears twice in weight_map");
-            }
-            if (map.Count == 0) throw UserError.InFile(indexPath, "weight_map is empty");
-            return map;
-        }
     }
 
     public void Dispose()

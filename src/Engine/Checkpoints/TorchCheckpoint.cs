@@ -237,41 +237,10 @@ public sealed class TorchCheckpoint : ITensorSource
         return new TorchCheckpoint(path, [f], f.Names.ToDictionary(n => n, _ => f, StringComparer.Ordinal));
     }
 
+    /// <summary>A sharded checkpoint through its index file (<see cref="ShardIndex"/>).</summary>
     public static TorchCheckpoint OpenIndex(string indexPath)
     {
-        ArgumentNullException.ThrowIfNull(indexPath);
-        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;
-        var map = SafeTensorsCheckpoint.ReadWeightMap(indexPath);
-        var files = new List<TorchFile>();
-        var owner = new Dictionary<string, TorchFile>(StringComparer.Ordinal);
-        try
-        {
-            foreach (var shard in map.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
-            {
-                if (shard.Contains('/', StringComparison.Ordinal) || shard.Contains('\\', StringComparison.Ordinal) || shard is "." or "..")
-                    throw UserError.InFile(indexPath, $"shard file '{shard}' must be a plain file name in the model folder");
-                var f = TorchFile.Open(System.IO.Path.Combine(dir, shard));
-                files.Add(f);
-                foreach (var name in f.Names)
-                {
-                    if (!map.TryGetValue(name, out var mapped))
-                        throw UserError.InFile(f.Path, $"tensor '{name}' is not listed in {IndexFileName}");
-                    if (mapped != shard)
-                        throw UserError.InFile(f.Path, $"tensor '{name}' is mapped to '{mapped}' by {IndexFileName} but also stored here");
-                    owner.Add(name, f);
-                }
-            }
-            foreach (var (name, shard) in map)
-            {
-                if (!owner.ContainsKey(name))
-                    throw UserError.InFile(System.IO.Path.Combine(dir, shard), $"tensor '{name}' listed in {IndexFileName} is missing from this shard");
-            }
-        }
-        catch
-        {
-            foreach (var f in files) f.Dispose();
-            throw;
-        }
+        var (files, owner) = ShardIndex.Open(indexPath, TorchFile.Open, f => f.Names, f => f.Path);
         return new TorchCheckpoint(indexPath, files, owner);
     }
 

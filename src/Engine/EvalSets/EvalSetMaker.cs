@@ -15,7 +15,8 @@ public sealed class EvalSetRequest
     /// <summary>A pre-tokenized file: whitespace-separated ids, one line per line.</summary>
     public string? IdsFile { get; init; }
 
-    /// <summary>A folder with vocab.json + merges.txt; null means the built-in GPT-2 tokenizer for text.</summary>
+    /// <summary>A tokenizer folder (vocab.json + merges.txt, tokenizer.json or tokenizer.model; see
+    /// <see cref="TextTokenizer.Load"/>); null means the built-in GPT-2 tokenizer for text.</summary>
     public string? TokenizerDir { get; init; }
 
     public int SeqLen { get; init; } = 128;
@@ -37,6 +38,10 @@ public sealed class EvalSetRequest
     /// <summary>Word targets (--targets words) instead of token targets.</summary>
     public bool WordTargets { get; init; }
 
+    /// <summary>Begin (BOS) token: "auto" follows the tokenizer's configuration (tokenizer_config.json add_bos_token,
+    /// else its tokenizer.json post-processor), "yes" adds the tokenizer's begin token, "no" adds none.</summary>
+    public string Bos { get; init; } = "auto";
+
     /// <summary>The vocabulary size for --ids without a tokenizer.</summary>
     public int? VocabSize { get; init; }
 }
@@ -52,13 +57,17 @@ public static class EvalSetMaker
         if (r.SeqLen < 2) throw new UserError($"eval-set: --seq-len must be at least 2 (got {r.SeqLen})");
         if (r.Sequences is < 1) throw new UserError($"eval-set: --sequences must be positive (got {r.Sequences})");
 
-        Gpt2Tokenizer? tok = r.TokenizerDir is not null ? Gpt2Tokenizer.FromFolder(r.TokenizerDir)
+        TextTokenizer? tok = r.TokenizerDir is not null ? TextTokenizer.Load(r.TokenizerDir)
             : r.TextFiles.Count > 0 ? Gpt2Tokenizer.Default : null;
+        if (tok is null && r.Bos == "yes") throw new UserError("eval-set: --bos yes needs a tokenizer (--text, or --tokenizer DIR); with --ids give --begin-id");
+        var bos = tok?.ChooseBegin(r.Bos) ?? new BeginToken(false, null, null, "pre-tokenized ids: no tokenizer");
         int vocab = r.VocabSize ?? tok?.VocabSize
             ?? throw new UserError("eval-set: --ids without --tokenizer needs --vocab-size V (the model vocabulary the ids belong to)");
         if (tok is not null && r.VocabSize is int v && v != tok.VocabSize)
             throw new UserError($"eval-set: --vocab-size {v} disagrees with the tokenizer's {tok.VocabSize} ({tok.Source})");
-        int? begin = r.BeginId ?? tok?.EndOfTextId, sep = r.SepId ?? tok?.EndOfTextId;
+        // Lines packing begins each sequence with the begin token when the tokenizer adds one, else with end-of-text
+        // (the paper's packing); stream packing puts the begin token, when added, before each chunk of seq-len - 1.
+        int? begin = r.BeginId ?? (bos.Add ? bos.Id : tok?.EndOfTextId), sep = r.SepId ?? tok?.EndOfTextId;
 
         // Lines of token ids, file by file. In stream mode each text line keeps its newline so the stream reads as the file.
         var lines = new List<int[]>();
@@ -99,7 +108,7 @@ public static class EvalSetMaker
         if (r.Packing == Packing.Lines)
         {
             if (begin is null || sep is null)
-                throw new UserError("eval-set: --packing lines needs --begin-id and --sep-id (the tokenizer has no <|endoftext|>)");
+                throw new UserError("eval-set: --packing lines needs --begin-id and --sep-id (the tokenizer has no end-of-text token)");
             foreach (var (name, id) in new[] { ("--begin-id", begin.Value), ("--sep-id", sep.Value) })
             {
                 if ((uint)id >= (uint)vocab) throw new UserError($"eval-set: {name} {id} is outside the vocabulary 0..{vocab - 1}");
@@ -108,7 +117,9 @@ public static class EvalSetMaker
         }
         else
         {
-            packed = EvalSetBuilder.PackStream(lines, r.SeqLen);
+            packed = bos.Add
+                ? EvalSetBuilder.PackStream(lines, r.SeqLen - 1).Select(s => (int[])[bos.Id!.Value, .. s]).ToList()
+                : EvalSetBuilder.PackStream(lines, r.SeqLen);
         }
         if (packed.Count == 0) throw new UserError($"eval-set: the input is too short for one sequence of {r.SeqLen} tokens");
         var keep = EvalSetBuilder.PickSequences(packed.Count, r.Sequences, r.Seed);
@@ -128,6 +139,10 @@ public static class EvalSetMaker
         set.Save(outDir, new JsonObject
         {
             ["tokenizer"] = tok?.Source ?? "none (pre-tokenized ids)",
+            ["tokenizer_kind"] = tok?.Kind,
+            ["tokenizer_dir"] = r.TokenizerDir is null ? null : Path.GetFullPath(r.TokenizerDir),
+            ["bos_id"] = bos.Add ? bos.Id : null,
+            ["bos"] = bos.ToString(),
             ["packing"] = r.Packing == Packing.Lines ? "lines" : "stream",
             ["begin_id"] = r.Packing == Packing.Lines ? begin : null,
             ["sep_id"] = r.Packing == Packing.Lines ? sep : null,

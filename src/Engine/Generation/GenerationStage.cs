@@ -95,7 +95,7 @@ public static class GenerationStage
                     var sw = Stopwatch.StartNew();
                     var weights = HfCheckpoint.Load(path);
                     int[][] outputs;
-                    using (var gen = new Gpt2Generator(be, weights)) outputs = gen.Generate(prompts, o.Generation);
+                    using (var gen = new DecoderModel(be, weights)) outputs = gen.Generate(prompts, o.Generation);
                     for (int i = 0; i < prompts.Length; i++)
                     {
                         records.Add(new GenerationRecord(run.Name, step, path, i, prompts[i], promptTexts[i], outputs[i],

@@ -1,6 +1,11 @@
 namespace LearningCurves.Engine.Model;
 
-/// <summary>Where a stored tensor goes in <see cref="Gpt2Weights"/>.</summary>
+/// <summary>
+/// The engine's slot for a tensor: what the forward pass does with it, whatever the architecture calls it. A new
+/// architecture maps its stored names onto these in its <see cref="ArchitectureTable"/>; one whose blocks need a slot
+/// the engine does not have yet (RMSNorm weights without bias, a gated MLP's gate/up/down, separate q/k/v, q_norm/k_norm)
+/// adds the role here, its entries to its table, and the op that reads it to the forward pass.
+/// </summary>
 public enum TensorRole
 {
     Wte, Wpe, LnFW, LnFB, Head,
@@ -21,117 +26,183 @@ public enum TensorTransform
     FusedQkvBias,
 }
 
-/// <summary>One stored tensor of an architecture: its name without prefix, its stored shape, its role and layer.</summary>
-public sealed record TensorSpec(string Name, long[] Shape, TensorRole Role, int Layer, TensorTransform Transform);
+/// <summary>How the engine keeps a tensor on the device (<see cref="DeviceWeights"/>).</summary>
+public enum TensorUse
+{
+    /// <summary>F32 in every precision: embeddings, layer norms, the biases the residual adds apply.</summary>
+    Vector,
+    /// <summary>The right operand of a product (IBackend.UploadWeight: bf16 in bf16 mode).</summary>
+    Matrix,
+    /// <summary>The bias of a product whose output feeds another product (qkv, the MLP's hidden layer): the type of
+    /// that output (bf16 in bf16 mode), as cuBLASLt's epilogues take it.</summary>
+    ProductBias,
+}
+
+/// <summary>A dimension of a stored shape, resolved against a <see cref="ModelConfig"/>.</summary>
+public enum Dim
+{
+    /// <summary>vocab_size (V).</summary>
+    Vocab,
+    /// <summary>n_positions (P).</summary>
+    Positions,
+    /// <summary>n_embd / hidden_size (C).</summary>
+    Embd,
+    /// <summary>3C: fused q | k | v.</summary>
+    Qkv,
+    /// <summary>n_inner / intermediate_size (I).</summary>
+    Inner,
+}
+
+/// <summary>One row of an architecture's table: the stored name (a layer's with <c>{0}</c> for the layer index, no
+/// body prefix), the engine slot, the stored shape, the layout transform and the device use.</summary>
+public sealed record TensorEntry(string Name, TensorRole Role, Dim[] Shape, TensorTransform Transform, TensorUse Use);
+
+/// <summary>One stored tensor of a model: its name without prefix, its stored shape, its role and layer (-1: not in a
+/// block), the transform to the engine's layout and its device use.</summary>
+public sealed record TensorSpec(string Name, long[] Shape, TensorRole Role, int Layer, TensorTransform Transform, TensorUse Use)
+{
+    /// <summary>Elements (stored and engine layouts alike).</summary>
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => checked(a * b));
+
+    public TensorKey Key => new(Role, Layer);
+}
+
+/// <summary>A tensor's place in a model: its role and layer (-1 outside the blocks).</summary>
+public readonly record struct TensorKey(TensorRole Role, int Layer);
 
 /// <summary>
-/// The tensors of each architecture, in one table that loading, saving and the expected-tensor checks all read
-/// (transformers' names: GPT2LMHeadModel and GPTNeoXForCausalLM state dicts). Names are without the body prefix
-/// (<see cref="Prefix"/>), which checkpoints may or may not carry; the head is never prefixed.
+/// The stored tensors of one architecture, declared once: loading, saving, the shape checks, the device upload, random
+/// initialisation and the trainer's parameter layout all iterate it. <see cref="Before"/> come first, then
+/// <see cref="Layer"/> once per block, then <see cref="After"/>, then the <see cref="Head"/> when untied: the order of
+/// the content hash and of the trainer's flat vector.
+/// </summary>
+/// <param name="BodyPrefix">The body's prefix (transformers' base model attribute), which a checkpoint may or may not
+/// carry; the head is never prefixed.</param>
+/// <param name="BufferSuffixes">Names ending so are stored buffers, not parameters (causal masks, rotary frequencies):
+/// ignored when loading, never written.</param>
+public sealed record ArchitectureTable(
+    Architecture Architecture,
+    string BodyPrefix,
+    IReadOnlyList<TensorEntry> Before,
+    IReadOnlyList<TensorEntry> Layer,
+    IReadOnlyList<TensorEntry> After,
+    TensorEntry Head,
+    IReadOnlyList<string> BufferSuffixes);
+
+/// <summary>
+/// The tables of the architectures the engine runs (transformers' names: GPT2LMHeadModel and GPTNeoXForCausalLM state
+/// dicts), and the expansion of a table for one config. Adding an architecture (LLaMA, OLMo, ...) is adding a table
+/// here: names, shapes in <see cref="Dim"/>s, transforms and device uses.
 /// </summary>
 public static class TensorTable
 {
-    public static string Prefix(Architecture a) => a == Architecture.GptNeoX ? "gpt_neox." : "transformer.";
+    private static TensorEntry Vec(string name, TensorRole role, params Dim[] shape) => new(name, role, shape, TensorTransform.None, TensorUse.Vector);
 
-    public static string HeadName(Architecture a) => a == Architecture.GptNeoX ? "embed_out.weight" : "lm_head.weight";
+    private static TensorEntry Mat(string name, TensorRole role, Dim rows, Dim cols, TensorTransform t = TensorTransform.None) =>
+        new(name, role, [rows, cols], t, TensorUse.Matrix);
+
+    private static TensorEntry ProductBias(string name, TensorRole role, Dim d, TensorTransform t = TensorTransform.None) =>
+        new(name, role, [d], t, TensorUse.ProductBias);
+
+    /// <summary>GPT-2: learned positions, Conv1D weights stored [in, out] as the engine keeps them.</summary>
+    public static readonly ArchitectureTable Gpt2 = new(
+        Architecture.Gpt2,
+        "transformer.",
+        [Vec("wte.weight", TensorRole.Wte, Dim.Vocab, Dim.Embd), Vec("wpe.weight", TensorRole.Wpe, Dim.Positions, Dim.Embd)],
+        [
+            Vec("h.{0}.ln_1.weight", TensorRole.Ln1W, Dim.Embd),
+            Vec("h.{0}.ln_1.bias", TensorRole.Ln1B, Dim.Embd),
+            Mat("h.{0}.attn.c_attn.weight", TensorRole.AttnW, Dim.Embd, Dim.Qkv),
+            ProductBias("h.{0}.attn.c_attn.bias", TensorRole.AttnB, Dim.Qkv),
+            Mat("h.{0}.attn.c_proj.weight", TensorRole.AttnProjW, Dim.Embd, Dim.Embd),
+            Vec("h.{0}.attn.c_proj.bias", TensorRole.AttnProjB, Dim.Embd),
+            Vec("h.{0}.ln_2.weight", TensorRole.Ln2W, Dim.Embd),
+            Vec("h.{0}.ln_2.bias", TensorRole.Ln2B, Dim.Embd),
+            Mat("h.{0}.mlp.c_fc.weight", TensorRole.FcW, Dim.Embd, Dim.Inner),
+            ProductBias("h.{0}.mlp.c_fc.bias", TensorRole.FcB, Dim.Inner),
+            Mat("h.{0}.mlp.c_proj.weight", TensorRole.FcProjW, Dim.Inner, Dim.Embd),
+            Vec("h.{0}.mlp.c_proj.bias", TensorRole.FcProjB, Dim.Embd),
+        ],
+        [Vec("ln_f.weight", TensorRole.LnFW, Dim.Embd), Vec("ln_f.bias", TensorRole.LnFB, Dim.Embd)],
+        Mat("lm_head.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
+        [".attn.bias", ".attn.masked_bias"]);
+
+    /// <summary>GPT-NeoX (Pythia): nn.Linear weights [out, in], qkv fused per head.</summary>
+    public static readonly ArchitectureTable GptNeoX = new(
+        Architecture.GptNeoX,
+        "gpt_neox.",
+        [Vec("embed_in.weight", TensorRole.Wte, Dim.Vocab, Dim.Embd)],
+        [
+            Vec("layers.{0}.input_layernorm.weight", TensorRole.Ln1W, Dim.Embd),
+            Vec("layers.{0}.input_layernorm.bias", TensorRole.Ln1B, Dim.Embd),
+            Vec("layers.{0}.post_attention_layernorm.weight", TensorRole.Ln2W, Dim.Embd),
+            Vec("layers.{0}.post_attention_layernorm.bias", TensorRole.Ln2B, Dim.Embd),
+            Mat("layers.{0}.attention.query_key_value.weight", TensorRole.AttnW, Dim.Qkv, Dim.Embd, TensorTransform.FusedQkvWeight),
+            ProductBias("layers.{0}.attention.query_key_value.bias", TensorRole.AttnB, Dim.Qkv, TensorTransform.FusedQkvBias),
+            Mat("layers.{0}.attention.dense.weight", TensorRole.AttnProjW, Dim.Embd, Dim.Embd, TensorTransform.Transpose),
+            Vec("layers.{0}.attention.dense.bias", TensorRole.AttnProjB, Dim.Embd),
+            Mat("layers.{0}.mlp.dense_h_to_4h.weight", TensorRole.FcW, Dim.Inner, Dim.Embd, TensorTransform.Transpose),
+            ProductBias("layers.{0}.mlp.dense_h_to_4h.bias", TensorRole.FcB, Dim.Inner),
+            Mat("layers.{0}.mlp.dense_4h_to_h.weight", TensorRole.FcProjW, Dim.Embd, Dim.Inner, TensorTransform.Transpose),
+            Vec("layers.{0}.mlp.dense_4h_to_h.bias", TensorRole.FcProjB, Dim.Embd),
+        ],
+        [Vec("final_layer_norm.weight", TensorRole.LnFW, Dim.Embd), Vec("final_layer_norm.bias", TensorRole.LnFB, Dim.Embd)],
+        Mat("embed_out.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
+        [".attention.bias", ".attention.masked_bias", ".attention.rotary_emb.inv_freq"]);
+
+    /// <summary>The table of <paramref name="a"/>.</summary>
+    public static ArchitectureTable Of(Architecture a) => a switch
+    {
+        Architecture.Gpt2 => Gpt2,
+        Architecture.GptNeoX => GptNeoX,
+        _ => throw new ArgumentOutOfRangeException(nameof(a), a, "no tensor table for this architecture"),
+    };
+
+    public static string Prefix(Architecture a) => Of(a).BodyPrefix;
+
+    public static string HeadName(Architecture a) => Of(a).Head.Name;
 
     /// <summary>Stored buffers that are not parameters (causal masks, rotary frequencies): ignored when loading.</summary>
-    public static bool IsBuffer(Architecture a, string name) => a == Architecture.GptNeoX
-        ? name.EndsWith(".attention.bias", StringComparison.Ordinal) || name.EndsWith(".attention.masked_bias", StringComparison.Ordinal)
-          || name.EndsWith(".attention.rotary_emb.inv_freq", StringComparison.Ordinal)
-        : name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal);
+    public static bool IsBuffer(Architecture a, string name) =>
+        Of(a).BufferSuffixes.Any(s => name.EndsWith(s, StringComparison.Ordinal));
 
-    /// <summary>The stored tensors of <paramref name="cfg"/> (with the head when <paramref name="untiedHead"/>).</summary>
-    public static IReadOnlyList<TensorSpec> For(Gpt2Config cfg, bool untiedHead)
+    /// <summary>The size of <paramref name="d"/> in <paramref name="cfg"/>.</summary>
+    public static long Size(Dim d, ModelConfig cfg) => d switch
+    {
+        Dim.Vocab => cfg.VocabSize,
+        Dim.Positions => cfg.MaxPositions,
+        Dim.Embd => cfg.Embd,
+        Dim.Qkv => 3L * cfg.Embd,
+        Dim.Inner => cfg.InnerSize,
+        _ => throw new ArgumentOutOfRangeException(nameof(d), d, null),
+    };
+
+    /// <summary>The stored tensors of <paramref name="cfg"/> in table order (with the head when <paramref name="untiedHead"/>).</summary>
+    public static IReadOnlyList<TensorSpec> For(ModelConfig cfg, bool untiedHead)
     {
         ArgumentNullException.ThrowIfNull(cfg);
-        long v = cfg.VocabSize, p = cfg.MaxPositions, c = cfg.Embd, i = cfg.InnerSize;
+        var table = Of(cfg.Architecture);
         var list = new List<TensorSpec>();
-        void Add(string name, long[] shape, TensorRole role, int layer = -1, TensorTransform t = TensorTransform.None) =>
-            list.Add(new TensorSpec(name, shape, role, layer, t));
-        if (cfg.Architecture == Architecture.GptNeoX)
-        {
-            Add("embed_in.weight", [v, c], TensorRole.Wte);
-            for (int l = 0; l < cfg.Layers; l++)
-            {
-                string h = $"layers.{l}.";
-                Add(h + "input_layernorm.weight", [c], TensorRole.Ln1W, l);
-                Add(h + "input_layernorm.bias", [c], TensorRole.Ln1B, l);
-                Add(h + "post_attention_layernorm.weight", [c], TensorRole.Ln2W, l);
-                Add(h + "post_attention_layernorm.bias", [c], TensorRole.Ln2B, l);
-                Add(h + "attention.query_key_value.weight", [3 * c, c], TensorRole.AttnW, l, TensorTransform.FusedQkvWeight);
-                Add(h + "attention.query_key_value.bias", [3 * c], TensorRole.AttnB, l, TensorTransform.FusedQkvBias);
-                Add(h + "attention.dense.weight", [c, c], TensorRole.AttnProjW, l, TensorTransform.Transpose);
-                Add(h + "attention.dense.bias", [c], TensorRole.AttnProjB, l);
-                Add(h + "mlp.dense_h_to_4h.weight", [i, c], TensorRole.FcW, l, TensorTransform.Transpose);
-                Add(h + "mlp.dense_h_to_4h.bias", [i], TensorRole.FcB, l);
-                Add(h + "mlp.dense_4h_to_h.weight", [c, i], TensorRole.FcProjW, l, TensorTransform.Transpose);
-                Add(h + "mlp.dense_4h_to_h.bias", [c], TensorRole.FcProjB, l);
-            }
-            Add("final_layer_norm.weight", [c], TensorRole.LnFW);
-            Add("final_layer_norm.bias", [c], TensorRole.LnFB);
-            if (untiedHead) Add("embed_out.weight", [v, c], TensorRole.Head);
-            return list;
-        }
-        Add("wte.weight", [v, c], TensorRole.Wte);
-        Add("wpe.weight", [p, c], TensorRole.Wpe);
+        TensorSpec Spec(TensorEntry e, int layer) => new(
+            layer < 0 ? e.Name : string.Format(System.Globalization.CultureInfo.InvariantCulture, e.Name, layer),
+            e.Shape.Select(d => Size(d, cfg)).ToArray(), e.Role, layer, e.Transform, e.Use);
+        foreach (var e in table.Before) list.Add(Spec(e, -1));
         for (int l = 0; l < cfg.Layers; l++)
         {
-            string h = $"h.{l}.";
-            Add(h + "ln_1.weight", [c], TensorRole.Ln1W, l);
-            Add(h + "ln_1.bias", [c], TensorRole.Ln1B, l);
-            Add(h + "attn.c_attn.weight", [c, 3 * c], TensorRole.AttnW, l);
-            Add(h + "attn.c_attn.bias", [3 * c], TensorRole.AttnB, l);
-            Add(h + "attn.c_proj.weight", [c, c], TensorRole.AttnProjW, l);
-            Add(h + "attn.c_proj.bias", [c], TensorRole.AttnProjB, l);
-            Add(h + "ln_2.weight", [c], TensorRole.Ln2W, l);
-            Add(h + "ln_2.bias", [c], TensorRole.Ln2B, l);
-            Add(h + "mlp.c_fc.weight", [c, i], TensorRole.FcW, l);
-            Add(h + "mlp.c_fc.bias", [i], TensorRole.FcB, l);
-            Add(h + "mlp.c_proj.weight", [i, c], TensorRole.FcProjW, l);
-            Add(h + "mlp.c_proj.bias", [c], TensorRole.FcProjB, l);
+            foreach (var e in table.Layer) list.Add(Spec(e, l));
         }
-        Add("ln_f.weight", [c], TensorRole.LnFW);
-        Add("ln_f.bias", [c], TensorRole.LnFB);
-        if (untiedHead) Add("lm_head.weight", [v, c], TensorRole.Head);
+        foreach (var e in table.After) list.Add(Spec(e, -1));
+        if (untiedHead) list.Add(Spec(table.Head, -1));
         return list;
     }
 
-    /// <summary>The engine-layout array of <paramref name="s"/> in <paramref name="w"/>.</summary>
-    public static float[] Get(Gpt2Weights w, TensorSpec s)
-    {
-        ArgumentNullException.ThrowIfNull(w);
-        ArgumentNullException.ThrowIfNull(s);
-        var b = s.Layer >= 0 ? w.Blocks[s.Layer] : null;
-        return s.Role switch
-        {
-            TensorRole.Wte => w.Wte,
-            TensorRole.Wpe => w.Wpe,
-            TensorRole.LnFW => w.LnFW,
-            TensorRole.LnFB => w.LnFB,
-            TensorRole.Head => w.LmHead ?? throw new ArgumentException("the weights have a tied head", nameof(s)),
-            TensorRole.Ln1W => b!.Ln1W,
-            TensorRole.Ln1B => b!.Ln1B,
-            TensorRole.AttnW => b!.AttnW,
-            TensorRole.AttnB => b!.AttnB,
-            TensorRole.AttnProjW => b!.AttnProjW,
-            TensorRole.AttnProjB => b!.AttnProjB,
-            TensorRole.Ln2W => b!.Ln2W,
-            TensorRole.Ln2B => b!.Ln2B,
-            TensorRole.FcW => b!.FcW,
-            TensorRole.FcB => b!.FcB,
-            TensorRole.FcProjW => b!.FcProjW,
-            _ => b!.FcProjB,
-        };
-    }
-
     /// <summary>Stored values of <paramref name="s"/> to the engine's layout (same element count).</summary>
-    public static void ToEngine(TensorSpec s, Gpt2Config cfg, ReadOnlySpan<float> stored, Span<float> engine) => Map(s, cfg, stored, engine, toEngine: true);
+    public static void ToEngine(TensorSpec s, ModelConfig cfg, ReadOnlySpan<float> stored, Span<float> engine) => Map(s, cfg, stored, engine, toEngine: true);
 
     /// <summary>The engine's layout back to how <paramref name="s"/> is stored.</summary>
-    public static void ToStored(TensorSpec s, Gpt2Config cfg, ReadOnlySpan<float> engine, Span<float> stored) => Map(s, cfg, engine, stored, toEngine: false);
+    public static void ToStored(TensorSpec s, ModelConfig cfg, ReadOnlySpan<float> engine, Span<float> stored) => Map(s, cfg, engine, stored, toEngine: false);
 
-    private static void Map(TensorSpec s, Gpt2Config cfg, ReadOnlySpan<float> src, Span<float> dst, bool toEngine)
+    private static void Map(TensorSpec s, ModelConfig cfg, ReadOnlySpan<float> src, Span<float> dst, bool toEngine)
     {
         if (src.Length != dst.Length) throw new ArgumentException("source and destination differ in length");
         switch (s.Transform)
@@ -153,7 +224,8 @@ public static class TensorTable
                     }
                     return;
                 }
-            default:
+            case TensorTransform.FusedQkvWeight:
+            case TensorTransform.FusedQkvBias:
                 {
                     // Stored output o = (h * 3 + j) * HS + d (j: q, k, v) <-> engine output e = j * C + h * HS + d.
                     int c = cfg.Embd, nh = cfg.Heads, hs = cfg.HeadSize;
@@ -182,6 +254,8 @@ public static class TensorTable
                     }
                     return;
                 }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(s), s.Transform, "unknown tensor transform");
         }
     }
 }

@@ -39,7 +39,7 @@ internal sealed class BlockBuffers
 
     /// <summary>The buffers, by name, with their lengths and types, for <paramref name="n"/> tokens and at most
     /// <paramref name="m"/> selected rows: what <see cref="Allocate"/> allocates, and what batch sizing counts.</summary>
-    public static IReadOnlyList<(string Name, long Length, DType Type)> Plan(Gpt2Config cfg, Precision precision, long n, long m)
+    public static IReadOnlyList<(string Name, long Length, DType Type)> Plan(ModelConfig cfg, Precision precision, long n, long m)
     {
         long c = cfg.Embd, rows = Math.Max(n, m);
         var act = DTypes.GemmInput(precision);
@@ -59,7 +59,7 @@ internal sealed class BlockBuffers
     }
 
     /// <summary>Allocates <see cref="Plan"/> on <paramref name="be"/>, adding each buffer to <paramref name="owned"/>.</summary>
-    public static BlockBuffers Allocate(IBackend be, Gpt2Config cfg, long n, long m, List<IDeviceBuffer> owned)
+    public static BlockBuffers Allocate(IBackend be, ModelConfig cfg, long n, long m, List<IDeviceBuffer> owned)
     {
         var made = new Dictionary<string, IDeviceBuffer>(StringComparer.Ordinal);
         foreach (var (name, length, type) in Plan(cfg, be.Precision, n, m))
@@ -73,8 +73,8 @@ internal sealed class BlockBuffers
 }
 
 /// <summary>
-/// The transformer blocks, written once for scoring (<see cref="Gpt2Model"/>) and generation with a KV cache
-/// (<see cref="Gpt2Generator"/>), for every architecture: the caller embeds the tokens into Residual and supplies the
+/// The transformer blocks, written once for scoring (<see cref="DecoderModel.Score"/>) and generation with a KV cache
+/// (<see cref="DecoderModel.Generate"/>), for every architecture: the caller embeds the tokens into Residual and supplies the
 /// attention step (full causal or cached); everything else, the final layer norm included, is here.
 /// </summary>
 /// <remarks>
@@ -113,7 +113,7 @@ internal static class TransformerBlocks
     /// of those M rows (M, C), PickedResidual their residual stream. Without, M = B*T, Norm holds the final norm of
     /// every row and Residual the final residual stream.
     /// </summary>
-    public static void Run(IBackend be, Gpt2Config cfg, Gpt2DeviceWeights weights, BlockBuffers a, int b, int t, int past,
+    public static void Run(IBackend be, ModelConfig cfg, DeviceWeights weights, BlockBuffers a, int b, int t, int past,
         Action<int, float> attention, IDeviceBuffer? rows = null, int m = 0)
     {
         int c = cfg.Embd, n = b * t, rotary = cfg.RotaryDims;
@@ -166,7 +166,7 @@ internal static class TransformerBlocks
     }
 
     /// <summary>output (R, C) = gelu(Norm (R, C) @ Wfc + bfc) @ Wp, without Wp's bias, which the residual add brings.</summary>
-    private static void Mlp(IBackend be, Gpt2Config cfg, Gpt2DeviceWeights.Block w, BlockBuffers a, IDeviceBuffer output, int r, int c)
+    private static void Mlp(IBackend be, ModelConfig cfg, DeviceWeights.Block w, BlockBuffers a, IDeviceBuffer output, int r, int c)
     {
         int inner = cfg.InnerSize;
         if (cfg.Gelu == GeluKind.Erf)

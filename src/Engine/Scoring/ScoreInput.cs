@@ -13,7 +13,7 @@ public static class ScoreInput
 {
     /// <summary>Sequences of an ids file (one per line); empty files, ids outside the vocabulary and sequences longer
     /// than n_positions are errors naming the file.</summary>
-    public static List<int[]> FromIds(string path, Gpt2Config cfg)
+    public static List<int[]> FromIds(string path, ModelConfig cfg)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         var seqs = TokenIdsFile.Read(path);
@@ -23,8 +23,9 @@ public static class ScoreInput
     }
 
     /// <summary>The text of <paramref name="path"/> tokenized and cut into consecutive sequences of
-    /// <paramref name="seqLen"/> tokens (the last may be shorter).</summary>
-    public static List<int[]> FromText(string path, Gpt2Tokenizer tokenizer, Gpt2Config cfg, int seqLen)
+    /// <paramref name="seqLen"/> tokens (the last may be shorter). When <paramref name="begin"/> adds a begin token,
+    /// each sequence is that token followed by the next seqLen-1 tokens of the text.</summary>
+    public static List<int[]> FromText(string path, TextTokenizer tokenizer, ModelConfig cfg, int seqLen, BeginToken? begin = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -45,22 +46,29 @@ public static class ScoreInput
         var ids = tokenizer.Encode(text);
         if (ids.Length == 0) throw UserError.InFile(path, "the text has no tokens");
         var seqs = new List<int[]>();
-        for (int i = 0; i < ids.Length; i += seqLen) seqs.Add(ids.AsSpan(i, Math.Min(seqLen, ids.Length - i)).ToArray());
+        if (begin is { Add: true, Id: int bos })
+        {
+            for (int i = 0; i < ids.Length; i += seqLen - 1) seqs.Add([bos, .. ids.AsSpan(i, Math.Min(seqLen - 1, ids.Length - i))]);
+        }
+        else
+        {
+            for (int i = 0; i < ids.Length; i += seqLen) seqs.Add(ids.AsSpan(i, Math.Min(seqLen, ids.Length - i)).ToArray());
+        }
         Check(path, seqs, cfg);
         return seqs;
     }
 
     /// <summary>The tokenizer for scoring text with a model: the folder's own, or the built-in GPT-2 one, which must fit
     /// the model's vocabulary.</summary>
-    public static Gpt2Tokenizer TokenizerFor(string modelDir, Gpt2Config cfg)
+    public static TextTokenizer TokenizerFor(string modelDir, ModelConfig cfg)
     {
         ArgumentNullException.ThrowIfNull(cfg);
-        bool own = Gpt2Tokenizer.FolderHasTokenizer(modelDir);
-        var tok = Gpt2Tokenizer.FromFolder(modelDir);
+        bool own = TextTokenizer.FolderHasTokenizerFiles(modelDir);
+        var tok = TextTokenizer.Load(modelDir);
         if (tok.VocabSize > cfg.VocabSize)
         {
             throw own
-                ? UserError.InFile(Path.Combine(modelDir, Gpt2Tokenizer.VocabFile),
+                ? UserError.InFile(File.Exists(Path.Combine(modelDir, Gpt2Tokenizer.VocabFile)) ? Path.Combine(modelDir, Gpt2Tokenizer.VocabFile) : tok.Source,
                     $"the tokenizer has {tok.VocabSize} ids but the model's vocab_size is {cfg.VocabSize}")
                 : UserError.InFile(modelDir,
                     $"no tokenizer: the folder has no {Gpt2Tokenizer.VocabFile} + {Gpt2Tokenizer.MergesFile}, and the built-in GPT-2 tokenizer's {tok.VocabSize} ids do not fit the model's vocab_size {cfg.VocabSize}");
@@ -68,7 +76,7 @@ public static class ScoreInput
         return tok;
     }
 
-    private static void Check(string path, List<int[]> seqs, Gpt2Config cfg)
+    private static void Check(string path, List<int[]> seqs, ModelConfig cfg)
     {
         for (int s = 0; s < seqs.Count; s++)
         {

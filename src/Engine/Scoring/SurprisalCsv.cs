@@ -17,7 +17,7 @@ public static class SurprisalCsv
     public const string Header = "sequence,position,token,surprisal_bits";
 
     /// <summary>Writes the CSV for <paramref name="sequences"/> to <paramref name="outPath"/>; returns the row count.</summary>
-    public static long Write(string outPath, Gpt2Model model, IReadOnlyList<int[]> sequences, int batchSize = 32)
+    public static long Write(string outPath, DecoderModel model, IReadOnlyList<int[]> sequences, int batchSize = 32)
     {
         ArgumentNullException.ThrowIfNull(outPath);
         ArgumentNullException.ThrowIfNull(model);

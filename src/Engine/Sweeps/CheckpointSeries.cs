@@ -10,8 +10,10 @@ public sealed record Checkpoint(long Step, string Path);
 /// <summary>
 /// Finds the checkpoints of a pre-training run. A run is
 /// <list type="bullet">
-/// <item>a folder whose sub-folders are named <c>checkpoint-STEP</c> (Hugging Face Trainer), <c>stepN</c> or
-/// <c>step-N</c> (Pythia-style revisions) or <c>stepN-tokensT</c> (OLMo, T a token count such as 4B or 210M);</item>
+/// <item>a folder whose sub-folders are named like a step (see <see cref="StepOf"/>): <c>checkpoint-STEP</c>
+/// (Hugging Face Trainer, CRFM Mistral), <c>stepN</c> (Pythia), <c>step-N</c> (SmolLM2), <c>stepN-tokensT</c> (OLMo,
+/// T a token count such as 4B or 210M), <c>stage1-stepN-tokensT</c> (OLMo-2's pre-training stage) or <c>ckpt_NNN</c>
+/// (LLM360 Amber; the step is NNN); one run may mix these names;</item>
 /// <item>a Hugging Face hub cache repo folder <c>models--ORG--NAME</c> (see <see cref="HubCache"/>): every revision in
 /// <c>refs/</c> named like a step, at <c>snapshots/COMMIT/</c>; <c>DIR@REV,REV...</c> picks revisions instead, where a
 /// revision not named like a step (e.g. main) is given its step as <c>REV:STEP</c>;</item>
@@ -21,16 +23,24 @@ public sealed record Checkpoint(long Step, string Path);
 /// </summary>
 public static partial class CheckpointSeries
 {
-    [GeneratedRegex(@"^(?:checkpoint-|step-?)(\d+)(?:-tokens\d+(?:\.\d+)?[KMBT]?)?$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:(?:stage1-)?step-?(\d+)(?:-tokens\d+(?:\.\d+)?[KMBT]?)?|checkpoint-(\d+)|ckpt_(\d+))$", RegexOptions.CultureInvariant)]
     private static partial Regex StepName();
 
-    /// <summary>The step a checkpoint folder or revision name encodes, or null when it is not named like a step.</summary>
+    /// <summary>
+    /// The step a checkpoint folder or revision name encodes, or null when it is not named like a step. Step names:
+    /// <c>stepN</c>, <c>step-N</c>, <c>stepN-tokensT</c> and <c>stage1-stepN-tokensT</c> (T digits with an optional
+    /// fraction and K/M/B/T), <c>checkpoint-N</c> and <c>ckpt_N</c> (leading zeros allowed: ckpt_007 is step 7). Other
+    /// stages (OLMo-2's <c>stage2-ingredient1-step...</c>, whose steps count from 0 again) are not step names.
+    /// </summary>
     public static long? StepOf(string name)
     {
         var m = StepName().Match(name);
         if (!m.Success) return null;
-        return long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step) ? step : null;
+        return long.TryParse(Digits(m), NumberStyles.None, CultureInfo.InvariantCulture, out long step) ? step : null;
     }
+
+    private static string Digits(Match m) =>
+        m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Success ? m.Groups[2].Value : m.Groups[3].Value;
 
     public static IReadOnlyList<Checkpoint> Discover(string runPath)
     {
@@ -55,12 +65,12 @@ public static partial class CheckpointSeries
             {
                 var m = StepName().Match(System.IO.Path.GetFileName(sub));
                 if (!m.Success) continue;
-                if (!long.TryParse(m.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step))
+                if (!long.TryParse(Digits(m), NumberStyles.None, CultureInfo.InvariantCulture, out long step))
                     throw UserError.InFile(sub, "step number too large");
                 found.Add(new Checkpoint(step, System.IO.Path.GetFullPath(sub)));
             }
             if (found.Count == 0)
-                throw UserError.InFile(runPath, "no checkpoints found (expected sub-folders checkpoint-STEP, stepN, step-N or stepN-tokensT, a Hugging Face hub cache folder models--ORG--NAME, or a list file of 'step path' lines)");
+                throw UserError.InFile(runPath, "no checkpoints found (expected sub-folders checkpoint-STEP, stepN, step-N, stepN-tokensT, stage1-stepN-tokensT or ckpt_STEP, a Hugging Face hub cache folder models--ORG--NAME, or a list file of 'step path' lines)");
         }
         else
         {

@@ -44,7 +44,7 @@ public sealed class EvalScorer
     public long TokensPerCheckpoint => (long)_groups.Length * _eval.SeqLen;
 
     /// <summary>Checks the model can score this eval set; a <see cref="UserError"/> naming its source otherwise.</summary>
-    public void CheckModel(Gpt2Config cfg, string source)
+    public void CheckModel(ModelConfig cfg, string source)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         if (cfg.VocabSize < _eval.VocabSize)
@@ -54,7 +54,7 @@ public sealed class EvalScorer
     }
 
     /// <summary>Fills <paramref name="row"/> (Examples values) with surprisals in bits; <paramref name="progress"/> gets the fraction done.</summary>
-    public void Score(Gpt2Model model, Span<float> row, Action<double>? progress = null)
+    public void Score(DecoderModel model, Span<float> row, Action<double>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (row.Length != _eval.Examples) throw new ArgumentException($"row has {row.Length} values, the eval set {_eval.Examples} examples");
@@ -84,7 +84,7 @@ public sealed class EvalScorer
     }
 
     /// <summary>Word targets: each example's word surprisal (tokens + boundary correction, <see cref="WordSurprisal"/>).</summary>
-    private void ScoreWords(Gpt2Model model, Span<float> row, Action<double>? progress)
+    private void ScoreWords(DecoderModel model, Span<float> row, Action<double>? progress)
     {
         var words = _eval.Words!;
         var boundary = _boundary ??= words.BoundaryMask(model.Config.VocabSize);

@@ -7,9 +7,9 @@ namespace LearningCurves.Engine.Sweeps;
 /// <summary>Reads Hugging Face GPT-2 checkpoint folders (config.json + safetensors) for the sweep.</summary>
 public sealed class HfCheckpointReader : ICheckpointReader
 {
-    public Gpt2Config ReadConfig(string dir) => HfConfig.LoadFromFolder(dir);
+    public ModelConfig ReadConfig(string dir) => HfConfig.LoadFromFolder(dir);
 
-    public Gpt2Weights Load(string dir) => HfCheckpoint.Load(dir);
+    public ModelWeights Load(string dir) => HfCheckpoint.Load(dir);
 
     public long BytesOnDisk(string dir)
     {

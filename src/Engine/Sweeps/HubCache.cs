@@ -9,8 +9,11 @@ namespace LearningCurves.Engine.Sweeps;
 /// commit hash the revision (branch or tag) pointed at when it was downloaded, <c>snapshots/COMMIT/</c> holds that
 /// commit's files as symbolic links into <c>blobs/</c> (content-addressed), which are followed like any file.
 ///
-/// A run given as the repo folder is every revision named like a step (step0, step1000, step-5, checkpoint-7,
-/// step1000-tokens4B), in step order; <c>main</c> and other names are left out, because their step is not in their name.
+/// A run given as the repo folder is every revision (branch or tag: huggingface_hub writes both as refs/NAME) named
+/// like a step (step0, step1000, step-5, checkpoint-7, step1000-tokens4B, stage1-step1000-tokens5B, ckpt_007; see
+/// <see cref="CheckpointSeries.StepOf"/>), in step order; <c>main</c> and other names are left out, because their step
+/// is not in their name. Two names for one step at one commit (a branch and a tag, or OLMo-2's stage1-stepN-tokensT
+/// beside stepN-tokensT) are one checkpoint; at different commits they are an error naming both.
 /// A run given as <c>REPO@REV,REV,...</c> is exactly those revisions; one not named like a step needs its step spelled
 /// out as <c>REV:STEP</c> (<c>models--EleutherAI--pythia-70m@main:143000</c>).
 /// </summary>
@@ -65,7 +68,9 @@ public static class HubCache
         {
             foreach (var (rev, _) in refs)
             {
-                if (CheckpointSeries.StepOf(rev) is long step) wanted.Add((rev, step));
+                if (CheckpointSeries.StepOf(rev) is long step
+                    && !wanted.Any(w => w.Step == step && byName[w.Rev] == byName[rev]))
+                    wanted.Add((rev, step));
             }
             if (wanted.Count == 0)
             {

@@ -6,10 +6,10 @@ namespace LearningCurves.Engine.Sweeps;
 public interface ICheckpointReader
 {
     /// <summary>The model config alone (cheap), for the checks made before any work.</summary>
-    Gpt2Config ReadConfig(string dir);
+    ModelConfig ReadConfig(string dir);
 
     /// <summary>Every weight, widened to float32.</summary>
-    Gpt2Weights Load(string dir);
+    ModelWeights Load(string dir);
 
     /// <summary>The bytes <see cref="Load"/> reads (config and weight files), for the summary.</summary>
     long BytesOnDisk(string dir);

@@ -1,68 +1,10 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using LearningCurves.Formats;
 using LearningCurves.Formats.IO;
 using LearningCurves.Formats.Curves;
 using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Engine.Sweeps;
-
-/// <summary>The state of one row (one checkpoint) of a run's curve file.</summary>
-public enum RowStatus
-{
-    Pending,
-    Done,
-    Failed,
-}
-
-/// <summary>
-/// What is known about one row: its status, the checksum of its bytes when done, the reason when failed, the content
-/// hash of the checkpoint's weights when it was loaded (<c>weights_hash</c>), and, in the merged view, the step whose
-/// weights it serves when another row of the run has the same hash and a larger step (<c>duplicate_of</c>).
-/// </summary>
-public sealed record RowRecord(int Row, long Step, string Path, RowStatus Status, string? Checksum = null, string? Reason = null, string? Device = null,
-    string? WeightsHash = null, long? DuplicateOf = null)
-{
-    public JsonObject ToJson()
-    {
-        var o = new JsonObject
-        {
-            ["row"] = Row,
-            ["step"] = Step,
-            ["path"] = Path,
-            ["status"] = Status.ToString().ToLowerInvariant(),
-        };
-        if (Checksum is not null) o["checksum"] = Checksum;
-        if (Reason is not null) o["reason"] = Reason;
-        if (Device is not null) o["device"] = Device;
-        if (WeightsHash is not null) o["weights_hash"] = WeightsHash;
-        if (DuplicateOf is long d) o["duplicate_of"] = d;
-        return o;
-    }
-
-    public static RowRecord FromJson(JsonNode? n, string file)
-    {
-        try
-        {
-            var o = n as JsonObject ?? throw UserError.InFile(file, "a row record must be a JSON object");
-            var status = (o["status"]?.GetValue<string>()) switch
-            {
-                "pending" => RowStatus.Pending,
-                "done" => RowStatus.Done,
-                "failed" => RowStatus.Failed,
-                var s => throw UserError.InFile(file, $"unknown row status '{s}'"),
-            };
-            return new RowRecord(o["row"]!.GetValue<int>(), o["step"]!.GetValue<long>(), o["path"]!.GetValue<string>(), status,
-                o["checksum"]?.GetValue<string>(), o["reason"]?.GetValue<string>(), o["device"]?.GetValue<string>(),
-                o["weights_hash"]?.GetValue<string>(), o["duplicate_of"]?.GetValue<long>());
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
-        {
-            throw UserError.InFile(file, "malformed row record");
-        }
-    }
-}
 
 /// <summary>
 /// One run's output folder: <c>surprisal.npy</c> float32 (checkpoints, examples), <c>steps.npy</c> int64
@@ -85,8 +27,6 @@ public sealed class RunStore
     public const string RowsDir = "rows";
     private const string LockFile = ".lock";
 
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
-
     public RunStore(string dir)
     {
         Dir = Path.GetFullPath(dir);
@@ -107,7 +47,7 @@ public sealed class RunStore
     /// were started for the same eval set, checkpoints, backend and precision (refused otherwise, before any work).
     /// <paramref name="header"/> is the manifest without its "rows".
     /// </summary>
-    public void Prepare(JsonObject header, IReadOnlyList<Checkpoint> checkpoints, int examples)
+    public void Prepare(RunManifest header, IReadOnlyList<Checkpoint> checkpoints, int examples)
     {
         ArgumentNullException.ThrowIfNull(header);
         ArgumentNullException.ThrowIfNull(checkpoints);
@@ -130,19 +70,18 @@ public sealed class RunStore
         CurveFileWriter.Create(SurprisalPath, checkpoints.Count, examples);
         Npy.Write<long>(Path.Combine(Dir, StepsFile), checkpoints.Select(c => c.Step).ToArray(), checkpoints.Count);
         Durable.SyncDirectory(Dir);
-        var m = (JsonObject)header.DeepClone();
-        m["rows"] = new JsonArray(checkpoints.Select((c, i) => (JsonNode)new RowRecord(i, c.Step, c.Path, RowStatus.Pending).ToJson()).ToArray());
-        Durable.ReplaceFile(ManifestPath, m.ToJsonString(Indented) + "\n");
+        var m = header with { Rows = [.. checkpoints.Select((c, i) => new RowRecord(i, c.Step, c.Path, RowStatus.Pending))] };
+        Durable.ReplaceFile(ManifestPath, m.ToFileText());
     }
 
-    private void CheckCompatible(JsonObject old, JsonObject now, IReadOnlyList<Checkpoint> checkpoints)
+    private void CheckCompatible(RunManifest old, RunManifest now, IReadOnlyList<Checkpoint> checkpoints)
     {
-        string? oldHash = old["eval_set"]?["hash"]?.GetValue<string>();
-        string? newHash = now["eval_set"]?["hash"]?.GetValue<string>();
+        string? oldHash = old.EvalSet?.Hash;
+        string? newHash = now.EvalSet?.Hash;
         if (oldHash != newHash)
             throw UserError.InFile(ManifestPath, $"the eval set changed since these curve files were started ({oldHash} then, {newHash} now); use the original eval set or a new --out");
-        var oldRows = old["rows"] as JsonArray ?? throw UserError.InFile(ManifestPath, "lacks 'rows'");
-        var oldCps = oldRows.Select(r => (r!["step"]!.GetValue<long>(), r["path"]!.GetValue<string>())).ToList();
+        var oldRows = old.Rows ?? throw UserError.InFile(ManifestPath, "lacks 'rows'");
+        var oldCps = oldRows.Select(r => (r.Step, r.Path)).ToList();
         if (oldCps.Count != checkpoints.Count || !oldCps.SequenceEqual(checkpoints.Select(c => (c.Step, c.Path))))
         {
             int i = 0;
@@ -152,47 +91,25 @@ public sealed class RunStore
                 : $"{oldCps.Count} checkpoints then, {checkpoints.Count} now";
             throw UserError.InFile(ManifestPath, $"the run's checkpoints changed since these curve files were started ({diff}); use a new --out");
         }
-        foreach (var key in new[] { "backend", "precision" })
+        foreach (var (key, a, b) in new[] { ("backend", old.Backend, now.Backend), ("precision", old.Precision, now.Precision) })
         {
-            string? a = old[key]?.GetValue<string>(), b = now[key]?.GetValue<string>();
             if (a != b)
                 throw UserError.InFile(ManifestPath, $"these curve files were started with {key} {a}; this run asks for {b} (mixing them in one file is refused; use a new --out)");
         }
     }
 
-    public JsonObject ReadManifest()
-    {
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(ManifestPath)) as JsonObject ?? throw UserError.InFile(ManifestPath, "not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw UserError.InFile(ManifestPath, $"invalid JSON ({e.Message})");
-        }
-    }
+    public RunManifest ReadManifest() => RunManifest.ReadStrict(ManifestPath);
 
     /// <summary>Every row's current record: the manifest's row list overlaid with the record files (the source of truth).</summary>
     public RowRecord[] ReadRows()
     {
-        var m = ReadManifest();
-        var arr = m["rows"] as JsonArray ?? throw UserError.InFile(ManifestPath, "lacks 'rows'");
-        var rows = arr.Select(n => RowRecord.FromJson(n, ManifestPath)).ToArray();
+        var rows = (ReadManifest().Rows ?? throw UserError.InFile(ManifestPath, "lacks 'rows'")).ToArray();
         for (int i = 0; i < rows.Length; i++)
         {
             if (rows[i].Row != i) throw UserError.InFile(ManifestPath, $"rows[{i}] says row {rows[i].Row}");
             string p = RowPath(i);
             if (!File.Exists(p)) continue;
-            JsonNode? node;
-            try
-            {
-                node = JsonNode.Parse(File.ReadAllText(p));
-            }
-            catch (JsonException e)
-            {
-                throw UserError.InFile(p, $"invalid JSON ({e.Message})");
-            }
-            var r = RowRecord.FromJson(node, p);
+            var r = RowRecord.Read(p);
             if (r.Row != i || r.Step != rows[i].Step) throw UserError.InFile(p, $"record is for row {r.Row} step {r.Step}, expected row {i} step {rows[i].Step}");
             rows[i] = r;
         }
@@ -224,7 +141,7 @@ public sealed class RunStore
     public void Record(RowRecord r, Action? betweenSteps = null)
     {
         ArgumentNullException.ThrowIfNull(r);
-        Durable.ReplaceFile(RowPath(r.Row), r.ToJson().ToJsonString(Indented) + "\n");
+        Durable.ReplaceFile(RowPath(r.Row), r.ToFileText());
         betweenSteps?.Invoke();
         RefreshManifest();
     }
@@ -238,10 +155,8 @@ public sealed class RunStore
 
     private void RefreshManifestLocked()
     {
-        var m = ReadManifest();
-        var rows = ReadRows();
-        m["rows"] = new JsonArray(rows.Select(x => (JsonNode)x.ToJson()).ToArray());
-        string text = m.ToJsonString(Indented) + "\n";
+        var m = ReadManifest() with { Rows = ReadRows() };
+        string text = m.ToFileText();
         if (File.ReadAllText(ManifestPath) == text) return;
         Durable.ReplaceFile(ManifestPath, text);
     }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
@@ -8,6 +7,7 @@ using LearningCurves.Formats;
 using LearningCurves.Formats.EvalSets;
 using LearningCurves.Formats.Tokenization;
 using LearningCurves.Formats.Curves;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Engine.Sweeps;
 
@@ -31,7 +31,7 @@ public sealed class SweepOptions
 
     /// <summary>When set, the batch is this function of the largest model of the sweep (by parameters) and the eval
     /// set's sequence length instead of <see cref="BatchSequences"/>: `sweep` without --batch sizes it to the card.</summary>
-    public Func<Gpt2Config, int, int>? ChooseBatch { get; init; }
+    public Func<ModelConfig, int, int>? ChooseBatch { get; init; }
 
     /// <summary>Tests only: a pause (ms) inside each row write and between a row's record and the manifest merge.</summary>
     public int TestPauseMs { get; init; }
@@ -75,7 +75,7 @@ public interface ISweepObserver
 /// </summary>
 public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISweepObserver observer)
 {
-    private sealed record RunPlan(SweepRunSpec Spec, IReadOnlyList<Checkpoint> Checkpoints, RunStore Store, JsonObject Header)
+    private sealed record RunPlan(SweepRunSpec Spec, IReadOnlyList<Checkpoint> Checkpoints, RunStore Store, RunManifest Header)
     {
         /// <summary>Done rows of this run by weights hash (this process's and, as last read, other shards').</summary>
         public Dictionary<string, RowRecord> Scored { get; } = new(StringComparer.Ordinal);
@@ -83,7 +83,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
 
     private sealed record WorkItem(RunPlan Run, int Row);
 
-    private sealed record Loaded(Gpt2Weights? Weights, string? Error, double Seconds, long Bytes);
+    private sealed record Loaded(ModelWeights? Weights, string? Error, double Seconds, long Bytes);
 
     public SweepSummary Run(SweepOptions o)
     {
@@ -95,7 +95,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         var eval = o.EvalSet;
         var wall = Stopwatch.StartNew();
 
-        Gpt2Config? largest = null;
+        ModelConfig? largest = null;
         // Everything that can refuse the sweep happens here, before any row is computed.
         var plans = new List<RunPlan>();
         foreach (var spec in o.Runs)
@@ -186,7 +186,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                     {
                         var w = loaded.Weights!;
                         scorer.CheckModel(w.Config, cp.Path);
-                        using var model = new Gpt2Model(backend, w);
+                        using var model = new DecoderModel(backend, w);
                         scorer.Score(model, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
                         tokens = scorer.TokensPerCheckpoint;
                     }
@@ -273,17 +273,17 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         });
     }
 
-    private Gpt2Config? CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)
+    private ModelConfig? CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)
     {
         // A tokenizer beside the run (its root, else its first checkpoint) must have the eval set's vocabulary: the
         // same ids must mean the same tokens. One that cannot be read is left to the user; the configs are still checked.
-        string? tokDir = new[] { spec.Path, cps[0].Path }.FirstOrDefault(d => Directory.Exists(d) && Gpt2Tokenizer.FolderHasTokenizer(d));
+        string? tokDir = new[] { spec.Path, cps[0].Path }.FirstOrDefault(d => Directory.Exists(d) && TextTokenizer.FolderHasTokenizerFiles(d));
         if (tokDir is not null)
         {
             int? size = null;
             try
             {
-                size = Gpt2Tokenizer.FromFolder(tokDir).VocabSize;
+                size = TextTokenizer.Load(tokDir).VocabSize;
             }
             catch (UserError)
             {
@@ -291,10 +291,10 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             if (size is int v && v != eval.VocabSize)
                 throw UserError.InFile(tokDir, $"run '{spec.Name}': its tokenizer has {v} ids, the eval set's {eval.VocabSize}; refused before any work");
         }
-        Gpt2Config? first = null;
+        ModelConfig? first = null;
         foreach (var cp in cps)
         {
-            Gpt2Config cfg;
+            ModelConfig cfg;
             try
             {
                 cfg = reader.ReadConfig(cp.Path);
@@ -312,54 +312,44 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         return first;
     }
 
-    private JsonObject Header(SweepRunSpec spec, int checkpoints, Gpt2Config? cfg, EvalSet eval) => new()
+    private RunManifest Header(SweepRunSpec spec, int checkpoints, ModelConfig? cfg, EvalSet eval) => new()
     {
-        ["format"] = "learning-curves-sweep/1",
-        ["run"] = spec.Name,
-        ["run_path"] = Path.GetFullPath(spec.Path),
-        ["eval_set"] = new JsonObject
+        Format = RunManifest.FormatName,
+        Run = spec.Name,
+        RunPath = Path.GetFullPath(spec.Path),
+        EvalSet = new EvalSetEntry
         {
-            ["path"] = eval.Dir,
-            ["hash"] = eval.ContentHash,
-            ["sequences"] = eval.SequenceCount,
-            ["seq_len"] = eval.SeqLen,
-            ["examples"] = eval.Examples,
-            ["vocab_size"] = eval.VocabSize,
+            Path = eval.Dir,
+            Hash = eval.ContentHash,
+            Sequences = eval.SequenceCount,
+            SeqLen = eval.SeqLen,
+            Examples = eval.Examples,
+            VocabSize = eval.VocabSize,
         },
-        ["model_config"] = cfg is null ? null : new JsonObject
+        ModelConfig = cfg is null ? null : new ModelConfigEntry
         {
-            ["model_type"] = cfg.ModelType,
-            // The model's (possibly padded) vocabulary: surprisal normalises over all of its logits, as transformers
-            // does; the eval set's (the tokenizer's) is eval_set.vocab_size.
-            ["vocab_size"] = cfg.VocabSize,
-            ["n_positions"] = cfg.MaxPositions,
-            ["n_embd"] = cfg.Embd,
-            ["n_layer"] = cfg.Layers,
-            ["n_head"] = cfg.Heads,
-            ["n_inner"] = cfg.InnerSize,
-            ["layer_norm_epsilon"] = cfg.LayerNormEpsilon,
-            ["scale_attn_weights"] = cfg.ScaleAttnWeights,
-            ["scale_attn_by_inverse_layer_idx"] = cfg.ScaleAttnByInverseLayerIdx,
-            ["tie_word_embeddings"] = cfg.TieWordEmbeddings,
-            ["rotary_dims"] = cfg.RotaryDims,
-            ["rotary_emb_base"] = cfg.Architecture == Architecture.GptNeoX ? cfg.RotaryBase : null,
-            ["use_parallel_residual"] = cfg.ParallelResidual,
-            ["gelu"] = cfg.Gelu == GeluKind.Erf ? "erf" : "tanh",
+            ModelType = cfg.ModelType,
+            VocabSize = cfg.VocabSize,
+            Positions = cfg.MaxPositions,
+            Embd = cfg.Embd,
+            Layers = cfg.Layers,
+            Heads = cfg.Heads,
+            Inner = cfg.InnerSize,
+            LayerNormEpsilon = cfg.LayerNormEpsilon,
+            ScaleAttnWeights = cfg.ScaleAttnWeights,
+            ScaleAttnByInverseLayerIdx = cfg.ScaleAttnByInverseLayerIdx,
+            TieWordEmbeddings = cfg.TieWordEmbeddings,
+            RotaryDims = cfg.RotaryDims,
+            RotaryBase = cfg.Architecture == Architecture.GptNeoX ? cfg.RotaryBase : null,
+            ParallelResidual = cfg.ParallelResidual,
+            Gelu = cfg.Gelu == GeluKind.Erf ? "erf" : "tanh",
         },
-        ["engine_version"] = EngineInfo.Version,
-        ["backend"] = backend.Name,
-        ["precision"] = backend.Precision.ToString().ToLowerInvariant(),
-        ["device"] = backend.DeviceName,
-        ["surprisal"] = new JsonObject
-        {
-            ["file"] = RunStore.SurprisalFile,
-            ["dtype"] = "float32",
-            ["shape"] = new JsonArray(checkpoints, eval.Examples),
-            ["order"] = "C",
-            ["units"] = "bits",
-            ["missing"] = "NaN",
-        },
-        ["steps"] = new JsonObject { ["file"] = RunStore.StepsFile, ["dtype"] = "int64" },
+        EngineVersion = EngineInfo.Version,
+        Backend = backend.Name,
+        Precision = backend.Precision.ToString().ToLowerInvariant(),
+        Device = backend.DeviceName,
+        Surprisal = new SurprisalEntry { Shape = [checkpoints, eval.Examples] },
+        Steps = new StepsEntry(),
     };
 
     /// <summary>Tests only: a marker on stderr so a test can kill the process at a known point.</summary>

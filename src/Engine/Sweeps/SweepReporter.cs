@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Engine.Sweeps;
 

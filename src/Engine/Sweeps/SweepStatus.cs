@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using LearningCurves.Formats;
+using LearningCurves.Formats.Runs;
 
 namespace LearningCurves.Engine.Sweeps;
 

@@ -14,12 +14,39 @@ public enum CurveLayout
     ExamplesFirst,
 }
 
+/// <summary>One run's curves, read in blocks of examples: from a file (<see cref="CurveFileReader"/>) or from memory
+/// (<see cref="LoadedCurves"/>).</summary>
+public interface ICurveBlocks
+{
+    /// <summary>Where the curves come from, for messages.</summary>
+    string Path { get; }
+
+    /// <summary>0-based run number, for messages.</summary>
+    int Run { get; }
+
+    CurveLayout Layout { get; }
+
+    int Checkpoints { get; }
+
+    int Examples { get; }
+
+    /// <summary>Bytes of scratch <see cref="ReadBlock"/> needs for <paramref name="count"/> examples.</summary>
+    int ScratchBytes(int count);
+
+    /// <summary>
+    /// Reads examples [first, first + count) into <paramref name="dst"/> point-major: dst[k * ld + c] = value of example
+    /// first + c at checkpoint k. Throws <see cref="NonFiniteCurveError"/> naming run, example and checkpoint of the
+    /// first non-finite value.
+    /// </summary>
+    void ReadBlock(int first, int count, Span<double> dst, int ld, byte[] scratch);
+}
+
 /// <summary>
 /// One run's curves in a 2-D float32/float64 .npy, read in blocks of examples with positional reads (no whole-file
 /// load, no memory map, so memory stays at the block size however large the file). Thread-safe: reads share no
 /// position state. The sweep writes these files with <see cref="CurveFileWriter"/>.
 /// </summary>
-public sealed class CurveFileReader : IDisposable
+public sealed class CurveFileReader : ICurveBlocks, IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly long _dataOffset;
@@ -82,6 +109,9 @@ public sealed class CurveFileReader : IDisposable
 
     public int Examples { get; }
 
+    /// <summary>Checkpoints in the file, kept or not.</summary>
+    public int StoredCheckpoints => _stored;
+
     /// <summary>Bytes of scratch <see cref="ReadBlock"/> needs for <paramref name="count"/> examples.</summary>
     public int ScratchBytes(int count) => checked(count * (_examplesMajor ? _stored : Checkpoints) * _itemSize);
 
@@ -93,7 +123,7 @@ public sealed class CurveFileReader : IDisposable
     public void ReadBlock(int first, int count, Span<double> dst, int ld, byte[] scratch)
     {
         ReadBlockValues(first, count, dst, ld, scratch);
-        if (count > 0) CheckFinite(first, count, dst, ld);
+        if (count > 0) CheckFinite(Path, Run, Checkpoints, first, count, dst, ld);
     }
 
     private void ReadBlockValues(int first, int count, Span<double> dst, int ld, byte[] scratch)
@@ -159,7 +189,7 @@ public sealed class CurveFileReader : IDisposable
             // The sweep's own layout: each checkpoint's row is one contiguous float32 range, read straight into place.
             for (int k = 0; k < Checkpoints; k++)
             {
-                ReadExactly(MemoryMarshal.AsBytes(rows[k].AsSpan()), _dataOffset + (long)k * Examples * sizeof(float));
+                ReadExactly(MemoryMarshal.AsBytes(rows[k].AsSpan()), _dataOffset + (long)(_keep?[k] ?? k) * Examples * sizeof(float));
                 if (!allowNonFinite && !AllFinite(rows[k]))
                 {
                     int e = Array.FindIndex(rows[k], v => !float.IsFinite(v));
@@ -186,12 +216,12 @@ public sealed class CurveFileReader : IDisposable
         return rows;
     }
 
-    private void CheckFinite(int first, int count, ReadOnlySpan<double> dst, int ld)
+    internal static void CheckFinite(string path, int run, int checkpoints, int first, int count, ReadOnlySpan<double> dst, int ld)
     {
         // A cheap all-finite test per checkpoint row; only a failing row is searched for the example.
         int badExample = int.MaxValue, badCheckpoint = -1;
         double badValue = 0;
-        for (int j = 0; j < Checkpoints; j++)
+        for (int j = 0; j < checkpoints; j++)
         {
             var row = dst.Slice(j * ld, count);
             if (AllFinite(row)) continue;
@@ -207,7 +237,7 @@ public sealed class CurveFileReader : IDisposable
             }
         }
         if (badCheckpoint >= 0)
-            throw new NonFiniteCurveError(Path, Run, first + badExample, badCheckpoint, badValue);
+            throw new NonFiniteCurveError(path, run, first + badExample, badCheckpoint, badValue);
     }
 
     private static bool AllFinite(ReadOnlySpan<float> row)

@@ -16,13 +16,17 @@ public static class EvalSetSources
     }
 
     /// <summary>The tokenizer of <paramref name="tokenizerDir"/> when given; else the one the eval set was made with,
-    /// when its manifest names files that still exist ("VOCAB + MERGES", as eval-set records it); otherwise the
-    /// built-in GPT-2 tokenizer.</summary>
-    public static Gpt2Tokenizer Tokenizer(EvalSet eval, string? tokenizerDir)
+    /// when its manifest names a folder ("tokenizer_dir") or files ("VOCAB + MERGES", or one tokenizer.json /
+    /// tokenizer.model) that still exist; otherwise the built-in GPT-2 tokenizer.</summary>
+    public static TextTokenizer Tokenizer(EvalSet eval, string? tokenizerDir)
     {
         ArgumentNullException.ThrowIfNull(eval);
-        if (tokenizerDir is not null) return Gpt2Tokenizer.FromFolder(tokenizerDir);
+        if (tokenizerDir is not null) return TextTokenizer.Load(tokenizerDir);
+        string? dir = eval.Manifest?["tokenizer_dir"]?.GetValue<string>();
+        if (dir is not null && Directory.Exists(dir)) return TextTokenizer.Load(dir);
         string? source = eval.Manifest?["tokenizer"]?.GetValue<string>();
+        if (source is not null && File.Exists(source) && Path.GetDirectoryName(Path.GetFullPath(source)) is string parent)
+            return TextTokenizer.Load(parent);
         if (source is not null)
         {
             var parts = source.Split(" + ", StringSplitOptions.TrimEntries);

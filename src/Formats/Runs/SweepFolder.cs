@@ -1,5 +1,4 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using System.Globalization;
 
 namespace LearningCurves.Formats.Runs;
 
@@ -53,62 +52,17 @@ public static class SweepFolder
     private static void CheckManifest(string path)
     {
         if (!File.Exists(path)) return;
-        if (RunManifest.Read(path)?.Root["rows"] is not JsonArray rows) return;
+        if (RunManifest.Read(path)?.Rows is not { } rows) return;
         var notDone = new List<string>();
         for (int i = 0; i < rows.Count; i++)
         {
-            string? status = rows[i] is JsonObject row && row["status"] is JsonValue v && v.TryGetValue(out string? s) ? s : null;
-            if (status != "done")
-            {
-                string step = rows[i] is JsonObject r && r["step"] is JsonValue sv ? $" (step {sv.ToJsonString()})" : "";
-                notDone.Add($"{i}{step}: {status ?? "no status"}");
-            }
+            if (rows[i].Status != RowStatus.Done)
+                notDone.Add($"{i} (step {rows[i].Step.ToString(CultureInfo.InvariantCulture)}): {RowStatusJsonConverter.Name(rows[i].Status)}");
         }
         if (notDone.Count > 0)
         {
             string list = string.Join("; ", notDone.Take(20)) + (notDone.Count > 20 ? $"; and {notDone.Count - 20} more" : "");
             throw UserError.InFile(path, $"{notDone.Count} checkpoint rows are not done: {list}");
         }
-    }
-}
-
-/// <summary>
-/// A run's manifest.json as the later stages read it: the eval set the sweep scored and the checkpoint rows (step,
-/// weights folder). The sweep (Engine's RunStore) writes it; this reads only what Analysis and generation need.
-/// </summary>
-public sealed class RunManifest
-{
-    private RunManifest(string path, JsonObject root)
-    {
-        Path = path;
-        Root = root;
-    }
-
-    public string Path { get; }
-
-    /// <summary>The whole JSON object.</summary>
-    public JsonObject Root { get; }
-
-    /// <summary>eval_set.path: the eval set folder the sweep scored, when recorded.</summary>
-    public string? EvalSetPath => Root["eval_set"]?["path"]?.GetValue<string>();
-
-    /// <summary>The checkpoint rows (step, weights folder) in row order; null when the manifest lists none.</summary>
-    public IReadOnlyList<(long Step, string Path)>? Checkpoints =>
-        Root["rows"] is JsonArray rows ? rows.Select(n => (n!["step"]!.GetValue<long>(), n["path"]!.GetValue<string>())).ToList() : null;
-
-    /// <summary>Reads <paramref name="path"/>; null when there is no such file or it is not a JSON object.</summary>
-    public static RunManifest? Read(string path)
-    {
-        if (!File.Exists(path)) return null;
-        JsonNode? root;
-        try
-        {
-            root = JsonNode.Parse(File.ReadAllText(path));
-        }
-        catch (JsonException e)
-        {
-            throw UserError.InFile(path, $"invalid JSON ({e.Message})");
-        }
-        return root is JsonObject o ? new RunManifest(path, o) : null;
     }
 }

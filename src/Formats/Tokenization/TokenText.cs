@@ -6,7 +6,7 @@ namespace LearningCurves.Formats.Tokenization;
 /// <summary>Token ids to display text, tolerant of ids past the tokenizer's vocabulary (shown as &lt;id&gt;).</summary>
 public static class TokenText
 {
-    public static string Decode(Gpt2Tokenizer tokenizer, IReadOnlyList<int> ids)
+    public static string Decode(TextTokenizer tokenizer, IReadOnlyList<int> ids)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(ids);

@@ -128,12 +128,12 @@ public static class CostModel
     /// <summary>Counts one Score call at B = 1 and B = 2 (and 3 when <paramref name="checkLinearity"/>) and extrapolates to
     /// <paramref name="b"/>. With the check, also returns how far the B = 3 bytes predicted from B = 1 and 2 are from the
     /// bytes counted at B = 3: over all launches, and for the op where it is worst.</summary>
-    public static (List<LaunchCost> Launches, string? Linearity) Predict(CudaBackend cuda, SoftwareGpuCounters counters, Gpt2Config cfg,
+    public static (List<LaunchCost> Launches, string? Linearity) Predict(CudaBackend cuda, SoftwareGpuCounters counters, ModelConfig cfg,
         int b, int t, int k, bool checkLinearity)
     {
         ArgumentNullException.ThrowIfNull(counters);
-        var weights = Gpt2Weights.Random(cfg, 7);
-        using var model = new Gpt2Model(cuda, weights);
+        var weights = ModelWeights.Random(cfg, 7);
+        using var model = new DecoderModel(cuda, weights);
         var rng = new Random(7);
         List<LaunchCost> Run(int batch)
         {

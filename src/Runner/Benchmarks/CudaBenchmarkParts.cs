@@ -28,7 +28,7 @@ public static class CudaBenchmarkParts
     }
 
     /// <summary>ForwardBenchmark.Run, with a CUDA out-of-memory error turned into one line naming a batch that fits.</summary>
-    public static Engine.Benchmarks.ForwardResult Run(IBackend backend, CudaBackend? cuda, Gpt2Config cfg, string shape, int b, int t, int k, int repeats, Precision p)
+    public static Engine.Benchmarks.ForwardResult Run(IBackend backend, CudaBackend? cuda, ModelConfig cfg, string shape, int b, int t, int k, int repeats, Precision p)
     {
         try
         {
@@ -44,15 +44,15 @@ public static class CudaBenchmarkParts
 
     /// <summary>The batch for CUDA when --batch is not given: what fits in free memory, capped at 128 sequences
     /// (larger batches gain little on GPT-2-small at T=128 and take longer to set up).</summary>
-    public static int DefaultBatch(IBackend backend, Gpt2Config cfg, int t) => Math.Min(128, BatchSizing.Choose(backend, cfg, t, null));
+    public static int DefaultBatch(IBackend backend, ModelConfig cfg, int t) => Math.Min(128, BatchSizing.Choose(backend, cfg, t, null));
 
     /// <summary>Runs one Score call of B x T with K scored positions under CUDA-event profiling and prints the table.</summary>
-    public static void PrintKernelTable(CudaBackend cuda, Gpt2Config cfg, int b, int t, int k, TextWriter w)
+    public static void PrintKernelTable(CudaBackend cuda, ModelConfig cfg, int b, int t, int k, TextWriter w)
     {
         ArgumentNullException.ThrowIfNull(cuda);
         ArgumentNullException.ThrowIfNull(w);
-        var weights = Gpt2Weights.Random(cfg, 7);
-        using var model = new Gpt2Model(cuda, weights);
+        var weights = ModelWeights.Random(cfg, 7);
+        using var model = new DecoderModel(cuda, weights);
         var rng = new Random(7);
         var seqs = Enumerable.Range(0, b).Select(_ => Enumerable.Range(0, t).Select(_ => rng.Next(cfg.VocabSize)).ToArray()).ToArray();
         var positions = seqs.Select(_ => Enumerable.Range(1, t - 1).OrderBy(_ => rng.Next()).Take(k).Order().ToArray()).ToArray();

@@ -55,7 +55,7 @@ public sealed class EngineBenchmark : IBenchmark
             batch = batchArg ?? CudaBenchmarkParts.DefaultBatch(realBackend, ForwardBenchmark.Gpt2Small(), 128);
         }
 
-        var cases = new List<(string Shape, Engine.Model.Gpt2Config Cfg, int B, int T, int K)>
+        var cases = new List<(string Shape, Engine.Model.ModelConfig Cfg, int B, int T, int K)>
         {
             ("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, batch, 128, 127),
         };
@@ -93,7 +93,7 @@ public sealed class EngineBenchmark : IBenchmark
         Console.WriteLine("software GPU: no timings and no matrix rate (the emulator's times say nothing about a GPU); each launch's work is");
         Console.WriteLine("counted instead (GEMMs exactly from their shapes; kernels' bytes by first-touch pages, 4 KiB granularity)");
         Console.WriteLine($"and the cost model predicts the H200 of 2026-12-04 ({CostModel.Bandwidth / 1e12:F2} TB/s; {CostModel.Bf16FlopsPerSecond / 1e12:F0} / {CostModel.Tf32FlopsPerSecond / 1e12:F0} / {CostModel.Fp32FlopsPerSecond / 1e12:F0} TFLOP/s bf16 / tf32 / fp32).");
-        var cases = new List<(string Shape, Engine.Model.Gpt2Config Cfg, int K)>
+        var cases = new List<(string Shape, Engine.Model.ModelConfig Cfg, int K)>
         {
             ("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, 127),
             ("gpt2-small, head on 10 positions", ForwardBenchmark.Gpt2Small(), 10),

@@ -46,8 +46,8 @@ public sealed class SweepBenchmark : IBenchmark
 
         // A small GPT-2 with the real vocabulary: the head and the weights' size on disk are realistic.
         var cfg = quick
-            ? new Gpt2Config { VocabSize = 50257, MaxPositions = 128, Embd = 64, Layers = 2, Heads = 2 }
-            : new Gpt2Config { VocabSize = 50257, MaxPositions = 128, Embd = 256, Layers = 4, Heads = 4 };
+            ? new ModelConfig { VocabSize = 50257, MaxPositions = 128, Embd = 64, Layers = 2, Heads = 2 }
+            : new ModelConfig { VocabSize = 50257, MaxPositions = 128, Embd = 256, Layers = 4, Heads = 4 };
         string root = Path.Combine(Path.GetTempPath(), $"lc-bench-sweep-{Environment.ProcessId}");
         try
         {
@@ -55,7 +55,7 @@ public sealed class SweepBenchmark : IBenchmark
             Console.WriteLine($"device: {backend.DeviceName}");
             Console.WriteLine($"date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, precision {BackendFactory.Describe(precision)}");
             string run = Path.Combine(root, "run");
-            for (int i = 0; i < checkpoints; i++) HfCheckpoint.Save(Path.Combine(run, $"checkpoint-{(i + 1) * 1000}"), Gpt2Weights.Random(cfg, 10 + i));
+            for (int i = 0; i < checkpoints; i++) HfCheckpoint.Save(Path.Combine(run, $"checkpoint-{(i + 1) * 1000}"), ModelWeights.Random(cfg, 10 + i));
             var eval = MakeEvalSet(Path.Combine(root, "eval"), sequences);
             var reader = new HfCheckpointReader();
             long bytes = CheckpointSeries.Discover(run).Sum(c => reader.BytesOnDisk(c.Path));
@@ -106,7 +106,7 @@ public sealed class SweepBenchmark : IBenchmark
             var w = reader.Load(cp.Path);
             load += sw.Elapsed.TotalSeconds;
             sw.Restart();
-            using (var model = new Gpt2Model(backend, w)) scorer.Score(model, row);
+            using (var model = new DecoderModel(backend, w)) scorer.Score(model, row);
             score += sw.Elapsed.TotalSeconds;
         }
         return (wall.Elapsed.TotalSeconds, load, score);

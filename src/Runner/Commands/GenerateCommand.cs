@@ -54,11 +54,11 @@ public sealed class GenerateCommand : ICommand
 
         var weights = HfCheckpoint.Load(modelDir);
         var cfg = weights.Config;
-        var tokenizer = Gpt2Tokenizer.FromFolder(modelDir);
+        var tokenizer = TextTokenizer.Load(modelDir);
         var (prompts, texts) = ReadPrompts(promptsPath, format, tokenizer, cfg);
 
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
-        using var gen = new Gpt2Generator(backend, weights);
+        using var gen = new DecoderModel(backend, weights);
         var options = new GenerationOptions { Temperature = temperature, MaxTokens = maxTokens, Seed = seed };
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var outputs = gen.Generate(prompts, options);
@@ -94,7 +94,7 @@ public sealed class GenerateCommand : ICommand
 
     /// <summary>One prompt per non-blank line, as text (tokenized with the model's tokenizer) or token ids. Prompts
     /// longer than the limit keep their last tokens: the end of a prompt is what the continuation follows.</summary>
-    internal static (List<int[]> Ids, List<string> Texts) ReadPrompts(string path, string format, Gpt2Tokenizer tokenizer, Gpt2Config cfg)
+    internal static (List<int[]> Ids, List<string> Texts) ReadPrompts(string path, string format, TextTokenizer tokenizer, ModelConfig cfg)
     {
         var ids = new List<int[]>();
         var texts = new List<string>();
@@ -115,7 +115,8 @@ public sealed class GenerateCommand : ICommand
                 if (string.IsNullOrWhiteSpace(line)) continue;
                 var p = tokenizer.Encode(line);
                 if (p.Length == 0) throw UserError.InFile(path, $"line {lineNo}: the prompt has no tokens");
-                ids.Add(p);
+                // The begin token the tokenizer's configuration asks for (LLaMA's <s>), as transformers' generate gets it.
+                ids.Add(tokenizer.Begin.Add ? [tokenizer.Begin.Id!.Value, .. p] : p);
                 texts.Add(line);
             }
         }

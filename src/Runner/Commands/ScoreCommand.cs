@@ -16,7 +16,7 @@ public sealed class ScoreCommand : ICommand
 {
     public string Name => "score";
 
-    public string Usage => "score --model DIR (--ids FILE | --text FILE [--seq-len N]) --out FILE.csv [--words [--bos ID]] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] [--batch N]";
+    public string Usage => "score --model DIR (--ids FILE | --text FILE [--seq-len N] [--bos auto|yes|no]) --out FILE.csv [--words [--bos-id ID]] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16] [--batch N]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -24,9 +24,10 @@ public sealed class ScoreCommand : ICommand
         new("ids", "FILE", "sequences as token ids, one per line (or --text)"),
         new("text", "FILE", "UTF-8 text, tokenized with the checkpoint's tokenizer"),
         new("seq-len", "N", "cut --text into sequences of N tokens (default: the model's context)"),
+        new("bos", "auto|yes|no", "--text: begin each sequence with the BOS token; auto follows the tokenizer's add_bos_token (default auto)"),
         new("out", "FILE.csv", "one row per scored token (required)"),
         CliOption.Switch("words", "with --text: one row per word (whitespace-delimited), its surprisal with the word-boundary correction (docs/checkpoints-and-scoring.md)"),
-        new("bos", "ID", "with --words: the token id put before every sequence as the first word's context (default: the tokenizer's <|endoftext|>)"),
+        new("bos-id", "ID", "with --words: the id of the token before every sequence, the first word's context (default: the --bos begin token, else the end-of-text token)"),
         CliOption.Backend("auto"),
         CliOption.Precision,
         new("batch", "N", "sequences per forward pass (default: what fits the GPU's free memory on CUDA, 32 on the CPU)"),
@@ -44,47 +45,61 @@ public sealed class ScoreCommand : ICommand
         int? requested = a.Has("batch") ? a.GetInt("batch", 32, 1, 4096) : null;
         bool hasSeqLen = a.Has("seq-len");
         int? seqLen = hasSeqLen ? a.GetInt("seq-len", 0, 2, int.MaxValue) : null;
+        bool hasBos = a.Has("bos");
+        string bosChoice = a.GetChoice("bos", "auto", "auto", "yes", "no");
         bool words = a.Switch("words");
-        int? bosId = a.Has("bos") ? a.GetInt("bos", 0, 0, int.MaxValue) : null;
+        int? bosId = a.Has("bos-id") ? a.GetInt("bos-id", 0, 0, int.MaxValue) : null;
         a.RejectUnknown();
-        if (words) return RunWords(modelDir, textPath, idsPath, outPath, backendName, precision, requested, seqLen, bosId);
-        if (bosId is not null) throw new UserError("score: --bos applies to --words only");
+        if (words) return RunWords(modelDir, textPath, idsPath, outPath, backendName, precision, requested, seqLen, bosChoice, bosId);
+        if (bosId is not null) throw new UserError("score: --bos-id applies to --words only");
         if ((idsPath is null) == (textPath is null)) throw new UserError("score: give exactly one of --ids FILE or --text FILE");
         if (idsPath is not null && hasSeqLen) throw new UserError("score: --seq-len applies to --text only");
+        if (idsPath is not null && hasBos) throw new UserError("score: --bos applies to --text only");
 
         var weights = HfCheckpoint.Load(modelDir);
         var cfg = weights.Config;
-        var sequences = idsPath is not null
-            ? ScoreInput.FromIds(idsPath, cfg)
-            : ScoreInput.FromText(textPath!, ScoreInput.TokenizerFor(modelDir, cfg), cfg, seqLen ?? cfg.MaxPositions);
+        List<int[]> sequences;
+        string bosNote = "";
+        if (idsPath is not null)
+        {
+            sequences = ScoreInput.FromIds(idsPath, cfg);
+        }
+        else
+        {
+            var tokenizer = ScoreInput.TokenizerFor(modelDir, cfg);
+            var bos = tokenizer.ChooseBegin(bosChoice);
+            sequences = ScoreInput.FromText(textPath!, tokenizer, cfg, seqLen ?? cfg.MaxPositions, bos);
+            bosNote = $"; tokenizer {tokenizer.Kind} ({tokenizer.Source}), begin token {bos}";
+        }
 
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
-        using var model = new Gpt2Model(backend, weights);
+        using var model = new DecoderModel(backend, weights);
         int batch = BatchSizing.Choose(backend, cfg, sequences.Count == 0 ? 1 : sequences.Max(s => s.Length), requested, cpuDefault: 32);
         var sw = Stopwatch.StartNew();
         long rows = SurprisalCsv.Write(outPath, model, sequences, batch);
         double secs = sw.Elapsed.TotalSeconds;
         long tokens = sequences.Sum(s => (long)s.Length);
         Console.WriteLine($"scored {rows} tokens of {sequences.Count} sequences ({tokens} tokens read) in {secs:F2} s " +
-                          $"({tokens / Math.Max(secs, 1e-9):F0} tokens/s) -> {outPath}");
+                          $"({tokens / Math.Max(secs, 1e-9):F0} tokens/s) -> {outPath}{bosNote}");
         return 0;
     }
 
-    private static int RunWords(string modelDir, string? textPath, string? idsPath, string outPath, string backendName, Precision precision, int? requested, int? seqLen, int? bosId)
+    private static int RunWords(string modelDir, string? textPath, string? idsPath, string outPath, string backendName, Precision precision,
+        int? requested, int? seqLen, string bosChoice, int? bosId)
     {
         if (textPath is null || idsPath is not null) throw new UserError("score: --words needs --text FILE (words are read from the text)");
         var weights = HfCheckpoint.Load(modelDir);
         var cfg = weights.Config;
         var tokenizer = ScoreInput.TokenizerFor(modelDir, cfg);
-        int bos = WordScoreFile.ChooseBos(tokenizer, cfg.VocabSize, bosId);
+        var (bos, why) = WordScoreFile.ChooseBos(tokenizer, cfg.VocabSize, bosChoice, bosId);
         int len = seqLen ?? cfg.MaxPositions;
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
-        using var model = new Gpt2Model(backend, weights);
+        using var model = new DecoderModel(backend, weights);
         int batch = BatchSizing.Choose(backend, cfg, len, requested, cpuDefault: 32);
         var sw = Stopwatch.StartNew();
         var (words, seqs) = WordScoreFile.Run(textPath, outPath, tokenizer, model, bos, len, batch);
-        string bosText = TokenText.Decode(tokenizer, [bos]);
-        Console.WriteLine($"scored {words} words in {seqs} sequences in {sw.Elapsed.TotalSeconds:F2} s; context of each sequence's first word: BOS token {bos} '{bosText}' -> {outPath}");
+        Console.WriteLine($"scored {words} words in {seqs} sequences in {sw.Elapsed.TotalSeconds:F2} s; context of each sequence's first word: " +
+                          $"BOS token {bos} '{TokenText.Decode(tokenizer, [bos])}' ({why}); tokenizer {tokenizer.Kind} ({tokenizer.Source}) -> {outPath}");
         return 0;
     }
 }

@@ -25,7 +25,7 @@ public sealed class SweepCommand : ICommand
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        new("run", "NAME=DIR", "a run and its folder of checkpoint-STEP / stepN / step-N checkpoints (repeatable)"),
+        new("run", "NAME=DIR", "a run and its folder of step-named checkpoints (checkpoint-N, stepN, step-N, stepN-tokensT, stage1-stepN-tokensT, ckpt_N) (repeatable)"),
         new("eval", "DIR", "the eval set made by eval-set (required)"),
         new("out", "DIR", "curve files go to OUT/NAME/surprisal.npy, steps.npy, manifest.json (required)"),
         CliOption.Backend("auto"),

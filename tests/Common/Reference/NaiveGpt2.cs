@@ -7,7 +7,7 @@ namespace LearningCurves.Tests.Common;
 public static class NaiveGpt2
 {
     /// <summary>GPT-2 (pre-LN) in float64 for one sequence: logits (T, V).</summary>
-    public static double[][] Logits(Gpt2Weights w, int[] tokens)
+    public static double[][] Logits(ModelWeights w, int[] tokens)
     {
         var cfg = w.Config;
         int t = tokens.Length, c = cfg.Embd, nh = cfg.Heads, hs = c / nh, inner = cfg.InnerSize, v = cfg.VocabSize;
@@ -80,7 +80,7 @@ public static class NaiveGpt2
     }
 
     /// <summary>-log2 p(tokens[p] | tokens[..p]) in bits for p = 1..T-1.</summary>
-    public static double[] SurprisalBits(Gpt2Weights w, int[] tokens)
+    public static double[] SurprisalBits(ModelWeights w, int[] tokens)
     {
         var logits = Logits(w, tokens);
         var r = new double[Math.Max(0, tokens.Length - 1)];

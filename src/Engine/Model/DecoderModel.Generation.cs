@@ -30,28 +30,14 @@ public sealed record GenerationOptions
 }
 
 /// <summary>
-/// Autoregressive GPT-2 decoding with a key/value cache over <see cref="IBackend.AttentionCached"/>: the prompt is run
-/// once (prefill), then each new token costs one position's forward pass, so generation is linear in its length rather
-/// than quadratic as re-scoring the whole text each step would be. The forward pass is the same sequence of backend
-/// ops as <see cref="Gpt2Model"/>; only attention reads the cache. The generator uploads its own copy of the weights.
+/// Generation, a thin user of the model: autoregressive decoding with a key/value cache over
+/// <see cref="IBackend.AttentionCached"/>. The prompt is run once (prefill), then each new token costs one position's
+/// forward pass, so generation is linear in its length rather than quadratic as re-scoring the whole text each step
+/// would be. The forward pass is the same block runner as scoring, on the model's own device weights; only attention
+/// reads the cache.
 /// </summary>
-public sealed class Gpt2Generator : IDisposable
+public sealed partial class DecoderModel
 {
-    private readonly IBackend _be;
-    private readonly Gpt2Config _cfg;
-    private readonly Gpt2DeviceWeights _w;
-
-    public Gpt2Generator(IBackend backend, Gpt2Weights weights)
-    {
-        ArgumentNullException.ThrowIfNull(backend);
-        ArgumentNullException.ThrowIfNull(weights);
-        _be = backend;
-        _cfg = weights.Config;
-        _w = new Gpt2DeviceWeights(backend, weights);
-    }
-
-    public Gpt2Config Config => _cfg;
-
     /// <summary>
     /// Generates a continuation of each prompt; returns the new tokens only, prompt by prompt. Each prompt draws from
     /// its own random stream seeded by (seed, prompt index), so the output does not depend on how prompts are batched.
@@ -86,7 +72,7 @@ public sealed class Gpt2Generator : IDisposable
         CheckTokens(sequence, "sequence");
         if (promptLength < 1 || promptLength > sequence.Length)
             throw new ArgumentOutOfRangeException(nameof(promptLength), $"must be in 1..{sequence.Length}");
-        int v = _cfg.VocabSize, steps = sequence.Length - promptLength + 1;
+        int v = Config.VocabSize, steps = sequence.Length - promptLength + 1;
         var all = new float[(long)steps * v];
         using var state = new DecodeState(this, 1, sequence.Length);
         var logits = state.Feed(sequence[..promptLength]);
@@ -101,8 +87,8 @@ public sealed class Gpt2Generator : IDisposable
 
     private int[][] GenerateBatch(int[][] prompts, int[] promptIndex, GenerationOptions o)
     {
-        int b = prompts.Length, len = prompts[0].Length, v = _cfg.VocabSize;
-        int steps = Math.Min(o.MaxTokens, _cfg.MaxPositions - len + 1);
+        int b = prompts.Length, len = prompts[0].Length, v = Config.VocabSize;
+        int steps = Math.Min(o.MaxTokens, Config.MaxPositions - len + 1);
         var outputs = new List<int>[b];
         var rngs = new Random[b];
         var done = new bool[b];
@@ -145,27 +131,11 @@ public sealed class Gpt2Generator : IDisposable
         return (int)(z & int.MaxValue);
     }
 
-    private void CheckTokens(int[] tokens, string what)
-    {
-        if (tokens is null || tokens.Length == 0) throw new UserError($"{what} is empty");
-        if (tokens.Length > _cfg.MaxPositions)
-            throw new UserError($"{what} has {tokens.Length} tokens, more than the model's n_positions ({_cfg.MaxPositions})");
-        for (int i = 0; i < tokens.Length; i++)
-        {
-            if ((uint)tokens[i] >= (uint)_cfg.VocabSize)
-                throw new UserError($"{what}, position {i}: token id {tokens[i]} is outside the vocabulary (0..{_cfg.VocabSize - 1})");
-        }
-    }
-
-    public void Dispose()
-    {
-        _w.Dispose();
-    }
 
     /// <summary>One batch's caches and activations; <see cref="Feed"/> appends tokens and returns the last logits.</summary>
     private sealed class DecodeState : IDisposable
     {
-        private readonly Gpt2Generator _g;
+        private readonly DecoderModel _g;
         private readonly int _b, _maxT;
         private readonly IDeviceBuffer[] _kCache, _vCache;  // per layer (B, maxT, C)
         private readonly List<IDeviceBuffer> _all = new();
@@ -174,13 +144,13 @@ public sealed class Gpt2Generator : IDisposable
         private readonly IDeviceBuffer _lastRows, _logits;
         private int _past;
 
-        public DecodeState(Gpt2Generator g, int b, int maxT)
+        public DecodeState(DecoderModel g, int b, int maxT)
         {
             _g = g;
             _b = b;
             _maxT = maxT;
-            var be = g._be;
-            var cfg = g._cfg;
+            var be = g._backend;
+            var cfg = g.Config;
             long c = cfg.Embd, n = (long)b * maxT;
             IDeviceBuffer A(long len, DType type = DType.F32) { var d = be.Allocate(len, type); _all.Add(d); return d; }
             IDeviceBuffer I(long len) => A(len, DType.I32);
@@ -200,25 +170,13 @@ public sealed class Gpt2Generator : IDisposable
         /// <summary>Appends tokens (B, Tnew) at the current position; returns the logits (B, V) after the last one.</summary>
         public float[] Feed(int[] tokens)
         {
-            var be = _g._be;
-            var cfg = _g._cfg;
+            var be = _g._backend;
+            var cfg = _g.Config;
             int tNew = tokens.Length / _b, c = cfg.Embd, n = _b * tNew;
             if (tNew * _b != tokens.Length || tNew == 0 || _past + tNew > _maxT)
                 throw new InvalidOperationException($"feed of {tokens.Length} tokens does not fit batch {_b} at {_past}/{_maxT}");
-            var positions = new int[n];
-            for (int i = 0; i < _b; i++)
-            {
-                for (int t = 0; t < tNew; t++) positions[i * tNew + t] = _past + t;
-            }
-            // Embedding by two row gathers rather than Embed, whose positions always start at 0.
             be.Write(_tokens, tokens);
-            be.GatherRows(_a.Residual, _g._w.Wte, _tokens, n, c);      // (B, Tnew, C)
-            if (cfg.LearnedPositions)
-            {
-                be.Write(_positions, positions);
-                be.GatherRows(_posEmb, _g._w.Wpe!, _positions, n, c);  // (B, Tnew, C)
-                be.Add(_a.Residual, _posEmb, (long)n * c);
-            }
+            _g.EmbedTokens(_a.Residual, _tokens, _b, tNew, _past, _positions, _posEmb);      // (B, Tnew, C)
             var lastRows = new int[_b];
             for (int i = 0; i < _b; i++) lastRows[i] = i * tNew + tNew - 1;
             be.Write(_lastRows, lastRows);

@@ -25,7 +25,7 @@ public enum GeluKind
 /// The hyper-parameters the engine uses, GPT-2 names with the GPT-NeoX equivalents noted (Hugging Face names in
 /// comments). Parsing config.json lives in <c>Checkpoints/HfConfig</c>; this record is plain data.
 /// </summary>
-public sealed record Gpt2Config
+public sealed record ModelConfig
 {
     public Architecture Architecture { get; init; } = Architecture.Gpt2; // model_type
     public double RotaryPct { get; init; } = 1.0;         // gpt_neox rotary_pct (partial_rotary_factor)

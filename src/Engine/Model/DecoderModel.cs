@@ -4,38 +4,61 @@ using LearningCurves.Formats;
 namespace LearningCurves.Engine.Model;
 
 /// <summary>
-/// The forward pass (pre-LN GPT-2 and GPT-NeoX, through <see cref="TransformerBlocks"/>), written once against <see cref="IBackend"/>. Weights are uploaded once at
-/// construction; activations are kept and reused across calls of the same or smaller size.
+/// A decoder-only language model on a backend (every <see cref="Architecture"/>): it owns the device weights (uploaded
+/// once, or loaded into the same buffers by <see cref="Load"/>), checks token ids, embeds, and runs the blocks
+/// (<see cref="TransformerBlocks"/>). Scoring (<see cref="Score"/>, <see cref="Logits"/>) and generation
+/// (<see cref="Generate"/>, with its key/value cache) are thin users of that. Scoring's activations are kept and reused
+/// across calls of the same or smaller size.
 /// </summary>
-public sealed class Gpt2Model : IDisposable
+public sealed partial class DecoderModel : IDisposable
 {
     private readonly IBackend _backend;
-    private readonly Gpt2DeviceWeights _w;
+    private readonly DeviceWeights _w;
     private Activations? _act;
 
     /// <param name="headRowMultiple">The head's rows are padded with zeros to a multiple of this (128: GPT-2's 50,257
     /// -> 50,304; 1024 -> 51,200), so its products run on an aligned stride; surprisals do not change.</param>
-    public Gpt2Model(IBackend backend, Gpt2Weights weights, int headRowMultiple = DefaultHeadRowMultiple)
+    public DecoderModel(IBackend backend, ModelWeights weights, int headRowMultiple = DefaultHeadRowMultiple)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(weights);
         _backend = backend;
         Config = weights.Config;
-        _w = new Gpt2DeviceWeights(backend, weights, headRowMultiple);
+        _w = new DeviceWeights(backend, weights, headRowMultiple);
+        Source = weights.Source;
     }
 
-    public Gpt2Config Config { get; }
+    public ModelConfig Config { get; }
 
     public IBackend Backend => _backend;
 
+    /// <summary>Where the weights now on the device came from (<see cref="ModelWeights.Source"/>).</summary>
+    public string Source { get; private set; }
+
     /// <summary>The head's rows are padded to a multiple of this by default (GPT-2: 50,257 -> 50,304).</summary>
-    public const int DefaultHeadRowMultiple = Gpt2DeviceWeights.DefaultHeadRowMultiple;
+    public const int DefaultHeadRowMultiple = DeviceWeights.DefaultHeadRowMultiple;
 
     /// <summary><paramref name="v"/> rounded up to a multiple of <paramref name="multiple"/>: the device head's rows.</summary>
-    public static int PaddedVocab(int v, int multiple) => Gpt2DeviceWeights.PaddedVocab(v, multiple);
+    public static int PaddedVocab(int v, int multiple) => DeviceWeights.PaddedVocab(v, multiple);
 
     /// <summary>Rows of the device head (the vocabulary padded to the row multiple).</summary>
     public int HeadRows => _w.HeadRows;
+
+    /// <summary>
+    /// Replaces the weights with <paramref name="weights"/> of the same shapes (architecture, sizes, head tying), written
+    /// into the same device buffers: activations and anything captured over them stay valid. A sweep loads each
+    /// checkpoint of a run this way. Throws <see cref="ArgumentException"/> when the shapes differ.
+    /// </summary>
+    public void Load(ModelWeights weights)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        _w.Load(weights);
+        Source = weights.Source;
+    }
+
+    /// <summary>Whether <paramref name="weights"/> can be <see cref="Load"/>ed into this model: an equal config and the
+    /// head tied or untied alike.</summary>
+    public bool Fits(ModelWeights weights) => _w.Fits(weights);
 
     /// <summary>
     /// Surprisal in bits of the tokens at <paramref name="positions"/>[s] (each in 1..len-1) of each sequence s, given
@@ -50,7 +73,7 @@ public sealed class Gpt2Model : IDisposable
         int m = 0;
         for (int s = 0; s < sequences.Count; s++)
         {
-            if (sequences[s].Length == 0) throw new UserError($"sequence {s} is empty");
+            CheckTokens(sequences[s], $"sequence {s}");
             foreach (int p in positions[s])
             {
                 if (p < 1 || p >= sequences[s].Length)
@@ -143,25 +166,30 @@ public sealed class Gpt2Model : IDisposable
         return result;
     }
 
+    /// <summary>Checks one sequence: not empty, at most n_positions tokens, every id in the vocabulary; the messages
+    /// name it as <paramref name="what"/> ("sequence 3", "prompt 0").</summary>
+    private void CheckTokens(int[] tokens, string what)
+    {
+        if (tokens is null || tokens.Length == 0) throw new UserError($"{what} is empty");
+        if (tokens.Length > Config.MaxPositions)
+            throw new UserError($"{what} has {tokens.Length} tokens, more than the model's n_positions ({Config.MaxPositions})");
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if ((uint)tokens[i] >= (uint)Config.VocabSize)
+                throw new UserError($"{what}, position {i}: token id {tokens[i]} is outside the vocabulary (0..{Config.VocabSize - 1})");
+        }
+    }
+
     /// <summary>Checks ids and lengths; the tokens (B, T), sequences padded at the end to the longest.</summary>
     private (int[] Tokens, int B, int T) Tokens(IReadOnlyList<int[]> sequences)
     {
-        var cfg = Config;
         int b = sequences.Count;
         if (b == 0) throw new UserError("no sequences to score");
         int t = 0;
         for (int s = 0; s < b; s++)
         {
-            var seq = sequences[s];
-            if (seq.Length == 0) throw new UserError($"sequence {s} is empty");
-            if (seq.Length > cfg.MaxPositions)
-                throw new UserError($"sequence {s} has {seq.Length} tokens, more than the model's n_positions ({cfg.MaxPositions})");
-            for (int i = 0; i < seq.Length; i++)
-            {
-                if ((uint)seq[i] >= (uint)cfg.VocabSize)
-                    throw new UserError($"sequence {s}, position {i}: token id {seq[i]} is outside the vocabulary (0..{cfg.VocabSize - 1})");
-            }
-            t = Math.Max(t, seq.Length);
+            CheckTokens(sequences[s], $"sequence {s}");
+            t = Math.Max(t, sequences[s].Length);
         }
 
         // Padding after a sequence's end never influences its real positions: attention is causal.
@@ -170,15 +198,45 @@ public sealed class Gpt2Model : IDisposable
         return (tokens, b, t);
     }
 
+    /// <summary>
+    /// residual (B, T, C) = the embedding of tokens (B, T) at positions past..past+T-1. Rotary models gather the token
+    /// rows only (their positions come in the blocks); learned positions are added by Embed from position 0, or, later
+    /// in a decode, by gathering the rows of <paramref name="positions"/> (written here) into <paramref name="posEmb"/>
+    /// (B, T, C) and adding them (the same fp32 sum).
+    /// </summary>
+    private void EmbedTokens(IDeviceBuffer residual, IDeviceBuffer tokens, int b, int t, int past, IDeviceBuffer? positions = null, IDeviceBuffer? posEmb = null)
+    {
+        int n = b * t, c = Config.Embd;
+        if (!Config.LearnedPositions)
+        {
+            _backend.GatherRows(residual, _w.Wte, tokens, n, c);
+            return;
+        }
+        if (past == 0)
+        {
+            _backend.Embed(residual, tokens, _w.Wte, _w.Wpe!, b, t, c);
+            return;
+        }
+        if (positions is null || posEmb is null) throw new ArgumentException("embedding past position 0 needs position buffers");
+        var pos = new int[n];
+        for (int i = 0; i < b; i++)
+        {
+            for (int j = 0; j < t; j++) pos[i * t + j] = past + j;
+        }
+        _backend.Write(positions, pos);
+        _backend.GatherRows(residual, _w.Wte, tokens, n, c);
+        _backend.GatherRows(posEmb, _w.Wpe!, positions, n, c);
+        _backend.Add(residual, posEmb, (long)n * c);
+    }
+
     /// <summary>Embeds Tokens (B, T) and runs the blocks, the last one only at the M rows in Rows: afterwards
     /// Blocks.Norm holds the final layer norm of those rows (M, C).</summary>
     private void Blocks(int b, int t, IDeviceBuffer rows, int m)
     {
         var cfg = Config;
         var a = _act!;
-        int c = cfg.Embd, n = b * t;
-        if (cfg.LearnedPositions) _backend.Embed(a.Blocks.Residual, a.Tokens, _w.Wte, _w.Wpe!, b, t, c); // (B, T, C)
-        else _backend.GatherRows(a.Blocks.Residual, _w.Wte, a.Tokens, n, c);                           // (B, T, C): rotary positions come later
+        int c = cfg.Embd;
+        EmbedTokens(a.Blocks.Residual, a.Tokens, b, t, past: 0);                                       // (B, T, C)
         TransformerBlocks.Run(_backend, cfg, _w, a.Blocks, b, t, past: 0,
             (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale), rows, m); // Norm (M, C)
     }
@@ -195,7 +253,7 @@ public sealed class Gpt2Model : IDisposable
 
     /// <summary>Every buffer <see cref="Score"/> allocates for <paramref name="n"/> tokens and <paramref name="m"/>
     /// scored rows, with its length and type (batch sizing counts these).</summary>
-    public static IReadOnlyList<(string Name, long Length, DType Type)> ActivationPlan(Gpt2Config cfg, Precision precision, long n, long m)
+    public static IReadOnlyList<(string Name, long Length, DType Type)> ActivationPlan(ModelConfig cfg, Precision precision, long n, long m)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         var plan = new List<(string, long, DType)>
@@ -210,7 +268,7 @@ public sealed class Gpt2Model : IDisposable
     }
 
     /// <summary>Device bytes of <see cref="ActivationPlan"/>.</summary>
-    public static long ActivationBytes(Gpt2Config cfg, Precision precision, long n, long m) =>
+    public static long ActivationBytes(ModelConfig cfg, Precision precision, long n, long m) =>
         ActivationPlan(cfg, precision, n, m).Sum(x => x.Length * x.Type.Size());
 
     public void Dispose()
@@ -223,7 +281,7 @@ public sealed class Gpt2Model : IDisposable
     {
         private readonly List<IDeviceBuffer> _all = new();
 
-        public Activations(IBackend be, Gpt2Config cfg, int n, int m)
+        public Activations(IBackend be, ModelConfig cfg, int n, int m)
         {
             IDeviceBuffer I(long len) { var d = be.Allocate(len, DType.I32); _all.Add(d); return d; }
             Tokens = I(n);                                   // (B, T)
