@@ -131,7 +131,8 @@ public static class EvalSetMaker
         {
             if (tok is null) throw new UserError("eval-set: --targets words needs the tokenizer's texts (--text, or --ids with --tokenizer DIR)");
             var separators = new HashSet<int>(new[] { begin, sep, tok.EndOfTextId }.OfType<int>());
-            var (boundary, blank) = WordTargetMaker.Classes(tok, vocab, separators);
+            var bpe = tok as Gpt2Tokenizer ?? throw new UserError($"eval-set: --targets words supports byte-level BPE tokenizers so far; {tok.Source} is {tok.Kind}");
+            var (boundary, blank) = WordTargetMaker.Classes(bpe, vocab, separators);
             (targets, words) = WordTargetMaker.Draw(tokens, keep.Length, r.SeqLen, r.PerSequence, r.Seed, boundary, blank, separators);
         }
         else targets = EvalSetBuilder.DrawTargets(keep.Length, r.SeqLen, r.PerSequence, r.Seed);
