@@ -50,6 +50,10 @@ public sealed record AnalyzeOptions
     /// one. A run left out (its checkpoints are gone) is not reported from an older file.</summary>
     public IReadOnlyCollection<string>? GenerationRuns { get; init; }
 
+    /// <summary>Embed the smoothed curves with UMAP (metrics/umap.npy and the report's UMAP plots); false: a note says
+    /// it was skipped (--no-umap).</summary>
+    public bool Umap { get; init; } = true;
+
     /// <summary>Examples per block when writing the table.</summary>
     public int Block { get; init; } = 65536;
 }
@@ -126,7 +130,8 @@ public static class Analyzer
         var perRun = Metric.PerRun.ToDictionary(m => m.Name, metrics.PerRunValues, StringComparer.Ordinal);
         var averaged = Metric.All.ToDictionary(m => m.Name, metrics.AveragedValues, StringComparer.Ordinal);
         Stage("metrics");
-        var umap = Annotations.Umap(metricsDir, examples, log, notes);
+        if (!o.Umap) notes.Add("the UMAP embedding of the curves was skipped (--no-umap)");
+        var umap = o.Umap ? Annotations.Umap(metricsDir, examples, log, notes) : null;
         if (umap is not null) Stage("UMAP of the smoothed curves");
 
         // 3. Predictors from the training corpus.
