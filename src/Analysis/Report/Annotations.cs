@@ -57,12 +57,13 @@ public static class Annotations
         pos.GroupBy(t => t).Where(g => g.Count() >= MinIndicatorCount).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => g.Key).FirstOrDefault();
 
-    /// <summary>Per tag (commonest first): count and the mean of each run-averaged metric over its finite values.</summary>
+    /// <summary>Per tag (commonest first): count and the mean of each run-averaged metric (those of
+    /// <paramref name="averaged"/>, in column order) over its finite values.</summary>
     public static List<PosRow> Breakdown(string[] pos, Dictionary<string, double[]> averaged)
     {
         ArgumentNullException.ThrowIfNull(pos);
         ArgumentNullException.ThrowIfNull(averaged);
-        var names = Metric.Names(Metric.All);
+        var names = Metric.Names(Metric.All).Where(averaged.ContainsKey).ToArray();
         return pos.Select((t, i) => (t, i)).GroupBy(x => x.t).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new PosRow(g.Key, g.Count(), names.Select(m =>
             {

@@ -239,7 +239,7 @@ public static class ReportWriter
     /// <summary>Metrics by part of speech and the UMAP embedding of the curves (docs/annotations.md).</summary>
     private static void AnnotationsSection(StringBuilder h, ReportData d, Func<string, byte[], string, string> figure)
     {
-        h.Append("<section><h2>Part of speech and the map of the curves</h2>");
+        h.Append("<section id=\"annotations\"><h2>Part of speech and the map of the curves</h2>");
         if (d.PosBreakdown is { Count: > 0 } rows)
         {
             h.Append("<p>Run-averaged means by the Universal POS tag of the word each example belongs to.</p><table><tr><th>POS</th><th>examples</th>");
