@@ -129,28 +129,35 @@ function Get-DebianMirror {
     return 'http://deb.debian.org/debian'
 }
 
+# `apt-get download` of Debian packages through a private sources list (the machine's own Debian mirror, the given
+# components) and private lists/cache folders in $Apt, leaving the machine's apt sources alone: the .deb files land in
+# $Tmp/debs, and $Tmp/root is made for unpacking them.
+function Save-DebianPackages([string] $Apt, [string] $Tmp, [string] $Components, [string[]] $Packages, [string] $Dest) {
+    $codename = (& bash -c '. /etc/os-release && echo $VERSION_CODENAME').Trim()
+    if (-not $codename) { $codename = 'bookworm' }
+    $mirror = Get-DebianMirror
+    Remove-Item -Recurse -Force $Apt, $Tmp -ErrorAction SilentlyContinue
+    New-Item -ItemType Directory -Force (Join-Path $Apt 'lists/partial'), (Join-Path $Apt 'cache/archives/partial'), (Join-Path $Tmp 'debs'), (Join-Path $Tmp 'root') | Out-Null
+    $list = Join-Path $Apt 'sources.list'
+    Set-Content -LiteralPath $list -Value "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename $Components"
+    $opts = @('-q', '-o', "Dir::Etc::sourcelist=$list", '-o', 'Dir::Etc::sourceparts=/dev/null', '-o', "Dir::State::Lists=$(Join-Path $Apt 'lists')",
+        '-o', "Dir::Cache=$(Join-Path $Apt 'cache')", '-o', 'APT::Sandbox::User=root')
+    Write-Host "setup: fetching $($Packages -join ', ') from $mirror $codename $Components into $Dest"
+    Invoke-Native "apt-get update (private sources list for $($Packages -join ', '))" { & apt-get @opts update | Out-Null }
+    Push-Location (Join-Path $Tmp 'debs')
+    try { Invoke-Native "apt-get download $($Packages -join ' ')" { & apt-get @opts download @Packages | Out-Null } }
+    finally { Pop-Location }
+}
+
 function Install-CudaTools {
     $marker = Join-Path $CudaToolsDir '.complete'
     if ((Test-Path $marker) -and (Test-Path (Join-Path $CudaToolsDir 'lib/libnvrtc.so.11.2')) -and (Test-Path (Join-Path $CudaToolsDir 'bin/cuobjdump'))) {
         Write-Host "setup: CUDA 11.8 NVRTC and cuobjdump present in $CudaToolsDir"
         return
     }
-    $codename = (& bash -c '. /etc/os-release && echo $VERSION_CODENAME').Trim()
-    if (-not $codename) { $codename = 'bookworm' }
-    $mirror = Get-DebianMirror
     $apt = Join-Path $CacheRoot '.apt-cuda'
     $tmp = Join-Path $CacheRoot ".tmp-cuda-$PID"
-    Remove-Item -Recurse -Force $apt, $tmp -ErrorAction SilentlyContinue
-    New-Item -ItemType Directory -Force (Join-Path $apt 'lists/partial'), (Join-Path $apt 'cache/archives/partial'), (Join-Path $tmp 'debs'), (Join-Path $tmp 'root') | Out-Null
-    $list = Join-Path $apt 'sources.list'
-    Set-Content -LiteralPath $list -Value "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main non-free"
-    $opts = @('-q', '-o', "Dir::Etc::sourcelist=$list", '-o', 'Dir::Etc::sourceparts=/dev/null', '-o', "Dir::State::Lists=$(Join-Path $apt 'lists')",
-        '-o', "Dir::Cache=$(Join-Path $apt 'cache')", '-o', 'APT::Sandbox::User=root')
-    Write-Host "setup: fetching $($CudaDebs -join ', ') from $mirror $codename non-free into $CudaToolsDir"
-    Invoke-Native 'apt-get update (private CUDA sources list)' { & apt-get @opts update | Out-Null }
-    Push-Location (Join-Path $tmp 'debs')
-    try { Invoke-Native "apt-get download $($CudaDebs -join ' ')" { & apt-get @opts download @CudaDebs | Out-Null } }
-    finally { Pop-Location }
+    Save-DebianPackages $apt $tmp 'main non-free' $CudaDebs $CudaToolsDir
     $root = Join-Path $tmp 'root'
     $versions = @()
     foreach ($deb in Get-ChildItem (Join-Path $tmp 'debs') -Filter '*.deb') {
@@ -186,22 +193,10 @@ function Install-PosLexicon {
         Write-Host "setup: festlex-poslex present in $PosLexiconDir"
         return
     }
-    $codename = (& bash -c '. /etc/os-release && echo $VERSION_CODENAME').Trim()
-    if (-not $codename) { $codename = 'bookworm' }
-    $mirror = Get-DebianMirror
     $apt = Join-Path $CacheRoot '.apt-poslex'
     $tmp = Join-Path $CacheRoot ".tmp-poslex-$PID"
-    Remove-Item -Recurse -Force $apt, $tmp -ErrorAction SilentlyContinue
-    New-Item -ItemType Directory -Force (Join-Path $apt 'lists/partial'), (Join-Path $apt 'cache/archives/partial'), (Join-Path $tmp 'debs'), (Join-Path $tmp 'root'), (Join-Path $tmp 'festlex-poslex') | Out-Null
-    $list = Join-Path $apt 'sources.list'
-    Set-Content -LiteralPath $list -Value "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $codename main"
-    $opts = @('-q', '-o', "Dir::Etc::sourcelist=$list", '-o', 'Dir::Etc::sourceparts=/dev/null', '-o', "Dir::State::Lists=$(Join-Path $apt 'lists')",
-        '-o', "Dir::Cache=$(Join-Path $apt 'cache')", '-o', 'APT::Sandbox::User=root')
-    Write-Host "setup: fetching festlex-poslex from $mirror $codename main into $PosLexiconDir"
-    Invoke-Native 'apt-get update (private festlex-poslex sources list)' { & apt-get @opts update | Out-Null }
-    Push-Location (Join-Path $tmp 'debs')
-    try { Invoke-Native 'apt-get download festlex-poslex' { & apt-get @opts download festlex-poslex | Out-Null } }
-    finally { Pop-Location }
+    Save-DebianPackages $apt $tmp 'main' @('festlex-poslex') $PosLexiconDir
+    New-Item -ItemType Directory -Force (Join-Path $tmp 'festlex-poslex') | Out-Null
     $deb = @(Get-ChildItem (Join-Path $tmp 'debs') -Filter 'festlex-poslex_*.deb')
     if ($deb.Count -ne 1) { throw "setup: apt-get download festlex-poslex gave $($deb.Count) packages" }
     Invoke-Native "dpkg-deb -x $($deb[0].Name)" { & dpkg-deb -x $deb[0].FullName (Join-Path $tmp 'root') }

@@ -103,6 +103,34 @@ public class PosTaggerTests
     }
 
     [Fact]
+    public void Eval_targets_take_the_tag_of_their_word_and_word_targets_that_of_the_whole_word()
+    {
+        var tagger = Tagger();
+        var tok = LearningCurves.Formats.Tokenization.Gpt2Tokenizer.Default;
+        int eot = tok.EndOfTextId!.Value;
+        var ids = new List<int> { eot };
+        ids.AddRange(tok.Encode("The dogs ran into the quixotically old barn."));
+        ids.Add(eot);
+        ids.AddRange(tok.Encode("They sleep"));
+        var seq = ids.ToArray();
+        string Piece(int i) => tok.Decode([seq[i]]);
+        int At(string piece, int from = 0) => Enumerable.Range(from, seq.Length - from).First(i => Piece(i) == piece);
+        int dogs = At(" dogs"), ran = At(" ran"), dot = At("."), they = At("They"), sleep = At(" sleep");
+        // " quixotically" is several tokens: a token target inside it and a word target over it are both ADV.
+        int unb = At(" the") + 1; // the first token of " quixotically"
+        int last = At(" old", unb) - 1; // its last
+        Assert.True(last > unb, "' quixotically' should be several tokens");
+        int sep = dot + 1; // the end-of-text token between the lines
+        var targets = new[] { 0, dogs, 0, ran, 0, dot, 0, they, 0, sleep, 0, unb + 1, 0, last, 0, sep };
+        var eval = new LearningCurves.Formats.EvalSets.EvalSet(seq, 1, seq.Length, targets, tok.VocabSize);
+        var tags = TargetPos.Tag(eval, tok, tagger);
+        Assert.Equal(["NOUN", "VERB", "PUNCT", "PRON", "VERB", "ADV", "ADV", "X"], tags);
+        var words = new LearningCurves.Formats.EvalSets.WordTargets([unb, last, 1], [0]);
+        var wordEval = new LearningCurves.Formats.EvalSets.EvalSet(seq, 1, seq.Length, [0, last], tok.VocabSize) { Words = words };
+        Assert.Equal(["ADV"], TargetPos.Tag(wordEval, tok, tagger));
+    }
+
+    [Fact]
     public void The_tokenizer_splits_punctuation_and_clitics_and_keeps_abbreviations_and_numbers()
     {
         string text = "It's Mr. Smith's $1,234.50 plan (not U.S. law), isn't it? Yes.";

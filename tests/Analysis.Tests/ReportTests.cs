@@ -59,6 +59,13 @@ public partial class ReportTests
             Stats = new StatsView([Reg("final_surprisal"), Reg("aoa")], predictors.Select(p => (p, 1.2)).ToList()),
             Phases = new PhasesView(steps, ngram, x.Select(v => 0.2 + 0.07 * v).ToArray(), x.Select(_ => 0.03).ToArray()),
             Generation = new GenerationView(gen, 0.3, 64, 7),
+            PosBreakdown = Annotations.Breakdown(logFreq.Select(f => f > 3 ? "DET" : "NOUN").ToArray(),
+                new Dictionary<string, double[]> { ["final_surprisal"] = final, ["aoa"] = aoa }),
+            UmapFigures =
+            [
+                ("umap_aoa", "coloured by AoA", LearningCurves.Analysis.Plots.UmapPlots.Continuous("AoA", logFreq.SelectMany(f => new[] { (float)f, (float)(f * f) }).ToArray(), aoa)),
+                ("umap_pos", "coloured by POS", LearningCurves.Analysis.Plots.UmapPlots.Categorical("POS", logFreq.SelectMany(f => new[] { (float)f, (float)(f * f) }).ToArray(), logFreq.Select(f => f > 3 ? "DET" : "NOUN").ToList())),
+            ],
             Notes = ["a note"],
             Files = [("table.csv", "the table")],
         };
@@ -71,7 +78,7 @@ public partial class ReportTests
         var files = ReportWriter.Write(Synthetic(Random.Shared.Next()), dir);
         var html = File.ReadAllText(Path.Combine(dir, ReportWriter.HtmlFile));
         Assert.Contains(ReportWriter.HtmlFile, files);
-        foreach (var id in new[] { "overview", "phases", "curves", "metrics", "predictors", "files" })
+        foreach (var id in new[] { "overview", "phases", "curves", "metrics", "annotations", "predictors", "files" })
             Assert.Contains($"<section id=\"{id}\">", html, StringComparison.Ordinal);
         Assert.DoesNotContain("Not shown", html, StringComparison.Ordinal);
         // Every figure is embedded, and also saved as a PNG beside the page.
@@ -96,7 +103,7 @@ public partial class ReportTests
         var dir = TestPaths.TempDir();
         ReportWriter.Write(bare, dir);
         var html = File.ReadAllText(Path.Combine(dir, ReportWriter.HtmlFile));
-        Assert.Equal(5, Regex.Matches(html, "Not shown").Count);
+        Assert.Equal(7, Regex.Matches(html, "Not shown").Count); // the five sections, POS tags and the UMAP embedding
         Assert.Contains("generation skipped", html, StringComparison.Ordinal);
     }
 

@@ -148,8 +148,16 @@ public class AnalyzeCommandTests
         var gen = stats.RootElement.GetProperty("generation");
         Assert.True(gen.GetArrayLength() >= 4, $"{gen.GetArrayLength()} generation rows");  // two runs with checkpoints
 
+        // Annotations (docs/annotations.md): the UMAP embedding beside the metrics, POS tags in the table and the report.
+        var (umap, umapShape) = LearningCurves.Formats.IO.Npy.ReadFloats(Path.Combine(outDir, "metrics", "umap.npy"));
+        Assert.Equal(new long[] { table["example"].Length, 2 }, umapShape);
+        Assert.All(umap, v => Assert.True(float.IsFinite(v)));
+        Assert.Contains("pos", header);
+
         var html = File.ReadAllText(Path.Combine(outDir, "report.html"));
         Assert.DoesNotContain("Not shown", html, StringComparison.Ordinal);
+        Assert.Contains("UMAP of the smoothed curves", html, StringComparison.Ordinal);
+        Assert.Contains("Run-averaged means by the Universal POS tag", html, StringComparison.Ordinal);
         // The third run's chosen checkpoints were never written: said in the notes, not a failure.
         Assert.Contains("run seed2: ", html, StringComparison.Ordinal);
         var dump = Environment.GetEnvironmentVariable("LC_PLOT_DUMP");

@@ -11,13 +11,14 @@ internal static class AnalysisTable
 {
     /// <summary>Writes the table into <see cref="AnalyzeOptions.OutDir"/>.</summary>
     public static void Write(AnalyzeOptions o, EvalSet eval, TextTokenizer tokenizer, IReadOnlyList<string> runNames,
-        Dictionary<string, double[]> averaged, Dictionary<string, double[][]> perRun, PredictorTable predictors, double[] logFreq)
+        Dictionary<string, double[]> averaged, Dictionary<string, double[][]> perRun, PredictorTable predictors, double[] logFreq, string[]? pos = null)
     {
         var columns = new List<TableColumn>
         {
             TableColumn.Long("example"), TableColumn.Long("sequence"), TableColumn.Long("position"), TableColumn.Long("token"),
             TableColumn.Text("token_text"),
         };
+        if (pos is not null) columns.Add(TableColumn.Text("pos"));
         columns.AddRange(Metric.Names(Metric.All).Select(TableColumn.Double));
         foreach (var m in Metric.Names(Metric.PerRun))
         {
@@ -40,6 +41,7 @@ internal static class AnalysisTable
             block.Add(L(i => eval.Targets[2 * i + 1]));
             block.Add(L(i => eval.Tokens[eval.Targets[2 * i] * eval.SeqLen + eval.Targets[2 * i + 1]]));
             block.Add(Enumerable.Range(e0, n).Select(i => TokenText.Decode(tokenizer, [eval.Tokens[eval.Targets[2 * i] * eval.SeqLen + eval.Targets[2 * i + 1]]])).ToArray());
+            if (pos is not null) block.Add(pos.AsSpan(e0, n).ToArray());
             foreach (var m in Metric.Names(Metric.All)) block.Add(D(averaged[m]));
             foreach (var m in Metric.Names(Metric.PerRun))
             {

@@ -50,6 +50,10 @@ public sealed record AnalyzeOptions
     /// one. A run left out (its checkpoints are gone) is not reported from an older file.</summary>
     public IReadOnlyCollection<string>? GenerationRuns { get; init; }
 
+    /// <summary>Embed the smoothed curves with UMAP (metrics/umap.npy and the report's UMAP plots); false: a note says
+    /// it was skipped (--no-umap).</summary>
+    public bool Umap { get; init; } = true;
+
     /// <summary>Examples per block when writing the table.</summary>
     public int Block { get; init; } = 65536;
 }
@@ -115,6 +119,7 @@ public static class Analyzer
         if (curveHeader.Shape.Length != 2 || curveHeader.Shape[1] != eval.Examples)
             throw UserError.InFile(runs[0].Curves, $"shape ({string.Join(", ", curveHeader.Shape)}) does not match the eval set's {eval.Examples} examples ({evalDir})");
         int examples = eval.Examples;
+        var pos = Annotations.PosTags(eval, tokenizer, notes);
         Stage($"{runs.Count} runs x {steps.Length} checkpoints x {examples} examples; eval set {evalDir}");
 
         // 2. The curves, read once for every stage; metrics (per run, run-averaged, cross-run), also written into OUT/metrics.
@@ -125,6 +130,9 @@ public static class Analyzer
         var perRun = Metric.PerRun.ToDictionary(m => m.Name, metrics.PerRunValues, StringComparer.Ordinal);
         var averaged = Metric.All.ToDictionary(m => m.Name, metrics.AveragedValues, StringComparer.Ordinal);
         Stage("metrics");
+        if (!o.Umap) notes.Add("the UMAP embedding of the curves was skipped (--no-umap)");
+        var umap = o.Umap ? Annotations.Umap(metricsDir, examples, log, notes) : null;
+        if (umap is not null) Stage("UMAP of the smoothed curves");
 
         // 3. Predictors from the training corpus.
         var train = TrainingCorpus.Read(o, tokenizer, eval);
@@ -150,11 +158,14 @@ public static class Analyzer
         Stage($"predictors from {train.Count} training sequences ({trainTokens} tokens)");
 
         // 4. The per-example table.
-        AnalysisTable.Write(o, eval, tokenizer, runNames, averaged, perRun, predictors, logFreq);
+        AnalysisTable.Write(o, eval, tokenizer, runNames, averaged, perRun, predictors, logFreq, pos);
         Stage($"table ({TableCsv}, {TableParquet})");
 
         // 5. Statistics.
-        var regression = Regressions.Fit(averaged, predictors, examples, notes);
+        var posIndicators = pos is null ? null : Annotations.Indicators(pos);
+        if (pos is not null) notes.Add($"POS indicators in the regressions: {(posIndicators!.Count == 0 ? "none (fewer than two tags with 20 examples)" : string.Join(", ", posIndicators.Select(p => p.Name)) + $"; reference level {Annotations.ReferenceLevel(pos)} (with the tags of fewer than {Annotations.MinIndicatorCount} examples)")}");
+        var regression = Regressions.Fit(averaged, predictors, examples, notes, posIndicators);
+        var posBreakdown = pos is null ? null : Annotations.Breakdown(pos, averaged);
         var correlations = MetricCorrelations.Compute(PerRunMetrics, PerRunMetrics.Select(m => (IReadOnlyList<double[]>)perRun[m]).ToList());
         Stage("regressions and correlations");
 
@@ -190,6 +201,8 @@ public static class Analyzer
             Stats = regression is null ? null : ReportViews.ToView(regression),
             Phases = ReportViews.ToView(phases),
             Generation = generation,
+            PosBreakdown = posBreakdown,
+            UmapFigures = umap is null ? [] : Annotations.UmapFigures(umap, averaged, logFreq, pos),
             Notes = notes,
             Files =
             [
@@ -197,12 +210,13 @@ public static class Analyzer
                 (TableParquet, "the same table as Parquet"),
                 (StatsJsonFile, "regressions (statsmodels layout), metric correlations, learning phases, generation"),
                 (StatsMarkdownFile, "the statistics as Markdown tables"),
-                ($"{MetricsDir}/", "per_run.csv, examples.csv and smoothed.npy from the metrics stage"),
+                ($"{MetricsDir}/", "per_run.csv, examples.csv and smoothed.npy from the metrics stage, and umap.npy (the UMAP embedding of the smoothed curves)"),
             ],
         };
         AtomicFile.WriteAllBytes(Path.Combine(o.OutDir, StatsJsonFile), StatsJson.Build(regression, correlations, phases, generation));
         AtomicFile.WriteAllBytes(Path.Combine(o.OutDir, StatsMarkdownFile),
-            System.Text.Encoding.UTF8.GetBytes(StatsMarkdown.Text(regression, correlations, phases, generation)));
+            System.Text.Encoding.UTF8.GetBytes(StatsMarkdown.Text(regression, correlations, phases, generation)
+                + (posBreakdown is null ? "" : Annotations.BreakdownMarkdown(posBreakdown))));
         ReportWriter.Write(data, o.OutDir);
         Stage("report");
         log.WriteLine($"analyze: done in {total.Elapsed.TotalSeconds:F1} s -> {Path.Combine(o.OutDir, ReportWriter.HtmlFile)}");

@@ -9,7 +9,9 @@ namespace LearningCurves.Analysis.Report;
 /// fitted becomes a note, not a failure.</summary>
 internal static class Regressions
 {
-    public static RegressionReport? Fit(Dictionary<string, double[]> averaged, PredictorTable predictors, int examples, List<string> notes)
+    /// <param name="indicators">Categorical indicator columns (POS, one level dropped) added after the predictors.</param>
+    public static RegressionReport? Fit(Dictionary<string, double[]> averaged, PredictorTable predictors, int examples, List<string> notes,
+        IReadOnlyList<(string Name, double[] Values)>? indicators = null)
     {
         var usable = PredictorTable.Names.Where(p => Distinct(predictors[p]) >= 2).ToList();
         foreach (var p in PredictorTable.Names.Except(usable)) notes.Add($"predictor {p} is constant or undefined on this data and was left out of the regressions");
@@ -17,6 +19,11 @@ internal static class Regressions
         var cols = new Dictionary<string, double[]>(StringComparer.Ordinal);
         foreach (var m in Metric.Names(Metric.All)) cols[m] = averaged[m];
         foreach (var p in usable) cols[p] = predictors[p];
+        foreach (var (name, values) in indicators ?? [])
+        {
+            cols[name] = values;
+            usable.Add(name);
+        }
         var targets = Metric.Names(Metric.All).Where(m => Distinct(averaged[m]) >= 2).ToList();
         if (usable.Count > 0 && examples > usable.Count + 2)
         {

@@ -93,6 +93,12 @@ public sealed class ReportData
     public PhasesView? Phases { get; init; }
     public GenerationView? Generation { get; init; }
 
+    /// <summary>Run-averaged metrics by POS tag (docs/annotations.md), or null where the tags were not computed.</summary>
+    public IReadOnlyList<PosRow>? PosBreakdown { get; init; }
+
+    /// <summary>The UMAP plots of the curves (name, caption, PNG); empty where the embedding was not computed.</summary>
+    public IReadOnlyList<(string Name, string Caption, byte[] Png)> UmapFigures { get; init; } = [];
+
     /// <summary>Remarks for the reader (what was skipped and why).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 

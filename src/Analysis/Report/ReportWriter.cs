@@ -41,6 +41,7 @@ public static class ReportWriter
         PhasesSection(html, data, Figure);
         GallerySection(html, data, Figure);
         MetricsSection(html, data, Figure);
+        AnnotationsSection(html, data, Figure);
         StatsSection(html, data);
         NotesSection(html, data, written);
         html.Append("</main></body></html>\n");
@@ -234,6 +235,40 @@ public static class ReportWriter
             h.Append("</table>");
         }
         h.Append("</section>\n");
+    }
+
+    /// <summary>Metrics by part of speech and the UMAP embedding of the curves (docs/annotations.md).</summary>
+    private static void AnnotationsSection(StringBuilder h, ReportData d, Func<string, byte[], string, string> figure)
+    {
+        h.Append("<section id=\"annotations\"><h2>Part of speech and the map of the curves</h2>");
+        if (d.PosBreakdown is { Count: > 0 } rows)
+        {
+            h.Append("<p>Run-averaged means by the Universal POS tag of the word each example belongs to.</p><table><tr><th>POS</th><th>examples</th>");
+            foreach (var (m, _) in rows[0].Means) h.Append($"<th>{E(m)}</th>");
+            h.Append("</tr>");
+            foreach (var r in rows)
+            {
+                h.Append($"<tr><td>{E(r.Tag)}</td><td>{r.Count.ToString(Inv)}</td>");
+                foreach (var (_, v) in r.Means) h.Append($"<td>{G(v)}</td>");
+                h.Append("</tr>");
+            }
+            h.Append("</table>");
+        }
+        else
+        {
+            Missing(h, "POS tags (see the notes)");
+        }
+        if (d.UmapFigures.Count > 0)
+        {
+            h.Append("<p>UMAP of the smoothed curves (each point one example; metrics/umap.npy).</p><div class=\"row\">");
+            foreach (var (name, caption, png) in d.UmapFigures) h.Append($"<div class=\"fig\">{figure(name, png, "UMAP " + caption)}<p class=\"note\">{E(caption)}</p></div>");
+            h.Append("</div>");
+        }
+        else
+        {
+            Missing(h, "the UMAP embedding (see the notes)");
+        }
+        h.Append("</section>");
     }
 
     private static void StatsSection(StringBuilder h, ReportData d)

@@ -35,12 +35,12 @@ public sealed class EvalSetRequest
 
     public int? SepId { get; init; }
 
+    /// <summary>Word targets (--targets words) instead of token targets.</summary>
+    public bool WordTargets { get; init; }
+
     /// <summary>Begin (BOS) token: "auto" follows the tokenizer's configuration (tokenizer_config.json add_bos_token,
     /// else its tokenizer.json post-processor), "yes" adds the tokenizer's begin token, "no" adds none.</summary>
     public string Bos { get; init; } = "auto";
-
-    /// <summary>Word targets (--targets words) instead of token targets.</summary>
-    public bool WordTargets { get; init; }
 
     /// <summary>The vocabulary size for --ids without a tokenizer.</summary>
     public int? VocabSize { get; init; }

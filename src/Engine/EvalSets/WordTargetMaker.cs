@@ -14,20 +14,10 @@ namespace LearningCurves.Engine.EvalSets;
 public static class WordTargetMaker
 {
     /// <summary>The boundary ids (text beginning with whitespace, plus the separators) and the blank-token mask.</summary>
-    public static (bool[] Boundary, bool[] Blank) Classes(Gpt2Tokenizer tokenizer, int vocab, IEnumerable<int> separators)
+    public static (bool[] Boundary, bool[] Blank) Classes(TextTokenizer tokenizer, int vocab, IEnumerable<int> separators)
     {
-        ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(separators);
-        var boundary = new bool[vocab];
-        var blank = new bool[vocab];
-        var one = new int[1];
-        for (int id = 0; id < Math.Min(vocab, tokenizer.VocabSize); id++)
-        {
-            one[0] = id;
-            var s = tokenizer.Decode(one);
-            boundary[id] = s.Length > 0 && char.IsWhiteSpace(s[0]);
-            blank[id] = s.Length > 0 && string.IsNullOrWhiteSpace(s);
-        }
+        var (boundary, blank) = Scoring.WordSpans.TokenClasses(tokenizer, vocab);
         foreach (int id in separators)
         {
             if ((uint)id < (uint)vocab)

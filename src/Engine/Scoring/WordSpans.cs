@@ -20,7 +20,7 @@ public static class WordSpans
     /// tokenizer encoded it). A byte-level token that holds only part of a character's UTF-8 bytes gets an empty span at
     /// the position of the token that completes the character, which gets the character.
     /// </summary>
-    public static (int[] Start, int[] End) TokenSpans(Gpt2Tokenizer tokenizer, string text, IReadOnlyList<int> ids, string source)
+    public static (int[] Start, int[] End) TokenSpans(TextTokenizer tokenizer, string text, IReadOnlyList<int> ids, string source)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(text);
@@ -28,6 +28,9 @@ public static class WordSpans
         var start = new int[ids.Count];
         var end = new int[ids.Count];
         int pos = 0;
+        // Pieces are decoded after a reference token and cut from its text: a SentencePiece decoder drops the space of
+        // a text's first piece, which must be kept here.
+        var (refId, refText) = Reference(tokenizer);
         for (int i = 0; i < ids.Count;)
         {
             // The shortest run of tokens from i whose text decodes cleanly and matches the text here.
@@ -35,7 +38,7 @@ public static class WordSpans
             string piece;
             while (true)
             {
-                piece = tokenizer.Decode(Slice(ids, i, j + 1));
+                piece = DecodeAfter(tokenizer, refId, refText, Slice(ids, i, j + 1));
                 if (piece.IndexOf('\uFFFD', StringComparison.Ordinal) < 0 && string.CompareOrdinal(text, pos, piece, 0, piece.Length) == 0) break;
                 if (++j == ids.Count || j - i >= 8)
                     throw UserError.InFile(source, $"token {i} (id {ids[i]}) does not decode to the text at character {pos}: the tokenizer does not round-trip this text");
@@ -52,6 +55,20 @@ public static class WordSpans
         }
         if (pos != text.Length) throw UserError.InFile(source, $"the tokens decode to {pos} characters but the text has {text.Length}");
         return (start, end);
+    }
+
+    /// <summary>A plain token (that of "a") whose text a following token's text is appended to when decoding.</summary>
+    private static (int Id, string Text) Reference(TextTokenizer tokenizer)
+    {
+        var ids = tokenizer.Encode("a");
+        int id = ids.Length > 0 ? ids[^1] : 0;
+        return (id, tokenizer.Decode([id]));
+    }
+
+    private static string DecodeAfter(TextTokenizer tokenizer, int refId, string refText, int[] ids)
+    {
+        string s = tokenizer.Decode([refId, .. ids]);
+        return s.StartsWith(refText, StringComparison.Ordinal) ? s[refText.Length..] : tokenizer.Decode(ids);
     }
 
     private static int[] Slice(IReadOnlyList<int> ids, int from, int to)
@@ -122,18 +139,28 @@ public static class WordSpans
     /// (they end the word before them), and the end-of-text token (it ends the last word). Ids past the tokenizer's
     /// vocabulary (padding rows of the model) are not boundaries.
     /// </summary>
-    public static bool[] BoundaryTokens(Gpt2Tokenizer tokenizer, int vocabSize)
+    public static bool[] BoundaryTokens(TextTokenizer tokenizer, int vocabSize) => TokenClasses(tokenizer, vocabSize).Boundary;
+
+    /// <summary>Per id: a boundary token (its text, decoded after a plain token, begins with whitespace; and
+    /// end-of-text), and a blank one (only whitespace).</summary>
+    public static (bool[] Boundary, bool[] Blank) TokenClasses(TextTokenizer tokenizer, int vocabSize)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         var b = new bool[vocabSize];
-        var one = new int[1];
-        for (int id = 0; id < Math.Min(vocabSize, tokenizer.VocabSize); id++)
+        var blank = new bool[vocabSize];
+        var (refId, refText) = Reference(tokenizer);
+        int n = Math.Min(vocabSize, tokenizer.VocabSize);
+        Parallel.For(0, n, id =>
         {
-            one[0] = id;
-            var s = tokenizer.Decode(one);
+            var s = DecodeAfter(tokenizer, refId, refText, [id]);
             b[id] = s.Length > 0 && char.IsWhiteSpace(s[0]);
+            blank[id] = s.Length > 0 && string.IsNullOrWhiteSpace(s);
+        });
+        if (tokenizer.EndOfTextId is int eot && eot < vocabSize)
+        {
+            b[eot] = true;
+            blank[eot] = false;
         }
-        if (tokenizer.EndOfTextId is int eot && eot < vocabSize) b[eot] = true;
-        return b;
+        return (b, blank);
     }
 }

@@ -3,6 +3,7 @@ using System.Text;
 using LearningCurves.Engine.Model;
 using LearningCurves.Formats;
 using LearningCurves.Formats.IO;
+using LearningCurves.Formats.Tokenization;
 
 namespace LearningCurves.Engine.Scoring;
 
@@ -210,19 +211,28 @@ public static class WordSurprisal
 /// <summary>`score --text FILE --words`: a text file scored word by word into a CSV.</summary>
 public static class WordScoreFile
 {
-    /// <summary>The BOS id to use: <paramref name="requested"/>, else the tokenizer's end-of-text token; neither is an
-    /// error asking for --bos.</summary>
-    public static int ChooseBos(Formats.Tokenization.Gpt2Tokenizer tokenizer, int vocabSize, int? requested)
+    /// <summary>The BOS id before every sequence and why: <paramref name="requested"/> (--bos-id), else the begin token
+    /// <paramref name="choice"/> (--bos auto|yes|no) gives, else the tokenizer's end-of-text token; word scoring always
+    /// needs one (the first word's context), so --bos no without --bos-id is an error.</summary>
+    public static (int Id, string Why) ChooseBos(TextTokenizer tokenizer, int vocabSize, string choice, int? requested)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
-        int bos = requested ?? tokenizer.EndOfTextId
-            ?? throw new UserError($"score --words: the tokenizer ({tokenizer.Source}) has no {Formats.Tokenization.Gpt2Tokenizer.EndOfTextToken} token; give the BOS id with --bos-id ID");
-        if ((uint)bos >= (uint)vocabSize) throw new UserError($"--bos {bos} is outside the model's vocabulary (0..{vocabSize - 1})");
-        return bos;
+        (int Id, string Why) r;
+        if (requested is int id) r = (id, "--bos-id");
+        else
+        {
+            var begin = tokenizer.ChooseBegin(choice);
+            if (begin.Add && begin.Id is int b) r = (b, $"begin token: {begin.Reason}");
+            else if (choice == "no") throw new UserError("score --words: every sequence needs a first-word context token; --bos no leaves none (give --bos-id ID)");
+            else if (tokenizer.EndOfTextId is int eot) r = (eot, "the tokenizer adds no begin token, so its end-of-text token");
+            else throw new UserError($"score --words: the tokenizer ({tokenizer.Source}) has no begin or end-of-text token; give the context token with --bos-id ID");
+        }
+        if ((uint)r.Id >= (uint)vocabSize) throw new UserError($"score --words: BOS id {r.Id} is outside the model's vocabulary (0..{vocabSize - 1})");
+        return r;
     }
 
     /// <summary>Scores the words of <paramref name="textPath"/>; returns the word and sequence counts.</summary>
-    public static (int Words, int Sequences) Run(string textPath, string outPath, Formats.Tokenization.Gpt2Tokenizer tokenizer, DecoderModel model, int bos, int seqLen, int batchSize)
+    public static (int Words, int Sequences) Run(string textPath, string outPath, TextTokenizer tokenizer, DecoderModel model, int bos, int seqLen, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(textPath);
         ArgumentNullException.ThrowIfNull(tokenizer);

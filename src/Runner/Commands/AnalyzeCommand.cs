@@ -13,7 +13,7 @@ public sealed class AnalyzeCommand : ICommand
     public string Name => "analyze";
 
     public string Usage => "analyze --sweep DIR (--train-text FILE... | --train-ids FILE) --out DIR [--eval-set DIR] [--tokenizer DIR] " +
-                           "[--chance-bits X | --vocab-size V] [--last K] [--prune-ngrams] [--keep-duplicates] [--no-generate] [--gen-prompts N] " +
+                           "[--chance-bits X | --vocab-size V] [--last K] [--prune-ngrams] [--keep-duplicates] [--no-generate] [--no-umap] [--gen-prompts N] " +
                            "[--temperature 0.3] [--max-tokens 128] [--seed S] [--backend auto|cpu|cuda] [--precision fp32|tf32|bf16]";
 
     public IReadOnlyList<CliOption> Options { get; } =
@@ -30,6 +30,7 @@ public sealed class AnalyzeCommand : ICommand
         CliOption.Switch("prune-ngrams", "prune rare n-grams as the paper does (off by default)"),
         CliOption.Switch("keep-duplicates", "keep checkpoint rows the sweep marked duplicate_of (left out by default)"),
         CliOption.Switch("no-generate", "skip text generation along training"),
+        CliOption.Switch("no-umap", "skip the UMAP embedding of the curves (metrics/umap.npy and its plots)"),
         new("gen-prompts", "N", "prompts for generation along training (default 8)"),
         new("temperature", "T", "sampling temperature for generation (default 0.3)"),
         new("max-tokens", "N", "tokens generated per prompt (default 128)"),
@@ -55,6 +56,7 @@ public sealed class AnalyzeCommand : ICommand
         int last = a.GetInt("last", 11, 1);
         bool prune = a.Switch("prune-ngrams");
         bool noGenerate = a.Switch("no-generate");
+        bool noUmap = a.Switch("no-umap");
         bool keepDuplicates = a.Switch("keep-duplicates");
         var generation = GenerateAlongCommand.ReadOptions(a, Name, sweep) with { KeepCurrent = true };
         var (backendName, precision) = GenerateAlongCommand.ReadBackend(a);
@@ -73,6 +75,7 @@ public sealed class AnalyzeCommand : ICommand
             Last = last,
             PruneNGrams = prune,
             Generation = !noGenerate,
+            Umap = !noUmap,
             KeepDuplicates = keepDuplicates,
         };
         Analyzer.Check(options);

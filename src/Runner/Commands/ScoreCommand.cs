@@ -27,7 +27,7 @@ public sealed class ScoreCommand : ICommand
         new("bos", "auto|yes|no", "--text: begin each sequence with the BOS token; auto follows the tokenizer's add_bos_token (default auto)"),
         new("out", "FILE.csv", "one row per scored token (required)"),
         CliOption.Switch("words", "with --text: one row per word (whitespace-delimited), its surprisal with the word-boundary correction (docs/checkpoints-and-scoring.md)"),
-        new("bos-id", "ID", "with --words: the token id put before every sequence as the first word's context (default: the tokenizer's begin token, else its end-of-text token)"),
+        new("bos-id", "ID", "with --words: the id of the token before every sequence, the first word's context (default: the --bos begin token, else the end-of-text token)"),
         CliOption.Backend("auto"),
         CliOption.Precision,
         new("batch", "N", "sequences per forward pass (default: what fits the GPU's free memory on CUDA, 32 on the CPU)"),
@@ -49,8 +49,7 @@ public sealed class ScoreCommand : ICommand
         bool words = a.Switch("words");
         int? bosId = a.Has("bos-id") ? a.GetInt("bos-id", 0, 0, int.MaxValue) : null;
         a.RejectUnknown();
-        if (words && hasBos) throw new UserError("score: with --words every sequence begins with a context token; choose it with --bos-id ID, not --bos");
-        if (words) return RunWords(modelDir, textPath, idsPath, outPath, backendName, precision, requested, seqLen, bosId);
+        if (words) return RunWords(modelDir, textPath, idsPath, outPath, backendName, precision, requested, seqLen, bosChoice, bosId);
         if (bosId is not null) throw new UserError("score: --bos-id applies to --words only");
         if ((idsPath is null) == (textPath is null)) throw new UserError("score: give exactly one of --ids FILE or --text FILE");
         if (idsPath is not null && hasSeqLen) throw new UserError("score: --seq-len applies to --text only");
@@ -84,22 +83,22 @@ public sealed class ScoreCommand : ICommand
         return 0;
     }
 
-    private static int RunWords(string modelDir, string? textPath, string? idsPath, string outPath, string backendName, Precision precision, int? requested, int? seqLen, int? bosId)
+    private static int RunWords(string modelDir, string? textPath, string? idsPath, string outPath, string backendName, Precision precision,
+        int? requested, int? seqLen, string bosChoice, int? bosId)
     {
         if (textPath is null || idsPath is not null) throw new UserError("score: --words needs --text FILE (words are read from the text)");
         var weights = HfCheckpoint.Load(modelDir);
         var cfg = weights.Config;
-        var any = ScoreInput.TokenizerFor(modelDir, cfg);
-        var tokenizer = any as Gpt2Tokenizer ?? throw new UserError($"score --words supports byte-level BPE tokenizers so far; {any.Source} is {any.Kind}");
-        int bos = WordScoreFile.ChooseBos(tokenizer, cfg.VocabSize, bosId);
+        var tokenizer = ScoreInput.TokenizerFor(modelDir, cfg);
+        var (bos, why) = WordScoreFile.ChooseBos(tokenizer, cfg.VocabSize, bosChoice, bosId);
         int len = seqLen ?? cfg.MaxPositions;
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
         using var model = new DecoderModel(backend, weights);
         int batch = BatchSizing.Choose(backend, cfg, len, requested, cpuDefault: 32);
         var sw = Stopwatch.StartNew();
         var (words, seqs) = WordScoreFile.Run(textPath, outPath, tokenizer, model, bos, len, batch);
-        string bosText = TokenText.Decode(tokenizer, [bos]);
-        Console.WriteLine($"scored {words} words in {seqs} sequences in {sw.Elapsed.TotalSeconds:F2} s; context of each sequence's first word: BOS token {bos} '{bosText}' -> {outPath}");
+        Console.WriteLine($"scored {words} words in {seqs} sequences in {sw.Elapsed.TotalSeconds:F2} s; context of each sequence's first word: " +
+                          $"BOS token {bos} '{TokenText.Decode(tokenizer, [bos])}' ({why}); tokenizer {tokenizer.Kind} ({tokenizer.Source}) -> {outPath}");
         return 0;
     }
 }
