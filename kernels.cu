@@ -229,6 +229,13 @@ __device__ __forceinline__ unsigned short lc_bf16(float f)
 
 __device__ __forceinline__ float lc_f32(unsigned short h) { return __int_as_float((int)((unsigned)h << 16)); }
 
+// Element access for kernels templated on the element type: fp32 as is, bf16 (raw bits in unsigned short) widened
+// exactly on load and rounded to nearest even on store (lc_bf16).
+__device__ __forceinline__ float lc_ld(const float* p) { return *p; }
+__device__ __forceinline__ float lc_ld(const unsigned short* p) { return lc_f32(*p); }
+__device__ __forceinline__ void lc_st(float* p, float v) { *p = v; }
+__device__ __forceinline__ void lc_st(unsigned short* p, float v) { *p = lc_bf16(v); }
+
 __device__ __forceinline__ float lc_gelu_erf(float v)
 {
     float a = fabsf(v);
@@ -338,6 +345,128 @@ extern "C" __global__ void fused_residual_layernorm_bf16(float* __restrict__ res
     for (int i = lane; i < C; i += 32) o[i] = lc_bf16((x[i] - mean) * rstd * weight[i] + lnBias[i]);
 }
 
+// ---- LLaMA-family ops: RMSNorm, fused residual + RMSNorm, SwiGLU, QK-norm, clamp
+
+// out row (C) = x * (1 / sqrt(mean(x^2) + eps)) * weight; one warp, fp32 statistics
+template <class TO, class TI>
+__device__ __forceinline__ void lc_rmsnorm_row(TO* out, const TI* x, const float* weight, int C, float eps)
+{
+    int lane = threadIdx.x & 31;
+    float q = 0.0f;
+    for (int i = lane; i < C; i += 32) { float v = lc_ld(x + i); q += v * v; }
+    float rstd = 1.0f / sqrtf(lc_warp_sum(q) / C + eps);
+    for (int i = lane; i < C; i += 32) lc_st(out + i, lc_ld(x + i) * rstd * weight[i]);
+}
+
+// out (rows,C) = rmsnorm(inp (rows,C)) * weight (C); one warp per row
+extern "C" __global__ void rmsnorm_forward(float* __restrict__ out, const float* __restrict__ inp,
+    const float* __restrict__ weight, int rows, int C, float eps)
+{
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return; // whole warp leaves together
+    lc_rmsnorm_row(out + (long long)row * C, inp + (long long)row * C, weight, C, eps);
+}
+
+// As rmsnorm_forward, out (rows,C) bf16
+extern "C" __global__ void rmsnorm_forward_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp,
+    const float* __restrict__ weight, int rows, int C, float eps)
+{
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    lc_rmsnorm_row(out + (long long)row * C, inp + (long long)row * C, weight, C, eps);
+}
+
+// residual (rows,C) += y + bias (bias may be null: x + (y + 0)); norm = rmsnorm(residual) * weight; one warp per row.
+// Each lane reads back only what it wrote.
+template <class TO>
+__device__ __forceinline__ void lc_residual_rmsnorm(float* residual, TO* norm, const float* y, const float* bias,
+    const float* weight, int rows, int C, float eps)
+{
+    int lane = threadIdx.x & 31;
+    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    float* x = residual + (long long)row * C;
+    const float* yr = y + (long long)row * C;
+    for (int i = lane; i < C; i += 32) x[i] = x[i] + (yr[i] + (bias ? bias[i] : 0.0f));
+    lc_rmsnorm_row(norm + (long long)row * C, x, weight, C, eps);
+}
+
+extern "C" __global__ void fused_residual_rmsnorm(float* __restrict__ residual, float* __restrict__ norm,
+    const float* __restrict__ y, const float* __restrict__ bias, const float* __restrict__ weight, int rows, int C, float eps)
+{
+    lc_residual_rmsnorm(residual, norm, y, bias, weight, rows, C, eps);
+}
+
+extern "C" __global__ void fused_residual_rmsnorm_bf16(float* __restrict__ residual, unsigned short* __restrict__ norm,
+    const float* __restrict__ y, const float* __restrict__ bias, const float* __restrict__ weight, int rows, int C, float eps)
+{
+    lc_residual_rmsnorm(residual, norm, y, bias, weight, rows, C, eps);
+}
+
+// out (rows,inner) = silu(gate) * up, silu(g) = g / (1 + exp(-g)) computed as (1 / (1 + exp(-g))) g; gate and up rows
+// at row stride ld (a fused gate|up product: up = gate + inner, ld = 2*inner)
+template <class T_>
+__device__ __forceinline__ void lc_swiglu(T_* out, const T_* gate, const T_* up, int rows, int inner, int ld)
+{
+    long long n = (long long)rows * inner;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        long long r = i / inner;
+        long long src = r * ld + (i - r * inner);
+        float g = lc_ld(gate + src);
+        lc_st(out + i, 1.0f / (1.0f + expf(-g)) * g * lc_ld(up + src));
+    }
+}
+
+extern "C" __global__ void swiglu_forward(float* __restrict__ out, const float* __restrict__ gate, const float* __restrict__ up,
+    int rows, int inner, int ld)
+{
+    lc_swiglu(out, gate, up, rows, inner, ld);
+}
+
+extern "C" __global__ void swiglu_forward_bf16(unsigned short* __restrict__ out, const unsigned short* __restrict__ gate,
+    const unsigned short* __restrict__ up, int rows, int inner, int ld)
+{
+    lc_swiglu(out, gate, up, rows, inner, ld);
+}
+
+// OLMo-2's QK-norm in place: warp w = 2*row + part; part 0 RMSNorms the q of the row (NH*HS values at offset 0) with
+// qWeight, part 1 the k (NKV*HS at offset NH*HS) with kWeight; rows of qkv (rows,(NH+2*NKV)*HS)
+template <class T_>
+__device__ __forceinline__ void lc_qk_norm(T_* qkv, const float* qWeight, const float* kWeight, int rows, int NH, int NKV, int HS, float eps)
+{
+    int w = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (w >= 2 * rows) return;
+    int row = w >> 1, part = w & 1;
+    T_* x = qkv + (long long)row * (NH + 2 * NKV) * HS + (part ? (long long)NH * HS : 0LL);
+    lc_rmsnorm_row(x, x, part ? kWeight : qWeight, (part ? NKV : NH) * HS, eps);
+}
+
+extern "C" __global__ void qk_norm(float* qkv, const float* __restrict__ qWeight, const float* __restrict__ kWeight,
+    int rows, int NH, int NKV, int HS, float eps)
+{
+    lc_qk_norm(qkv, qWeight, kWeight, rows, NH, NKV, HS, eps);
+}
+
+extern "C" __global__ void qk_norm_bf16(unsigned short* qkv, const float* __restrict__ qWeight, const float* __restrict__ kWeight,
+    int rows, int NH, int NKV, int HS, float eps)
+{
+    lc_qk_norm(qkv, qWeight, kWeight, rows, NH, NKV, HS, eps);
+}
+
+// x (n) = clamp(x, -limit, limit) in place (OLMo's clip_qkv); NaN stays NaN
+template <class T_>
+__device__ __forceinline__ void lc_clamp(T_* x, long long n, float limit)
+{
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        float v = lc_ld(x + i);
+        lc_st(x + i, v < -limit ? -limit : (v > limit ? limit : v));
+    }
+}
+
+extern "C" __global__ void clamp_forward(float* x, long long n, float limit) { lc_clamp(x, n, limit); }
+
+extern "C" __global__ void clamp_forward_bf16(unsigned short* x, long long n, float limit) { lc_clamp(x, n, limit); }
+
 // out (rows,cols) bf16 = inp (rows,cols) + bias (cols): the Bias epilogue of the cublasGemmEx fallback
 extern "C" __global__ void epilogue_bias_bf16(unsigned short* __restrict__ out, const float* __restrict__ inp,
     const unsigned short* __restrict__ bias, int rows, int cols)
@@ -393,43 +522,39 @@ extern "C" __global__ void gelu_erf_forward_bf16(unsigned short* x, long long n)
 // Rotary position embedding on q and k of qkv (B,T,3C), in place, from the angle table cosT, sinT (T, R/2). The table
 // comes from the host (CpuOps.RotaryTable, double precision): device sin/cos would need the slow-path argument reduction
 // (local memory) for angles of thousands of radians, and a float angle would be off by ~1e-4 there.
-extern "C" __global__ void rotary_forward(float* __restrict__ qkv, const float* __restrict__ cosT, const float* __restrict__ sinT,
-    int B, int T, int C, int NH, int R)
+// The pairs (i, i + R/2) of the NH q heads and NKV k heads (the first NH+NKV head slots of each row of HS), rotated in
+// place; row stride (NH+2*NKV)*HS.
+template <class T_>
+__device__ __forceinline__ void lc_rotary(T_* qkv, const float* cosT, const float* sinT, int B, int T, int NH, int NKV, int HS, int R)
 {
-    int half = R / 2, HS = C / NH;
-    long long n = (long long)B * T * 2 * NH * half;
+    int half = R / 2, parts = NH + NKV;
+    long long rs = (long long)(NH + 2 * NKV) * HS;
+    long long n = (long long)B * T * parts * half;
     for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (long long)gridDim.x * blockDim.x) {
         int i = (int)(idx % half);
         long long rest = idx / half;
-        int part = (int)(rest % (2 * NH)); // q heads 0..NH-1, then k heads
-        long long row = rest / (2 * NH);   // b * T + t
+        int part = (int)(rest % parts); // q heads 0..NH-1, then k heads
+        long long row = rest / parts;   // b * T + t
         int t = (int)(row % T);
-        float* p = qkv + row * 3 * C + (long long)part * HS + i;
+        T_* p = qkv + row * rs + (long long)part * HS + i;
         float c = cosT[t * half + i], s = sinT[t * half + i];
-        float x1 = p[0], x2 = p[half];
-        p[0] = x1 * c - x2 * s;
-        p[half] = x2 * c + x1 * s;
+        float x1 = lc_ld(p), x2 = lc_ld(p + half);
+        lc_st(p, x1 * c - x2 * s);
+        lc_st(p + half, x2 * c + x1 * s);
     }
 }
 
-// As rotary_forward on qkv (B,T,3C) bf16
-extern "C" __global__ void rotary_forward_bf16(unsigned short* __restrict__ qkv, const float* __restrict__ cosT,
-    const float* __restrict__ sinT, int B, int T, int C, int NH, int R)
+extern "C" __global__ void rotary_forward(float* __restrict__ qkv, const float* __restrict__ cosT, const float* __restrict__ sinT,
+    int B, int T, int NH, int NKV, int HS, int R)
 {
-    int half = R / 2, HS = C / NH;
-    long long n = (long long)B * T * 2 * NH * half;
-    for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (long long)gridDim.x * blockDim.x) {
-        int i = (int)(idx % half);
-        long long rest = idx / half;
-        int part = (int)(rest % (2 * NH)); // q heads 0..NH-1, then k heads
-        long long row = rest / (2 * NH);   // b * T + t
-        int t = (int)(row % T);
-        unsigned short* p = qkv + row * 3 * C + (long long)part * HS + i;
-        float c = cosT[t * half + i], s = sinT[t * half + i];
-        float x1 = lc_f32(p[0]), x2 = lc_f32(p[half]);
-        p[0] = lc_bf16(x1 * c - x2 * s);
-        p[half] = lc_bf16(x2 * c + x1 * s);
-    }
+    lc_rotary(qkv, cosT, sinT, B, T, NH, NKV, HS, R);
+}
+
+// As rotary_forward on bf16 qkv: each pair widened, turned in fp32, rounded once
+extern "C" __global__ void rotary_forward_bf16(unsigned short* __restrict__ qkv, const float* __restrict__ cosT,
+    const float* __restrict__ sinT, int B, int T, int NH, int NKV, int HS, int R)
+{
+    lc_rotary(qkv, cosT, sinT, B, T, NH, NKV, HS, R);
 }
 
 // x (n) += y (n)
@@ -539,16 +664,6 @@ extern "C" __global__ void softmax_causal(float* att, int BH, int Tq, int Tk, in
 #define LC_ATT_BK 32     // keys per shared-memory tile: one key per lane when scoring
 #define LC_ATT_MAX_HS 128 // four output dims per lane
 
-// Element access for the SIMT attention body: fp32 as is, bf16 (raw bits in unsigned short) widened exactly on load
-// and rounded to nearest even on store.
-__device__ __forceinline__ float lc_ld(const float* p) { return *p; }
-__device__ __forceinline__ float lc_ld(const unsigned short* p) { return __int_as_float((int)((unsigned)*p << 16)); }
-__device__ __forceinline__ void lc_st(float* p, float v) { *p = v; }
-__device__ __forceinline__ void lc_st(unsigned short* p, float v)
-{
-    unsigned u = (unsigned)__float_as_int(v);
-    *p = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u) : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 
 // Copies rows [k0, k0+nk) of a (rows, HS) slice with row stride `stride` into shared memory with row stride `ld`.
 // On sm_80+ fp32 copies are asynchronous: lc_attention_tile_wait() (then __syncthreads) before reading them.
@@ -669,93 +784,99 @@ __device__ void lc_flash_attention(TO* out, long long outStride, const TI* q, lo
     }
 }
 
-// out (B,T,C) = causal attention of qkv (B,T,3C); grid (ceil(T/warps), NH, B)
-extern "C" __global__ void attention_fused(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int HS, float scale)
+// Causal attention of one (b, h) block of queries, q | k | v rows of qkv (B,T,(NH+2*NKV)*HS); q head h reads k/v head
+// h / (NH/NKV). out (B,T,NH*HS).
+template <class T_>
+__device__ __forceinline__ void lc_fused_block(T_* out, const T_* qkv, int T, int NH, int NKV, int HS, float scale)
 {
-    (void)B; // the grid's z extent
     int h = blockIdx.y;
     long long b = blockIdx.z;
     int C = NH * HS;
-    const float* q = qkv + b * T * 3LL * C + (long long)h * HS;
-    lc_flash_attention(out + b * T * C + (long long)h * HS, C, q, 3LL * C, q + C, q + 2 * C, 3LL * C,
-        T, 0, HS, scale);
+    long long rs = (long long)(NH + 2 * NKV) * HS;
+    const T_* q = qkv + b * T * rs + (long long)h * HS;
+    const T_* k = qkv + b * T * rs + C + (long long)(h / (NH / NKV)) * HS;
+    lc_flash_attention(out + b * T * C + (long long)h * HS, C, q, rs, k, k + (long long)NKV * HS, rs, T, 0, HS, scale);
+}
+
+// out (B,T,C) = causal attention of qkv (B,T,(NH+2*NKV)*HS); grid (ceil(T/warps), NH, B)
+extern "C" __global__ void attention_fused(float* __restrict__ out, const float* __restrict__ qkv,
+    int B, int T, int NH, int NKV, int HS, float scale)
+{
+    (void)B; // the grid's z extent
+    lc_fused_block(out, qkv, T, NH, NKV, HS, scale);
 }
 
 // attention_fused on bf16 qkv and output (fp32 arithmetic inside): the SIMT path for head sizes attention_bf16 does
 // not take, and for devices without bf16 tensor cores
 extern "C" __global__ void attention_fused_bf16(unsigned short* __restrict__ out, const unsigned short* __restrict__ qkv,
-    int B, int T, int NH, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale)
 {
     (void)B;
-    int h = blockIdx.y;
-    long long b = blockIdx.z;
-    int C = NH * HS;
-    const unsigned short* q = qkv + b * T * 3LL * C + (long long)h * HS;
-    lc_flash_attention(out + b * T * C + (long long)h * HS, C, q, 3LL * C, q + C, q + 2 * C, 3LL * C,
-        T, 0, HS, scale);
+    lc_fused_block(out, qkv, T, NH, NKV, HS, scale);
 }
 
-// kCache, vCache (B,maxT,C)[b, past+i] = k, v of qkv (B,Tnew,3C)[b, i]
-extern "C" __global__ void kv_cache_write(float* __restrict__ kCache, float* __restrict__ vCache,
-    const float* __restrict__ qkv, int B, int Tnew, int past, int maxT, int C)
+// kCache, vCache (B,maxT,KVC)[b, past+i] = k, v of qkv (B,Tnew,C+2*KVC)[b, i] (an exact copy)
+template <class T_>
+__device__ __forceinline__ void lc_kv_cache_write(T_* kCache, T_* vCache, const T_* qkv, int B, int Tnew, int past, int maxT,
+    int C, int KVC)
 {
-    long long n = (long long)B * Tnew * C;
+    long long n = (long long)B * Tnew * KVC;
+    long long rs = C + 2LL * KVC;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        int c = (int)(i % C);
-        long long r = i / C;
+        int c = (int)(i % KVC);
+        long long r = i / KVC;
         int t = (int)(r % Tnew);
         long long b = r / Tnew;
-        long long dst = (b * maxT + past + t) * C + c;
-        kCache[dst] = qkv[r * 3LL * C + C + c];
-        vCache[dst] = qkv[r * 3LL * C + 2LL * C + c];
+        long long dst = (b * maxT + past + t) * KVC + c;
+        kCache[dst] = qkv[r * rs + C + c];
+        vCache[dst] = qkv[r * rs + C + KVC + c];
     }
 }
 
-// out (B,Tnew,C) = attention of the new queries in qkv (B,Tnew,3C) over kCache, vCache (B,maxT,C) positions 0..past+i
+extern "C" __global__ void kv_cache_write(float* __restrict__ kCache, float* __restrict__ vCache,
+    const float* __restrict__ qkv, int B, int Tnew, int past, int maxT, int C, int KVC)
+{
+    lc_kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C, KVC);
+}
+
+// kv_cache_write with bf16 caches and qkv
+extern "C" __global__ void kv_cache_write_bf16(unsigned short* __restrict__ kCache, unsigned short* __restrict__ vCache,
+    const unsigned short* __restrict__ qkv, int B, int Tnew, int past, int maxT, int C, int KVC)
+{
+    lc_kv_cache_write(kCache, vCache, qkv, B, Tnew, past, maxT, C, KVC);
+}
+
+// out (B,Tnew,NH*HS) = attention of the new queries in qkv (B,Tnew,(NH+2*NKV)*HS) over kCache, vCache
+// (B,maxT,NKV*HS) positions 0..past+i
+template <class T_>
+__device__ __forceinline__ void lc_cached_block(T_* out, const T_* qkv, const T_* kCache, const T_* vCache, int Tnew, int past,
+    int maxT, int NH, int NKV, int HS, float scale)
+{
+    int h = blockIdx.y;
+    long long b = blockIdx.z;
+    int C = NH * HS;
+    long long kvC = (long long)NKV * HS;
+    long long rs = C + 2 * kvC;
+    const T_* q = qkv + b * Tnew * rs + (long long)h * HS;
+    long long kv = b * maxT * kvC + (long long)(h / (NH / NKV)) * HS;
+    lc_flash_attention(out + b * Tnew * C + (long long)h * HS, C, q, rs, kCache + kv, vCache + kv, kvC, Tnew, past, HS, scale);
+}
+
 extern "C" __global__ void attention_cached(float* __restrict__ out, const float* __restrict__ qkv,
     const float* __restrict__ kCache, const float* __restrict__ vCache,
-    int B, int Tnew, int past, int maxT, int NH, int HS, float scale)
+    int B, int Tnew, int past, int maxT, int NH, int NKV, int HS, float scale)
 {
     (void)B; // the grid's z extent
-    int h = blockIdx.y;
-    long long b = blockIdx.z;
-    int C = NH * HS;
-    const float* q = qkv + b * Tnew * 3LL * C + (long long)h * HS;
-    long long kv = b * maxT * C + (long long)h * HS;
-    lc_flash_attention(out + b * Tnew * C + (long long)h * HS, C, q, 3LL * C, kCache + kv, vCache + kv, C,
-        Tnew, past, HS, scale);
-}
-
-// kv_cache_write with bf16 caches and qkv: kCache, vCache (B,maxT,C)[b, past+i] = k, v of qkv (B,Tnew,3C)[b, i]
-extern "C" __global__ void kv_cache_write_bf16(unsigned short* __restrict__ kCache, unsigned short* __restrict__ vCache,
-    const unsigned short* __restrict__ qkv, int B, int Tnew, int past, int maxT, int C)
-{
-    long long n = (long long)B * Tnew * C;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        int c = (int)(i % C);
-        long long r = i / C;
-        int t = (int)(r % Tnew);
-        long long b = r / Tnew;
-        long long dst = (b * maxT + past + t) * C + c;
-        kCache[dst] = qkv[r * 3LL * C + C + c];
-        vCache[dst] = qkv[r * 3LL * C + 2LL * C + c];
-    }
+    lc_cached_block(out, qkv, kCache, vCache, Tnew, past, maxT, NH, NKV, HS, scale);
 }
 
 // attention_cached on bf16 qkv, caches and output (fp32 arithmetic inside)
 extern "C" __global__ void attention_cached_bf16(unsigned short* __restrict__ out, const unsigned short* __restrict__ qkv,
     const unsigned short* __restrict__ kCache, const unsigned short* __restrict__ vCache,
-    int B, int Tnew, int past, int maxT, int NH, int HS, float scale)
+    int B, int Tnew, int past, int maxT, int NH, int NKV, int HS, float scale)
 {
     (void)B;
-    int h = blockIdx.y;
-    long long b = blockIdx.z;
-    int C = NH * HS;
-    const unsigned short* q = qkv + b * Tnew * 3LL * C + (long long)h * HS;
-    long long kv = b * maxT * C + (long long)h * HS;
-    lc_flash_attention(out + b * Tnew * C + (long long)h * HS, C, q, 3LL * C, kCache + kv, vCache + kv, C,
-        Tnew, past, HS, scale);
+    lc_cached_block(out, qkv, kCache, vCache, Tnew, past, maxT, NH, NKV, HS, scale);
 }
 
 // Split-K decoding: one query row per sequence (Tnew = 1), the cache cut into chunks of LC_SPLIT_CHUNK keys, one
@@ -1086,7 +1207,7 @@ __device__ __forceinline__ void lc_fa_load_tile(unsigned short* dst, const unsig
 }
 
 template <int HS>
-__device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv, int T, int NH, float scale)
+__device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv, int T, int NH, int NKV, float scale)
 {
     const int LD = HS + LC_FA_PAD;
     const int KSTEPS = HS / 16; // k-steps of S = Q K^T
@@ -1095,11 +1216,13 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
     unsigned short* ks = reinterpret_cast<unsigned short*>(lc_smem); // (64, LD); the Q tile passes through it first
     unsigned short* vs = ks + LC_FA_BK * LD;                         // (64, LD)
     int C = NH * HS;
-    long long rs = 3LL * C;
+    long long rs = (long long)(NH + 2 * NKV) * HS; // q (NH heads) | k (NKV) | v (NKV)
     int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows (most key tiles) start first
     int h = blockIdx.y;
     long long b = blockIdx.z;
     const unsigned short* base = qkv + b * T * rs + (long long)h * HS;
+    const unsigned short* kbase = qkv + b * T * rs + C + (long long)(h / (NH / NKV)) * HS; // this q head's k/v head
+    const unsigned short* vbase = kbase + (long long)NKV * HS;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int mi = lane >> 3, mr = lane & 7; // the ldmatrix matrix and row this lane addresses
     int q0 = qt * LC_FA_BQ;
@@ -1121,8 +1244,8 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
     const float sl2 = scale * LC_INV_LN2;
     for (int kt = 0; kt <= qt; kt++) {
         __syncthreads(); // the previous tiles (or the Q tile) are consumed
-        lc_fa_load_tile<HS>(ks, base + C, rs, kt * LC_FA_BK, T);
-        lc_fa_load_tile<HS>(vs, base + 2 * C, rs, kt * LC_FA_BK, T);
+        lc_fa_load_tile<HS>(ks, kbase, rs, kt * LC_FA_BK, T);
+        lc_fa_load_tile<HS>(vs, vbase, rs, kt * LC_FA_BK, T);
         lc_cp_async_wait();
         __syncthreads();
 
@@ -1193,28 +1316,28 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
 // kernel's name from the definition line (the extern "C" linkage, __global__, void, then the name).
 extern "C" {
 __global__ void __launch_bounds__(128, 4) attention_bf16_hs64(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale);
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale);
 __global__ void __launch_bounds__(128, 4) attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int HS, float scale);
+    int B, int T, int NH, int NKV, int HS, float scale);
 __global__ void __launch_bounds__(128, 3) attention_bf16_hs128(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale);
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale);
 }
 
 // out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64; grid (ceil(T/64), NH, B), block 128. One kernel
 // per head size: each gets the registers its own fragments need (the 64 one more blocks per SM).
 extern "C" __global__ void attention_bf16_hs64(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale)
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale)
 {
     (void)B; // the grid's z extent
-    if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, scale);
+    if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, NKV, scale);
 }
 
 // The same for HS = 128.
 extern "C" __global__ void attention_bf16_hs128(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int HS, float scale)
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale)
 {
     (void)B;
-    if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, scale);
+    if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, NKV, scale);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1239,7 +1362,7 @@ __device__ __forceinline__ void lc_ft_load_tile(float* dst, int ld, const float*
 }
 
 template <int HS>
-__device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, float scale)
+__device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, int NKV, float scale)
 {
     const int LDK = HS + 4, LDV = HS + 8;
     const int KSTEPS = HS / 8; // k-steps of S = Q K^T
@@ -1248,11 +1371,13 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, f
     float* ks = lc_smem;             // (32, LDK)
     float* vs = ks + LC_FT_BK * LDK; // (32, LDV)
     int C = NH * HS;
-    long long rs = 3LL * C;
+    long long rs = (long long)(NH + 2 * NKV) * HS; // q (NH heads) | k (NKV) | v (NKV)
     int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows first
     int h = blockIdx.y;
     long long b = blockIdx.z;
     const float* base = qkv + b * T * rs + (long long)h * HS;
+    const float* kbase = qkv + b * T * rs + C + (long long)(h / (NH / NKV)) * HS; // this q head's k/v head
+    const float* vbase = kbase + (long long)NKV * HS;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int q0 = qt * LC_FA_BQ;
     int rowA = q0 + warp * 16 + g, rowB = rowA + 8;
@@ -1275,8 +1400,8 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, f
     int tiles = lc_min(2 * qt + 2, (T + LC_FT_BK - 1) / LC_FT_BK); // key tiles at or below the diagonal
     for (int kt = 0; kt < tiles; kt++) {
         __syncthreads(); // the previous tiles are consumed
-        lc_ft_load_tile<HS>(ks, LDK, base + C, rs, kt * LC_FT_BK, LC_FT_BK, T);
-        lc_ft_load_tile<HS>(vs, LDV, base + 2 * C, rs, kt * LC_FT_BK, LC_FT_BK, T);
+        lc_ft_load_tile<HS>(ks, LDK, kbase, rs, kt * LC_FT_BK, LC_FT_BK, T);
+        lc_ft_load_tile<HS>(vs, LDV, vbase, rs, kt * LC_FT_BK, LC_FT_BK, T);
         lc_cp_async_wait();
         __syncthreads();
 
@@ -1347,18 +1472,18 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, f
 // out (B,T,C) = causal attention of qkv (B,T,3C), fp32 storage, tf32 tensor cores, HS = 64; grid (ceil(T/64), NH, B),
 // block 128
 extern "C" __global__ void attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale)
 {
     (void)B;
-    if (HS == 64) lc_attention_tf32<64>(out, qkv, T, NH, scale);
+    if (HS == 64) lc_attention_tf32<64>(out, qkv, T, NH, NKV, scale);
 }
 
 // The same for HS = 128.
 extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale)
 {
     (void)B;
-    if (HS == 128) lc_attention_tf32<128>(out, qkv, T, NH, scale);
+    if (HS == 128) lc_attention_tf32<128>(out, qkv, T, NH, NKV, scale);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1373,7 +1498,7 @@ extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const f
 #define LC_F32_BQ 32 // queries per block, and keys per tile
 
 template <int NJ> // output columns per thread: HS <= 16 * NJ
-__device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, int HS, float scale)
+__device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, int NKV, int HS, float scale)
 {
     LC_DYNAMIC_SHARED(float, lc_smem);
     const int LD = HS + 1;
@@ -1381,11 +1506,13 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
     float* kvs = qs + LC_F32_BQ * LD;     // (32, LD): K, then V of the current tile
     float* ps = kvs + LC_F32_BQ * LD;     // (32, 33)
     int C = NH * HS;
-    long long rs = 3LL * C;
+    long long rs = (long long)(NH + 2 * NKV) * HS; // q (NH heads) | k (NKV) | v (NKV)
     int qt = (int)gridDim.x - 1 - (int)blockIdx.x; // the longest rows first
     int h = blockIdx.y;
     long long b = blockIdx.z;
     const float* base = qkv + b * T * rs + (long long)h * HS;
+    const float* kbase = qkv + b * T * rs + C + (long long)(h / (NH / NKV)) * HS; // this q head's k/v head
+    const float* vbase = kbase + (long long)NKV * HS;
     int tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
     int q0 = qt * LC_F32_BQ;
     for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
@@ -1405,7 +1532,7 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
         __syncthreads(); // the previous V tile is consumed (and qs written, on the first pass)
         for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
             int r = idx / HS, d = idx - r * HS;
-            kvs[r * LD + d] = k0 + r < T ? base[C + (long long)(k0 + r) * rs + d] : 0.0f;
+            kvs[r * LD + d] = k0 + r < T ? kbase[(long long)(k0 + r) * rs + d] : 0.0f;
         }
         __syncthreads();
         float s[4][2];
@@ -1447,7 +1574,7 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
         __syncthreads(); // K consumed, P written
         for (int idx = tid; idx < LC_F32_BQ * HS; idx += blockDim.x) {
             int r = idx / HS, d = idx - r * HS;
-            kvs[r * LD + d] = k0 + r < T ? base[2 * C + (long long)(k0 + r) * rs + d] : 0.0f;
+            kvs[r * LD + d] = k0 + r < T ? vbase[(long long)(k0 + r) * rs + d] : 0.0f;
         }
         __syncthreads();
         for (int k = 0; k < LC_F32_BQ; k++) { // masked weights are 0 (and V rows past T are zero-filled)
@@ -1486,18 +1613,18 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
 
 // out (B,T,C) = causal attention of qkv (B,T,3C), exact fp32, HS <= 64; grid (ceil(T/32), NH, B), block 128
 extern "C" __global__ void attention_fp32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale)
 {
     (void)B;
-    if (HS <= 64) lc_attention_fp32<4>(out, qkv, T, NH, HS, scale);
+    if (HS <= 64) lc_attention_fp32<4>(out, qkv, T, NH, NKV, HS, scale);
 }
 
 // The same for 64 < HS <= 128.
 extern "C" __global__ void attention_fp32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale)
 {
     (void)B;
-    if (HS > 64 && HS <= 128) lc_attention_fp32<8>(out, qkv, T, NH, HS, scale);
+    if (HS > 64 && HS <= 128) lc_attention_fp32<8>(out, qkv, T, NH, NKV, HS, scale);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

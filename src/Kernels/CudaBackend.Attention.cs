@@ -54,23 +54,30 @@ public sealed partial class CudaBackend
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
     {
-        ThrowIfDisposed();
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
-        int hs = c / heads;
+        Attention(output, qkv, b, t, heads, heads, c / heads, scale);
+    }
+
+    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int hs, float scale)
+    {
+        ThrowIfDisposed();
+        CheckHeads(heads, kvHeads, hs, "attention");
+        int c = heads * hs;
+        long rowWidth = (long)(heads + 2 * kvHeads) * hs;
         if (Buf(qkv).Type == DType.Bf16)
         {
-            AttentionBf16(output, qkv, b, t, c, heads, hs, scale);
+            AttentionBf16(output, qkv, b, t, c, heads, kvHeads, hs, scale);
             return;
         }
         Need(output, (long)b * t * c);
-        Need(qkv, (long)b * t * 3 * c);
+        Need(qkv, b * t * rowWidth);
         if (b == 0 || t == 0) return;
         if (!UseCublasAttention && Precision == Precision.Tf32 && (hs == 64 || hs == 128) && _dev.Arch >= 80)
         {
             string name = hs == 64 ? "attention_tf32_hs64" : "attention_tf32_hs128";
             using var _ = Time(name);
             LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionTf32Shared(hs),
-                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+                P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale));
             return;
         }
         if (!UseCublasAttention && hs <= 128 && !UseSimtAttention)
@@ -78,16 +85,18 @@ public sealed partial class CudaBackend
             string name = hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128";
             using var _ = Time(name);
             LaunchBlock(name, Blocks(t, AttentionFp32Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionFp32Shared(hs),
-                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+                P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale));
             return;
         }
         if (!UseCublasAttention && hs <= 128)
         {
             using var _ = Time("attention_fused");
             Launch("attention_fused", Blocks(t, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
-                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+                P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale));
             return;
         }
+        if (kvHeads != heads)
+            throw new UserError($"grouped-query attention on CUDA supports head sizes up to 128 (this model: {hs}) and not the cuBLAS attention path");
         long perHead = (long)b * heads * t * hs;
         ulong q = _q.Get(perHead * 4), k = _k.Get(perHead * 4), v = _v.Get(perHead * 4), y = _y.Get(perHead * 4);
         ulong att = _att.Get((long)b * heads * t * t * 4);
@@ -119,55 +128,64 @@ public sealed partial class CudaBackend
 
     /// <summary>bf16 qkv (B,T,3C) -> bf16 output (B,T,C): tensor cores for head sizes 64 and 128 on sm_80+, the SIMT
     /// kernel on bf16 otherwise (HS up to 128).</summary>
-    private void AttentionBf16(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, int hs, float scale)
+    private void AttentionBf16(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, int kvHeads, int hs, float scale)
     {
         Need(output, (long)b * t * c, DType.Bf16);
-        Need(qkv, (long)b * t * 3 * c, DType.Bf16);
+        Need(qkv, (long)b * t * (heads + 2 * kvHeads) * hs, DType.Bf16);
         if (b == 0 || t == 0) return;
         if ((hs == 64 || hs == 128) && _dev.Arch >= 80)
         {
             string name = hs == 64 ? "attention_bf16_hs64" : "attention_bf16_hs128";
             using var _ = Time(name);
             LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads,
-                AttentionBf16Shared(hs), P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+                AttentionBf16Shared(hs), P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale));
             return;
         }
         if (hs > 128)
         {
+            if (kvHeads != heads)
+                throw new UserError($"grouped-query attention on CUDA supports head sizes up to 128 (this model: {hs})");
             AttentionBf16WideHeads(output, qkv, b, t, c, heads, scale);
             return;
         }
         using (Time("attention_fused_bf16"))
             Launch("attention_fused_bf16", Blocks(t, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
-                P(output), P(qkv), I(b), I(t), I(heads), I(hs), F(scale));
+                P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale));
     }
 
     public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
         int b, int tNew, int past, int maxT, int c, int heads, float scale)
     {
-        ThrowIfDisposed();
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
-        int hs = c / heads;
+        AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, heads, heads, c / heads, scale);
+    }
+
+    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int heads, int kvHeads, int hs, float scale)
+    {
+        ThrowIfDisposed();
+        CheckHeads(heads, kvHeads, hs, "cached attention");
         if (hs > 128) throw new UserError($"cached attention on CUDA supports head sizes up to 128 (this model: {hs})");
         if (past < 0 || past + tNew > maxT) throw new ArgumentException($"positions {past}..{past + tNew - 1} exceed the cache of {maxT}");
+        int c = heads * hs, kvc = kvHeads * hs;
         var kind = Buf(qkv).Type == DType.Bf16 ? DType.Bf16 : DType.F32;
         Need(output, (long)b * tNew * c, kind);
-        Need(qkv, (long)b * tNew * 3 * c, kind);
-        Need(kCache, (long)b * maxT * c, kind);
-        Need(vCache, (long)b * maxT * c, kind);
+        Need(qkv, (long)b * tNew * (c + 2 * kvc), kind);
+        Need(kCache, (long)b * maxT * kvc, kind);
+        Need(vCache, (long)b * maxT * kvc, kind);
         string write = kind == DType.Bf16 ? "kv_cache_write_bf16" : "kv_cache_write";
         string attend = kind == DType.Bf16 ? "attention_cached_bf16" : "attention_cached";
         using (Time(write))
-            Launch(write, Grid((long)b * tNew * c), 1, 1, 0, P(kCache), P(vCache), P(qkv), I(b), I(tNew), I(past), I(maxT), I(c));
+            Launch(write, Grid((long)b * tNew * kvc), 1, 1, 0, P(kCache), P(vCache), P(qkv), I(b), I(tNew), I(past), I(maxT), I(c), I(kvc));
         if (b == 0 || tNew == 0) return;
         if (tNew == 1 && past + 1 >= SplitAttentionFrom)
         {
-            AttentionCachedSplit(output, qkv, kCache, vCache, b, past, maxT, heads, heads, hs, scale, kind);
+            AttentionCachedSplit(output, qkv, kCache, vCache, b, past, maxT, heads, kvHeads, hs, scale, kind);
             return;
         }
         using (Time(attend))
             Launch(attend, Blocks(tNew, Block / 32), (uint)heads, (uint)b, FusedShared(hs),
-                P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(hs), F(scale));
+                P(output), P(qkv), P(kCache), P(vCache), I(b), I(tNew), I(past), I(maxT), I(heads), I(kvHeads), I(hs), F(scale));
     }
 
     /// <summary>Keys per block of attention_cached_split (LC_SPLIT_CHUNK in kernels.cu) and its threads per block

@@ -444,11 +444,17 @@ public sealed partial class CudaBackend : IBackend
 
     public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
     {
-        ThrowIfDisposed();
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");
-        if (rotaryDims < 0 || rotaryDims % 2 != 0 || rotaryDims > c / heads)
-            throw new ArgumentException($"rotary: {rotaryDims} dims must be even and at most the head size {c / heads}");
-        var q = NeedFloat(qkv, (long)b * t * 3 * c, "Rotary", "qkv");
+        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotaryBase, past);
+    }
+
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past)
+    {
+        ThrowIfDisposed();
+        CheckHeads(heads, kvHeads, headSize, "rotary");
+        if (rotaryDims < 0 || rotaryDims % 2 != 0 || rotaryDims > headSize)
+            throw new ArgumentException($"rotary: {rotaryDims} dims must be even and at most the head size {headSize}");
+        var q = NeedFloat(qkv, (long)b * t * (heads + 2 * kvHeads) * headSize, "Rotary", "qkv");
         int half = rotaryDims / 2;
         if (half == 0 || b == 0 || t == 0) return;
         // The angle table (cos | sin, each (T, R/2)) is made on the host in double precision (kernels.cu says why) and
@@ -465,8 +471,96 @@ public sealed partial class CudaBackend : IBackend
         }
         string kernel = q.Type == DType.Bf16 ? "rotary_forward_bf16" : "rotary_forward";
         using var _ = Time(kernel);
-        Launch(kernel, Grid((long)b * t * 2 * heads * half), 1, 1, 0, P(qkv), D(table), D(table + (ulong)(tableFloats * 4)),
-            I(b), I(t), I(c), I(heads), I(rotaryDims));
+        Launch(kernel, Grid((long)b * t * (heads + kvHeads) * half), 1, 1, 0, P(qkv), D(table), D(table + (ulong)(tableFloats * 4)),
+            I(b), I(t), I(heads), I(kvHeads), I(headSize), I(rotaryDims));
+    }
+
+    /// <summary>Throws unless kvHeads divides heads (grouped-query attention) and the head size is positive.</summary>
+    private static void CheckHeads(int heads, int kvHeads, int headSize, string op)
+    {
+        if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || headSize <= 0)
+            throw new ArgumentException($"{op}: {heads} heads must be a positive multiple of {kvHeads} kv heads (head size {headSize})");
+    }
+
+    public void RmsNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, int rows, int c, float eps)
+    {
+        ThrowIfDisposed();
+        var o = NeedFloat(output, (long)rows * c, "RmsNorm", "output");
+        Need(input, (long)rows * c);
+        Need(weight, c);
+        if (rows == 0) return;
+        string kernel = o.Type == DType.Bf16 ? "rmsnorm_forward_bf16" : "rmsnorm_forward";
+        using var _ = Time(kernel);
+        Launch(kernel, Blocks(rows, Block / 32), 1, 1, 0, P(output), P(input), P(weight), I(rows), I(c), F(eps));
+    }
+
+    public void ResidualRmsNorm(IDeviceBuffer residual, IDeviceBuffer norm, IDeviceBuffer y, IDeviceBuffer? bias, IDeviceBuffer weight,
+        int rows, int c, float eps)
+    {
+        ThrowIfDisposed();
+        long n = (long)rows * c;
+        Need(residual, n);
+        var o = NeedFloat(norm, n, "ResidualRmsNorm", "norm");
+        Need(y, n);
+        if (bias is not null) Need(bias, c);
+        Need(weight, c);
+        if (rows == 0) return;
+        string kernel = o.Type == DType.Bf16 ? "fused_residual_rmsnorm_bf16" : "fused_residual_rmsnorm";
+        using var _ = Time(kernel);
+        Launch(kernel, Blocks(rows, Block / 32), 1, 1, 0, P(residual), P(norm), P(y), bias is null ? D(0) : P(bias), P(weight),
+            I(rows), I(c), F(eps));
+    }
+
+    public void SwiGlu(IDeviceBuffer output, IDeviceBuffer gate, IDeviceBuffer up, int rows, int inner)
+    {
+        ThrowIfDisposed();
+        long n = (long)rows * inner;
+        var o = NeedFloat(output, n, "SwiGlu", "output");
+        Need(gate, n, o.Type);
+        Need(up, n, o.Type);
+        SwiGluLaunch(output, Buf(gate).Ptr, Buf(up).Ptr, rows, inner, inner, o.Type);
+    }
+
+    public void SwiGluFused(IDeviceBuffer output, IDeviceBuffer gateUp, int rows, int inner)
+    {
+        ThrowIfDisposed();
+        var o = NeedFloat(output, (long)rows * inner, "SwiGluFused", "output");
+        Need(gateUp, 2L * rows * inner, o.Type);
+        ulong g = Buf(gateUp).Ptr;
+        SwiGluLaunch(output, g, g + (ulong)((long)inner * o.Type.Size()), rows, inner, 2 * inner, o.Type);
+    }
+
+    private void SwiGluLaunch(IDeviceBuffer output, ulong gate, ulong up, int rows, int inner, int ld, DType type)
+    {
+        long n = (long)rows * inner;
+        if (n == 0) return;
+        string kernel = type == DType.Bf16 ? "swiglu_forward_bf16" : "swiglu_forward";
+        using var _ = Time(kernel);
+        Launch(kernel, Grid(n), 1, 1, 0, P(output), D(gate), D(up), I(rows), I(inner), I(ld));
+    }
+
+    public void QkNorm(IDeviceBuffer qkv, IDeviceBuffer qWeight, IDeviceBuffer kWeight, int rows, int heads, int kvHeads, int headSize, float eps)
+    {
+        ThrowIfDisposed();
+        CheckHeads(heads, kvHeads, headSize, "QkNorm");
+        var q = NeedFloat(qkv, (long)rows * (heads + 2 * kvHeads) * headSize, "QkNorm", "qkv");
+        Need(qWeight, (long)heads * headSize);
+        Need(kWeight, (long)kvHeads * headSize);
+        if (rows == 0) return;
+        string kernel = q.Type == DType.Bf16 ? "qk_norm_bf16" : "qk_norm";
+        using var _ = Time(kernel);
+        Launch(kernel, Blocks(2L * rows, Block / 32), 1, 1, 0, P(qkv), P(qWeight), P(kWeight), I(rows), I(heads), I(kvHeads),
+            I(headSize), F(eps));
+    }
+
+    public void Clamp(IDeviceBuffer x, long n, float limit)
+    {
+        ThrowIfDisposed();
+        var b = NeedFloat(x, n, "Clamp", "x");
+        if (n == 0) return;
+        string kernel = b.Type == DType.Bf16 ? "clamp_forward_bf16" : "clamp_forward";
+        using var _ = Time(kernel);
+        Launch(kernel, Grid(n), 1, 1, 0, P(x), L(n), F(limit));
     }
 
     public void GatherRows(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer rows, int count, int c)

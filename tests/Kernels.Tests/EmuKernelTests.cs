@@ -194,7 +194,7 @@ public class EmuKernelTests
         using var xb = EmuBuffer.From(qkv);
         using var cb = EmuBuffer.From(cos);
         using var sb = EmuBuffer.From(sin);
-        EmuKernels.Launch("rotary_forward", grid, 96, 0, xb, cb, sb, b, t, c, heads, r); // guards of all three checked
+        EmuKernels.Launch("rotary_forward", grid, 96, 0, xb, cb, sb, b, t, heads, heads, c / heads, r); // guards of all three checked
         AssertClose(want, xb.Floats, 1e-6, 1e-6, $"rotary_forward seed {seed}");
     }
 

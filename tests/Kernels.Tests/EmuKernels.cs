@@ -111,7 +111,7 @@ internal static class EmuKernels
 
     public static void AttentionFused(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale, int block = Block) =>
         Launch("attention_fused", new Dim3((uint)((t + block / 32 - 1) / (block / 32)), (uint)nh, (uint)b), block,
-            AttentionShared(hs, block), output, qkv, b, t, nh, hs, scale);
+            AttentionShared(hs, block), output, qkv, b, t, nh, nh, hs, scale);
 
     /// <summary>Queries per block of attention_bf16 (4 warps of 16 rows) and its key tile.</summary>
     public const int AttentionBf16Tile = 64;
@@ -124,7 +124,7 @@ internal static class EmuKernels
     {
         var grid = new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b);
         if (hs != 64 && hs != 128) throw new ArgumentException($"attention_bf16 takes head sizes 64 and 128, not {hs}");
-        Launch($"attention_bf16_hs{hs}", grid, 128, AttentionBf16Shared(hs), output, qkv, b, t, nh, hs, scale);
+        Launch($"attention_bf16_hs{hs}", grid, 128, AttentionBf16Shared(hs), output, qkv, b, t, nh, nh, hs, scale);
     }
 
     /// <summary>Dynamic shared memory of attention_tf32: K and V tiles of 32 fp32 rows of HS + 4 and HS + 8.</summary>
@@ -135,7 +135,7 @@ internal static class EmuKernels
     {
         var grid = new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b);
         if (hs != 64 && hs != 128) throw new ArgumentException($"attention_tf32 takes head sizes 64 and 128, not {hs}");
-        Launch($"attention_tf32_hs{hs}", grid, 128, AttentionTf32Shared(hs), output, qkv, b, t, nh, hs, scale);
+        Launch($"attention_tf32_hs{hs}", grid, 128, AttentionTf32Shared(hs), output, qkv, b, t, nh, nh, hs, scale);
     }
 
     /// <summary>Dynamic shared memory of attention_fp32: Q and K/V tiles of 32 rows of HS + 1 floats, P (32, 33).</summary>
@@ -145,28 +145,28 @@ internal static class EmuKernels
     public static void AttentionFp32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
     {
         var grid = new Dim3((uint)((t + 31) / 32), (uint)nh, (uint)b);
-        Launch(hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128", grid, 128, AttentionFp32Shared(hs), output, qkv, b, t, nh, hs, scale);
+        Launch(hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128", grid, 128, AttentionFp32Shared(hs), output, qkv, b, t, nh, nh, hs, scale);
     }
 
     public static void AttentionFusedBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale) =>
         Launch("attention_fused_bf16", new Dim3((uint)((t + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
-            AttentionShared(hs), output, qkv, b, t, nh, hs, scale);
+            AttentionShared(hs), output, qkv, b, t, nh, nh, hs, scale);
 
     public static void KvCacheWriteBf16(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
-        Launch("kv_cache_write_bf16", Cover((long)b * tNew * c), Block, 0, kCache, vCache, qkv, b, tNew, past, maxT, c);
+        Launch("kv_cache_write_bf16", Cover((long)b * tNew * c), Block, 0, kCache, vCache, qkv, b, tNew, past, maxT, c, c);
 
     public static void AttentionCachedBf16(EmuBuffer output, EmuBuffer qkv, EmuBuffer kCache, EmuBuffer vCache,
         int b, int tNew, int past, int maxT, int nh, int hs, float scale) =>
         Launch("attention_cached_bf16", new Dim3((uint)((tNew + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
-            AttentionShared(hs), output, qkv, kCache, vCache, b, tNew, past, maxT, nh, hs, scale);
+            AttentionShared(hs), output, qkv, kCache, vCache, b, tNew, past, maxT, nh, nh, hs, scale);
 
     public static void KvCacheWrite(EmuBuffer kCache, EmuBuffer vCache, EmuBuffer qkv, int b, int tNew, int past, int maxT, int c) =>
-        Launch("kv_cache_write", Cover((long)b * tNew * c), Block, 0, kCache, vCache, qkv, b, tNew, past, maxT, c);
+        Launch("kv_cache_write", Cover((long)b * tNew * c), Block, 0, kCache, vCache, qkv, b, tNew, past, maxT, c, c);
 
     public static void AttentionCached(EmuBuffer output, EmuBuffer qkv, EmuBuffer kCache, EmuBuffer vCache,
         int b, int tNew, int past, int maxT, int nh, int hs, float scale) =>
         Launch("attention_cached", new Dim3((uint)((tNew + Block / 32 - 1) / (Block / 32)), (uint)nh, (uint)b), Block,
-            AttentionShared(hs), output, qkv, kCache, vCache, b, tNew, past, maxT, nh, hs, scale);
+            AttentionShared(hs), output, qkv, kCache, vCache, b, tNew, past, maxT, nh, nh, hs, scale);
 
     /// <summary>Keys per block of attention_cached_split (LC_SPLIT_CHUNK) and its block size.</summary>
     public const int SplitChunk = 256;

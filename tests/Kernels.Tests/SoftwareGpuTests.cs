@@ -126,7 +126,7 @@ public unsafe class SoftwareGpuTests
         Assert.Equal(invalidValue, RawLaunch(dev, module, "residual_add", 1, 2048, 0, x.Pointer, x.Pointer, 1000));
         Assert.Equal(invalidValue, RawLaunch(dev, module, "residual_add", 0, 256, 0, x.Pointer, x.Pointer, 1000));
         // 48 KiB of shared memory per block without opting in; attention_fused has 4 KiB static.
-        Assert.Equal(invalidValue, RawLaunch(dev, module, "attention_fused", 1, 256, 46 * 1024, x.Pointer, x.Pointer, 1, 1, 1, 16, 0));
+        Assert.Equal(invalidValue, RawLaunch(dev, module, "attention_fused", 1, 256, 46 * 1024, x.Pointer, x.Pointer, 1, 1, 1, 1, 16, 0));
         dev.Synchronize();
         var e = Assert.Throws<CudaException>(() => dev.GetFunction(module, "no_such_kernel"));
         Assert.Equal(notFound, e.Code);

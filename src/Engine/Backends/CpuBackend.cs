@@ -103,15 +103,28 @@ public sealed class CpuBackend : IBackend
 
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
     {
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
+        Attention(output, qkv, b, t, heads, heads, c / heads, scale);
+    }
+
+    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, float scale)
+    {
         DTypes.CheckFloat(qkv, "Attention", "qkv");
         DTypes.Check(output, qkv.Type, "Attention", "output");
         var o = FAny(output, "Attention", "output");
-        CpuOps.Attention(o, FAny(qkv, "Attention", "qkv"), b, t, c, heads, scale);
-        RoundIfBf16(output, o.AsSpan(0, checked(b * t * c)));
+        CpuOps.Attention(o, FAny(qkv, "Attention", "qkv"), b, t, heads, kvHeads, headSize, scale);
+        RoundIfBf16(output, o.AsSpan(0, checked(b * t * heads * headSize)));
     }
 
     public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
         int b, int tNew, int past, int maxT, int c, int heads, float scale)
+    {
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
+        AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, heads, heads, c / heads, scale);
+    }
+
+    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int heads, int kvHeads, int headSize, float scale)
     {
         // The caches take exact copies of qkv's keys and values, so they need no rounding of their own.
         DTypes.CheckFloat(qkv, "AttentionCached", "qkv");
@@ -119,8 +132,61 @@ public sealed class CpuBackend : IBackend
             DTypes.Check(buf, qkv.Type, "AttentionCached", what);
         var o = FAny(output, "AttentionCached", "output");
         CpuOps.AttentionCached(o, FAny(qkv, "AttentionCached", "qkv"), FAny(kCache, "AttentionCached", "kCache"),
-            FAny(vCache, "AttentionCached", "vCache"), b, tNew, past, maxT, c, heads, scale);
-        RoundIfBf16(output, o.AsSpan(0, checked(b * tNew * c)));
+            FAny(vCache, "AttentionCached", "vCache"), b, tNew, past, maxT, heads, kvHeads, headSize, scale);
+        RoundIfBf16(output, o.AsSpan(0, checked(b * tNew * heads * headSize)));
+    }
+
+    public void RmsNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, int rows, int c, float eps)
+    {
+        var o = FAny(output, "RmsNorm", "output");
+        CpuOps.RmsNorm(o, F(input, "RmsNorm", "input"), F(weight, "RmsNorm", "weight"), rows, c, eps);
+        RoundIfBf16(output, o.AsSpan(0, checked(rows * c)));
+    }
+
+    public void ResidualRmsNorm(IDeviceBuffer residual, IDeviceBuffer norm, IDeviceBuffer y, IDeviceBuffer? bias, IDeviceBuffer weight,
+        int rows, int c, float eps)
+    {
+        const string op = "ResidualRmsNorm";
+        var x = F(residual, op, "residual");
+        var o = FAny(norm, op, "norm");
+        if (bias is null) CpuOps.Add(x.AsSpan(0, checked(rows * c)), F(y, op, "y"));
+        else CpuOps.AddBias(x, F(y, op, "y"), F(bias, op, "bias"), rows, c);
+        CpuOps.RmsNorm(o, x, F(weight, op, "weight"), rows, c, eps);
+        RoundIfBf16(norm, o.AsSpan(0, checked(rows * c)));
+    }
+
+    public void SwiGlu(IDeviceBuffer output, IDeviceBuffer gate, IDeviceBuffer up, int rows, int inner)
+    {
+        DTypes.CheckFloat(output, "SwiGlu", "output");
+        DTypes.Check(gate, output.Type, "SwiGlu", "gate");
+        DTypes.Check(up, output.Type, "SwiGlu", "up");
+        var o = FAny(output, "SwiGlu", "output");
+        CpuOps.SwiGlu(o, FAny(gate, "SwiGlu", "gate"), FAny(up, "SwiGlu", "up"), rows, inner, inner);
+        RoundIfBf16(output, o.AsSpan(0, checked(rows * inner)));
+    }
+
+    public void SwiGluFused(IDeviceBuffer output, IDeviceBuffer gateUp, int rows, int inner)
+    {
+        DTypes.CheckFloat(output, "SwiGluFused", "output");
+        DTypes.Check(gateUp, output.Type, "SwiGluFused", "gateUp");
+        var o = FAny(output, "SwiGluFused", "output");
+        var g = FAny(gateUp, "SwiGluFused", "gateUp");
+        CpuOps.SwiGlu(o, g, g.AsSpan(Math.Min(inner, g.Length)), rows, inner, 2 * inner);
+        RoundIfBf16(output, o.AsSpan(0, checked(rows * inner)));
+    }
+
+    public void QkNorm(IDeviceBuffer qkv, IDeviceBuffer qWeight, IDeviceBuffer kWeight, int rows, int heads, int kvHeads, int headSize, float eps)
+    {
+        var f = FAny(qkv, "QkNorm", "qkv");
+        CpuOps.QkNorm(f, F(qWeight, "QkNorm", "qWeight"), F(kWeight, "QkNorm", "kWeight"), rows, heads, kvHeads, headSize, eps);
+        RoundIfBf16(qkv, f.AsSpan(0, checked(rows * (heads + 2 * kvHeads) * headSize)));
+    }
+
+    public void Clamp(IDeviceBuffer x, long n, float limit)
+    {
+        var f = FAny(x, "Clamp", "x").AsSpan(0, checked((int)n));
+        CpuOps.Clamp(f, limit);
+        RoundIfBf16(x, f);
     }
 
     public void GeluErf(IDeviceBuffer x, long n)
@@ -132,9 +198,15 @@ public sealed class CpuBackend : IBackend
 
     public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
     {
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");
+        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotaryBase, past);
+    }
+
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past)
+    {
         var f = FAny(qkv, "Rotary", "qkv");
-        CpuOps.Rotary(f, b, t, c, heads, rotaryDims, rotaryBase, past);
-        RoundIfBf16(qkv, f.AsSpan(0, checked(b * t * 3 * c)));
+        CpuOps.Rotary(f, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, past);
+        RoundIfBf16(qkv, f.AsSpan(0, checked(b * t * (heads + 2 * kvHeads) * headSize)));
     }
 
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => CpuOps.Add(F(x, "Add", "x").AsSpan(0, checked((int)n)), F(y, "Add", "y"));

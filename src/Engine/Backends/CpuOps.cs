@@ -11,7 +11,6 @@ namespace LearningCurves.Engine.Backends;
 public static class CpuOps
 {
     private const float InvLn2 = 1.4426950408889634f;
-    private const float GeluScale = 0.7978845608028654f; // sqrt(2 / pi)
 
     /// <summary>Work below this many floats runs on one thread: forking costs more than it saves.</summary>
     private const int ParallelThreshold = 1 << 15;
@@ -47,23 +46,77 @@ public static class CpuOps
         }
     }
 
-    /// <summary>One row of layer norm; returns (mean, rstd) for a backward pass.</summary>
+    /// <summary>One row of layer norm; returns (mean, rstd) for a backward pass. Mean and variance (two passes: safer
+    /// than E[x^2] - E[x]^2) are vector sums in float64; the output is one vector pass.</summary>
     public static (float Mean, float Rstd) LayerNormRow(Span<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps)
     {
         int c = x.Length;
-        float mean = TensorPrimitives.Sum(x) / c;
-        // Two-pass variance: numerically safer than E[x^2] - E[x]^2 at the same cost here.
-        double var = 0;
-        for (int i = 0; i < c; i++)
-        {
-            double d = x[i] - mean;
-            var += d * d;
-        }
+        float mean = (float)(CpuVector.Sum<VectorOps.Identity>(x) / c);
+        double var = CpuVector.Sum(x, new VectorOps.SquaredDeviation(mean));
         float rstd = (float)(1.0 / Math.Sqrt(var / c + eps));
-        TensorPrimitives.Subtract(x, mean, output);
-        TensorPrimitives.Multiply(output, rstd, output);
-        TensorPrimitives.FusedMultiplyAdd(output, weight, bias, output);
+        CpuVector.Map(x, weight[..c], bias[..c], output, new VectorOps.NormAffine(mean, rstd));
         return (mean, rstd);
+    }
+
+    /// <summary>RMSNorm: out (rows, C) = x / sqrt(mean(x^2) + eps) * weight per row (LLaMA, OLMo-2); the mean square
+    /// a float64 vector sum, the output one vector pass.</summary>
+    public static void RmsNorm(Span<float> output, ReadOnlySpan<float> input, ReadOnlySpan<float> weight, int rows, int c, float eps)
+    {
+        Check(output.Length >= (long)rows * c && input.Length >= (long)rows * c && weight.Length >= c, "rmsnorm: buffers too small");
+        unsafe
+        {
+            fixed (float* po = output, pi = input, pw = weight)
+            {
+                float* o = po, x = pi, w = pw;
+                For(rows, (long)rows * c, r => RmsNormRow(new Span<float>(o + (long)r * c, c), new ReadOnlySpan<float>(x + (long)r * c, c),
+                    new ReadOnlySpan<float>(w, c), eps));
+            }
+        }
+    }
+
+    /// <summary>One row of RMSNorm; returns 1 / rms. The output may be the input (in place).</summary>
+    public static float RmsNormRow(Span<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps)
+    {
+        int c = x.Length;
+        float rstd = (float)(1.0 / Math.Sqrt(CpuVector.Sum<VectorOps.Square>(x) / c + eps));
+        CpuVector.Map(x, weight[..c], output, new VectorOps.ScaleWeight(rstd));
+        return rstd;
+    }
+
+    /// <summary>OLMo-2's QK-norm in place on qkv (rows, (NH + 2 NKV) HS): RMSNorm of each row's q (NH HS values, over
+    /// all heads, before the head split) with qWeight and of its k (NKV HS values) with kWeight.</summary>
+    public static void QkNorm(Span<float> qkv, ReadOnlySpan<float> qWeight, ReadOnlySpan<float> kWeight, int rows, int heads, int kvHeads, int hs, float eps)
+    {
+        CheckHeads(heads, kvHeads, hs);
+        int qc = heads * hs, kc = kvHeads * hs, rs = qc + 2 * kc;
+        Check(qkv.Length >= (long)rows * rs && qWeight.Length >= qc && kWeight.Length >= kc, "qk norm: buffers too small");
+        for (int r = 0; r < rows; r++)
+        {
+            var q = qkv.Slice(r * rs, qc);
+            RmsNormRow(q, q, qWeight[..qc], eps);
+            var k = qkv.Slice(r * rs + qc, kc);
+            RmsNormRow(k, k, kWeight[..kc], eps);
+        }
+    }
+
+    /// <summary>SwiGLU: out (rows, inner) = silu(gate) * up, silu(g) = g sigmoid(g); gate and up rows at row stride
+    /// <paramref name="ld"/> (a fused gate|up product: up = gateUp[inner..], ld = 2 inner).</summary>
+    public static void SwiGlu(Span<float> output, ReadOnlySpan<float> gate, ReadOnlySpan<float> up, int rows, int inner, int ld)
+    {
+        Check(ld >= inner && output.Length >= (long)rows * inner, "swiglu: output too small");
+        Check(rows == 0 || (gate.Length >= (long)(rows - 1) * ld + inner && up.Length >= (long)(rows - 1) * ld + inner), "swiglu: inputs too small");
+        for (int r = 0; r < rows; r++)
+            CpuVector.Map<VectorOps.SwiGlu>(gate.Slice(r * ld, inner), up.Slice(r * ld, inner), output.Slice(r * inner, inner));
+    }
+
+    /// <summary>x = clamp(x, -limit, limit) in place (OLMo's clip_qkv); NaN stays NaN.</summary>
+    public static void Clamp(Span<float> x, float limit)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            float v = x[i];
+            x[i] = v < -limit ? -limit : (v > limit ? limit : v);
+        }
     }
 
     /// <summary>out (rows, outDim) = input (rows, inDim) @ weight (inDim, outDim) + bias. Conv1D layout, via sgemm.</summary>
@@ -81,89 +134,40 @@ public static class CpuOps
         Blas.Sgemm(false, false, rows, outDim, inDim, 1f, input, weight, beta, output);
     }
 
-    /// <summary>x = gelu(x), tanh form. 0.5 x (1 + tanh(u)) is written as x * sigmoid(2u), the same function.</summary>
-    public static void Gelu(Span<float> x)
-    {
-        const int chunk = 4096;
-        unsafe
-        {
-            fixed (float* px = x)
-            {
-                float* p = px;
-                int n = x.Length, chunks = (n + chunk - 1) / chunk;
-                For(chunks, n, i =>
-                {
-                    int start = i * chunk, len = Math.Min(chunk, n - start);
-                    var v = new Span<float>(p + start, len);
-                    Span<float> u = stackalloc float[len];
-                    TensorPrimitives.Multiply(v, v, u);                      // x^2
-                    TensorPrimitives.Multiply(u, 0.044715f, u);
-                    TensorPrimitives.Add(u, 1f, u);                          // 1 + 0.044715 x^2
-                    TensorPrimitives.Multiply(u, v, u);                      // x + 0.044715 x^3
-                    TensorPrimitives.Multiply(u, 2f * GeluScale, u);         // 2u
-                    TensorPrimitives.Sigmoid(u, u);
-                    TensorPrimitives.Multiply(u, v, v);
-                });
-            }
-        }
-    }
+    /// <summary>x = gelu(x), tanh form. 0.5 x (1 + tanh(u)) is written as x * sigmoid(2u), the same function. One
+    /// vector pass (<see cref="VectorOps.GeluTanh"/>).</summary>
+    public static void Gelu(Span<float> x) => CpuVector.Map<VectorOps.GeluTanh>(x, x);
 
     /// <summary>x = 0.5 x (1 + erf(x / sqrt 2)) in place: the exact GELU (GPT-NeoX's "gelu").</summary>
     /// <remarks>
     /// Written as gelu(x) = max(x, 0) - |x| erfc(|x| / sqrt 2) / 2, which has no cancellation in either tail (for x &lt; 0 it
     /// is the small second term alone). erfc is the Chebyshev-fitted form of Numerical Recipes, erfc(z) = t exp(-z^2 +
-    /// P(t)) with t = 1 / (1 + z/2), fractional error below 1.2e-7 everywhere, evaluated with vector ops in float32.
+    /// P(t)) with t = 1 / (1 + z/2), fractional error below 1.2e-7 everywhere, evaluated in float32 in one vector pass
+    /// (<see cref="VectorOps.GeluErf"/>).
     /// </remarks>
-    public static void GeluErf(Span<float> x)
-    {
-        const int chunk = 4096;
-        unsafe
-        {
-            fixed (float* px = x)
-            {
-                float* p = px;
-                int n = x.Length, chunks = (n + chunk - 1) / chunk;
-                For(chunks, n, i =>
-                {
-                    int start = i * chunk, len = Math.Min(chunk, n - start);
-                    var v = new Span<float>(p + start, len);
-                    Span<float> a = stackalloc float[len];
-                    Span<float> t = stackalloc float[len];
-                    Span<float> u = stackalloc float[len];
-                    TensorPrimitives.Abs(v, a);                                  // |x|
-                    TensorPrimitives.Multiply(a, 0.5f * 0.70710678f, t);         // z/2, z = |x|/sqrt 2
-                    TensorPrimitives.Add(t, 1f, t);
-                    TensorPrimitives.Reciprocal(t, t);                           // t = 1/(1 + z/2)
-                    u.Fill(0.17087277f);                                         // P(t), Horner
-                    foreach (float coef in ErfcCoefficients) TensorPrimitives.MultiplyAdd(u, t, coef, u);
-                    TensorPrimitives.Multiply(a, a, a);                          // x^2 = 2 z^2 (a is |x| no more)
-                    TensorPrimitives.MultiplyAdd(a, -0.5f, u, u);                // P(t) - z^2
-                    TensorPrimitives.Exp(u, u);
-                    TensorPrimitives.Multiply(u, t, u);                          // erfc(z)
-                    TensorPrimitives.Abs(v, a);
-                    TensorPrimitives.Multiply(u, a, u);
-                    TensorPrimitives.Multiply(u, 0.5f, u);                       // |x| erfc(z) / 2
-                    TensorPrimitives.Max(v, 0f, v);
-                    TensorPrimitives.Subtract(v, u, v);
-                });
-            }
-        }
-    }
-
-    /// <summary>P(t) of erfc after its leading 0.17087277, highest power first, ending with the constant -1.26551223.</summary>
-    private static readonly float[] ErfcCoefficients =
-        [-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f];
+    public static void GeluErf(Span<float> x) => CpuVector.Map<VectorOps.GeluErf>(x, x);
 
     /// <summary>
     /// Rotary position embedding in place on the q and k of qkv (B, T, 3C) (q | k | v, each (NH, HS)) for tokens at
     /// positions past..past+T-1: in each head, dimensions i and i + R/2 (i &lt; R/2, R = <paramref name="rotaryDims"/>)
-    /// turn by the angle pos * base^(-2i/R), the rotate_half layout of GPT-NeoX; dimensions R..HS-1 are left as they are.
+    /// turn by the angle pos * base^(-2i/R), the rotate_half layout of GPT-NeoX (and LLaMA); dimensions R..HS-1 are
+    /// left as they are.
     /// </summary>
     public static void Rotary(Span<float> qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
     {
-        Check(qkv.Length >= (long)b * t * 3 * c, "rotary: qkv too small");
-        Check(rotaryDims % 2 == 0 && rotaryDims <= c / heads, "rotary: dims must be even and at most the head size");
-        int half = rotaryDims / 2, hs = c / heads;
+        Check(heads > 0 && c % heads == 0, "rotary: width must be a multiple of the heads");
+        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotaryBase, past);
+    }
+
+    /// <summary>Rotary embedding with grouped-query attention: qkv (B, T, (NH + 2 NKV) HS); the NH q heads and NKV k
+    /// heads turn, v does not (see the overload above).</summary>
+    public static void Rotary(Span<float> qkv, int b, int t, int heads, int kvHeads, int hs, int rotaryDims, double rotaryBase, int past)
+    {
+        CheckHeads(heads, kvHeads, hs);
+        int rs = (heads + 2 * kvHeads) * hs, parts = heads + kvHeads;
+        Check(qkv.Length >= (long)b * t * rs, "rotary: qkv too small");
+        Check(rotaryDims % 2 == 0 && rotaryDims >= 0 && rotaryDims <= hs, "rotary: dims must be even and at most the head size");
+        int half = rotaryDims / 2;
         if (half == 0) return;
         // (T, R/2) angles, shared by every sequence and head.
         var cos = new float[t * half];
@@ -174,14 +178,14 @@ public static class CpuOps
             fixed (float* pq = qkv)
             {
                 float* p = pq;
-                For(b * t, (long)b * t * 2 * c, r =>
+                For(b * t, (long)b * t * parts * hs, r =>
                 {
-                    var row = new Span<float>(p + (long)r * 3 * c, 2 * c); // q | k of one token
+                    var row = new Span<float>(p + (long)r * rs, parts * hs); // q | k of one token
                     var cr = cos.AsSpan((r % t) * half, half);
                     var sr = sin.AsSpan((r % t) * half, half);
                     Span<float> x1c = stackalloc float[half];
                     Span<float> tmp = stackalloc float[half];
-                    for (int part = 0; part < 2 * heads; part++)
+                    for (int part = 0; part < parts; part++)
                     {
                         var x1 = row.Slice(part * hs, half);
                         var x2 = row.Slice(part * hs + half, half);
@@ -221,29 +225,33 @@ public static class CpuOps
     public static void Add(Span<float> x, ReadOnlySpan<float> y)
     {
         Check(y.Length >= x.Length, "add: y too small");
-        TensorPrimitives.Add(x, y[..x.Length], x);
+        CpuVector.Map<VectorOps.Add>(x, y[..x.Length], x);
     }
 
     /// <summary>x (rows, cols) += y (rows, cols) + bias (cols), as x + (y + bias) per element (kernels.cu's
-    /// residual_bias_add).</summary>
+    /// residual_bias_add), one vector pass per row.</summary>
     public static void AddBias(Span<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> bias, int rows, int cols)
     {
         long n = (long)rows * cols;
         Check(x.Length >= n && y.Length >= n && bias.Length >= cols, "add bias: buffers too small");
-        Span<float> sum = cols <= 4096 ? stackalloc float[cols] : new float[cols];
         for (int r = 0; r < rows; r++)
         {
             var xr = x.Slice(r * cols, cols);
-            TensorPrimitives.Add(y.Slice(r * cols, cols), bias[..cols], sum);
-            TensorPrimitives.Add(xr, sum, xr);
+            CpuVector.Map<VectorOps.AddSum>(xr, y.Slice(r * cols, cols), bias[..cols], xr);
         }
     }
 
     /// <summary>Causal self-attention. qkv (B, T, 3C) = q | k | v; out (B, T, C). One (batch, head) pair per task.</summary>
-    public static void Attention(Span<float> output, ReadOnlySpan<float> qkv, int b, int t, int c, int heads, float scale)
+    public static void Attention(Span<float> output, ReadOnlySpan<float> qkv, int b, int t, int c, int heads, float scale) =>
+        Attention(output, qkv, b, t, heads, heads, c / heads, scale);
+
+    /// <summary>Causal self-attention with grouped-query attention: qkv (B, T, (NH + 2 NKV) HS) = q (NH heads) | k (NKV
+    /// heads) | v (NKV heads); q head h reads k/v head h / (NH / NKV). out (B, T, NH HS).</summary>
+    public static void Attention(Span<float> output, ReadOnlySpan<float> qkv, int b, int t, int heads, int kvHeads, int hs, float scale)
     {
-        Check(output.Length >= (long)b * t * c && qkv.Length >= (long)b * t * 3 * c, "attention: buffers too small");
-        int hs = c / heads;
+        CheckHeads(heads, kvHeads, hs);
+        int c = heads * hs, rs = (heads + 2 * kvHeads) * hs, group = heads / kvHeads;
+        Check(output.Length >= (long)b * t * c && qkv.Length >= (long)b * t * rs, "attention: buffers too small");
         unsafe
         {
             fixed (float* po = output, pq = qkv)
@@ -252,18 +260,22 @@ public static class CpuOps
                 For(b * heads, (long)b * t * t * c, bh =>
                 {
                     int bi = bh / heads, h = bh % heads;
+                    float* kBase = q + (long)bi * t * rs + c + (h / group) * hs;
                     Span<float> att = stackalloc float[t];
                     for (int tq = 0; tq < t; tq++)
                     {
-                        var query = new ReadOnlySpan<float>(q + ((long)(bi * t + tq) * 3 * c) + h * hs, hs);
+                        var query = new ReadOnlySpan<float>(q + (long)(bi * t + tq) * rs + h * hs, hs);
                         var orow = new Span<float>(o + (long)(bi * t + tq) * c + h * hs, hs);
-                        AttendOne(orow, query, q + (long)bi * t * 3 * c + c + h * hs, q + (long)bi * t * 3 * c + 2 * c + h * hs,
-                            3 * c, tq + 1, scale, att);
+                        AttendOne(orow, query, kBase, kBase + kvHeads * hs, rs, tq + 1, scale, att);
                     }
                 });
             }
         }
     }
+
+    private static void CheckHeads(int heads, int kvHeads, int hs) =>
+        Check(heads > 0 && kvHeads > 0 && heads % kvHeads == 0 && hs > 0,
+            $"attention: {heads} heads must be a positive multiple of {kvHeads} kv heads (head size {hs})");
 
     /// <summary>One query against n keys/values found at k0 + j * stride, v0 + j * stride; out (HS).
     /// Head sizes are short (16-128), so the dot products and updates are inlined vector loops rather than
@@ -306,20 +318,28 @@ public static class CpuOps
     /// <summary>Incremental attention: new keys/values of qkv (B, Tnew, 3C) go into kCache, vCache (B, maxT, C) at
     /// past..past+Tnew-1; each new query attends to cached positions 0..its own. out (B, Tnew, C).</summary>
     public static void AttentionCached(Span<float> output, ReadOnlySpan<float> qkv, Span<float> kCache, Span<float> vCache,
-        int b, int tNew, int past, int maxT, int c, int heads, float scale)
+        int b, int tNew, int past, int maxT, int c, int heads, float scale) =>
+        AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, heads, heads, c / heads, scale);
+
+    /// <summary>Incremental attention with grouped-query attention: qkv (B, Tnew, (NH + 2 NKV) HS), caches (B, maxT,
+    /// NKV HS), out (B, Tnew, NH HS); as <see cref="Attention(Span{float}, ReadOnlySpan{float}, int, int, int, int, int, float)"/>.</summary>
+    public static void AttentionCached(Span<float> output, ReadOnlySpan<float> qkv, Span<float> kCache, Span<float> vCache,
+        int b, int tNew, int past, int maxT, int heads, int kvHeads, int hs, float scale)
     {
+        CheckHeads(heads, kvHeads, hs);
+        int c = heads * hs, kvc = kvHeads * hs, rs = c + 2 * kvc, group = heads / kvHeads;
         Check(past >= 0 && past + tNew <= maxT, $"attention cache: positions {past}..{past + tNew - 1} outside 0..{maxT - 1}");
-        Check(kCache.Length >= (long)b * maxT * c && vCache.Length >= (long)b * maxT * c, "attention cache: caches too small");
+        Check(kCache.Length >= (long)b * maxT * kvc && vCache.Length >= (long)b * maxT * kvc, "attention cache: caches too small");
+        Check(output.Length >= (long)b * tNew * c && qkv.Length >= (long)b * tNew * rs, "attention cache: buffers too small");
         for (int bi = 0; bi < b; bi++)
         {
             for (int i = 0; i < tNew; i++)
             {
-                long src = (long)(bi * tNew + i) * 3 * c, dst = (long)(bi * maxT + past + i) * c;
-                qkv.Slice((int)(src + c), c).CopyTo(kCache.Slice((int)dst, c));
-                qkv.Slice((int)(src + 2 * c), c).CopyTo(vCache.Slice((int)dst, c));
+                long src = (long)(bi * tNew + i) * rs, dst = (long)(bi * maxT + past + i) * kvc;
+                qkv.Slice((int)(src + c), kvc).CopyTo(kCache.Slice((int)dst, kvc));
+                qkv.Slice((int)(src + c + kvc), kvc).CopyTo(vCache.Slice((int)dst, kvc));
             }
         }
-        int hs = c / heads;
         unsafe
         {
             fixed (float* po = output, pq = qkv, pk = kCache, pv = vCache)
@@ -328,12 +348,13 @@ public static class CpuOps
                 For(b * heads, (long)b * tNew * (past + tNew) * c, bh =>
                 {
                     int bi = bh / heads, h = bh % heads;
+                    long kv = (long)bi * maxT * kvc + (h / group) * hs;
                     Span<float> att = stackalloc float[past + tNew];
                     for (int i = 0; i < tNew; i++)
                     {
-                        var query = new ReadOnlySpan<float>(q + (long)(bi * tNew + i) * 3 * c + h * hs, hs);
+                        var query = new ReadOnlySpan<float>(q + (long)(bi * tNew + i) * rs + h * hs, hs);
                         var orow = new Span<float>(o + (long)(bi * tNew + i) * c + h * hs, hs);
-                        AttendOne(orow, query, k + (long)bi * maxT * c + h * hs, v + (long)bi * maxT * c + h * hs, c, past + i + 1, scale, att);
+                        AttendOne(orow, query, k + kv, v + kv, kvc, past + i + 1, scale, att);
                     }
                 });
             }

@@ -167,6 +167,43 @@ public interface IBackend : IDisposable
     /// <see cref="DTypes.GemmInput"/>; out F32; the head may hold padding rows past V (never read).</summary>
     void Logits(IDeviceBuffer output, IDeviceBuffer hidden, IDeviceBuffer head, int m, int c, int v);
 
+    /// <summary>Grouped-query causal attention (LLaMA-style): qkv (B, T, (NH + 2 NKV) HS) holds q (NH heads) | k (NKV
+    /// heads) | v (NKV heads) per token; q head h reads k/v head h / (NH / NKV) (NKV divides NH; NKV = NH is
+    /// <see cref="Attention(IDeviceBuffer, IDeviceBuffer, int, int, int, int, float)"/>). out (B, T, NH HS) of qkv's
+    /// type (F32 or Bf16; arithmetic in fp32).</summary>
+    void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, float scale);
+
+    /// <summary>Grouped-query <see cref="AttentionCached(IDeviceBuffer, IDeviceBuffer, IDeviceBuffer, IDeviceBuffer, int, int, int, int, int, int, float)"/>:
+    /// qkv (B, Tnew, (NH + 2 NKV) HS), caches (B, maxT, NKV HS), out (B, Tnew, NH HS); all of one type.</summary>
+    void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int heads, int kvHeads, int headSize, float scale);
+
+    /// <summary>RMSNorm (LLaMA, OLMo-2): out (rows, C) = x / sqrt(mean(x^2) + eps) * weight per row. input and weight
+    /// F32; output F32 or Bf16 (rounded once, from the fp32 result), as <see cref="LayerNorm"/>.</summary>
+    void RmsNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, int rows, int c, float eps);
+
+    /// <summary>The fused residual + RMSNorm, as <see cref="ResidualLayerNorm"/>: residual (rows, C) += y + bias (C)
+    /// (bias null: += y); then norm = rmsnorm(residual) * weight. residual, y, bias, weight F32; norm F32 or Bf16.</summary>
+    void ResidualRmsNorm(IDeviceBuffer residual, IDeviceBuffer norm, IDeviceBuffer y, IDeviceBuffer? bias, IDeviceBuffer weight,
+        int rows, int c, float eps);
+
+    /// <summary>SwiGLU: out (rows, inner) = silu(gate) * up, silu(g) = g sigmoid(g), gate and up (rows, inner) (the two
+    /// products). gate, up and out of one type: F32, or Bf16 in bf16 mode (computed in fp32, rounded once).</summary>
+    void SwiGlu(IDeviceBuffer output, IDeviceBuffer gate, IDeviceBuffer up, int rows, int inner);
+
+    /// <summary>SwiGLU from a fused product gateUp (rows, 2 inner) = gate | up per row; out (rows, inner). Types as
+    /// <see cref="SwiGlu"/>.</summary>
+    void SwiGluFused(IDeviceBuffer output, IDeviceBuffer gateUp, int rows, int inner);
+
+    /// <summary>OLMo-2's QK-norm in place on qkv (rows, (NH + 2 NKV) HS): each row's q (NH HS values, all heads, before
+    /// the head split) RMSNormed with qWeight (NH HS), its k (NKV HS) with kWeight (NKV HS); v untouched. qkv F32 or
+    /// Bf16 (fp32 statistics, rounded once); weights F32.</summary>
+    void QkNorm(IDeviceBuffer qkv, IDeviceBuffer qWeight, IDeviceBuffer kWeight, int rows, int heads, int kvHeads, int headSize, float eps);
+
+    /// <summary>x (n) = clamp(x, -limit, limit) in place (OLMo's clip_qkv on the qkv product); NaN stays NaN. x F32 or
+    /// Bf16.</summary>
+    void Clamp(IDeviceBuffer x, long n, float limit);
+
     /// <summary>x = 0.5 x (1 + erf(x / sqrt 2)) in place: the exact GELU (GPT-NeoX). x F32 or Bf16 (computed in fp32,
     /// rounded back). The default runs <see cref="CpuOps.GeluErf"/> on a host copy (correct on any backend; one without
     /// its own kernel pays two copies).</summary>
@@ -183,9 +220,19 @@ public interface IBackend : IDisposable
     /// qkv F32 or Bf16 (computed in fp32, rounded back). The default runs it on a host copy, as <see cref="GeluErf"/>.</summary>
     void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
     {
-        var host = new float[(long)b * t * 3 * c];
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");
+        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotaryBase, past);
+    }
+
+    /// <summary>Rotary embedding with grouped-query attention (LLaMA: the same rotate-half layout, full rotary
+    /// R = HS with rope_theta as <paramref name="rotaryBase"/>): qkv (B, T, (NH + 2 NKV) HS), the NH q heads and NKV k
+    /// heads turn. The default runs <see cref="CpuOps.Rotary(Span{float}, int, int, int, int, int, int, double, int)"/>
+    /// on a host copy.</summary>
+    void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past)
+    {
+        var host = new float[(long)b * t * (heads + 2 * kvHeads) * headSize];
         Download(qkv, host);
-        CpuOps.Rotary(host, b, t, c, heads, rotaryDims, rotaryBase, past);
+        CpuOps.Rotary(host, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, past);
         Write(qkv, host);
     }
 }

@@ -67,6 +67,34 @@ public sealed class TimingBackend : IBackend
         Time("attention (cached)", () => _inner.AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, c, heads, scale));
 
 
+    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, float scale) =>
+        Time("attention", () => _inner.Attention(output, qkv, b, t, heads, kvHeads, headSize, scale));
+
+    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
+        int b, int tNew, int past, int maxT, int heads, int kvHeads, int headSize, float scale) =>
+        Time("attention (cached)", () => _inner.AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, heads, kvHeads, headSize, scale));
+
+    public void RmsNorm(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, int rows, int c, float eps) =>
+        Time("rmsnorm", () => _inner.RmsNorm(output, input, weight, rows, c, eps));
+
+    public void ResidualRmsNorm(IDeviceBuffer residual, IDeviceBuffer norm, IDeviceBuffer y, IDeviceBuffer? bias, IDeviceBuffer weight,
+        int rows, int c, float eps) =>
+        Time("residual + rmsnorm", () => _inner.ResidualRmsNorm(residual, norm, y, bias, weight, rows, c, eps));
+
+    public void SwiGlu(IDeviceBuffer output, IDeviceBuffer gate, IDeviceBuffer up, int rows, int inner) =>
+        Time("swiglu", () => _inner.SwiGlu(output, gate, up, rows, inner));
+
+    public void SwiGluFused(IDeviceBuffer output, IDeviceBuffer gateUp, int rows, int inner) =>
+        Time("swiglu", () => _inner.SwiGluFused(output, gateUp, rows, inner));
+
+    public void QkNorm(IDeviceBuffer qkv, IDeviceBuffer qWeight, IDeviceBuffer kWeight, int rows, int heads, int kvHeads, int headSize, float eps) =>
+        Time("qk norm", () => _inner.QkNorm(qkv, qWeight, kWeight, rows, heads, kvHeads, headSize, eps));
+
+    public void Clamp(IDeviceBuffer x, long n, float limit) => Time("clamp", () => _inner.Clamp(x, n, limit));
+
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past) =>
+        Time("rotary", () => _inner.Rotary(qkv, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, past));
+
     public void GeluErf(IDeviceBuffer x, long n) => Time("gelu (erf)", () => _inner.GeluErf(x, n));
 
     public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past) =>
