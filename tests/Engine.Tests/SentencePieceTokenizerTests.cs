@@ -1,6 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LearningCurves.Engine.EvalSets;
+using LearningCurves.Engine.Scoring;
 using LearningCurves.Formats;
+using LearningCurves.Formats.EvalSets;
 using LearningCurves.Formats.Tokenization;
 using LearningCurves.Tests.Common;
 using Xunit;
@@ -153,6 +156,13 @@ public class SentencePieceTokenizerTests
         Assert.Contains("tokenizer.model", t.Source, StringComparison.Ordinal);
         Assert.Equal(TextTokenizer.Load(Fixture("sp-bpe")).Encode("Grüße 東京"), t.Encode("Grüße 東京"));
 
+        // ALBERT/T5's name for the same file.
+        var spiece = TestPaths.TempDir();
+        File.Copy(Path.Combine(Fixture("sp-unigram"), "tokenizer.model"), Path.Combine(spiece, "spiece.model"));
+        Assert.True(TextTokenizer.FolderHasTokenizerFiles(spiece));
+        Assert.Equal(TextTokenizer.Load(Fixture("sp-unigram")).Encode("Köln 12"), TextTokenizer.Load(spiece).Encode("Köln 12"));
+        Assert.EndsWith("spiece.model", TextTokenizer.Load(spiece).Source, StringComparison.Ordinal);
+
         var bad = TestPaths.TempDir();
         File.WriteAllBytes(Path.Combine(bad, "tokenizer.model"), [0x0a, 0xff, 0xff, 0xff, 0x7f, 1, 2]);
         var e = Assert.Throws<UserError>(() => TextTokenizer.Load(bad));
@@ -171,5 +181,78 @@ public class SentencePieceTokenizerTests
         Assert.Contains("no unk_token", Assert.Throws<UserError>(() => TextTokenizer.Load(noUnk)).Message, StringComparison.Ordinal);
         Assert.Throws<UserError>(() => TextTokenizer.Load(Path.Combine(empty, "absent")));
         Assert.Throws<UserError>(() => TextTokenizer.Load(Fixture("sp-bpe")).Decode([640]));
+    }
+
+    private static string CorpusLines(int n)
+    {
+        var lines = File.ReadAllLines(Fixture("corpus.txt")).Where(l => l.Length > 0).Take(n).ToArray();
+        var path = Path.Combine(TestPaths.TempDir("corpus"), "text.txt");
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    [Fact]
+    public void Eval_sets_follow_the_tokenizer_s_begin_token_and_say_so_in_the_manifest()
+    {
+        string text = CorpusLines(60);
+        string dir = TestPaths.TempDir();
+        var llama = TextTokenizer.Load(Fixture("sp-bpe"));
+
+        // LLaMA-style: lines packing begins with <s>, separates with </s>; the manifest says why.
+        var set = EvalSetMaker.Make(new EvalSetRequest { TextFiles = [text], TokenizerDir = Fixture("sp-bpe"), SeqLen = 24, PerSequence = 3, Seed = 2 },
+            Path.Combine(dir, "lines"));
+        Assert.Equal(640, set.VocabSize);
+        Assert.All(Enumerable.Range(0, set.SequenceCount), s => Assert.Equal(1, set.Sequence(s)[0]));
+        var m = EvalSet.Load(Path.Combine(dir, "lines")).Manifest!;
+        Assert.Equal(1, m["bos_id"]!.GetValue<int>());
+        Assert.Equal(1, m["begin_id"]!.GetValue<int>());
+        Assert.Equal(2, m["sep_id"]!.GetValue<int>());
+        Assert.Equal("adds <s> (1): tokenizer_config.json add_bos_token true", m["bos"]!.GetValue<string>());
+        Assert.Equal("SentencePiece BPE", m["tokenizer_kind"]!.GetValue<string>());
+        Assert.Equal(Path.GetFullPath(Fixture("sp-bpe")), m["tokenizer_dir"]!.GetValue<string>());
+        // The analysis stage finds the same tokenizer again from the manifest.
+        Assert.IsType<SentencePieceTextTokenizer>(EvalSetSources.Tokenizer(EvalSet.Load(Path.Combine(dir, "lines")), null));
+
+        // Stream packing: <s> then the next seq-len - 1 tokens of the text, chunk after chunk.
+        var stream = EvalSetMaker.Make(new EvalSetRequest { TextFiles = [text], TokenizerDir = Fixture("sp-bpe"), SeqLen = 24, PerSequence = null, Seed = 2, Packing = Packing.Stream },
+            Path.Combine(dir, "stream"));
+        var all = File.ReadLines(text).Where(l => !string.IsNullOrWhiteSpace(l)).SelectMany(l => llama.Encode(l + "\n")).ToArray();
+        Assert.Equal(all.Length / 23, stream.SequenceCount);
+        for (int s = 0; s < stream.SequenceCount; s++)
+            Assert.Equal([1, .. all.AsSpan(s * 23, 23)], stream.Sequence(s).ToArray());
+
+        // --bos no: the paper's packing with the end-of-text token (</s>) first, and no bos_id.
+        var off = EvalSetMaker.Make(new EvalSetRequest { TextFiles = [text], TokenizerDir = Fixture("sp-bpe"), SeqLen = 24, PerSequence = 3, Seed = 2, Bos = "no" },
+            Path.Combine(dir, "off"));
+        Assert.Equal(2, off.Sequence(0)[0]);
+        Assert.Null(EvalSet.Load(Path.Combine(dir, "off")).Manifest!["bos_id"]);
+        Assert.Equal("none: --bos no", EvalSet.Load(Path.Combine(dir, "off")).Manifest!["bos"]!.GetValue<string>());
+
+        // The paper's converted vocabulary: [CLS] line [SEP] line [SEP] ...
+        var paper = EvalSetMaker.Make(new EvalSetRequest { TextFiles = [text], TokenizerDir = Fixture("unigram-json"), SeqLen = 24, PerSequence = 3, Seed = 2 },
+            Path.Combine(dir, "paper"));
+        Assert.Equal(322, paper.VocabSize);
+        Assert.Equal(320, paper.Sequence(0)[0]);
+
+        // Pre-tokenized ids: no tokenizer, no begin token; --bos yes is refused there.
+        Assert.Contains("--bos yes needs a tokenizer", Assert.Throws<UserError>(() => EvalSetMaker.Make(new EvalSetRequest
+            { IdsFile = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity", "tied-prefix-f32", "ids.txt"), VocabSize = 96, SeqLen = 8, Seed = 1, Bos = "yes", BeginId = 0, SepId = 0 },
+            Path.Combine(dir, "ids"))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Score_text_puts_the_begin_token_before_every_sequence_when_the_tokenizer_adds_one()
+    {
+        string text = CorpusLines(10);
+        var tok = TextTokenizer.Load(Fixture("sp-bpe"));
+        var cfg = new LearningCurves.Engine.Model.ModelConfig { VocabSize = 640, MaxPositions = 32, Embd = 8, Layers = 1, Heads = 1 };
+        var ids = tok.Encode(File.ReadAllText(text));
+        var with = ScoreInput.FromText(text, tok, cfg, 16, tok.Begin);
+        Assert.All(with, s => Assert.Equal(1, s[0]));
+        Assert.Equal(ids, with.SelectMany(s => s.Skip(1)).ToArray());
+        Assert.All(with.SkipLast(1), s => Assert.Equal(16, s.Length));
+        var without = ScoreInput.FromText(text, tok, cfg, 16, tok.ChooseBegin("no"));
+        Assert.Equal(ids, without.SelectMany(s => s).ToArray());
+        Assert.Equal((ids.Length + 15) / 16, without.Count);
     }
 }

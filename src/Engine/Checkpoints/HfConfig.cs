@@ -18,6 +18,10 @@ public static class HfConfig
     /// <summary>Activations computed as the tanh approximation of GELU (what the engine implements).</summary>
     private static readonly string[] TanhGelu = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"];
 
+    /// <summary>The config.json model_type values the engine loads (tests make the architectures' parity fixtures
+    /// live from this list: add a model type here when its support lands).</summary>
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "gpt_neox"];
+
     /// <summary>Reads <paramref name="dir"/>/config.json.</summary>
     public static ModelConfig LoadFromFolder(string dir)
     {

@@ -216,7 +216,7 @@ public static class WordScoreFile
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         int bos = requested ?? tokenizer.EndOfTextId
-            ?? throw new UserError($"score --words: the tokenizer ({tokenizer.Source}) has no {Formats.Tokenization.Gpt2Tokenizer.EndOfTextToken} token; give the BOS id with --bos ID");
+            ?? throw new UserError($"score --words: the tokenizer ({tokenizer.Source}) has no {Formats.Tokenization.Gpt2Tokenizer.EndOfTextToken} token; give the BOS id with --bos-id ID");
         if ((uint)bos >= (uint)vocabSize) throw new UserError($"--bos {bos} is outside the model's vocabulary (0..{vocabSize - 1})");
         return bos;
     }

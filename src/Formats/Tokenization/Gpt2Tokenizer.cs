@@ -119,11 +119,11 @@ public sealed class Gpt2Tokenizer : TextTokenizer
     /// pre-tokenizer regex (taken from its built-in GPT-2 tokenizer). Not CodeGenTokenizer: that one adds CodeGen's
     /// whitespace-run tokens (ids past GPT-2's 50,256) and so encodes "a  b" differently from GPT-2.
     /// </summary>
-    private static Tokenizer MakeBpe(Dictionary<string, int> vocabulary, IEnumerable<string> merges, Func<string, UserError> bad)
+    private static Tokenizer MakeBpe(Dictionary<string, int> vocabulary, IEnumerable<string> merges, Func<string, UserError> bad, PreTokenizer? preTokenizer = null)
     {
         try
         {
-            var pre = ((TiktokenTokenizer)Default._tokenizer).PreTokenizer;
+            var pre = preTokenizer ?? Gpt2PreTokenizer;
             return BpeTokenizer.Create(new BpeOptions(vocabulary) { Merges = merges, ByteLevel = true, PreTokenizer = pre });
         }
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or ArgumentException or KeyNotFoundException)
@@ -165,13 +165,21 @@ public sealed class Gpt2Tokenizer : TextTokenizer
                 throw Bad("model.merges must be an array");
 
             bool prefixSpace = false;
+            PreTokenizer? preTokenizer = null;
             if (root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind != JsonValueKind.Null)
             {
                 string pt = pre.TryGetProperty("type", out var ptt) && ptt.ValueKind == JsonValueKind.String ? ptt.GetString()! : "";
-                if (pt != "ByteLevel") throw Bad($"pre_tokenizer type is \"{pt}\"; only the ByteLevel pre-tokenizer (GPT-2's) is supported");
-                if (pre.TryGetProperty("use_regex", out var ur) && ur.ValueKind == JsonValueKind.False)
-                    throw Bad("pre_tokenizer ByteLevel without use_regex is not supported");
-                prefixSpace = pre.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True;
+                if (pt == "Sequence")
+                {
+                    (preTokenizer, prefixSpace) = SequencePreTokenizer(pre, Bad);
+                }
+                else
+                {
+                    if (pt != "ByteLevel") throw Bad($"pre_tokenizer type is \"{pt}\"; supported: ByteLevel, or a Sequence of Split / Digits / ByteLevel");
+                    if (pre.TryGetProperty("use_regex", out var ur) && ur.ValueKind == JsonValueKind.False)
+                        throw Bad("pre_tokenizer ByteLevel without use_regex (and no Split before it) would not split the text at all; not supported");
+                    prefixSpace = pre.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True;
+                }
             }
             bool nfc = false;
             if (root.TryGetProperty("normalizer", out var norm) && norm.ValueKind != JsonValueKind.Null)
@@ -198,22 +206,124 @@ public sealed class Gpt2Tokenizer : TextTokenizer
                 vocabulary[v.Name] = id;
                 size = Math.Max(size, id + 1);
             }
-            var added = new Dictionary<string, int>(StringComparer.Ordinal);
-            if (root.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var a in at.EnumerateArray())
-                {
-                    if (!a.TryGetProperty("id", out var aid) || !aid.TryGetInt32(out int id) || id < 0
-                        || !a.TryGetProperty("content", out var ac) || ac.ValueKind != JsonValueKind.String)
-                        throw Bad($"added_tokens entry {a.GetRawText()} needs an integer id and a string content");
-                    added[ac.GetString()!] = id;
-                    size = Math.Max(size, id + 1);
-                }
-            }
+            var added = ReadAddedTokens(root, Bad);
+            foreach (int id in added.Values) size = Math.Max(size, id + 1);
             if (size == 0) throw Bad("the vocabulary is empty");
-            var tok = MakeBpe(vocabulary, mergeList, e => Bad($"cannot be read as a byte-level BPE tokenizer ({e})"));
+            var tok = MakeBpe(vocabulary, mergeList, e => Bad($"cannot be read as a byte-level BPE tokenizer ({e})"), preTokenizer);
             int? eot = added.TryGetValue(EndOfTextToken, out int eid) ? eid : vocabulary.TryGetValue(EndOfTextToken, out eid) ? eid : null;
             return new Gpt2Tokenizer(tok, size, eot, path) { _added = added.Count > 0 ? new AddedTokens(added) : null, _nfc = nfc, _prefixSpace = prefixSpace };
+        }
+    }
+
+    /// <summary>GPT-2's pre-tokenizer regex (the library's built-in GPT-2 tokenizer's).</summary>
+    private static PreTokenizer Gpt2PreTokenizer => ((TiktokenTokenizer)Default._tokenizer).PreTokenizer!;
+
+    /// <summary>
+    /// A tokenizers "Sequence" pre-tokenizer of byte-level BPE files (OLMo-2's and LLaMA-3's Split(regex) +
+    /// ByteLevel(use_regex false); SmolLM2's Digits + ByteLevel(use_regex true)): each step splits every piece of the
+    /// previous one. Split with behavior Isolated (matches and the text between them are pieces), Digits (digits
+    /// apart from the rest; each digit alone with individual_digits), ByteLevel (GPT-2's regex with use_regex; its
+    /// add_prefix_space honoured). It must hold one ByteLevel. Anything else is refused by name.
+    /// </summary>
+    private static (PreTokenizer, bool PrefixSpace) SequencePreTokenizer(JsonElement seq, Func<string, UserError> bad)
+    {
+        if (!seq.TryGetProperty("pretokenizers", out var list) || list.ValueKind != JsonValueKind.Array)
+            throw bad("pre_tokenizer Sequence needs a \"pretokenizers\" array");
+        var steps = new List<PreTokenizer>();
+        bool byteLevel = false, prefixSpace = false;
+        foreach (var p in list.EnumerateArray())
+        {
+            string type = p.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "";
+            switch (type)
+            {
+                case "Split":
+                {
+                    string behavior = p.TryGetProperty("behavior", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString()! : "";
+                    if (behavior != "Isolated") throw bad($"pre_tokenizer Split with behavior \"{behavior}\"; only Isolated is supported");
+                    if (p.TryGetProperty("invert", out var inv) && inv.ValueKind == JsonValueKind.True) throw bad("pre_tokenizer Split with invert true is not supported");
+                    if (!p.TryGetProperty("pattern", out var pat) || pat.ValueKind != JsonValueKind.Object) throw bad("pre_tokenizer Split needs a pattern");
+                    string rx = pat.TryGetProperty("Regex", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString()!
+                        : pat.TryGetProperty("String", out var str) && str.ValueKind == JsonValueKind.String ? System.Text.RegularExpressions.Regex.Escape(str.GetString()!)
+                        : throw bad("pre_tokenizer Split pattern needs \"Regex\" or \"String\"");
+                    try
+                    {
+                        steps.Add(new IsolatedSplit(new System.Text.RegularExpressions.Regex(rx, System.Text.RegularExpressions.RegexOptions.CultureInvariant)));
+                    }
+                    catch (ArgumentException e)
+                    {
+                        throw bad($"pre_tokenizer Split pattern is not a regular expression .NET reads ({e.Message.ReplaceLineEndings(" ")})");
+                    }
+                    break;
+                }
+                case "Digits":
+                    bool each = p.TryGetProperty("individual_digits", out var id) && id.ValueKind == JsonValueKind.True;
+                    steps.Add(new IsolatedSplit(new System.Text.RegularExpressions.Regex(each ? @"\p{N}" : @"\p{N}+", System.Text.RegularExpressions.RegexOptions.CultureInvariant)));
+                    break;
+                case "ByteLevel":
+                    if (byteLevel) throw bad("pre_tokenizer Sequence holds two ByteLevel steps");
+                    byteLevel = true;
+                    prefixSpace = p.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.True;
+                    if (!(p.TryGetProperty("use_regex", out var ur) && ur.ValueKind == JsonValueKind.False)) steps.Add(Gpt2PreTokenizer);
+                    break;
+                default:
+                    throw bad($"pre_tokenizer Sequence holds \"{type}\"; supported: Split (Isolated), Digits, ByteLevel");
+            }
+        }
+        if (!byteLevel) throw bad("pre_tokenizer Sequence has no ByteLevel step; only byte-level BPE is supported here");
+        if (steps.Count == 0) throw bad("pre_tokenizer Sequence does not split the text at all; not supported");
+        return (steps.Count == 1 ? steps[0] : new Chain(steps), prefixSpace);
+    }
+
+    /// <summary>Pre-tokenizers applied in turn, each to every piece of the one before (as tokenizers' Sequence does).
+    /// Not the library's CompositePreTokenizer: with GPT-2's regex after another step it split "',s" and " 's"
+    /// differently from the regex applied to the same piece alone.</summary>
+    private sealed class Chain(IReadOnlyList<PreTokenizer> steps) : PreTokenizer
+    {
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(string text)
+        {
+            if (string.IsNullOrEmpty(text)) return [];
+            var pieces = new List<(int Offset, int Length)> { (0, text.Length) };
+            foreach (var step in steps)
+            {
+                var next = new List<(int, int)>();
+                foreach (var (off, len) in pieces)
+                {
+                    foreach (var (o, l) in step.PreTokenize(text.Substring(off, len))) next.Add((off + o, l));
+                }
+                pieces = next;
+            }
+            return pieces;
+        }
+
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) => PreTokenize(text.ToString());
+    }
+
+    /// <summary>A regex split that keeps both the matches and the text between them as pieces (tokenizers' Split with
+    /// behavior Isolated).</summary>
+    private sealed class IsolatedSplit(System.Text.RegularExpressions.Regex regex) : PreTokenizer
+    {
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(string text)
+        {
+            if (string.IsNullOrEmpty(text)) return [];
+            return Pieces(text);
+        }
+
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) =>
+            text.IsEmpty ? [] : Pieces(text.ToString());
+
+        private List<(int, int)> Pieces(string text)
+        {
+            var result = new List<(int, int)>();
+            int at = 0;
+            for (var m = regex.Match(text); m.Success; m = m.NextMatch())
+            {
+                if (m.Length == 0) continue;
+                if (m.Index > at) result.Add((at, m.Index - at));
+                result.Add((m.Index, m.Length));
+                at = m.Index + m.Length;
+            }
+            if (at < text.Length) result.Add((at, text.Length - at));
+            return result;
         }
     }
 

@@ -243,7 +243,7 @@ public sealed partial class SentencePieceTextTokenizer : TextTokenizer
             var root = doc.RootElement;
             var model = root.GetProperty("model");
             string type = model.GetProperty("type").GetString()!;
-            var added = AddedTokens(root, Bad);
+            var added = ReadAddedTokens(root, Bad);
             SentencePieceTokenizer sp;
             string kind, source = path;
             if (type == "Unigram")
@@ -278,20 +278,6 @@ public sealed partial class SentencePieceTextTokenizer : TextTokenizer
                 : sp.EndOfSentenceId >= 0 ? sp.EndOfSentenceId : null;
             return new SentencePieceTextTokenizer(sp, kind, source, eos, special);
         }
-    }
-
-    private static Dictionary<string, int> AddedTokens(JsonElement root, Func<string, UserError> bad)
-    {
-        var added = new Dictionary<string, int>(StringComparer.Ordinal);
-        if (!root.TryGetProperty("added_tokens", out var at) || at.ValueKind != JsonValueKind.Array) return added;
-        foreach (var a in at.EnumerateArray())
-        {
-            if (!a.TryGetProperty("id", out var aid) || !aid.TryGetInt32(out int id) || id < 0
-                || !a.TryGetProperty("content", out var ac) || ac.ValueKind != JsonValueKind.String)
-                throw bad($"added_tokens entry {a.GetRawText()} needs an integer id and a string content");
-            added[ac.GetString()!] = id;
-        }
-        return added;
     }
 
     private static string? TemplateEnd(JsonElement root)

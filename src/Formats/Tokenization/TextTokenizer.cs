@@ -24,6 +24,14 @@ public sealed record BeginToken(bool Add, int? Id, string? Token, string Reason)
 public abstract class TextTokenizer
 {
     public const string SentencePieceModelFile = "tokenizer.model";
+
+    /// <summary>The SentencePiece model file names transformers' tokenizers use, in the order they are looked for:
+    /// tokenizer.model (LLaMA), spiece.model (ALBERT, T5), sentencepiece.bpe.model (XLM-R, mBART).</summary>
+    public static readonly string[] SentencePieceModelFiles = [SentencePieceModelFile, "spiece.model", "sentencepiece.bpe.model"];
+
+    /// <summary>The folder's SentencePiece model file, or null.</summary>
+    public static string? SentencePieceModelIn(string dir) =>
+        SentencePieceModelFiles.Select(f => Path.Combine(dir, f)).FirstOrDefault(File.Exists);
     public const string TokenizerConfigFile = "tokenizer_config.json";
 
     /// <summary>Number of ids the tokenizer can produce (ids are 0..VocabSize-1).</summary>
@@ -55,12 +63,13 @@ public abstract class TextTokenizer
     /// <summary>True when <paramref name="dir"/> has its own tokenizer files (tokenizer.json, tokenizer.model,
     /// vocab.json or merges.txt).</summary>
     public static bool FolderHasTokenizerFiles(string dir) =>
-        Gpt2Tokenizer.FolderHasTokenizer(dir) || File.Exists(Path.Combine(dir, SentencePieceModelFile));
+        Gpt2Tokenizer.FolderHasTokenizer(dir) || SentencePieceModelIn(dir) is not null;
 
     /// <summary>
     /// The tokenizer of a model or tokenizer folder: vocab.json + merges.txt (byte-level BPE); else tokenizer.json
     /// (byte-level BPE, or a SentencePiece-converted BPE or unigram model; a SentencePiece-converted BPE uses the
-    /// folder's tokenizer.model when it has one); else tokenizer.model (SentencePiece BPE or unigram); else the
+    /// folder's SentencePiece model when it has one); else tokenizer.model, spiece.model or sentencepiece.bpe.model
+    /// (SentencePiece BPE or unigram); else the
     /// built-in GPT-2 tokenizer. tokenizer_config.json, when present, decides the begin token (<see cref="Begin"/>).
     /// </summary>
     public static TextTokenizer Load(string dir)
@@ -69,14 +78,14 @@ public abstract class TextTokenizer
         if (!Directory.Exists(dir)) throw UserError.InFile(dir, "folder not found");
         bool pair = File.Exists(Path.Combine(dir, Gpt2Tokenizer.VocabFile)) && File.Exists(Path.Combine(dir, Gpt2Tokenizer.MergesFile));
         var json = Path.Combine(dir, Gpt2Tokenizer.TokenizerJsonFile);
-        var spModel = Path.Combine(dir, SentencePieceModelFile);
+        var spModel = SentencePieceModelIn(dir);
         TextTokenizer tok;
         if (!pair && File.Exists(json))
         {
-            tok = SentencePieceTextTokenizer.IsSentencePieceJson(json) ? SentencePieceTextTokenizer.FromTokenizerJson(json, File.Exists(spModel) ? spModel : null)
+            tok = SentencePieceTextTokenizer.IsSentencePieceJson(json) ? SentencePieceTextTokenizer.FromTokenizerJson(json, spModel)
                 : Gpt2Tokenizer.FromTokenizerJson(json);
         }
-        else if (!pair && File.Exists(spModel))
+        else if (!pair && spModel is not null)
         {
             tok = SentencePieceTextTokenizer.FromModelFile(spModel);
         }
@@ -156,6 +165,21 @@ public abstract class TextTokenizer
 
     private static int Resolve(TextTokenizer tok, string token, string file) =>
         tok.TokenToId(token) ?? throw UserError.InFile(file, $"the begin token '{token}' is not in the tokenizer's vocabulary");
+
+    /// <summary>The added_tokens of a tokenizer.json, content -> id; a malformed entry is an error naming it.</summary>
+    internal static Dictionary<string, int> ReadAddedTokens(JsonElement root, Func<string, UserError> bad)
+    {
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (!root.TryGetProperty("added_tokens", out var at) || at.ValueKind != JsonValueKind.Array) return added;
+        foreach (var a in at.EnumerateArray())
+        {
+            if (!a.TryGetProperty("id", out var aid) || !aid.TryGetInt32(out int id) || id < 0
+                || !a.TryGetProperty("content", out var ac) || ac.ValueKind != JsonValueKind.String)
+                throw bad($"added_tokens entry {a.GetRawText()} needs an integer id and a string content");
+            added[ac.GetString()!] = id;
+        }
+        return added;
+    }
 
     /// <summary>A token of tokenizer_config.json: a string or an object with "content"; null when absent.</summary>
     internal static string? TokenString(JsonElement root, string key, string file)

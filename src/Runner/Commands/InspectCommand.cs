@@ -59,7 +59,7 @@ public sealed class InspectCommand : ICommand
         o.WriteLine($"dtypes: {string.Join(", ", byType)}");
         var tok = File.Exists(Path.Combine(dir, Gpt2Tokenizer.VocabFile)) || File.Exists(Path.Combine(dir, Gpt2Tokenizer.MergesFile)) ? "vocab.json + merges.txt"
             : File.Exists(Path.Combine(dir, Gpt2Tokenizer.TokenizerJsonFile)) ? "tokenizer.json"
-            : File.Exists(Path.Combine(dir, TextTokenizer.SentencePieceModelFile)) ? "tokenizer.model (SentencePiece)"
+            : TextTokenizer.SentencePieceModelIn(dir) is string sp ? $"{Path.GetFileName(sp)} (SentencePiece)"
             : "none in the folder (built-in GPT-2 for --text)";
         o.WriteLine($"tokenizer: {tok}");
 
