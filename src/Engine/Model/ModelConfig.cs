@@ -96,6 +96,31 @@ public sealed record ModelConfig
         _ => "gpt2",
     };
 
+    /// <summary>The LLaMA family's architecture and options in words, for <c>inspect</c>; null for GPT-2 and GPT-NeoX.</summary>
+    public string? LlamaFamilySummary()
+    {
+        if (!IsLlamaFamily) return null;
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        string name = Architecture switch
+        {
+            Architecture.Olmo => "OLMo (model_type \"olmo\", OlmoForCausalLM): non-parametric layer norms",
+            Architecture.Olmo2 => "OLMo-2 (model_type \"olmo2\", Olmo2ForCausalLM): RMSNorm post-norms, QK-norm",
+            _ => "LLaMA (model_type \"llama\", LlamaForCausalLM): RMSNorm pre-norms",
+        };
+        var parts = new List<string>
+        {
+            name,
+            "SwiGLU MLP",
+            KvHeadCount == Heads ? $"{Heads} heads" : KvHeadCount == 1 ? $"multi-query attention ({Heads} query heads, 1 kv head)" : $"grouped-query attention ({Heads} query heads, {KvHeadCount} kv heads)",
+            $"head size {HeadSize}{(HeadDim > 0 ? " (head_dim)" : "")}",
+            $"rotary on {RotaryDims} of {HeadSize} head dims (rope_theta {RotaryBase.ToString(inv)})",
+        };
+        if (AttentionBias) parts.Add("attention biases");
+        if (MlpBias) parts.Add("MLP biases");
+        if (ClipQkv > 0) parts.Add($"clip_qkv {ClipQkv.ToString(inv)}");
+        return string.Join(", ", parts);
+    }
+
     /// <summary>Parameter count as stored (the head counted once when tied).</summary>
     public long ParameterCount(bool untiedHead)
     {
