@@ -62,6 +62,9 @@ public class HfConfigTests
         Assert.Equal((Architecture.Olmo2, 8, 4, 500000.0, 1e-5f), (o2.Architecture, o2.HeadSize, o2.RotaryDims, o2.RotaryBase, o2.LayerNormEpsilon));
         var o = P("""{"model_type":"olmo","clip_qkv":8.0,"attention_bias":true,"rms_norm_eps":1e-6}""");
         Assert.Equal((Architecture.Olmo, 8.0, true, 1e-5f), (o.Architecture, o.ClipQkv, o.AttentionBias, o.LayerNormEpsilon));
+        // What ToJson writes reads back equal.
+        foreach (var c in new[] { l, o2, o, l with { AttentionBias = true, MlpBias = true, HeadDim = 32, TieWordEmbeddings = true } })
+            Assert.Equal(c, P(HfConfig.ToJson(c)));
     }
 
     [Fact]
