@@ -10,7 +10,7 @@ public sealed class EngineBenchmark : IBenchmark
 {
     public string Name => "engine";
 
-    public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model; on CUDA also launches per forward, and on the software GPU the cost model's predicted H200 time instead of timings [--backend --precision --batch --repeats --quick --profile]";
+    public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model, or a TinyLlama / OLMo-2-1B shape; on CUDA also launches per forward, and on the software GPU the cost model's predicted H200 time instead of timings [--backend --precision --batch --repeats --quick --profile --model --layers]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -19,6 +19,8 @@ public sealed class EngineBenchmark : IBenchmark
         new("batch", "N", "sequences per forward pass (default 16; on CUDA sized to the card)"),
         new("repeats", "N", "timed repeats, the median is reported (default 3)"),
         CliOption.Switch("quick", "fewer and smaller timings"),
+        new("model", "NAME", "time a LLaMA-family shape instead: tinyllama (22 layers, 2048 wide, 32/4 heads, V=32,000) or olmo2-1b (16 layers, 2048 wide, V=100,352); with --quick at T=32"),
+        new("layers", "N", "with --model: only the first N layers (a short run; the head and embeddings stay full size)"),
         CliOption.Switch("profile", "time every operation of the forward pass"),
     ];
 
@@ -32,6 +34,8 @@ public sealed class EngineBenchmark : IBenchmark
         int repeats = args.GetInt("repeats", 3, 1, 1000);
         bool quick = args.Switch("quick");
         bool profile = args.Switch("profile");
+        string? modelName = args.Has("model") ? args.GetChoice("model", "tinyllama", "tinyllama", "olmo2-1b") : null;
+        int? layersArg = args.Has("layers") ? args.GetInt("layers", 1, 1, 64) : null;
         args.RejectUnknown(maxPositional: 1);
 
         using var realBackend = BackendFactory.Create(backendName, precision, Console.Out);
@@ -55,11 +59,16 @@ public sealed class EngineBenchmark : IBenchmark
             batch = batchArg ?? CudaBenchmarkParts.DefaultBatch(realBackend, ForwardBenchmark.Gpt2Small(), 128);
         }
 
-        var cases = new List<(string Shape, Engine.Model.ModelConfig Cfg, int B, int T, int K)>
+        var cases = new List<(string Shape, Engine.Model.ModelConfig Cfg, int B, int T, int K)>();
+        if (modelName is not null)
         {
-            ("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, batch, 128, 127),
-        };
-        if (!quick)
+            var cfg = modelName == "olmo2-1b" ? ForwardBenchmark.Olmo2OneB() : ForwardBenchmark.TinyLlama();
+            if (layersArg is int nl) cfg = cfg with { Layers = Math.Min(nl, cfg.Layers) };
+            int t = quick ? 32 : 128;
+            cases.Add(($"{modelName} ({cfg.Layers}L, {cfg.Heads}/{cfg.KvHeadCount} heads), head on 10", cfg, batchArg ?? (quick ? 1 : batch), t, 10));
+        }
+        else cases.Add(("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, batch, 128, 127));
+        if (!quick && modelName is null)
         {
             cases.Add(("gpt2-small, head on 10 positions", ForwardBenchmark.Gpt2Small(), batch, 128, 10));
             cases.Add(("gpt2-small, head on all 127", ForwardBenchmark.Gpt2Small(), batch, 128, 127));
