@@ -45,6 +45,7 @@ public sealed class InspectCommand : ICommand
         o.WriteLine($"  n_embd                          {cfg.Embd}");
         o.WriteLine($"  n_layer                         {cfg.Layers}");
         o.WriteLine($"  n_head                          {cfg.Heads} (head size {cfg.HeadSize})");
+        if (cfg.IsLlamaFamily) o.WriteLine($"  num_key_value_heads             {cfg.KvHeadCount}{(cfg.HeadDim > 0 ? $" (head_dim {cfg.HeadDim})" : "")}");
         o.WriteLine($"  n_inner                         {(cfg.Inner > 0 ? cfg.Inner.ToString(inv) : "null")} (MLP width {cfg.InnerSize})");
         o.WriteLine($"  layer_norm_epsilon              {cfg.LayerNormEpsilon.ToString("R", inv)}");
         o.WriteLine($"  scale_attn_weights              {Lower(cfg.ScaleAttnWeights)}");
