@@ -289,35 +289,41 @@ public static class HfConfig
     }
 
     /// <summary>LlamaForCausalLM / OlmoForCausalLM / Olmo2ForCausalLM config.json: the keys <see cref="ParseLlama"/> reads.</summary>
-    private static string LlamaJson(ModelConfig cfg, StoreDType dtype)
+    private static string LlamaJson(ModelConfig cfg, StoreDType dtype) => JsonObjectText(w =>
+    {
+        w.WriteStartArray("architectures");
+        w.WriteStringValue(cfg.Architecture switch { Architecture.Olmo => "OlmoForCausalLM", Architecture.Olmo2 => "Olmo2ForCausalLM", _ => "LlamaForCausalLM" });
+        w.WriteEndArray();
+        w.WriteBoolean("attention_bias", cfg.AttentionBias);
+        if (cfg.ClipQkv > 0) w.WriteNumber("clip_qkv", cfg.ClipQkv);
+        if (cfg.HeadDim > 0) w.WriteNumber("head_dim", cfg.HeadDim);
+        w.WriteString("hidden_act", "silu");
+        w.WriteNumber("hidden_size", cfg.Embd);
+        w.WriteNumber("intermediate_size", cfg.InnerSize);
+        w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
+        if (cfg.Architecture == Architecture.Llama) w.WriteBoolean("mlp_bias", cfg.MlpBias);
+        w.WriteString("model_type", cfg.ModelType);
+        w.WriteNumber("num_attention_heads", cfg.Heads);
+        w.WriteNumber("num_hidden_layers", cfg.Layers);
+        w.WriteNumber("num_key_value_heads", cfg.KvHeadCount);
+        if (cfg.RotaryPct != 1.0) w.WriteNumber("partial_rotary_factor", cfg.RotaryPct);
+        if (cfg.Architecture != Architecture.Olmo) w.WriteNumber("rms_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
+        w.WriteNull("rope_scaling");
+        w.WriteNumber("rope_theta", cfg.RotaryBase);
+        w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
+        w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
+        w.WriteBoolean("use_cache", true);
+        w.WriteNumber("vocab_size", cfg.VocabSize);
+    });
+
+    /// <summary>An indented JSON object written by <paramref name="body"/>, with a final newline.</summary>
+    private static string JsonObjectText(Action<Utf8JsonWriter> body)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteStartArray("architectures");
-            w.WriteStringValue(cfg.Architecture switch { Architecture.Olmo => "OlmoForCausalLM", Architecture.Olmo2 => "Olmo2ForCausalLM", _ => "LlamaForCausalLM" });
-            w.WriteEndArray();
-            w.WriteBoolean("attention_bias", cfg.AttentionBias);
-            if (cfg.ClipQkv > 0) w.WriteNumber("clip_qkv", cfg.ClipQkv);
-            if (cfg.HeadDim > 0) w.WriteNumber("head_dim", cfg.HeadDim);
-            w.WriteString("hidden_act", "silu");
-            w.WriteNumber("hidden_size", cfg.Embd);
-            w.WriteNumber("intermediate_size", cfg.InnerSize);
-            w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
-            if (cfg.Architecture == Architecture.Llama) w.WriteBoolean("mlp_bias", cfg.MlpBias);
-            w.WriteString("model_type", cfg.ModelType);
-            w.WriteNumber("num_attention_heads", cfg.Heads);
-            w.WriteNumber("num_hidden_layers", cfg.Layers);
-            w.WriteNumber("num_key_value_heads", cfg.KvHeadCount);
-            if (cfg.RotaryPct != 1.0) w.WriteNumber("partial_rotary_factor", cfg.RotaryPct);
-            if (cfg.Architecture != Architecture.Olmo) w.WriteNumber("rms_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
-            w.WriteNull("rope_scaling");
-            w.WriteNumber("rope_theta", cfg.RotaryBase);
-            w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
-            w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
-            w.WriteBoolean("use_cache", true);
-            w.WriteNumber("vocab_size", cfg.VocabSize);
+            body(w);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
