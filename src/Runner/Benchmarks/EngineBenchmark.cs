@@ -51,7 +51,7 @@ public sealed class EngineBenchmark : IBenchmark
         // would take many minutes to emulate). It counts each launch's work instead, and the cost model predicts the H200.
         var counters = cuda is not null ? SoftwareGpuCounters.TryOpen() : null;
         if (counters is not null)
-            return RunCostModel(cuda!, counters, batchArg ?? 128, quick, profile);
+            return RunCostModel(cuda!, counters, batchArg ?? 128, quick, profile, LlamaShape(modelName, layersArg));
         if (cuda is not null)
         {
             // On the GPU the yardstick is the card's own matrix rate in the same precision, measured now.
@@ -60,12 +60,10 @@ public sealed class EngineBenchmark : IBenchmark
         }
 
         var cases = new List<(string Shape, Engine.Model.ModelConfig Cfg, int B, int T, int K)>();
-        if (modelName is not null)
+        if (LlamaShape(modelName, layersArg) is { } shapeCfg)
         {
-            var cfg = modelName == "olmo2-1b" ? ForwardBenchmark.Olmo2OneB() : ForwardBenchmark.TinyLlama();
-            if (layersArg is int nl) cfg = cfg with { Layers = Math.Min(nl, cfg.Layers) };
             int t = quick ? 32 : 128;
-            cases.Add(($"{modelName} ({cfg.Layers}L, {cfg.Heads}/{cfg.KvHeadCount} heads), head on 10", cfg, batchArg ?? (quick ? 1 : batch), t, 10));
+            cases.Add(($"{modelName} ({shapeCfg.Layers}L, {shapeCfg.Heads}/{shapeCfg.KvHeadCount} heads), head on 10", shapeCfg, batchArg ?? (quick ? 1 : batch), t, 10));
         }
         else cases.Add(("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, batch, 128, 127));
         if (!quick && modelName is null)
@@ -97,7 +95,15 @@ public sealed class EngineBenchmark : IBenchmark
 
     /// <summary>The software GPU's `bench engine`: per shape, the launches of one forward pass and the H200 time the cost
     /// model predicts, from work counted at B = 1 and 2 and extrapolated to <paramref name="batch"/>.</summary>
-    private static int RunCostModel(CudaBackend cuda, SoftwareGpuCounters counters, int batch, bool quick, bool profile)
+    /// <summary>The shape `--model` names (with `--layers`), or null.</summary>
+    private static Engine.Model.ModelConfig? LlamaShape(string? modelName, int? layers)
+    {
+        if (modelName is null) return null;
+        var cfg = modelName == "olmo2-1b" ? ForwardBenchmark.Olmo2OneB() : ForwardBenchmark.TinyLlama();
+        return layers is int nl ? cfg with { Layers = Math.Min(nl, cfg.Layers) } : cfg;
+    }
+
+    private static int RunCostModel(CudaBackend cuda, SoftwareGpuCounters counters, int batch, bool quick, bool profile, Engine.Model.ModelConfig? llama)
     {
         Console.WriteLine("software GPU: no timings and no matrix rate (the emulator's times say nothing about a GPU); each launch's work is");
         Console.WriteLine("counted instead (GEMMs exactly from their shapes; kernels' bytes by first-touch pages, 4 KiB granularity)");
@@ -107,7 +113,12 @@ public sealed class EngineBenchmark : IBenchmark
             ("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, 127),
             ("gpt2-small, head on 10 positions", ForwardBenchmark.Gpt2Small(), 10),
         };
-        if (!quick)
+        if (llama is not null)
+        {
+            cases.Clear();
+            cases.Add(($"{llama.ModelType} ({llama.Layers}L, {llama.Heads}/{llama.KvHeadCount} heads, V={llama.VocabSize}), head on 10", llama, 10));
+        }
+        else if (!quick)
         {
             cases.Add(("gpt2-small, head on all 127", ForwardBenchmark.Gpt2Small(), 127));
             cases.Add(("gpt_neox same size, head on 10", ForwardBenchmark.NeoXSmall(), 10));
