@@ -464,6 +464,22 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
         Launch(kernel, Grid(n), 1, 1, 0, P(x), L(n));
     }
 
+    public void Convert(IDeviceBuffer output, IDeviceBuffer input, long n)
+    {
+        ThrowIfDisposed();
+        var o = NeedFloat(output, n, "Convert", "output");
+        var i = NeedFloat(input, n, "Convert", "input");
+        if (n == 0) return;
+        string kernel = (i.Type, o.Type) switch
+        {
+            (DType.F32, DType.Bf16) => "convert_f32_to_bf16",
+            (DType.Bf16, DType.F32) => "convert_bf16_to_f32",
+            _ => throw new ArgumentException($"Convert: {i.Type} to {o.Type} is a copy; pass the buffer itself"),
+        };
+        using var _ = Time(kernel);
+        Launch(kernel, Grid(n), 1, 1, 0, P(output), P(input), L(n));
+    }
+
     public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
     {
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");

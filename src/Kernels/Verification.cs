@@ -86,8 +86,8 @@ public static class Verification
 
     /// <summary>Random GPT-2 models covering the backend's code paths: odd widths, every sequence length remainder,
     /// head sizes above the fused attention kernel's limit, untied heads, inverse-layer scaling, a GPT-2-sized
-    /// vocabulary split into several head chunks with a remainder, and GPT-NeoX models (rotary, exact GELU, both residual
-    /// forms).</summary>
+    /// vocabulary split into several head chunks with a remainder, GPT-NeoX models (rotary, exact GELU, both residual
+    /// forms) and LLaMA-family models (GQA with biases; OLMo-2 multi-query with head_dim).</summary>
     public static IReadOnlyList<VerifyCase> RandomCases(int seed, bool quick)
     {
         var cases = new List<VerifyCase>();
@@ -124,6 +124,17 @@ public static class Verification
         cases.Add(new VerifyCase("random-neox-parallel-rot025", ModelWeights.Random(neox, seed + 5, untiedHead: true), Seqs(neox, 96, 1, 45)));
         var neoxSeq = neox with { Embd = 64, Heads = 4, RotaryPct = 1.0, ParallelResidual = false, RotaryBase = 500000 };
         cases.Add(new VerifyCase("random-neox-sequential-rot1", ModelWeights.Random(neoxSeq, seed + 6, untiedHead: true), Seqs(neoxSeq, 70, 33)));
+
+        // The LLaMA family: grouped-query attention with biases (llama), then OLMo-2's QK-norm and post-norms with an
+        // odd head count, multi-query and an explicit head_dim.
+        var llama = new ModelConfig
+        {
+            Architecture = Architecture.Llama, VocabSize = 509, MaxPositions = 80, Embd = 96, Layers = 2, Heads = 6, KvHeads = 2,
+            Inner = 160, RotaryBase = 500000, LayerNormEpsilon = 1e-6f, AttentionBias = true, MlpBias = true, TieWordEmbeddings = false,
+        };
+        cases.Add(new VerifyCase("random-llama-gqa-bias", ModelWeights.Random(llama, seed + 7, untiedHead: true), Seqs(llama, 80, 1, 37)));
+        var olmo2 = llama with { Architecture = Architecture.Olmo2, Embd = 72, Heads = 5, KvHeads = 1, HeadDim = 16, AttentionBias = false, MlpBias = false };
+        cases.Add(new VerifyCase("random-olmo2-mqa-headdim", ModelWeights.Random(olmo2, seed + 8, untiedHead: true), Seqs(olmo2, 65, 2)));
         return cases;
     }
 

@@ -39,6 +39,41 @@ public class GeneratorTests
         AssertClose(want, got, 2e-4, $"seed {seed}, prompt {promptLen}");
     }
 
+    public static TheoryData<Architecture, int, int, int, int, bool, int> LlamaConfigs => new()
+    {
+        // architecture, C, heads, kv heads, head_dim (0: C / heads), biases (attention, mlp where the family has it), prompt length
+        { Architecture.Llama, 32, 4, 2, 0, false, 1 },
+        { Architecture.Llama, 18, 3, 1, 8, true, 5 },   // multi-query, NH HD != C
+        { Architecture.Olmo, 24, 4, 4, 0, true, 7 },    // clip_qkv
+        { Architecture.Olmo2, 32, 4, 2, 0, false, 3 },
+        { Architecture.Olmo2, 20, 5, 1, 6, true, 24 },  // the prompt fills n_positions: prefill only
+    };
+
+    /// <summary>The LLaMA family decodes with a cache of the kv heads only; cached logits equal a full rescore.</summary>
+    [Theory]
+    [MemberData(nameof(LlamaConfigs))]
+    public void Llama_family_cached_logits_match_a_full_rescore(Architecture arch, int c, int heads, int kvHeads, int headDim, bool bias, int promptLen)
+    {
+        var cfg = Cfg(c, heads, 2, 61) with
+        {
+            Architecture = arch, KvHeads = kvHeads, HeadDim = headDim, Inner = 40, RotaryBase = 500000, TieWordEmbeddings = false,
+            AttentionBias = bias, MlpBias = bias && arch == Architecture.Llama, ClipQkv = arch == Architecture.Olmo ? 0.05 : 0, LayerNormEpsilon = 1e-6f,
+        };
+        cfg.Validate("test");
+        int seed = Random.Shared.Next();
+        var w = ModelWeights.Random(cfg, seed, untiedHead: true);
+        var rng = new Random(seed);
+        var seq = Enumerable.Range(0, cfg.MaxPositions).Select(_ => rng.Next(cfg.VocabSize)).ToArray();
+        using var be = new CpuBackend();
+        using var model = new DecoderModel(be, w);
+        using var gen = new DecoderModel(be, w);
+        var positions = Enumerable.Range(promptLen - 1, seq.Length - promptLen + 1).ToArray();
+        var want = model.Logits([seq], [positions]);
+        var got = gen.LogitsIncremental(seq, promptLen);
+        Assert.Equal(want.Length, got.Length);
+        AssertClose(want, got, 2e-4, $"{arch}, seed {seed}, prompt {promptLen}");
+    }
+
     [Fact]
     public void Greedy_is_deterministic_and_follows_the_arg_max_of_a_full_rescore()
     {

@@ -52,11 +52,34 @@ public class HfConfigTests
     }
 
     [Fact]
+    public void Llama_family_configs_read_with_transformers_defaults_and_transformers_5_rope_parameters()
+    {
+        var l = P("""{"model_type":"llama","hidden_size":2048,"num_attention_heads":32,"num_key_value_heads":4,"intermediate_size":5632,"num_hidden_layers":22,"vocab_size":32000}""");
+        Assert.Equal(Architecture.Llama, l.Architecture);
+        Assert.Equal((32, 4, 64, 64, 64 * 40), (l.Heads, l.KvHeadCount, l.HeadSize, l.RotaryDims, l.QkvWidth));
+        Assert.Equal((1e-6f, 10000.0, false), (l.LayerNormEpsilon, l.RotaryBase, l.TieWordEmbeddings));
+        var o2 = P("""{"model_type":"olmo2","hidden_size":64,"num_attention_heads":4,"head_dim":8,"rope_parameters":{"rope_type":"default","rope_theta":500000.0,"partial_rotary_factor":0.5},"dtype":"bfloat16"}""");
+        Assert.Equal((Architecture.Olmo2, 8, 4, 500000.0, 1e-5f), (o2.Architecture, o2.HeadSize, o2.RotaryDims, o2.RotaryBase, o2.LayerNormEpsilon));
+        var o = P("""{"model_type":"olmo","clip_qkv":8.0,"attention_bias":true,"rms_norm_eps":1e-6}""");
+        Assert.Equal((Architecture.Olmo, 8.0, true, 1e-5f), (o.Architecture, o.ClipQkv, o.AttentionBias, o.LayerNormEpsilon));
+        // What ToJson writes reads back equal.
+        foreach (var c in new[] { l, o2, o, l with { AttentionBias = true, MlpBias = true, HeadDim = 32, TieWordEmbeddings = true } })
+            Assert.Equal(c, P(HfConfig.ToJson(c)));
+    }
+
+    [Fact]
     public void Unsupported_options_are_clear_errors()
     {
         Refuses("""{"add_cross_attention":true}""", "\"add_cross_attention\" is true");
         Refuses("""{"activation_function":"relu"}""", "\"activation_function\" is \"relu\"");
-        Refuses("""{"model_type":"llama"}""", "only \"gpt2\" and \"gpt_neox\"");
+        Refuses("""{"model_type":"mistral"}""", "only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\" and \"olmo2\"");
+        Refuses("""{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0}}""", "\"rope_scaling\" asks for \"llama3\" rotary scaling");
+        Refuses("""{"model_type":"llama","rope_scaling":{"type":"linear","factor":2}}""", "\"linear\" rotary scaling");
+        Refuses("""{"model_type":"llama","rope_parameters":{"rope_type":"yarn","factor":4}}""", "\"rope_parameters\" asks for \"yarn\"");
+        Refuses("""{"model_type":"llama","hidden_act":"gelu"}""", "only \"silu\" (SwiGLU) is supported for llama");
+        Refuses("""{"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":3}""", "must divide num_attention_heads");
+        Refuses("""{"model_type":"olmo2","mlp_bias":true}""", "olmo2 has no MLP biases");
+        Refuses("""{"model_type":"llama","clip_qkv":8}""", "only olmo clips");
         Refuses("""{"model_type":"gpt_neox","hidden_act":"relu"}""", "\"hidden_act\" is \"relu\"");
         Refuses("""{"model_type":"gpt_neox","rope_scaling":{"type":"linear","factor":2}}""", "\"rope_scaling\" is set");
         Refuses("""{"model_type":"gpt_neox","hidden_size":24,"num_attention_heads":2,"rotary_pct":0.25}""", "must be even");

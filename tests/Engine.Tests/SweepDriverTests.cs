@@ -68,6 +68,40 @@ public class SweepDriverTests
         for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-5, $"row value {i}: {got[i]} against {want[i]}");
     }
 
+    /// <summary>A LLaMA-family run (the olmo2 and llama parity fixtures as checkpoints) sweeps like a GPT-2 one: every
+    /// row done, the manifest names the model type, and the rows equal scoring the eval set's targets directly.</summary>
+    [Theory]
+    [InlineData("olmo2-gqa-f32", "olmo2")]
+    [InlineData("llama-gqa-untied-f32", "llama")]
+    public void A_llama_family_run_sweeps_like_a_gpt2_one(string fixture, string modelType)
+    {
+        string root = TestPaths.TempDir(), run = Path.Combine(root, "run");
+        string src = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-llama", fixture);
+        foreach (var step in new[] { "step0", "step10" })
+        {
+            Directory.CreateDirectory(Path.Combine(run, step));
+            foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(src, f), Path.Combine(run, step, f));
+        }
+        var tokens = Enumerable.Range(0, 4 * 12).Select(i => (i * 11 + 5) % 80).ToArray();
+        new EvalSet(tokens, 4, 12, EvalSetBuilder.DrawTargets(4, 12, 3, 7), 80).Save(Path.Combine(root, "eval"), new JsonObject());
+        var eval = EvalSet.Load(Path.Combine(root, "eval"));
+        using var backend = new CpuBackend();
+        var summary = Sweep(backend, Path.Combine(root, "out"), run, eval, new Notes());
+        Assert.Equal(2, summary.Done);
+        Assert.Contains($"\"model_type\": \"{modelType}\"", File.ReadAllText(Path.Combine(root, "out", "r", "manifest.json")), StringComparison.Ordinal);
+        var (rows, _) = Npy.ReadFloats(Path.Combine(root, "out", "r", "surprisal.npy"));
+        Assert.Equal(2 * eval.Examples, rows.Length);
+        using var model = new DecoderModel(backend, HfCheckpoint.Load(src));
+        var seqs = Enumerable.Range(0, eval.SequenceCount).Select(q => eval.Sequence(q).ToArray()).ToArray();
+        var positions = seqs.Select((_, q) => Enumerable.Range(0, eval.Examples).Where(e => eval.Targets[2 * e] == q).Select(e => eval.Targets[2 * e + 1]).ToArray()).ToArray();
+        var want = model.Score(seqs, positions);
+        for (int i = 0; i < want.Length; i++)
+        {
+            Assert.True(Math.Abs(want[i] - rows[i]) <= 1e-5, $"step0 example {i}: {rows[i]} against {want[i]}");
+            Assert.True(Math.Abs(want[i] - rows[eval.Examples + i]) <= 1e-5, $"step10 example {i}: {rows[eval.Examples + i]} against {want[i]}");
+        }
+    }
+
     [Fact]
     public void Done_row_whose_bytes_changed_is_recomputed_on_resume()
     {

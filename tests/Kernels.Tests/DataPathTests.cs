@@ -364,6 +364,32 @@ public class DataPathTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => be.Attention(f32, dq, b, t, c, heads, scale));
     }
 
+    /// <summary>Convert (OLMo-2's residual to the bf16 product input): fp32 to bf16 rounds to nearest even exactly as
+    /// Write does, bf16 to fp32 is exact, the rest of the output untouched; sizes hitting every remainder.</summary>
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("cuda")]
+    public void Convert_rounds_to_bf16_and_widens_exactly(string backend)
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        using var be = Make(backend, Precision.Bf16);
+        foreach (int n in new[] { 1, 31, 32, 33, 1000, 4097 })
+        {
+            var x = Enumerable.Range(0, n).Select(_ => (float)((rng.NextDouble() - 0.5) * Math.Pow(10, rng.Next(-3, 4)))).ToArray();
+            using var src = Put(be, x, DType.F32);
+            using var half = Poisoned(be, n + 3, DType.Bf16);
+            be.Convert(half, src, n);
+            var got = Get(be, half, n + 3);
+            var want = Rounded(x, DType.Bf16);
+            for (int i = 0; i < n; i++) Assert.True(want[i] == got[i], $"{backend} n={n} seed {seed}: [{i}] {x[i]} -> {got[i]}, want {want[i]}");
+            Assert.True(got.Skip(n).All(float.IsNaN), $"{backend} n={n}: Convert wrote past n");
+            using var wide = Poisoned(be, n, DType.F32);
+            be.Convert(wide, half, n);
+            Assert.Equal(want, Get(be, wide, n));
+        }
+    }
+
     [Fact]
     public void Bf16_generation_matches_the_cpu_model()
     {

@@ -58,6 +58,23 @@ public class InspectCommandTests
     }
 
     [Fact]
+    public void Names_the_llama_family_architecture_and_its_options()
+    {
+        var fx = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-llama");
+        var (code, o, err) = Cli.Run("inspect", "--model", Path.Combine(fx, "llama-odd-heads-headdim-f32"));
+        Assert.True(code == 0, err);
+        Assert.Contains("architecture: LLaMA (model_type \"llama\", LlamaForCausalLM): RMSNorm pre-norms, SwiGLU MLP, multi-query attention (3 query heads, 1 kv head), head size 8 (head_dim)", o, StringComparison.Ordinal);
+        Assert.Contains("num_key_value_heads             1 (head_dim 8)", o, StringComparison.Ordinal);
+        (code, o, err) = Cli.Run("inspect", "--model", Path.Combine(fx, "olmo-clip-f32"));
+        Assert.True(code == 0, err);
+        Assert.Contains("architecture: OLMo (model_type \"olmo\", OlmoForCausalLM): non-parametric layer norms, SwiGLU MLP, 4 heads, head size 8, rotary on 8 of 8 head dims (rope_theta 10000), clip_qkv 2", o, StringComparison.Ordinal);
+        (code, o, err) = Cli.Run("inspect", "--model", Path.Combine(fx, "olmo2-sharded-bf16"));
+        Assert.True(code == 0, err);
+        Assert.Contains("OLMo-2 (model_type \"olmo2\", Olmo2ForCausalLM): RMSNorm post-norms, QK-norm", o, StringComparison.Ordinal);
+        Assert.Contains("(rope_theta 500000)", o, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_malicious_bin_is_one_line_exit_2_and_never_runs()
     {
         File.Delete("/tmp/lc-pickle-ran-os-system");

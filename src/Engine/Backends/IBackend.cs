@@ -215,6 +215,16 @@ public interface IBackend : IDisposable
         Write(x, host);
     }
 
+    /// <summary>out (n) = input (n) in out's type: F32 to Bf16 rounds to nearest even, Bf16 to F32 is exact, equal types
+    /// copy. OLMo-2 feeds its fp32 residual stream to a product this way in bf16 mode (it has no pre-norm). The
+    /// default runs on a host copy, as <see cref="GeluErf"/>.</summary>
+    void Convert(IDeviceBuffer output, IDeviceBuffer input, long n)
+    {
+        var host = new float[n];
+        Download(input, host);
+        Write(output, host);
+    }
+
     /// <summary>Rotary position embedding (GPT-NeoX) in place on the q and k of qkv (B, T, 3C), for tokens at positions
     /// past..past+T-1, on the first <paramref name="rotaryDims"/> dimensions of each head (see <see cref="CpuOps.Rotary"/>).
     /// qkv F32 or Bf16 (computed in fp32, rounded back). The default runs it on a host copy, as <see cref="GeluErf"/>.</summary>

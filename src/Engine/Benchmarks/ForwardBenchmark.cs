@@ -28,14 +28,33 @@ public static class ForwardBenchmark
         Architecture = Architecture.GptNeoX, RotaryPct = 0.25, ParallelResidual = true, Gelu = GeluKind.Erf, TieWordEmbeddings = false,
     };
 
+    /// <summary>TinyLlama-1.1B's shape: 22 layers, 2048 wide, 32 query heads / 4 kv heads, SwiGLU 5632, vocabulary 32,000
+    /// (random weights, tied head for the timing: the head's cost is the same).</summary>
+    public static ModelConfig TinyLlama(int layers = 22) => new()
+    {
+        Architecture = Architecture.Llama, VocabSize = 32000, MaxPositions = 2048, Embd = 2048, Layers = layers, Heads = 32, KvHeads = 4,
+        Inner = 5632, LayerNormEpsilon = 1e-5f, RotaryBase = 10000,
+    };
+
+    /// <summary>OLMo-2-1B's shape: 16 layers, 2048 wide, 16 heads, SwiGLU 8192, vocabulary 100,352, rope_theta 500,000
+    /// (QK-norm and post-norms).</summary>
+    public static ModelConfig Olmo2OneB(int layers = 16) => new()
+    {
+        Architecture = Architecture.Olmo2, VocabSize = 100352, MaxPositions = 4096, Embd = 2048, Layers = layers, Heads = 16,
+        Inner = 8192, LayerNormEpsilon = 1e-6f, RotaryBase = 500000,
+    };
+
     public static ModelConfig Tiny => new() { VocabSize = 1000, MaxPositions = 128, Embd = 64, Layers = 2, Heads = 4 };
 
     /// <summary>Model FLOPs of one batch of B sequences of T tokens with K scored positions each.</summary>
     public static double ModelFlop(ModelConfig cfg, int b, int t, int scored)
     {
         double c = cfg.Embd, inner = cfg.InnerSize, tokens = (double)b * t;
-        double perLayer = 2 * tokens * (c * 3 * c + c * c + 2 * c * inner)
-            + 2 * 2 * b * c * (t * (t + 1) / 2.0); // QK^T and PV over the causal triangle
+        double perLayer = cfg.IsLlamaFamily
+            ? 2 * tokens * (c * cfg.QkvWidth + cfg.AttnWidth * c + 3 * c * inner) // q|k|v, o, gate|up and down
+                + 2 * 2 * b * (double)cfg.AttnWidth * (t * (t + 1) / 2.0)
+            : 2 * tokens * (c * 3 * c + c * c + 2 * c * inner)
+                + 2 * 2 * b * c * (t * (t + 1) / 2.0); // QK^T and PV over the causal triangle
         return cfg.Layers * perLayer + 2.0 * b * scored * c * cfg.VocabSize;
     }
 

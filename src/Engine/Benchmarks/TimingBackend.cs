@@ -97,6 +97,8 @@ public sealed class TimingBackend : IBackend
 
     public void GeluErf(IDeviceBuffer x, long n) => Time("gelu (erf)", () => _inner.GeluErf(x, n));
 
+    public void Convert(IDeviceBuffer output, IDeviceBuffer input, long n) => Time("convert", () => _inner.Convert(output, input, n));
+
     public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past) =>
         Time("rotary", () => _inner.Rotary(qkv, b, t, c, heads, rotaryDims, rotaryBase, past));
 

@@ -69,12 +69,14 @@ public static class HfCheckpoint
             if (missing.Count > 0) parts.Add($"missing tensors {Names(missing)}");
             if (unexpected.Count > 0) parts.Add($"unexpected tensors {Names(unexpected)}");
             throw UserError.InFile(ck.Source,
-                $"does not match {configPath} (model_type {cfg.ModelType}, {(arch == Architecture.GptNeoX ? "num_hidden_layers" : "n_layer")}={cfg.Layers}, tie_word_embeddings={cfg.TieWordEmbeddings.ToString().ToLowerInvariant()}): {string.Join("; ", parts)}");
+                $"does not match {configPath} (model_type {cfg.ModelType}, {(arch == Architecture.Gpt2 ? "n_layer" : "num_hidden_layers")}={cfg.Layers}, tie_word_embeddings={cfg.TieWordEmbeddings.ToString().ToLowerInvariant()}): {string.Join("; ", parts)}");
         }
         if (!hasHead && !cfg.TieWordEmbeddings)
             throw UserError.InFile(ck.Source, $"missing tensor '{headName}': {configPath} sets tie_word_embeddings false");
 
-        string sizes = arch == Architecture.GptNeoX
+        string sizes = cfg.IsLlamaFamily
+            ? $"vocab_size={cfg.VocabSize}, hidden_size={cfg.Embd}, intermediate_size={cfg.InnerSize}, num_attention_heads={cfg.Heads}, num_key_value_heads={cfg.KvHeadCount}, head size {cfg.HeadSize}"
+            : arch == Architecture.GptNeoX
             ? $"vocab_size={cfg.VocabSize}, hidden_size={cfg.Embd}, intermediate_size={cfg.InnerSize}"
             : $"vocab_size={cfg.VocabSize}, n_positions={cfg.MaxPositions}, n_embd={cfg.Embd}, n_inner={cfg.InnerSize}";
         foreach (var t in expected)

@@ -23,7 +23,7 @@ public static class HfConfig
 
     /// <summary>The config.json model_type values the engine loads (tests make the architectures' parity fixtures
     /// live from this list: add a model type here when its support lands).</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "gpt_neox"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "gpt_neox", "llama", "olmo", "olmo2"];
 
     /// <summary>Reads <paramref name="dir"/>/config.json.</summary>
     public static ModelConfig LoadFromFolder(string dir)
@@ -104,8 +104,10 @@ public static class HfConfig
             var modelType = Get("model_type");
             if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() == "gpt_neox")
                 return ParseNeoX(source, Get, Int, Bool, Num, Bad);
+            if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() is "llama" or "olmo" or "olmo2")
+                return ParseLlama(modelType.Value.GetString()!, source, Get, Int, Bool, Num, Bad);
             if (modelType is not null && (modelType.Value.ValueKind != JsonValueKind.String || modelType.Value.GetString() != "gpt2"))
-                throw Bad("model_type", $"is {modelType.Value.GetRawText()}; only \"gpt2\" and \"gpt_neox\" checkpoints are supported");
+                throw Bad("model_type", $"is {modelType.Value.GetRawText()}; only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\" and \"olmo2\" checkpoints are supported");
 
             if (Bool("add_cross_attention", false)) throw Bad("add_cross_attention", "is true; cross-attention (encoder-decoder GPT-2) is not supported");
             // reorder_and_upcast_attn only changes how fp16 attention is computed; the engine's fp32 attention is the
@@ -199,11 +201,83 @@ public static class HfConfig
         return cfg;
     }
 
+    /// <summary>
+    /// The LLaMA family (transformers' LlamaConfig, OlmoConfig, Olmo2Config names and defaults): hidden_size,
+    /// intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads (default num_attention_heads),
+    /// head_dim (default hidden_size / num_attention_heads), max_position_embeddings, rms_norm_eps (llama 1e-6, olmo2
+    /// 1e-5; OLMo's layer norm has a fixed 1e-5), rope_theta (10000) or transformers 5's rope_parameters {rope_type,
+    /// rope_theta, partial_rotary_factor}, attention_bias, mlp_bias (llama), clip_qkv (olmo), hidden_act (silu only),
+    /// tie_word_embeddings (false). A rope_scaling other than the default rotary is refused, naming its type.
+    /// </summary>
+    private static ModelConfig ParseLlama(string type, string source, Func<string, JsonElement?> get, Func<string, int, int> integer,
+        Func<string, bool, bool> boolean, Func<string, double, double> number, Func<string, string, UserError> bad)
+    {
+        var act = get("hidden_act");
+        if (act is not null && (act.Value.ValueKind != JsonValueKind.String || act.Value.GetString() is not ("silu" or "swish")))
+            throw bad("hidden_act", $"is {act.Value.GetRawText()}; only \"silu\" (SwiGLU) is supported for {type}");
+        double theta = number("rope_theta", 10000), pct = number("partial_rotary_factor", 1.0);
+        foreach (var key in new[] { "rope_scaling", "rope_parameters" })
+        {
+            var rope = get(key);
+            if (rope is null) continue;
+            if (rope.Value.ValueKind != JsonValueKind.Object) throw bad(key, $"must be an object (got {rope.Value.GetRawText()})");
+            string kind = "default";
+            foreach (var kindKey in new[] { "rope_type", "type" })
+            {
+                if (rope.Value.TryGetProperty(kindKey, out var k) && k.ValueKind == JsonValueKind.String) kind = k.GetString()!;
+            }
+            if (kind != "default")
+                throw bad(key, $"asks for \"{kind}\" rotary scaling; only the default rotary (rope_theta, no scaling) is supported");
+            if (rope.Value.TryGetProperty("rope_theta", out var th))
+            {
+                if (th.ValueKind != JsonValueKind.Number) throw bad(key, $"rope_theta must be a number (got {th.GetRawText()})");
+                theta = th.GetDouble();
+            }
+            if (rope.Value.TryGetProperty("partial_rotary_factor", out var f))
+            {
+                if (f.ValueKind != JsonValueKind.Number) throw bad(key, $"partial_rotary_factor must be a number (got {f.GetRawText()})");
+                pct = f.GetDouble();
+            }
+        }
+        if (type != "llama" && get("mlp_bias") is not null && boolean("mlp_bias", false))
+            throw bad("mlp_bias", $"is true; {type} has no MLP biases");
+        if (type != "olmo" && get("clip_qkv") is not null) throw bad("clip_qkv", $"is set; only olmo clips q/k/v");
+        int heads = integer("num_attention_heads", 32);
+        var arch = type switch { "olmo" => Architecture.Olmo, "olmo2" => Architecture.Olmo2, _ => Architecture.Llama };
+        var cfg = new ModelConfig
+        {
+            Architecture = arch,
+            VocabSize = integer("vocab_size", type == "llama" ? 32000 : 50304),
+            MaxPositions = integer("max_position_embeddings", 2048),
+            Embd = integer("hidden_size", 4096),
+            Layers = integer("num_hidden_layers", 32),
+            Heads = heads,
+            KvHeads = integer("num_key_value_heads", heads),
+            HeadDim = integer("head_dim", 0),
+            Inner = integer("intermediate_size", 11008),
+            LayerNormEpsilon = (float)(type == "olmo" ? 1e-5 : number("rms_norm_eps", type == "llama" ? 1e-6 : 1e-5)),
+            TieWordEmbeddings = boolean("tie_word_embeddings", false),
+            RotaryPct = pct,
+            RotaryBase = theta,
+            AttentionBias = boolean("attention_bias", false),
+            MlpBias = type == "llama" && boolean("mlp_bias", false),
+            ClipQkv = type == "olmo" ? number("clip_qkv", 0) : 0,
+        };
+        if (cfg.Inner <= 0) throw bad("intermediate_size", $"must be positive (got {cfg.Inner})");
+        if (cfg.KvHeads <= 0) throw bad("num_key_value_heads", $"must be positive (got {cfg.KvHeads})");
+        if (get("head_dim") is not null && cfg.HeadDim <= 0) throw bad("head_dim", $"must be positive (got {cfg.HeadDim})");
+        if (pct <= 0 || pct > 1) throw bad("partial_rotary_factor", $"must be in (0, 1] (got {pct})");
+        cfg.Validate(source);
+        if (cfg.RotaryDims % 2 != 0) throw bad("partial_rotary_factor", $"{pct} gives {cfg.RotaryDims} rotary dimensions of head size {cfg.HeadSize}; they must be even");
+        return cfg;
+    }
+
     /// <summary>config.json text in the layout transformers writes for GPT2LMHeadModel (or GPTNeoXForCausalLM).</summary>
     public static string ToJson(ModelConfig cfg, StoreDType dtype = StoreDType.F32)
     {
         ArgumentNullException.ThrowIfNull(cfg);
         if (cfg.Architecture == Architecture.GptNeoX) return NeoXJson(cfg, dtype);
+        if (cfg.IsLlamaFamily) return LlamaJson(cfg, dtype);
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
@@ -232,6 +306,47 @@ public static class HfConfig
             w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
             w.WriteBoolean("use_cache", true);
             w.WriteNumber("vocab_size", cfg.VocabSize);
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+
+    /// <summary>LlamaForCausalLM / OlmoForCausalLM / Olmo2ForCausalLM config.json: the keys <see cref="ParseLlama"/> reads.</summary>
+    private static string LlamaJson(ModelConfig cfg, StoreDType dtype) => JsonObjectText(w =>
+    {
+        w.WriteStartArray("architectures");
+        w.WriteStringValue(cfg.Architecture switch { Architecture.Olmo => "OlmoForCausalLM", Architecture.Olmo2 => "Olmo2ForCausalLM", _ => "LlamaForCausalLM" });
+        w.WriteEndArray();
+        w.WriteBoolean("attention_bias", cfg.AttentionBias);
+        if (cfg.ClipQkv > 0) w.WriteNumber("clip_qkv", cfg.ClipQkv);
+        if (cfg.HeadDim > 0) w.WriteNumber("head_dim", cfg.HeadDim);
+        w.WriteString("hidden_act", "silu");
+        w.WriteNumber("hidden_size", cfg.Embd);
+        w.WriteNumber("intermediate_size", cfg.InnerSize);
+        w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
+        if (cfg.Architecture == Architecture.Llama) w.WriteBoolean("mlp_bias", cfg.MlpBias);
+        w.WriteString("model_type", cfg.ModelType);
+        w.WriteNumber("num_attention_heads", cfg.Heads);
+        w.WriteNumber("num_hidden_layers", cfg.Layers);
+        w.WriteNumber("num_key_value_heads", cfg.KvHeadCount);
+        if (cfg.RotaryPct != 1.0) w.WriteNumber("partial_rotary_factor", cfg.RotaryPct);
+        if (cfg.Architecture != Architecture.Olmo) w.WriteNumber("rms_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
+        w.WriteNull("rope_scaling");
+        w.WriteNumber("rope_theta", cfg.RotaryBase);
+        w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
+        w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
+        w.WriteBoolean("use_cache", true);
+        w.WriteNumber("vocab_size", cfg.VocabSize);
+    });
+
+    /// <summary>An indented JSON object written by <paramref name="body"/>, with a final newline.</summary>
+    private static string JsonObjectText(Action<Utf8JsonWriter> body)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            body(w);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";

@@ -156,8 +156,10 @@ public sealed partial class DecoderModel
             IDeviceBuffer I(long len) => A(len, DType.I32);
             // The caches hold copies of qkv's keys and values: the type of the activations that feed the products.
             var act = DTypes.GemmInput(be.Precision);
-            _kCache = Enumerable.Range(0, cfg.Layers).Select(_ => A(n * c, act)).ToArray();
-            _vCache = Enumerable.Range(0, cfg.Layers).Select(_ => A(n * c, act)).ToArray();
+            // They hold the key/value heads only (grouped-query attention: fewer than the query heads).
+            long kv = cfg.IsLlamaFamily ? cfg.KvWidth : c;
+            _kCache = Enumerable.Range(0, cfg.Layers).Select(_ => A(n * kv, act)).ToArray();
+            _vCache = Enumerable.Range(0, cfg.Layers).Select(_ => A(n * kv, act)).ToArray();
             // Activations sized for the largest feed (the prefill of B x maxT tokens).
             _tokens = I(n);                     // (B, Tnew)
             _positions = I(n);                  // (B, Tnew)
@@ -183,7 +185,9 @@ public sealed partial class DecoderModel
             // Every layer on all new tokens (their keys and values go to the caches); after the last layer's attention
             // only each sequence's last token goes on.
             TransformerBlocks.Run(be, cfg, _g._w, _a, _b, tNew, _past,
-                (l, scale) => be.AttentionCached(_a.Attn, _a.Qkv, _kCache[l], _vCache[l], _b, tNew, _past, _maxT, c, cfg.Heads, scale),
+                cfg.IsLlamaFamily
+                    ? (l, scale) => be.AttentionCached(_a.Attn, _a.Qkv, _kCache[l], _vCache[l], _b, tNew, _past, _maxT, cfg.Heads, cfg.KvHeadCount, cfg.HeadSize, scale)
+                    : (l, scale) => be.AttentionCached(_a.Attn, _a.Qkv, _kCache[l], _vCache[l], _b, tNew, _past, _maxT, c, cfg.Heads, scale),
                 _lastRows, _b);                                                                    // Norm (B, C)
             _past += tNew;
             be.Logits(_logits, _a.Norm, _g._w.Head, _b, c, cfg.VocabSize);                        // (B, V)

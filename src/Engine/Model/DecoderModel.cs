@@ -310,7 +310,9 @@ public sealed partial class DecoderModel : IDisposable
         int c = cfg.Embd;
         EmbedTokens(a.Blocks.Residual, a.Tokens, b, t, past: 0);                                       // (B, T, C)
         TransformerBlocks.Run(_backend, cfg, _w, a.Blocks, b, t, past: 0,
-            (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale), rows, m); // Norm (M, C)
+            cfg.IsLlamaFamily
+                ? (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, cfg.Heads, cfg.KvHeadCount, cfg.HeadSize, scale)
+                : (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale), rows, m); // Norm (M, C)
     }
 
     private Activations EnsureActivations(int tokens, int maxRows)

@@ -33,6 +33,7 @@ internal sealed class DeviceWeights : IDisposable
         foreach (var s in w.Specs)
         {
             if (s.Role == TensorRole.Head) continue; // below, padded
+            if (FusedPart(s.Role)) continue;         // below, fused
             var values = w[s];
             IDeviceBuffer d = s.Use switch
             {
@@ -43,6 +44,20 @@ internal sealed class DeviceWeights : IDisposable
             _all.Add(d);
             if (s.Use == TensorUse.ProductBias) be.Write(d, values);
             _byKey.Add(s.Key, d);
+        }
+        foreach (var (key, use, parts) in Fusions(w))
+        {
+            var values = Fuse(w, key.Layer, parts);
+            var d = use == TensorUse.Matrix ? be.UploadWeight(values) : be.Allocate(values.Length, act);
+            if (use == TensorUse.ProductBias) be.Write(d, values);
+            _all.Add(d);
+            _byKey.Add(key, d);
+        }
+        if (Config.Architecture == Architecture.Olmo)
+        {
+            // OLMo's layer norm has no parameters: weight one, bias zero (exact: x * 1 + 0 = x).
+            Ones = Own(be.Upload(Enumerable.Repeat(1f, Config.Embd).ToArray()));
+            Zeros = Own(be.Upload(new float[Config.Embd]));
         }
         int v = Config.VocabSize, c = Config.Embd;
         HeadRows = PaddedVocab(v, headRowMultiple);
@@ -56,6 +71,50 @@ internal sealed class DeviceWeights : IDisposable
             Head = Own(be.UploadWeight(padded));
         }
         Blocks = Enumerable.Range(0, Config.Layers).Select(l => new Block(this, l)).ToArray();
+    }
+
+    /// <summary>(C) ones and zeros, the weight and bias of OLMo's non-parametric layer norm; null otherwise.</summary>
+    public IDeviceBuffer? Ones { get; }
+
+    public IDeviceBuffer? Zeros { get; }
+
+    /// <summary>Whether a tensor of this role is uploaded only as part of a fused product weight.</summary>
+    private static bool FusedPart(TensorRole r) => r is TensorRole.QW or TensorRole.KW or TensorRole.VW or TensorRole.QB
+        or TensorRole.KB or TensorRole.VB or TensorRole.GateW or TensorRole.UpW or TensorRole.GateB or TensorRole.UpB;
+
+    /// <summary>The LLaMA family's fused products, per layer: q | k | v into AttnW (C, (NH + 2 NKV) HD) and its bias,
+    /// gate | up into FcW (C, 2I) and its bias (the layout <see cref="IBackend.SwiGluFused"/> reads).</summary>
+    private static IEnumerable<(TensorKey Key, TensorUse Use, TensorRole[] Parts)> Fusions(ModelWeights w)
+    {
+        if (!w.Config.IsLlamaFamily) yield break;
+        for (int l = 0; l < w.Config.Layers; l++)
+        {
+            yield return (new TensorKey(TensorRole.AttnW, l), TensorUse.Matrix, [TensorRole.QW, TensorRole.KW, TensorRole.VW]);
+            yield return (new TensorKey(TensorRole.FcW, l), TensorUse.Matrix, [TensorRole.GateW, TensorRole.UpW]);
+            if (w.Config.AttentionBias) yield return (new TensorKey(TensorRole.AttnB, l), TensorUse.ProductBias, [TensorRole.QB, TensorRole.KB, TensorRole.VB]);
+            if (w.Config.MlpBias) yield return (new TensorKey(TensorRole.FcB, l), TensorUse.ProductBias, [TensorRole.GateB, TensorRole.UpB]);
+        }
+    }
+
+    /// <summary>The engine-layout tensors of <paramref name="parts"/> side by side: each row of the result is the
+    /// parts' rows one after another (all have C rows, or one row for biases).</summary>
+    private static float[] Fuse(ModelWeights w, int layer, TensorRole[] parts)
+    {
+        var arrays = parts.Select(p => w[p, layer]).ToArray();
+        int rows = parts[0] is TensorRole.QW or TensorRole.GateW ? w.Config.Embd : 1;
+        var widths = arrays.Select(a => a.Length / rows).ToArray();
+        int total = widths.Sum();
+        var fused = new float[(long)rows * total];
+        for (int r = 0; r < rows; r++)
+        {
+            int at = r * total;
+            for (int p = 0; p < arrays.Length; p++)
+            {
+                arrays[p].AsSpan(r * widths[p], widths[p]).CopyTo(fused.AsSpan(at));
+                at += widths[p];
+            }
+        }
+        return fused;
     }
 
     private IDeviceBuffer Own(IDeviceBuffer d)
@@ -90,6 +149,9 @@ internal sealed class DeviceWeights : IDisposable
     public static int PaddedVocab(int v, int multiple) => checked((v + multiple - 1) / multiple * multiple);
 
     public IDeviceBuffer LnFW => this[TensorRole.LnFW];
+
+    /// <summary>A tensor's buffer, or null when the model has none (an optional bias).</summary>
+    public IDeviceBuffer? Find(TensorRole role, int layer = -1) => _byKey.GetValueOrDefault(new TensorKey(role, layer));
     public IDeviceBuffer LnFB => this[TensorRole.LnFB];
     public Block[] Blocks { get; }
 
@@ -110,9 +172,10 @@ internal sealed class DeviceWeights : IDisposable
         }
         foreach (var s in w.Specs)
         {
-            if (s.Role == TensorRole.Head) continue;
+            if (s.Role == TensorRole.Head || FusedPart(s.Role)) continue;
             _be.Write(_byKey[s.Key], w[s]);
         }
+        foreach (var (key, _, parts) in Fusions(w)) _be.Write(_byKey[key], Fuse(w, key.Layer, parts));
         if (!_headIsWte) _be.Write(Head, w.Head.AsSpan(0, Config.VocabSize * Config.Embd)); // the padding stays zero
     }
 

@@ -10,6 +10,15 @@ public enum Architecture
     /// <summary>"gpt_neox" (Pythia): rotary positions on part of each head, Linear weights with per-head fused q|k|v,
     /// parallel or sequential residual, exact erf GELU, untied embed_out.</summary>
     GptNeoX,
+    /// <summary>"llama" (LLaMA, TinyLlama, Amber, SmolLM): RMSNorm before each sublayer, SwiGLU MLP, full rotary with
+    /// rope_theta, grouped-query attention, separate q/k/v/o and gate/up/down Linear weights, optional biases.</summary>
+    Llama,
+    /// <summary>"olmo" (OLMo-1): as LLaMA with a non-parametric layer norm (no weight, no bias, eps 1e-5) in place of
+    /// every RMSNorm, and clip_qkv.</summary>
+    Olmo,
+    /// <summary>"olmo2" (OLMo-2): no pre-norm; RMSNorm on the attention and MLP outputs before each residual add
+    /// (post-norms), and q_norm/k_norm RMSNorm over all heads of q and k before the head split.</summary>
+    Olmo2,
 }
 
 /// <summary>Which GELU the MLP uses.</summary>
@@ -44,23 +53,78 @@ public sealed record ModelConfig
     public bool ScaleAttnByInverseLayerIdx { get; init; } // scale_attn_by_inverse_layer_idx: also divide by (layer + 1)
     public bool TieWordEmbeddings { get; init; } = true;  // tie_word_embeddings
 
+    // The LLaMA family (llama, olmo, olmo2); ignored by GPT-2 and GPT-NeoX.
+    public int KvHeads { get; init; }                     // num_key_value_heads; 0 means n_head
+    public int HeadDim { get; init; }                     // head_dim; 0 means n_embd / n_head
+    public bool AttentionBias { get; init; }              // attention_bias: q/k/v/o biases
+    public bool MlpBias { get; init; }                    // mlp_bias: gate/up/down biases
+    public double ClipQkv { get; init; }                  // olmo clip_qkv; 0 means none
+
+    /// <summary>Whether this is a LLaMA-style decoder (llama, olmo, olmo2).</summary>
+    public bool IsLlamaFamily => Architecture is Architecture.Llama or Architecture.Olmo or Architecture.Olmo2;
+
+    /// <summary>Key/value heads (grouped-query attention); n_head unless set.</summary>
+    public int KvHeadCount => KvHeads > 0 ? KvHeads : Heads;
+
+    /// <summary>Width of the attention output, n_head x head size (n_embd except with an explicit head_dim).</summary>
+    public int AttnWidth => Heads * HeadSize;
+
+    /// <summary>Width of the fused q | k | v product: (n_head + 2 kv heads) x head size (3 n_embd for GPT-2).</summary>
+    public int QkvWidth => (Heads + 2 * KvHeadCount) * HeadSize;
+
+    /// <summary>Width of one of the key/value caches per token: kv heads x head size.</summary>
+    public int KvWidth => KvHeadCount * HeadSize;
+
     /// <summary>The MLP width: n_inner, or 4 * n_embd when unset.</summary>
     public int InnerSize => Inner > 0 ? Inner : 4 * Embd;
 
-    public int HeadSize => Embd / Heads;
+    public int HeadSize => HeadDim > 0 ? HeadDim : Embd / Heads;
 
     /// <summary>GPT-NeoX: the leading dimensions of each head that are rotated, int(head_size * rotary_pct); 0 for GPT-2.</summary>
-    public int RotaryDims => Architecture == Architecture.GptNeoX ? (int)(HeadSize * RotaryPct) : 0;
+    public int RotaryDims => Architecture == Architecture.GptNeoX || IsLlamaFamily ? (int)(HeadSize * RotaryPct) : 0;
 
     /// <summary>Whether the model has learned position embeddings (GPT-2's wpe).</summary>
     public bool LearnedPositions => Architecture == Architecture.Gpt2;
 
     /// <summary>transformers' model_type.</summary>
-    public string ModelType => Architecture == Architecture.GptNeoX ? "gpt_neox" : "gpt2";
+    public string ModelType => Architecture switch
+    {
+        Architecture.GptNeoX => "gpt_neox",
+        Architecture.Llama => "llama",
+        Architecture.Olmo => "olmo",
+        Architecture.Olmo2 => "olmo2",
+        _ => "gpt2",
+    };
+
+    /// <summary>The LLaMA family's architecture and options in words, for <c>inspect</c>; null for GPT-2 and GPT-NeoX.</summary>
+    public string? LlamaFamilySummary()
+    {
+        if (!IsLlamaFamily) return null;
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        string name = Architecture switch
+        {
+            Architecture.Olmo => "OLMo (model_type \"olmo\", OlmoForCausalLM): non-parametric layer norms",
+            Architecture.Olmo2 => "OLMo-2 (model_type \"olmo2\", Olmo2ForCausalLM): RMSNorm post-norms, QK-norm",
+            _ => "LLaMA (model_type \"llama\", LlamaForCausalLM): RMSNorm pre-norms",
+        };
+        var parts = new List<string>
+        {
+            name,
+            "SwiGLU MLP",
+            KvHeadCount == Heads ? $"{Heads} heads" : KvHeadCount == 1 ? $"multi-query attention ({Heads} query heads, 1 kv head)" : $"grouped-query attention ({Heads} query heads, {KvHeadCount} kv heads)",
+            $"head size {HeadSize}{(HeadDim > 0 ? " (head_dim)" : "")}",
+            $"rotary on {RotaryDims} of {HeadSize} head dims (rope_theta {RotaryBase.ToString(inv)})",
+        };
+        if (AttentionBias) parts.Add("attention biases");
+        if (MlpBias) parts.Add("MLP biases");
+        if (ClipQkv > 0) parts.Add($"clip_qkv {ClipQkv.ToString(inv)}");
+        return string.Join(", ", parts);
+    }
 
     /// <summary>Parameter count as stored (the head counted once when tied).</summary>
     public long ParameterCount(bool untiedHead)
     {
+        if (IsLlamaFamily) return TensorTable.For(this, untiedHead).Sum(t => t.ElementCount);
         long c = Embd, i = InnerSize;
         long perLayer = 2 * c + (c * 3 * c + 3 * c) + (c * c + c) + 2 * c + (c * i + i) + (i * c + c);
         long total = (long)VocabSize * c + (LearnedPositions ? (long)MaxPositions * c : 0) + Layers * perLayer + 2 * c;
@@ -80,7 +144,16 @@ public sealed record ModelConfig
         Need(Embd > 0, $"n_embd must be positive (got {Embd})");
         Need(Layers > 0, $"n_layer must be positive (got {Layers})");
         Need(Heads > 0, $"n_head must be positive (got {Heads})");
-        Need(Embd % Heads == 0, $"n_embd ({Embd}) must be divisible by n_head ({Heads})");
+        if (IsLlamaFamily)
+        {
+            Need(HeadDim >= 0, $"head_dim must be positive (got {HeadDim})");
+            Need(HeadDim > 0 || Embd % Heads == 0, $"hidden_size ({Embd}) must be divisible by num_attention_heads ({Heads}) when head_dim is not set");
+            Need(KvHeads >= 0 && Heads % KvHeadCount == 0, $"num_key_value_heads ({KvHeads}) must divide num_attention_heads ({Heads})");
+            Need(HeadSize % 2 == 0, $"head size {HeadSize} must be even (rotary turns pairs of dimensions)");
+            Need(RotaryBase > 0 && double.IsFinite(RotaryBase), $"rope_theta must be positive (got {RotaryBase})");
+            Need(ClipQkv >= 0 && double.IsFinite(ClipQkv), $"clip_qkv must be positive or null (got {ClipQkv})");
+        }
+        else Need(Embd % Heads == 0, $"n_embd ({Embd}) must be divisible by n_head ({Heads})");
         Need(Inner >= 0, $"n_inner must be positive or null (got {Inner})");
         Need(LayerNormEpsilon > 0 && float.IsFinite(LayerNormEpsilon), $"layer_norm_epsilon must be positive (got {LayerNormEpsilon})");
         if (Architecture == Architecture.GptNeoX)

@@ -109,7 +109,7 @@ public sealed class ModelWeights
         }
         float[] Init(TensorSpec s) => s.Role switch
         {
-            TensorRole.Ln1W or TensorRole.Ln2W or TensorRole.LnFW => Enumerable.Repeat(1f, (int)s.ElementCount).ToArray(),
+            TensorRole.Ln1W or TensorRole.Ln2W or TensorRole.LnFW or TensorRole.QNormW or TensorRole.KNormW or TensorRole.PostAttnNormW or TensorRole.PostMlpNormW => Enumerable.Repeat(1f, (int)s.ElementCount).ToArray(),
             TensorRole.AttnProjW or TensorRole.FcProjW => Normal(s.ElementCount, projStd),
             TensorRole.Wpe => Normal(s.ElementCount, 0.01f),
             _ => Normal(s.ElementCount, 0.02f),

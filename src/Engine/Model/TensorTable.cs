@@ -10,6 +10,10 @@ public enum TensorRole
 {
     Wte, Wpe, LnFW, LnFB, Head,
     Ln1W, Ln1B, AttnW, AttnB, AttnProjW, AttnProjB, Ln2W, Ln2B, FcW, FcB, FcProjW, FcProjB,
+
+    // The LLaMA family: separate q/k/v and gate/up products (fused on the device into AttnW/AttnB and FcW/FcB as
+    // q | k | v and gate | up), OLMo-2's QK-norm and post-norms.
+    QW, KW, VW, QB, KB, VB, GateW, UpW, GateB, UpB, QNormW, KNormW, PostAttnNormW, PostMlpNormW,
 }
 
 /// <summary>How a stored tensor becomes the engine's layout (GPT-2's: Conv1D [in, out], fused q | k | v each (NH, HS)).</summary>
@@ -51,11 +55,19 @@ public enum Dim
     Qkv,
     /// <summary>n_inner / intermediate_size (I).</summary>
     Inner,
+    /// <summary>The query width, n_head x head size (NH HD; C unless head_dim says otherwise).</summary>
+    QWidth,
+    /// <summary>The key (and value) width, num_key_value_heads x head size (NKV HD).</summary>
+    KvWidth,
 }
 
 /// <summary>One row of an architecture's table: the stored name (a layer's with <c>{0}</c> for the layer index, no
 /// body prefix), the engine slot, the stored shape, the layout transform and the device use.</summary>
-public sealed record TensorEntry(string Name, TensorRole Role, Dim[] Shape, TensorTransform Transform, TensorUse Use);
+public sealed record TensorEntry(string Name, TensorRole Role, Dim[] Shape, TensorTransform Transform, TensorUse Use)
+{
+    /// <summary>Present only in configs for which this holds (a bias behind attention_bias); null: always.</summary>
+    public Func<ModelConfig, bool>? When { get; init; }
+}
 
 /// <summary>One stored tensor of a model: its name without prefix, its stored shape, its role and layer (-1: not in a
 /// block), the transform to the engine's layout and its device use.</summary>
@@ -159,11 +171,82 @@ public static class TensorTable
         [".attention.bias", ".attention.masked_bias", ".attention.rotary_emb.inv_freq"],
         ["lm_head.weight"]);
 
+    private static TensorEntry If(this TensorEntry e, Func<ModelConfig, bool> when) => e with { When = when };
+
+    private static bool AttnBias(ModelConfig c) => c.AttentionBias;
+
+    private static bool MlpBias(ModelConfig c) => c.MlpBias;
+
+    /// <summary>The attention and MLP of the LLaMA family (nn.Linear weights [out, in], optional biases), in
+    /// transformers' names under <c>layers.{0}.</c>; the norms are the architecture's.</summary>
+    private static TensorEntry[] LlamaSublayers(params TensorEntry[] norms) =>
+    [
+        .. norms,
+        Mat("layers.{0}.self_attn.q_proj.weight", TensorRole.QW, Dim.QWidth, Dim.Embd, TensorTransform.Transpose),
+        Mat("layers.{0}.self_attn.k_proj.weight", TensorRole.KW, Dim.KvWidth, Dim.Embd, TensorTransform.Transpose),
+        Mat("layers.{0}.self_attn.v_proj.weight", TensorRole.VW, Dim.KvWidth, Dim.Embd, TensorTransform.Transpose),
+        ProductBias("layers.{0}.self_attn.q_proj.bias", TensorRole.QB, Dim.QWidth).If(AttnBias),
+        ProductBias("layers.{0}.self_attn.k_proj.bias", TensorRole.KB, Dim.KvWidth).If(AttnBias),
+        ProductBias("layers.{0}.self_attn.v_proj.bias", TensorRole.VB, Dim.KvWidth).If(AttnBias),
+        Mat("layers.{0}.self_attn.o_proj.weight", TensorRole.AttnProjW, Dim.Embd, Dim.QWidth, TensorTransform.Transpose),
+        Vec("layers.{0}.self_attn.o_proj.bias", TensorRole.AttnProjB, Dim.Embd).If(AttnBias),
+        Mat("layers.{0}.mlp.gate_proj.weight", TensorRole.GateW, Dim.Inner, Dim.Embd, TensorTransform.Transpose),
+        Mat("layers.{0}.mlp.up_proj.weight", TensorRole.UpW, Dim.Inner, Dim.Embd, TensorTransform.Transpose),
+        ProductBias("layers.{0}.mlp.gate_proj.bias", TensorRole.GateB, Dim.Inner).If(MlpBias),
+        ProductBias("layers.{0}.mlp.up_proj.bias", TensorRole.UpB, Dim.Inner).If(MlpBias),
+        Mat("layers.{0}.mlp.down_proj.weight", TensorRole.FcProjW, Dim.Embd, Dim.Inner, TensorTransform.Transpose),
+        Vec("layers.{0}.mlp.down_proj.bias", TensorRole.FcProjB, Dim.Embd).If(MlpBias),
+    ];
+
+    private static readonly string[] LlamaBuffers = [".self_attn.rotary_emb.inv_freq", "rotary_emb.inv_freq"];
+
+    /// <summary>LLaMA (LlamaForCausalLM): RMSNorm weights before attention and MLP and at the end.</summary>
+    public static readonly ArchitectureTable Llama = new(
+        Architecture.Llama,
+        "model.",
+        [Vec("embed_tokens.weight", TensorRole.Wte, Dim.Vocab, Dim.Embd)],
+        LlamaSublayers(
+            Vec("layers.{0}.input_layernorm.weight", TensorRole.Ln1W, Dim.Embd),
+            Vec("layers.{0}.post_attention_layernorm.weight", TensorRole.Ln2W, Dim.Embd)),
+        [Vec("norm.weight", TensorRole.LnFW, Dim.Embd)],
+        Mat("lm_head.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
+        LlamaBuffers,
+        []);
+
+    /// <summary>OLMo-1 (OlmoForCausalLM): weightless layer norms, so no norm tensors at all.</summary>
+    public static readonly ArchitectureTable Olmo = new(
+        Architecture.Olmo,
+        "model.",
+        [Vec("embed_tokens.weight", TensorRole.Wte, Dim.Vocab, Dim.Embd)],
+        LlamaSublayers(),
+        [],
+        Mat("lm_head.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
+        LlamaBuffers,
+        []);
+
+    /// <summary>OLMo-2 (Olmo2ForCausalLM): QK-norm over all heads, post-norms, final RMSNorm.</summary>
+    public static readonly ArchitectureTable Olmo2 = new(
+        Architecture.Olmo2,
+        "model.",
+        [Vec("embed_tokens.weight", TensorRole.Wte, Dim.Vocab, Dim.Embd)],
+        LlamaSublayers(
+            Vec("layers.{0}.self_attn.q_norm.weight", TensorRole.QNormW, Dim.QWidth),
+            Vec("layers.{0}.self_attn.k_norm.weight", TensorRole.KNormW, Dim.KvWidth),
+            Vec("layers.{0}.post_attention_layernorm.weight", TensorRole.PostAttnNormW, Dim.Embd),
+            Vec("layers.{0}.post_feedforward_layernorm.weight", TensorRole.PostMlpNormW, Dim.Embd)),
+        [Vec("norm.weight", TensorRole.LnFW, Dim.Embd)],
+        Mat("lm_head.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
+        LlamaBuffers,
+        []);
+
     /// <summary>The table of <paramref name="a"/>.</summary>
     public static ArchitectureTable Of(Architecture a) => a switch
     {
         Architecture.Gpt2 => Gpt2,
         Architecture.GptNeoX => GptNeoX,
+        Architecture.Llama => Llama,
+        Architecture.Olmo => Olmo,
+        Architecture.Olmo2 => Olmo2,
         _ => throw new ArgumentOutOfRangeException(nameof(a), a, "no tensor table for this architecture"),
     };
 
@@ -183,6 +266,8 @@ public static class TensorTable
         Dim.Embd => cfg.Embd,
         Dim.Qkv => 3L * cfg.Embd,
         Dim.Inner => cfg.InnerSize,
+        Dim.QWidth => cfg.AttnWidth,
+        Dim.KvWidth => cfg.KvWidth,
         _ => throw new ArgumentOutOfRangeException(nameof(d), d, null),
     };
 
@@ -195,12 +280,13 @@ public static class TensorTable
         TensorSpec Spec(TensorEntry e, int layer) => new(
             layer < 0 ? e.Name : string.Format(System.Globalization.CultureInfo.InvariantCulture, e.Name, layer),
             e.Shape.Select(d => Size(d, cfg)).ToArray(), e.Role, layer, e.Transform, e.Use);
-        foreach (var e in table.Before) list.Add(Spec(e, -1));
+        bool Has(TensorEntry e) => e.When is null || e.When(cfg);
+        foreach (var e in table.Before.Where(Has)) list.Add(Spec(e, -1));
         for (int l = 0; l < cfg.Layers; l++)
         {
-            foreach (var e in table.Layer) list.Add(Spec(e, l));
+            foreach (var e in table.Layer.Where(Has)) list.Add(Spec(e, l));
         }
-        foreach (var e in table.After) list.Add(Spec(e, -1));
+        foreach (var e in table.After.Where(Has)) list.Add(Spec(e, -1));
         if (untiedHead) list.Add(Spec(table.Head, -1));
         return list;
     }

@@ -17,6 +17,8 @@ internal sealed class BlockBuffers
         Proj = b[nameof(Proj)];
         Fc = b[nameof(Fc)];
         MlpOut = b.GetValueOrDefault(nameof(MlpOut));
+        GateUp = b.GetValueOrDefault(nameof(GateUp));
+        PostNorm = b.GetValueOrDefault(nameof(PostNorm));
         PickedResidual = b[nameof(PickedResidual)];
         PickedAttn = b[nameof(PickedAttn)];
     }
@@ -30,6 +32,12 @@ internal sealed class BlockBuffers
 
     /// <summary>(max(N, M), C) F32, the MLP's output beside the attention's, for the parallel residual only.</summary>
     public IDeviceBuffer? MlpOut { get; }
+
+    /// <summary>(max(N, M), 2I) gemm input type: the LLaMA family's gate | up product, before SwiGLU into Fc.</summary>
+    public IDeviceBuffer? GateUp { get; }
+
+    /// <summary>(max(N, M), C) F32: OLMo-2's post-norm of a sublayer's output, before its residual add.</summary>
+    public IDeviceBuffer? PostNorm { get; }
 
     /// <summary>(M, C) F32: the residual stream at the selected rows, from the last layer's attention on.</summary>
     public IDeviceBuffer PickedResidual { get; }
@@ -47,14 +55,16 @@ internal sealed class BlockBuffers
         {
             (nameof(Residual), n * c, DType.F32),
             (nameof(Norm), rows * c, act),
-            (nameof(Qkv), n * 3 * c, act),
-            (nameof(Attn), n * c, act),
+            (nameof(Qkv), n * cfg.QkvWidth, act),
+            (nameof(Attn), n * cfg.AttnWidth, act),
             (nameof(Proj), rows * c, DType.F32),
             (nameof(Fc), rows * cfg.InnerSize, act),
             (nameof(PickedResidual), m * c, DType.F32),
-            (nameof(PickedAttn), m * c, act),
+            (nameof(PickedAttn), m * cfg.AttnWidth, act),
         };
         if (cfg.ParallelResidual) plan.Add((nameof(MlpOut), rows * c, DType.F32));
+        if (cfg.IsLlamaFamily) plan.Add((nameof(GateUp), rows * 2 * cfg.InnerSize, act));
+        if (cfg.Architecture == Architecture.Olmo2) plan.Add((nameof(PostNorm), rows * c, DType.F32));
         return plan;
     }
 
@@ -120,6 +130,11 @@ internal static class TransformerBlocks
     public static void Run(IBackend be, ModelConfig cfg, DeviceWeights weights, BlockBuffers a, int b, int t, int past,
         Action<int, float> attention, IDeviceBuffer? rows = null, int m = 0)
     {
+        if (cfg.IsLlamaFamily)
+        {
+            LlamaBlocks.Run(be, cfg, weights, a, b, t, past, attention, rows, m);
+            return;
+        }
         int c = cfg.Embd, n = b * t, rotary = cfg.RotaryDims;
         float eps = cfg.LayerNormEpsilon;
         float baseScale = cfg.ScaleAttnWeights ? 1f / MathF.Sqrt(cfg.HeadSize) : 1f;

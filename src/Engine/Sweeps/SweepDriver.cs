@@ -411,7 +411,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             ScaleAttnByInverseLayerIdx = cfg.ScaleAttnByInverseLayerIdx,
             TieWordEmbeddings = cfg.TieWordEmbeddings,
             RotaryDims = cfg.RotaryDims,
-            RotaryBase = cfg.Architecture == Architecture.GptNeoX ? cfg.RotaryBase : null,
+            RotaryBase = cfg.Architecture == Architecture.GptNeoX || cfg.IsLlamaFamily ? cfg.RotaryBase : null,
             ParallelResidual = cfg.ParallelResidual,
             Gelu = cfg.Gelu == GeluKind.Erf ? "erf" : "tanh",
         },

@@ -10,7 +10,7 @@ public sealed class EngineBenchmark : IBenchmark
 {
     public string Name => "engine";
 
-    public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model; on CUDA also launches per forward, and on the software GPU the cost model's predicted H200 time instead of timings [--backend --precision --batch --repeats --quick --profile]";
+    public string Description => "forward pass: tokens/s and GFLOP/s on GPT-2-small (T=128) and a tiny model, or a TinyLlama / OLMo-2-1B shape; on CUDA also launches per forward, and on the software GPU the cost model's predicted H200 time instead of timings [--backend --precision --batch --repeats --quick --profile --model --layers]";
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
@@ -19,6 +19,8 @@ public sealed class EngineBenchmark : IBenchmark
         new("batch", "N", "sequences per forward pass (default 16; on CUDA sized to the card)"),
         new("repeats", "N", "timed repeats, the median is reported (default 3)"),
         CliOption.Switch("quick", "fewer and smaller timings"),
+        new("model", "NAME", "time a LLaMA-family shape instead: tinyllama (22 layers, 2048 wide, 32/4 heads, V=32,000) or olmo2-1b (16 layers, 2048 wide, V=100,352); with --quick at T=32"),
+        new("layers", "N", "with --model: only the first N layers (a short run; the head and embeddings stay full size)"),
         CliOption.Switch("profile", "time every operation of the forward pass"),
     ];
 
@@ -31,6 +33,8 @@ public sealed class EngineBenchmark : IBenchmark
         int repeats = args.GetInt("repeats", 3, 1, 1000);
         bool quick = args.Switch("quick");
         bool profile = args.Switch("profile");
+        string? modelName = args.Has("model") ? args.GetChoice("model", "tinyllama", "tinyllama", "olmo2-1b") : null;
+        int? layersArg = args.Has("layers") ? args.GetInt("layers", 1, 1, 64) : null;
         args.RejectUnknown(maxPositional: 1);
 
         using var realBackend = BackendFactory.Create(backendName, precision, Console.Out);
@@ -46,7 +50,7 @@ public sealed class EngineBenchmark : IBenchmark
         // would take many minutes to emulate). It counts each launch's work instead, and the cost model predicts the H200.
         var counters = cuda is not null ? SoftwareGpuCounters.TryOpen() : null;
         if (counters is not null)
-            return RunCostModel(cuda!, counters, batchArg ?? 128, quick, profile);
+            return RunCostModel(cuda!, counters, batchArg ?? 128, quick, profile, LlamaShape(modelName, layersArg));
         if (cuda is not null)
         {
             // On the GPU the yardstick is the card's own matrix rate in the same precision, measured now.
@@ -54,11 +58,14 @@ public sealed class EngineBenchmark : IBenchmark
             batch = batchArg ?? CudaBenchmarkParts.DefaultBatch(realBackend, ForwardBenchmark.Gpt2Small(), 128);
         }
 
-        var cases = new List<(string Shape, Engine.Model.ModelConfig Cfg, int B, int T, int K)>
+        var cases = new List<(string Shape, Engine.Model.ModelConfig Cfg, int B, int T, int K)>();
+        if (LlamaShape(modelName, layersArg) is { } shapeCfg)
         {
-            ("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, batch, 128, 127),
-        };
-        if (!quick)
+            int t = quick ? 32 : 128;
+            cases.Add(($"{modelName} ({shapeCfg.Layers}L, {shapeCfg.Heads}/{shapeCfg.KvHeadCount} heads), head on 10", shapeCfg, batchArg ?? (quick ? 1 : batch), t, 10));
+        }
+        else cases.Add(("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, batch, 128, 127));
+        if (!quick && modelName is null)
         {
             cases.Add(("gpt2-small, head on 10 positions", ForwardBenchmark.Gpt2Small(), batch, 128, 10));
             cases.Add(("gpt2-small, head on all 127", ForwardBenchmark.Gpt2Small(), batch, 128, 127));
@@ -89,7 +96,15 @@ public sealed class EngineBenchmark : IBenchmark
 
     /// <summary>The software GPU's `bench engine`: per shape, the launches of one forward pass and the H200 time the cost
     /// model predicts, from work counted at B = 1 and 2 and extrapolated to <paramref name="batch"/>.</summary>
-    private static int RunCostModel(CudaBackend cuda, SoftwareGpuCounters counters, int batch, bool quick, bool profile)
+    /// <summary>The shape `--model` names (with `--layers`), or null.</summary>
+    private static Engine.Model.ModelConfig? LlamaShape(string? modelName, int? layers)
+    {
+        if (modelName is null) return null;
+        var cfg = modelName == "olmo2-1b" ? ForwardBenchmark.Olmo2OneB() : ForwardBenchmark.TinyLlama();
+        return layers is int nl ? cfg with { Layers = Math.Min(nl, cfg.Layers) } : cfg;
+    }
+
+    private static int RunCostModel(CudaBackend cuda, SoftwareGpuCounters counters, int batch, bool quick, bool profile, Engine.Model.ModelConfig? llama)
     {
         Console.WriteLine("software GPU: no timings and no matrix rate (the emulator's times say nothing about a GPU); each launch's work is");
         Console.WriteLine("counted instead (GEMMs exactly from their shapes; kernels' bytes by first-touch pages, 4 KiB granularity)");
@@ -99,7 +114,12 @@ public sealed class EngineBenchmark : IBenchmark
             ("tiny (2L, 64 wide, V=1000)", ForwardBenchmark.Tiny, 127),
             ("gpt2-small, head on 10 positions", ForwardBenchmark.Gpt2Small(), 10),
         };
-        if (!quick)
+        if (llama is not null)
+        {
+            cases.Clear();
+            cases.Add(($"{llama.ModelType} ({llama.Layers}L, {llama.Heads}/{llama.KvHeadCount} heads, V={llama.VocabSize}), head on 10", llama, 10));
+        }
+        else if (!quick)
         {
             cases.Add(("gpt2-small, head on all 127", ForwardBenchmark.Gpt2Small(), 127));
             cases.Add(("gpt_neox same size, head on 10", ForwardBenchmark.NeoXSmall(), 10));

@@ -34,7 +34,8 @@ public sealed class InspectCommand : ICommand
         var tensors = ck.Names.Select(ck.Meta).ToList();
         var files = tensors.Select(t => t.File).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         string format = ck is TorchCheckpoint ? "torch.save zip" : "safetensors";
-        o.WriteLine(cfg.Architecture == LearningCurves.Engine.Model.Architecture.GptNeoX
+        if (cfg.LlamaFamilySummary() is { } llama) o.WriteLine($"architecture: {llama}");
+        else o.WriteLine(cfg.Architecture == LearningCurves.Engine.Model.Architecture.GptNeoX
             ? $"architecture: GPT-NeoX (model_type \"gpt_neox\", GPTNeoXForCausalLM): rotary on {cfg.RotaryDims} of {cfg.HeadSize} head dims (rotary_pct {cfg.RotaryPct.ToString(inv)}, base {cfg.RotaryBase.ToString(inv)}), {(cfg.ParallelResidual ? "parallel" : "sequential")} residual, {(cfg.Gelu == LearningCurves.Engine.Model.GeluKind.Erf ? "exact (erf)" : "tanh")} GELU"
             : "architecture: GPT-2 (model_type \"gpt2\", GPT2LMHeadModel)");
         o.WriteLine($"weights: {string.Join(", ", files.Select(Path.GetFileName))} ({format})");
@@ -44,6 +45,7 @@ public sealed class InspectCommand : ICommand
         o.WriteLine($"  n_embd                          {cfg.Embd}");
         o.WriteLine($"  n_layer                         {cfg.Layers}");
         o.WriteLine($"  n_head                          {cfg.Heads} (head size {cfg.HeadSize})");
+        if (cfg.IsLlamaFamily) o.WriteLine($"  num_key_value_heads             {cfg.KvHeadCount}{(cfg.HeadDim > 0 ? $" (head_dim {cfg.HeadDim})" : "")}");
         o.WriteLine($"  n_inner                         {(cfg.Inner > 0 ? cfg.Inner.ToString(inv) : "null")} (MLP width {cfg.InnerSize})");
         o.WriteLine($"  layer_norm_epsilon              {cfg.LayerNormEpsilon.ToString("R", inv)}");
         o.WriteLine($"  scale_attn_weights              {Lower(cfg.ScaleAttnWeights)}");
