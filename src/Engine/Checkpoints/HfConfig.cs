@@ -71,7 +71,11 @@ public static class HfConfig
 
             var ropeType = Get("rope_type");
             if (ropeType is not null && (ropeType.Value.ValueKind != JsonValueKind.String || ropeType.Value.GetString() != "default"))
-                throw Bad("rope_type", $"is {ropeType.Value.GetRawText()}; only the default rotary embedding is supported");
+            {
+                string kind = ropeType.Value.ValueKind == JsonValueKind.String ? ropeType.Value.GetString()! : ropeType.Value.GetRawText();
+                string from = rope is { } r2 && r2.TryGetProperty("rope_type", out _) ? "rope_parameters" : "rope_type";
+                throw Bad(from, $"asks for \"{kind}\" rotary scaling (\"rope_type\" is {ropeType.Value.GetRawText()}); only the default rotary (rope_theta, no scaling) is supported");
+            }
 
             int Int(string key, int fallback)
             {

@@ -143,16 +143,7 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
         UserError Bad(string what) => UserError.InFile(path, what);
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw Bad($"not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
-        }
-        using (doc)
+        using (var doc = ParseJson(path))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)

@@ -229,16 +229,7 @@ public sealed partial class SentencePieceTextTokenizer : TextTokenizer
     {
         ArgumentNullException.ThrowIfNull(path);
         UserError Bad(string what) => UserError.InFile(path, what);
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw Bad($"not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
-        }
-        using (doc)
+        using (var doc = ParseJson(path))
         {
             var root = doc.RootElement;
             var model = root.GetProperty("model");

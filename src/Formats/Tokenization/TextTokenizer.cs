@@ -166,6 +166,19 @@ public abstract class TextTokenizer
     private static int Resolve(TextTokenizer tok, string token, string file) =>
         tok.TokenToId(token) ?? throw UserError.InFile(file, $"the begin token '{token}' is not in the tokenizer's vocabulary");
 
+    /// <summary>A tokenizer file's JSON; a file that is not JSON is a <see cref="UserError"/> naming it.</summary>
+    internal static JsonDocument ParseJson(string path)
+    {
+        try
+        {
+            return JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (JsonException e)
+        {
+            throw UserError.InFile(path, $"not valid JSON ({e.Message.ReplaceLineEndings(" ")})");
+        }
+    }
+
     /// <summary>The added_tokens of a tokenizer.json, content -> id; a malformed entry is an error naming it.</summary>
     internal static Dictionary<string, int> ReadAddedTokens(JsonElement root, Func<string, UserError> bad)
     {
