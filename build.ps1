@@ -238,10 +238,11 @@ function Invoke-Build {
 }
 
 function Invoke-Test {
-    # The tests need the Debian packages and CUDA 11.8's NVRTC and cuobjdump, not the demo's corpus.
+    # The tests need the Debian packages, CUDA 11.8's NVRTC and cuobjdump and the POS tagger's data, not the demo's corpus.
     $clock = [Diagnostics.Stopwatch]::StartNew()
     Install-AptPackages $AptPackages
     Install-CudaTools
+    Install-PosLexicon
     $aptSeconds = $clock.Elapsed.TotalSeconds
     Invoke-Build
     $buildSeconds = $clock.Elapsed.TotalSeconds - $aptSeconds

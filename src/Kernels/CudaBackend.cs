@@ -56,7 +56,7 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
             foreach (var name in KernelNames) _fn[name] = _dev.GetFunction(_module, name);
             _dev.MakeCurrent();
             CublasApi.Check(CublasApi.cublasCreate_v2(out var h), "cublasCreate_v2");
-            _blas = new CublasHandle(_dev.Context, h);
+            _blas = new CublasHandle(_dev.ContextLife, h);
             CublasApi.Check(CublasApi.cublasSetStream_v2(_blas.Value, _dev.Stream), "cublasSetStream_v2");
             // fp32 must not pick TF32 kernels behind our back; tf32 allows them for plain sgemm calls too.
             int mode = precision == Precision.Tf32 ? CublasApi.Tf32TensorOpMath : CublasApi.DefaultMath;

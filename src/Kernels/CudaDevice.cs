@@ -56,13 +56,13 @@ public sealed class CudaDevice : IDisposable
         if (ordinal < 0 || ordinal >= count)
             throw new CudaUnavailableException($"device {ordinal} requested but the driver reports {count} device(s)", Array.Empty<string>());
         CuApi.Check(CuApi.cuDeviceGet(out int dev, ordinal), "cuDeviceGet");
-        CuApi.Check(CuApi.cuDevicePrimaryCtxRetain(out var ctx, dev), "cuDevicePrimaryCtxRetain");
-        var context = new PrimaryContextHandle(dev, ctx);
+        var context = new PrimaryContextHandle(dev);
+        var ctx = context.Value;
         try
         {
             CuApi.Check(CuApi.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
             CuApi.Check(CuApi.cuStreamCreate(out var s, CuApi.StreamNonBlocking), "cuStreamCreate");
-            return new CudaDevice(dev, context, new StreamHandle(ctx, s));
+            return new CudaDevice(dev, context, new StreamHandle(context.Life, s));
         }
         catch
         {
@@ -94,6 +94,9 @@ public sealed class CudaDevice : IDisposable
     public int DriverVersion { get; }
 
     public IntPtr Context => _context.Value;
+
+    /// <summary>The life of the primary context this device holds (see <see cref="ContextLife"/>).</summary>
+    public ContextLife ContextLife => _context.Life;
 
     public IntPtr Stream => _stream.Value;
 
@@ -138,7 +141,7 @@ public sealed class CudaDevice : IDisposable
             throw new CudaOutOfMemoryException("cuMemAlloc_v2", r, name, text, size, free);
         }
         CuApi.Check(r, "cuMemAlloc_v2");
-        return new DeviceMemoryHandle(_context.Value, ptr, size);
+        return new DeviceMemoryHandle(_context.Life, ptr, size);
     }
 
     /// <summary>Frees device memory once the work queued on the stream so far has finished: cuMemFree is not promised
@@ -166,7 +169,7 @@ public sealed class CudaDevice : IDisposable
         RefuseDuringCapture("pinned memory allocation");
         MakeCurrent();
         CuApi.Check(CuApi.cuMemHostAlloc(out var p, (nuint)Math.Max(bytes, 4), CuApi.MemHostAllocPortable), "cuMemHostAlloc");
-        return new PinnedHostHandle(_context.Value, p, Math.Max(bytes, 4));
+        return new PinnedHostHandle(_context.Life, p, Math.Max(bytes, 4));
     }
 
     /// <summary>Fills <paramref name="count"/> 32-bit words at <paramref name="dst"/> with a bit pattern, on the stream.</summary>
@@ -198,7 +201,7 @@ public sealed class CudaDevice : IDisposable
     {
         MakeCurrent();
         CuApi.Check(CuApi.cuEventCreate(out var e, timing ? CuApi.EventDefault : CuApi.EventDisableTiming), "cuEventCreate");
-        return new EventHandle(_context.Value, e);
+        return new EventHandle(_context.Life, e);
     }
 
     public void Record(EventHandle evt)
@@ -250,7 +253,7 @@ public sealed class CudaDevice : IDisposable
                     throw CuApi.Error(r, "cuModuleLoadDataEx", log.Length > 0 ? "JIT log: " + log : null);
                 }
                 JitInfoLog = CString(info);
-                return new CudaModuleHandle(_context.Value, module);
+                return new CudaModuleHandle(_context.Life, module);
             }
         }
     }
@@ -307,7 +310,7 @@ public sealed class CudaDevice : IDisposable
         try
         {
             CuApi.Check(CuApi.cuGraphInstantiateWithFlags(out var exec, graph, 0), "cuGraphInstantiateWithFlags");
-            return new GraphExecHandle(_context.Value, exec);
+            return new GraphExecHandle(_context.Life, exec);
         }
         finally
         {

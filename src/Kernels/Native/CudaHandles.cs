@@ -3,23 +3,80 @@ using System.Runtime.InteropServices;
 namespace LearningCurves.Kernels.Native;
 
 /// <summary>
+/// One life of a device's primary context: from the retain that made it active to the release that destroyed it.
+/// The driver hands out the same CUcontext value for every life, and destroying the context frees everything made in
+/// it; a handle from an earlier life that is released later (a buffer left to the finalizer after its backend was
+/// disposed) must not free its address, which may by then belong to an allocation of the current life.
+/// </summary>
+public sealed class ContextLife
+{
+    private static readonly object Gate = new();
+    private static readonly Dictionary<int, (int Refs, ContextLife Life)> Held = new();
+
+    private ContextLife(IntPtr context) => Context = context;
+
+    public IntPtr Context { get; }
+
+    /// <summary>False once the last retain of this life was released (the driver destroyed the context).</summary>
+    public bool Alive { get; private set; } = true;
+
+    /// <summary>cuDevicePrimaryCtxRetain, counted: the first retain after the context was destroyed starts a new life.</summary>
+    internal static ContextLife Retain(int device)
+    {
+        lock (Gate)
+        {
+            CuApi.Check(CuApi.cuDevicePrimaryCtxRetain(out var ctx, device), "cuDevicePrimaryCtxRetain");
+            var life = Held.TryGetValue(device, out var held) && held.Refs > 0 ? held.Life : new ContextLife(ctx);
+            Held[device] = (held.Refs + 1, life);
+            return life;
+        }
+    }
+
+    /// <summary>cuDevicePrimaryCtxRelease; the last one ends the life.</summary>
+    internal static bool Release(int device)
+    {
+        lock (Gate)
+        {
+            if (!Held.TryGetValue(device, out var held) || held.Refs == 0) return false;
+            Held[device] = (held.Refs - 1, held.Life);
+            if (held.Refs == 1) held.Life.Alive = false;
+            return CuApi.cuDevicePrimaryCtxRelease_v2(device) == CuApi.Success;
+        }
+    }
+
+    /// <summary>Runs a handle's release with the context current, only while this life lasts (serialised with the
+    /// release that ends it); after that the driver has freed the object with the context.</summary>
+    internal bool ReleaseInside(Func<int> free)
+    {
+        lock (Gate)
+        {
+            if (!Alive) return true;
+            if (CuApi.cuCtxSetCurrent(Context) != CuApi.Success) return false;
+            return free() == CuApi.Success;
+        }
+    }
+}
+
+/// <summary>
 /// Base for handles whose release needs the owning context current on the releasing thread (the finalizer thread
-/// included): the primary context is made current first.
+/// included): the primary context is made current first, and nothing is released once the context's life has ended.
 /// </summary>
 public abstract class ContextBoundHandle : SafeHandle
 {
-    protected ContextBoundHandle(IntPtr context) : base(IntPtr.Zero, ownsHandle: true) => Context = context;
+    private readonly ContextLife _life;
+
+    protected ContextBoundHandle(ContextLife life) : base(IntPtr.Zero, ownsHandle: true) => _life = life;
 
     /// <summary>The CUcontext this handle belongs to.</summary>
-    public IntPtr Context { get; }
+    public IntPtr Context => _life.Context;
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 
     protected override bool ReleaseHandle()
     {
-        // Release must not throw; a failure here means the context is already gone, and the driver freed it with it.
-        if (CuApi.cuCtxSetCurrent(Context) != CuApi.Success) return false;
-        return Free(handle) == CuApi.Success;
+        var h = handle;
+        // Release must not throw; after the context's life the driver has freed the object with it.
+        return _life.ReleaseInside(() => Free(h));
     }
 
     protected abstract int Free(IntPtr h);
@@ -30,7 +87,7 @@ public abstract class ContextBoundHandle : SafeHandle
 /// <summary>Device memory from cuMemAlloc (the CUdeviceptr stored in the handle's pointer).</summary>
 public sealed class DeviceMemoryHandle : ContextBoundHandle
 {
-    internal DeviceMemoryHandle(IntPtr context, ulong ptr, long bytes) : base(context)
+    internal DeviceMemoryHandle(ContextLife life, ulong ptr, long bytes) : base(life)
     {
         Adopt((IntPtr)(long)ptr);
         Bytes = bytes;
@@ -46,7 +103,7 @@ public sealed class DeviceMemoryHandle : ContextBoundHandle
 /// <summary>Page-locked host memory from cuMemHostAlloc: the source and target of asynchronous copies.</summary>
 public sealed class PinnedHostHandle : ContextBoundHandle
 {
-    internal PinnedHostHandle(IntPtr context, IntPtr ptr, long bytes) : base(context)
+    internal PinnedHostHandle(ContextLife life, IntPtr ptr, long bytes) : base(life)
     {
         Adopt(ptr);
         Bytes = bytes;
@@ -61,7 +118,7 @@ public sealed class PinnedHostHandle : ContextBoundHandle
 
 public sealed class StreamHandle : ContextBoundHandle
 {
-    internal StreamHandle(IntPtr context, IntPtr stream) : base(context) => Adopt(stream);
+    internal StreamHandle(ContextLife life, IntPtr stream) : base(life) => Adopt(stream);
 
     public IntPtr Value => handle;
 
@@ -70,7 +127,7 @@ public sealed class StreamHandle : ContextBoundHandle
 
 public sealed class EventHandle : ContextBoundHandle
 {
-    internal EventHandle(IntPtr context, IntPtr evt) : base(context) => Adopt(evt);
+    internal EventHandle(ContextLife life, IntPtr evt) : base(life) => Adopt(evt);
 
     public IntPtr Value => handle;
 
@@ -79,7 +136,7 @@ public sealed class EventHandle : ContextBoundHandle
 
 public sealed class CudaModuleHandle : ContextBoundHandle
 {
-    internal CudaModuleHandle(IntPtr context, IntPtr module) : base(context) => Adopt(module);
+    internal CudaModuleHandle(ContextLife life, IntPtr module) : base(life) => Adopt(module);
 
     public IntPtr Value => handle;
 
@@ -89,7 +146,7 @@ public sealed class CudaModuleHandle : ContextBoundHandle
 /// <summary>An instantiated CUDA graph (CUgraphExec), ready to launch on a stream.</summary>
 public sealed class GraphExecHandle : ContextBoundHandle
 {
-    internal GraphExecHandle(IntPtr context, IntPtr exec) : base(context) => Adopt(exec);
+    internal GraphExecHandle(ContextLife life, IntPtr exec) : base(life) => Adopt(exec);
 
     public IntPtr Value => handle;
 
@@ -98,7 +155,7 @@ public sealed class GraphExecHandle : ContextBoundHandle
 
 public sealed class CublasHandle : ContextBoundHandle
 {
-    internal CublasHandle(IntPtr context, IntPtr h) : base(context) => Adopt(h);
+    internal CublasHandle(ContextLife life, IntPtr h) : base(life) => Adopt(h);
 
     public IntPtr Value => handle;
 
@@ -108,19 +165,23 @@ public sealed class CublasHandle : ContextBoundHandle
 /// <summary>A retained primary context of one device; released (not destroyed: others may share it) on dispose.</summary>
 public sealed class PrimaryContextHandle : SafeHandle
 {
-    internal PrimaryContextHandle(int device, IntPtr context) : base(IntPtr.Zero, ownsHandle: true)
+    internal PrimaryContextHandle(int device) : base(IntPtr.Zero, ownsHandle: true)
     {
         Device = device;
-        SetHandle(context);
+        Life = ContextLife.Retain(device);
+        SetHandle(Life.Context);
     }
 
     public int Device { get; }
+
+    /// <summary>The context's life this retain belongs to: every handle made in the context carries it.</summary>
+    public ContextLife Life { get; }
 
     public IntPtr Value => handle;
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 
-    protected override bool ReleaseHandle() => CuApi.cuDevicePrimaryCtxRelease_v2(Device) == CuApi.Success;
+    protected override bool ReleaseHandle() => ContextLife.Release(Device);
 }
 
 /// <summary>An NVRTC program; destroyed with nvrtcDestroyProgram.</summary>
