@@ -17,7 +17,9 @@ namespace LearningCurves.Engine.Scoring;
 /// </code>
 /// in bits: the word's probability includes the boundary that ends it (the next token begins a new word) and not the one
 /// that begins it (t1's whitespace, which belongs to the previous word's ending). The first word of a text that does not
-/// begin with whitespace has no boundary before it: its term is 0. Every sequence begins with a BOS token as context.
+/// begin with whitespace has no boundary before it with a byte-level BPE tokenizer (GPT-2's "The"): its term is 0; with a
+/// SentencePiece tokenizer every word's first token carries the "▁" word-start marker (the first word's from the dummy
+/// prefix), so every word has the term. Every sequence begins with a BOS token as context.
 /// </summary>
 public static class WordSurprisal
 {
