@@ -18,16 +18,7 @@ public static class WordTargetMaker
     public static (bool[] Boundary, bool[] Blank) Classes(TextTokenizer tokenizer, int vocab, IEnumerable<int> separators)
     {
         ArgumentNullException.ThrowIfNull(separators);
-        var (boundary, blank) = Scoring.WordSpans.TokenClasses(tokenizer, vocab);
-        foreach (int id in separators)
-        {
-            if ((uint)id < (uint)vocab)
-            {
-                boundary[id] = true;
-                blank[id] = false;
-            }
-        }
-        return (boundary, blank);
+        return Scoring.WordSpans.TokenClasses(tokenizer, vocab, separators);
     }
 
     /// <summary>

@@ -146,14 +146,17 @@ public static class WordSpans
 
     /// <summary>
     /// The boundary tokens of a vocabulary of <paramref name="vocabSize"/> ids: those whose text begins with whitespace
-    /// (they end the word before them), and the end-of-text token (it ends the last word). Ids past the tokenizer's
-    /// vocabulary (padding rows of the model) are not boundaries.
+    /// (they end the word before them), the end-of-text token (it ends the last word) and the
+    /// <paramref name="separators"/> (the begin/BOS token of a sequence: a new text begins). Ids past the tokenizer's
+    /// vocabulary (padding rows of the model) are not boundaries. `score --words` and `eval-set --targets words` both
+    /// take their boundaries from here.
     /// </summary>
-    public static bool[] BoundaryTokens(TextTokenizer tokenizer, int vocabSize) => TokenClasses(tokenizer, vocabSize).Boundary;
+    public static bool[] BoundaryTokens(TextTokenizer tokenizer, int vocabSize, IEnumerable<int>? separators = null) =>
+        TokenClasses(tokenizer, vocabSize, separators).Boundary;
 
-    /// <summary>Per id: a boundary token (its text, decoded after a plain token, begins with whitespace; and
-    /// end-of-text), and a blank one (only whitespace).</summary>
-    public static (bool[] Boundary, bool[] Blank) TokenClasses(TextTokenizer tokenizer, int vocabSize)
+    /// <summary>Per id: a boundary token (its text, decoded after a plain token, begins with whitespace; end-of-text;
+    /// the <paramref name="separators"/>), and a blank one (only whitespace; never a separator).</summary>
+    public static (bool[] Boundary, bool[] Blank) TokenClasses(TextTokenizer tokenizer, int vocabSize, IEnumerable<int>? separators = null)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         var b = new bool[vocabSize];
@@ -166,10 +169,13 @@ public static class WordSpans
             b[id] = s.Length > 0 && char.IsWhiteSpace(s[0]);
             blank[id] = s.Length > 0 && string.IsNullOrWhiteSpace(s);
         });
-        if (tokenizer.EndOfTextId is int eot && eot < vocabSize)
+        foreach (int id in (separators ?? []).Append(tokenizer.EndOfTextId ?? -1))
         {
-            b[eot] = true;
-            blank[eot] = false;
+            if ((uint)id < (uint)vocabSize)
+            {
+                b[id] = true;
+                blank[id] = false;
+            }
         }
         return (b, blank);
     }

@@ -10,7 +10,8 @@ namespace LearningCurves.Engine.Scoring;
 /// <summary>
 /// Word-level surprisal with the word-boundary correction for tokenizers whose tokens carry the whitespace before a
 /// word (Pimentel &amp; Meister 2024, "How to compute the probability of a word"). With B(c) the probability that the
-/// next token after context c is a boundary token (one whose text begins with whitespace, or end-of-text), a word w
+/// next token after context c is a boundary token (one whose text begins with whitespace, end-of-text, or the BOS token
+/// every sequence begins with; <see cref="WordSpans.BoundaryTokens"/>), a word w
 /// after context c spelled by tokens t1..tk has
 /// <code>
 ///   surprisal(w) = sum_i -log2 p(t_i | c, t1..t_{i-1})  -  log2 B(c, t1..tk)  +  [t1 begins with whitespace] * log2 B(c)
@@ -261,7 +262,8 @@ public static class WordScoreFile
         var words = WordSpans.Words(text, start, end, textPath);
         if (words.Count == 0) throw UserError.InFile(textPath, "no words: the text is empty or only whitespace");
         var (seqs, placed) = WordSurprisal.Pack(ids, words, bos, seqLen, textPath);
-        var boundary = WordSpans.BoundaryTokens(tokenizer, model.Config.VocabSize);
+        // The BOS before every sequence is a separator, as eval-set's begin token is: it too would end a word.
+        var boundary = WordSpans.BoundaryTokens(tokenizer, model.Config.VocabSize, [bos]);
         var scores = WordSurprisal.ScoreWords(model, boundary, seqs, placed, batchSize);
         WordSurprisal.WriteCsv(outPath, words, placed, scores);
         return (words.Count, seqs.Count);
