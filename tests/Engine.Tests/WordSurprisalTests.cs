@@ -23,6 +23,15 @@ public class WordSurprisalTests
         TestContext.Current.SendDiagnosticMessage(WordSurprisalCheck.Run(model, batch));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(32)]
+    public void SentencePiece_word_surprisal_matches_the_float64_reference_on_the_cpu(int batch)
+    {
+        using var model = new DecoderModel(new CpuBackend(Precision.Fp32), HfCheckpoint.Load(ParityCheck.FixtureDir(WordSurprisalCheck.SentencePieceCase)));
+        TestContext.Current.SendDiagnosticMessage(WordSurprisalCheck.RunSentencePiece(model, batch));
+    }
+
     [Fact]
     public void Words_are_whitespace_runs_and_own_the_whitespace_tokens_before_them()
     {

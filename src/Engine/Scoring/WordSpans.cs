@@ -155,7 +155,8 @@ public static class WordSpans
         TokenClasses(tokenizer, vocabSize, separators).Boundary;
 
     /// <summary>Per id: a boundary token (its text, decoded after a plain token, begins with whitespace; end-of-text;
-    /// the <paramref name="separators"/>), and a blank one (only whitespace; never a separator).</summary>
+    /// the <paramref name="separators"/>), and a blank one (only whitespace; never a separator). The unknown token is
+    /// neither: its surface (SentencePiece's " ⁇ ") stands for characters of the text, not for whitespace.</summary>
     public static (bool[] Boundary, bool[] Blank) TokenClasses(TextTokenizer tokenizer, int vocabSize, IEnumerable<int>? separators = null)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -169,6 +170,11 @@ public static class WordSpans
             b[id] = s.Length > 0 && char.IsWhiteSpace(s[0]);
             blank[id] = s.Length > 0 && string.IsNullOrWhiteSpace(s);
         });
+        if (tokenizer.UnknownId is int unk && (uint)unk < (uint)vocabSize)
+        {
+            b[unk] = false;
+            blank[unk] = false;
+        }
         foreach (int id in (separators ?? []).Append(tokenizer.EndOfTextId ?? -1))
         {
             if ((uint)id < (uint)vocabSize)
