@@ -18,6 +18,49 @@ public static class WordSurprisalCheck
     public const string Case = "tied-prefix-f32";
     public const double Tolerance = 2e-4;
 
+    /// <summary>The SentencePiece case of the reference: `score --words` (WordScoreFile.Run) of its text.txt with the
+    /// LLaMA-style fixture tokenizer sp-bpe on its model.</summary>
+    public const string SentencePieceCase = "sp-words-f32";
+
+    /// <summary>
+    /// `score --text text.txt --words` of the SentencePiece case through <paramref name="model"/> (loaded from that
+    /// folder) against the float64 reference, whose words and tokens come from python3-sentencepiece: the same words
+    /// (text and token spans) and |ours - ref| &lt;= <see cref="Tolerance"/> bits per word.
+    /// </summary>
+    public static string RunSentencePiece(DecoderModel model, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var dir = ParityCheck.FixtureDir(SentencePieceCase);
+        var tok = TextTokenizer.Load(Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "tokenizers", "sp-bpe"));
+        var (bos, _) = WordScoreFile.ChooseBos(tok, model.Config.VocabSize, "auto", null);
+        Assert.Equal(tok.TokenToId("<s>"), bos);
+        string csv = Path.Combine(TestPaths.TempDir("sp-words"), "w.csv");
+        string textPath = Path.Combine(dir, "text.txt");
+        WordScoreFile.Run(textPath, csv, tok, model, bos, model.Config.MaxPositions, batchSize);
+        var (want, shape) = Npy.ReadDoubles(Path.Combine(dir, "word_surprisal.npy"));
+        var rows = File.ReadAllLines(csv).Skip(1).Select(l => l.Split(',')).ToArray();
+        var words = File.ReadAllText(textPath).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal((int)shape[0], rows.Length);
+        Assert.Equal(words.Length, rows.Length);
+        double worst = 0;
+        var report = new List<string>();
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var r = want.AsSpan(i * 7, 7);
+            double D(int col) => double.Parse(rows[i][col], CultureInfo.InvariantCulture);
+            Assert.Equal(((int)r[1], (int)r[2]), ((int)D(4), (int)D(5)));
+            Assert.Equal(words[i], string.Join(',', rows[i][9..]).Trim('"'));
+            double err = Math.Abs(D(8) - r[6]);
+            worst = Math.Max(worst, err);
+            if (err > Tolerance || Math.Abs(D(7) - r[5]) > Tolerance)
+                report.Add(string.Create(CultureInfo.InvariantCulture, $"word {i} '{words[i]}': {D(8)} bits, reference {r[6]} (tokens {D(6)} vs {r[4]}, boundary {D(7)} vs {r[5]})"));
+        }
+        Assert.True(report.Count == 0, $"{report.Count} of {rows.Length} words differ by more than {Tolerance} bits:\n" + string.Join("\n", report.Take(5)));
+        // Every word of a SentencePiece text has the leading term, the first one's from the dummy prefix.
+        Assert.All(Enumerable.Range(0, rows.Length), i => Assert.Equal(1.0, want[i * 7 + 3]));
+        return string.Create(CultureInfo.InvariantCulture, $"SentencePiece: {rows.Length} words: max |error| {worst:E2} bits");
+    }
+
     /// <summary>The reference's boundary ids.</summary>
     public static bool[] Boundary(int v) => Enumerable.Range(0, v).Select(i => i % 4 == 1).ToArray();
 

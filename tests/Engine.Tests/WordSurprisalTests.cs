@@ -23,6 +23,15 @@ public class WordSurprisalTests
         TestContext.Current.SendDiagnosticMessage(WordSurprisalCheck.Run(model, batch));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(32)]
+    public void SentencePiece_word_surprisal_matches_the_float64_reference_on_the_cpu(int batch)
+    {
+        using var model = new DecoderModel(new CpuBackend(Precision.Fp32), HfCheckpoint.Load(ParityCheck.FixtureDir(WordSurprisalCheck.SentencePieceCase)));
+        TestContext.Current.SendDiagnosticMessage(WordSurprisalCheck.RunSentencePiece(model, batch));
+    }
+
     [Fact]
     public void Words_are_whitespace_runs_and_own_the_whitespace_tokens_before_them()
     {
@@ -47,6 +56,85 @@ public class WordSurprisalTests
         // "cat" is preceded by its own space token plus the extra space; "on" by "\n\n".
         Assert.True(words[1].LastToken - words[1].FirstToken >= 0);
         Assert.StartsWith("\n", tok.Decode([ids[words[3].FirstToken]]), StringComparison.Ordinal);
+    }
+
+    private static string TokenizerFixture(string name) => Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "tokenizers", name);
+
+    /// <summary>SentencePiece (LLaMA-style): every word's first token carries "▁", the first word's from the dummy
+    /// prefix the tokenizer puts before the text (its span begins at character -1).</summary>
+    [Theory]
+    [InlineData("sp-bpe")]
+    [InlineData("llama-json")]
+    [InlineData("llama-json-metaspace")]
+    public void SentencePiece_words_all_begin_with_the_word_start_marker_the_first_word_s_from_the_dummy_prefix(string fixture)
+    {
+        var tok = TextTokenizer.Load(TokenizerFixture(fixture));
+        string text = "The cat  sat,\n\non the mat\u2019s edge \u00e9t\u00e9 \U0001F600ok\t1984  ";
+        var ids = tok.Encode(text);
+        var (start, end) = WordSpans.TokenSpans(tok, text, ids, "t");
+        Assert.Equal(-1, start[0]);
+        var words = WordSpans.Words(text, start, end, "t");
+        Assert.Equal(["The", "cat", "sat,", "on", "the", "mat\u2019s", "edge", "\u00e9t\u00e9", "\U0001F600ok", "1984"], words.Select(w => w.Text));
+        Assert.All(words, w => Assert.True(w.LeadingBoundary, w.Text));
+        Assert.Equal(0, words[0].FirstToken);
+        for (int i = 1; i < words.Count; i++) Assert.Equal(words[i - 1].LastToken + 1, words[i].FirstToken);
+        foreach (var w in words) Assert.Equal(w.Text, tok.Decode(ids[w.FirstToken..(w.LastToken + 1)]).Trim());
+        // "on" owns the two newline byte tokens before it.
+        Assert.Equal("\n", tok.Decode([ids[words[3].FirstToken]]));
+    }
+
+    /// <summary>The leading boundary of a word found from the text (score --words) is the boundary class of its first
+    /// token (what eval-set --targets words reads from token ids alone): one definition for both, on every tokenizer.</summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("sp-bpe")]
+    [InlineData("llama-json-metaspace")]
+    public void A_word_s_leading_boundary_is_its_first_token_s_boundary_class_on_random_texts(string? fixture)
+    {
+        var tok = fixture is null ? Gpt2Tokenizer.Default : TextTokenizer.Load(TokenizerFixture(fixture));
+        var boundary = WordSpans.BoundaryTokens(tok, tok.VocabSize);
+        string[] pieces = ["the", "cat", "Sat", "a", "42", "1984", ",", ".", "'s", "don't", "\u00e9t\u00e9", "na\u00efve", "\u6771\u4eac", "\U0001F600", "E=mc2", "(x)", "\u0416\u0438"];
+        string[] gaps = [" ", " ", " ", "  ", "\n", "\n\n", "\t", " \n "];
+        foreach (int seed in new[] { 25, 26, Random.Shared.Next() })
+        {
+            var rng = new Random(seed);
+            for (int trial = 0; trial < 20; trial++)
+            {
+                var sb = new System.Text.StringBuilder();
+                if (rng.Next(4) == 0) sb.Append(gaps[rng.Next(gaps.Length)]);
+                int n = rng.Next(1, 15);
+                for (int w = 0; w < n; w++)
+                {
+                    if (w > 0) sb.Append(gaps[rng.Next(gaps.Length)]);
+                    int k = rng.Next(1, 3);
+                    for (int j = 0; j < k; j++) sb.Append(pieces[rng.Next(pieces.Length)]);
+                }
+                if (rng.Next(3) == 0) sb.Append(gaps[rng.Next(gaps.Length)]);
+                string text = sb.ToString();
+                var ids = tok.Encode(text);
+                var (start, end) = WordSpans.TokenSpans(tok, text, ids, "t");
+                var words = WordSpans.Words(text, start, end, "t");
+                string what = $"seed {seed} trial {trial}: '{text.ReplaceLineEndings("\\n")}'";
+                Assert.True(text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).SequenceEqual(words.Select(w => w.Text)), what);
+                foreach (var w in words) Assert.True(w.LeadingBoundary == boundary[ids[w.FirstToken]], $"{what}: word '{w.Text}' leading {w.LeadingBoundary}");
+            }
+        }
+    }
+
+    [Fact]
+    public void A_tokenizer_that_does_not_round_trip_the_text_is_one_line_naming_the_file()
+    {
+        // sp-unigram folds runs of spaces: the two spaces cannot be found in its tokens.
+        var tok = TextTokenizer.Load(TokenizerFixture("sp-unigram"));
+        string text = "the cat  sat";
+        var e = Assert.Throws<UserError>(() => WordSpans.TokenSpans(tok, text, tok.Encode(text), "in.txt"));
+        Assert.StartsWith("in.txt: token ", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+        // Single spaces and plain words it keeps: every word begins with "▁".
+        string plain = "the cat sat";
+        var ids = tok.Encode(plain);
+        var (start, end) = WordSpans.TokenSpans(tok, plain, ids, "in.txt");
+        Assert.All(WordSpans.Words(plain, start, end, "in.txt"), w => Assert.True(w.LeadingBoundary));
     }
 
     [Fact]

@@ -23,14 +23,75 @@ public class WordTargetTests
         Einstein's relativity: E=mc2 changed physics forever.
         """;
 
-    private static EvalSet Make(string dir, int? perSequence, ulong seed, Packing packing = Packing.Lines)
+    private static EvalSet Make(string dir, int? perSequence, ulong seed, Packing packing = Packing.Lines, string? tokenizer = null)
     {
         string txt = Path.Combine(dir, "in.txt");
         File.WriteAllText(txt, Text);
         return EvalSetMaker.Make(new EvalSetRequest
         {
             TextFiles = [txt], SeqLen = 16, PerSequence = perSequence, Seed = seed, WordTargets = true, Packing = packing,
+            TokenizerDir = tokenizer is null ? null : TokenizerFixture(tokenizer),
         }, Path.Combine(dir, "set"));
+    }
+
+    private static string TokenizerFixture(string name) => Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "tokenizers", name);
+
+    /// <summary>SentencePiece (LLaMA-style) word targets: every word begins with a "▁" token (a line's first word from
+    /// the dummy prefix, after a newline byte token in stream packing), and is a whole whitespace-delimited word.</summary>
+    [Theory]
+    [InlineData("sp-bpe", Packing.Lines)]
+    [InlineData("sp-bpe", Packing.Stream)]
+    [InlineData("llama-json-metaspace", Packing.Lines)]
+    public void SentencePiece_word_targets_are_whole_words_each_beginning_with_a_boundary_token(string tokenizer, Packing packing)
+    {
+        string dir = TestPaths.TempDir();
+        Make(dir, null, 3, packing, tokenizer);
+        var set = EvalSet.Load(Path.Combine(dir, "set"));
+        var tok = TextTokenizer.Load(TokenizerFixture(tokenizer));
+        Assert.Equal("words", set.Manifest!["targets"]!.GetValue<string>());
+        var boundary = set.Words!.BoundaryMask(set.VocabSize);
+        // The boundary ids are the "▁" pieces, the whitespace bytes and end-of-text; not the word-inner pieces.
+        Assert.True(boundary[tok.Encode("the")[0]], "'\u2581the' (the dummy prefix makes a text's first piece one)");
+        Assert.True(boundary[tok.Encode("a\nb")[1]], "the newline byte piece");
+        Assert.True(boundary[tok.EndOfTextId!.Value]);
+        Assert.False(boundary[tok.Encode("ab,")[^1]], "','");
+        var allWords = Text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+        int words = 0;
+        for (int m = 0; m < set.Examples; m++)
+        {
+            var (first, last, leading) = set.Words![m];
+            var seq = set.Sequence(set.Targets[2 * m]).ToArray();
+            string spelled = tok.Decode(seq[first..(last + 1)]);
+            Assert.Contains(spelled.Trim(), allWords);
+            Assert.True(leading, $"'{spelled}' does not begin with a boundary token");
+            Assert.Equal(leading, boundary[seq[first]]);
+            Assert.True(boundary[seq[last + 1]], $"'{spelled}' is not followed by a boundary token");
+            words++;
+        }
+        Assert.True(words >= 10, $"only {words} word targets");
+    }
+
+    [Fact]
+    public void A_tokenizer_whose_tokens_never_begin_with_whitespace_is_refused_for_word_targets_naming_it()
+    {
+        // A byte-level BPE whose vocabulary has no space-prefixed token (and no merges): no word boundary can be seen.
+        string dir = TestPaths.TempDir();
+        var vocab = new System.Text.Json.Nodes.JsonObject();
+        int id = 0;
+        for (char c = 'a'; c <= 'z'; c++) vocab[c.ToString()] = id++;
+        vocab["<|endoftext|>"] = id;
+        string tokDir = Path.Combine(dir, "tok");
+        Directory.CreateDirectory(tokDir);
+        File.WriteAllText(Path.Combine(tokDir, Gpt2Tokenizer.VocabFile), vocab.ToJsonString());
+        File.WriteAllText(Path.Combine(tokDir, Gpt2Tokenizer.MergesFile), "#version: 0.2\n");
+        string txt = Path.Combine(dir, "in.txt");
+        File.WriteAllText(txt, "abc\ndef\n");
+        var e = Assert.Throws<UserError>(() => EvalSetMaker.Make(new EvalSetRequest
+        {
+            TextFiles = [txt], TokenizerDir = tokDir, SeqLen = 8, PerSequence = null, WordTargets = true,
+        }, Path.Combine(dir, "set")));
+        Assert.Contains("no token of this", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
     }
 
     [Theory]

@@ -22,4 +22,14 @@ public class WordSurprisalGpuTests
         using var model = new DecoderModel(be, HfCheckpoint.Load(ParityCheck.FixtureDir(WordSurprisalCheck.Case)));
         TestContext.Current.SendDiagnosticMessage(WordSurprisalCheck.Run(model, batch));
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(32)]
+    public void SentencePiece_word_surprisal_matches_the_float64_reference_on_the_gpu(int batch)
+    {
+        using var be = Open(Precision.Fp32);
+        using var model = new DecoderModel(be, HfCheckpoint.Load(ParityCheck.FixtureDir(WordSurprisalCheck.SentencePieceCase)));
+        TestContext.Current.SendDiagnosticMessage(WordSurprisalCheck.RunSentencePiece(model, batch));
+    }
 }

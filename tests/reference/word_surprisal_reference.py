@@ -16,6 +16,16 @@ context) begin at the first scored token and at every boundary token.
 writes tests/fixtures/parity/tied-prefix-f32/word_surprisal.npy: float64 (W, 7) rows of
 (sequence, first, last, leading_boundary, token_bits, boundary_bits, surprisal_bits) for every sequence of ids.txt
 with at least two ids; first/last are token indices in the sequence (the BOS at 0).
+
+The SentencePiece case (tests/fixtures/parity/sp-words-f32) takes words from a text and its tokens from Debian's
+python3-sentencepiece with the LLaMA-style fixture tests/fixtures/tokenizers/sp-bpe/tokenizer.model (dummy prefix,
+byte fallback), on a random GPT-2-shaped model of that vocabulary written here (seeded; its head scaled so that the
+next-token distributions are far from uniform). The boundary tokens are the pieces whose text (decoded by
+sentencepiece after a plain piece) begins with Unicode white space (every "▁" piece, the byte pieces of white space),
+</s>, and <s> (the BOS before the text), not <unk>; a word is its whitespace-only pieces, then the pieces up to the
+next boundary piece. It writes config.json, model.safetensors, text.txt and word_surprisal.npy:
+float64 (W, 7) rows of (word, first, last, leading_boundary, token_bits, boundary_bits, surprisal_bits) with first/last
+indices into the text's tokens (the BOS is not one of them), the rows `score --text text.txt --words` writes.
 """
 import json
 import math
@@ -125,5 +135,106 @@ def main():
     print(f"{len(rows)} words -> {out} (numpy forward vs surprisal.npy: max error {err:.2e} bits)")
 
 
+SP_CASE = os.path.join(os.path.dirname(HERE), "fixtures", "parity", "sp-words-f32")
+SP_MODEL = os.path.join(os.path.dirname(HERE), "fixtures", "tokenizers", "sp-bpe", "tokenizer.model")
+SP_TEXT = "The quick  brown fox jumps over the lazy dog,\ndoesn't it? Gr\u00fc\u00dfe aus K\u00f6ln: 1984\tE=mc2 \u6771\u4eac!"
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, a in tensors:
+        b = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def sentencepiece_case():
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=SP_MODEL)
+    v = sp.get_piece_size()
+    ids = sp.encode(SP_TEXT)
+    assert sp.decode(ids) == SP_TEXT, "the fixture tokenizer does not round-trip the text"
+    # A piece's text is what SentencePiece decodes after a plain piece ("a"), so that "\u2581the" keeps its space.
+    # White space is Unicode's White_Space property (str.isspace also takes U+001C..U+001F).
+    white = set("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | {chr(c) for c in range(0x2000, 0x200B)}
+    ref = sp.encode("a")[-1]
+    ref_text = sp.decode([ref])
+    texts = []
+    for i in range(v):
+        t = sp.decode([ref, i])
+        texts.append(t[len(ref_text):] if t.startswith(ref_text) else sp.decode([i]))
+    bound = np.array([len(t) > 0 and t[0] in white for t in texts])
+    blank = np.array([len(t) > 0 and all(ch in white for ch in t) for t in texts])
+    assert all(bound[i] for i in range(v) if sp.id_to_piece(i).startswith("\u2581")), "a \u2581 piece is not a boundary"
+    # The unknown piece's " \u2047 " is a placeholder for text, not white space; <s> and </s> end a word.
+    bound[sp.unk_id()] = blank[sp.unk_id()] = False
+    bos, eos = sp.bos_id(), sp.eos_id()
+    bound[bos] = bound[eos] = True
+    blank[bos] = blank[eos] = False
+
+    cfg = {"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "layer_norm_epsilon": 1e-05,
+           "model_type": "gpt2", "n_embd": 16, "n_head": 2, "n_inner": None, "n_layer": 2, "n_positions": 96,
+           "tie_word_embeddings": True, "torch_dtype": "float32", "vocab_size": v}
+    c, p_ = cfg["n_embd"], cfg["n_positions"]
+    rng = np.random.default_rng(20261205)
+    f32 = lambda a: a.astype(np.float32)
+    t = [("transformer.wte.weight", f32(rng.normal(0, 0.5, (v, c)))), ("transformer.wpe.weight", f32(rng.normal(0, 0.1, (p_, c))))]
+    for layer in range(cfg["n_layer"]):
+        pre = f"transformer.h.{layer}."
+        t += [(pre + "ln_1.weight", f32(1 + rng.normal(0, 0.1, c))), (pre + "ln_1.bias", f32(rng.normal(0, 0.1, c))),
+              (pre + "attn.c_attn.weight", f32(rng.normal(0, 0.3, (c, 3 * c)))), (pre + "attn.c_attn.bias", f32(rng.normal(0, 0.1, 3 * c))),
+              (pre + "attn.c_proj.weight", f32(rng.normal(0, 0.3, (c, c)))), (pre + "attn.c_proj.bias", f32(rng.normal(0, 0.1, c))),
+              (pre + "ln_2.weight", f32(1 + rng.normal(0, 0.1, c))), (pre + "ln_2.bias", f32(rng.normal(0, 0.1, c))),
+              (pre + "mlp.c_fc.weight", f32(rng.normal(0, 0.3, (c, 4 * c)))), (pre + "mlp.c_fc.bias", f32(rng.normal(0, 0.1, 4 * c))),
+              (pre + "mlp.c_proj.weight", f32(rng.normal(0, 0.3, (4 * c, c)))), (pre + "mlp.c_proj.bias", f32(rng.normal(0, 0.1, c)))]
+    t += [("transformer.ln_f.weight", f32(1 + rng.normal(0, 0.1, c))), ("transformer.ln_f.bias", f32(rng.normal(0, 0.1, c)))]
+    os.makedirs(SP_CASE, exist_ok=True)
+    write_safetensors(os.path.join(SP_CASE, "model.safetensors"), t)
+    with open(os.path.join(SP_CASE, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(SP_CASE, "text.txt"), "w", encoding="utf-8", newline="") as f:
+        f.write(SP_TEXT)
+    w = read_safetensors(os.path.join(SP_CASE, "model.safetensors"))
+
+    seq = [bos] + ids
+    assert len(seq) <= p_, len(seq)
+    lp = log2_softmax(logits(w, cfg, seq))
+    log_b = np.log2(np.exp2(lp[:, bound]).sum(-1))
+    # Words of the tokens: whitespace-only pieces, a first other piece, then the pieces up to the next boundary.
+    rows, i, n = [], 0, len(ids)
+    while i < n:
+        first = i
+        while i < n and blank[ids[i]]:
+            i += 1
+        if i == n:
+            break
+        i += 1
+        while i < n and not bound[ids[i]]:
+            i += 1
+        last = i - 1
+        leading = bool(bound[ids[first]])
+        token_bits = sum(-lp[q, seq[q + 1]] for q in range(first, last + 1))
+        boundary_bits = -log_b[last + 1] + (log_b[first] if leading else 0.0)
+        rows.append([len(rows), first, last, float(leading), token_bits, boundary_bits, token_bits + boundary_bits])
+    words = SP_TEXT.split()
+    assert len(rows) == len(words), (len(rows), words)
+    for r, word in zip(rows, words):
+        assert sp.decode(ids[int(r[1]):int(r[2]) + 1]).strip() == word, (r, word)
+    out = os.path.join(SP_CASE, "word_surprisal.npy")
+    np.save(out, np.array(rows, dtype=np.float64))
+    print(f"{len(rows)} words of {len(ids)} SentencePiece tokens -> {out}")
+
+
 if __name__ == "__main__":
     main()
+    sentencepiece_case()

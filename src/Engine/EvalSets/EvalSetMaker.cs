@@ -131,9 +131,11 @@ public static class EvalSetMaker
         {
             if (tok is null) throw new UserError("eval-set: --targets words needs the tokenizer's texts (--text, or --ids with --tokenizer DIR)");
             var separators = new HashSet<int>(new[] { begin, sep, tok.EndOfTextId }.OfType<int>());
-            var bpe = tok as Gpt2Tokenizer ?? throw new UserError($"eval-set: --targets words supports byte-level BPE tokenizers so far; {tok.Source} is {tok.Kind}");
-            var (boundary, blank) = WordTargetMaker.Classes(bpe, vocab, separators);
-            (targets, words) = WordTargetMaker.Draw(tokens, keep.Length, r.SeqLen, r.PerSequence, r.Seed, boundary, blank, separators);
+            var (boundary, blank) = WordTargetMaker.Classes(tok, vocab, separators);
+            if (!Enumerable.Range(0, boundary.Length).Any(id => boundary[id] && !separators.Contains(id)))
+                throw UserError.InFile(tok.Source, $"eval-set: --targets words: no token of this {tok.Kind} tokenizer begins with whitespace (a leading space or \u2581), so words cannot be delimited");
+            (targets, words) = WordTargetMaker.Draw(tokens, keep.Length, r.SeqLen, r.PerSequence, r.Seed, boundary, blank, separators,
+                midText: r.Packing == Packing.Stream);
         }
         else targets = EvalSetBuilder.DrawTargets(keep.Length, r.SeqLen, r.PerSequence, r.Seed);
         var set = new EvalSet(tokens, keep.Length, r.SeqLen, targets, vocab) { Words = words };

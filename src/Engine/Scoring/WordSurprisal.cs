@@ -10,14 +10,17 @@ namespace LearningCurves.Engine.Scoring;
 /// <summary>
 /// Word-level surprisal with the word-boundary correction for tokenizers whose tokens carry the whitespace before a
 /// word (Pimentel &amp; Meister 2024, "How to compute the probability of a word"). With B(c) the probability that the
-/// next token after context c is a boundary token (one whose text begins with whitespace, or end-of-text), a word w
+/// next token after context c is a boundary token (one whose text begins with whitespace, end-of-text, or the BOS token
+/// every sequence begins with; <see cref="WordSpans.BoundaryTokens"/>), a word w
 /// after context c spelled by tokens t1..tk has
 /// <code>
 ///   surprisal(w) = sum_i -log2 p(t_i | c, t1..t_{i-1})  -  log2 B(c, t1..tk)  +  [t1 begins with whitespace] * log2 B(c)
 /// </code>
 /// in bits: the word's probability includes the boundary that ends it (the next token begins a new word) and not the one
 /// that begins it (t1's whitespace, which belongs to the previous word's ending). The first word of a text that does not
-/// begin with whitespace has no boundary before it: its term is 0. Every sequence begins with a BOS token as context.
+/// begin with whitespace has no boundary before it with a byte-level BPE tokenizer (GPT-2's "The"): its term is 0; with a
+/// SentencePiece tokenizer every word's first token carries the "▁" word-start marker (the first word's from the dummy
+/// prefix), so every word has the term. Every sequence begins with a BOS token as context.
 /// </summary>
 public static class WordSurprisal
 {
@@ -259,7 +262,8 @@ public static class WordScoreFile
         var words = WordSpans.Words(text, start, end, textPath);
         if (words.Count == 0) throw UserError.InFile(textPath, "no words: the text is empty or only whitespace");
         var (seqs, placed) = WordSurprisal.Pack(ids, words, bos, seqLen, textPath);
-        var boundary = WordSpans.BoundaryTokens(tokenizer, model.Config.VocabSize);
+        // The BOS before every sequence is a separator, as eval-set's begin token is: it too would end a word.
+        var boundary = WordSpans.BoundaryTokens(tokenizer, model.Config.VocabSize, [bos]);
         var scores = WordSurprisal.ScoreWords(model, boundary, seqs, placed, batchSize);
         WordSurprisal.WriteCsv(outPath, words, placed, scores);
         return (words.Count, seqs.Count);

@@ -351,16 +351,18 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         string? tokDir = new[] { spec.Path, cps[0].Path }.FirstOrDefault(d => Directory.Exists(d) && TextTokenizer.FolderHasTokenizerFiles(d));
         if (tokDir is not null)
         {
-            int? size = null;
+            TextTokenizer? tok = null;
             try
             {
-                size = TextTokenizer.Load(tokDir).VocabSize;
+                tok = TextTokenizer.Load(tokDir);
             }
             catch (UserError)
             {
             }
-            if (size is int v && v != eval.VocabSize)
-                throw UserError.InFile(tokDir, $"run '{spec.Name}': its tokenizer has {v} ids, the eval set's {eval.VocabSize}; refused before any work");
+            if (tok is not null && tok.VocabSize != eval.VocabSize)
+                throw UserError.InFile(tokDir, $"run '{spec.Name}': its tokenizer has {tok.VocabSize} ids, the eval set's {eval.VocabSize}; refused before any work");
+            // Word targets: the same ids must also be the same word boundaries.
+            if (tok is not null) WordTargetMaker.CheckTokenizer(eval, tok, $"run '{spec.Name}'");
         }
         ModelConfig? first = null;
         foreach (var cp in cps)

@@ -37,6 +37,8 @@ public sealed partial class SentencePieceTextTokenizer : TextTokenizer
 
     public override int VocabSize { get; }
     public override int? EndOfTextId { get; }
+
+    public override int? UnknownId => _sp.UnknownId >= 0 ? _sp.UnknownId : null;
     public override string Source { get; }
     public override string Kind { get; }
 

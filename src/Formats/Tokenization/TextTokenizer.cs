@@ -41,6 +41,10 @@ public abstract class TextTokenizer
     /// eos_token), when the vocabulary has one; the default separator of packed lines.</summary>
     public abstract int? EndOfTextId { get; }
 
+    /// <summary>The unknown token (SentencePiece's &lt;unk&gt;, which decodes to a placeholder surface, not to text), when
+    /// the tokenizer has one.</summary>
+    public virtual int? UnknownId => null;
+
     /// <summary>Where the tokenizer came from (files or the built-in data), for messages and manifests.</summary>
     public abstract string Source { get; }
 
