@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace LearningCurves.Analysis.Statistics;
 
 /// <summary>Numbers into JSON the way every analysis file writes them: finite values as numbers (shortest round-trip
-/// form), NaN and infinities as null, since JSON has no non-finite numbers.</summary>
+/// form), NaN and infinities as null, since JSON has no non-finite numbers; and the arrays of them (and of names).</summary>
 public static class JsonNumbers
 {
     public static void WriteNumberOrNull(this Utf8JsonWriter w, string name, double v)
@@ -27,6 +27,26 @@ public static class JsonNumbers
         ArgumentNullException.ThrowIfNull(values);
         w.WriteStartArray(name);
         foreach (var v in values) w.WriteNumberOrNullValue(v);
+        w.WriteEndArray();
+    }
+
+    /// <summary>An array of whole numbers (steps).</summary>
+    public static void WriteIntegers(this Utf8JsonWriter w, string name, IEnumerable<long> values)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(values);
+        w.WriteStartArray(name);
+        foreach (var v in values) w.WriteNumberValue(v);
+        w.WriteEndArray();
+    }
+
+    /// <summary>An array of strings (names).</summary>
+    public static void WriteStrings(this Utf8JsonWriter w, string name, IEnumerable<string> values)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(values);
+        w.WriteStartArray(name);
+        foreach (var v in values) w.WriteStringValue(v);
         w.WriteEndArray();
     }
 
