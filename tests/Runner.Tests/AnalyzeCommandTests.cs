@@ -250,4 +250,52 @@ public class AnalyzeCommandTests
         var missing = Cli.Run("analyze", "--sweep", Path.Combine(root, "nope"), "--train-ids", suite.TrainIds, "--out", outDir);
         Assert.Equal(2, missing.Code);
     }
+
+    [Fact]
+    public void A_full_disk_leaves_no_finished_report_and_a_rerun_after_freeing_space_writes_the_same_outputs()
+    {
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        var root = Path.GetFullPath(TestPaths.TempDir());
+        var suite = SyntheticSuite.Build(root, seed, runs: 2, sequences: 20, checkpoints: 14);
+        string outDir = Path.Combine(root, "out");
+        string[] args = ["analyze", "--sweep", suite.Sweep, "--train-ids", suite.TrainIds, "--out", outDir, "--no-generate"];
+        var (refCode, refOut, refErr) = SweepTestData.Run(args, faults: null);
+        Assert.True(refCode == 0, $"seed {seed}: {refOut}\n{refErr}");
+        var reference = Snapshot(outDir);
+        string[] finished = ["report.html", "stats.json", "stats.md"];
+        foreach (var f in finished) Assert.True(reference.ContainsKey(f), $"{f} missing");
+        long total = reference.Values.Sum(b => (long)b.Length);
+
+        // The faultfs shim (tests/faultfs) fails writes under OUT with ENOSPC past a budget short of what the outputs
+        // need; OUT still holds the complete outputs of the run above, so an earlier report must not survive either.
+        foreach (long budget in new[] { 0L, total - 1, rng.NextInt64(1, total - 1) })
+        {
+            var (code, stdout, stderr) = SweepTestData.Run(args, new FaultFs(outDir, Budget: budget));
+            string context = $"seed {seed}, budget {budget} of {total}: exit {code}\n{stdout}\n{stderr}";
+            Assert.True(code == 2, context);
+            string last = stderr.Trim().Split('\n')[^1];
+            Assert.StartsWith("learning-curves analyze: ", last, StringComparison.Ordinal);
+            Assert.Contains(outDir, last, StringComparison.Ordinal);
+            Assert.Contains("space", last, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+            var left = Snapshot(outDir);
+            foreach (var f in finished) Assert.False(left.ContainsKey(f), $"{f} left behind; {context}");
+            Assert.DoesNotContain(left.Keys, k => k.EndsWith(".tmp", StringComparison.Ordinal));
+            // What is left is whole: each file as the uninterrupted run wrote it.
+            foreach (var (f, bytes) in left)
+                Assert.True(reference.TryGetValue(f, out var want) && want.AsSpan().SequenceEqual(bytes), $"{f} is not as the uninterrupted run wrote it; {context}");
+        }
+        var (okCode, okOut, okErr) = SweepTestData.Run(args, faults: null);
+        Assert.True(okCode == 0, $"seed {seed}: {okOut}\n{okErr}");
+        var rerun = Snapshot(outDir);
+        Assert.Equal(reference.Keys.Order(StringComparer.Ordinal), rerun.Keys.Order(StringComparer.Ordinal));
+        foreach (var (f, bytes) in reference)
+            Assert.True(bytes.AsSpan().SequenceEqual(rerun[f]), $"seed {seed}: {f} differs after the rerun");
+    }
+
+    /// <summary>Every file under <paramref name="dir"/> (relative path, '/'-separated) and its bytes.</summary>
+    private static Dictionary<string, byte[]> Snapshot(string dir) => !Directory.Exists(dir) ? [] :
+        Directory.GetFiles(dir, "*", SearchOption.AllDirectories)
+            .ToDictionary(f => Path.GetRelativePath(dir, f).Replace('\\', '/'), File.ReadAllBytes, StringComparer.Ordinal);
 }

@@ -63,7 +63,10 @@ public sealed record AnalyzeOptions
 /// corpus (<see cref="TrainingCorpus"/>), regressions, learning phases, the generated text along training from the
 /// runs' generations.jsonl (<see cref="GenerationSection"/>) -> the per-example table (<see cref="AnalysisTable"/>),
 /// stats (<see cref="StatsJson"/>, <see cref="StatsMarkdown"/>), figures and report.html (<see cref="ReportWriter"/>).
-/// It reads files and never runs a model. Each stage reports its time on the log.
+/// It reads files and never runs a model. Each stage reports its time on the log. Every file appears only whole
+/// (<see cref="AtomicFile"/>, <see cref="StagedFile"/>); the files that say the analysis finished (stats.json,
+/// stats.md, report.html) are removed before anything is written and appear together, last, so an analysis stopped
+/// part-way (a full disk) leaves none of them, not even an earlier run's.
 /// </summary>
 public static class Analyzer
 {
@@ -74,6 +77,25 @@ public static class Analyzer
     public const string MetricsDir = "metrics";
 
     private static readonly string[] PerRunMetrics = Metric.Names(Metric.PerRun);
+
+    /// <summary>The files whose presence says the analysis finished: written last, committed together.</summary>
+    private static readonly string[] FinishedFiles = [StatsJsonFile, StatsMarkdownFile, ReportWriter.HtmlFile];
+
+    /// <summary><paramref name="bytes"/> staged for <paramref name="path"/>: written, not yet visible.</summary>
+    private static StagedFile Staged(string path, byte[] bytes)
+    {
+        var file = new StagedFile(path);
+        try
+        {
+            File.WriteAllBytes(file.TempPath, bytes);
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>The checks on the options that need no computation (the training corpus is given once and its files
     /// exist), so that a runner can make them before it runs anything else.</summary>
@@ -121,6 +143,9 @@ public static class Analyzer
         int examples = eval.Examples;
         var pos = Annotations.PosTags(eval, tokenizer, notes);
         Stage($"{runs.Count} runs x {steps.Length} checkpoints x {examples} examples; eval set {evalDir}");
+
+        // Nothing of an earlier analysis that reads as finished stays beside this one's outputs until they are all written.
+        foreach (var f in FinishedFiles) File.Delete(Path.Combine(o.OutDir, f));
 
         // 2. The curves, read once for every stage; metrics (per run, run-averaged, cross-run), also written into OUT/metrics.
         var curves = ReadCurves(runs, kept, allSteps.Length);
@@ -213,11 +238,15 @@ public static class Analyzer
                 ($"{MetricsDir}/", "per_run.csv, examples.csv and smoothed.npy from the metrics stage, and umap.npy (the UMAP embedding of the smoothed curves)"),
             ],
         };
-        AtomicFile.WriteAllBytes(Path.Combine(o.OutDir, StatsJsonFile), StatsJson.Build(regression, correlations, phases, generation));
-        AtomicFile.WriteAllBytes(Path.Combine(o.OutDir, StatsMarkdownFile),
+        var (page, _) = ReportWriter.WritePlots(data, o.OutDir);
+        using (var statsJson = Staged(Path.Combine(o.OutDir, StatsJsonFile), StatsJson.Build(regression, correlations, phases, generation)))
+        using (var statsMarkdown = Staged(Path.Combine(o.OutDir, StatsMarkdownFile),
             System.Text.Encoding.UTF8.GetBytes(StatsMarkdown.Text(regression, correlations, phases, generation)
-                + (posBreakdown is null ? "" : Annotations.BreakdownMarkdown(posBreakdown))));
-        ReportWriter.Write(data, o.OutDir);
+                + (posBreakdown is null ? "" : Annotations.BreakdownMarkdown(posBreakdown)))))
+        using (var html = Staged(Path.Combine(o.OutDir, ReportWriter.HtmlFile), page))
+        {
+            StagedFile.CommitAll(statsJson, statsMarkdown, html);
+        }
         Stage("report");
         log.WriteLine($"analyze: done in {total.Elapsed.TotalSeconds:F1} s -> {Path.Combine(o.OutDir, ReportWriter.HtmlFile)}");
         return data;

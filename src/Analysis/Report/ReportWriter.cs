@@ -22,6 +22,15 @@ public static class ReportWriter
     /// <summary>Writes the plots and the page; returns the files written, relative to <paramref name="outDir"/>.</summary>
     public static IReadOnlyList<string> Write(ReportData data, string outDir)
     {
+        var (page, written) = WritePlots(data, outDir);
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, HtmlFile), page);
+        return [.. written, HtmlFile];
+    }
+
+    /// <summary>Writes the plots and returns the page (UTF-8, for <see cref="HtmlFile"/>) without writing it, so that a
+    /// caller can commit it together with other files; <c>Written</c>: the plots, relative to <paramref name="outDir"/>.</summary>
+    public static (byte[] Page, IReadOnlyList<string> Written) WritePlots(ReportData data, string outDir)
+    {
         ArgumentNullException.ThrowIfNull(data);
         var plotsDir = Path.Combine(outDir, PlotsDir);
         Directory.CreateDirectory(plotsDir);
@@ -45,9 +54,7 @@ public static class ReportWriter
         StatsSection(html, data);
         NotesSection(html, data, written);
         html.Append("</main></body></html>\n");
-        AtomicFile.WriteAllBytes(Path.Combine(outDir, HtmlFile), Encoding.UTF8.GetBytes(html.ToString()));
-        written.Add(HtmlFile);
-        return written;
+        return (Encoding.UTF8.GetBytes(html.ToString()), written);
     }
 
     private static void Head(StringBuilder h, ReportData d)

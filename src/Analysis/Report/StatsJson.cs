@@ -22,9 +22,7 @@ internal static class StatsJson
             else RegressionJson.Write(regression, w);
 
             w.WriteStartObject("metric_correlations");
-            w.WriteStartArray("metrics");
-            foreach (var m in corr.Metrics) w.WriteStringValue(m);
-            w.WriteEndArray();
+            w.WriteStrings("metrics", corr.Metrics);
             w.WriteMatrix("run_averaged", corr.RunAveraged);
             w.WriteMatrix("concatenated", corr.Concatenated);
             w.WriteStartObject("between_runs");
@@ -39,16 +37,12 @@ internal static class StatsJson
             w.WriteEndObject();
 
             w.WriteStartObject("learning_phases");
-            w.WriteStartArray("steps");
-            foreach (var s in phases.Steps) w.WriteNumberValue(s);
-            w.WriteEndArray();
+            w.WriteIntegers("steps", phases.Steps);
             w.WriteRows("ngram_r_mean", phases.MeanR);
             w.WriteRows("ngram_r_sd", phases.SdR);
             w.WriteNumbers("crossrun_r_mean", phases.CrossRunR);
             w.WriteNumbers("crossrun_r_sd", phases.CrossRunSd);
-            w.WriteStartArray("peak_step");
-            foreach (var s in phases.PeakStep) w.WriteNumberValue(s);
-            w.WriteEndArray();
+            w.WriteIntegers("peak_step", phases.PeakStep);
             w.WriteEndObject();
 
             w.WriteStartArray("generation");

@@ -16,9 +16,7 @@ public static class RegressionJson
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(w);
         w.WriteStartObject();
-        w.WriteStartArray("predictor_order");
-        foreach (var p in report.PredictorOrder) w.WriteStringValue(p);
-        w.WriteEndArray();
+        w.WriteStrings("predictor_order", report.PredictorOrder);
         w.WriteStartObject("targets");
         foreach (var t in report.Targets)
         {

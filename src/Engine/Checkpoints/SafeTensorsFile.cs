@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
@@ -52,21 +51,17 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>The reference reader's limit on the JSON header.</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
-    private readonly byte* _base;       // start of the file's bytes
+    private readonly MappedFile _file;
     private readonly long _dataStart;   // 8 + header length
     private readonly Dictionary<string, SafeTensorInfo> _tensors;
     private bool _disposed;
 
-    private SafeTensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, long fileLength,
-        long dataStart, Dictionary<string, SafeTensorInfo> tensors, Dictionary<string, string> metadata)
+    private SafeTensorsFile(string path, MappedFile file, long dataStart,
+        Dictionary<string, SafeTensorInfo> tensors, Dictionary<string, string> metadata)
     {
         Path = path;
-        _map = map;
-        _view = view;
-        _base = basePtr;
-        FileLength = fileLength;
+        _file = file;
+        FileLength = file.Length;
         _dataStart = dataStart;
         _tensors = tensors;
         Metadata = metadata;
@@ -112,24 +107,15 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         long length = AtomicFile.LengthFollowingLinks(path);
         if (length < 8) throw UserError.InFile(path, $"not a safetensors file: {length} bytes, shorter than the 8-byte header length");
 
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        MemoryMappedViewAccessor? view = null;
-        bool pointerAcquired = false;
+        var file = MappedFile.Open(path, length);
         try
         {
-            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            pointerAcquired = true;
-            p += view.PointerOffset;
-            var (dataStart, tensors, metadata) = Parse(path, new ReadOnlySpan<byte>(p, (int)Math.Min(length, int.MaxValue)), length);
-            return new SafeTensorsFile(path, map, view, p, length, dataStart, tensors, metadata);
+            var (dataStart, tensors, metadata) = Parse(path, new ReadOnlySpan<byte>(file.Base, (int)Math.Min(length, int.MaxValue)), length);
+            return new SafeTensorsFile(path, file, dataStart, tensors, metadata);
         }
         catch
         {
-            if (pointerAcquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -283,7 +269,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(t);
         if (t.ByteLength > int.MaxValue) throw UserError.InFile(Path, $"tensor '{t.Name}' is larger than 2 GB; not supported");
-        return new ReadOnlySpan<byte>(_base + _dataStart + t.Begin, (int)t.ByteLength);
+        return new ReadOnlySpan<byte>(_file.Base + _dataStart + t.Begin, (int)t.ByteLength);
     }
 
     /// <summary>An F32 tensor as floats without copying, when its bytes are 4-byte aligned in memory; false otherwise
@@ -362,8 +348,6 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
+        _file.Dispose();
     }
 }

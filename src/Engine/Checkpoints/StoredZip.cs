@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 using System.Text;
 using LearningCurves.Formats.IO;
 using LearningCurves.Formats;
@@ -22,19 +21,15 @@ public sealed unsafe class StoredZip : IDisposable
     private const uint LocalSig = 0x04034b50, CentralSig = 0x02014b50, EndSig = 0x06054b50;
     private const uint Zip64EndSig = 0x06064b50, Zip64LocatorSig = 0x07064b50;
 
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
-    private readonly byte* _base;
+    private readonly MappedFile _file;
     private readonly Dictionary<string, StoredZipEntry> _entries;
     private bool _disposed;
 
-    private StoredZip(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr, long length, List<StoredZipEntry> entries)
+    private StoredZip(string path, MappedFile file, List<StoredZipEntry> entries)
     {
         Path = path;
-        _map = map;
-        _view = view;
-        _base = basePtr;
-        Length = length;
+        _file = file;
+        Length = file.Length;
         Entries = entries;
         _entries = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
     }
@@ -57,31 +52,19 @@ public sealed unsafe class StoredZip : IDisposable
         if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
         long length = AtomicFile.LengthFollowingLinks(path);
         if (length < 22) throw UserError.InFile(path, $"not a zip archive: {length} bytes, shorter than an end of central directory record");
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        MemoryMappedViewAccessor? view = null;
-        bool acquired = false;
+        var file = MappedFile.Open(path, length);
         try
         {
-            view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            acquired = true;
-            p += view.PointerOffset;
-            var entries = ReadDirectory(path, p, length);
-            return new StoredZip(path, map, view, p, length, entries);
+            return new StoredZip(path, file, ReadDirectory(path, file.Base, length));
         }
         catch (Exception e) when (e is OverflowException)
         {
-            view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw UserError.InFile(path, "not a readable zip archive: a size or offset overflows 64 bits");
         }
         catch
         {
-            if (acquired) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -96,7 +79,7 @@ public sealed unsafe class StoredZip : IDisposable
         ArgumentNullException.ThrowIfNull(e);
         if (offset < 0 || count < 0 || offset > e.Length - count) throw new ArgumentOutOfRangeException(nameof(offset));
         if (count > int.MaxValue) throw UserError.InFile(Path, $"entry '{e.Name}': a read of {count} bytes is larger than 2 GB; not supported");
-        return new ReadOnlySpan<byte>(_base + e.DataOffset + offset, (int)count);
+        return new ReadOnlySpan<byte>(_file.Base + e.DataOffset + offset, (int)count);
     }
 
     private static List<StoredZipEntry> ReadDirectory(string path, byte* p, long length)
@@ -223,11 +206,6 @@ public sealed unsafe class StoredZip : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
+        _file.Dispose();
     }
 }

@@ -183,69 +183,39 @@ public sealed class TorchFile : IDisposable
 /// <c>pytorch_model.bin.index.json</c> (the same {"weight_map": {...}} layout as safetensors shards). Each shard must hold
 /// exactly the tensors the index maps to it.
 /// </summary>
-public sealed class TorchCheckpoint : ITensorSource
+public sealed class TorchCheckpoint : ShardedCheckpoint<TorchFile>, ITensorSource
 {
     public const string SingleFileName = "pytorch_model.bin";
     public const string IndexFileName = "pytorch_model.bin.index.json";
 
-    private readonly List<TorchFile> _files;
-    private readonly Dictionary<string, TorchFile> _owner;
-
-    private TorchCheckpoint(string source, List<TorchFile> files, Dictionary<string, TorchFile> owner)
+    private TorchCheckpoint(string source, (List<TorchFile> Files, Dictionary<string, TorchFile> Owner) tensors)
+        : base(source, tensors.Files, tensors.Owner)
     {
-        Source = source;
-        _files = files;
-        _owner = owner;
     }
-
-    public string Source { get; }
-
-    public IReadOnlyList<TorchFile> Files => _files;
-
-    public IEnumerable<string> Names => _owner.Keys;
-
-    public bool Contains(string name) => _owner.ContainsKey(name);
 
     public TensorMeta Meta(string name)
     {
-        if (!_owner.TryGetValue(name, out var f)) throw UserError.InFile(Source, $"no tensor named '{name}'");
+        var f = Owner(name);
         var t = f.Tensor(name);
         return new TensorMeta(name, t.Storage.DType, t.Shape, f.Path);
     }
 
-    public void ReadFloats(string name, Span<float> dst)
-    {
-        if (!_owner.TryGetValue(name, out var f)) throw UserError.InFile(Source, $"no tensor named '{name}'");
-        f.ReadFloats(name, dst);
-    }
+    public void ReadFloats(string name, Span<float> dst) => Owner(name).ReadFloats(name, dst);
 
     /// <summary>Opens <paramref name="dir"/>/pytorch_model.bin, or the shards of its index when there is no single file.</summary>
     public static TorchCheckpoint Open(string dir)
     {
-        ArgumentNullException.ThrowIfNull(dir);
-        if (!Directory.Exists(dir)) throw UserError.InFile(dir, "model folder not found");
-        var single = System.IO.Path.Combine(dir, SingleFileName);
-        if (File.Exists(single)) return OpenFile(single);
-        var index = System.IO.Path.Combine(dir, IndexFileName);
-        if (File.Exists(index)) return OpenIndex(index);
-        throw UserError.InFile(dir, $"no {SingleFileName} or {IndexFileName} in the model folder");
+        var (path, isIndex) = Locate(dir, SingleFileName, IndexFileName);
+        return isIndex ? OpenIndex(path) : OpenFile(path);
     }
 
     public static TorchCheckpoint OpenFile(string path)
     {
         var f = TorchFile.Open(path);
-        return new TorchCheckpoint(path, [f], f.Names.ToDictionary(n => n, _ => f, StringComparer.Ordinal));
+        return new TorchCheckpoint(path, Single(f, f.Names));
     }
 
     /// <summary>A sharded checkpoint through its index file (<see cref="ShardIndex"/>).</summary>
-    public static TorchCheckpoint OpenIndex(string indexPath)
-    {
-        var (files, owner) = ShardIndex.Open(indexPath, TorchFile.Open, f => f.Names, f => f.Path);
-        return new TorchCheckpoint(indexPath, files, owner);
-    }
-
-    public void Dispose()
-    {
-        foreach (var f in _files) f.Dispose();
-    }
+    public static TorchCheckpoint OpenIndex(string indexPath) =>
+        new TorchCheckpoint(indexPath, ShardIndex.Open(indexPath, TorchFile.Open, f => f.Names, f => f.Path));
 }

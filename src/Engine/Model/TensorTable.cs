@@ -201,40 +201,33 @@ public static class TensorTable
     private static readonly string[] LlamaBuffers = [".self_attn.rotary_emb.inv_freq", "rotary_emb.inv_freq"];
 
     /// <summary>LLaMA (LlamaForCausalLM): RMSNorm weights before attention and MLP and at the end.</summary>
-    public static readonly ArchitectureTable Llama = new(
+    public static readonly ArchitectureTable Llama = LlamaFamily(
         Architecture.Llama,
-        "model.",
-        [Vec("embed_tokens.weight", TensorRole.Wte, Dim.Vocab, Dim.Embd)],
-        LlamaSublayers(
-            Vec("layers.{0}.input_layernorm.weight", TensorRole.Ln1W, Dim.Embd),
-            Vec("layers.{0}.post_attention_layernorm.weight", TensorRole.Ln2W, Dim.Embd)),
         [Vec("norm.weight", TensorRole.LnFW, Dim.Embd)],
-        Mat("lm_head.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
-        LlamaBuffers,
-        []);
+        Vec("layers.{0}.input_layernorm.weight", TensorRole.Ln1W, Dim.Embd),
+        Vec("layers.{0}.post_attention_layernorm.weight", TensorRole.Ln2W, Dim.Embd));
 
     /// <summary>OLMo-1 (OlmoForCausalLM): weightless layer norms, so no norm tensors at all.</summary>
-    public static readonly ArchitectureTable Olmo = new(
-        Architecture.Olmo,
-        "model.",
-        [Vec("embed_tokens.weight", TensorRole.Wte, Dim.Vocab, Dim.Embd)],
-        LlamaSublayers(),
-        [],
-        Mat("lm_head.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
-        LlamaBuffers,
-        []);
+    public static readonly ArchitectureTable Olmo = LlamaFamily(Architecture.Olmo, []);
 
     /// <summary>OLMo-2 (Olmo2ForCausalLM): QK-norm over all heads, post-norms, final RMSNorm.</summary>
-    public static readonly ArchitectureTable Olmo2 = new(
+    public static readonly ArchitectureTable Olmo2 = LlamaFamily(
         Architecture.Olmo2,
+        [Vec("norm.weight", TensorRole.LnFW, Dim.Embd)],
+        Vec("layers.{0}.self_attn.q_norm.weight", TensorRole.QNormW, Dim.QWidth),
+        Vec("layers.{0}.self_attn.k_norm.weight", TensorRole.KNormW, Dim.KvWidth),
+        Vec("layers.{0}.post_attention_layernorm.weight", TensorRole.PostAttnNormW, Dim.Embd),
+        Vec("layers.{0}.post_feedforward_layernorm.weight", TensorRole.PostMlpNormW, Dim.Embd));
+
+    /// <summary>A decoder of the LLaMA family: under <c>model.</c>, the token embedding, the layers of
+    /// <see cref="LlamaSublayers"/> with <paramref name="norms"/>, <paramref name="finalNorm"/>, and an lm_head of its own;
+    /// the rotary inverse frequencies are buffers.</summary>
+    private static ArchitectureTable LlamaFamily(Architecture architecture, TensorEntry[] finalNorm, params TensorEntry[] norms) => new(
+        architecture,
         "model.",
         [Vec("embed_tokens.weight", TensorRole.Wte, Dim.Vocab, Dim.Embd)],
-        LlamaSublayers(
-            Vec("layers.{0}.self_attn.q_norm.weight", TensorRole.QNormW, Dim.QWidth),
-            Vec("layers.{0}.self_attn.k_norm.weight", TensorRole.KNormW, Dim.KvWidth),
-            Vec("layers.{0}.post_attention_layernorm.weight", TensorRole.PostAttnNormW, Dim.Embd),
-            Vec("layers.{0}.post_feedforward_layernorm.weight", TensorRole.PostMlpNormW, Dim.Embd)),
-        [Vec("norm.weight", TensorRole.LnFW, Dim.Embd)],
+        LlamaSublayers(norms),
+        finalNorm,
         Mat("lm_head.weight", TensorRole.Head, Dim.Vocab, Dim.Embd),
         LlamaBuffers,
         []);

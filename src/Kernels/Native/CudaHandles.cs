@@ -84,6 +84,15 @@ public abstract class ContextBoundHandle : SafeHandle
     internal void Adopt(IntPtr h) => SetHandle(h);
 }
 
+/// <summary>A driver or cuBLAS object (stream, event, module, graph, cuBLAS handle) known by its opaque
+/// <see cref="Value"/>; each subclass says how it is destroyed.</summary>
+public abstract class ContextBoundObjectHandle : ContextBoundHandle
+{
+    private protected ContextBoundObjectHandle(ContextLife life, IntPtr value) : base(life) => Adopt(value);
+
+    public IntPtr Value => handle;
+}
+
 /// <summary>Device memory from cuMemAlloc (the CUdeviceptr stored in the handle's pointer).</summary>
 public sealed class DeviceMemoryHandle : ContextBoundHandle
 {
@@ -116,48 +125,38 @@ public sealed class PinnedHostHandle : ContextBoundHandle
     protected override int Free(IntPtr h) => CuApi.cuMemFreeHost(h);
 }
 
-public sealed class StreamHandle : ContextBoundHandle
+public sealed class StreamHandle : ContextBoundObjectHandle
 {
-    internal StreamHandle(ContextLife life, IntPtr stream) : base(life) => Adopt(stream);
-
-    public IntPtr Value => handle;
+    internal StreamHandle(ContextLife life, IntPtr stream) : base(life, stream) { }
 
     protected override int Free(IntPtr h) => CuApi.cuStreamDestroy_v2(h);
 }
 
-public sealed class EventHandle : ContextBoundHandle
+public sealed class EventHandle : ContextBoundObjectHandle
 {
-    internal EventHandle(ContextLife life, IntPtr evt) : base(life) => Adopt(evt);
-
-    public IntPtr Value => handle;
+    internal EventHandle(ContextLife life, IntPtr evt) : base(life, evt) { }
 
     protected override int Free(IntPtr h) => CuApi.cuEventDestroy_v2(h);
 }
 
-public sealed class CudaModuleHandle : ContextBoundHandle
+public sealed class CudaModuleHandle : ContextBoundObjectHandle
 {
-    internal CudaModuleHandle(ContextLife life, IntPtr module) : base(life) => Adopt(module);
-
-    public IntPtr Value => handle;
+    internal CudaModuleHandle(ContextLife life, IntPtr module) : base(life, module) { }
 
     protected override int Free(IntPtr h) => CuApi.cuModuleUnload(h);
 }
 
 /// <summary>An instantiated CUDA graph (CUgraphExec), ready to launch on a stream.</summary>
-public sealed class GraphExecHandle : ContextBoundHandle
+public sealed class GraphExecHandle : ContextBoundObjectHandle
 {
-    internal GraphExecHandle(ContextLife life, IntPtr exec) : base(life) => Adopt(exec);
-
-    public IntPtr Value => handle;
+    internal GraphExecHandle(ContextLife life, IntPtr exec) : base(life, exec) { }
 
     protected override int Free(IntPtr h) => CuApi.cuGraphExecDestroy(h);
 }
 
-public sealed class CublasHandle : ContextBoundHandle
+public sealed class CublasHandle : ContextBoundObjectHandle
 {
-    internal CublasHandle(ContextLife life, IntPtr h) : base(life) => Adopt(h);
-
-    public IntPtr Value => handle;
+    internal CublasHandle(ContextLife life, IntPtr h) : base(life, h) { }
 
     protected override int Free(IntPtr h) => CublasApi.cublasDestroy_v2(h);
 }

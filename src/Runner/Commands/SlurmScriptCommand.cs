@@ -51,8 +51,9 @@ public sealed class SlurmScriptCommand : ICommand
             CpusPerTask = cpus,
             Time = a.Get("time"),
             Partition = a.Get("partition"),
-            Backend = a.Get("backend"),
-            Precision = a.Get("precision", "fp32"),
+            // Absent: the script picks cuda with GPUs, else cpu.
+            Backend = a.Has("backend") ? BackendChoice.Backend(a, "auto") : null,
+            Precision = BackendChoice.PrecisionName(a),
             JobName = a.Get("job-name", "curves"),
             LogDir = a.Get("logs"),
             Command = a.Get("command"),

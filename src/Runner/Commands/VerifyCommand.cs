@@ -28,16 +28,13 @@ public sealed class VerifyCommand : ICommand
     public int Run(string[] args)
     {
         var a = Args.Parse(Name, Options, args);
-        string backend = a.GetChoice("backend", "cuda", "cuda", "cpu", "auto");
-        string precision = a.GetChoice("precision", "all", "fp32", "tf32", "bf16", "all");
+        string backend = BackendChoice.Backend(a, "cuda", BackendChoice.BackendsCudaFirst);
+        var precisions = BackendChoice.PrecisionsOrAll(a, "all");
         string? fixtures = a.Get("fixtures");
         int seed = a.GetInt("seed", Environment.TickCount & 0x7fffffff, 0);
         bool quick = a.Switch("quick");
         a.RejectUnknown();
 
-        var precisions = precision == "all"
-            ? new[] { Precision.Fp32, Precision.Tf32, Precision.Bf16 }
-            : new[] { BackendFactory.ParsePrecision(precision) };
         // Only the folder given: the published app does not know where a checkout keeps tests/fixtures/parity.
         string? fixtureDir = fixtures;
         if (fixtures is not null && !Directory.Exists(fixtures)) throw UserError.InFile(fixtures, "no such fixtures folder");
