@@ -76,20 +76,11 @@ public static class BatchSizing
         return new UserError($"out of GPU memory at batch {batch} x {t} tokens ({e.Message}); {advice}", e);
     }
 
-    /// <summary>Device bytes of a model's weights in a precision mode (matrices in bf16 for bf16).</summary>
+    /// <summary>Device bytes of a model's weights in a precision mode (matrices in bf16 for bf16), as the model
+    /// allocates them (<see cref="DecoderModel.WeightBytes"/>: every architecture's own tensors, fused and padded).</summary>
     public static long WeightBytes(ModelConfig cfg, Precision p, bool untiedHead)
     {
         ArgumentNullException.ThrowIfNull(cfg);
-        long all = cfg.ParameterCount(untiedHead);
-        long c = cfg.Embd, inner = cfg.InnerSize, head = (long)cfg.VocabSize * c;
-        int headRows = DecoderModel.PaddedVocab(cfg.VocabSize, DecoderModel.DefaultHeadRowMultiple);
-        long padded = (long)headRows * c;
-        // The device head is its own copy on the aligned vocabulary, except a tied fp32 head that needs no padding
-        // (then wte itself); an untied head's own parameters are counted in all.
-        long headCopy = !untiedHead && p != Precision.Bf16 && headRows == cfg.VocabSize ? 0 : padded;
-        if (p != Precision.Bf16) return (all - (untiedHead ? head : 0) + headCopy) * 4;
-        long blockMatrices = cfg.Layers * (c * 3 * c + c * c + 2 * c * inner);
-        long fp32 = all - blockMatrices - (untiedHead ? head : 0);
-        return fp32 * 4 + (blockMatrices + headCopy) * 2;
+        return DecoderModel.WeightBytes(cfg, untiedHead, p);
     }
 }

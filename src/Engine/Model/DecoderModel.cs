@@ -32,6 +32,25 @@ public sealed partial class DecoderModel : IDisposable
         Source = weights.Source;
     }
 
+    /// <summary>A model whose weights are streamed from an open checkpoint into the device buffers tensor by tensor, in
+    /// their stored precision (bf16 stays bf16): on a GPU backend the host holds the mapped shard pages and a bounded
+    /// staging array, never the model in float32. The device holds the same bits as the <see cref="ModelWeights"/>
+    /// path.</summary>
+    public DecoderModel(IBackend backend, Checkpoints.CheckpointTensors checkpoint, int headRowMultiple = DefaultHeadRowMultiple)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        _backend = backend;
+        Config = checkpoint.Config;
+        _w = new DeviceWeights(backend, checkpoint, headRowMultiple);
+        Source = checkpoint.Source;
+    }
+
+    /// <summary>Device bytes of the weights of <paramref name="cfg"/> in <paramref name="p"/> (matrices and product
+    /// biases in bf16 in bf16 mode, the head on its padded vocabulary), as a model would allocate them.</summary>
+    public static long WeightBytes(ModelConfig cfg, bool untiedHead, Precision p, int headRowMultiple = DefaultHeadRowMultiple) =>
+        DeviceWeights.Bytes(cfg, untiedHead, p, headRowMultiple);
+
     public ModelConfig Config { get; }
 
     public IBackend Backend => _backend;
