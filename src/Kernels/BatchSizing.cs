@@ -83,4 +83,32 @@ public static class BatchSizing
         ArgumentNullException.ThrowIfNull(cfg);
         return DecoderModel.WeightBytes(cfg, untiedHead, p);
     }
+
+    /// <summary>
+    /// Before anything is uploaded: whether the weights of <paramref name="cfg"/> in <paramref name="backend"/>'s
+    /// precision and one sequence of <paramref name="t"/> tokens fit the device's free memory (a backend that does not
+    /// know its memory, the CPU, always fits). When they do not, one <see cref="UserError"/> naming
+    /// <paramref name="source"/>, what is needed and free, and what would fit: bf16 when the weights would fit in it,
+    /// else the CPU.
+    /// </summary>
+    public static void CheckFits(IBackend backend, ModelConfig cfg, bool untiedHead, int t, string source)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(cfg);
+        if (backend.FreeMemoryBytes is not long free) return;
+        var p = backend.Precision;
+        if (Fits(free, cfg, untiedHead, t, p)) return;
+        long weights = WeightBytes(cfg, p, untiedHead);
+        string advice = p != Precision.Bf16 && Fits(free, cfg, untiedHead, t, Precision.Bf16)
+            ? $"in bf16 they need {Gib(WeightBytes(cfg, Precision.Bf16, untiedHead))}: use --precision bf16"
+            : "no precision fits this card: free GPU memory, use a card with more memory, or --backend cpu";
+        throw UserError.InFile(source,
+            $"does not fit the GPU: the weights need {Gib(weights)} in {p.ToString().ToLowerInvariant()} and a sequence of {t} tokens {Gib(BytesPerSequence(cfg, t, p))} more, but {Gib(free)} are free; {advice}");
+    }
+
+    /// <summary>Whether weights plus one sequence fit in <paramref name="free"/> bytes (with the reserve held back).</summary>
+    public static bool Fits(long free, ModelConfig cfg, bool untiedHead, int t, Precision p) =>
+        FitOrZero(free - WeightBytes(cfg, p, untiedHead), cfg, t, p) >= 1;
+
+    private static string Gib(long bytes) => $"{bytes / (double)(1L << 30):F2} GiB";
 }
