@@ -174,14 +174,8 @@ public class StreamedLoadTests(ITestOutputHelper output)
     {
         using var be = Open(Precision.Fp32);
         long free = be.FreeMemoryBytes ?? throw new InvalidOperationException("the CUDA backend knows its free memory");
-        // LLaMA-shaped configs grown in layers until their weights pass a share of the free memory.
-        ModelConfig Sized(double share, Precision p)
-        {
-            var c = new ModelConfig { Architecture = Architecture.Llama, VocabSize = 1000, MaxPositions = 64, Embd = 256, Layers = 1, Heads = 4, Inner = 512 };
-            while (BatchSizing.WeightBytes(c, p, false) < free * share) c = c with { Layers = c.Layers * 2 };
-            return c;
-        }
-        var fp32Only = Sized(0.7, Precision.Fp32); // fp32 weights at 70-140% of free; bf16 about half that
+        // A LLaMA-shaped config grown a layer at a time until its fp32 weights no longer fit (bf16 halves the matrices).
+        var fp32Only = new ModelConfig { Architecture = Architecture.Llama, VocabSize = 1000, MaxPositions = 64, Embd = 256, Layers = 1, Heads = 4, Inner = 512 };
         while (BatchSizing.Fits(free, fp32Only, false, 16, Precision.Fp32)) fp32Only = fp32Only with { Layers = fp32Only.Layers + 1 };
         Assert.True(BatchSizing.Fits(free, fp32Only, false, 16, Precision.Bf16), "the bf16 case must fit in bf16");
         var e = Assert.Throws<UserError>(() => BatchSizing.CheckFits(be, fp32Only, false, 16, "/models/x"));
@@ -190,7 +184,7 @@ public class StreamedLoadTests(ITestOutputHelper output)
         Assert.StartsWith("/models/x: does not fit the GPU", e.Message, StringComparison.Ordinal);
         Assert.Contains("use --precision bf16", e.Message, StringComparison.Ordinal);
 
-        var none = Sized(2.5, Precision.Fp32);
+        var none = fp32Only with { Layers = fp32Only.Layers * 4 };
         var e2 = Assert.Throws<UserError>(() => BatchSizing.CheckFits(be, none, false, 16, "/models/y"));
         output.WriteLine(e2.Message);
         Assert.Contains("--backend cpu", e2.Message, StringComparison.Ordinal);
