@@ -90,6 +90,16 @@ public sealed class CheckpointTensors : IDisposable
         return (new StoredBytes(values), StoredType.F32);
     }
 
+    /// <summary>Lets go of the pages of <paramref name="s"/>'s bytes in a mapped file once they are on the device
+    /// (<see cref="SafeTensorsFile.ReleasePages"/>); nothing for other containers.</summary>
+    public void Release(TensorSpec s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        if (_ck is not SafeTensorsCheckpoint st) return;
+        var (file, info) = st.Get(_stored[s.Name]);
+        file.ReleasePages(info);
+    }
+
     /// <summary>The stored type of a float dtype (the only ones <see cref="HfCheckpoint.Resolve"/> lets through).</summary>
     public static StoredType TypeOf(SafeTensorsDType d) => d switch
     {

@@ -179,6 +179,8 @@ internal sealed class DeviceWeights : IDisposable
                 }
                 _be.WriteStored(d, (long)r0 * width, dst, type);
             }
+            // The device buffer has its copy (WriteStored staged every chunk): the mapped pages can go.
+            foreach (var part in t.Parts) ck.Release(part);
         }
     }
 
