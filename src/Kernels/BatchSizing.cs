@@ -110,5 +110,5 @@ public static class BatchSizing
     public static bool Fits(long free, ModelConfig cfg, bool untiedHead, int t, Precision p) =>
         FitOrZero(free - WeightBytes(cfg, p, untiedHead), cfg, t, p) >= 1;
 
-    private static string Gib(long bytes) => $"{bytes / (double)(1L << 30):F2} GiB";
+    private static string Gib(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F2} GiB" : $"{bytes / (double)(1L << 20):F2} MiB";
 }
