@@ -76,20 +76,39 @@ public static class BatchSizing
         return new UserError($"out of GPU memory at batch {batch} x {t} tokens ({e.Message}); {advice}", e);
     }
 
-    /// <summary>Device bytes of a model's weights in a precision mode (matrices in bf16 for bf16).</summary>
+    /// <summary>Device bytes of a model's weights in a precision mode (matrices in bf16 for bf16), as the model
+    /// allocates them (<see cref="DecoderModel.WeightBytes"/>: every architecture's own tensors, fused and padded).</summary>
     public static long WeightBytes(ModelConfig cfg, Precision p, bool untiedHead)
     {
         ArgumentNullException.ThrowIfNull(cfg);
-        long all = cfg.ParameterCount(untiedHead);
-        long c = cfg.Embd, inner = cfg.InnerSize, head = (long)cfg.VocabSize * c;
-        int headRows = DecoderModel.PaddedVocab(cfg.VocabSize, DecoderModel.DefaultHeadRowMultiple);
-        long padded = (long)headRows * c;
-        // The device head is its own copy on the aligned vocabulary, except a tied fp32 head that needs no padding
-        // (then wte itself); an untied head's own parameters are counted in all.
-        long headCopy = !untiedHead && p != Precision.Bf16 && headRows == cfg.VocabSize ? 0 : padded;
-        if (p != Precision.Bf16) return (all - (untiedHead ? head : 0) + headCopy) * 4;
-        long blockMatrices = cfg.Layers * (c * 3 * c + c * c + 2 * c * inner);
-        long fp32 = all - blockMatrices - (untiedHead ? head : 0);
-        return fp32 * 4 + (blockMatrices + headCopy) * 2;
+        return DecoderModel.WeightBytes(cfg, untiedHead, p);
     }
+
+    /// <summary>
+    /// Before anything is uploaded: whether the weights of <paramref name="cfg"/> in <paramref name="backend"/>'s
+    /// precision and one sequence of <paramref name="t"/> tokens fit the device's free memory (a backend that does not
+    /// know its memory, the CPU, always fits). When they do not, one <see cref="UserError"/> naming
+    /// <paramref name="source"/>, what is needed and free, and what would fit: bf16 when the weights would fit in it,
+    /// else the CPU.
+    /// </summary>
+    public static void CheckFits(IBackend backend, ModelConfig cfg, bool untiedHead, int t, string source)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(cfg);
+        if (backend.FreeMemoryBytes is not long free) return;
+        var p = backend.Precision;
+        if (Fits(free, cfg, untiedHead, t, p)) return;
+        long weights = WeightBytes(cfg, p, untiedHead);
+        string advice = p != Precision.Bf16 && Fits(free, cfg, untiedHead, t, Precision.Bf16)
+            ? $"in bf16 they need {Gib(WeightBytes(cfg, Precision.Bf16, untiedHead))}: use --precision bf16"
+            : "no precision fits this card: free GPU memory, use a card with more memory, or --backend cpu";
+        throw UserError.InFile(source,
+            $"does not fit the GPU: the weights need {Gib(weights)} in {p.ToString().ToLowerInvariant()} and a sequence of {t} tokens {Gib(BytesPerSequence(cfg, t, p))} more, but {Gib(free)} are free; {advice}");
+    }
+
+    /// <summary>Whether weights plus one sequence fit in <paramref name="free"/> bytes (with the reserve held back).</summary>
+    public static bool Fits(long free, ModelConfig cfg, bool untiedHead, int t, Precision p) =>
+        FitOrZero(free - WeightBytes(cfg, p, untiedHead), cfg, t, p) >= 1;
+
+    private static string Gib(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F2} GiB" : $"{bytes / (double)(1L << 20):F2} MiB";
 }

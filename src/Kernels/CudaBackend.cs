@@ -230,6 +230,57 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
         GC.KeepAlive(b); // see Download
     }
 
+    /// <summary>Converts stored values chunk by chunk straight into the pinned staging memory and copies each chunk to
+    /// its place in <paramref name="dst"/>: bf16 bits into a bf16 buffer are copied as they are; the host holds nothing
+    /// beyond the two staging buffers and, for F16 into bf16, one small float scratch.</summary>
+    public void WriteStored(IDeviceBuffer dst, long offset, ReadOnlySpan<byte> src, StoredType type)
+    {
+        long n = DTypes.CheckStored(dst, offset, src, type);
+        var b = Buf(dst);
+        ThrowIfDisposed();
+        int inSize = type.Size(), outSize = b.Type.Size();
+        if ((type == StoredType.F32 && b.Type == DType.F32) || (type == StoredType.Bf16 && b.Type == DType.Bf16))
+        {
+            CopyIn(b.Ptr + (ulong)(offset * outSize), src);
+            GC.KeepAlive(b);
+            return;
+        }
+        // F16 into bf16 goes through floats: a bounded scratch, converted piece by piece.
+        const int Piece = 1 << 16;
+        float[]? wide = type == StoredType.F16 && b.Type == DType.Bf16 ? new float[Piece] : null;
+        long perChunk = StageBytes / outSize;
+        for (long done = 0; done < n; done += perChunk)
+        {
+            int m = (int)Math.Min(perChunk, n - done);
+            var slot = NextStage();
+            var from = src.Slice((int)(done * inSize), m * inSize);
+            unsafe
+            {
+                if (b.Type == DType.F32)
+                {
+                    DTypes.Widen(from, type, new Span<float>((void*)_stage[slot].Pointer, m));
+                }
+                else if (type == StoredType.F32)
+                {
+                    Bf16.FromFloat(MemoryMarshal.Cast<byte, float>(from), new Span<ushort>((void*)_stage[slot].Pointer, m));
+                }
+                else
+                {
+                    var staged = new Span<ushort>((void*)_stage[slot].Pointer, m);
+                    for (int k = 0; k < m; k += Piece)
+                    {
+                        int q = Math.Min(Piece, m - k);
+                        DTypes.Widen(from.Slice(k * 2, q * 2), StoredType.F16, wide.AsSpan(0, q));
+                        Bf16.FromFloat(wide.AsSpan(0, q), staged.Slice(k, q));
+                    }
+                }
+            }
+            _dev.CopyToDevice(b.Ptr + (ulong)((offset + done) * outSize), _stage[slot].Pointer, (long)m * outSize);
+            _dev.Record(_stageFree[slot]);
+        }
+        GC.KeepAlive(b);
+    }
+
     /// <summary>Copies the first dst.Length values of an fp32 buffer to the host; a bf16 buffer reads back as the floats
     /// it stores, widened on the device by convert_bf16_to_f32 (exact).</summary>
     public void Download(IDeviceBuffer src, Span<float> dst)

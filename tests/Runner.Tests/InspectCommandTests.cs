@@ -23,6 +23,10 @@ public class InspectCommandTests
         Assert.Matches(@"h\.1\.mlp\.c_fc\.weight\s+F16\s+\[24, 40\]\s+960", o);
         Assert.Matches(@"h\.0\.attn\.bias\s+F32\s+\[1, 1, 16, 16\]\s+256\s+\(buffer, ignored\)", o);
         Assert.Matches(@"lm_head\.weight\s+F16\s+\[150, 24\]", o);
+        // The memory plan from the model's buffers: fp32 weights with the head's own copy padded to 256 rows.
+        long fp32Bytes = (total - 150 * 24 + 256 * 24) * 4;
+        Assert.Contains($"fp32/tf32  weights {fp32Bytes / (double)(1 << 20):F2} MiB", o, StringComparison.Ordinal);
+        Assert.Matches(@"bf16\s+weights [0-9.]+ MiB, per sequence [0-9.]+ MiB, batch 4096 / 4096 / 4096", o);
     }
 
     [Fact]

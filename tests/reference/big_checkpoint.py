@@ -3,6 +3,10 @@
 
     /usr/bin/python3 tests/reference/big_checkpoint.py --shape pythia-1b --dtype BF16 --shard-mb 512 --out /tmp/big
     /usr/bin/python3 tests/reference/big_checkpoint.py --shape llama-7b --dtype BF16 --shard-mb 4800 --out /tmp/llama7b
+    /usr/bin/python3 tests/reference/big_checkpoint.py --shape llama-7b --shard-mb 9441 --out /tmp/llama7b-2shards
+
+The last is sharded as the published LLaMA-2-7B BF16 safetensors are (about 9.9 GB and 3.5 GB); --layers N keeps a
+shape's width with fewer layers.
 
 Tensors are written one at a time (host memory stays at about one tensor), in transformers' order and names, into
 shards of at most --shard-mb MB (a tensor larger than that gets a shard of its own), with model.safetensors.index.json
@@ -91,9 +95,12 @@ def main():
     ap.add_argument("--dtype", choices=sorted(ITEM), default="BF16")
     ap.add_argument("--shard-mb", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--layers", type=int, default=0, help="num_hidden_layers instead of the shape's (0: the shape's)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     cfg = dict(SHAPES[a.shape])
+    if a.layers > 0:
+        cfg["num_hidden_layers"] = a.layers
     os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(a.seed)
     limit = a.shard_mb * 1024 * 1024

@@ -52,6 +52,14 @@ public sealed class CpuBackend : IBackend
         RoundIfBf16(dst, f.AsSpan(0, data.Length));
     }
 
+    public void WriteStored(IDeviceBuffer dst, long offset, ReadOnlySpan<byte> src, StoredType type)
+    {
+        long n = DTypes.CheckStored(dst, offset, src, type);
+        var f = FAny(dst, "WriteStored", "destination").AsSpan((int)offset, (int)n);
+        DTypes.Widen(src, type, f);
+        RoundIfBf16(dst, f);
+    }
+
     public void Download(IDeviceBuffer src, Span<float> dst) => FAny(src, "Download", "source").AsSpan(0, dst.Length).CopyTo(dst);
 
     public void Synchronize()

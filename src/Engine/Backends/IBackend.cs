@@ -23,11 +23,61 @@ public enum DType
     I32,
 }
 
+/// <summary>The element types a checkpoint stores weights in, as host bytes for <see cref="IBackend.WriteStored"/>
+/// (little-endian).</summary>
+public enum StoredType
+{
+    F32,
+    F16,
+    Bf16,
+}
+
 /// <summary>Sizes and checks of <see cref="DType"/>.</summary>
 public static class DTypes
 {
     /// <summary>Bytes of one element on the device.</summary>
     public static int Size(this DType t) => t == DType.Bf16 ? 2 : 4;
+
+    /// <summary>Bytes of one stored element.</summary>
+    public static int Size(this StoredType t) => t == StoredType.F32 ? 4 : 2;
+
+    /// <summary>Elements in <paramref name="src"/> of <paramref name="t"/>; an ArgumentException when the byte count
+    /// is not a whole number of them.</summary>
+    public static long StoredCount(ReadOnlySpan<byte> src, StoredType t)
+    {
+        if (src.Length % t.Size() != 0) throw new ArgumentException($"{src.Length} bytes are not a whole number of {t} values");
+        return src.Length / t.Size();
+    }
+
+    /// <summary>Stored values widened to float32 (exact for every stored type).</summary>
+    public static void Widen(ReadOnlySpan<byte> src, StoredType t, Span<float> dst)
+    {
+        switch (t)
+        {
+            case StoredType.F32:
+                src.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(dst));
+                break;
+            case StoredType.F16:
+                Checkpoints.SafeTensorsFile.WidenF16(src, dst);
+                break;
+            case StoredType.Bf16:
+                Checkpoints.SafeTensorsFile.WidenBf16(src, dst);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(t), t, null);
+        }
+    }
+
+    /// <summary>Checks a <see cref="IBackend.WriteStored"/> call against <paramref name="b"/>: a float buffer, the
+    /// range [offset, offset + n) inside it. Returns n.</summary>
+    public static long CheckStored(IDeviceBuffer b, long offset, ReadOnlySpan<byte> src, StoredType t)
+    {
+        CheckFloat(b, "WriteStored", "destination");
+        long n = StoredCount(src, t);
+        if (offset < 0 || offset + n > b.Length)
+            throw new ArgumentException($"WriteStored: elements [{offset}, {offset + n}) are outside a buffer of {b.Length}");
+        return n;
+    }
 
     /// <summary>Throws one ArgumentException naming the expected and actual type unless <paramref name="b"/> is
     /// <paramref name="expected"/>.</summary>
@@ -107,6 +157,14 @@ public interface IBackend : IDisposable
     /// <summary>Copies floats into an F32 buffer, or into a Bf16 buffer rounded to nearest even (the first data.Length
     /// elements).</summary>
     void Write(IDeviceBuffer dst, ReadOnlySpan<float> data);
+
+    /// <summary>Writes stored weight values straight from their bytes (a memory-mapped checkpoint) into elements
+    /// [offset, offset + n) of an F32 or Bf16 buffer, n = src.Length / the stored type's size, converted to the buffer's
+    /// type: bf16 bits into a Bf16 buffer unchanged (no widening), F32 and F16 rounded to bf16 to nearest even (F16
+    /// through its exact float: the same bits as widening and <see cref="Write(IDeviceBuffer, ReadOnlySpan{float})"/>);
+    /// into an F32 buffer F16 and BF16 widen exactly. Nothing outside the range changes; the host memory used is the
+    /// backend's own bounded staging.</summary>
+    void WriteStored(IDeviceBuffer dst, long offset, ReadOnlySpan<byte> src, StoredType type);
 
     /// <summary>Copies the first dst.Length values of an F32 or Bf16 buffer to the host (bf16 widened exactly), waiting
     /// for pending work.</summary>

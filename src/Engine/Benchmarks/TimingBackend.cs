@@ -37,6 +37,7 @@ public sealed class TimingBackend : IBackend
     public IDeviceBuffer UploadWeight(ReadOnlySpan<float> data) => _inner.UploadWeight(data);
     public void Write(IDeviceBuffer dst, ReadOnlySpan<int> data) => _inner.Write(dst, data);
     public void Write(IDeviceBuffer dst, ReadOnlySpan<float> data) => _inner.Write(dst, data);
+    public void WriteStored(IDeviceBuffer dst, long offset, ReadOnlySpan<byte> src, StoredType type) => _inner.WriteStored(dst, offset, src, type);
     public void Download(IDeviceBuffer src, Span<float> dst) => _inner.Download(src, dst);
     public void Synchronize() => _inner.Synchronize();
 

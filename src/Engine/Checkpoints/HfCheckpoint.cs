@@ -28,6 +28,21 @@ public static class HfCheckpoint
     /// <summary>Loads the weights of <paramref name="cfg"/> from an open checkpoint; <paramref name="source"/> names it.</summary>
     public static ModelWeights Load(ITensorSource ck, ModelConfig cfg, string source)
     {
+        var (expected, stored, hasHead, headName) = Resolve(ck, cfg, source);
+        var configPath = Path.Combine(source, HfConfig.FileName);
+        string canonicalHead = TensorTable.Of(cfg.Architecture).Head.Name, wteName = TensorTable.For(cfg, false)[0].Name;
+        return LoadResolved(ck, cfg, source, expected, stored, headName, configPath, canonicalHead, wteName);
+    }
+
+    /// <summary>
+    /// Checks an open checkpoint against <paramref name="cfg"/> from its headers only (no tensor data is read): every
+    /// expected tensor present once (bare or prefixed), nothing unexpected but buffers, each shape as the config says and
+    /// a float dtype. Returns the expected tensors (with the head when one is stored), the stored name of each, whether
+    /// a head is stored and under which name. Every problem is one <see cref="UserError"/>.
+    /// </summary>
+    public static (IReadOnlyList<TensorSpec> Expected, Dictionary<string, string> Stored, bool HasHead, string HeadName) Resolve(
+        ITensorSource ck, ModelConfig cfg, string source)
+    {
         ArgumentNullException.ThrowIfNull(ck);
         ArgumentNullException.ThrowIfNull(cfg);
         var arch = cfg.Architecture;
@@ -87,6 +102,12 @@ public static class HfCheckpoint
             if (info.DType is not (SafeTensorsDType.F32 or SafeTensorsDType.F16 or SafeTensorsDType.BF16))
                 throw UserError.InFile(info.File, $"tensor '{info.Name}' has dtype {info.DType}; only F32, F16 and BF16 weights are supported");
         }
+        return (expected, stored, hasHead, headName);
+    }
+
+    private static ModelWeights LoadResolved(ITensorSource ck, ModelConfig cfg, string source, IReadOnlyList<TensorSpec> expected,
+        Dictionary<string, string> stored, string headName, string configPath, string canonicalHead, string wteName)
+    {
 
         // The content hash covers every weight as stored (widened to float32) with its canonical name, so the same
         // weights hash the same whatever the container, dtype widening aside, prefix or tensor order (ModelWeights.ContentHash).

@@ -272,6 +272,23 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         return new ReadOnlySpan<byte>(_file.Base + _dataStart + t.Begin, (int)t.ByteLength);
     }
 
+    /// <summary>
+    /// Drops this process's mapping of a tensor's pages once its bytes have been used (Linux: madvise MADV_DONTNEED
+    /// on the whole pages inside the tensor; elsewhere nothing). The file's pages stay in the page cache and a later
+    /// read maps them again, so nothing changes but the resident set: a streamed load holds about one tensor of the
+    /// file at a time instead of every page it has read.
+    /// </summary>
+    public void ReleasePages(SafeTensorInfo t)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(t);
+        if (!OperatingSystem.IsLinux()) return;
+        long page = Environment.SystemPageSize;
+        nint start = (nint)(_base + _dataStart + t.Begin), end = (nint)(_base + _dataStart + t.End);
+        nint first = (nint)(((long)start + page - 1) / page * page), last = (nint)((long)end / page * page);
+        if (last > first) _ = NativeMemory.Madvise(first, (nuint)(last - first), NativeMemory.DontNeed);
+    }
+
     /// <summary>An F32 tensor as floats without copying, when its bytes are 4-byte aligned in memory; false otherwise
     /// (another dtype, or misaligned).</summary>
     public bool TryGetFloatSpan(string name, out ReadOnlySpan<float> data)
@@ -350,4 +367,13 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         _disposed = true;
         _file.Dispose();
     }
+}
+
+/// <summary>libc's madvise, for <see cref="SafeTensorsFile.ReleasePages"/>.</summary>
+internal static partial class NativeMemory
+{
+    public const int DontNeed = 4; // MADV_DONTNEED
+
+    [LibraryImport("libc", EntryPoint = "madvise")]
+    public static partial int Madvise(nint addr, nuint length, int advice);
 }

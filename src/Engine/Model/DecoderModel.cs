@@ -32,6 +32,46 @@ public sealed partial class DecoderModel : IDisposable
         Source = weights.Source;
     }
 
+    /// <summary>A model whose weights are streamed from an open checkpoint into the device buffers tensor by tensor, in
+    /// their stored precision (bf16 stays bf16): on a GPU backend the host holds the mapped shard pages and a bounded
+    /// staging array, never the model in float32. The device holds the same bits as the <see cref="ModelWeights"/>
+    /// path.</summary>
+    public DecoderModel(IBackend backend, Checkpoints.CheckpointTensors checkpoint, int headRowMultiple = DefaultHeadRowMultiple)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        _backend = backend;
+        Config = checkpoint.Config;
+        _w = new DeviceWeights(backend, checkpoint, headRowMultiple);
+        Source = checkpoint.Source;
+    }
+
+    /// <summary>
+    /// The model of the checkpoint folder <paramref name="dir"/> on <paramref name="backend"/>. On the CPU the weights
+    /// are float32 host arrays whatever is stored (<see cref="Checkpoints.HfCheckpoint.Load(string)"/>); on any other
+    /// backend they are streamed from the mapped files (<see cref="Checkpoints.CheckpointTensors"/>) in their stored or
+    /// the target precision. <paramref name="beforeUpload"/> sees the config and whether the head is untied once the
+    /// headers are checked and before anything is allocated (a memory check that throws stops there).
+    /// </summary>
+    public static DecoderModel Open(IBackend backend, string dir, Action<ModelConfig, bool>? beforeUpload = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (backend.Name == "cpu")
+        {
+            var w = Checkpoints.HfCheckpoint.Load(dir);
+            beforeUpload?.Invoke(w.Config, w.LmHead is not null);
+            return new DecoderModel(backend, w);
+        }
+        using var ck = Checkpoints.CheckpointTensors.Open(dir);
+        beforeUpload?.Invoke(ck.Config, ck.Untied);
+        return new DecoderModel(backend, ck);
+    }
+
+    /// <summary>Device bytes of the weights of <paramref name="cfg"/> in <paramref name="p"/> (matrices and product
+    /// biases in bf16 in bf16 mode, the head on its padded vocabulary), as a model would allocate them.</summary>
+    public static long WeightBytes(ModelConfig cfg, bool untiedHead, Precision p, int headRowMultiple = DefaultHeadRowMultiple) =>
+        DeviceWeights.Bytes(cfg, untiedHead, p, headRowMultiple);
+
     public ModelConfig Config { get; }
 
     public IBackend Backend => _backend;

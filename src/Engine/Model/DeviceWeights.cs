@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Checkpoints;
 
 namespace LearningCurves.Engine.Model;
 
@@ -20,57 +22,213 @@ internal sealed class DeviceWeights : IDisposable
     private readonly List<IDeviceBuffer> _all = new();
     private readonly Dictionary<TensorKey, IDeviceBuffer> _byKey = new();
     private readonly bool _headIsWte;
+    private readonly IReadOnlyList<DeviceTensor> _plan;
 
     public DeviceWeights(IBackend be, ModelWeights w, int headRowMultiple = DefaultHeadRowMultiple)
+        : this(be, w.Config, w.LmHead is not null, headRowMultiple)
+    {
+        try
+        {
+            Load(w);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The weights of an open checkpoint, streamed tensor by tensor from its stored bytes
+    /// (<see cref="StreamIn"/>): the host never holds the model in float32.</summary>
+    public DeviceWeights(IBackend be, CheckpointTensors ck, int headRowMultiple = DefaultHeadRowMultiple)
+        : this(be, ck.Config, ck.Untied, headRowMultiple)
+    {
+        try
+        {
+            StreamIn(ck);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Allocates every buffer of <see cref="Plan"/> (zeroed; the head's padding rows stay zero).</summary>
+    private DeviceWeights(IBackend be, ModelConfig cfg, bool untied, int headRowMultiple)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(headRowMultiple, 1);
         _be = be;
-        Config = w.Config;
-        Untied = w.LmHead is not null;
-        // The bias of a product whose output feeds another product (qkv, the MLP's hidden layer) has that output's
-        // type: bf16 in bf16 mode (cuBLASLt's epilogues take the bias in the output's type).
-        var act = DTypes.GemmInput(be.Precision);
-        foreach (var s in w.Specs)
+        Config = cfg;
+        Untied = untied;
+        HeadRows = PaddedVocab(cfg.VocabSize, headRowMultiple);
+        _plan = Plan(cfg, untied, be.Precision, headRowMultiple);
+        try
         {
-            if (s.Role == TensorRole.Head) continue; // below, padded
-            if (FusedPart(s.Role)) continue;         // below, fused
-            var values = w[s];
-            IDeviceBuffer d = s.Use switch
+            foreach (var t in _plan)
             {
-                TensorUse.Matrix => be.UploadWeight(values),
-                TensorUse.ProductBias => be.Allocate(values.Length, act),
-                _ => be.Upload(values),
-            };
-            _all.Add(d);
-            if (s.Use == TensorUse.ProductBias) be.Write(d, values);
-            _byKey.Add(s.Key, d);
+                var d = Own(be.Allocate(t.Length, t.Type));
+                if (t.IsHead) Head = d;
+                else _byKey.Add(t.Key, d);
+            }
+            _headIsWte = Head is null; // tied fp32 on an aligned vocabulary: wte itself
+            Head ??= this[TensorRole.Wte];
+            if (Config.Architecture == Architecture.Olmo)
+            {
+                // OLMo's layer norm has no parameters: weight one, bias zero (exact: x * 1 + 0 = x).
+                Ones = Own(be.Upload(Enumerable.Repeat(1f, Config.Embd).ToArray()));
+                Zeros = Own(be.Upload(new float[Config.Embd]));
+            }
         }
-        foreach (var (key, use, parts) in Fusions(w))
+        catch
         {
-            var values = Fuse(w, key.Layer, parts);
-            var d = use == TensorUse.Matrix ? be.UploadWeight(values) : be.Allocate(values.Length, act);
-            if (use == TensorUse.ProductBias) be.Write(d, values);
-            _all.Add(d);
-            _byKey.Add(key, d);
-        }
-        if (Config.Architecture == Architecture.Olmo)
-        {
-            // OLMo's layer norm has no parameters: weight one, bias zero (exact: x * 1 + 0 = x).
-            Ones = Own(be.Upload(Enumerable.Repeat(1f, Config.Embd).ToArray()));
-            Zeros = Own(be.Upload(new float[Config.Embd]));
-        }
-        int v = Config.VocabSize, c = Config.Embd;
-        HeadRows = PaddedVocab(v, headRowMultiple);
-        _headIsWte = HeadRows == v && !Untied && be.Precision != Precision.Bf16; // tied fp32: wte itself
-        if (_headIsWte) Head = Wte;
-        else if (HeadRows == v) Head = Own(be.UploadWeight(w.Head));
-        else
-        {
-            var padded = new float[(long)HeadRows * c];
-            w.Head.AsSpan(0, v * c).CopyTo(padded);
-            Head = Own(be.UploadWeight(padded));
+            Dispose();
+            throw;
         }
         Blocks = Enumerable.Range(0, Config.Layers).Select(l => new Block(this, l)).ToArray();
+    }
+
+    /// <summary>One device buffer of a model: its key (the head: <see cref="TensorRole.Head"/>), elements, type, and
+    /// the stored tensors it is made of, side by side in each row (q | k | v, gate | up) or alone.</summary>
+    public sealed record DeviceTensor(TensorKey Key, long Length, DType Type, TensorSpec[] Parts, bool IsHead);
+
+    /// <summary>
+    /// The device buffers of a model of <paramref name="cfg"/> in <paramref name="p"/>, each as its
+    /// <see cref="TensorUse"/> says: matrices in the products' input type (bf16 in bf16 mode), product biases in the
+    /// type of the product's output (the same), the rest F32; the LLaMA family's q | k | v and gate | up fused; the
+    /// head its own copy on the padded vocabulary unless it is wte itself (tied, fp32 or tf32, no padding). The weights'
+    /// device bytes are the sum of these (<see cref="Bytes"/>).
+    /// </summary>
+    public static IReadOnlyList<DeviceTensor> Plan(ModelConfig cfg, bool untied, Precision p, int headRowMultiple = DefaultHeadRowMultiple)
+    {
+        ArgumentNullException.ThrowIfNull(cfg);
+        var act = DTypes.GemmInput(p);
+        var specs = TensorTable.For(cfg, untied);
+        var byKey = specs.ToDictionary(s => s.Key);
+        var plan = new List<DeviceTensor>();
+        DType TypeOf(TensorUse u) => u == TensorUse.Vector ? DType.F32 : act;
+        foreach (var s in specs)
+        {
+            if (s.Role == TensorRole.Head || FusedPart(s.Role)) continue;
+            plan.Add(new DeviceTensor(s.Key, s.ElementCount, TypeOf(s.Use), [s], false));
+        }
+        if (cfg.IsLlamaFamily)
+        {
+            for (int l = 0; l < cfg.Layers; l++)
+            {
+                foreach (var (key, use, roles) in FusionsOf(cfg, l))
+                {
+                    var parts = roles.Select(r => byKey[new TensorKey(r, l)]).ToArray();
+                    plan.Add(new DeviceTensor(key, parts.Sum(x => x.ElementCount), TypeOf(use), parts, false));
+                }
+            }
+        }
+        int headRows = PaddedVocab(cfg.VocabSize, headRowMultiple);
+        bool headIsWte = headRows == cfg.VocabSize && !untied && p != Precision.Bf16;
+        if (!headIsWte)
+        {
+            var source = untied ? byKey[new TensorKey(TensorRole.Head, -1)] : byKey[new TensorKey(TensorRole.Wte, -1)];
+            plan.Add(new DeviceTensor(new TensorKey(TensorRole.Head, -1), (long)headRows * cfg.Embd, act, [source], true));
+        }
+        return plan;
+    }
+
+    /// <summary>Device bytes of the weights of <paramref name="cfg"/> in <paramref name="p"/> (<see cref="Plan"/>;
+    /// OLMo's ones and zeros included).</summary>
+    public static long Bytes(ModelConfig cfg, bool untied, Precision p, int headRowMultiple = DefaultHeadRowMultiple) =>
+        Plan(cfg, untied, p, headRowMultiple).Sum(t => t.Length * t.Type.Size())
+        + (cfg.Architecture == Architecture.Olmo ? 2L * cfg.Embd * 4 : 0);
+
+    /// <summary>Stored elements gathered per <see cref="IBackend.WriteStored"/> call while streaming: the host's staging
+    /// (4 M elements: 8 MB of bf16, 16 MB of fp32).</summary>
+    public const int StreamElements = 1 << 22;
+
+    /// <summary>
+    /// Writes every buffer from the checkpoint's stored bytes, a block of engine-layout rows at a time: each block is
+    /// gathered in the stored type (bf16 stays bf16; transposes, NeoX's qkv regrouping and the LLaMA fusions done by
+    /// the gather) into one bounded staging array and handed to <see cref="IBackend.WriteStored"/>, which converts it to
+    /// the buffer's type as <see cref="IBackend.Write(IDeviceBuffer, ReadOnlySpan{float})"/> would the widened values:
+    /// the same device bits as the float32 path.
+    /// </summary>
+    private void StreamIn(CheckpointTensors ck)
+    {
+        var stage = new byte[StreamElements * 4L];
+        foreach (var t in _plan)
+        {
+            var d = t.IsHead ? Head : _byKey[t.Key];
+            var types = t.Parts.Select(s => CheckpointTensors.TypeOf(ck.Meta(s).DType)).Distinct().ToList();
+            bool asF32 = types.Count > 1; // parts stored in different types: gathered as float32
+            var parts = t.Parts.Select(s => (Spec: s, Bytes: ck.Stored(s, asF32))).ToList();
+            var type = parts[0].Bytes.Type;
+            int es = type.Size();
+            var layouts = t.Parts.Select(s => EngineLayout(s, Config)).ToList();
+            int rows = layouts[0].Rows, width = layouts.Sum(x => x.Width);
+            if (layouts.Any(x => x.Rows != rows)) throw new InvalidOperationException($"the parts of {t.Key.Role} differ in rows");
+            int block = Math.Clamp(StreamElements / Math.Max(width, 1), 1, Math.Max(rows, 1));
+            for (int r0 = 0; r0 < rows; r0 += block)
+            {
+                int m = Math.Min(block, rows - r0);
+                var dst = stage.AsSpan(0, m * width * es);
+                int off = 0;
+                for (int p = 0; p < parts.Count; p++)
+                {
+                    var src = parts[p].Bytes.Bytes.Span;
+                    if (es == 2) Gather(MemoryMarshal.Cast<byte, ushort>(src), MemoryMarshal.Cast<byte, ushort>(dst), layouts[p], r0, m, width, off);
+                    else Gather(MemoryMarshal.Cast<byte, uint>(src), MemoryMarshal.Cast<byte, uint>(dst), layouts[p], r0, m, width, off);
+                    off += layouts[p].Width;
+                }
+                _be.WriteStored(d, (long)r0 * width, dst, type);
+            }
+            // The device buffer has its copy (WriteStored staged every chunk): the mapped pages can go.
+            foreach (var part in t.Parts) ck.Release(part);
+        }
+    }
+
+    /// <summary>How a stored tensor's elements sit in the engine's layout (rows x width): Direct (the same row-major
+    /// order), or by columns: engine (r, j) = stored[Map(j) * Rows + r] (a transpose, Map the identity; NeoX's fused
+    /// qkv, Map regrouping per-head q | k | v to q | k | v of all heads).</summary>
+    private sealed record Layout(int Rows, int Width, bool Direct, int[]? Map);
+
+    private static Layout EngineLayout(TensorSpec s, ModelConfig cfg)
+    {
+        int c = cfg.Embd;
+        int[] QkvMap()
+        {
+            int hs = cfg.HeadSize;
+            var map = new int[3 * c];
+            for (int e = 0; e < map.Length; e++)
+            {
+                int j = e / c, h = e % c / hs, dd = e % hs;
+                map[e] = (h * 3 + j) * hs + dd;
+            }
+            return map;
+        }
+        return s.Transform switch
+        {
+            TensorTransform.None => s.Shape.Length == 1 ? new Layout(1, (int)s.Shape[0], true, null) : new Layout((int)s.Shape[0], (int)s.Shape[1], true, null),
+            TensorTransform.Transpose => new Layout((int)s.Shape[1], (int)s.Shape[0], false, null),
+            TensorTransform.FusedQkvWeight => new Layout(c, 3 * c, false, QkvMap()),
+            TensorTransform.FusedQkvBias => new Layout(1, 3 * c, false, QkvMap()),
+            _ => throw new ArgumentOutOfRangeException(nameof(s), s.Transform, "unknown tensor transform"),
+        };
+    }
+
+    /// <summary>Engine rows [r0, r0 + m) of one part into columns [off, off + width of the part) of the staged block
+    /// (rows of <paramref name="stride"/> elements).</summary>
+    private static void Gather<T>(ReadOnlySpan<T> src, Span<T> dst, Layout l, int r0, int m, int stride, int off)
+        where T : unmanaged
+    {
+        int w = l.Width;
+        if (l.Direct)
+        {
+            for (int r = 0; r < m; r++) src.Slice((r0 + r) * w, w).CopyTo(dst.Slice(r * stride + off, w));
+            return;
+        }
+        for (int j = 0; j < w; j++)
+        {
+            var column = src.Slice((l.Map is null ? j : l.Map[j]) * l.Rows + r0, m);
+            for (int r = 0; r < m; r++) dst[r * stride + off + j] = column[r];
+        }
     }
 
     /// <summary>(C) ones and zeros, the weight and bias of OLMo's non-parametric layer norm; null otherwise.</summary>
@@ -82,18 +240,14 @@ internal sealed class DeviceWeights : IDisposable
     private static bool FusedPart(TensorRole r) => r is TensorRole.QW or TensorRole.KW or TensorRole.VW or TensorRole.QB
         or TensorRole.KB or TensorRole.VB or TensorRole.GateW or TensorRole.UpW or TensorRole.GateB or TensorRole.UpB;
 
-    /// <summary>The LLaMA family's fused products, per layer: q | k | v into AttnW (C, (NH + 2 NKV) HD) and its bias,
-    /// gate | up into FcW (C, 2I) and its bias (the layout <see cref="IBackend.SwiGluFused"/> reads).</summary>
-    private static IEnumerable<(TensorKey Key, TensorUse Use, TensorRole[] Parts)> Fusions(ModelWeights w)
+    /// <summary>The LLaMA family's fused products of layer <paramref name="l"/>: q | k | v into AttnW (C, (NH + 2 NKV) HD)
+    /// and its bias, gate | up into FcW (C, 2I) and its bias (the layout <see cref="IBackend.SwiGluFused"/> reads).</summary>
+    private static IEnumerable<(TensorKey Key, TensorUse Use, TensorRole[] Parts)> FusionsOf(ModelConfig cfg, int l)
     {
-        if (!w.Config.IsLlamaFamily) yield break;
-        for (int l = 0; l < w.Config.Layers; l++)
-        {
-            yield return (new TensorKey(TensorRole.AttnW, l), TensorUse.Matrix, [TensorRole.QW, TensorRole.KW, TensorRole.VW]);
-            yield return (new TensorKey(TensorRole.FcW, l), TensorUse.Matrix, [TensorRole.GateW, TensorRole.UpW]);
-            if (w.Config.AttentionBias) yield return (new TensorKey(TensorRole.AttnB, l), TensorUse.ProductBias, [TensorRole.QB, TensorRole.KB, TensorRole.VB]);
-            if (w.Config.MlpBias) yield return (new TensorKey(TensorRole.FcB, l), TensorUse.ProductBias, [TensorRole.GateB, TensorRole.UpB]);
-        }
+        yield return (new TensorKey(TensorRole.AttnW, l), TensorUse.Matrix, [TensorRole.QW, TensorRole.KW, TensorRole.VW]);
+        yield return (new TensorKey(TensorRole.FcW, l), TensorUse.Matrix, [TensorRole.GateW, TensorRole.UpW]);
+        if (cfg.AttentionBias) yield return (new TensorKey(TensorRole.AttnB, l), TensorUse.ProductBias, [TensorRole.QB, TensorRole.KB, TensorRole.VB]);
+        if (cfg.MlpBias) yield return (new TensorKey(TensorRole.FcB, l), TensorUse.ProductBias, [TensorRole.GateB, TensorRole.UpB]);
     }
 
     /// <summary>The engine-layout tensors of <paramref name="parts"/> side by side: each row of the result is the
@@ -140,7 +294,7 @@ internal sealed class DeviceWeights : IDisposable
     public IDeviceBuffer? Wpe => _byKey.GetValueOrDefault(new TensorKey(TensorRole.Wpe, -1));
 
     /// <summary>(HeadRows, C): the head, rows V.. zero.</summary>
-    public IDeviceBuffer Head { get; }
+    public IDeviceBuffer Head { get; } = null!;
 
     /// <summary>Rows of <see cref="Head"/>: the vocabulary rounded up to the row multiple.</summary>
     public int HeadRows { get; }
@@ -170,13 +324,12 @@ internal sealed class DeviceWeights : IDisposable
                 + $"{(w.LmHead is null ? "tied" : "untied")} head) differs from the model's ({Config.ModelType}, {Config.Layers} layers, "
                 + $"n_embd {Config.Embd}, vocab {Config.VocabSize}, {(Untied ? "untied" : "tied")} head)");
         }
-        foreach (var s in w.Specs)
+        foreach (var t in _plan)
         {
-            if (s.Role == TensorRole.Head || FusedPart(s.Role)) continue;
-            _be.Write(_byKey[s.Key], w[s]);
+            if (t.IsHead) _be.Write(Head, w.Head.AsSpan(0, Config.VocabSize * Config.Embd)); // the padding stays zero
+            else if (t.Parts.Length == 1) _be.Write(_byKey[t.Key], w[t.Parts[0]]);
+            else _be.Write(_byKey[t.Key], Fuse(w, t.Key.Layer, t.Parts.Select(x => x.Role).ToArray()));
         }
-        foreach (var (key, _, parts) in Fusions(w)) _be.Write(_byKey[key], Fuse(w, key.Layer, parts));
-        if (!_headIsWte) _be.Write(Head, w.Head.AsSpan(0, Config.VocabSize * Config.Embd)); // the padding stays zero
     }
 
     /// <summary>Whether <paramref name="w"/> has this config (every hyper-parameter: the forward pass reads them) and

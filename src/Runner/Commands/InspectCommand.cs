@@ -1,5 +1,8 @@
 using System.Globalization;
+using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Checkpoints;
+using LearningCurves.Engine.Model;
+using LearningCurves.Kernels;
 using LearningCurves.Runner.Cli;
 using LearningCurves.Formats.Tokenization;
 
@@ -25,8 +28,10 @@ public sealed class InspectCommand : ICommand
 
         var cfg = HfConfig.LoadFromFolder(dir);
         using var ck = TensorSources.Open(dir);
-        // Full load: checks every name, shape and dtype against the config, so a folder that inspects clean also scores.
-        var weights = HfCheckpoint.Load(ck, cfg, dir);
+        // Headers only: every name, shape and dtype checked against the config (so a folder that inspects clean also
+        // scores), no tensor data read: a 7B checkpoint inspects in the time of its headers.
+        var (_, _, hasHead, _) = HfCheckpoint.Resolve(ck, cfg, dir);
+        bool untied = hasHead && !cfg.TieWordEmbeddings;
         var o = Console.Out;
         var inv = CultureInfo.InvariantCulture;
 
@@ -51,11 +56,11 @@ public sealed class InspectCommand : ICommand
         o.WriteLine($"  scale_attn_weights              {Lower(cfg.ScaleAttnWeights)}");
         o.WriteLine($"  scale_attn_by_inverse_layer_idx {Lower(cfg.ScaleAttnByInverseLayerIdx)}");
         o.WriteLine($"  tie_word_embeddings             {Lower(cfg.TieWordEmbeddings)}");
-        o.WriteLine($"  head                            {(weights.LmHead is null ? "tied to the token embedding" : LearningCurves.Engine.Model.TensorTable.HeadName(cfg.Architecture))}");
+        o.WriteLine($"  head                            {(!untied ? "tied to the token embedding" : LearningCurves.Engine.Model.TensorTable.HeadName(cfg.Architecture))}");
 
         bool IsBuffer(string n) => LearningCurves.Engine.Model.TensorTable.IsBuffer(cfg.Architecture, n);
         long stored = tensors.Where(t => !IsBuffer(t.Name)).Sum(t => t.ElementCount);
-        o.WriteLine($"parameters: {stored.ToString("N0", inv)} stored ({cfg.ParameterCount(weights.LmHead is not null).ToString("N0", inv)} from the config)");
+        o.WriteLine($"parameters: {stored.ToString("N0", inv)} stored ({cfg.ParameterCount(untied).ToString("N0", inv)} from the config)");
         var byType = tensors.GroupBy(t => t.DType)
             .Select(g => $"{g.Key} x{g.Count()} ({g.Sum(t => t.ElementCount * SafeTensorsFile.DTypeSize(t.DType)).ToString("N0", inv)} bytes)");
         o.WriteLine($"dtypes: {string.Join(", ", byType)}");
@@ -64,6 +69,8 @@ public sealed class InspectCommand : ICommand
             : TextTokenizer.SentencePieceModelIn(dir) is string sp ? $"{Path.GetFileName(sp)} (SentencePiece)"
             : "none in the folder (built-in GPT-2 for --text)";
         o.WriteLine($"tokenizer: {tok}");
+
+        o.WriteLine(MemoryPlan(cfg, untied, tensors.Select(t => t.File).Distinct(StringComparer.Ordinal).Max(f => new FileInfo(f).Length)));
 
         int nameWidth = Math.Max(4, tensors.Max(t => t.Name.Length));
         bool sharded = files.Count > 1;
@@ -76,6 +83,31 @@ public sealed class InspectCommand : ICommand
         }
         return 0;
     }
+
+    /// <summary>Card sizes the memory plan reports a batch for (GiB): 24 (L4, A10, RTX 4090), 40 and 80 (A100, H100).</summary>
+    private static readonly int[] CardGiB = [24, 40, 80];
+
+    /// <summary>What the model needs on a GPU in each precision, counted from the model's own buffer plan: the weights'
+    /// device bytes, the activations of one sequence of n_positions tokens (at most 2048), and the largest batch on
+    /// cards of <see cref="CardGiB"/> (none: the weights do not fit); then how loading goes on the host.</summary>
+    private static string MemoryPlan(ModelConfig cfg, bool untied, long largestFile)
+    {
+        int t = Math.Min(cfg.MaxPositions, 2048);
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine($"memory plan (GPU; activations per sequence of {t} tokens; batch that fits a card of {string.Join(" / ", CardGiB)} GiB):");
+        foreach (var p in new[] { Precision.Fp32, Precision.Bf16 })
+        {
+            long w = BatchSizing.WeightBytes(cfg, p, untied);
+            long per = BatchSizing.BytesPerSequence(cfg, t, p);
+            var fits = CardGiB.Select(g => BatchSizing.FitOrZero(((long)g << 30) - w, cfg, t, p))
+                .Select(b => b == 0 ? "none" : b.ToString(CultureInfo.InvariantCulture));
+            sb.AppendLine($"  {(p == Precision.Fp32 ? "fp32/tf32" : "bf16"),-9}  weights {Gib(w)}, per sequence {Gib(per)}, batch {string.Join(" / ", fits)}");
+        }
+        sb.Append($"  loading on a GPU streams tensor by tensor from the mapped files (largest {Gib(largestFile)}); on the CPU the weights are float32 in host memory ({Gib(cfg.ParameterCount(untied) * 4)})");
+        return sb.ToString();
+    }
+
+    private static string Gib(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F2} GiB" : $"{bytes / (double)(1L << 20):F2} MiB";
 
     private static string Lower(bool b) => b ? "true" : "false";
 }

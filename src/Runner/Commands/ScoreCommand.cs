@@ -55,8 +55,7 @@ public sealed class ScoreCommand : ICommand
         if (idsPath is not null && hasSeqLen) throw new UserError("score: --seq-len applies to --text only");
         if (idsPath is not null && hasBos) throw new UserError("score: --bos applies to --text only");
 
-        var weights = HfCheckpoint.Load(modelDir);
-        var cfg = weights.Config;
+        var cfg = HfConfig.LoadFromFolder(modelDir);
         List<int[]> sequences;
         string bosNote = "";
         if (idsPath is not null)
@@ -72,8 +71,10 @@ public sealed class ScoreCommand : ICommand
         }
 
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
-        using var model = new DecoderModel(backend, weights);
-        int batch = BatchSizing.Choose(backend, cfg, sequences.Count == 0 ? 1 : sequences.Max(s => s.Length), requested, cpuDefault: 32);
+        int longest = sequences.Count == 0 ? 1 : sequences.Max(s => s.Length);
+        // On a GPU the weights stream from the mapped files; the memory check runs before anything is uploaded.
+        using var model = DecoderModel.Open(backend, modelDir, (c, untied) => BatchSizing.CheckFits(backend, c, untied, longest, modelDir));
+        int batch = BatchSizing.Choose(backend, cfg, longest, requested, cpuDefault: 32);
         var sw = Stopwatch.StartNew();
         long rows = SurprisalCsv.Write(outPath, model, sequences, batch);
         double secs = sw.Elapsed.TotalSeconds;
@@ -87,13 +88,12 @@ public sealed class ScoreCommand : ICommand
         int? requested, int? seqLen, string bosChoice, int? bosId)
     {
         if (textPath is null || idsPath is not null) throw new UserError("score: --words needs --text FILE (words are read from the text)");
-        var weights = HfCheckpoint.Load(modelDir);
-        var cfg = weights.Config;
+        var cfg = HfConfig.LoadFromFolder(modelDir);
         var tokenizer = ScoreInput.TokenizerFor(modelDir, cfg);
         var (bos, why) = WordScoreFile.ChooseBos(tokenizer, cfg.VocabSize, bosChoice, bosId);
         int len = seqLen ?? cfg.MaxPositions;
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
-        using var model = new DecoderModel(backend, weights);
+        using var model = DecoderModel.Open(backend, modelDir, (c, untied) => BatchSizing.CheckFits(backend, c, untied, len, modelDir));
         int batch = BatchSizing.Choose(backend, cfg, len, requested, cpuDefault: 32);
         var sw = Stopwatch.StartNew();
         var (words, seqs) = WordScoreFile.Run(textPath, outPath, tokenizer, model, bos, len, batch);
