@@ -284,7 +284,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         ArgumentNullException.ThrowIfNull(t);
         if (!OperatingSystem.IsLinux()) return;
         long page = Environment.SystemPageSize;
-        nint start = (nint)(_base + _dataStart + t.Begin), end = (nint)(_base + _dataStart + t.End);
+        nint start = (nint)(_file.Base + _dataStart + t.Begin), end = (nint)(_file.Base + _dataStart + t.End);
         nint first = (nint)(((long)start + page - 1) / page * page), last = (nint)((long)end / page * page);
         if (last > first) _ = NativeMemory.Madvise(first, (nuint)(last - first), NativeMemory.DontNeed);
     }
