@@ -109,7 +109,7 @@ public static class HfConfig
             if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() == "gpt_neox")
                 return ParseNeoX(source, Get, Int, Bool, Num, Bad);
             if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() is "llama" or "olmo" or "olmo2" or "qwen2")
-                return ParseLlama(modelType.Value.GetString()!, source, Get, Int, Bool, Num, Bad);
+                return ParseLlama(modelType.Value.GetString()!, source, root, Get, Int, Bool, Num, Bad);
             if (modelType is not null && (modelType.Value.ValueKind != JsonValueKind.String || modelType.Value.GetString() != "gpt2"))
                 throw Bad("model_type", $"is {modelType.Value.GetRawText()}; only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\", \"olmo2\" and \"qwen2\" checkpoints are supported");
 
@@ -216,7 +216,7 @@ public static class HfConfig
     /// 32768, rms_norm_eps 1e-6), q/k/v biases always and no o_proj bias whatever attention_bias says (Qwen2Attention
     /// does not read it), and full attention only (<see cref="RefuseSlidingWindow"/>).
     /// </summary>
-    private static ModelConfig ParseLlama(string type, string source, Func<string, JsonElement?> get, Func<string, int, int> integer,
+    private static ModelConfig ParseLlama(string type, string source, JsonElement root, Func<string, JsonElement?> get, Func<string, int, int> integer,
         Func<string, bool, bool> boolean, Func<string, double, double> number, Func<string, string, UserError> bad)
     {
         var act = get("hidden_act");
@@ -277,7 +277,7 @@ public static class HfConfig
         if (cfg.KvHeads <= 0) throw bad("num_key_value_heads", $"must be positive (got {cfg.KvHeads})");
         if (get("head_dim") is not null && cfg.HeadDim <= 0) throw bad("head_dim", $"must be positive (got {cfg.HeadDim})");
         if (pct <= 0 || pct > 1) throw bad("partial_rotary_factor", $"must be in (0, 1] (got {pct})");
-        if (qwen2) RefuseSlidingWindow(cfg.Layers, get, integer, boolean, bad);
+        if (qwen2) RefuseSlidingWindow(cfg.Layers, root, get, integer, boolean, bad);
         cfg.Validate(source);
         if (cfg.RotaryDims % 2 != 0) throw bad("partial_rotary_factor", $"{pct} gives {cfg.RotaryDims} rotary dimensions of head size {cfg.HeadSize}; they must be even");
         return cfg;
@@ -288,15 +288,16 @@ public static class HfConfig
     /// <c>layer_types</c> (transformers 5; one "full_attention" or "sliding_attention" per layer) says it per layer when
     /// present, and every entry must be "full_attention"; without it, <c>sliding_window</c> counts only when
     /// <c>use_sliding_window</c> is true (it becomes None otherwise) and then applies to the layers from
-    /// <c>max_window_layers</c> (default 28) on.
+    /// <c>max_window_layers</c> (default 28) on; an absent <c>sliding_window</c> is the default 4096, a null one none.
     /// </summary>
-    private static void RefuseSlidingWindow(int layers, Func<string, JsonElement?> get, Func<string, int, int> integer,
+    private static void RefuseSlidingWindow(int layers, JsonElement root, Func<string, JsonElement?> get, Func<string, int, int> integer,
         Func<string, bool, bool> boolean, Func<string, string, UserError> bad)
     {
         bool use = boolean("use_sliding_window", false);
         var window = get("sliding_window");
         if (window is not null && (window.Value.ValueKind != JsonValueKind.Number || !window.Value.TryGetInt32(out _)))
             throw bad("sliding_window", $"must be an integer or null (got {window.Value.GetRawText()})");
+        string? windowText = window?.GetRawText() ?? (root.TryGetProperty("sliding_window", out _) ? null : "4096");
         int maxWindowLayers = integer("max_window_layers", 28);
         var types = get("layer_types");
         if (types is not null)
@@ -313,8 +314,8 @@ public static class HfConfig
             }
             return;
         }
-        if (use && window is not null && maxWindowLayers < layers)
-            throw bad("use_sliding_window", $"is true (sliding_window {window.Value.GetRawText()} on layers {Math.Max(maxWindowLayers, 0)}..{layers - 1}, from max_window_layers {maxWindowLayers}); only full attention is supported (sliding-window attention is not)");
+        if (use && windowText is not null && maxWindowLayers < layers)
+            throw bad("use_sliding_window", $"is true (sliding_window {windowText} on layers {Math.Max(maxWindowLayers, 0)}..{layers - 1}, from max_window_layers {maxWindowLayers}); only full attention is supported (sliding-window attention is not)");
     }
 
     /// <summary>config.json text in the layout transformers writes for GPT2LMHeadModel (or GPTNeoXForCausalLM).</summary>
