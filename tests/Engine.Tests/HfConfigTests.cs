@@ -105,6 +105,9 @@ public class HfConfigTests
         foreach (var c in new[] { q, d, t5, q with { HeadDim = 32, TieWordEmbeddings = false } })
             Assert.Equal(c, P(HfConfig.ToJson(c)));
         Assert.Contains("\"Qwen2ForCausalLM\"", HfConfig.ToJson(q), StringComparison.Ordinal);
+        // Options Qwen2 does not have are refused on a config built in code too (ToJson could not write them).
+        var e = Assert.Throws<UserError>(() => (q with { AttentionBias = true }).Validate("q"));
+        Assert.Equal("q: qwen2 has biases on q, k and v only (no attention_bias, mlp_bias or clip_qkv)", e.Message);
     }
 
     [Fact]

@@ -164,6 +164,8 @@ public sealed record ModelConfig
             Need(HeadSize % 2 == 0, $"head size {HeadSize} must be even (rotary turns pairs of dimensions)");
             Need(RotaryBase > 0 && double.IsFinite(RotaryBase), $"rope_theta must be positive (got {RotaryBase})");
             Need(ClipQkv >= 0 && double.IsFinite(ClipQkv), $"clip_qkv must be positive or null (got {ClipQkv})");
+            Need(Architecture != Architecture.Qwen2 || !(AttentionBias || MlpBias || ClipQkv > 0),
+                "qwen2 has biases on q, k and v only (no attention_bias, mlp_bias or clip_qkv)");
         }
         else Need(Embd % Heads == 0, $"n_embd ({Embd}) must be divisible by n_head ({Heads})");
         Need(Inner >= 0, $"n_inner must be positive or null (got {Inner})");
