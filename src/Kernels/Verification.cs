@@ -87,7 +87,7 @@ public static class Verification
     /// <summary>Random GPT-2 models covering the backend's code paths: odd widths, every sequence length remainder,
     /// head sizes above the fused attention kernel's limit, untied heads, inverse-layer scaling, a GPT-2-sized
     /// vocabulary split into several head chunks with a remainder, GPT-NeoX models (rotary, exact GELU, both residual
-    /// forms) and LLaMA-family models (GQA with biases; OLMo-2 multi-query with head_dim).</summary>
+    /// forms) and LLaMA-family models (GQA with biases; OLMo-2 multi-query with head_dim; Qwen2 GQA with q/k/v biases).</summary>
     public static IReadOnlyList<VerifyCase> RandomCases(int seed, bool quick)
     {
         var cases = new List<VerifyCase>();
@@ -135,6 +135,9 @@ public static class Verification
         cases.Add(new VerifyCase("random-llama-gqa-bias", ModelWeights.Random(llama, seed + 7, untiedHead: true), Seqs(llama, 80, 1, 37)));
         var olmo2 = llama with { Architecture = Architecture.Olmo2, Embd = 72, Heads = 5, KvHeads = 1, HeadDim = 16, AttentionBias = false, MlpBias = false };
         cases.Add(new VerifyCase("random-olmo2-mqa-headdim", ModelWeights.Random(olmo2, seed + 8, untiedHead: true), Seqs(olmo2, 65, 2)));
+        // Qwen2: LLaMA's blocks with q/k/v biases only (through the qkv product's bias epilogue), 9 query / 3 kv heads, tied.
+        var qwen2 = olmo2 with { Architecture = Architecture.Qwen2, Heads = 9, KvHeads = 3, HeadDim = 8, RotaryBase = 1000000, TieWordEmbeddings = true };
+        cases.Add(new VerifyCase("random-qwen2-gqa-tied", ModelWeights.Random(qwen2, seed + 9), Seqs(qwen2, 72, 5)));
         return cases;
     }
 

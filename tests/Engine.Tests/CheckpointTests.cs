@@ -181,11 +181,14 @@ public class CheckpointTests
         Assert.Equal(32 * 128, w.Blocks[4].FcW.Length);
     }
 
-    public static TheoryData<string> Architectures => new() { "gpt2", "gpt_neox" };
+    public static TheoryData<string> Architectures => new() { "gpt2", "gpt_neox", "qwen2" };
 
-    private static ModelConfig ConfigOf(string modelType) => modelType == "gpt_neox"
-        ? Tiny with { Architecture = Architecture.GptNeoX, RotaryPct = 0.5, Gelu = GeluKind.Erf, ParallelResidual = true, TieWordEmbeddings = false }
-        : Tiny with { TieWordEmbeddings = false };
+    private static ModelConfig ConfigOf(string modelType) => modelType switch
+    {
+        "gpt_neox" => Tiny with { Architecture = Architecture.GptNeoX, RotaryPct = 0.5, Gelu = GeluKind.Erf, ParallelResidual = true, TieWordEmbeddings = false },
+        "qwen2" => Tiny with { Architecture = Architecture.Qwen2, Heads = 4, KvHeads = 2, TieWordEmbeddings = false },
+        _ => Tiny with { TieWordEmbeddings = false },
+    };
 
     [Theory]
     [MemberData(nameof(Architectures))]
@@ -238,10 +241,33 @@ public class CheckpointTests
         Assert.Throws<ArgumentException>(() => new ModelWeights(cfg, extra));
     }
 
+    /// <summary>Qwen2's q/k/v biases are part of the model whatever attention_bias says (Qwen2Config has none), and an
+    /// o_proj bias, which Qwen2 never has, is an unexpected tensor.</summary>
+    [Fact]
+    public void Qwen2_has_q_k_v_biases_and_no_o_proj_bias()
+    {
+        var cfg = ConfigOf("qwen2");
+        var names = TensorTable.For(cfg, untiedHead: true).Select(s => s.Name).ToHashSet();
+        foreach (var n in new[] { "q_proj", "k_proj", "v_proj" }) Assert.Contains($"layers.1.self_attn.{n}.bias", names);
+        Assert.DoesNotContain("layers.1.self_attn.o_proj.bias", names);
+        Assert.DoesNotContain(names, n => n.StartsWith("layers.0.mlp.", StringComparison.Ordinal) && n.EndsWith(".bias", StringComparison.Ordinal));
+        Assert.Equal(names, TensorTable.For(cfg with { Architecture = Architecture.Llama, AttentionBias = true }, untiedHead: true)
+            .Select(s => s.Name).Where(n => !n.EndsWith("o_proj.bias", StringComparison.Ordinal)).ToHashSet());
+
+        var w = ModelWeights.Random(cfg, 6, untiedHead: true);
+        var dir = TestPaths.TempDir();
+        HfCheckpoint.Save(dir, w);
+        SameWeights(w, HfCheckpoint.Load(dir));
+        Rewrite(dir, n => n, ("model.layers.0.self_attn.o_proj.bias", new float[cfg.Embd], [cfg.Embd]));
+        var e = LoadFails(dir);
+        Assert.Contains("unexpected tensors", e.Message, StringComparison.Ordinal);
+        Assert.Contains("model.layers.0.self_attn.o_proj.bias", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Each_architecture_table_names_every_role_once_per_layer()
     {
-        foreach (var table in new[] { TensorTable.Gpt2, TensorTable.GptNeoX })
+        foreach (var table in new[] { TensorTable.Gpt2, TensorTable.GptNeoX, TensorTable.Llama, TensorTable.Olmo, TensorTable.Olmo2, TensorTable.Qwen2 })
         {
             var roles = table.Layer.Select(e => e.Role).ToList();
             Assert.Equal(roles.Distinct().Count(), roles.Count);

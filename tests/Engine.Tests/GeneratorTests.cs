@@ -47,6 +47,8 @@ public class GeneratorTests
         { Architecture.Olmo, 24, 4, 4, 0, true, 7 },    // clip_qkv
         { Architecture.Olmo2, 32, 4, 2, 0, false, 3 },
         { Architecture.Olmo2, 20, 5, 1, 6, true, 24 },  // the prompt fills n_positions: prefill only
+        { Architecture.Qwen2, 36, 9, 3, 0, false, 2 },  // q/k/v biases whatever the flag says
+        { Architecture.Qwen2, 24, 3, 1, 8, false, 9 },
     };
 
     /// <summary>The LLaMA family decodes with a cache of the kv heads only; cached logits equal a full rescore.</summary>

@@ -67,12 +67,73 @@ public class HfConfigTests
             Assert.Equal(c, P(HfConfig.ToJson(c)));
     }
 
+    /// <summary>Qwen2 as Qwen2Config reads it: its defaults, q/k/v biases whatever attention_bias says, and sliding-window
+    /// attention accepted only where it is off.</summary>
+    [Fact]
+    public void Qwen2_configs_read_with_qwen2_defaults_and_sliding_window_off()
+    {
+        // Qwen2.5-0.5B's config.json as published (transformers 4): sliding_window and max_window_layers set, but
+        // use_sliding_window false, so no layer slides.
+        var q = P("""
+            {"architectures":["Qwen2ForCausalLM"],"attention_dropout":0.0,"bos_token_id":151643,"eos_token_id":151643,
+             "hidden_act":"silu","hidden_size":896,"initializer_range":0.02,"intermediate_size":4864,
+             "max_position_embeddings":32768,"max_window_layers":24,"model_type":"qwen2","num_attention_heads":14,
+             "num_hidden_layers":24,"num_key_value_heads":2,"rms_norm_eps":1e-06,"rope_theta":1000000.0,
+             "sliding_window":32768,"tie_word_embeddings":true,"torch_dtype":"bfloat16","transformers_version":"4.43.1",
+             "use_cache":true,"use_sliding_window":false,"vocab_size":151936}
+            """);
+        Assert.Equal((Architecture.Qwen2, 14, 2, 64, 64, 1000000.0, 1e-6f), (q.Architecture, q.Heads, q.KvHeadCount, q.HeadSize, q.RotaryDims, q.RotaryBase, q.LayerNormEpsilon));
+        Assert.Equal((true, false, true, false, "qwen2"), (q.QkvBias, q.AttentionBias, q.TieWordEmbeddings, q.MlpBias, q.ModelType));
+        Assert.Equal(494_032_768, q.ParameterCount(untiedHead: false)); // Qwen2.5-0.5B's published count: q/k/v biases, no o_proj bias
+        // Qwen2Config's defaults; attention_bias is not a Qwen2 key and changes nothing.
+        var d = P("""{"model_type":"qwen2","attention_bias":true}""");
+        Assert.Equal((151936, 32768, 4096, 22016, 32, 32, 32, 10000.0, 1e-6f, false), (d.VocabSize, d.MaxPositions, d.Embd, d.InnerSize, d.Layers, d.Heads, d.KvHeadCount, d.RotaryBase, d.LayerNormEpsilon, d.TieWordEmbeddings));
+        Assert.Equal((false, true), (d.AttentionBias, d.QkvBias));
+        // transformers 5: rope_parameters, layer_types all full attention (which wins over use_sliding_window).
+        var t5 = P("""
+            {"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":2,"num_hidden_layers":2,
+             "rope_parameters":{"rope_type":"default","rope_theta":1000000.0},"use_sliding_window":true,"sliding_window":8,
+             "max_window_layers":0,"layer_types":["full_attention","full_attention"],"dtype":"bfloat16"}
+            """);
+        Assert.Equal((Architecture.Qwen2, 1000000.0, 16), (t5.Architecture, t5.RotaryBase, t5.HeadSize));
+        // rotary settings keyed by layer type: the full-attention layers' are read.
+        Assert.Equal(500000.0, P("""{"model_type":"qwen2","num_hidden_layers":1,"rope_parameters":{"full_attention":{"rope_type":"default","rope_theta":500000.0}}}""").RotaryBase);
+        // A sliding window that no layer uses: the window is on, but max_window_layers covers every layer; or it is null.
+        P("""{"model_type":"qwen2","num_hidden_layers":4,"use_sliding_window":true,"sliding_window":4096,"max_window_layers":4}""");
+        P("""{"model_type":"qwen2","num_hidden_layers":4,"use_sliding_window":true,"sliding_window":null,"max_window_layers":0}""");
+        // What ToJson writes reads back equal.
+        foreach (var c in new[] { q, d, t5, q with { HeadDim = 32, TieWordEmbeddings = false } })
+            Assert.Equal(c, P(HfConfig.ToJson(c)));
+        Assert.Contains("\"Qwen2ForCausalLM\"", HfConfig.ToJson(q), StringComparison.Ordinal);
+        // Options Qwen2 does not have are refused on a config built in code too (ToJson could not write them).
+        var e = Assert.Throws<UserError>(() => (q with { AttentionBias = true }).Validate("q"));
+        Assert.Equal("q: qwen2 has biases on q, k and v only (no attention_bias, mlp_bias or clip_qkv)", e.Message);
+    }
+
+    [Fact]
+    public void Qwen2_sliding_window_attention_is_refused_naming_the_field()
+    {
+        Refuses("""{"model_type":"qwen2","num_hidden_layers":32,"use_sliding_window":true,"sliding_window":4096,"max_window_layers":28}""",
+            "\"use_sliding_window\" is true (sliding_window 4096 on layers 28..31, from max_window_layers 28); only full attention is supported (sliding-window attention is not)");
+        // max_window_layers defaults to 28: a 32-layer model with the window on slides its last four layers.
+        Refuses("""{"model_type":"qwen2","use_sliding_window":true}""", "\"use_sliding_window\" is true (sliding_window 4096 on layers 28..31");
+        Refuses("""{"model_type":"qwen2","num_hidden_layers":3,"layer_types":["full_attention","sliding_attention","full_attention"]}""",
+            "\"layer_types\" gives layer 1 \"sliding_attention\"; only \"full_attention\" is supported (sliding-window attention is not)");
+        Refuses("""{"model_type":"qwen2","num_hidden_layers":3,"layer_types":["full_attention"]}""", "\"layer_types\" has 1 entries for 3 layers (num_hidden_layers)");
+        Refuses("""{"model_type":"qwen2","layer_types":"full_attention"}""", "\"layer_types\" must be a list of strings");
+        Refuses("""{"model_type":"qwen2","use_sliding_window":"no"}""", "\"use_sliding_window\" must be true or false");
+        Refuses("""{"model_type":"qwen2","sliding_window":1.5}""", "\"sliding_window\" must be an integer or null");
+        Refuses("""{"model_type":"qwen2","mlp_bias":true}""", "qwen2 has no MLP biases");
+        Refuses("""{"model_type":"qwen2","rope_scaling":{"type":"yarn","factor":4.0}}""", "\"rope_scaling\" asks for \"yarn\" rotary scaling");
+        Refuses("""{"model_type":"qwen2","hidden_act":"gelu"}""", "only \"silu\" (SwiGLU) is supported for qwen2");
+    }
+
     [Fact]
     public void Unsupported_options_are_clear_errors()
     {
         Refuses("""{"add_cross_attention":true}""", "\"add_cross_attention\" is true");
         Refuses("""{"activation_function":"relu"}""", "\"activation_function\" is \"relu\"");
-        Refuses("""{"model_type":"mistral"}""", "only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\" and \"olmo2\"");
+        Refuses("""{"model_type":"mistral"}""", "only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\", \"olmo2\" and \"qwen2\"");
         Refuses("""{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0}}""", "\"rope_scaling\" asks for \"llama3\" rotary scaling");
         Refuses("""{"model_type":"llama","rope_scaling":{"type":"linear","factor":2}}""", "\"linear\" rotary scaling");
         Refuses("""{"model_type":"llama","rope_parameters":{"rope_type":"yarn","factor":4}}""", "\"rope_parameters\" asks for \"yarn\"");

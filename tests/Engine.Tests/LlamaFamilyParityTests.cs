@@ -8,10 +8,10 @@ using Xunit;
 namespace LearningCurves.Engine.Tests;
 
 /// <summary>
-/// The LLaMA family (llama, olmo, olmo2) against the float64 references of tests/reference/llama_reference.py, committed
-/// in tests/fixtures/parity-llama/: GQA, odd head counts with an explicit head_dim, tied and untied heads, attention and
-/// MLP biases, OLMo's clip_qkv and weightless layer norm, OLMo-2's QK-norm and post-norms, F32 and BF16, one file and
-/// two shards. A fixture whose model_type is not in <see cref="HfConfig.SupportedModelTypes"/> is skipped with a reason,
+/// The LLaMA family (llama, olmo, olmo2, qwen2) against the float64 references of tests/reference/llama_reference.py,
+/// committed in tests/fixtures/parity-llama/: GQA, odd head counts with an explicit head_dim, tied and untied heads,
+/// attention and MLP biases, OLMo's clip_qkv and weightless layer norm, OLMo-2's QK-norm and post-norms, Qwen2's q/k/v
+/// biases (sliding window off, in transformers 4's and 5's config layouts), F32 and BF16, one file and two shards. A fixture whose model_type is not in <see cref="HfConfig.SupportedModelTypes"/> is skipped with a reason,
 /// so these become live tests the moment support lands.
 /// </summary>
 public class LlamaFamilyParityTests
@@ -19,7 +19,8 @@ public class LlamaFamilyParityTests
     public const string NotYet = "llama family not yet supported by the engine";
 
     public static readonly TheoryData<string> Fixtures = new(
-        "llama-gqa-untied-f32", "llama-tied-bias-bf16", "llama-odd-heads-headdim-f32", "olmo-clip-f32", "olmo2-gqa-f32", "olmo2-sharded-bf16");
+        "llama-gqa-untied-f32", "llama-tied-bias-bf16", "llama-odd-heads-headdim-f32", "olmo-clip-f32", "olmo2-gqa-f32", "olmo2-sharded-bf16",
+        "qwen2-gqa-untied-f32", "qwen2-tied-mqa-bf16");
 
     private static string Fixture(string name) => Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-llama", name);
 
@@ -59,7 +60,15 @@ public class LlamaFamilyParityTests
         Assert.Contains(cfgs, c => c.Cfg["model_type"]!.GetValue<string>() == "olmo" && c.Cfg["clip_qkv"] is not null);
         Assert.Contains(cfgs, c => c.Cfg["model_type"]!.GetValue<string>() == "olmo2" && c.Cfg["torch_dtype"]!.GetValue<string>() == "float32");
         Assert.Contains(cfgs, c => c.Cfg["model_type"]!.GetValue<string>() == "olmo2" && File.Exists(Path.Combine(Fixture(c.Name), "model.safetensors.index.json")));
-        Assert.Contains(cfgs, c => c.Cfg["torch_dtype"]!.GetValue<string>() == "bfloat16");
+        Assert.Contains(cfgs, c => (c.Cfg["torch_dtype"] ?? c.Cfg["dtype"])!.GetValue<string>() == "bfloat16");
+        // qwen2: GQA with an odd head count, untied and tied, F32 and BF16, sliding window set but off (transformers 4)
+        // and layer_types all full attention (transformers 5), with no attention_bias key (the q/k/v biases are fixed).
+        var qwen = cfgs.Where(c => c.Cfg["model_type"]!.GetValue<string>() == "qwen2").Select(c => c.Cfg).ToList();
+        Assert.Contains(qwen, c => Int(c, "num_attention_heads") % 2 == 1 && Int(c, "num_key_value_heads") is > 1 and var kv && kv < Int(c, "num_attention_heads"));
+        Assert.Contains(qwen, c => Flag(c, "tie_word_embeddings") && c["dtype"]!.GetValue<string>() == "bfloat16" && c["layer_types"]!.AsArray().All(t => t!.GetValue<string>() == "full_attention"));
+        Assert.Contains(qwen, c => !Flag(c, "tie_word_embeddings") && c["torch_dtype"]!.GetValue<string>() == "float32" && !Flag(c, "use_sliding_window")
+            && c["sliding_window"] is not null && Int(c, "max_window_layers") < Int(c, "num_hidden_layers"));
+        Assert.All(qwen, c => Assert.Null(c["attention_bias"]));
         foreach (var n in all)
         {
             long bytes = Directory.EnumerateFiles(Fixture(n)).Sum(f => new FileInfo(f).Length);
@@ -98,13 +107,14 @@ public class LlamaFamilyParityTests
             {
                 want.Add(p + $"self_attn.{proj}.weight");
                 if (cfg["attention_bias"]?.GetValue<bool>() ?? false) want.Add(p + $"self_attn.{proj}.bias");
+                if (type == "qwen2" && proj != "o_proj") want.Add(p + $"self_attn.{proj}.bias");
             }
             foreach (var proj in new[] { "gate_proj", "up_proj", "down_proj" })
             {
                 want.Add(p + $"mlp.{proj}.weight");
                 if (cfg["mlp_bias"]?.GetValue<bool>() ?? false) want.Add(p + $"mlp.{proj}.bias");
             }
-            if (type == "llama") want.UnionWith([p + "input_layernorm.weight", p + "post_attention_layernorm.weight"]);
+            if (type is "llama" or "qwen2") want.UnionWith([p + "input_layernorm.weight", p + "post_attention_layernorm.weight"]);
             if (type == "olmo2")
                 want.UnionWith([p + "post_attention_layernorm.weight", p + "post_feedforward_layernorm.weight", p + "self_attn.q_norm.weight", p + "self_attn.k_norm.weight"]);
         }

@@ -73,6 +73,8 @@ public class SweepDriverTests
     [Theory]
     [InlineData("olmo2-gqa-f32", "olmo2")]
     [InlineData("llama-gqa-untied-f32", "llama")]
+    [InlineData("qwen2-gqa-untied-f32", "qwen2")]
+    [InlineData("qwen2-tied-mqa-bf16", "qwen2")]
     public void A_llama_family_run_sweeps_like_a_gpt2_one(string fixture, string modelType)
     {
         string root = TestPaths.TempDir(), run = Path.Combine(root, "run");
@@ -82,8 +84,9 @@ public class SweepDriverTests
             Directory.CreateDirectory(Path.Combine(run, step));
             foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(src, f), Path.Combine(run, step, f));
         }
-        var tokens = Enumerable.Range(0, 4 * 12).Select(i => (i * 11 + 5) % 80).ToArray();
-        new EvalSet(tokens, 4, 12, EvalSetBuilder.DrawTargets(4, 12, 3, 7), 80).Save(Path.Combine(root, "eval"), new JsonObject());
+        int vocab = Math.Min(80, HfConfig.LoadFromFolder(src).VocabSize);
+        var tokens = Enumerable.Range(0, 4 * 12).Select(i => (i * 11 + 5) % vocab).ToArray();
+        new EvalSet(tokens, 4, 12, EvalSetBuilder.DrawTargets(4, 12, 3, 7), vocab).Save(Path.Combine(root, "eval"), new JsonObject());
         var eval = EvalSet.Load(Path.Combine(root, "eval"));
         using var backend = new CpuBackend();
         var summary = Sweep(backend, Path.Combine(root, "out"), run, eval, new Notes());

@@ -56,6 +56,8 @@ public class GpuModelTests
     [InlineData("olmo-clip-f32")]
     [InlineData("olmo2-gqa-f32")]
     [InlineData("olmo2-sharded-bf16")]
+    [InlineData("qwen2-gqa-untied-f32")]
+    [InlineData("qwen2-tied-mqa-bf16")]
     public void Llama_family_fixtures_match_the_reference_in_fp32(string name)
     {
         var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-llama", name);
@@ -66,7 +68,7 @@ public class GpuModelTests
     }
 
     /// <summary>The LLaMA family fixtures in bf16 within the verify limits derived per case. (TF32 is not asserted
-    /// here: its fixed 2e-2-bit limit is exceeded on three of these fixtures, 2.6e-2 to 3.6e-2 bits on the software
+    /// here: its fixed 2e-2-bit limit is exceeded on four of these fixtures, 2.6e-2 to 3.6e-2 bits on the software
     /// GPU, whose logits are sharper than the GPT-2 fixtures': their bf16 rounding error is 0.1-0.3 bits.)</summary>
     [Theory]
     [InlineData(Precision.Bf16)]
@@ -76,7 +78,7 @@ public class GpuModelTests
         using var be = Open(p);
         using var cpu = new CpuBackend(p == Precision.Bf16 ? Precision.Bf16 : Precision.Fp32);
         var cases = ParityFixtures.Load(dir);
-        Assert.Equal(6, cases.Count);
+        Assert.Equal(8, cases.Count);
         var rows = cases.SelectMany(c => Verification.Run(c, p, be, cpu)).ToList();
         foreach (var row in rows) TestContext.Current.SendDiagnosticMessage(row.Format());
         Assert.All(rows, row => Assert.True(row.Passed, row.Format()));
@@ -91,6 +93,8 @@ public class GpuModelTests
     [InlineData(Architecture.Olmo2, 5, 1, 8, Precision.Fp32)]
     [InlineData(Architecture.Olmo2, 4, 2, 0, Precision.Bf16)]
     [InlineData(Architecture.Llama, 6, 3, 0, Precision.Bf16)]
+    [InlineData(Architecture.Qwen2, 5, 5, 0, Precision.Fp32)]
+    [InlineData(Architecture.Qwen2, 6, 2, 0, Precision.Bf16)]
     public void Llama_family_cached_generation_matches_full_recomputation(Architecture arch, int heads, int kvHeads, int headDim, Precision p)
     {
         int seed = Random.Shared.Next();

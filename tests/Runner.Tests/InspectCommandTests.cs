@@ -76,6 +76,9 @@ public class InspectCommandTests
         Assert.True(code == 0, err);
         Assert.Contains("OLMo-2 (model_type \"olmo2\", Olmo2ForCausalLM): RMSNorm post-norms, QK-norm", o, StringComparison.Ordinal);
         Assert.Contains("(rope_theta 500000)", o, StringComparison.Ordinal);
+        (code, o, err) = Cli.Run("inspect", "--model", Path.Combine(fx, "qwen2-gqa-untied-f32"));
+        Assert.True(code == 0, err);
+        Assert.Contains("architecture: Qwen2 (model_type \"qwen2\", Qwen2ForCausalLM): RMSNorm pre-norms, q/k/v biases, full attention, SwiGLU MLP, grouped-query attention (9 query heads, 3 kv heads), head size 4, rotary on 4 of 4 head dims (rope_theta 1000000)", o, StringComparison.Ordinal);
     }
 
     [Fact]

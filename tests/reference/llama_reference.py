@@ -1,14 +1,14 @@
 #!/usr/bin/python3
-"""Independent float64 references of the LLaMA family (llama, olmo, olmo2) for the engine's parity tests.
+"""Independent float64 references of the LLaMA family (llama, olmo, olmo2, qwen2) for the engine's parity tests.
 
 Written from the published definitions as transformers states them (modeling_llama.py, modeling_olmo.py,
-modeling_olmo2.py and their configuration classes: tensor names, config.json keys and defaults), in numpy float64.
+modeling_olmo2.py, modeling_qwen2.py and their configuration classes: tensor names, config.json keys and defaults), in numpy float64.
 Shares no code with the engine and needs no torch, safetensors or transformers package: the safetensors files are
 written byte by byte, BF16 by round-to-nearest-even of the float32 bits.
 
     /usr/bin/python3 tests/reference/llama_reference.py       # needs Debian's python3-numpy
 
-The three decoders (x: the residual stream, T positions; HD = head_dim; NKV = num_key_value_heads):
+The four decoders (x: the residual stream, T positions; HD = head_dim; NKV = num_key_value_heads):
 
   llama   x += o_proj(attn(rope(q_proj(n1(x))), rope(k_proj(n1(x))), v_proj(n1(x))))   n1 = input_layernorm (RMSNorm)
           x += down_proj(silu(gate_proj(n2(x))) * up_proj(n2(x)))                       n2 = post_attention_layernorm
@@ -17,6 +17,10 @@ The three decoders (x: the residual stream, T positions; HD = head_dim; NKV = nu
           tensors in the file) and q, k, v are clamped to [-clip_qkv, clip_qkv] after their projections.
   olmo2   no pre-norm: x += post_attention_layernorm(o_proj(attn(...)));  x += post_feedforward_layernorm(mlp(x));
           q = q_norm(q_proj(x)), k = k_norm(k_proj(x)): RMSNorm over all heads (NH*HD, NKV*HD) before the head split.
+  qwen2   as llama, with a bias on q_proj, k_proj and v_proj always (Qwen2Attention: bias=True) and none on o_proj or
+          the MLP; Qwen2Config has no attention_bias or mlp_bias. Full attention on every layer: these configs keep
+          sliding-window attention off (use_sliding_window false, so sliding_window is None whatever max_window_layers
+          says; or, in transformers 5's layout, layer_types all "full_attention" and rope_parameters for rope_theta).
 
 RMSNorm(x) = weight * x / sqrt(mean(x^2) + rms_norm_eps). Rotary: full head_dim, rotate_half layout,
 inv_freq = rope_theta ** (-(0, 2, ..., HD-2) / HD), angle = position * inv_freq, cos/sin repeated over both halves.
@@ -117,7 +121,10 @@ def rotate_half(x):
     return np.concatenate((-x[..., h:], x[..., :h]), axis=-1)
 
 
-def linear(x, p, name):
+def linear(x, p, name, bias=None):
+    """nn.Linear; bias True/False: the definition says whether it has one (the file must agree); None: if stored."""
+    if bias is not None:
+        assert (name + ".bias" in p) == bias, f"{name}.bias: expected {'a' if bias else 'no'} bias"
     y = x @ p[name + ".weight"].T
     return y + p[name + ".bias"] if name + ".bias" in p else y
 
@@ -153,7 +160,10 @@ def logits(p, cfg, ids):
         pre = f"model.layers.{l}."
 
         def attention(h):
-            q, k, v = linear(h, p, pre + "self_attn.q_proj"), linear(h, p, pre + "self_attn.k_proj"), linear(h, p, pre + "self_attn.v_proj")
+            qkv_bias = True if kind == "qwen2" else None                     # Qwen2Attention: q/k/v bias=True
+            q = linear(h, p, pre + "self_attn.q_proj", qkv_bias)
+            k = linear(h, p, pre + "self_attn.k_proj", qkv_bias)
+            v = linear(h, p, pre + "self_attn.v_proj", qkv_bias)
             if kind == "olmo" and cfg.get("clip_qkv") is not None:
                 c = cfg["clip_qkv"]
                 q, k, v = np.clip(q, -c, c), np.clip(k, -c, c), np.clip(v, -c, c)
@@ -171,11 +181,13 @@ def logits(p, cfg, ids):
             s = np.where(causal, s, -np.inf)
             s = np.exp(s - s.max(-1, keepdims=True))
             a = (s / s.sum(-1, keepdims=True)) @ v                          # (NH, T, HD)
-            return linear(a.transpose(1, 0, 2).reshape(T, NH * HD), p, pre + "self_attn.o_proj")
+            o_bias = False if kind == "qwen2" else None                      # Qwen2Attention: o_proj bias=False
+            return linear(a.transpose(1, 0, 2).reshape(T, NH * HD), p, pre + "self_attn.o_proj", o_bias)
 
         def mlp(h):
-            g, u = linear(h, p, pre + "mlp.gate_proj"), linear(h, p, pre + "mlp.up_proj")
-            return linear(silu(g) * u, p, pre + "mlp.down_proj")
+            b = False if kind == "qwen2" else None                           # Qwen2MLP: bias=False
+            g, u = linear(h, p, pre + "mlp.gate_proj", b), linear(h, p, pre + "mlp.up_proj", b)
+            return linear(silu(g) * u, p, pre + "mlp.down_proj", b)
 
         if kind == "olmo2":
             x = x + norm(attention(x), pre + "post_attention_layernorm")
@@ -206,7 +218,7 @@ def random_params(cfg, rng):
     p = {"model.embed_tokens.weight": n(V, C, std=0.5)}
     for l in range(L):
         h = f"model.layers.{l}."
-        if kind == "llama":
+        if kind in ("llama", "qwen2"):
             p[h + "input_layernorm.weight"] = 1 + n(C, std=0.1)
             p[h + "post_attention_layernorm.weight"] = 1 + n(C, std=0.1)
         if kind == "olmo2":
@@ -216,7 +228,9 @@ def random_params(cfg, rng):
             p[h + "self_attn.k_norm.weight"] = 1 + n(NKV * HD, std=0.1)
         for name, rows in (("q_proj", NH * HD), ("k_proj", NKV * HD), ("v_proj", NKV * HD)):
             p[h + f"self_attn.{name}.weight"] = n(rows, C, std=0.3)
-            if cfg.get("attention_bias"):
+            if kind == "qwen2":
+                p[h + f"self_attn.{name}.bias"] = n(rows, std=0.4)           # large, as Qwen's k biases are
+            elif cfg.get("attention_bias"):
                 p[h + f"self_attn.{name}.bias"] = n(rows, std=0.1)
         p[h + "self_attn.o_proj.weight"] = n(C, NH * HD, std=0.2)
         if cfg.get("attention_bias"):
@@ -235,11 +249,12 @@ def random_params(cfg, rng):
     return p
 
 
-ARCH = {"llama": "LlamaForCausalLM", "olmo": "OlmoForCausalLM", "olmo2": "Olmo2ForCausalLM"}
+ARCH = {"llama": "LlamaForCausalLM", "olmo": "OlmoForCausalLM", "olmo2": "Olmo2ForCausalLM", "qwen2": "Qwen2ForCausalLM"}
 
 
-def config_json(cfg, dtype):
-    """config.json as transformers writes it for the model type (the keys its configuration class defines)."""
+def config_json(cfg, dtype, layout=4):
+    """config.json as transformers writes it for the model type (the keys its configuration class defines); layout 5:
+    transformers 5's names (dtype, rope_parameters, layer_types) where the class has them (qwen2 here)."""
     kind = cfg["model_type"]
     c = {"architectures": [ARCH[kind]], "model_type": kind, "hidden_act": "silu", "initializer_range": 0.02,
          "attention_dropout": 0.0, "rope_scaling": None, "use_cache": True, "torch_dtype": TORCH_DTYPE[dtype],
@@ -248,9 +263,17 @@ def config_json(cfg, dtype):
         c.update({"mlp_bias": False, "pretraining_tp": 1})
     if kind == "olmo":
         c.update({"clip_qkv": None})
+    if kind == "qwen2":
+        del c["attention_bias"]      # Qwen2Config has none: the q/k/v biases are fixed in Qwen2Attention
+        c.update({"use_sliding_window": False, "sliding_window": None, "max_window_layers": 28})
     c.update(cfg)
     if kind == "olmo":
         c.pop("rms_norm_eps", None)  # OlmoConfig has no norm epsilon: OlmoLayerNorm uses 1e-5
+    if layout == 5:
+        c["dtype"] = c.pop("torch_dtype")
+        c["rope_parameters"] = {"rope_type": "default", "rope_theta": c.pop("rope_theta")}
+        c.pop("rope_scaling")
+        c["layer_types"] = ["full_attention"] * c["num_hidden_layers"]
     return c
 
 
@@ -276,6 +299,17 @@ CASES = [
     ("olmo2-sharded-bf16", dict(model_type="olmo2", vocab_size=70, max_position_embeddings=12, hidden_size=24,
                                 intermediate_size=40, num_hidden_layers=3, num_attention_heads=3, num_key_value_heads=3,
                                 rms_norm_eps=1e-6, rope_theta=500000.0, tie_word_embeddings=False), "BF16", 2),
+    # qwen2, transformers 4 layout: a sliding_window and max_window_layers below num_hidden_layers, but
+    # use_sliding_window false, so every layer has full attention. GQA with an odd head count (9 query, 3 kv heads).
+    ("qwen2-gqa-untied-f32", dict(model_type="qwen2", vocab_size=71, max_position_embeddings=17, hidden_size=36,
+                                  intermediate_size=48, num_hidden_layers=2, num_attention_heads=9, num_key_value_heads=3,
+                                  rms_norm_eps=1e-6, rope_theta=1000000.0, use_sliding_window=False, sliding_window=4096,
+                                  max_window_layers=1, tie_word_embeddings=False), "F32", 1),
+    # qwen2, transformers 5 layout (dtype, rope_parameters, layer_types all full_attention): tied, multi-query, 3 heads.
+    ("qwen2-tied-mqa-bf16", dict(model_type="qwen2", vocab_size=64, max_position_embeddings=14, hidden_size=24,
+                                 intermediate_size=40, num_hidden_layers=3, num_attention_heads=3, num_key_value_heads=1,
+                                 rms_norm_eps=1e-6, rope_theta=1000000.0, max_window_layers=3,
+                                 tie_word_embeddings=True, layout=5), "BF16", 1),
 ]
 
 
@@ -284,8 +318,10 @@ def make_case(name, cfg, dtype, shards, seed):
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     rng = np.random.default_rng(seed)
+    cfg = dict(cfg)
+    layout = cfg.pop("layout", 4)
     params = random_params(cfg, rng)
-    conf = config_json(cfg, dtype)
+    conf = config_json(cfg, dtype, layout)
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(conf, f, indent=2, sort_keys=True)
         f.write("\n")

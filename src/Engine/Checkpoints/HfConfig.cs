@@ -23,7 +23,7 @@ public static class HfConfig
 
     /// <summary>The config.json model_type values the engine loads (tests make the architectures' parity fixtures
     /// live from this list: add a model type here when its support lands).</summary>
-    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "gpt_neox", "llama", "olmo", "olmo2"];
+    public static IReadOnlyList<string> SupportedModelTypes { get; } = ["gpt2", "gpt_neox", "llama", "olmo", "olmo2", "qwen2"];
 
     /// <summary>Reads <paramref name="dir"/>/config.json.</summary>
     public static ModelConfig LoadFromFolder(string dir)
@@ -108,10 +108,10 @@ public static class HfConfig
             var modelType = Get("model_type");
             if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() == "gpt_neox")
                 return ParseNeoX(source, Get, Int, Bool, Num, Bad);
-            if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() is "llama" or "olmo" or "olmo2")
-                return ParseLlama(modelType.Value.GetString()!, source, Get, Int, Bool, Num, Bad);
+            if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() is "llama" or "olmo" or "olmo2" or "qwen2")
+                return ParseLlama(modelType.Value.GetString()!, source, root, Get, Int, Bool, Num, Bad);
             if (modelType is not null && (modelType.Value.ValueKind != JsonValueKind.String || modelType.Value.GetString() != "gpt2"))
-                throw Bad("model_type", $"is {modelType.Value.GetRawText()}; only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\" and \"olmo2\" checkpoints are supported");
+                throw Bad("model_type", $"is {modelType.Value.GetRawText()}; only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\", \"olmo2\" and \"qwen2\" checkpoints are supported");
 
             if (Bool("add_cross_attention", false)) throw Bad("add_cross_attention", "is true; cross-attention (encoder-decoder GPT-2) is not supported");
             // reorder_and_upcast_attn only changes how fp16 attention is computed; the engine's fp32 attention is the
@@ -206,14 +206,17 @@ public static class HfConfig
     }
 
     /// <summary>
-    /// The LLaMA family (transformers' LlamaConfig, OlmoConfig, Olmo2Config names and defaults): hidden_size,
+    /// The LLaMA family (transformers' LlamaConfig, OlmoConfig, Olmo2Config, Qwen2Config names and defaults): hidden_size,
     /// intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads (default num_attention_heads),
     /// head_dim (default hidden_size / num_attention_heads), max_position_embeddings, rms_norm_eps (llama 1e-6, olmo2
     /// 1e-5; OLMo's layer norm has a fixed 1e-5), rope_theta (10000) or transformers 5's rope_parameters {rope_type,
     /// rope_theta, partial_rotary_factor}, attention_bias, mlp_bias (llama), clip_qkv (olmo), hidden_act (silu only),
-    /// tie_word_embeddings (false). A rope_scaling other than the default rotary is refused, naming its type.
+    /// tie_word_embeddings (false). A rope_scaling other than the default rotary is refused, naming its type. qwen2:
+    /// Qwen2Config's defaults (vocab_size 151936, hidden_size 4096, intermediate_size 22016, max_position_embeddings
+    /// 32768, rms_norm_eps 1e-6), q/k/v biases always and no o_proj bias whatever attention_bias says (Qwen2Attention
+    /// does not read it), and full attention only (<see cref="RefuseSlidingWindow"/>).
     /// </summary>
-    private static ModelConfig ParseLlama(string type, string source, Func<string, JsonElement?> get, Func<string, int, int> integer,
+    private static ModelConfig ParseLlama(string type, string source, JsonElement root, Func<string, JsonElement?> get, Func<string, int, int> integer,
         Func<string, bool, bool> boolean, Func<string, double, double> number, Func<string, string, UserError> bad)
     {
         var act = get("hidden_act");
@@ -225,6 +228,8 @@ public static class HfConfig
             var rope = get(key);
             if (rope is null) continue;
             if (rope.Value.ValueKind != JsonValueKind.Object) throw bad(key, $"must be an object (got {rope.Value.GetRawText()})");
+            // transformers 5 may key the rotary settings by layer type; only full-attention layers are run.
+            if (rope.Value.TryGetProperty("full_attention", out var full) && full.ValueKind == JsonValueKind.Object) rope = full;
             string kind = "default";
             foreach (var kindKey in new[] { "rope_type", "type" })
             {
@@ -247,23 +252,24 @@ public static class HfConfig
             throw bad("mlp_bias", $"is true; {type} has no MLP biases");
         if (type != "olmo" && get("clip_qkv") is not null) throw bad("clip_qkv", $"is set; only olmo clips q/k/v");
         int heads = integer("num_attention_heads", 32);
-        var arch = type switch { "olmo" => Architecture.Olmo, "olmo2" => Architecture.Olmo2, _ => Architecture.Llama };
+        var arch = type switch { "olmo" => Architecture.Olmo, "olmo2" => Architecture.Olmo2, "qwen2" => Architecture.Qwen2, _ => Architecture.Llama };
+        bool qwen2 = arch == Architecture.Qwen2;
         var cfg = new ModelConfig
         {
             Architecture = arch,
-            VocabSize = integer("vocab_size", type == "llama" ? 32000 : 50304),
-            MaxPositions = integer("max_position_embeddings", 2048),
+            VocabSize = integer("vocab_size", type switch { "llama" => 32000, "qwen2" => 151936, _ => 50304 }),
+            MaxPositions = integer("max_position_embeddings", qwen2 ? 32768 : 2048),
             Embd = integer("hidden_size", 4096),
             Layers = integer("num_hidden_layers", 32),
             Heads = heads,
             KvHeads = integer("num_key_value_heads", heads),
             HeadDim = integer("head_dim", 0),
-            Inner = integer("intermediate_size", 11008),
-            LayerNormEpsilon = (float)(type == "olmo" ? 1e-5 : number("rms_norm_eps", type == "llama" ? 1e-6 : 1e-5)),
+            Inner = integer("intermediate_size", qwen2 ? 22016 : 11008),
+            LayerNormEpsilon = (float)(type == "olmo" ? 1e-5 : number("rms_norm_eps", type is "llama" or "qwen2" ? 1e-6 : 1e-5)),
             TieWordEmbeddings = boolean("tie_word_embeddings", false),
             RotaryPct = pct,
             RotaryBase = theta,
-            AttentionBias = boolean("attention_bias", false),
+            AttentionBias = !qwen2 && boolean("attention_bias", false),
             MlpBias = type == "llama" && boolean("mlp_bias", false),
             ClipQkv = type == "olmo" ? number("clip_qkv", 0) : 0,
         };
@@ -271,9 +277,45 @@ public static class HfConfig
         if (cfg.KvHeads <= 0) throw bad("num_key_value_heads", $"must be positive (got {cfg.KvHeads})");
         if (get("head_dim") is not null && cfg.HeadDim <= 0) throw bad("head_dim", $"must be positive (got {cfg.HeadDim})");
         if (pct <= 0 || pct > 1) throw bad("partial_rotary_factor", $"must be in (0, 1] (got {pct})");
+        if (qwen2) RefuseSlidingWindow(cfg.Layers, root, get, integer, boolean, bad);
         cfg.Validate(source);
         if (cfg.RotaryDims % 2 != 0) throw bad("partial_rotary_factor", $"{pct} gives {cfg.RotaryDims} rotary dimensions of head size {cfg.HeadSize}; they must be even");
         return cfg;
+    }
+
+    /// <summary>
+    /// Qwen2's sliding-window attention, read as transformers' Qwen2Config does, refused wherever it would be used:
+    /// <c>layer_types</c> (transformers 5; one "full_attention" or "sliding_attention" per layer) says it per layer when
+    /// present, and every entry must be "full_attention"; without it, <c>sliding_window</c> counts only when
+    /// <c>use_sliding_window</c> is true (it becomes None otherwise) and then applies to the layers from
+    /// <c>max_window_layers</c> (default 28) on; an absent <c>sliding_window</c> is the default 4096, a null one none.
+    /// </summary>
+    private static void RefuseSlidingWindow(int layers, JsonElement root, Func<string, JsonElement?> get, Func<string, int, int> integer,
+        Func<string, bool, bool> boolean, Func<string, string, UserError> bad)
+    {
+        bool use = boolean("use_sliding_window", false);
+        var window = get("sliding_window");
+        if (window is not null && (window.Value.ValueKind != JsonValueKind.Number || !window.Value.TryGetInt32(out _)))
+            throw bad("sliding_window", $"must be an integer or null (got {window.Value.GetRawText()})");
+        string? windowText = window?.GetRawText() ?? (root.TryGetProperty("sliding_window", out _) ? null : "4096");
+        int maxWindowLayers = integer("max_window_layers", 28);
+        var types = get("layer_types");
+        if (types is not null)
+        {
+            if (types.Value.ValueKind != JsonValueKind.Array) throw bad("layer_types", $"must be a list of strings (got {types.Value.GetRawText()})");
+            int n = types.Value.GetArrayLength();
+            if (n != layers) throw bad("layer_types", $"has {n} entries for {layers} layers (num_hidden_layers)");
+            int i = 0;
+            foreach (var t in types.Value.EnumerateArray())
+            {
+                if (t.ValueKind != JsonValueKind.String || t.GetString() != "full_attention")
+                    throw bad("layer_types", $"gives layer {i} {t.GetRawText()}; only \"full_attention\" is supported (sliding-window attention is not)");
+                i++;
+            }
+            return;
+        }
+        if (use && windowText is not null && maxWindowLayers < layers)
+            throw bad("use_sliding_window", $"is true (sliding_window {windowText} on layers {Math.Max(maxWindowLayers, 0)}..{layers - 1}, from max_window_layers {maxWindowLayers}); only full attention is supported (sliding-window attention is not)");
     }
 
     /// <summary>config.json text in the layout transformers writes for GPT2LMHeadModel (or GPTNeoXForCausalLM).</summary>
@@ -315,19 +357,31 @@ public static class HfConfig
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
     }
 
-    /// <summary>LlamaForCausalLM / OlmoForCausalLM / Olmo2ForCausalLM config.json: the keys <see cref="ParseLlama"/> reads.</summary>
+    /// <summary>LlamaForCausalLM / OlmoForCausalLM / Olmo2ForCausalLM / Qwen2ForCausalLM config.json: the keys <see cref="ParseLlama"/> reads.</summary>
     private static string LlamaJson(ModelConfig cfg, StoreDType dtype) => JsonObjectText(w =>
     {
         w.WriteStartArray("architectures");
-        w.WriteStringValue(cfg.Architecture switch { Architecture.Olmo => "OlmoForCausalLM", Architecture.Olmo2 => "Olmo2ForCausalLM", _ => "LlamaForCausalLM" });
+        w.WriteStringValue(cfg.Architecture switch
+        {
+            Architecture.Olmo => "OlmoForCausalLM", Architecture.Olmo2 => "Olmo2ForCausalLM", Architecture.Qwen2 => "Qwen2ForCausalLM", _ => "LlamaForCausalLM",
+        });
         w.WriteEndArray();
-        w.WriteBoolean("attention_bias", cfg.AttentionBias);
+        bool qwen2 = cfg.Architecture == Architecture.Qwen2;
+        if (!qwen2) w.WriteBoolean("attention_bias", cfg.AttentionBias);
         if (cfg.ClipQkv > 0) w.WriteNumber("clip_qkv", cfg.ClipQkv);
         if (cfg.HeadDim > 0) w.WriteNumber("head_dim", cfg.HeadDim);
         w.WriteString("hidden_act", "silu");
         w.WriteNumber("hidden_size", cfg.Embd);
         w.WriteNumber("intermediate_size", cfg.InnerSize);
+        if (qwen2)
+        {
+            // Full attention on every layer, as Qwen2Config writes it with use_sliding_window false.
+            w.WriteStartArray("layer_types");
+            for (int l = 0; l < cfg.Layers; l++) w.WriteStringValue("full_attention");
+            w.WriteEndArray();
+        }
         w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
+        if (qwen2) w.WriteNumber("max_window_layers", cfg.Layers);
         if (cfg.Architecture == Architecture.Llama) w.WriteBoolean("mlp_bias", cfg.MlpBias);
         w.WriteString("model_type", cfg.ModelType);
         w.WriteNumber("num_attention_heads", cfg.Heads);
@@ -337,9 +391,11 @@ public static class HfConfig
         if (cfg.Architecture != Architecture.Olmo) w.WriteNumber("rms_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
         w.WriteNull("rope_scaling");
         w.WriteNumber("rope_theta", cfg.RotaryBase);
+        if (qwen2) w.WriteNull("sliding_window");
         w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
         w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
         w.WriteBoolean("use_cache", true);
+        if (qwen2) w.WriteBoolean("use_sliding_window", false);
         w.WriteNumber("vocab_size", cfg.VocabSize);
     });
 

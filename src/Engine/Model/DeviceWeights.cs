@@ -246,7 +246,7 @@ internal sealed class DeviceWeights : IDisposable
     {
         yield return (new TensorKey(TensorRole.AttnW, l), TensorUse.Matrix, [TensorRole.QW, TensorRole.KW, TensorRole.VW]);
         yield return (new TensorKey(TensorRole.FcW, l), TensorUse.Matrix, [TensorRole.GateW, TensorRole.UpW]);
-        if (cfg.AttentionBias) yield return (new TensorKey(TensorRole.AttnB, l), TensorUse.ProductBias, [TensorRole.QB, TensorRole.KB, TensorRole.VB]);
+        if (cfg.QkvBias) yield return (new TensorKey(TensorRole.AttnB, l), TensorUse.ProductBias, [TensorRole.QB, TensorRole.KB, TensorRole.VB]);
         if (cfg.MlpBias) yield return (new TensorKey(TensorRole.FcB, l), TensorUse.ProductBias, [TensorRole.GateB, TensorRole.UpB]);
     }
 

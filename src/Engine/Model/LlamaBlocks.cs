@@ -3,13 +3,13 @@ using LearningCurves.Engine.Backends;
 namespace LearningCurves.Engine.Model;
 
 /// <summary>
-/// The blocks of the LLaMA family (llama, olmo, olmo2), as <see cref="TransformerBlocks.Run"/> for GPT-2 and GPT-NeoX:
+/// The blocks of the LLaMA family (llama, olmo, olmo2, qwen2), as <see cref="TransformerBlocks.Run"/> for GPT-2 and GPT-NeoX:
 /// same buffers, same attention callback, the last layer after its attention only at the selected rows.
 /// </summary>
 /// <remarks>
 /// Per layer (h: the norm feeding the products, gemm input type; x: the fp32 residual stream):
 /// <code>
-///   llama / olmo (pre-norm)                          olmo2 (post-norms, no pre-norm)
+///   llama / qwen2 / olmo (pre-norm)                  olmo2 (post-norms, no pre-norm)
 ///   qkv = h @ [Wq|Wk|Wv] (+ b)        MatMul          qkv = x @ [Wq|Wk|Wv] (+ b)   (x converted to bf16 in bf16 mode)
 ///   olmo: clamp(qkv, clip_qkv)        Clamp           q, k = rmsnorm over all heads QkNorm
 ///   q, k rotated (full, rope_theta)   Rotary (GQA)    the same
@@ -38,18 +38,10 @@ internal static class LlamaBlocks
 
         // The input of the first products.
         IDeviceBuffer input = a.Norm;
-        switch (arch)
-        {
-            case Architecture.Llama:
-                be.RmsNorm(a.Norm, a.Residual, weights.Blocks[0].Ln1W, n, c, eps);
-                break;
-            case Architecture.Olmo:
-                be.LayerNorm(a.Norm, a.Residual, weights.Ones!, weights.Zeros!, n, c, eps);
-                break;
-            default:
-                input = ToGemm(be, a.Residual, a.Norm, (long)n * c, convert);
-                break;
-        }
+        bool rmsPre = cfg.RmsPreNorm; // llama, qwen2
+        if (rmsPre) be.RmsNorm(a.Norm, a.Residual, weights.Blocks[0].Ln1W, n, c, eps);
+        else if (arch == Architecture.Olmo) be.LayerNorm(a.Norm, a.Residual, weights.Ones!, weights.Zeros!, n, c, eps);
+        else input = ToGemm(be, a.Residual, a.Norm, (long)n * c, convert);
         for (int l = 0; l < cfg.Layers; l++)
         {
             bool last = l == cfg.Layers - 1;
@@ -82,7 +74,7 @@ internal static class LlamaBlocks
             else
             {
                 be.MatMul(a.Proj, attn, weights[TensorRole.AttnProjW, l], null, r, attnW, c, MatMulEpilogue.None);
-                if (arch == Architecture.Llama) be.ResidualRmsNorm(x, a.Norm, a.Proj, projB, weights[TensorRole.Ln2W, l], r, c, eps);
+                if (rmsPre) be.ResidualRmsNorm(x, a.Norm, a.Proj, projB, weights[TensorRole.Ln2W, l], r, c, eps);
                 else be.ResidualLayerNorm(x, a.Norm, a.Proj, Bias(projB), weights.Ones!, weights.Zeros!, r, c, eps);
                 input = a.Norm;
             }
@@ -100,7 +92,7 @@ internal static class LlamaBlocks
             else
             {
                 be.MatMul(a.Proj, a.Fc, weights[TensorRole.FcProjW, l], null, r, inner, c, MatMulEpilogue.None);
-                if (arch == Architecture.Llama)
+                if (rmsPre)
                     be.ResidualRmsNorm(x, a.Norm, a.Proj, downB, last ? weights.LnFW : weights[TensorRole.Ln1W, l + 1], r, c, eps);
                 else be.ResidualLayerNorm(x, a.Norm, a.Proj, Bias(downB), weights.Ones!, weights.Zeros!, r, c, eps);
                 input = a.Norm;

@@ -19,6 +19,9 @@ public enum Architecture
     /// <summary>"olmo2" (OLMo-2): no pre-norm; RMSNorm on the attention and MLP outputs before each residual add
     /// (post-norms), and q_norm/k_norm RMSNorm over all heads of q and k before the head split.</summary>
     Olmo2,
+    /// <summary>"qwen2" (Qwen2, Qwen2.5): LLaMA's blocks with biases on the q, k and v products (always; none on o_proj
+    /// or the MLP), full attention only (sliding-window layers are refused when the config is read).</summary>
+    Qwen2,
 }
 
 /// <summary>Which GELU the MLP uses.</summary>
@@ -53,15 +56,22 @@ public sealed record ModelConfig
     public bool ScaleAttnByInverseLayerIdx { get; init; } // scale_attn_by_inverse_layer_idx: also divide by (layer + 1)
     public bool TieWordEmbeddings { get; init; } = true;  // tie_word_embeddings
 
-    // The LLaMA family (llama, olmo, olmo2); ignored by GPT-2 and GPT-NeoX.
+    // The LLaMA family (llama, olmo, olmo2, qwen2); ignored by GPT-2 and GPT-NeoX.
     public int KvHeads { get; init; }                     // num_key_value_heads; 0 means n_head
     public int HeadDim { get; init; }                     // head_dim; 0 means n_embd / n_head
-    public bool AttentionBias { get; init; }              // attention_bias: q/k/v/o biases
+    public bool AttentionBias { get; init; }              // attention_bias: q/k/v/o biases (qwen2: false, see QkvBias)
     public bool MlpBias { get; init; }                    // mlp_bias: gate/up/down biases
     public double ClipQkv { get; init; }                  // olmo clip_qkv; 0 means none
 
-    /// <summary>Whether this is a LLaMA-style decoder (llama, olmo, olmo2).</summary>
-    public bool IsLlamaFamily => Architecture is Architecture.Llama or Architecture.Olmo or Architecture.Olmo2;
+    /// <summary>Whether this is a LLaMA-style decoder (llama, olmo, olmo2, qwen2).</summary>
+    public bool IsLlamaFamily => Architecture is Architecture.Llama or Architecture.Olmo or Architecture.Olmo2 or Architecture.Qwen2;
+
+    /// <summary>Whether the q, k and v products have biases: attention_bias, or always for qwen2 (whose o_proj has
+    /// none).</summary>
+    public bool QkvBias => AttentionBias || Architecture == Architecture.Qwen2;
+
+    /// <summary>Whether the blocks are LLaMA's: RMSNorm before attention and before the MLP (llama, qwen2).</summary>
+    public bool RmsPreNorm => Architecture is Architecture.Llama or Architecture.Qwen2;
 
     /// <summary>Key/value heads (grouped-query attention); n_head unless set.</summary>
     public int KvHeadCount => KvHeads > 0 ? KvHeads : Heads;
@@ -93,6 +103,7 @@ public sealed record ModelConfig
         Architecture.Llama => "llama",
         Architecture.Olmo => "olmo",
         Architecture.Olmo2 => "olmo2",
+        Architecture.Qwen2 => "qwen2",
         _ => "gpt2",
     };
 
@@ -105,6 +116,7 @@ public sealed record ModelConfig
         {
             Architecture.Olmo => "OLMo (model_type \"olmo\", OlmoForCausalLM): non-parametric layer norms",
             Architecture.Olmo2 => "OLMo-2 (model_type \"olmo2\", Olmo2ForCausalLM): RMSNorm post-norms, QK-norm",
+            Architecture.Qwen2 => "Qwen2 (model_type \"qwen2\", Qwen2ForCausalLM): RMSNorm pre-norms, q/k/v biases, full attention",
             _ => "LLaMA (model_type \"llama\", LlamaForCausalLM): RMSNorm pre-norms",
         };
         var parts = new List<string>
@@ -152,6 +164,8 @@ public sealed record ModelConfig
             Need(HeadSize % 2 == 0, $"head size {HeadSize} must be even (rotary turns pairs of dimensions)");
             Need(RotaryBase > 0 && double.IsFinite(RotaryBase), $"rope_theta must be positive (got {RotaryBase})");
             Need(ClipQkv >= 0 && double.IsFinite(ClipQkv), $"clip_qkv must be positive or null (got {ClipQkv})");
+            Need(Architecture != Architecture.Qwen2 || !(AttentionBias || MlpBias || ClipQkv > 0),
+                "qwen2 has biases on q, k and v only (no attention_bias, mlp_bias or clip_qkv)");
         }
         else Need(Embd % Heads == 0, $"n_embd ({Embd}) must be divisible by n_head ({Heads})");
         Need(Inner >= 0, $"n_inner must be positive or null (got {Inner})");

@@ -175,6 +175,8 @@ public static class TensorTable
 
     private static bool AttnBias(ModelConfig c) => c.AttentionBias;
 
+    private static bool QkvBias(ModelConfig c) => c.QkvBias;
+
     private static bool MlpBias(ModelConfig c) => c.MlpBias;
 
     /// <summary>The attention and MLP of the LLaMA family (nn.Linear weights [out, in], optional biases), in
@@ -185,9 +187,9 @@ public static class TensorTable
         Mat("layers.{0}.self_attn.q_proj.weight", TensorRole.QW, Dim.QWidth, Dim.Embd, TensorTransform.Transpose),
         Mat("layers.{0}.self_attn.k_proj.weight", TensorRole.KW, Dim.KvWidth, Dim.Embd, TensorTransform.Transpose),
         Mat("layers.{0}.self_attn.v_proj.weight", TensorRole.VW, Dim.KvWidth, Dim.Embd, TensorTransform.Transpose),
-        ProductBias("layers.{0}.self_attn.q_proj.bias", TensorRole.QB, Dim.QWidth).If(AttnBias),
-        ProductBias("layers.{0}.self_attn.k_proj.bias", TensorRole.KB, Dim.KvWidth).If(AttnBias),
-        ProductBias("layers.{0}.self_attn.v_proj.bias", TensorRole.VB, Dim.KvWidth).If(AttnBias),
+        ProductBias("layers.{0}.self_attn.q_proj.bias", TensorRole.QB, Dim.QWidth).If(QkvBias),
+        ProductBias("layers.{0}.self_attn.k_proj.bias", TensorRole.KB, Dim.KvWidth).If(QkvBias),
+        ProductBias("layers.{0}.self_attn.v_proj.bias", TensorRole.VB, Dim.KvWidth).If(QkvBias),
         Mat("layers.{0}.self_attn.o_proj.weight", TensorRole.AttnProjW, Dim.Embd, Dim.QWidth, TensorTransform.Transpose),
         Vec("layers.{0}.self_attn.o_proj.bias", TensorRole.AttnProjB, Dim.Embd).If(AttnBias),
         Mat("layers.{0}.mlp.gate_proj.weight", TensorRole.GateW, Dim.Inner, Dim.Embd, TensorTransform.Transpose),
@@ -219,6 +221,10 @@ public static class TensorTable
         Vec("layers.{0}.post_attention_layernorm.weight", TensorRole.PostAttnNormW, Dim.Embd),
         Vec("layers.{0}.post_feedforward_layernorm.weight", TensorRole.PostMlpNormW, Dim.Embd));
 
+    /// <summary>Qwen2 (Qwen2ForCausalLM): LLaMA's norms and tensors; its q/k/v biases are always there
+    /// (<see cref="ModelConfig.QkvBias"/>), o_proj and the MLP have none.</summary>
+    public static readonly ArchitectureTable Qwen2 = Llama with { Architecture = Architecture.Qwen2 };
+
     /// <summary>A decoder of the LLaMA family: under <c>model.</c>, the token embedding, the layers of
     /// <see cref="LlamaSublayers"/> with <paramref name="norms"/>, <paramref name="finalNorm"/>, and an lm_head of its own;
     /// the rotary inverse frequencies are buffers.</summary>
@@ -240,6 +246,7 @@ public static class TensorTable
         Architecture.Llama => Llama,
         Architecture.Olmo => Olmo,
         Architecture.Olmo2 => Olmo2,
+        Architecture.Qwen2 => Qwen2,
         _ => throw new ArgumentOutOfRangeException(nameof(a), a, "no tensor table for this architecture"),
     };
 
