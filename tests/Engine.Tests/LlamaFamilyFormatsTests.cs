@@ -7,7 +7,7 @@ using Xunit;
 namespace LearningCurves.Engine.Tests;
 
 /// <summary>
-/// The LLaMA family in every stored format a suite ships (issue 23): each parity-llama fixture re-saved as torch.save
+/// The LLaMA family (llama, olmo, olmo2, qwen2) in every stored format a suite ships (issue 23): each parity-llama fixture re-saved as torch.save
 /// storages (pytorch_model.bin, as TinyLlama's intermediate checkpoints are: random transposed strides, packed 1-D
 /// storages, one or two shards) loads to exactly the weights of its safetensors and still matches the float64 reference;
 /// the same weights stored as F16, BF16 and F32 by the engine's writer load back as the stored values say, and their
@@ -19,7 +19,7 @@ public class LlamaFamilyFormatsTests
 
     /// <summary>The single-file fixtures (the sharded one is a safetensors index, covered by the parity tests).</summary>
     public static readonly TheoryData<string> SingleFile = new(
-        "llama-gqa-untied-f32", "llama-tied-bias-bf16", "llama-odd-heads-headdim-f32", "olmo-clip-f32", "olmo2-gqa-f32");
+        "llama-gqa-untied-f32", "llama-tied-bias-bf16", "llama-odd-heads-headdim-f32", "olmo-clip-f32", "olmo2-gqa-f32", "qwen2-gqa-untied-f32", "qwen2-tied-mqa-bf16");
 
     /// <summary>A copy of the fixture's config, ids and references, with the weights as .bin storages.</summary>
     private static (string Dir, string What) AsBin(string safetensorsDir, string name, Random rng)
@@ -52,6 +52,8 @@ public class LlamaFamilyFormatsTests
     [InlineData("olmo-clip-f32", StoreDType.BF16)]
     [InlineData("olmo2-gqa-f32", StoreDType.F16)]
     [InlineData("llama-odd-heads-headdim-f32", StoreDType.F32)]
+    [InlineData("qwen2-tied-mqa-bf16", StoreDType.F16)]
+    [InlineData("qwen2-gqa-untied-f32", StoreDType.BF16)]
     public void Every_stored_dtype_loads_as_stored_in_safetensors_and_bin(string name, StoreDType dtype)
     {
         int seed = Random.Shared.Next();
