@@ -558,6 +558,41 @@ extern "C" __global__ void gelu_erf_forward_bf16(unsigned short* x, long long n)
 // (local memory) for angles of thousands of radians, and a float angle would be off by ~1e-4 there.
 // The pairs (i, i + R/2) of the NH q heads and NKV k heads (the first NH+NKV head slots of each row of HS), rotated in
 // place; row stride (NH+2*NKV)*HS.
+// Products and sums rounded one by one (never contracted to an FMA, whatever the compiler's --fmad): the rotary turn
+// gives the same bits in rotary_forward and in the attention kernels that apply it to their tiles, and matches
+// CpuOps.Rotary (separate multiplies and adds).
+__device__ __forceinline__ float lc_mul_rn(float a, float b)
+{
+#if defined(LC_EMULATION)
+    return a * b;
+#else
+    float r;
+    asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+#endif
+}
+
+__device__ __forceinline__ float lc_add_rn(float a, float b)
+{
+#if defined(LC_EMULATION)
+    return a + b;
+#else
+    float r;
+    asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+#endif
+}
+
+// The rotate-half turn of one pair (dimensions i and i + R/2) by the angle with cosine c and sine s:
+// x1' = x1 c - x2 s, x2' = x2 c + x1 s.
+__device__ __forceinline__ void lc_rope_pair(float& x1, float& x2, float c, float s)
+{
+    float y1 = lc_add_rn(lc_mul_rn(x1, c), -lc_mul_rn(x2, s));
+    float y2 = lc_add_rn(lc_mul_rn(x2, c), lc_mul_rn(x1, s));
+    x1 = y1;
+    x2 = y2;
+}
+
 template <class T_>
 __device__ __forceinline__ void lc_rotary(T_* qkv, const float* cosT, const float* sinT, int B, int T, int NH, int NKV, int HS, int R)
 {
@@ -573,9 +608,40 @@ __device__ __forceinline__ void lc_rotary(T_* qkv, const float* cosT, const floa
         T_* p = qkv + row * rs + (long long)part * HS + i;
         float c = cosT[t * half + i], s = sinT[t * half + i];
         float x1 = lc_ld(p), x2 = lc_ld(p + half);
-        lc_st(p, x1 * c - x2 * s);
-        lc_st(p + half, x2 * c + x1 * s);
+        lc_rope_pair(x1, x2, c, s);
+        lc_st(p, x1);
+        lc_st(p + half, x2);
     }
+}
+
+// The rotary turn applied by the attention kernels on their own tiles (the fused rotary: R > 0): rows [0, rows) of a
+// shared tile (row stride ld, rows of one head) hold positions r0..; each pair turns in fp32 by cosT, sinT (T, R/2) and
+// is stored back in the tile's type (bf16: rounded once), exactly as rotary_forward(_bf16) would have stored it in qkv.
+// Rows at positions >= T (the zero fill) are left alone. No barrier: the caller syncs before and after.
+template <class T_>
+__device__ __forceinline__ void lc_rope_tile(T_* tile, int ld, int rows, int r0, int T, const float* cosT, const float* sinT, int R)
+{
+    int half = R >> 1;
+    for (int idx = threadIdx.x; idx < rows * half; idx += blockDim.x) {
+        int r = idx / half, i = idx - r * half;
+        if (r0 + r >= T) continue;
+        T_* p = tile + r * ld + i;
+        float x1 = lc_ld(p), x2 = lc_ld(p + half);
+        lc_rope_pair(x1, x2, cosT[(r0 + r) * half + i], sinT[(r0 + r) * half + i]);
+        lc_st(p, x1);
+        lc_st(p + half, x2);
+    }
+}
+
+// Dimension d of an fp32 head row at position pos after the rotary turn of its first R dimensions (R = 0: as stored).
+__device__ __forceinline__ float lc_rope_at(const float* row, int d, int pos, const float* cosT, const float* sinT, int R)
+{
+    int half = R >> 1;
+    if (d >= R) return row[d];
+    int i = d < half ? d : d - half;
+    float x1 = row[i], x2 = row[i + half];
+    lc_rope_pair(x1, x2, cosT[pos * half + i], sinT[pos * half + i]);
+    return d < half ? x1 : x2;
 }
 
 extern "C" __global__ void rotary_forward(float* __restrict__ qkv, const float* __restrict__ cosT, const float* __restrict__ sinT,
@@ -1241,7 +1307,8 @@ __device__ __forceinline__ void lc_fa_load_tile(unsigned short* dst, const unsig
 }
 
 template <int HS>
-__device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv, int T, int NH, int NKV, float scale)
+__device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv, int T, int NH, int NKV, float scale,
+    const float* cosT, const float* sinT, int R)
 {
     const int LD = HS + LC_FA_PAD;
     const int KSTEPS = HS / 16; // k-steps of S = Q K^T
@@ -1265,6 +1332,10 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
     lc_fa_load_tile<HS>(ks, base, rs, q0, T);
     lc_cp_async_wait();
     __syncthreads();
+    if (R > 0) { // the fused rotary on the Q tile, before its fragments are read
+        lc_rope_tile(ks, LD, LC_FA_BQ, q0, T, cosT, sinT, R);
+        __syncthreads();
+    }
     unsigned qa[KSTEPS][4];
 #pragma unroll
     for (int kk = 0; kk < KSTEPS; kk++)
@@ -1282,6 +1353,10 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
         lc_fa_load_tile<HS>(vs, vbase, rs, kt * LC_FA_BK, T);
         lc_cp_async_wait();
         __syncthreads();
+        if (R > 0) { // and on each K tile
+            lc_rope_tile(ks, LD, LC_FA_BK, kt * LC_FA_BK, T, cosT, sinT, R);
+            __syncthreads();
+        }
 
         bool diag = kt == qt;
         float s[8][4]; // S (16 x 64): n-tile j holds keys 8j..8j+7
@@ -1350,28 +1425,32 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
 // kernel's name from the definition line (the extern "C" linkage, __global__, void, then the name).
 extern "C" {
 __global__ void __launch_bounds__(128, 4) attention_bf16_hs64(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale);
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale,
+    const float* __restrict__ cosT, const float* __restrict__ sinT, int R);
 __global__ void __launch_bounds__(128, 4) attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale);
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R);
 __global__ void __launch_bounds__(128, 3) attention_bf16_hs128(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale);
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale,
+    const float* __restrict__ cosT, const float* __restrict__ sinT, int R);
 }
 
 // out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64; grid (ceil(T/64), NH, B), block 128. One kernel
 // per head size: each gets the registers its own fragments need (the 64 one more blocks per SM).
 extern "C" __global__ void attention_bf16_hs64(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale)
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale,
+    const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B; // the grid's z extent
-    if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, NKV, scale);
+    if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, NKV, scale, cosT, sinT, R);
 }
 
 // The same for HS = 128.
 extern "C" __global__ void attention_bf16_hs128(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale)
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale,
+    const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, NKV, scale);
+    if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, NKV, scale, cosT, sinT, R);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1396,7 +1475,8 @@ __device__ __forceinline__ void lc_ft_load_tile(float* dst, int ld, const float*
 }
 
 template <int HS>
-__device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, int NKV, float scale)
+__device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, int NKV, float scale,
+    const float* cosT, const float* sinT, int R)
 {
     const int LDK = HS + 4, LDV = HS + 8;
     const int KSTEPS = HS / 8; // k-steps of S = Q K^T
@@ -1417,14 +1497,26 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, i
     int rowA = q0 + warp * 16 + g, rowB = rowA + 8;
 
     unsigned qa[KSTEPS][4];
+    if (R > 0) { // the fused rotary: each Q element turned as rotary_forward would have stored it
+        const float* rA = base + (long long)rowA * rs;
+        const float* rB = base + (long long)rowB * rs;
 #pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) {
-        const float* pA = base + (long long)rowA * rs + kk * 8 + t;
-        const float* pB = base + (long long)rowB * rs + kk * 8 + t;
-        qa[kk][0] = lc_cvt_tf32(rowA < T ? pA[0] : 0.0f);
-        qa[kk][1] = lc_cvt_tf32(rowB < T ? pB[0] : 0.0f);
-        qa[kk][2] = lc_cvt_tf32(rowA < T ? pA[4] : 0.0f);
-        qa[kk][3] = lc_cvt_tf32(rowB < T ? pB[4] : 0.0f);
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            qa[kk][0] = lc_cvt_tf32(rowA < T ? lc_rope_at(rA, kk * 8 + t, rowA, cosT, sinT, R) : 0.0f);
+            qa[kk][1] = lc_cvt_tf32(rowB < T ? lc_rope_at(rB, kk * 8 + t, rowB, cosT, sinT, R) : 0.0f);
+            qa[kk][2] = lc_cvt_tf32(rowA < T ? lc_rope_at(rA, kk * 8 + t + 4, rowA, cosT, sinT, R) : 0.0f);
+            qa[kk][3] = lc_cvt_tf32(rowB < T ? lc_rope_at(rB, kk * 8 + t + 4, rowB, cosT, sinT, R) : 0.0f);
+        }
+    } else {
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            const float* pA = base + (long long)rowA * rs + kk * 8 + t;
+            const float* pB = base + (long long)rowB * rs + kk * 8 + t;
+            qa[kk][0] = lc_cvt_tf32(rowA < T ? pA[0] : 0.0f);
+            qa[kk][1] = lc_cvt_tf32(rowB < T ? pB[0] : 0.0f);
+            qa[kk][2] = lc_cvt_tf32(rowA < T ? pA[4] : 0.0f);
+            qa[kk][3] = lc_cvt_tf32(rowB < T ? pB[4] : 0.0f);
+        }
     }
     float o[DT][4];
 #pragma unroll
@@ -1438,6 +1530,10 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, i
         lc_ft_load_tile<HS>(vs, LDV, vbase, rs, kt * LC_FT_BK, LC_FT_BK, T);
         lc_cp_async_wait();
         __syncthreads();
+        if (R > 0) { // the fused rotary on the K tile
+            lc_rope_tile(ks, LDK, LC_FT_BK, kt * LC_FT_BK, T, cosT, sinT, R);
+            __syncthreads();
+        }
 
         bool diag = kt >= 2 * qt; // the two key tiles that meet this block's queries
         int above = (kt - 2 * qt) * LC_FT_BK - warp * 16; // on those, n-tile j is wholly masked when 8j > 15 - above
@@ -1506,18 +1602,18 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, i
 // out (B,T,C) = causal attention of qkv (B,T,3C), fp32 storage, tf32 tensor cores, HS = 64; grid (ceil(T/64), NH, B),
 // block 128
 extern "C" __global__ void attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS == 64) lc_attention_tf32<64>(out, qkv, T, NH, NKV, scale);
+    if (HS == 64) lc_attention_tf32<64>(out, qkv, T, NH, NKV, scale, cosT, sinT, R);
 }
 
 // The same for HS = 128.
 extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS == 128) lc_attention_tf32<128>(out, qkv, T, NH, NKV, scale);
+    if (HS == 128) lc_attention_tf32<128>(out, qkv, T, NH, NKV, scale, cosT, sinT, R);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1532,7 +1628,8 @@ extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const f
 #define LC_F32_BQ 32 // queries per block, and keys per tile
 
 template <int NJ> // output columns per thread: HS <= 16 * NJ
-__device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, int NKV, int HS, float scale)
+__device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, int NKV, int HS, float scale,
+    const float* cosT, const float* sinT, int R)
 {
     LC_DYNAMIC_SHARED(float, lc_smem);
     const int LD = HS + 1;
@@ -1553,6 +1650,10 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
         int r = idx / HS, d = idx - r * HS;
         qs[r * LD + d] = q0 + r < T ? base[(long long)(q0 + r) * rs + d] : 0.0f;
     }
+    if (R > 0) { // the fused rotary on the Q tile (the loop's first barrier publishes it)
+        __syncthreads();
+        lc_rope_tile(qs, LD, LC_F32_BQ, q0, T, cosT, sinT, R);
+    }
     float m[4], l[4], acc[4][NJ];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -1569,6 +1670,10 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
             kvs[r * LD + d] = k0 + r < T ? kbase[(long long)(k0 + r) * rs + d] : 0.0f;
         }
         __syncthreads();
+        if (R > 0) { // and on each K tile
+            lc_rope_tile(kvs, LD, LC_F32_BQ, k0, T, cosT, sinT, R);
+            __syncthreads();
+        }
         float s[4][2];
 #pragma unroll
         for (int i = 0; i < 4; i++) { s[i][0] = 0.0f; s[i][1] = 0.0f; }
@@ -1647,18 +1752,18 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
 
 // out (B,T,C) = causal attention of qkv (B,T,3C), exact fp32, HS <= 64; grid (ceil(T/32), NH, B), block 128
 extern "C" __global__ void attention_fp32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS <= 64) lc_attention_fp32<4>(out, qkv, T, NH, NKV, HS, scale);
+    if (HS <= 64) lc_attention_fp32<4>(out, qkv, T, NH, NKV, HS, scale, cosT, sinT, R);
 }
 
 // The same for 64 < HS <= 128.
 extern "C" __global__ void attention_fp32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS > 64 && HS <= 128) lc_attention_fp32<8>(out, qkv, T, NH, NKV, HS, scale);
+    if (HS > 64 && HS <= 128) lc_attention_fp32<8>(out, qkv, T, NH, NKV, HS, scale, cosT, sinT, R);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
