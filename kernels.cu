@@ -64,8 +64,9 @@
 //  rotary_forward(qkv, cosT, sinT, B, T, NH, NKV, HS, R)
 //      Rotary position embedding (GPT-NeoX / LLaMA rotate_half layout) in place on the NH q heads and NKV k heads of qkv
 //      (B,T,(NH+2*NKV)*HS) (NKV = NH without grouped-query attention): in each head, dimensions i and i + R/2
-//      (i < R/2) turn by the angle whose cos and sin are cosT, sinT (T, R/2) [t, i]; dimensions R..HS-1 are left
-//      alone. R even, 0 < R <= HS. launch: grid ceil(B*T*(NH+NKV)*(R/2)/256) (grid-stride), block 256, shared 0.
+//      (i < R/2) turn by the angle whose cos and sin are cosT, sinT (T, R/2) [t, i]: x1' = x1 c - x2 s,
+//      x2' = x2 c + x1 s, each product and sum rounded on its own (no FMA); dimensions R..HS-1 are left alone.
+//      R even, 0 < R <= HS. launch: grid ceil(B*T*(NH+NKV)*(R/2)/256) (grid-stride), block 256, shared 0.
 //  rotary_forward_bf16(qkv, cosT, sinT, B, T, NH, NKV, HS, R)
 //      As rotary_forward on bf16 qkv: each pair widened, turned in fp32, rounded once. Same launch.
 //  rmsnorm_forward(out, inp, weight, rows, C, eps)
@@ -121,30 +122,40 @@
 //      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
 //              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes), plus 4 KiB of
 //              static shared memory the kernel declares itself.
-//  attention_bf16_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_bf16_hs128(out, qkv, B, T, NH, NKV, HS, scale)
+//  attention_bf16_hs64(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R),
+//  attention_bf16_hs128(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R)
 //      Causal attention on tensor cores, bf16: qkv (B,T,3C) bf16 (row stride 3C, no permute) -> out (B,T,C) bf16.
 //      HS = 64, resp. 128 (one kernel per head size; other head sizes: attention_fused_bf16), any T >= 1. One block per 64 queries of one (b, h),
 //      4 warps of 16 query rows; K/V tiles of 64 keys through shared memory (rows padded to HS+8 bf16), S = Q K^T and
 //      O += P V on mma.sync m16n8k16 with fp32 accumulation, ldmatrix loads (x4 for Q and K, x4.trans for V), fp32
 //      online softmax (running max and sum, exp2), P rounded to bf16 for P V and summed as rounded. Only key tiles at
 //      or below the diagonal are visited; the causal mask is applied on the diagonal tile only. Needs sm_80+.
+//      FUSED ROTARY (this kernel, attention_tf32_*, attention_fp32_*): R = 0: none (cosT, sinT unused, may be null).
+//      R > 0 (even, <= HS): q and k are those rotary_forward(_bf16)(qkv, cosT, sinT, B, T, NH, NKV, HS, R) would leave
+//      (cosT, sinT (T, R/2) of positions 0..T-1): the Q tile and each K tile turned in shared memory as loaded, pairs
+//      (i, i + R/2) in fp32, products and sums rounded one by one, stored back in qkv's type (bf16: rounded once). The
+//      output is bit for bit that of rotary_forward(_bf16) then this kernel with R = 0; qkv is only read.
 //      launch: grid (ceil(T/64), NH, B) (blockIdx.x runs from the last query tile down), block 128 (exactly),
 //              shared = 2 * 64 * (HS+8) * 2 bytes (HS=64: 18,432; HS=128: 34,816), no static shared memory.
-//  attention_tf32_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_tf32_hs128(out, qkv, B, T, NH, NKV, HS, scale)
+//  attention_tf32_hs64(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R),
+//  attention_tf32_hs128(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R)
 //      Causal attention on tensor cores, tf32, fp32 storage: qkv (B,T,3C) -> out (B,T,C), both fp32. HS = 64, resp.
 //      128, any T >= 1, sm_80+. Structure of attention_bf16 on mma.sync m16n8k8 tf32 (operands rounded by
 //      cvt.rna.tf32): 4 warps of 16 query rows, Q fragments loaded from global memory once, K/V tiles of 32 keys in
 //      shared memory (K rows padded to HS+4 floats, V rows to HS+8: conflict-free fragment reads), P moved from the
 //      accumulator layout to the A layout by warp shuffles. Key tiles at or below the diagonal only, masked on the two
-//      tiles that meet the block's queries.
+//      tiles that meet the block's queries. Fused rotary as attention_bf16 (Q elements turned as read from global
+//      memory, each K tile in shared memory).
 //      launch: grid (ceil(T/64), NH, B), block 128 (exactly), shared = 32*(HS+4)*4 + 32*(HS+8)*4 bytes
 //              (HS=64: 17,920; HS=128: 34,304).
-//  attention_fp32_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_fp32_hs128(out, qkv, B, T, NH, NKV, HS, scale)
+//  attention_fp32_hs64(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R),
+//  attention_fp32_hs128(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R)
 //      Causal attention in exact fp32 arithmetic (the parity mode), tiled SIMT: qkv (B,T,3C) -> out (B,T,C). HS <= 64,
 //      resp. 64 < HS <= 128; any T >= 1. One block of 128 threads per 32 queries of one (b, h); each thread a 4x2
 //      register tile of scores and a 4 x ceil(HS/16) tile of outputs; Q tile in shared memory, K then V of each
 //      32-key tile in one shared buffer (rows padded to HS+1), P through a 32x33 shared tile; online softmax
-//      (dot * scale, expf) over the key tiles at or below the diagonal, the mask on the diagonal tile only.
+//      (dot * scale, expf) over the key tiles at or below the diagonal, the mask on the diagonal tile only. Fused rotary
+//      as attention_bf16 (the Q tile and each K tile in shared memory).
 //      launch: grid (ceil(T/32), NH, B), block 128 (exactly), shared = (2*32*(HS+1) + 32*33) * 4 bytes
 //              (HS=64: 20,864; HS=128: 37,248).
 //  attention_fused_bf16(out, qkv, B, T, NH, NKV, HS, scale)
@@ -222,6 +233,11 @@
 //               rotary_forward takes (NH, NKV, HS) instead of (C, NH). New kernels rmsnorm_forward(_bf16),
 //               fused_residual_rmsnorm(_bf16), swiglu_forward(_bf16), qk_norm(_bf16), clamp_forward(_bf16). With NKV = NH
 //               the results are unchanged.
+//   2026-12-05  fused rotary (issue 22 item 1): attention_bf16_hs64 / _hs128, attention_tf32_hs64 / _hs128 and
+//               attention_fp32_hs64 / _hs128 take three more parameters after scale: cosT, sinT (T, R/2) and R (0: no
+//               rotary, as before). rotary_forward(_bf16) rounds every product and sum on its own (explicit mul.rn /
+//               add.rn: no FMA contraction; bit for bit CpuOps.Rotary), which the fused kernels share. Grid, block and
+//               shared memory unchanged.
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
