@@ -16,6 +16,9 @@ namespace LearningCurves.Kernels;
 // kv_cache_write + attention_cached; one new token per sequence over a long cache (past + 1 >= SplitAttentionFrom, by
 // default more than one chunk of 256 keys) -> kv_cache_write(_bf16) + attention_cached_split(_bf16) +
 // attention_cached_combine(_bf16) (split-K).
+// Scoring (no cache) calls AttentionRotary: the bf16, tf32 and fp32 tiled kernels above take the rotary tables and turn
+// q and each K tile as they load them (bit for bit rotary_forward(_bf16) + attention, qkv left as given); the other
+// paths run rotary_forward(_bf16) first.
 public sealed partial class CudaBackend
 {
     /// <summary>Queries per block and keys per tile of attention_bf16 (4 warps of 16 query rows; block of 128).</summary>
