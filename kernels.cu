@@ -64,8 +64,9 @@
 //  rotary_forward(qkv, cosT, sinT, B, T, NH, NKV, HS, R)
 //      Rotary position embedding (GPT-NeoX / LLaMA rotate_half layout) in place on the NH q heads and NKV k heads of qkv
 //      (B,T,(NH+2*NKV)*HS) (NKV = NH without grouped-query attention): in each head, dimensions i and i + R/2
-//      (i < R/2) turn by the angle whose cos and sin are cosT, sinT (T, R/2) [t, i]; dimensions R..HS-1 are left
-//      alone. R even, 0 < R <= HS. launch: grid ceil(B*T*(NH+NKV)*(R/2)/256) (grid-stride), block 256, shared 0.
+//      (i < R/2) turn by the angle whose cos and sin are cosT, sinT (T, R/2) [t, i]: x1' = x1 c - x2 s,
+//      x2' = x2 c + x1 s, each product and sum rounded on its own (no FMA); dimensions R..HS-1 are left alone.
+//      R even, 0 < R <= HS. launch: grid ceil(B*T*(NH+NKV)*(R/2)/256) (grid-stride), block 256, shared 0.
 //  rotary_forward_bf16(qkv, cosT, sinT, B, T, NH, NKV, HS, R)
 //      As rotary_forward on bf16 qkv: each pair widened, turned in fp32, rounded once. Same launch.
 //  rmsnorm_forward(out, inp, weight, rows, C, eps)
@@ -121,30 +122,40 @@
 //      launch: grid (ceil(T / (block/32)), NH, B), block 256 (multiple of 32),
 //              shared = (32*(HS+1) + 32*HS + (block/32)*HS) * 4 bytes (HS=64, block 256: 18,560 bytes), plus 4 KiB of
 //              static shared memory the kernel declares itself.
-//  attention_bf16_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_bf16_hs128(out, qkv, B, T, NH, NKV, HS, scale)
+//  attention_bf16_hs64(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R),
+//  attention_bf16_hs128(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R)
 //      Causal attention on tensor cores, bf16: qkv (B,T,3C) bf16 (row stride 3C, no permute) -> out (B,T,C) bf16.
 //      HS = 64, resp. 128 (one kernel per head size; other head sizes: attention_fused_bf16), any T >= 1. One block per 64 queries of one (b, h),
 //      4 warps of 16 query rows; K/V tiles of 64 keys through shared memory (rows padded to HS+8 bf16), S = Q K^T and
 //      O += P V on mma.sync m16n8k16 with fp32 accumulation, ldmatrix loads (x4 for Q and K, x4.trans for V), fp32
 //      online softmax (running max and sum, exp2), P rounded to bf16 for P V and summed as rounded. Only key tiles at
 //      or below the diagonal are visited; the causal mask is applied on the diagonal tile only. Needs sm_80+.
+//      FUSED ROTARY (this kernel, attention_tf32_*, attention_fp32_*): R = 0: none (cosT, sinT unused, may be null).
+//      R > 0 (even, <= HS): q and k are those rotary_forward(_bf16)(qkv, cosT, sinT, B, T, NH, NKV, HS, R) would leave
+//      (cosT, sinT (T, R/2) of positions 0..T-1): the Q tile and each K tile turned in shared memory as loaded, pairs
+//      (i, i + R/2) in fp32, products and sums rounded one by one, stored back in qkv's type (bf16: rounded once). The
+//      output is bit for bit that of rotary_forward(_bf16) then this kernel with R = 0; qkv is only read.
 //      launch: grid (ceil(T/64), NH, B) (blockIdx.x runs from the last query tile down), block 128 (exactly),
 //              shared = 2 * 64 * (HS+8) * 2 bytes (HS=64: 18,432; HS=128: 34,816), no static shared memory.
-//  attention_tf32_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_tf32_hs128(out, qkv, B, T, NH, NKV, HS, scale)
+//  attention_tf32_hs64(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R),
+//  attention_tf32_hs128(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R)
 //      Causal attention on tensor cores, tf32, fp32 storage: qkv (B,T,3C) -> out (B,T,C), both fp32. HS = 64, resp.
 //      128, any T >= 1, sm_80+. Structure of attention_bf16 on mma.sync m16n8k8 tf32 (operands rounded by
 //      cvt.rna.tf32): 4 warps of 16 query rows, Q fragments loaded from global memory once, K/V tiles of 32 keys in
 //      shared memory (K rows padded to HS+4 floats, V rows to HS+8: conflict-free fragment reads), P moved from the
 //      accumulator layout to the A layout by warp shuffles. Key tiles at or below the diagonal only, masked on the two
-//      tiles that meet the block's queries.
+//      tiles that meet the block's queries. Fused rotary as attention_bf16 (Q elements turned as read from global
+//      memory, each K tile in shared memory).
 //      launch: grid (ceil(T/64), NH, B), block 128 (exactly), shared = 32*(HS+4)*4 + 32*(HS+8)*4 bytes
 //              (HS=64: 17,920; HS=128: 34,304).
-//  attention_fp32_hs64(out, qkv, B, T, NH, NKV, HS, scale), attention_fp32_hs128(out, qkv, B, T, NH, NKV, HS, scale)
+//  attention_fp32_hs64(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R),
+//  attention_fp32_hs128(out, qkv, B, T, NH, NKV, HS, scale, cosT, sinT, R)
 //      Causal attention in exact fp32 arithmetic (the parity mode), tiled SIMT: qkv (B,T,3C) -> out (B,T,C). HS <= 64,
 //      resp. 64 < HS <= 128; any T >= 1. One block of 128 threads per 32 queries of one (b, h); each thread a 4x2
 //      register tile of scores and a 4 x ceil(HS/16) tile of outputs; Q tile in shared memory, K then V of each
 //      32-key tile in one shared buffer (rows padded to HS+1), P through a 32x33 shared tile; online softmax
-//      (dot * scale, expf) over the key tiles at or below the diagonal, the mask on the diagonal tile only.
+//      (dot * scale, expf) over the key tiles at or below the diagonal, the mask on the diagonal tile only. Fused rotary
+//      as attention_bf16 (the Q tile and each K tile in shared memory).
 //      launch: grid (ceil(T/32), NH, B), block 128 (exactly), shared = (2*32*(HS+1) + 32*33) * 4 bytes
 //              (HS=64: 20,864; HS=128: 37,248).
 //  attention_fused_bf16(out, qkv, B, T, NH, NKV, HS, scale)
@@ -222,6 +233,11 @@
 //               rotary_forward takes (NH, NKV, HS) instead of (C, NH). New kernels rmsnorm_forward(_bf16),
 //               fused_residual_rmsnorm(_bf16), swiglu_forward(_bf16), qk_norm(_bf16), clamp_forward(_bf16). With NKV = NH
 //               the results are unchanged.
+//   2026-12-05  fused rotary (issue 22 item 1): attention_bf16_hs64 / _hs128, attention_tf32_hs64 / _hs128 and
+//               attention_fp32_hs64 / _hs128 take three more parameters after scale: cosT, sinT (T, R/2) and R (0: no
+//               rotary, as before). rotary_forward(_bf16) rounds every product and sum on its own (explicit mul.rn /
+//               add.rn: no FMA contraction; bit for bit CpuOps.Rotary), which the fused kernels share. Grid, block and
+//               shared memory unchanged.
 
 #ifndef LC_DYNAMIC_SHARED
 // Dynamic shared memory (the launch's shared bytes); the emulator defines its own version of this macro.
@@ -558,6 +574,41 @@ extern "C" __global__ void gelu_erf_forward_bf16(unsigned short* x, long long n)
 // (local memory) for angles of thousands of radians, and a float angle would be off by ~1e-4 there.
 // The pairs (i, i + R/2) of the NH q heads and NKV k heads (the first NH+NKV head slots of each row of HS), rotated in
 // place; row stride (NH+2*NKV)*HS.
+// Products and sums rounded one by one (never contracted to an FMA, whatever the compiler's --fmad): the rotary turn
+// gives the same bits in rotary_forward and in the attention kernels that apply it to their tiles, and matches
+// CpuOps.Rotary (separate multiplies and adds).
+__device__ __forceinline__ float lc_mul_rn(float a, float b)
+{
+#if defined(LC_EMULATION)
+    return a * b;
+#else
+    float r;
+    asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+#endif
+}
+
+__device__ __forceinline__ float lc_add_rn(float a, float b)
+{
+#if defined(LC_EMULATION)
+    return a + b;
+#else
+    float r;
+    asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+#endif
+}
+
+// The rotate-half turn of one pair (dimensions i and i + R/2) by the angle with cosine c and sine s:
+// x1' = x1 c - x2 s, x2' = x2 c + x1 s.
+__device__ __forceinline__ void lc_rope_pair(float& x1, float& x2, float c, float s)
+{
+    float y1 = lc_add_rn(lc_mul_rn(x1, c), -lc_mul_rn(x2, s));
+    float y2 = lc_add_rn(lc_mul_rn(x2, c), lc_mul_rn(x1, s));
+    x1 = y1;
+    x2 = y2;
+}
+
 template <class T_>
 __device__ __forceinline__ void lc_rotary(T_* qkv, const float* cosT, const float* sinT, int B, int T, int NH, int NKV, int HS, int R)
 {
@@ -573,9 +624,40 @@ __device__ __forceinline__ void lc_rotary(T_* qkv, const float* cosT, const floa
         T_* p = qkv + row * rs + (long long)part * HS + i;
         float c = cosT[t * half + i], s = sinT[t * half + i];
         float x1 = lc_ld(p), x2 = lc_ld(p + half);
-        lc_st(p, x1 * c - x2 * s);
-        lc_st(p + half, x2 * c + x1 * s);
+        lc_rope_pair(x1, x2, c, s);
+        lc_st(p, x1);
+        lc_st(p + half, x2);
     }
+}
+
+// The rotary turn applied by the attention kernels on their own tiles (the fused rotary: R > 0): rows [0, rows) of a
+// shared tile (row stride ld, rows of one head) hold positions r0..; each pair turns in fp32 by cosT, sinT (T, R/2) and
+// is stored back in the tile's type (bf16: rounded once), exactly as rotary_forward(_bf16) would have stored it in qkv.
+// Rows at positions >= T (the zero fill) are left alone. No barrier: the caller syncs before and after.
+template <class T_>
+__device__ __forceinline__ void lc_rope_tile(T_* tile, int ld, int rows, int r0, int T, const float* cosT, const float* sinT, int R)
+{
+    int half = R >> 1;
+    for (int idx = threadIdx.x; idx < rows * half; idx += blockDim.x) {
+        int r = idx / half, i = idx - r * half;
+        if (r0 + r >= T) continue;
+        T_* p = tile + r * ld + i;
+        float x1 = lc_ld(p), x2 = lc_ld(p + half);
+        lc_rope_pair(x1, x2, cosT[(r0 + r) * half + i], sinT[(r0 + r) * half + i]);
+        lc_st(p, x1);
+        lc_st(p + half, x2);
+    }
+}
+
+// Dimension d of an fp32 head row at position pos after the rotary turn of its first R dimensions (R = 0: as stored).
+__device__ __forceinline__ float lc_rope_at(const float* row, int d, int pos, const float* cosT, const float* sinT, int R)
+{
+    int half = R >> 1;
+    if (d >= R) return row[d];
+    int i = d < half ? d : d - half;
+    float x1 = row[i], x2 = row[i + half];
+    lc_rope_pair(x1, x2, cosT[pos * half + i], sinT[pos * half + i]);
+    return d < half ? x1 : x2;
 }
 
 extern "C" __global__ void rotary_forward(float* __restrict__ qkv, const float* __restrict__ cosT, const float* __restrict__ sinT,
@@ -1241,7 +1323,8 @@ __device__ __forceinline__ void lc_fa_load_tile(unsigned short* dst, const unsig
 }
 
 template <int HS>
-__device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv, int T, int NH, int NKV, float scale)
+__device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv, int T, int NH, int NKV, float scale,
+    const float* cosT, const float* sinT, int R)
 {
     const int LD = HS + LC_FA_PAD;
     const int KSTEPS = HS / 16; // k-steps of S = Q K^T
@@ -1265,6 +1348,10 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
     lc_fa_load_tile<HS>(ks, base, rs, q0, T);
     lc_cp_async_wait();
     __syncthreads();
+    if (R > 0) { // the fused rotary on the Q tile, before its fragments are read
+        lc_rope_tile(ks, LD, LC_FA_BQ, q0, T, cosT, sinT, R);
+        __syncthreads();
+    }
     unsigned qa[KSTEPS][4];
 #pragma unroll
     for (int kk = 0; kk < KSTEPS; kk++)
@@ -1282,6 +1369,10 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
         lc_fa_load_tile<HS>(vs, vbase, rs, kt * LC_FA_BK, T);
         lc_cp_async_wait();
         __syncthreads();
+        if (R > 0) { // and on each K tile
+            lc_rope_tile(ks, LD, LC_FA_BK, kt * LC_FA_BK, T, cosT, sinT, R);
+            __syncthreads();
+        }
 
         bool diag = kt == qt;
         float s[8][4]; // S (16 x 64): n-tile j holds keys 8j..8j+7
@@ -1350,28 +1441,32 @@ __device__ void lc_attention_bf16(unsigned short* out, const unsigned short* qkv
 // kernel's name from the definition line (the extern "C" linkage, __global__, void, then the name).
 extern "C" {
 __global__ void __launch_bounds__(128, 4) attention_bf16_hs64(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale);
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale,
+    const float* __restrict__ cosT, const float* __restrict__ sinT, int R);
 __global__ void __launch_bounds__(128, 4) attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale);
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R);
 __global__ void __launch_bounds__(128, 3) attention_bf16_hs128(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale);
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale,
+    const float* __restrict__ cosT, const float* __restrict__ sinT, int R);
 }
 
 // out (B,T,C) bf16 = causal attention of qkv (B,T,3C) bf16, HS = 64; grid (ceil(T/64), NH, B), block 128. One kernel
 // per head size: each gets the registers its own fragments need (the 64 one more blocks per SM).
 extern "C" __global__ void attention_bf16_hs64(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale)
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale,
+    const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B; // the grid's z extent
-    if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, NKV, scale);
+    if (HS == 64) lc_attention_bf16<64>(out, qkv, T, NH, NKV, scale, cosT, sinT, R);
 }
 
 // The same for HS = 128.
 extern "C" __global__ void attention_bf16_hs128(unsigned short* __restrict__ out,
-    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale)
+    const unsigned short* __restrict__ qkv, int B, int T, int NH, int NKV, int HS, float scale,
+    const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, NKV, scale);
+    if (HS == 128) lc_attention_bf16<128>(out, qkv, T, NH, NKV, scale, cosT, sinT, R);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1396,7 +1491,8 @@ __device__ __forceinline__ void lc_ft_load_tile(float* dst, int ld, const float*
 }
 
 template <int HS>
-__device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, int NKV, float scale)
+__device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, int NKV, float scale,
+    const float* cosT, const float* sinT, int R)
 {
     const int LDK = HS + 4, LDV = HS + 8;
     const int KSTEPS = HS / 8; // k-steps of S = Q K^T
@@ -1417,14 +1513,26 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, i
     int rowA = q0 + warp * 16 + g, rowB = rowA + 8;
 
     unsigned qa[KSTEPS][4];
+    if (R > 0) { // the fused rotary: each Q element turned as rotary_forward would have stored it
+        const float* rA = base + (long long)rowA * rs;
+        const float* rB = base + (long long)rowB * rs;
 #pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) {
-        const float* pA = base + (long long)rowA * rs + kk * 8 + t;
-        const float* pB = base + (long long)rowB * rs + kk * 8 + t;
-        qa[kk][0] = lc_cvt_tf32(rowA < T ? pA[0] : 0.0f);
-        qa[kk][1] = lc_cvt_tf32(rowB < T ? pB[0] : 0.0f);
-        qa[kk][2] = lc_cvt_tf32(rowA < T ? pA[4] : 0.0f);
-        qa[kk][3] = lc_cvt_tf32(rowB < T ? pB[4] : 0.0f);
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            qa[kk][0] = lc_cvt_tf32(rowA < T ? lc_rope_at(rA, kk * 8 + t, rowA, cosT, sinT, R) : 0.0f);
+            qa[kk][1] = lc_cvt_tf32(rowB < T ? lc_rope_at(rB, kk * 8 + t, rowB, cosT, sinT, R) : 0.0f);
+            qa[kk][2] = lc_cvt_tf32(rowA < T ? lc_rope_at(rA, kk * 8 + t + 4, rowA, cosT, sinT, R) : 0.0f);
+            qa[kk][3] = lc_cvt_tf32(rowB < T ? lc_rope_at(rB, kk * 8 + t + 4, rowB, cosT, sinT, R) : 0.0f);
+        }
+    } else {
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; kk++) {
+            const float* pA = base + (long long)rowA * rs + kk * 8 + t;
+            const float* pB = base + (long long)rowB * rs + kk * 8 + t;
+            qa[kk][0] = lc_cvt_tf32(rowA < T ? pA[0] : 0.0f);
+            qa[kk][1] = lc_cvt_tf32(rowB < T ? pB[0] : 0.0f);
+            qa[kk][2] = lc_cvt_tf32(rowA < T ? pA[4] : 0.0f);
+            qa[kk][3] = lc_cvt_tf32(rowB < T ? pB[4] : 0.0f);
+        }
     }
     float o[DT][4];
 #pragma unroll
@@ -1438,6 +1546,10 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, i
         lc_ft_load_tile<HS>(vs, LDV, vbase, rs, kt * LC_FT_BK, LC_FT_BK, T);
         lc_cp_async_wait();
         __syncthreads();
+        if (R > 0) { // the fused rotary on the K tile
+            lc_rope_tile(ks, LDK, LC_FT_BK, kt * LC_FT_BK, T, cosT, sinT, R);
+            __syncthreads();
+        }
 
         bool diag = kt >= 2 * qt; // the two key tiles that meet this block's queries
         int above = (kt - 2 * qt) * LC_FT_BK - warp * 16; // on those, n-tile j is wholly masked when 8j > 15 - above
@@ -1506,18 +1618,18 @@ __device__ void lc_attention_tf32(float* out, const float* qkv, int T, int NH, i
 // out (B,T,C) = causal attention of qkv (B,T,3C), fp32 storage, tf32 tensor cores, HS = 64; grid (ceil(T/64), NH, B),
 // block 128
 extern "C" __global__ void attention_tf32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS == 64) lc_attention_tf32<64>(out, qkv, T, NH, NKV, scale);
+    if (HS == 64) lc_attention_tf32<64>(out, qkv, T, NH, NKV, scale, cosT, sinT, R);
 }
 
 // The same for HS = 128.
 extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS == 128) lc_attention_tf32<128>(out, qkv, T, NH, NKV, scale);
+    if (HS == 128) lc_attention_tf32<128>(out, qkv, T, NH, NKV, scale, cosT, sinT, R);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1532,7 +1644,8 @@ extern "C" __global__ void attention_tf32_hs128(float* __restrict__ out, const f
 #define LC_F32_BQ 32 // queries per block, and keys per tile
 
 template <int NJ> // output columns per thread: HS <= 16 * NJ
-__device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, int NKV, int HS, float scale)
+__device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, int NKV, int HS, float scale,
+    const float* cosT, const float* sinT, int R)
 {
     LC_DYNAMIC_SHARED(float, lc_smem);
     const int LD = HS + 1;
@@ -1553,6 +1666,10 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
         int r = idx / HS, d = idx - r * HS;
         qs[r * LD + d] = q0 + r < T ? base[(long long)(q0 + r) * rs + d] : 0.0f;
     }
+    if (R > 0) { // the fused rotary on the Q tile (the loop's first barrier publishes it)
+        __syncthreads();
+        lc_rope_tile(qs, LD, LC_F32_BQ, q0, T, cosT, sinT, R);
+    }
     float m[4], l[4], acc[4][NJ];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -1569,6 +1686,10 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
             kvs[r * LD + d] = k0 + r < T ? kbase[(long long)(k0 + r) * rs + d] : 0.0f;
         }
         __syncthreads();
+        if (R > 0) { // and on each K tile
+            lc_rope_tile(kvs, LD, LC_F32_BQ, k0, T, cosT, sinT, R);
+            __syncthreads();
+        }
         float s[4][2];
 #pragma unroll
         for (int i = 0; i < 4; i++) { s[i][0] = 0.0f; s[i][1] = 0.0f; }
@@ -1647,18 +1768,18 @@ __device__ void lc_attention_fp32(float* out, const float* qkv, int T, int NH, i
 
 // out (B,T,C) = causal attention of qkv (B,T,3C), exact fp32, HS <= 64; grid (ceil(T/32), NH, B), block 128
 extern "C" __global__ void attention_fp32_hs64(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS <= 64) lc_attention_fp32<4>(out, qkv, T, NH, NKV, HS, scale);
+    if (HS <= 64) lc_attention_fp32<4>(out, qkv, T, NH, NKV, HS, scale, cosT, sinT, R);
 }
 
 // The same for 64 < HS <= 128.
 extern "C" __global__ void attention_fp32_hs128(float* __restrict__ out, const float* __restrict__ qkv,
-    int B, int T, int NH, int NKV, int HS, float scale)
+    int B, int T, int NH, int NKV, int HS, float scale, const float* __restrict__ cosT, const float* __restrict__ sinT, int R)
 {
     (void)B;
-    if (HS > 64 && HS <= 128) lc_attention_fp32<8>(out, qkv, T, NH, NKV, HS, scale);
+    if (HS > 64 && HS <= 128) lc_attention_fp32<8>(out, qkv, T, NH, NKV, HS, scale, cosT, sinT, R);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ namespace LearningCurves.Kernels;
 // kv_cache_write + attention_cached; one new token per sequence over a long cache (past + 1 >= SplitAttentionFrom, by
 // default more than one chunk of 256 keys) -> kv_cache_write(_bf16) + attention_cached_split(_bf16) +
 // attention_cached_combine(_bf16) (split-K).
+// Scoring (no cache) calls AttentionRotary: the bf16, tf32 and fp32 tiled kernels above take the rotary tables and turn
+// q and each K tile as they load them (bit for bit rotary_forward(_bf16) + attention, qkv left as given); the other
+// paths run rotary_forward(_bf16) first.
 public sealed partial class CudaBackend
 {
     /// <summary>Queries per block and keys per tile of attention_bf16 (4 warps of 16 query rows; block of 128).</summary>
@@ -58,7 +61,50 @@ public sealed partial class CudaBackend
         Attention(output, qkv, b, t, heads, heads, c / heads, scale);
     }
 
-    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int hs, float scale)
+    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int hs, float scale) =>
+        Attention(output, qkv, b, t, heads, kvHeads, hs, scale, default);
+
+    /// <summary>When false, <see cref="AttentionRotary"/> always runs rotary_forward(_bf16) and then the attention (the
+    /// unfused comparison path for tests and benchmarks).</summary>
+    internal bool FuseRotaryIntoAttention { get; set; } = true;
+
+    /// <summary>Rotary + attention for a forward pass without a cache: where the attention kernel chosen for this
+    /// buffer type, head size and device takes the rotary itself (attention_bf16_hs64 / _hs128, attention_tf32_hs64 /
+    /// _hs128, attention_fp32_hs64 / _hs128) it turns q and each k tile as it loads them, with the bits rotary_forward
+    /// would store, and qkv is left as given: one pass over qkv (and one launch per layer) fewer. Elsewhere (the SIMT
+    /// attention_fused(_bf16), the cuBLAS path, heads above 128, below sm_80 for the tensor-core kernels) rotary_forward
+    /// runs first.</summary>
+    public void AttentionRotary(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int hs, float scale,
+        int rotaryDims, double rotaryBase)
+    {
+        ThrowIfDisposed();
+        CheckHeads(heads, kvHeads, hs, "attention");
+        if (rotaryDims < 0 || rotaryDims % 2 != 0 || rotaryDims > hs)
+            throw new ArgumentException($"rotary: {rotaryDims} dims must be even and at most the head size {hs}");
+        if (rotaryDims == 0 || b == 0 || t == 0 || !FuseRotaryIntoAttention || !AttentionTakesRotary(Buf(qkv).Type, hs))
+        {
+            Rotary(qkv, b, t, heads, kvHeads, hs, rotaryDims, rotaryBase, 0);
+            Attention(output, qkv, b, t, heads, kvHeads, hs, scale);
+            return;
+        }
+        var (cos, sin) = RotaryTable(t, rotaryDims, rotaryBase, 0);
+        Attention(output, qkv, b, t, heads, kvHeads, hs, scale, new Rope(cos, sin, rotaryDims));
+    }
+
+    /// <summary>The fused rotary's arguments: the angle tables (T, R/2) and R (0: none, null tables).</summary>
+    private readonly record struct Rope(ulong Cos, ulong Sin, int Dims);
+
+    /// <summary>Whether the attention kernel <see cref="Attention(IDeviceBuffer, IDeviceBuffer, int, int, int, int, int, float)"/>
+    /// picks for qkv of this type and head size takes a fused rotary (mirrors the dispatch below).</summary>
+    private bool AttentionTakesRotary(DType qkvType, int hs)
+    {
+        if (qkvType == DType.Bf16) return (hs == 64 || hs == 128) && _dev.Arch >= 80;
+        if (UseCublasAttention || hs > 128) return false;
+        if (Precision == Precision.Tf32 && (hs == 64 || hs == 128) && _dev.Arch >= 80) return true;
+        return !UseSimtAttention;
+    }
+
+    private void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int hs, float scale, Rope rope)
     {
         ThrowIfDisposed();
         CheckHeads(heads, kvHeads, hs, "attention");
@@ -66,7 +112,7 @@ public sealed partial class CudaBackend
         long rowWidth = (long)(heads + 2 * kvHeads) * hs;
         if (Buf(qkv).Type == DType.Bf16)
         {
-            AttentionBf16(output, qkv, b, t, c, heads, kvHeads, hs, scale);
+            AttentionBf16(output, qkv, b, t, c, heads, kvHeads, hs, scale, rope);
             return;
         }
         Need(output, (long)b * t * c);
@@ -77,7 +123,7 @@ public sealed partial class CudaBackend
             string name = hs == 64 ? "attention_tf32_hs64" : "attention_tf32_hs128";
             using var _ = Time(name);
             LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionTf32Shared(hs),
-                P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale));
+                P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale), D(rope.Cos), D(rope.Sin), I(rope.Dims));
             return;
         }
         if (!UseCublasAttention && hs <= 128 && !UseSimtAttention)
@@ -85,9 +131,10 @@ public sealed partial class CudaBackend
             string name = hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128";
             using var _ = Time(name);
             LaunchBlock(name, Blocks(t, AttentionFp32Tile), (uint)heads, (uint)b, AttentionBf16Threads, AttentionFp32Shared(hs),
-                P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale));
+                P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale), D(rope.Cos), D(rope.Sin), I(rope.Dims));
             return;
         }
+        if (rope.Dims != 0) throw new InvalidOperationException("attention: no fused rotary on this path");
         if (!UseCublasAttention && hs <= 128)
         {
             using var _ = Time("attention_fused");
@@ -128,7 +175,7 @@ public sealed partial class CudaBackend
 
     /// <summary>bf16 qkv (B,T,3C) -> bf16 output (B,T,C): tensor cores for head sizes 64 and 128 on sm_80+, the SIMT
     /// kernel on bf16 otherwise (HS up to 128).</summary>
-    private void AttentionBf16(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, int kvHeads, int hs, float scale)
+    private void AttentionBf16(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, int kvHeads, int hs, float scale, Rope rope)
     {
         Need(output, (long)b * t * c, DType.Bf16);
         Need(qkv, (long)b * t * (heads + 2 * kvHeads) * hs, DType.Bf16);
@@ -138,9 +185,11 @@ public sealed partial class CudaBackend
             string name = hs == 64 ? "attention_bf16_hs64" : "attention_bf16_hs128";
             using var _ = Time(name);
             LaunchBlock(name, Blocks(t, AttentionBf16Tile), (uint)heads, (uint)b, AttentionBf16Threads,
-                AttentionBf16Shared(hs), P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale));
+                AttentionBf16Shared(hs), P(output), P(qkv), I(b), I(t), I(heads), I(kvHeads), I(hs), F(scale),
+                D(rope.Cos), D(rope.Sin), I(rope.Dims));
             return;
         }
+        if (rope.Dims != 0) throw new InvalidOperationException("attention: no fused rotary on this path");
         if (hs > 128)
         {
             if (kvHeads != heads)

@@ -546,10 +546,21 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
         var q = NeedFloat(qkv, (long)b * t * (heads + 2 * kvHeads) * headSize, "Rotary", "qkv");
         int half = rotaryDims / 2;
         if (half == 0 || b == 0 || t == 0) return;
-        // The angle table (cos | sin, each (T, R/2)) is made on the host in double precision (kernels.cu says why) and
-        // uploaded once per shape and position: every layer of a forward pass reuses it.
+        var (cos, sin) = RotaryTable(t, rotaryDims, rotaryBase, past);
+        string kernel = q.Type == DType.Bf16 ? "rotary_forward_bf16" : "rotary_forward";
+        using var _ = Time(kernel);
+        Launch(kernel, Grid((long)b * t * (heads + kvHeads) * half), 1, 1, 0, P(qkv), D(cos), D(sin),
+            I(b), I(t), I(heads), I(kvHeads), I(headSize), I(rotaryDims));
+    }
+
+    /// <summary>The device angle tables cos, sin (T, R/2) of positions past..past+T-1 (R = <paramref name="rotaryDims"/>
+    /// &gt; 0), as rotary_forward and the attention kernels' fused rotary take them. Made on the host in double precision
+    /// (kernels.cu says why) by <see cref="CpuOps.RotaryTable"/> and uploaded once per shape and position: every layer of
+    /// a forward pass reuses them.</summary>
+    private (ulong Cos, ulong Sin) RotaryTable(int t, int rotaryDims, double rotaryBase, int past)
+    {
         var key = (t, rotaryDims, rotaryBase, past);
-        long tableFloats = (long)t * half;
+        long tableFloats = (long)t * (rotaryDims / 2);
         if (!_rotaryTables.TryGetValue(key, out var mem))
         {
             if (_rotaryTables.Count >= MaxRotaryTables)
@@ -564,11 +575,7 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
             _rotaryTables.Add(key, mem);
             CopyIn(mem.Pointer, MemoryMarshal.AsBytes(host.AsSpan()));
         }
-        ulong table = mem.Pointer;
-        string kernel = q.Type == DType.Bf16 ? "rotary_forward_bf16" : "rotary_forward";
-        using var _ = Time(kernel);
-        Launch(kernel, Grid((long)b * t * (heads + kvHeads) * half), 1, 1, 0, P(qkv), D(table), D(table + (ulong)(tableFloats * 4)),
-            I(b), I(t), I(heads), I(kvHeads), I(headSize), I(rotaryDims));
+        return (mem.Pointer, mem.Pointer + (ulong)(tableFloats * 4));
     }
 
     /// <summary>Throws unless kvHeads divides heads (grouped-query attention) and the head size is positive.</summary>

@@ -119,33 +119,40 @@ internal static class EmuKernels
     /// <summary>Dynamic shared memory of attention_bf16: K and V tiles of 64 rows of HS + 8 bf16.</summary>
     public static uint AttentionBf16Shared(int hs) => (uint)(2 * AttentionBf16Tile * (hs + 8) * 2);
 
-    /// <summary>attention_bf16_hs64 or attention_bf16_hs128, by <paramref name="hs"/>.</summary>
-    public static void AttentionBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    /// <summary>attention_bf16_hs64 or attention_bf16_hs128, by <paramref name="hs"/>; <paramref name="nkv"/> kv heads
+    /// (0: nh); with <paramref name="r"/> &gt; 0 the fused rotary of the first r dims from the tables cos, sin (T, r/2).</summary>
+    public static void AttentionBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale,
+        int nkv = 0, EmuBuffer? cos = null, EmuBuffer? sin = null, int r = 0)
     {
         var grid = new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b);
         if (hs != 64 && hs != 128) throw new ArgumentException($"attention_bf16 takes head sizes 64 and 128, not {hs}");
-        Launch($"attention_bf16_hs{hs}", grid, 128, AttentionBf16Shared(hs), output, qkv, b, t, nh, nh, hs, scale);
+        Launch($"attention_bf16_hs{hs}", grid, 128, AttentionBf16Shared(hs), output, qkv, b, t, nh, nkv == 0 ? nh : nkv, hs, scale, cos, sin, r);
     }
 
     /// <summary>Dynamic shared memory of attention_tf32: K and V tiles of 32 fp32 rows of HS + 4 and HS + 8.</summary>
     public static uint AttentionTf32Shared(int hs) => (uint)(32 * (hs + 4) * 4 + 32 * (hs + 8) * 4);
 
-    /// <summary>attention_tf32_hs64 or attention_tf32_hs128, by <paramref name="hs"/>.</summary>
-    public static void AttentionTf32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    /// <summary>attention_tf32_hs64 or attention_tf32_hs128, by <paramref name="hs"/>; kv heads and rotary as
+    /// <see cref="AttentionBf16"/>.</summary>
+    public static void AttentionTf32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale,
+        int nkv = 0, EmuBuffer? cos = null, EmuBuffer? sin = null, int r = 0)
     {
         var grid = new Dim3((uint)((t + AttentionBf16Tile - 1) / AttentionBf16Tile), (uint)nh, (uint)b);
         if (hs != 64 && hs != 128) throw new ArgumentException($"attention_tf32 takes head sizes 64 and 128, not {hs}");
-        Launch($"attention_tf32_hs{hs}", grid, 128, AttentionTf32Shared(hs), output, qkv, b, t, nh, nh, hs, scale);
+        Launch($"attention_tf32_hs{hs}", grid, 128, AttentionTf32Shared(hs), output, qkv, b, t, nh, nkv == 0 ? nh : nkv, hs, scale, cos, sin, r);
     }
 
     /// <summary>Dynamic shared memory of attention_fp32: Q and K/V tiles of 32 rows of HS + 1 floats, P (32, 33).</summary>
     public static uint AttentionFp32Shared(int hs) => (uint)((2 * 32 * (hs + 1) + 32 * 33) * 4);
 
-    /// <summary>attention_fp32_hs64 (HS &lt;= 64) or attention_fp32_hs128 (HS &lt;= 128).</summary>
-    public static void AttentionFp32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale)
+    /// <summary>attention_fp32_hs64 (HS &lt;= 64) or attention_fp32_hs128 (HS &lt;= 128); kv heads and rotary as
+    /// <see cref="AttentionBf16"/>.</summary>
+    public static void AttentionFp32(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale,
+        int nkv = 0, EmuBuffer? cos = null, EmuBuffer? sin = null, int r = 0)
     {
         var grid = new Dim3((uint)((t + 31) / 32), (uint)nh, (uint)b);
-        Launch(hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128", grid, 128, AttentionFp32Shared(hs), output, qkv, b, t, nh, nh, hs, scale);
+        Launch(hs <= 64 ? "attention_fp32_hs64" : "attention_fp32_hs128", grid, 128, AttentionFp32Shared(hs), output, qkv, b, t, nh,
+            nkv == 0 ? nh : nkv, hs, scale, cos, sin, r);
     }
 
     public static void AttentionFusedBf16(EmuBuffer output, EmuBuffer qkv, int b, int t, int nh, int hs, float scale) =>

@@ -303,6 +303,18 @@ public interface IBackend : IDisposable
         CpuOps.Rotary(host, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, past);
         Write(qkv, host);
     }
+
+    /// <summary>Rotary embedding of q and k (positions 0..T-1, the first <paramref name="rotaryDims"/> dims of each head;
+    /// 0: none) followed by <see cref="Attention(IDeviceBuffer, IDeviceBuffer, int, int, int, int, int, float)"/>, for
+    /// a forward pass without a KV cache (scoring): the output is exactly that of <see cref="Rotary(IDeviceBuffer, int, int, int, int, int, int, double, int)"/>
+    /// then Attention, but qkv's q and k are left either rotated or as given (a backend may turn them inside the
+    /// attention kernel, one pass over qkv fewer). The default runs the two ops.</summary>
+    void AttentionRotary(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, float scale,
+        int rotaryDims, double rotaryBase)
+    {
+        if (rotaryDims > 0) Rotary(qkv, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, 0);
+        Attention(output, qkv, b, t, heads, kvHeads, headSize, scale);
+    }
 }
 
 /// <summary>Argument checks shared by the backends' MatMul.</summary>

@@ -96,6 +96,10 @@ public sealed class TimingBackend : IBackend
     public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past) =>
         Time("rotary", () => _inner.Rotary(qkv, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, past));
 
+    public void AttentionRotary(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, float scale,
+        int rotaryDims, double rotaryBase) =>
+        Time("attention + rotary", () => _inner.AttentionRotary(output, qkv, b, t, heads, kvHeads, headSize, scale, rotaryDims, rotaryBase));
+
     public void GeluErf(IDeviceBuffer x, long n) => Time("gelu (erf)", () => _inner.GeluErf(x, n));
 
     public void Convert(IDeviceBuffer output, IDeviceBuffer input, long n) => Time("convert", () => _inner.Convert(output, input, n));

@@ -349,10 +349,15 @@ public sealed partial class DecoderModel : IDisposable
         var a = _act!;
         int c = cfg.Embd;
         EmbedTokens(a.Blocks.Residual, a.Tokens, b, t, past: 0);                                       // (B, T, C)
+        // No cache keeps the rotated keys here: the rotary goes into the attention (a kernel that loads q and k turns
+        // them itself, one pass over qkv fewer per layer). Generation's prefill and decoding rotate in place, for the cache.
+        bool rotates = cfg.RotaryDims > 0;
         TransformerBlocks.Run(_backend, cfg, _w, a.Blocks, b, t, past: 0,
-            cfg.IsLlamaFamily
+            rotates
+                ? (_, scale) => _backend.AttentionRotary(a.Blocks.Attn, a.Blocks.Qkv, b, t, cfg.Heads, cfg.KvHeadCount, cfg.HeadSize, scale, cfg.RotaryDims, cfg.RotaryBase)
+                : cfg.IsLlamaFamily
                 ? (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, cfg.Heads, cfg.KvHeadCount, cfg.HeadSize, scale)
-                : (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale), rows, m); // Norm (M, C)
+                : (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale), rows, m, rotates); // Norm (M, C)
     }
 
     private Activations EnsureActivations(int tokens, int maxRows)

@@ -12,7 +12,7 @@ namespace LearningCurves.Engine.Model;
 ///   llama / qwen2 / olmo (pre-norm)                  olmo2 (post-norms, no pre-norm)
 ///   qkv = h @ [Wq|Wk|Wv] (+ b)        MatMul          qkv = x @ [Wq|Wk|Wv] (+ b)   (x converted to bf16 in bf16 mode)
 ///   olmo: clamp(qkv, clip_qkv)        Clamp           q, k = rmsnorm over all heads QkNorm
-///   q, k rotated (full, rope_theta)   Rotary (GQA)    the same
+///   q, k rotated (full, rope_theta)   Rotary (GQA)    the same (scoring: inside the callback's AttentionRotary)
 ///   attn = attention(qkv)             callback        the same
 ///   proj = attn @ Wo                  MatMul          proj = attn @ Wo (+ bo)
 ///   x += proj + bo; h = norm2(x)      ResidualRmsNorm x += rmsnorm(proj) (post_attention_layernorm)
@@ -27,7 +27,7 @@ namespace LearningCurves.Engine.Model;
 internal static class LlamaBlocks
 {
     public static void Run(IBackend be, ModelConfig cfg, DeviceWeights weights, BlockBuffers a, int b, int t, int past,
-        Action<int, float> attention, IDeviceBuffer? rows, int m)
+        Action<int, float> attention, IDeviceBuffer? rows, int m, bool attentionRotates)
     {
         int c = cfg.Embd, n = b * t, hs = cfg.HeadSize, nh = cfg.Heads, nkv = cfg.KvHeadCount, inner = cfg.InnerSize;
         int qkvW = cfg.QkvWidth, attnW = cfg.AttnWidth;
@@ -50,7 +50,7 @@ internal static class LlamaBlocks
             if (cfg.ClipQkv > 0) be.Clamp(a.Qkv, (long)n * qkvW, (float)cfg.ClipQkv);
             if (arch == Architecture.Olmo2)
                 be.QkNorm(a.Qkv, weights[TensorRole.QNormW, l], weights[TensorRole.KNormW, l], n, nh, nkv, hs, eps);
-            be.Rotary(a.Qkv, b, t, nh, nkv, hs, cfg.RotaryDims, cfg.RotaryBase, past);       // q, k rotated in place
+            if (!attentionRotates) be.Rotary(a.Qkv, b, t, nh, nkv, hs, cfg.RotaryDims, cfg.RotaryBase, past); // q, k rotated in place
             attention(l, scale);                                                             // Attn (B, T, NH HD)
             var x = a.Residual;
             var attn = a.Attn;

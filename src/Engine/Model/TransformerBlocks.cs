@@ -125,14 +125,16 @@ internal static class TransformerBlocks
     /// scale) must write Attn (B, T, C) from Qkv (B, T, 3C). With <paramref name="rows"/> (M) I32 of row indices into
     /// (B*T), the last layer after its attention runs only at those rows; afterwards Norm holds the final layer norm
     /// of those M rows (M, C), PickedResidual their residual stream. Without, M = B*T, Norm holds the final norm of
-    /// every row and Residual the final residual stream.
+    /// every row and Residual the final residual stream. With <paramref name="attentionRotates"/> the callback applies
+    /// the rotary embedding itself (<see cref="IBackend.AttentionRotary"/>: a forward pass without a KV cache, whose
+    /// attention kernel may turn q and k as it loads them) and the blocks run no Rotary of their own.
     /// </summary>
     public static void Run(IBackend be, ModelConfig cfg, DeviceWeights weights, BlockBuffers a, int b, int t, int past,
-        Action<int, float> attention, IDeviceBuffer? rows = null, int m = 0)
+        Action<int, float> attention, IDeviceBuffer? rows = null, int m = 0, bool attentionRotates = false)
     {
         if (cfg.IsLlamaFamily)
         {
-            LlamaBlocks.Run(be, cfg, weights, a, b, t, past, attention, rows, m);
+            LlamaBlocks.Run(be, cfg, weights, a, b, t, past, attention, rows, m, attentionRotates);
             return;
         }
         int c = cfg.Embd, n = b * t, rotary = cfg.RotaryDims;
@@ -154,7 +156,7 @@ internal static class TransformerBlocks
             var (nextW, nextB) = last ? (weights.LnFW, weights.LnFB) : (weights.Blocks[l + 1].Ln1W, weights.Blocks[l + 1].Ln1B);
             float scale = cfg.ScaleAttnByInverseLayerIdx ? baseScale / (l + 1) : baseScale;
             be.MatMul(a.Qkv, a.Norm, w.AttnW, w.AttnB, n, c, 3 * c, MatMulEpilogue.Bias);    // (B, T, 3C)
-            if (rotary > 0) be.Rotary(a.Qkv, b, t, c, cfg.Heads, rotary, cfg.RotaryBase, past); // q, k rotated in place
+            if (rotary > 0 && !attentionRotates) be.Rotary(a.Qkv, b, t, c, cfg.Heads, rotary, cfg.RotaryBase, past); // q, k rotated in place
             attention(l, scale);                                                             // (B, T, C)
             var x = a.Residual;
             var attn = a.Attn;
