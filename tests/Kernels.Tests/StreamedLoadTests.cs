@@ -211,16 +211,6 @@ public class StreamedLoadTests(ITestOutputHelper output)
         Assert.Equal(w.ContentHash, ck.ContentHash());
     }
 
-    private sealed class Notes : ISweepObserver
-    {
-        public List<string> Lines { get; } = new();
-        public List<CheckpointResult> Results { get; } = new();
-        public void Planned(int toDo, int share, int alreadyDone) => Lines.Add($"planned {toDo}/{share}/{alreadyDone}");
-        public void Scoring(string run, long step, double fraction) { }
-        public void Finished(CheckpointResult r) => Results.Add(r);
-        public void Note(string line) => Lines.Add(line);
-    }
-
     /// <summary>A run of a fixture's checkpoint twice (step0, step10: the same weights, found by their hash and
     /// copied) and, when it loads, other weights of its config stored in BF16 (step20), with an eval set its
     /// vocabulary and positions cover.</summary>
@@ -274,7 +264,7 @@ public class StreamedLoadTests(ITestOutputHelper output)
         (SortedDictionary<string, byte[]> Files, List<string> Notes, SweepSummary Summary) Sweep(bool stream)
         {
             string outDir = Path.Combine(root, stream ? "streamed" : "float32");
-            var notes = new Notes();
+            var notes = new SweepNotes();
             var summary = new SweepDriver(be, new HfCheckpointReader(), notes).Run(new SweepOptions
             {
                 OutDir = outDir, EvalSet = eval, Runs = [new SweepRunSpec("r", run)], BatchSequences = 2, StreamWeights = stream,
