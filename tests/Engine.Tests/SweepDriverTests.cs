@@ -19,16 +19,6 @@ public class SweepDriverTests
 {
     private static readonly ModelConfig Cfg = new() { VocabSize = 48, MaxPositions = 16, Embd = 8, Layers = 1, Heads = 2 };
 
-    private sealed class Notes : ISweepObserver
-    {
-        public List<string> Lines { get; } = new();
-        public List<CheckpointResult> Results { get; } = new();
-        public void Planned(int toDo, int share, int alreadyDone) => Lines.Add($"planned {toDo}/{share}/{alreadyDone}");
-        public void Scoring(string run, long step, double fraction) { }
-        public void Finished(CheckpointResult r) => Results.Add(r);
-        public void Note(string line) => Lines.Add(line);
-    }
-
     private static (string Run, EvalSet Eval) Data(string root, int checkpoints)
     {
         string run = Path.Combine(root, "run");
@@ -38,7 +28,7 @@ public class SweepDriverTests
         return (run, EvalSet.Load(Path.Combine(root, "eval")));
     }
 
-    private static SweepSummary Sweep(IBackend backend, string outDir, string run, EvalSet eval, Notes notes, int shard = 0, int shards = 1) =>
+    private static SweepSummary Sweep(IBackend backend, string outDir, string run, EvalSet eval, SweepNotes notes, int shard = 0, int shards = 1) =>
         new SweepDriver(backend, new HfCheckpointReader(), notes).Run(new SweepOptions
         {
             OutDir = outDir, EvalSet = eval, Runs = [new SweepRunSpec("r", run)], ShardIndex = shard, ShardCount = shards, BatchSequences = 2,
@@ -50,9 +40,9 @@ public class SweepDriverTests
         string root = TestPaths.TempDir();
         var (run, eval) = Data(root, 2);
         using var backend = new CpuBackend();
-        var fixedRows = Sweep(backend, Path.Combine(root, "fixed"), run, eval, new Notes());
+        var fixedRows = Sweep(backend, Path.Combine(root, "fixed"), run, eval, new SweepNotes());
         var asked = new List<(ModelConfig Cfg, int T)>();
-        var chosen = new SweepDriver(backend, new HfCheckpointReader(), new Notes()).Run(new SweepOptions
+        var chosen = new SweepDriver(backend, new HfCheckpointReader(), new SweepNotes()).Run(new SweepOptions
         {
             OutDir = Path.Combine(root, "chosen"), EvalSet = eval, Runs = [new SweepRunSpec("r", run)], BatchSequences = 2,
             ChooseBatch = (cfg, t) => { asked.Add((cfg, t)); return 3; },
@@ -89,7 +79,7 @@ public class SweepDriverTests
         new EvalSet(tokens, 4, 12, EvalSetBuilder.DrawTargets(4, 12, 3, 7), vocab).Save(Path.Combine(root, "eval"), new JsonObject());
         var eval = EvalSet.Load(Path.Combine(root, "eval"));
         using var backend = new CpuBackend();
-        var summary = Sweep(backend, Path.Combine(root, "out"), run, eval, new Notes());
+        var summary = Sweep(backend, Path.Combine(root, "out"), run, eval, new SweepNotes());
         Assert.Equal(2, summary.Done);
         Assert.Contains($"\"model_type\": \"{modelType}\"", File.ReadAllText(Path.Combine(root, "out", "r", "manifest.json")), StringComparison.Ordinal);
         var (rows, _) = Npy.ReadFloats(Path.Combine(root, "out", "r", "surprisal.npy"));
@@ -105,6 +95,43 @@ public class SweepDriverTests
         }
     }
 
+    /// <summary>The memory check (`sweep` checks each model fits the GPU) sees each config of the sweep once, with its
+    /// first checkpoint, before anything is written; a refusal stops the sweep there.</summary>
+    [Fact]
+    public void The_fit_check_sees_each_config_once_and_refuses_before_anything_is_written()
+    {
+        string root = TestPaths.TempDir();
+        var (run, eval) = Data(root, 3);
+        using var backend = new CpuBackend();
+        string outDir = Path.Combine(root, "out");
+        var seen = new List<(ModelConfig Cfg, string Dir)>();
+        var e = Assert.Throws<UserError>(() => new SweepDriver(backend, new HfCheckpointReader(), new SweepNotes()).Run(new SweepOptions
+        {
+            OutDir = outDir, EvalSet = eval, Runs = [new SweepRunSpec("r", run)], BatchSequences = 2,
+            CheckFits = (cfg, dir) =>
+            {
+                seen.Add((cfg, dir));
+                throw new UserError($"{dir}: does not fit");
+            },
+        }));
+        var (cfg, dir) = Assert.Single(seen);
+        Assert.Equal(Cfg.Embd, cfg.Embd);
+        Assert.Equal(Path.Combine(run, "step0"), dir);
+        Assert.Equal($"{dir}: does not fit", e.Message);
+        Assert.False(Directory.Exists(outDir), "the refused sweep wrote its output folder");
+
+        // Passing the check, the same sweep runs (two configs: one check each).
+        HfCheckpoint.Save(Path.Combine(run, "step30"), ModelWeights.Random(Cfg with { Layers = 2 }, 5));
+        seen.Clear();
+        var summary = new SweepDriver(backend, new HfCheckpointReader(), new SweepNotes()).Run(new SweepOptions
+        {
+            OutDir = outDir, EvalSet = eval, Runs = [new SweepRunSpec("r", run)], BatchSequences = 2,
+            CheckFits = (c, d) => seen.Add((c, d)),
+        });
+        Assert.Equal(4, summary.Done);
+        Assert.Equal([Path.Combine(run, "step0"), Path.Combine(run, "step30")], seen.Select(x => x.Dir));
+    }
+
     [Fact]
     public void Done_row_whose_bytes_changed_is_recomputed_on_resume()
     {
@@ -112,7 +139,7 @@ public class SweepDriverTests
         var (run, eval) = Data(root, 3);
         using var backend = new CpuBackend();
         string outDir = Path.Combine(root, "out");
-        var first = Sweep(backend, outDir, run, eval, new Notes());
+        var first = Sweep(backend, outDir, run, eval, new SweepNotes());
         Assert.Equal(3, first.Done);
         string curve = Path.Combine(outDir, "r", "surprisal.npy");
         var good = File.ReadAllBytes(curve);
@@ -121,7 +148,7 @@ public class SweepDriverTests
         bad[offset] ^= 0x40;
         File.WriteAllBytes(curve, bad);
 
-        var notes = new Notes();
+        var notes = new SweepNotes();
         var second = Sweep(backend, outDir, run, eval, notes);
         Assert.Equal(1, second.Recomputed);
         Assert.Equal(1, second.Done);
@@ -157,7 +184,7 @@ public class SweepDriverTests
                 break;
         }
         using var backend = new CpuBackend();
-        var notes = new Notes();
+        var notes = new SweepNotes();
         var s = Sweep(backend, Path.Combine(root, "out"), run, eval, notes);
         Assert.Equal((2, 1), (s.Done, s.Failed));
         var failed = Assert.Single(s.Failures);
@@ -175,11 +202,11 @@ public class SweepDriverTests
         string root = TestPaths.TempDir();
         var (run, eval) = Data(root, 5);
         using var backend = new CpuBackend();
-        Sweep(backend, Path.Combine(root, "one"), run, eval, new Notes());
+        Sweep(backend, Path.Combine(root, "one"), run, eval, new SweepNotes());
         var owned = new List<int>[2];
         for (int i = 0; i < 2; i++)
         {
-            var n = new Notes();
+            var n = new SweepNotes();
             Sweep(backend, Path.Combine(root, "two"), run, eval, n, i, 2);
             owned[i] = n.Results.Select(r => r.Row).ToList();
         }
@@ -197,17 +224,17 @@ public class SweepDriverTests
         string root = TestPaths.TempDir();
         var (run, eval) = Data(root, 2);
         string outDir = Path.Combine(root, "out");
-        using (var cpu = new CpuBackend()) Sweep(cpu, outDir, run, eval, new Notes());
+        using (var cpu = new CpuBackend()) Sweep(cpu, outDir, run, eval, new SweepNotes());
         using (var bf16 = new CpuBackend(Precision.Bf16))
         {
-            var e = Assert.Throws<UserError>(() => Sweep(bf16, outDir, run, eval, new Notes()));
+            var e = Assert.Throws<UserError>(() => Sweep(bf16, outDir, run, eval, new SweepNotes()));
             Assert.Contains("precision fp32", e.Message, StringComparison.Ordinal);
         }
         HfCheckpoint.Save(Path.Combine(run, "step5"), ModelWeights.Random(Cfg, 99));
         using var backend = new CpuBackend();
-        var e2 = Assert.Throws<UserError>(() => Sweep(backend, outDir, run, eval, new Notes()));
+        var e2 = Assert.Throws<UserError>(() => Sweep(backend, outDir, run, eval, new SweepNotes()));
         Assert.Contains("checkpoints changed", e2.Message, StringComparison.Ordinal);
-        Assert.Throws<UserError>(() => Sweep(backend, outDir, run, eval, new Notes(), 2, 2));
+        Assert.Throws<UserError>(() => Sweep(backend, outDir, run, eval, new SweepNotes(), 2, 2));
     }
 
     [Fact]
@@ -218,7 +245,7 @@ public class SweepDriverTests
         var (run, eval) = Data(root, 1);
         foreach (var f in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(fixture, f), Path.Combine(run, f));
         using var backend = new CpuBackend();
-        var e = Assert.Throws<UserError>(() => Sweep(backend, Path.Combine(root, "out"), run, eval, new Notes()));
+        var e = Assert.Throws<UserError>(() => Sweep(backend, Path.Combine(root, "out"), run, eval, new SweepNotes()));
         Assert.Contains("1000 ids, the eval set's 48", e.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(root, "out", "r")));
     }
@@ -290,7 +317,7 @@ public class SweepDriverTests
         Revision("main", new string('8', 40), cBin);
 
         using var backend = new CpuBackend();
-        var notes = new Notes();
+        var notes = new SweepNotes();
         string outDir = Path.Combine(root, "out");
         var summary = Sweep(backend, outDir, repo, eval, notes);
         Assert.True(summary.Done == 5, string.Join(" | ", summary.Failures.Select(f => $"{f.Step}: {f.Reason}")));

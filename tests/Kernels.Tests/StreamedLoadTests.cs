@@ -1,4 +1,9 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using LearningCurves.Engine.EvalSets;
+using LearningCurves.Engine.Sweeps;
+using LearningCurves.Formats.EvalSets;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.Model;
@@ -14,7 +19,9 @@ namespace LearningCurves.Kernels.Tests;
 /// Big checkpoints (issue 23 item 7) on every backend: <see cref="IBackend.WriteStored"/> from every stored type into
 /// every buffer type (bf16 bits unwidened, the rest rounded as Write rounds), at an offset, nothing written outside
 /// the range; a model streamed from its files (<see cref="CheckpointTensors"/>) scores bit for bit as the float32
-/// path for every fixture and stored dtype; the memory check before an upload names what would fit.
+/// path for every fixture and stored dtype, and so do a sweep (the same curve file, records and manifest bytes, repeated
+/// weights found by the same hash) and generation; the memory check before an upload names what would fit, and a sweep
+/// that does not fit the card is refused in one line before any work.
 /// </summary>
 [Trait("Category", "Gpu")]
 [Collection("GPU")]
@@ -103,18 +110,25 @@ public class StreamedLoadTests(ITestOutputHelper output)
         Assert.Contains("I32", Assert.Throws<ArgumentException>(() => be.WriteStored(i, 0, new byte[4], StoredType.F32)).Message, StringComparison.Ordinal);
     }
 
-    public static TheoryData<string, string, Precision> Fixtures()
+    /// <summary>Every checkpoint fixture (relative to tests/fixtures): every architecture, container and stored dtype.</summary>
+    private static IEnumerable<string> FixtureDirs()
     {
-        var d = new TheoryData<string, string, Precision>();
         var root = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures");
-        var dirs = new[] { "parity", "parity-neox", "parity-llama", "torch-bin" }
+        return new[] { "parity", "parity-neox", "parity-llama", "torch-bin" }
             .Select(g => Path.Combine(root, g))
             .Where(Directory.Exists)
             .SelectMany(Directory.GetDirectories)
             .Where(x => File.Exists(Path.Combine(x, "config.json")))
             .Order(StringComparer.Ordinal)
             .Select(x => Path.GetRelativePath(root, x));
-        foreach (var dir in dirs)
+    }
+
+    public static TheoryData<string> FixtureNames() => new(FixtureDirs());
+
+    public static TheoryData<string, string, Precision> Fixtures()
+    {
+        var d = new TheoryData<string, string, Precision>();
+        foreach (var dir in FixtureDirs())
         {
             foreach (var b in new[] { "cpu", "cuda" })
             {
@@ -163,6 +177,198 @@ public class StreamedLoadTests(ITestOutputHelper output)
                 Assert.True(BitConverter.SingleToInt32Bits(want[s][i]) == BitConverter.SingleToInt32Bits(got[s][i]),
                     $"{fixture} {backend} {p} seed {seed}: sequence {s} token {i}: streamed {got[s][i]}, float32 path {want[s][i]}");
             }
+        }
+    }
+
+    private static string FixturePath(string fixture) => Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", fixture);
+
+    /// <summary>The float32 weights of a fixture, or null for one made to be refused.</summary>
+    private static ModelWeights? LoadOrNull(string dir)
+    {
+        try
+        {
+            return HfCheckpoint.Load(dir);
+        }
+        catch (UserError)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The hash the sweep finds repeated weights by, computed from the stored bytes a piece at a time, is
+    /// the one of the float32 weights (and so the one earlier sweeps recorded).</summary>
+    [Theory]
+    [MemberData(nameof(FixtureNames))]
+    public void The_content_hash_of_the_stored_bytes_is_the_float32_weights_hash(string fixture)
+    {
+        var dir = FixturePath(fixture);
+        var w = LoadOrNull(dir);
+        if (w is null) return; // refused alike: A_streamed_model_scores_as_the_float32_path
+        Assert.NotEmpty(w.ContentHash);
+        using var ck = CheckpointTensors.Open(dir);
+        Assert.Equal(w.ContentHash, ck.ContentHash());
+        // Hashing lets go of the pages it read: the tensors are still readable, and hash the same again.
+        Assert.Equal(w.ContentHash, ck.ContentHash());
+    }
+
+    /// <summary>A run of a fixture's checkpoint twice (step0, step10: the same weights, found by their hash and
+    /// copied) and, when it loads, other weights of its config stored in BF16 (step20), with an eval set its
+    /// vocabulary and positions cover.</summary>
+    private static (string Run, EvalSet Eval) SweepData(string root, string fixture, ModelWeights? w)
+    {
+        var src = FixturePath(fixture);
+        string run = Path.Combine(root, "run");
+        foreach (var step in new[] { "step0", "step10" })
+        {
+            Directory.CreateDirectory(Path.Combine(run, step));
+            foreach (var f in Directory.GetFiles(src)) File.Copy(f, Path.Combine(run, step, Path.GetFileName(f)));
+        }
+        if (w is not null)
+        {
+            var wte = w.Wte.Select(x => x * 1.5f + 0.01f).ToArray();
+            HfCheckpoint.Save(Path.Combine(run, "step20"), w.With(TensorRole.Wte, wte), StoreDType.BF16);
+        }
+        var cfg = w?.Config;
+        int vocab = Math.Min(cfg?.VocabSize ?? 16, 64), seqLen = Math.Min(cfg?.MaxPositions ?? 8, 12), seqs = 5;
+        var tokens = Enumerable.Range(0, seqs * seqLen).Select(i => (i * 7 + 3) % vocab).ToArray();
+        new EvalSet(tokens, seqs, seqLen, EvalSetBuilder.DrawTargets(seqs, seqLen, 3, 11), vocab).Save(Path.Combine(root, "eval"), new JsonObject());
+        return (run, EvalSet.Load(Path.Combine(root, "eval")));
+    }
+
+    /// <summary>Every file a sweep leaves (temporary and lock files aside), by path under its folder.</summary>
+    private static SortedDictionary<string, byte[]> Snapshot(string outDir)
+    {
+        var d = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var f in Directory.EnumerateFiles(outDir, "*", SearchOption.AllDirectories))
+        {
+            if (Path.GetFileName(f).StartsWith('.')) continue;
+            d[Path.GetRelativePath(outDir, f)] = File.ReadAllBytes(f);
+        }
+        return d;
+    }
+
+    /// <summary>
+    /// A sweep whose checkpoints stream from their files into the model's device buffers (the GPU default) writes the
+    /// same bytes as one that widens each checkpoint to float32 host weights first: curve file, steps, row records
+    /// (weights hashes included) and manifest, with the same notes (the repeated checkpoint copied, not scored), for
+    /// every fixture (a refused one gives the same failed rows and reasons), in fp32 and bf16, on every backend.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void A_streamed_sweep_writes_the_bytes_of_the_float32_sweep(string fixture, string backend, Precision p)
+    {
+        string root = TestPaths.TempDir();
+        var w = LoadOrNull(FixturePath(fixture));
+        var (run, eval) = SweepData(root, fixture, w);
+        using var be = Make(backend, p);
+        (SortedDictionary<string, byte[]> Files, List<string> Notes, SweepSummary Summary) Sweep(bool stream)
+        {
+            string outDir = Path.Combine(root, stream ? "streamed" : "float32");
+            var notes = new SweepNotes();
+            var summary = new SweepDriver(be, new HfCheckpointReader(), notes).Run(new SweepOptions
+            {
+                OutDir = outDir, EvalSet = eval, Runs = [new SweepRunSpec("r", run)], BatchSequences = 2, StreamWeights = stream,
+            });
+            return (Snapshot(outDir), notes.Lines.Select(l => l.Replace(outDir, "OUT", StringComparison.Ordinal)).ToList(), summary);
+        }
+        var want = Sweep(stream: false);
+        var got = Sweep(stream: true);
+        int checkpoints = w is null ? 2 : 3;
+        Assert.Equal(checkpoints, want.Summary.Done + want.Summary.Failed);
+        if (w is not null)
+        {
+            Assert.Equal(checkpoints, want.Summary.Done);
+            Assert.Contains(want.Notes, l => l.Contains("the same weights as step 0", StringComparison.Ordinal));
+        }
+        Assert.Equal(want.Notes, got.Notes);
+        Assert.Equal(want.Summary.Failures.Select(f => f.Reason), got.Summary.Failures.Select(f => f.Reason));
+        Assert.Equal(want.Files.Keys, got.Files.Keys);
+        foreach (var (name, bytes) in want.Files)
+        {
+            var other = got.Files[name];
+            int at = Enumerable.Range(0, Math.Min(bytes.Length, other.Length)).FirstOrDefault(i => bytes[i] != other[i], -1);
+            Assert.True(at < 0 && bytes.Length == other.Length,
+                $"{fixture} {backend} {p}: {name} differs (float32 {bytes.Length} bytes, streamed {other.Length}; first at byte {at})");
+        }
+    }
+
+    /// <summary>Generation (what `generate` and analyze's generation stage run) from a streamed model gives the same
+    /// tokens as from the float32 weights, greedy and sampled, for every fixture and stored dtype.</summary>
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void A_streamed_model_generates_as_the_float32_path(string fixture, string backend, Precision p)
+    {
+        var dir = FixturePath(fixture);
+        var w = LoadOrNull(dir);
+        if (w is null) return; // refused alike: A_streamed_model_scores_as_the_float32_path
+        int seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        int longest = Math.Min(5, w.Config.MaxPositions - 1);
+        var prompts = new[] { 1, 3, longest }.Select(n => Enumerable.Range(0, Math.Min(n, longest)).Select(_ => rng.Next(w.Config.VocabSize)).ToArray()).ToList();
+        using var be = Make(backend, p);
+        foreach (double temperature in new[] { 0.0, 0.8 })
+        {
+            var options = new GenerationOptions { Temperature = temperature, MaxTokens = 6, Seed = seed };
+            int[][] want, got;
+            using (var m = new DecoderModel(be, w)) want = m.Generate(prompts, options);
+            using (var ck = CheckpointTensors.Open(dir))
+            using (var m = new DecoderModel(be, ck))
+                got = m.Generate(prompts, options);
+            for (int i = 0; i < prompts.Count; i++)
+                Assert.True(want[i].SequenceEqual(got[i]),
+                    $"{fixture} {backend} {p} temperature {temperature} seed {seed}: prompt {i}: streamed [{string.Join(' ', got[i])}], float32 path [{string.Join(' ', want[i])}]");
+        }
+    }
+
+    /// <summary>
+    /// `sweep --backend cuda` on a card too small for a run's model (the software GPU told it has
+    /// <c>LC_SOFTGPU_MEMORY_MIB</c>): exit 2, one line naming the checkpoint and what would fit, nothing written; the
+    /// check reads only config.json, so the checkpoints here are configs alone. Then a card big enough for the bf16
+    /// weights is told to use them.
+    /// </summary>
+    [Fact]
+    public async Task A_sweep_that_does_not_fit_the_card_is_refused_in_one_line_before_any_work()
+    {
+        using (var be = Open(Precision.Fp32))
+            Assert.SkipUnless(IsSoftwareGpu(be), "the card's memory is set only on the software GPU (LC_SOFTGPU_MEMORY_MIB)");
+        string root = TestPaths.TempDir();
+        const long Mib = 1L << 20;
+        const int CardMib = 2048;
+        // A LLaMA shape grown until its fp32 weights do not fit even the whole card; its bf16 ones fit with room to spare.
+        var cfg = new ModelConfig { Architecture = Architecture.Llama, VocabSize = 32000, MaxPositions = 64, Embd = 512, Layers = 1, Heads = 8, Inner = 1408, TieWordEmbeddings = false };
+        while (BatchSizing.Fits(CardMib * Mib, cfg, true, 16, Precision.Fp32)) cfg = cfg with { Layers = cfg.Layers + 1 };
+        Assert.True(BatchSizing.Fits((CardMib - 256) * Mib, cfg, true, 16, Precision.Bf16), "the bf16 weights must fit");
+        var huge = cfg with { Layers = cfg.Layers * 8 };
+        var tokens = Enumerable.Range(0, 2 * 16).Select(i => i % 50).ToArray();
+        new EvalSet(tokens, 2, 16, EvalSetBuilder.DrawTargets(2, 16, 3, 5), 50).Save(Path.Combine(root, "eval"), new JsonObject());
+
+        foreach (var (name, model, advice) in new[] { ("fits-bf16", cfg, "use --precision bf16"), ("fits-none", huge, "no precision fits this card") })
+        {
+            string run = Path.Combine(root, name), step0 = Path.Combine(run, "step0");
+            HfConfig.Save(step0, model);
+            HfConfig.Save(Path.Combine(run, "step10"), model);
+            string outDir = Path.Combine(root, "out-" + name);
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "learning-curves.dll"));
+            foreach (var a in new[] { "sweep", "--run", $"r={run}", "--eval", Path.Combine(root, "eval"), "--out", outDir, "--backend", "cuda", "--precision", "fp32" })
+                psi.ArgumentList.Add(a);
+            psi.Environment["LC_SOFTGPU_MEMORY_MIB"] = CardMib.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            using var proc = Process.Start(psi)!;
+            var ct = TestContext.Current.CancellationToken;
+            var errRead = proc.StandardError.ReadToEndAsync(ct);
+            var outRead = proc.StandardOutput.ReadToEndAsync(ct);
+            using (var limit = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                limit.CancelAfter(TimeSpan.FromMinutes(2));
+                await proc.WaitForExitAsync(limit.Token);
+            }
+            string err = await errRead, stdout = await outRead;
+            output.WriteLine(err);
+            Assert.True(proc.ExitCode == 2, $"{name}: exit {proc.ExitCode}\n{stdout}\n{err}");
+            var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith($"learning-curves sweep: {step0}: does not fit the GPU: the weights need ", line, StringComparison.Ordinal);
+            Assert.Contains(advice, line, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(outDir), $"{name}: {outDir} was written before the refusal");
         }
     }
 

@@ -1,3 +1,5 @@
+using System.IO.Hashing;
+using System.Text;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Engine.Model;
 using LearningCurves.Formats;
@@ -98,6 +100,43 @@ public sealed class CheckpointTensors : IDisposable
         if (_ck is not SafeTensorsCheckpoint st) return;
         var (file, info) = st.Get(_stored[s.Name]);
         file.ReleasePages(info);
+    }
+
+    /// <summary>Elements widened to float32 at a time while hashing (256 KB).</summary>
+    private const int HashPiece = 1 << 16;
+
+    /// <summary>
+    /// The weights' content hash, equal to the <see cref="ModelWeights.ContentHash"/> that
+    /// <see cref="HfCheckpoint.Load(string)"/> gives (XxHash128 of each tensor's name without prefix and its values
+    /// widened to float32, in table order, the untied head last under its canonical name), read from the stored bytes a
+    /// piece at a time (F32 bytes as they are; F16 and BF16 widened into one small buffer), each tensor's mapped pages
+    /// let go once hashed (<see cref="Release"/>): the host never holds the model in float32. Reading every byte also
+    /// brings the files into the page cache, from which the upload then reads them.
+    /// </summary>
+    public string ContentHash()
+    {
+        var hash = new XxHash128();
+        var piece = new float[HashPiece];
+        foreach (var s in Specs)
+        {
+            hash.Append(Encoding.UTF8.GetBytes(s.Name + "\0"));
+            var (bytes, t) = Stored(s);
+            var span = bytes.Span;
+            if (t == StoredType.F32) hash.Append(span);
+            else
+            {
+                int es = t.Size();
+                long n = span.Length / es;
+                for (long i = 0; i < n; i += HashPiece)
+                {
+                    int m = (int)Math.Min(HashPiece, n - i);
+                    DTypes.Widen(span.Slice((int)(i * es), m * es), t, piece.AsSpan(0, m));
+                    hash.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(piece.AsSpan(0, m)));
+                }
+            }
+            Release(s);
+        }
+        return Convert.ToHexStringLower(hash.GetCurrentHash());
     }
 
     /// <summary>The stored type of a float dtype (the only ones <see cref="HfCheckpoint.Resolve"/> lets through).</summary>

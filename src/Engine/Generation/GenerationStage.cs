@@ -93,9 +93,9 @@ public static class GenerationStage
                 foreach (var (step, path) in checkpoints)
                 {
                     var sw = Stopwatch.StartNew();
-                    var weights = HfCheckpoint.Load(path);
                     int[][] outputs;
-                    using (var gen = new DecoderModel(be, weights)) outputs = gen.Generate(prompts, o.Generation);
+                    // Streamed from the mapped files on a GPU backend, float32 host weights on the CPU.
+                    using (var gen = DecoderModel.Open(be, path)) outputs = gen.Generate(prompts, o.Generation);
                     for (int i = 0; i < prompts.Length; i++)
                     {
                         records.Add(new GenerationRecord(run.Name, step, path, i, prompts[i], promptTexts[i], outputs[i],

@@ -5,7 +5,7 @@ namespace LearningCurves.Engine.Model;
 
 /// <summary>
 /// A decoder-only language model on a backend (every <see cref="Architecture"/>): it owns the device weights (uploaded
-/// once, or loaded into the same buffers by <see cref="Load"/>), checks token ids, embeds, and runs the blocks
+/// once, or loaded into the same buffers by <see cref="Load(ModelWeights)"/>), checks token ids, embeds, and runs the blocks
 /// (<see cref="TransformerBlocks"/>). Scoring (<see cref="Score"/>, <see cref="Logits"/>) and generation
 /// (<see cref="Generate"/>, with its key/value cache) are thin users of that. Scoring's activations are kept and reused
 /// across calls of the same or smaller size.
@@ -168,9 +168,26 @@ public sealed partial class DecoderModel : IDisposable
         Source = weights.Source;
     }
 
-    /// <summary>Whether <paramref name="weights"/> can be <see cref="Load"/>ed into this model: an equal config and the
-    /// head tied or untied alike.</summary>
+    /// <summary>
+    /// Replaces the weights with those of the open checkpoint <paramref name="checkpoint"/> of the same shapes, streamed
+    /// into the same device buffers tensor by tensor in their stored precision (the same bits as <see cref="Load(ModelWeights)"/>
+    /// of its float32 weights): activations and captured graphs stay valid, and the host never holds the model in
+    /// float32. A sweep on a GPU backend loads each checkpoint of a run this way. Throws <see cref="ArgumentException"/>
+    /// when the shapes differ.
+    /// </summary>
+    public void Load(Checkpoints.CheckpointTensors checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        _w.Load(checkpoint);
+        Source = checkpoint.Source;
+    }
+
+    /// <summary>Whether <paramref name="weights"/> can be <see cref="Load(ModelWeights)"/>ed into this model: an equal
+    /// config and the head tied or untied alike.</summary>
     public bool Fits(ModelWeights weights) => _w.Fits(weights);
+
+    /// <summary>Whether weights of <paramref name="cfg"/> with an untied head or not can be loaded into this model.</summary>
+    public bool Fits(ModelConfig cfg, bool untiedHead) => _w.Fits(cfg, untiedHead);
 
     /// <summary>
     /// Surprisal in bits of the tokens at <paramref name="positions"/>[s] (each in 1..len-1) of each sequence s, given

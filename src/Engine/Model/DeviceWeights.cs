@@ -10,8 +10,9 @@ namespace LearningCurves.Engine.Model;
 /// backend chooses), product biases in the type of the product's output, the rest in full precision. The head is its
 /// own copy, on an aligned vocabulary: <see cref="HeadRows"/> rows, V rounded up to a multiple of
 /// <c>headRowMultiple</c> (128: 50,257 -> 50,304; 1024: 51,200), the rows past V zero (the products then run on whole
-/// tiles with an aligned stride; the log-sum-exp never reads the padding). <see cref="Load"/> writes another
-/// checkpoint of the same shapes into the same buffers (a sweep keeps one model, and its captured graphs, for a run).
+/// tiles with an aligned stride; the log-sum-exp never reads the padding). <see cref="Load(ModelWeights)"/> writes another
+/// checkpoint of the same shapes into the same buffers, from float32 weights or streamed from an open checkpoint (a
+/// sweep keeps one model, and its captured graphs, for a run).
 /// </summary>
 internal sealed class DeviceWeights : IDisposable
 {
@@ -317,13 +318,7 @@ internal sealed class DeviceWeights : IDisposable
     public void Load(ModelWeights w)
     {
         ArgumentNullException.ThrowIfNull(w);
-        if (!Fits(w))
-        {
-            var cfg = w.Config;
-            throw new ArgumentException($"{w.Source}: its config ({cfg.ModelType}, {cfg.Layers} layers, n_embd {cfg.Embd}, vocab {cfg.VocabSize}, "
-                + $"{(w.LmHead is null ? "tied" : "untied")} head) differs from the model's ({Config.ModelType}, {Config.Layers} layers, "
-                + $"n_embd {Config.Embd}, vocab {Config.VocabSize}, {(Untied ? "untied" : "tied")} head)");
-        }
+        if (!Fits(w)) throw Differs(w.Source, w.Config, w.LmHead is not null);
         foreach (var t in _plan)
         {
             if (t.IsHead) _be.Write(Head, w.Head.AsSpan(0, Config.VocabSize * Config.Embd)); // the padding stays zero
@@ -332,9 +327,30 @@ internal sealed class DeviceWeights : IDisposable
         }
     }
 
+    /// <summary>
+    /// Streams the open checkpoint <paramref name="ck"/> into these buffers (<see cref="StreamIn"/>: the same bits as
+    /// <see cref="Load(ModelWeights)"/> of its float32 weights, the host holding a bounded staging array, never the
+    /// model in float32). Throws <see cref="ArgumentException"/> naming the difference when its config or head tying
+    /// differs.
+    /// </summary>
+    public void Load(CheckpointTensors ck)
+    {
+        ArgumentNullException.ThrowIfNull(ck);
+        if (!Fits(ck.Config, ck.Untied)) throw Differs(ck.Source, ck.Config, ck.Untied);
+        StreamIn(ck);
+    }
+
+    private ArgumentException Differs(string source, ModelConfig cfg, bool untied) =>
+        new($"{source}: its config ({cfg.ModelType}, {cfg.Layers} layers, n_embd {cfg.Embd}, vocab {cfg.VocabSize}, "
+            + $"{(untied ? "untied" : "tied")} head) differs from the model's ({Config.ModelType}, {Config.Layers} layers, "
+            + $"n_embd {Config.Embd}, vocab {Config.VocabSize}, {(Untied ? "untied" : "tied")} head)");
+
     /// <summary>Whether <paramref name="w"/> has this config (every hyper-parameter: the forward pass reads them) and
     /// the head tied or untied alike.</summary>
-    public bool Fits(ModelWeights w) => w.Config == Config && (w.LmHead is not null) == Untied;
+    public bool Fits(ModelWeights w) => Fits(w.Config, w.LmHead is not null);
+
+    /// <summary>Whether weights of <paramref name="cfg"/>, with an untied head or not, fit these buffers.</summary>
+    public bool Fits(ModelConfig cfg, bool untied) => cfg == Config && untied == Untied;
 
     public void Dispose()
     {

@@ -4,12 +4,14 @@ using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Engine.Sweeps;
 
-/// <summary>Reads Hugging Face GPT-2 checkpoint folders (config.json + safetensors) for the sweep.</summary>
+/// <summary>Reads Hugging Face checkpoint folders (config.json + safetensors or torch.save files) for the sweep.</summary>
 public sealed class HfCheckpointReader : ICheckpointReader
 {
     public ModelConfig ReadConfig(string dir) => HfConfig.LoadFromFolder(dir);
 
     public ModelWeights Load(string dir) => HfCheckpoint.Load(dir);
+
+    public CheckpointTensors Open(string dir) => CheckpointTensors.Open(dir);
 
     public long BytesOnDisk(string dir)
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Checkpoints;
 using LearningCurves.Engine.EvalSets;
 using LearningCurves.Engine.Model;
 using LearningCurves.Formats;
@@ -34,6 +35,18 @@ public sealed class SweepOptions
     /// <summary>When set, the batch is this function of the largest model of the sweep (by parameters) and the eval
     /// set's sequence length instead of <see cref="BatchSequences"/>: `sweep` without --batch sizes it to the card.</summary>
     public Func<ModelConfig, int, int>? ChooseBatch { get; init; }
+
+    /// <summary>Called once for each model config of the sweep (with the first checkpoint folder that has it) before
+    /// any folder is written or checkpoint loaded; a <see cref="UserError"/> it throws refuses the sweep. `sweep` checks
+    /// that the weights and one sequence fit the GPU's free memory.</summary>
+    public Action<ModelConfig, string>? CheckFits { get; init; }
+
+    /// <summary>How checkpoints reach the backend: true, streamed from the mapped files into the model's device
+    /// buffers in their stored precision (<see cref="ICheckpointReader.Open"/>; the host never holds a model in
+    /// float32); false, widened to float32 host weights first (<see cref="ICheckpointReader.Load"/>). Null: streamed on
+    /// every backend but the CPU, whose weights are float32 host arrays. The rows and records are the same bytes either
+    /// way.</summary>
+    public bool? StreamWeights { get; init; }
 }
 
 /// <summary>The outcome of one checkpoint.</summary>
@@ -70,7 +83,9 @@ public interface ISweepObserver
 
 /// <summary>
 /// Scores one eval set at every checkpoint of several runs into curve files (see <see cref="RunStore"/>), one row per
-/// checkpoint, reading checkpoint k+1 from disk while checkpoint k is scored.
+/// checkpoint, reading checkpoint k+1 from disk while checkpoint k is scored. One model serves the sweep: each next
+/// checkpoint of the same config is written into its device buffers (streamed from the mapped files on a GPU backend,
+/// float32 host weights on the CPU), so its captured graphs stay valid.
 /// </summary>
 public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISweepObserver observer)
 {
@@ -82,7 +97,9 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
 
     private sealed record WorkItem(RunPlan Run, int Row);
 
-    private sealed record Loaded(ModelWeights? Weights, string? Error, double Seconds, long Bytes);
+    /// <summary>A checkpoint read ahead: float32 host weights or an open checkpoint to stream (owned by the sweep
+    /// until disposed), the weights' content hash, or the error that stopped it; the time and bytes of the read.</summary>
+    private sealed record Loaded(ModelWeights? Weights, CheckpointTensors? Tensors, string? Hash, string? Error, double Seconds, long Bytes);
 
     /// <summary>Plans the runs (refusing bad input before any work), finds this process's rows still to do, scores and
     /// records each, and sums up.</summary>
@@ -118,15 +135,23 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         var eval = o.EvalSet;
         ModelConfig? largest = null;
         var plans = new List<RunPlan>();
+        var seen = new Dictionary<ModelConfig, string>(); // each config with the first checkpoint that has it, in order
         foreach (var spec in o.Runs)
         {
             if (plans.Any(p => p.Spec.Name == spec.Name)) throw new UserError($"sweep: run name '{spec.Name}' given twice");
             if (spec.Name.Length == 0 || spec.Name is "." or ".." || spec.Name.IndexOfAny(['/', '\\']) >= 0)
                 throw new UserError($"sweep: run name '{spec.Name}' must be a plain folder name");
             var cps = CheckpointSeries.Discover(spec.Path);
-            var config = CheckConfigs(spec, cps, eval);
+            var configs = CheckConfigs(spec, cps, eval);
+            var config = configs.Count > 0 ? configs[0].Config : null;
             if (config is not null && (largest is null || config.ParameterCount(true) > largest.ParameterCount(true))) largest = config;
+            foreach (var (cfg, path) in configs) seen.TryAdd(cfg, path);
             plans.Add(new RunPlan(spec, cps, new RunStore(Path.Combine(o.OutDir, spec.Name)), Header(spec, cps.Count, config, eval)));
+        }
+        // Every model must fit the device before anything is written.
+        if (o.CheckFits is { } fits)
+        {
+            foreach (var (cfg, path) in seen) fits(cfg, path);
         }
         foreach (var p in plans)
         {
@@ -188,12 +213,14 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         // One model for the sweep: each next checkpoint of the same config is loaded into its device buffers, so its
         // activations and captured graphs serve every checkpoint of a run.
         DecoderModel? model = null;
+        bool stream = o.StreamWeights ?? backend.Name != "cpu";
+        Task<Loaded>? next = null;
         try
         {
             int batch = o.ChooseBatch is { } choose && largest is not null ? choose(largest, eval.SeqLen) : o.BatchSequences;
             if (batch < 1) throw new UserError("sweep: the batch must be at least 1");
             var scorer = new EvalScorer(eval, batch);
-            Task<Loaded>? next = work.Count > 0 ? StartLoad(work[0]) : null;
+            next = work.Count > 0 ? StartLoad(work[0], stream) : null;
             for (int i = 0; i < work.Count; i++)
             {
                 var item = work[i];
@@ -201,11 +228,19 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
                 var loaded = next!.GetAwaiter().GetResult();
                 double waitSeconds = waited.Elapsed.TotalSeconds;
                 // Read the next checkpoint while this one is scored.
-                next = i + 1 < work.Count ? StartLoad(work[i + 1]) : null;
+                next = i + 1 < work.Count ? StartLoad(work[i + 1], stream) : null;
                 if (!curves.TryGetValue(item.Run, out var curve))
                     curves[item.Run] = curve = CurveFileWriter.Open(item.Run.Store.SurprisalPath, item.Run.Checkpoints.Count, eval.Examples);
 
-                var scored = ScoreRow(item, loaded, scorer, curve, ref model);
+                ScoredRow scored;
+                try
+                {
+                    scored = ScoreRow(item, loaded, scorer, curve, ref model);
+                }
+                finally
+                {
+                    loaded.Tensors?.Dispose(); // its bytes are on the device (or not needed): the mapping goes
+                }
                 var ws = Stopwatch.StartNew();
                 var cp = item.Run.Checkpoints[item.Row];
                 RowRecord record;
@@ -228,6 +263,11 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         }
         finally
         {
+            // A read ahead that will not be used (the sweep stopped) closes its files when it finishes.
+            next?.ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully) t.Result.Tensors?.Dispose();
+            }, TaskScheduler.Default);
             model?.Dispose();
             foreach (var c in curves.Values) c.Dispose();
         }
@@ -246,7 +286,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         var cp = item.Run.Checkpoints[item.Row];
         float[] row = new float[curve.Cols];
         string? error = loaded.Error;
-        string? hash = loaded.Weights?.ContentHash is { Length: > 0 } h ? h : null;
+        string? hash = loaded.Hash is { Length: > 0 } h ? h : null;
         if (error is null && hash is not null && CopyOfTwin(item, hash, row, curve)) return new ScoredRow(row, null, hash, 0, 0);
         double seconds = 0;
         long tokens = 0;
@@ -255,14 +295,22 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             var sw = Stopwatch.StartNew();
             try
             {
-                var w = loaded.Weights!;
-                scorer.CheckModel(w.Config, cp.Path);
-                if (model is not null && model.Fits(w)) model.Load(w);
+                // Float32 host weights (the CPU), or the open checkpoint streamed into the device buffers.
+                var w = loaded.Weights;
+                var ck = loaded.Tensors;
+                var cfg = w?.Config ?? ck!.Config;
+                bool untied = w is not null ? w.LmHead is not null : ck!.Untied;
+                scorer.CheckModel(cfg, cp.Path);
+                if (model is not null && model.Fits(cfg, untied))
+                {
+                    if (w is not null) model.Load(w);
+                    else model.Load(ck!);
+                }
                 else
                 {
                     model?.Dispose();
                     model = null; // a failed upload below must not leave a disposed model behind
-                    model = new DecoderModel(backend, w);
+                    model = w is not null ? new DecoderModel(backend, w) : new DecoderModel(backend, ck!);
                 }
                 scorer.Score(model, row, f => observer.Scoring(item.Run.Spec.Name, cp.Step, f));
                 tokens = scorer.TokensPerCheckpoint;
@@ -325,7 +373,14 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         }
     }
 
-    private Task<Loaded> StartLoad(WorkItem item)
+    /// <summary>
+    /// Reads a checkpoint ahead, on another thread, while the one before is scored. Float32 weights: every tensor
+    /// widened into host arrays (the whole model). Streamed: the checkpoint opened and checked from its headers, and
+    /// its content hash computed from the mapped bytes a piece at a time, each tensor's pages let go once hashed
+    /// (<see cref="CheckpointTensors.ContentHash"/>): the read-ahead holds no weights, and the files it read wait in the
+    /// page cache for the upload.
+    /// </summary>
+    private Task<Loaded> StartLoad(WorkItem item, bool stream)
     {
         string dir = item.Run.Checkpoints[item.Row].Path;
         return Task.Run(() =>
@@ -334,17 +389,33 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             try
             {
                 long bytes = reader.BytesOnDisk(dir);
-                var w = reader.Load(dir);
-                return new Loaded(w, null, sw.Elapsed.TotalSeconds, bytes);
+                if (!stream)
+                {
+                    var w = reader.Load(dir);
+                    return new Loaded(w, null, w.ContentHash, null, sw.Elapsed.TotalSeconds, bytes);
+                }
+                var ck = reader.Open(dir);
+                try
+                {
+                    string hash = ck.ContentHash();
+                    return new Loaded(null, ck, hash, null, sw.Elapsed.TotalSeconds, bytes);
+                }
+                catch
+                {
+                    ck.Dispose();
+                    throw;
+                }
             }
             catch (Exception e) when (e is UserError or IOException or UnauthorizedAccessException or InvalidDataException or JsonException)
             {
-                return new Loaded(null, e.Message, sw.Elapsed.TotalSeconds, 0);
+                return new Loaded(null, null, null, e.Message, sw.Elapsed.TotalSeconds, 0);
             }
         });
     }
 
-    private ModelConfig? CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)
+    /// <summary>The configs of a run's checkpoints that can be read (each with its folder, in order), each checked
+    /// against the eval set; a tokenizer beside the run checked against it too.</summary>
+    private List<(ModelConfig Config, string Path)> CheckConfigs(SweepRunSpec spec, IReadOnlyList<Checkpoint> cps, EvalSet eval)
     {
         // A tokenizer beside the run (its root, else its first checkpoint) must have the eval set's vocabulary: the
         // same ids must mean the same tokens. One that cannot be read is left to the user; the configs are still checked.
@@ -364,7 +435,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             // Word targets: the same ids must also be the same word boundaries.
             if (tok is not null) WordTargetMaker.CheckTokenizer(eval, tok, $"run '{spec.Name}'");
         }
-        ModelConfig? first = null;
+        var configs = new List<(ModelConfig, string)>();
         foreach (var cp in cps)
         {
             ModelConfig cfg;
@@ -376,13 +447,13 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             {
                 continue; // recorded as failed when its turn comes
             }
-            first ??= cfg;
+            configs.Add((cfg, cp.Path));
             if (cfg.VocabSize < eval.VocabSize)
                 throw UserError.InFile(cp.Path, $"run '{spec.Name}': vocab_size {cfg.VocabSize} does not cover the eval set's vocabulary of {eval.VocabSize}; refused before any work");
             if (cfg.MaxPositions < eval.SeqLen)
                 throw UserError.InFile(cp.Path, $"run '{spec.Name}': n_positions {cfg.MaxPositions} is shorter than the eval set's seq-len {eval.SeqLen}; refused before any work");
         }
-        return first;
+        return configs;
     }
 
     private RunManifest Header(SweepRunSpec spec, int checkpoints, ModelConfig? cfg, EvalSet eval) => new()

@@ -51,13 +51,15 @@ public sealed class GenerateCommand : ICommand
         if (temperature < 0) throw new UserError($"--temperature must be >= 0 (got {temperature.ToString(CultureInfo.InvariantCulture)})");
         if (!File.Exists(promptsPath)) throw UserError.InFile(promptsPath, "file not found");
 
-        var weights = HfCheckpoint.Load(modelDir);
-        var cfg = weights.Config;
+        var cfg = HfConfig.LoadFromFolder(modelDir);
         var tokenizer = TextTokenizer.Load(modelDir);
         var (prompts, texts) = ReadPrompts(promptsPath, format, tokenizer, cfg);
 
         using var backend = BackendFactory.Create(backendName, precision, Console.Error);
-        using var gen = new DecoderModel(backend, weights);
+        // On a GPU the weights stream from the mapped files (float32 host weights on the CPU); before anything is
+        // uploaded, the weights and the longest sequence generated must fit the card.
+        int longest = Math.Min(cfg.MaxPositions, prompts.Max(p => p.Length) + maxTokens);
+        using var gen = DecoderModel.Open(backend, modelDir, (c, untied) => BatchSizing.CheckFits(backend, c, untied, Math.Max(longest, 1), modelDir));
         var options = new GenerationOptions { Temperature = temperature, MaxTokens = maxTokens, Seed = seed };
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var outputs = gen.Generate(prompts, options);

@@ -58,6 +58,8 @@ public sealed class SweepCommand : ICommand
             ShardIndex = shard,
             ShardCount = shards,
             BatchSequences = batch ?? 16,
+            // Before anything is written: each model's weights and one sequence must fit the card (one line otherwise).
+            CheckFits = (cfg, dir) => BatchSizing.CheckFits(backend, cfg, untiedHead: !cfg.TieWordEmbeddings, eval.SeqLen, dir),
             // Sized before any checkpoint is on the card: two models' weights (one scoring, the next loading) held back.
             ChooseBatch = batch is null
                 ? (cfg, t) => backend.FreeMemoryBytes is long free
