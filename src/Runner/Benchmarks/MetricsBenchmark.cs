@@ -26,7 +26,7 @@ public sealed class MetricsBenchmark : IBenchmark
         new("checkpoints", "K", "checkpoints per run (default 222)"),
         new("runs", "R", "runs (default 5)"),
         new("aoa", "gam|sigmoid", "age-of-acquisition method (default gam)"),
-        new("threads", "N", "worker threads (default: the processor count)"),
+        SharedOptions.Threads,
         new("dir", "DIR", "keep the synthetic curves and metrics there (default: a temporary folder)"),
     ];
 
@@ -38,7 +38,7 @@ public sealed class MetricsBenchmark : IBenchmark
         int checkpoints = args.GetInt("checkpoints", 222, 3);
         int runs = args.GetInt("runs", 5, 1, 100);
         string aoa = args.GetChoice("aoa", "gam", "gam", "sigmoid");
-        int threads = args.GetInt("threads", Environment.ProcessorCount, 1, 1024);
+        int threads = SharedOptions.ReadThreads(args);
         string? dirArg = args.Get("dir");
         args.RejectUnknown(maxPositional: 1);
 

@@ -20,7 +20,7 @@ public sealed class ScoreCommand : ICommand
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        new("model", "DIR", "checkpoint folder (config.json + model.safetensors) (required)"),
+        SharedOptions.Model,
         new("ids", "FILE", "sequences as token ids, one per line (or --text)"),
         new("text", "FILE", "UTF-8 text, tokenized with the checkpoint's tokenizer"),
         new("seq-len", "N", "cut --text into sequences of N tokens (default: the model's context)"),
