@@ -118,24 +118,8 @@ public static class HfConfig
             // same either way, so it is accepted whatever its value (but must still be a boolean).
             _ = Bool("reorder_and_upcast_attn", false);
 
-            var act = Get("activation_function");
-            string activation = "gelu_new";
-            if (act is not null)
-            {
-                if (act.Value.ValueKind != JsonValueKind.String) throw Bad("activation_function", $"must be a string (got {act.Value.GetRawText()})");
-                activation = act.Value.GetString()!;
-            }
-            var gelu = Array.IndexOf(ErfGelu, activation) >= 0 ? GeluKind.Erf
-                : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
-                : throw Bad("activation_function", $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_pytorch_tanh, gelu_fast) are supported");
-
-            double eps = 1e-5;
-            var e = Get("layer_norm_epsilon");
-            if (e is not null)
-            {
-                if (e.Value.ValueKind != JsonValueKind.Number) throw Bad("layer_norm_epsilon", $"must be a number (got {e.Value.GetRawText()})");
-                eps = e.Value.GetDouble();
-            }
+            var gelu = Gelu(Get, "activation_function", "gelu_new", "gelu_new, gelu_pytorch_tanh, gelu_fast", Bad);
+            double eps = Num("layer_norm_epsilon", 1e-5);
 
             // n_positions is the current name; n_ctx the legacy one (older configs have only it).
             int positions = Get("n_positions") is not null ? Int("n_positions", 1024) : Int("n_ctx", 1024);
@@ -159,6 +143,23 @@ public static class HfConfig
         }
     }
 
+    /// <summary>The GELU the activation name under <paramref name="key"/> asks for (default <paramref name="fallback"/>):
+    /// exact (erf) or the tanh approximation; another name, or a value that is not a string, is refused naming the key
+    /// and the tanh names of this architecture (<paramref name="tanhNames"/>).</summary>
+    private static GeluKind Gelu(Func<string, JsonElement?> get, string key, string fallback, string tanhNames, Func<string, string, UserError> bad)
+    {
+        var act = get(key);
+        string activation = fallback;
+        if (act is not null)
+        {
+            if (act.Value.ValueKind != JsonValueKind.String) throw bad(key, $"must be a string (got {act.Value.GetRawText()})");
+            activation = act.Value.GetString()!;
+        }
+        return Array.IndexOf(ErfGelu, activation) >= 0 ? GeluKind.Erf
+            : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
+            : throw bad(key, $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU ({tanhNames}) are supported");
+    }
+
     /// <summary>
     /// GPT-NeoX (transformers' GPTNeoXConfig names and defaults): hidden_size, num_hidden_layers,
     /// num_attention_heads, intermediate_size, max_position_embeddings, rotary_pct (or partial_rotary_factor, default
@@ -169,16 +170,7 @@ public static class HfConfig
     private static ModelConfig ParseNeoX(string source, Func<string, JsonElement?> get, Func<string, int, int> integer,
         Func<string, bool, bool> boolean, Func<string, double, double> number, Func<string, string, UserError> bad)
     {
-        var act = get("hidden_act");
-        string activation = "gelu";
-        if (act is not null)
-        {
-            if (act.Value.ValueKind != JsonValueKind.String) throw bad("hidden_act", $"must be a string (got {act.Value.GetRawText()})");
-            activation = act.Value.GetString()!;
-        }
-        var gelu = Array.IndexOf(ErfGelu, activation) >= 0 ? GeluKind.Erf
-            : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
-            : throw bad("hidden_act", $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_fast) are supported");
+        var gelu = Gelu(get, "hidden_act", "gelu", "gelu_new, gelu_fast", bad);
         if (get("rope_scaling") is not null) throw bad("rope_scaling", "is set; scaled rotary embeddings are not supported");
         if (!boolean("attention_bias", true)) throw bad("attention_bias", "is false; GPT-NeoX without attention biases is not supported");
         double pct = get("partial_rotary_factor") is not null ? number("partial_rotary_factor", 0.25) : number("rotary_pct", 0.25);
