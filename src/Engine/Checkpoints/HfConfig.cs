@@ -274,10 +274,8 @@ public static class HfConfig
         ArgumentNullException.ThrowIfNull(cfg);
         if (cfg.Architecture == Architecture.GptNeoX) return NeoXJson(cfg, dtype);
         if (cfg.IsLlamaFamily) return LlamaJson(cfg, dtype);
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        return JsonObjectText(w =>
         {
-            w.WriteStartObject();
             w.WriteString("activation_function", cfg.Gelu == GeluKind.Erf ? "gelu" : "gelu_new");
             w.WriteStartArray("architectures");
             w.WriteStringValue("GPT2LMHeadModel");
@@ -299,12 +297,10 @@ public static class HfConfig
             w.WriteBoolean("scale_attn_by_inverse_layer_idx", cfg.ScaleAttnByInverseLayerIdx);
             w.WriteBoolean("scale_attn_weights", cfg.ScaleAttnWeights);
             w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
-            w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
+            w.WriteString("torch_dtype", TorchDType(dtype));
             w.WriteBoolean("use_cache", true);
             w.WriteNumber("vocab_size", cfg.VocabSize);
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+        });
     }
 
     /// <summary>LlamaForCausalLM / OlmoForCausalLM / Olmo2ForCausalLM config.json: the keys <see cref="ParseLlama"/> reads.</summary>
@@ -330,10 +326,13 @@ public static class HfConfig
         w.WriteNull("rope_scaling");
         w.WriteNumber("rope_theta", cfg.RotaryBase);
         w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
-        w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
+        w.WriteString("torch_dtype", TorchDType(dtype));
         w.WriteBoolean("use_cache", true);
         w.WriteNumber("vocab_size", cfg.VocabSize);
     });
+
+    /// <summary>config.json's torch_dtype of weights stored as <paramref name="dtype"/>.</summary>
+    private static string TorchDType(StoreDType dtype) => dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" };
 
     /// <summary>An indented JSON object written by <paramref name="body"/>, with a final newline.</summary>
     private static string JsonObjectText(Action<Utf8JsonWriter> body)
@@ -348,39 +347,32 @@ public static class HfConfig
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
     }
 
-    private static string NeoXJson(ModelConfig cfg, StoreDType dtype)
+    private static string NeoXJson(ModelConfig cfg, StoreDType dtype) => JsonObjectText(w =>
     {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteStartArray("architectures");
-            w.WriteStringValue("GPTNeoXForCausalLM");
-            w.WriteEndArray();
-            w.WriteNumber("attention_dropout", 0.0);
-            w.WriteNumber("bos_token_id", 0);
-            w.WriteNumber("eos_token_id", 0);
-            w.WriteString("hidden_act", cfg.Gelu == GeluKind.Erf ? "gelu" : "gelu_new");
-            w.WriteNumber("hidden_dropout", 0.0);
-            w.WriteNumber("hidden_size", cfg.Embd);
-            w.WriteNumber("initializer_range", 0.02);
-            w.WriteNumber("intermediate_size", cfg.InnerSize);
-            w.WriteNumber("layer_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
-            w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
-            w.WriteString("model_type", "gpt_neox");
-            w.WriteNumber("num_attention_heads", cfg.Heads);
-            w.WriteNumber("num_hidden_layers", cfg.Layers);
-            w.WriteNumber("rotary_emb_base", cfg.RotaryBase);
-            w.WriteNumber("rotary_pct", cfg.RotaryPct);
-            w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
-            w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
-            w.WriteBoolean("use_cache", true);
-            w.WriteBoolean("use_parallel_residual", cfg.ParallelResidual);
-            w.WriteNumber("vocab_size", cfg.VocabSize);
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
-    }
+        w.WriteStartArray("architectures");
+        w.WriteStringValue("GPTNeoXForCausalLM");
+        w.WriteEndArray();
+        w.WriteNumber("attention_dropout", 0.0);
+        w.WriteNumber("bos_token_id", 0);
+        w.WriteNumber("eos_token_id", 0);
+        w.WriteString("hidden_act", cfg.Gelu == GeluKind.Erf ? "gelu" : "gelu_new");
+        w.WriteNumber("hidden_dropout", 0.0);
+        w.WriteNumber("hidden_size", cfg.Embd);
+        w.WriteNumber("initializer_range", 0.02);
+        w.WriteNumber("intermediate_size", cfg.InnerSize);
+        w.WriteNumber("layer_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
+        w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
+        w.WriteString("model_type", "gpt_neox");
+        w.WriteNumber("num_attention_heads", cfg.Heads);
+        w.WriteNumber("num_hidden_layers", cfg.Layers);
+        w.WriteNumber("rotary_emb_base", cfg.RotaryBase);
+        w.WriteNumber("rotary_pct", cfg.RotaryPct);
+        w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
+        w.WriteString("torch_dtype", TorchDType(dtype));
+        w.WriteBoolean("use_cache", true);
+        w.WriteBoolean("use_parallel_residual", cfg.ParallelResidual);
+        w.WriteNumber("vocab_size", cfg.VocabSize);
+    });
 
     /// <summary>Writes config.json into <paramref name="dir"/> atomically.</summary>
     public static void Save(string dir, ModelConfig cfg, StoreDType dtype = StoreDType.F32)
