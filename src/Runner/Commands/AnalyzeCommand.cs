@@ -35,8 +35,7 @@ public sealed class AnalyzeCommand : ICommand
         new("temperature", "T", "sampling temperature for generation (default 0.3)"),
         SharedOptions.MaxTokens,
         SharedOptions.SamplingSeed,
-        CliOption.Backend("auto"),
-        CliOption.Precision,
+        .. BackendChoice.Options("auto"),
     ];
 
     public int Run(string[] args)

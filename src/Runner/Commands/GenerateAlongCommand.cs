@@ -32,8 +32,7 @@ public sealed class GenerateAlongCommand : ICommand
         SharedOptions.MaxTokens,
         SharedOptions.SamplingSeed,
         CliOption.Switch("keep-current", "keep a run's generations.jsonl when it was made with these settings"),
-        CliOption.Backend("auto"),
-        CliOption.Precision,
+        .. BackendChoice.Options("auto"),
     ];
 
     public int Run(string[] args)

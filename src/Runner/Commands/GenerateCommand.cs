@@ -32,8 +32,7 @@ public sealed class GenerateCommand : ICommand
         SharedOptions.MaxTokens,
         SharedOptions.SamplingSeed,
         new("out", "FILE.jsonl", "write one JSON line per prompt there (default: standard output)"),
-        CliOption.Backend("auto"),
-        CliOption.Precision,
+        .. BackendChoice.Options("auto"),
     ];
 
     public int Run(string[] args)
