@@ -55,12 +55,6 @@ public sealed partial class CudaBackend
     /// attention_fp32 kernels (a comparison path for benchmarks and tests).</summary>
     internal bool UseSimtAttention { get; set; }
 
-    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
-    {
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
-        Attention(output, qkv, b, t, heads, heads, c / heads, scale);
-    }
-
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int hs, float scale) =>
         Attention(output, qkv, b, t, heads, kvHeads, hs, scale, default);
 
@@ -203,13 +197,6 @@ public sealed partial class CudaBackend
     }
 
     public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
-        int b, int tNew, int past, int maxT, int c, int heads, float scale)
-    {
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
-        AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, heads, heads, c / heads, scale);
-    }
-
-    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
         int b, int tNew, int past, int maxT, int heads, int kvHeads, int hs, float scale)
     {
         ThrowIfDisposed();
@@ -278,7 +265,7 @@ public sealed partial class CudaBackend
         using var o32 = NewBuffer(no, DType.F32);
         using (Time("attention bf16 wide heads (widen)"))
             Launch("convert_bf16_to_f32", Grid(nq), 1, 1, 0, D(q32.Ptr), P(qkv), L(nq));
-        Attention(o32, q32, b, t, c, heads, scale);
+        Attention(o32, q32, b, t, heads, heads, c / heads, scale);
         using (Time("attention bf16 wide heads (round)"))
             Launch("convert_f32_to_bf16", Grid(no), 1, 1, 0, P(output), D(o32.Ptr), L(no));
     }

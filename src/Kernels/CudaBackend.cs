@@ -531,12 +531,6 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
         Launch(kernel, Grid(n), 1, 1, 0, P(output), P(input), L(n));
     }
 
-    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
-    {
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");
-        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotaryBase, past);
-    }
-
     public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past)
     {
         ThrowIfDisposed();

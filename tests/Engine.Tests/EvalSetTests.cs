@@ -34,6 +34,66 @@ public class EvalSetTests
     }
 
     [Theory]
+    [InlineData(1234)]
+    [InlineData(-1)]
+    public void Packing_matches_a_token_by_token_reference(int seed)
+    {
+        if (seed < 0) seed = Random.Shared.Next();
+        var rng = new Random(seed);
+        for (int seqLen = 2; seqLen <= 9; seqLen++)
+        {
+            for (int round = 0; round < 20; round++)
+            {
+                // Line lengths 0..2 seqLen: empty lines, lines that fill the room exactly, lines cut.
+                var lines = Enumerable.Range(0, rng.Next(0, 12))
+                    .Select(_ => Enumerable.Range(0, rng.Next(0, 2 * seqLen + 1)).Select(_ => rng.Next(10, 100)).ToArray()).ToArray();
+                AssertSame(ReferenceLines(lines, seqLen, 1, 2), EvalSetBuilder.PackLines(lines, seqLen, 1, 2), "lines", seqLen);
+                AssertSame(ReferenceStream(lines, seqLen), EvalSetBuilder.PackStream(lines, seqLen), "stream", seqLen);
+            }
+        }
+
+        void AssertSame(List<int[]> want, List<int[]> got, string packing, int seqLen)
+        {
+            for (int i = 0; i < Math.Max(want.Count, got.Count); i++)
+            {
+                string w = i < want.Count ? string.Join(' ', want[i]) : "none", g = i < got.Count ? string.Join(' ', got[i]) : "none";
+                Assert.True(w == g, $"seed {seed}, {packing}, seqLen {seqLen}: sequence {i} is [{g}], want [{w}]");
+            }
+        }
+    }
+
+    // The packings written token by token: begin at a sequence's start, a line's tokens while there is room, a separator
+    // when there is room after it; a full sequence is kept.
+    private static List<int[]> ReferenceLines(int[][] lines, int seqLen, int begin, int sep)
+    {
+        var seqs = new List<int[]>();
+        var cur = new List<int>();
+        void Push(int t)
+        {
+            cur.Add(t);
+            if (cur.Count == seqLen) { seqs.Add([.. cur]); cur.Clear(); }
+        }
+        foreach (var line in lines.Where(l => l.Length > 0))
+        {
+            if (cur.Count == 0) Push(begin);
+            bool closed = false;
+            foreach (int t in line)
+            {
+                Push(t);
+                if (cur.Count == 0) { closed = true; break; }
+            }
+            if (!closed) Push(sep);
+        }
+        return seqs;
+    }
+
+    private static List<int[]> ReferenceStream(int[][] chunks, int seqLen)
+    {
+        var all = chunks.SelectMany(c => c).ToArray();
+        return Enumerable.Range(0, all.Length / seqLen).Select(i => all[(i * seqLen)..((i + 1) * seqLen)]).ToList();
+    }
+
+    [Theory]
     [InlineData(2, 1)]
     [InlineData(16, 5)]
     [InlineData(16, 15)]

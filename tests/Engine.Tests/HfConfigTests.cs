@@ -141,7 +141,11 @@ public class HfConfigTests
         Refuses("""{"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":3}""", "must divide num_attention_heads");
         Refuses("""{"model_type":"olmo2","mlp_bias":true}""", "olmo2 has no MLP biases");
         Refuses("""{"model_type":"llama","clip_qkv":8}""", "only olmo clips");
-        Refuses("""{"model_type":"gpt_neox","hidden_act":"relu"}""", "\"hidden_act\" is \"relu\"");
+        Refuses("""{"model_type":"gpt_neox","hidden_act":"relu"}""", "\"hidden_act\" is \"relu\"; only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_fast) are supported");
+        Refuses("""{"model_type":"gpt_neox","hidden_act":1}""", "\"hidden_act\" must be a string (got 1)");
+        Refuses("""{"activation_function":"relu"}""", "only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_pytorch_tanh, gelu_fast) are supported");
+        Refuses("""{"activation_function":["gelu"]}""", "\"activation_function\" must be a string (got [\"gelu\"])");
+        Refuses("""{"layer_norm_epsilon":"1e-5"}""", "\"layer_norm_epsilon\" must be a number (got \"1e-5\")");
         Refuses("""{"model_type":"gpt_neox","rope_scaling":{"type":"linear","factor":2}}""", "\"rope_scaling\" is set");
         Refuses("""{"model_type":"gpt_neox","hidden_size":24,"num_attention_heads":2,"rotary_pct":0.25}""", "must be even");
         Refuses("""{"n_embd":"32"}""", "\"n_embd\" must be an integer");

@@ -43,6 +43,9 @@ public class SeriesTests
         string list = Path.Combine(TestPaths.TempDir(), "l.txt");
         File.WriteAllLines(list, ["x path"]);
         Assert.Contains("line 1", Assert.Throws<UserError>(() => CheckpointSeries.Discover(list)).Message, StringComparison.Ordinal);
+        // Skipped comment and blank lines still count: the error names the line as an editor shows it.
+        File.WriteAllLines(list, ["# step path", "", "  100 a  ", "oops"]);
+        Assert.Contains("line 4: expected 'step path', got 'oops'", Assert.Throws<UserError>(() => CheckpointSeries.Discover(list)).Message, StringComparison.Ordinal);
     }
 }
 

@@ -173,16 +173,16 @@ public class GpuOpTests
         var want = qkv.ToArray();
         CpuOps.Rotary(want, b, t, c, heads, r, 10000, past);
         using var d = be.Upload(qkv);
-        be.Rotary(d, b, t, c, heads, r, 10000, past);
+        ((IBackend)be).Rotary(d, b, t, c, heads, r, 10000, past);
         AssertClose(want, Get(be, d, qkv.Length), 1e-6, 1e-6, $"rotary R {r} past {past} seed {seed}");
         // Again at the next position (decoding one token at a time): the cached angle table must follow.
         var want2 = qkv.ToArray();
         CpuOps.Rotary(want2, b, t, c, heads, r, 10000, past + 1);
         be.Write(d, qkv);
-        be.Rotary(d, b, t, c, heads, r, 10000, past + 1);
+        ((IBackend)be).Rotary(d, b, t, c, heads, r, 10000, past + 1);
         AssertClose(want2, Get(be, d, qkv.Length), 1e-6, 1e-6, $"rotary R {r} past {past + 1} seed {seed}");
-        Assert.Throws<ArgumentException>(() => be.Rotary(d, b, t, c, heads, c / heads + 2, 10000, past));
-        Assert.Throws<ArgumentException>(() => be.Rotary(d, b, t + 1, c, heads, r, 10000, past));
+        Assert.Throws<ArgumentException>(() => ((IBackend)be).Rotary(d, b, t, c, heads, c / heads + 2, 10000, past));
+        Assert.Throws<ArgumentException>(() => ((IBackend)be).Rotary(d, b, t + 1, c, heads, r, 10000, past));
     }
 
     [Theory]
@@ -214,11 +214,11 @@ public class GpuOpTests
         var (qkv, want, atol) = Bf16Attention(new Random(seed), b, t, c, heads);
         using var d = be.UploadAsBf16(qkv);
         using var o = PoisonedBf16(be, want.Length);
-        be.Attention(o, d, b, t, c, heads, 1f / MathF.Sqrt(hs));
+        ((IBackend)be).Attention(o, d, b, t, c, heads, 1f / MathF.Sqrt(hs));
         AssertClose(want, Get(be, o, want.Length), atol, Math.Pow(2, -8), $"bf16 attention B={b} T={t} HS={hs} NH={heads} seed {seed}");
         // An fp32 output for bf16 qkv is refused: the op checks the element types.
         using var f = be.Allocate(want.Length, DType.F32);
-        Assert.Throws<ArgumentException>(() => be.Attention(f, d, b, t, c, heads, 1f));
+        Assert.Throws<ArgumentException>(() => ((IBackend)be).Attention(f, d, b, t, c, heads, 1f));
     }
 
     [Theory]
@@ -318,7 +318,7 @@ public class GpuOpTests
         CpuOps.Attention(want, qkv, b, t, c, heads, scale);
         using var d = be.Upload(qkv);
         using var o = Poisoned(be, want.Length);
-        be.Attention(o, d, b, t, c, heads, scale);
+        ((IBackend)be).Attention(o, d, b, t, c, heads, scale);
         AssertClose(want, Get(be, o, want.Length), atol(qkv), rtol, $"{what} B={b} T={t} HS={hs} NH={heads} seed {seed}");
     }
 
@@ -400,7 +400,7 @@ public class GpuOpTests
         using var dv = bf16 ? be.UploadAsBf16(vc) : be.Upload(vc);
         using var dq = bf16 ? be.UploadAsBf16(qkv) : be.Upload(qkv);
         using var o = bf16 ? PoisonedBf16(be, want.Length) : Poisoned(be, want.Length);
-        be.AttentionCached(o, dq, dk, dv, b, tNew, past, maxT, c, heads, scale);
+        ((IBackend)be).AttentionCached(o, dq, dk, dv, b, tNew, past, maxT, c, heads, scale);
         string what = $"cached attention bf16={bf16} B={b} Tnew={tNew} past={past} HS={hs} NH={heads} split from {splitFrom} seed {seed}";
         if (bf16) AssertClose(want, Get(be, o, want.Length), 1e-5, Math.Pow(2, -8), what);
         else AssertClose(want, Get(be, o, want.Length), 2e-5, 2e-4, what);
@@ -553,7 +553,7 @@ public class GpuOpTests
             var d = be.Upload(qkv);
             var o = Poisoned(be, want.Length);
             inputs.Add(d);
-            be.Attention(o, d, b, t, c, h, 1f / MathF.Sqrt(hs));
+            ((IBackend)be).Attention(o, d, b, t, c, h, 1f / MathF.Sqrt(hs));
             outs.Add((o, want));
         }
         foreach (var (o, want) in outs)

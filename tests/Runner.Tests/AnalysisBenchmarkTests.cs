@@ -19,6 +19,17 @@ public class AnalysisBenchmarkTests
     }
 
     [Fact]
+    public void Bench_metrics_times_the_metrics_and_removes_its_temporary_folder()
+    {
+        string temp = Path.Combine(Path.GetTempPath(), $"lc-bench-metrics-{Environment.ProcessId}");
+        var r = Cli.Run("bench", "metrics", "--examples", "40", "--checkpoints", "12", "--runs", "2", "--threads", "1");
+        Assert.True(r.Code == 0, r.Err + r.Out);
+        Assert.Contains($"bench metrics: wrote 2 x float32 [12, 40] to {temp}", r.Out, StringComparison.Ordinal);
+        Assert.Contains("bench metrics: 80 curves x 12 checkpoints, aoa gam, 1 threads:", r.Out, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(temp), "the temporary folder is left behind");
+    }
+
+    [Fact]
     public void Bench_ngrams_reports_cold_and_warm_counting()
     {
         var r = Cli.Run("bench", "ngrams", "--tokens", "20000", "--vocab", "500", "--rows", "200", "--phase-examples", "50", "--phase-checkpoints", "5");

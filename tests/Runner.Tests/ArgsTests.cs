@@ -41,6 +41,18 @@ public class ArgsTests
     }
 
     [Fact]
+    public void A_file_option_takes_the_positional_arguments_only_when_given()
+    {
+        var a = Args.Parse("x", Table, ["--model", "a.txt", "b.txt", "--model=c.txt", "d.txt"]);
+        Assert.Equal(["a.txt", "c.txt", "b.txt", "d.txt"], a.GetFiles("model"));
+        a.RejectUnknown();
+
+        var none = Args.Parse("x", Table, ["stray.txt"]);
+        Assert.Empty(none.GetFiles("model"));
+        Assert.Contains("unexpected argument 'stray.txt'", Assert.Throws<UserError>(() => none.RejectUnknown()).Message);
+    }
+
+    [Fact]
     public void Reading_an_option_the_table_lacks_is_a_bug_not_a_user_error()
     {
         var a = Args.Parse("x", Table, []);

@@ -23,12 +23,8 @@ public static class MetricsInputs
             return data;
         }
         var steps = new List<long>();
-        int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var (lineNo, t) in ListFile.Entries(path))
         {
-            lineNo++;
-            var t = line.Trim();
-            if (t.Length == 0 || t.StartsWith('#')) continue;
             if (!long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v))
                 throw UserError.InFile(path, $"line {lineNo}: '{t}' is not an integer step");
             steps.Add(v);

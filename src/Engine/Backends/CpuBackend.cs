@@ -109,12 +109,6 @@ public sealed class CpuBackend : IBackend
         RoundIfBf16(output, o.AsSpan(0, n));
     }
 
-    public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
-    {
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
-        Attention(output, qkv, b, t, heads, heads, c / heads, scale);
-    }
-
     public void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, float scale)
     {
         DTypes.CheckFloat(qkv, "Attention", "qkv");
@@ -122,13 +116,6 @@ public sealed class CpuBackend : IBackend
         var o = FAny(output, "Attention", "output");
         CpuOps.Attention(o, FAny(qkv, "Attention", "qkv"), b, t, heads, kvHeads, headSize, scale);
         RoundIfBf16(output, o.AsSpan(0, checked(b * t * heads * headSize)));
-    }
-
-    public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
-        int b, int tNew, int past, int maxT, int c, int heads, float scale)
-    {
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
-        AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, heads, heads, c / heads, scale);
     }
 
     public void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
@@ -202,12 +189,6 @@ public sealed class CpuBackend : IBackend
         var f = FAny(x, "GeluErf", "x").AsSpan(0, checked((int)n));
         CpuOps.GeluErf(f);
         RoundIfBf16(x, f);
-    }
-
-    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
-    {
-        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");
-        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotaryBase, past);
     }
 
     public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past)

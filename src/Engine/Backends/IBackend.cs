@@ -189,14 +189,24 @@ public interface IBackend : IDisposable
     void MatMul(IDeviceBuffer output, IDeviceBuffer input, IDeviceBuffer weight, IDeviceBuffer? bias, int rows, int inDim, int outDim, MatMulEpilogue epilogue);
 
     /// <summary>Causal multi-head self-attention. qkv (B, T, 3C) holds q | k | v, each (NH, HS) per token;
-    /// out (B, T, C) of the same type as qkv (F32, or Bf16 in bf16 mode; arithmetic in fp32). Scores are q.k * <paramref name="scale"/>, masked to keys at or before the query.</summary>
-    void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale);
+    /// out (B, T, C) of the same type as qkv (F32, or Bf16 in bf16 mode; arithmetic in fp32). Scores are q.k * <paramref name="scale"/>, masked to keys at or before the query.
+    /// The grouped-query form with NKV = NH and HS = C / NH.</summary>
+    void Attention(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int c, int heads, float scale)
+    {
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
+        Attention(output, qkv, b, t, heads, heads, c / heads, scale);
+    }
 
     /// <summary>Attention for incremental decoding. Writes the new keys/values of qkv (B, Tnew, 3C) into the caches
     /// kCache, vCache (B, maxT, C) at positions past..past+Tnew-1, then each new query at position past+i attends to
-    /// cached positions 0..past+i. out (B, Tnew, C). qkv, caches and out all of one type (F32 or Bf16).</summary>
+    /// cached positions 0..past+i. out (B, Tnew, C). qkv, caches and out all of one type (F32 or Bf16). The
+    /// grouped-query form with NKV = NH and HS = C / NH.</summary>
     void AttentionCached(IDeviceBuffer output, IDeviceBuffer qkv, IDeviceBuffer kCache, IDeviceBuffer vCache,
-        int b, int tNew, int past, int maxT, int c, int heads, float scale);
+        int b, int tNew, int past, int maxT, int c, int heads, float scale)
+    {
+        if (heads <= 0 || c % heads != 0) throw new ArgumentException($"C = {c} is not a multiple of {heads} heads");
+        AttentionCached(output, qkv, kCache, vCache, b, tNew, past, maxT, heads, heads, c / heads, scale);
+    }
 
     /// <summary>x += y (residual). All F32.</summary>
     void Add(IDeviceBuffer x, IDeviceBuffer y, long n);

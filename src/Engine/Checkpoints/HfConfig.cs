@@ -118,24 +118,8 @@ public static class HfConfig
             // same either way, so it is accepted whatever its value (but must still be a boolean).
             _ = Bool("reorder_and_upcast_attn", false);
 
-            var act = Get("activation_function");
-            string activation = "gelu_new";
-            if (act is not null)
-            {
-                if (act.Value.ValueKind != JsonValueKind.String) throw Bad("activation_function", $"must be a string (got {act.Value.GetRawText()})");
-                activation = act.Value.GetString()!;
-            }
-            var gelu = Array.IndexOf(ErfGelu, activation) >= 0 ? GeluKind.Erf
-                : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
-                : throw Bad("activation_function", $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_pytorch_tanh, gelu_fast) are supported");
-
-            double eps = 1e-5;
-            var e = Get("layer_norm_epsilon");
-            if (e is not null)
-            {
-                if (e.Value.ValueKind != JsonValueKind.Number) throw Bad("layer_norm_epsilon", $"must be a number (got {e.Value.GetRawText()})");
-                eps = e.Value.GetDouble();
-            }
+            var gelu = Gelu(Get, "activation_function", "gelu_new", "gelu_new, gelu_pytorch_tanh, gelu_fast", Bad);
+            double eps = Num("layer_norm_epsilon", 1e-5);
 
             // n_positions is the current name; n_ctx the legacy one (older configs have only it).
             int positions = Get("n_positions") is not null ? Int("n_positions", 1024) : Int("n_ctx", 1024);
@@ -159,6 +143,23 @@ public static class HfConfig
         }
     }
 
+    /// <summary>The GELU the activation name under <paramref name="key"/> asks for (default <paramref name="fallback"/>):
+    /// exact (erf) or the tanh approximation; another name, or a value that is not a string, is refused naming the key
+    /// and the tanh names of this architecture (<paramref name="tanhNames"/>).</summary>
+    private static GeluKind Gelu(Func<string, JsonElement?> get, string key, string fallback, string tanhNames, Func<string, string, UserError> bad)
+    {
+        var act = get(key);
+        string activation = fallback;
+        if (act is not null)
+        {
+            if (act.Value.ValueKind != JsonValueKind.String) throw bad(key, $"must be a string (got {act.Value.GetRawText()})");
+            activation = act.Value.GetString()!;
+        }
+        return Array.IndexOf(ErfGelu, activation) >= 0 ? GeluKind.Erf
+            : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
+            : throw bad(key, $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU ({tanhNames}) are supported");
+    }
+
     /// <summary>
     /// GPT-NeoX (transformers' GPTNeoXConfig names and defaults): hidden_size, num_hidden_layers,
     /// num_attention_heads, intermediate_size, max_position_embeddings, rotary_pct (or partial_rotary_factor, default
@@ -169,16 +170,7 @@ public static class HfConfig
     private static ModelConfig ParseNeoX(string source, Func<string, JsonElement?> get, Func<string, int, int> integer,
         Func<string, bool, bool> boolean, Func<string, double, double> number, Func<string, string, UserError> bad)
     {
-        var act = get("hidden_act");
-        string activation = "gelu";
-        if (act is not null)
-        {
-            if (act.Value.ValueKind != JsonValueKind.String) throw bad("hidden_act", $"must be a string (got {act.Value.GetRawText()})");
-            activation = act.Value.GetString()!;
-        }
-        var gelu = Array.IndexOf(ErfGelu, activation) >= 0 ? GeluKind.Erf
-            : Array.IndexOf(TanhGelu, activation) >= 0 ? GeluKind.Tanh
-            : throw bad("hidden_act", $"is \"{activation}\"; only \"gelu\" (exact) and the tanh GELU (gelu_new, gelu_fast) are supported");
+        var gelu = Gelu(get, "hidden_act", "gelu", "gelu_new, gelu_fast", bad);
         if (get("rope_scaling") is not null) throw bad("rope_scaling", "is set; scaled rotary embeddings are not supported");
         if (!boolean("attention_bias", true)) throw bad("attention_bias", "is false; GPT-NeoX without attention biases is not supported");
         double pct = get("partial_rotary_factor") is not null ? number("partial_rotary_factor", 0.25) : number("rotary_pct", 0.25);
@@ -324,10 +316,8 @@ public static class HfConfig
         ArgumentNullException.ThrowIfNull(cfg);
         if (cfg.Architecture == Architecture.GptNeoX) return NeoXJson(cfg, dtype);
         if (cfg.IsLlamaFamily) return LlamaJson(cfg, dtype);
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        return JsonObjectText(w =>
         {
-            w.WriteStartObject();
             w.WriteString("activation_function", cfg.Gelu == GeluKind.Erf ? "gelu" : "gelu_new");
             w.WriteStartArray("architectures");
             w.WriteStringValue("GPT2LMHeadModel");
@@ -349,12 +339,10 @@ public static class HfConfig
             w.WriteBoolean("scale_attn_by_inverse_layer_idx", cfg.ScaleAttnByInverseLayerIdx);
             w.WriteBoolean("scale_attn_weights", cfg.ScaleAttnWeights);
             w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
-            w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
+            w.WriteString("torch_dtype", TorchDType(dtype));
             w.WriteBoolean("use_cache", true);
             w.WriteNumber("vocab_size", cfg.VocabSize);
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+        });
     }
 
     /// <summary>LlamaForCausalLM / OlmoForCausalLM / Olmo2ForCausalLM / Qwen2ForCausalLM config.json: the keys <see cref="ParseLlama"/> reads.</summary>
@@ -393,11 +381,14 @@ public static class HfConfig
         w.WriteNumber("rope_theta", cfg.RotaryBase);
         if (qwen2) w.WriteNull("sliding_window");
         w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
-        w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
+        w.WriteString("torch_dtype", TorchDType(dtype));
         w.WriteBoolean("use_cache", true);
         if (qwen2) w.WriteBoolean("use_sliding_window", false);
         w.WriteNumber("vocab_size", cfg.VocabSize);
     });
+
+    /// <summary>config.json's torch_dtype of weights stored as <paramref name="dtype"/>.</summary>
+    private static string TorchDType(StoreDType dtype) => dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" };
 
     /// <summary>An indented JSON object written by <paramref name="body"/>, with a final newline.</summary>
     private static string JsonObjectText(Action<Utf8JsonWriter> body)
@@ -412,39 +403,32 @@ public static class HfConfig
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
     }
 
-    private static string NeoXJson(ModelConfig cfg, StoreDType dtype)
+    private static string NeoXJson(ModelConfig cfg, StoreDType dtype) => JsonObjectText(w =>
     {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteStartArray("architectures");
-            w.WriteStringValue("GPTNeoXForCausalLM");
-            w.WriteEndArray();
-            w.WriteNumber("attention_dropout", 0.0);
-            w.WriteNumber("bos_token_id", 0);
-            w.WriteNumber("eos_token_id", 0);
-            w.WriteString("hidden_act", cfg.Gelu == GeluKind.Erf ? "gelu" : "gelu_new");
-            w.WriteNumber("hidden_dropout", 0.0);
-            w.WriteNumber("hidden_size", cfg.Embd);
-            w.WriteNumber("initializer_range", 0.02);
-            w.WriteNumber("intermediate_size", cfg.InnerSize);
-            w.WriteNumber("layer_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
-            w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
-            w.WriteString("model_type", "gpt_neox");
-            w.WriteNumber("num_attention_heads", cfg.Heads);
-            w.WriteNumber("num_hidden_layers", cfg.Layers);
-            w.WriteNumber("rotary_emb_base", cfg.RotaryBase);
-            w.WriteNumber("rotary_pct", cfg.RotaryPct);
-            w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
-            w.WriteString("torch_dtype", dtype switch { StoreDType.F16 => "float16", StoreDType.BF16 => "bfloat16", _ => "float32" });
-            w.WriteBoolean("use_cache", true);
-            w.WriteBoolean("use_parallel_residual", cfg.ParallelResidual);
-            w.WriteNumber("vocab_size", cfg.VocabSize);
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
-    }
+        w.WriteStartArray("architectures");
+        w.WriteStringValue("GPTNeoXForCausalLM");
+        w.WriteEndArray();
+        w.WriteNumber("attention_dropout", 0.0);
+        w.WriteNumber("bos_token_id", 0);
+        w.WriteNumber("eos_token_id", 0);
+        w.WriteString("hidden_act", cfg.Gelu == GeluKind.Erf ? "gelu" : "gelu_new");
+        w.WriteNumber("hidden_dropout", 0.0);
+        w.WriteNumber("hidden_size", cfg.Embd);
+        w.WriteNumber("initializer_range", 0.02);
+        w.WriteNumber("intermediate_size", cfg.InnerSize);
+        w.WriteNumber("layer_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
+        w.WriteNumber("max_position_embeddings", cfg.MaxPositions);
+        w.WriteString("model_type", "gpt_neox");
+        w.WriteNumber("num_attention_heads", cfg.Heads);
+        w.WriteNumber("num_hidden_layers", cfg.Layers);
+        w.WriteNumber("rotary_emb_base", cfg.RotaryBase);
+        w.WriteNumber("rotary_pct", cfg.RotaryPct);
+        w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);
+        w.WriteString("torch_dtype", TorchDType(dtype));
+        w.WriteBoolean("use_cache", true);
+        w.WriteBoolean("use_parallel_residual", cfg.ParallelResidual);
+        w.WriteNumber("vocab_size", cfg.VocabSize);
+    });
 
     /// <summary>Writes config.json into <paramref name="dir"/> atomically.</summary>
     public static void Save(string dir, ModelConfig cfg, StoreDType dtype = StoreDType.F32)

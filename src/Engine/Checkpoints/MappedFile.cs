@@ -1,4 +1,6 @@
 using System.IO.MemoryMappedFiles;
+using LearningCurves.Formats;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Engine.Checkpoints;
 
@@ -26,9 +28,15 @@ internal sealed unsafe class MappedFile : IDisposable
 
     public long Length { get; }
 
-    /// <summary>Maps the first <paramref name="length"/> bytes of <paramref name="path"/> (its length, checked by the caller).</summary>
-    public static MappedFile Open(string path, long length)
+    /// <summary>Maps the whole of <paramref name="path"/> (links followed); a missing file, or one shorter than
+    /// <paramref name="minLength"/> bytes, is a <see cref="UserError"/> naming it: "<paramref name="notA"/>: N bytes,
+    /// shorter than <paramref name="shorterThan"/>".</summary>
+    public static MappedFile Open(string path, long minLength, string notA, string shorterThan)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
+        long length = AtomicFile.LengthFollowingLinks(path);
+        if (length < minLength) throw UserError.InFile(path, $"{notA}: {length} bytes, shorter than {shorterThan}");
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         MemoryMappedViewAccessor? view = null;
         bool acquired = false;

@@ -12,8 +12,8 @@ public sealed class SafeTensorsCheckpoint : ShardedCheckpoint<SafeTensorsFile>, 
     public const string SingleFileName = "model.safetensors";
     public const string IndexFileName = "model.safetensors.index.json";
 
-    private SafeTensorsCheckpoint(string source, (List<SafeTensorsFile> Files, Dictionary<string, SafeTensorsFile> Owner) tensors)
-        : base(source, tensors.Files, tensors.Owner)
+    private SafeTensorsCheckpoint((string Source, List<SafeTensorsFile> Files, Dictionary<string, SafeTensorsFile> Owner) opened)
+        : base(opened.Source, opened.Files, opened.Owner)
     {
     }
 
@@ -37,20 +37,6 @@ public sealed class SafeTensorsCheckpoint : ShardedCheckpoint<SafeTensorsFile>, 
     }
 
     /// <summary>Opens <paramref name="dir"/>/model.safetensors, or the shards of its index when there is no single file.</summary>
-    public static SafeTensorsCheckpoint Open(string dir)
-    {
-        var (path, isIndex) = Locate(dir, SingleFileName, IndexFileName);
-        return isIndex ? OpenIndex(path) : OpenFile(path);
-    }
-
-    /// <summary>One .safetensors file.</summary>
-    public static SafeTensorsCheckpoint OpenFile(string path)
-    {
-        var f = SafeTensorsFile.Open(path);
-        return new SafeTensorsCheckpoint(path, Single(f, f.Names));
-    }
-
-    /// <summary>A sharded checkpoint through its index file (<see cref="ShardIndex"/>).</summary>
-    public static SafeTensorsCheckpoint OpenIndex(string indexPath) =>
-        new SafeTensorsCheckpoint(indexPath, ShardIndex.Open(indexPath, SafeTensorsFile.Open, f => f.Names, f => f.Path));
+    public static SafeTensorsCheckpoint Open(string dir) =>
+        new(OpenFolder(dir, SingleFileName, IndexFileName, SafeTensorsFile.Open, f => f.Names, f => f.Path));
 }

@@ -102,12 +102,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>Opens and validates <paramref name="path"/>; throws <see cref="UserError"/> on any broken rule.</summary>
     public static SafeTensorsFile Open(string path)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
-        long length = AtomicFile.LengthFollowingLinks(path);
-        if (length < 8) throw UserError.InFile(path, $"not a safetensors file: {length} bytes, shorter than the 8-byte header length");
-
-        var file = MappedFile.Open(path, length);
+        var file = MappedFile.Open(path, 8, "not a safetensors file", "the 8-byte header length");
+        long length = file.Length;
         try
         {
             var (dataStart, tensors, metadata) = Parse(path, new ReadOnlySpan<byte>(file.Base, (int)Math.Min(length, int.MaxValue)), length);

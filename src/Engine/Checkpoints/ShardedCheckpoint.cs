@@ -32,20 +32,25 @@ public abstract class ShardedCheckpoint<TFile> : IDisposable where TFile : IDisp
     protected TFile Owner(string name) =>
         _owner.TryGetValue(name, out var f) ? f : throw UserError.InFile(Source, $"no tensor named '{name}'");
 
-    /// <summary>One container file holding every tensor it names.</summary>
-    private protected static (List<TFile> Files, Dictionary<string, TFile> Owner) Single(TFile file, IEnumerable<string> names) =>
-        ([file], names.ToDictionary(n => n, _ => file, StringComparer.Ordinal));
-
-    /// <summary>The path of <paramref name="dir"/>'s single file when it has one, else of its index file (IsIndex).</summary>
-    private protected static (string Path, bool IsIndex) Locate(string dir, string singleFileName, string indexFileName)
+    /// <summary>The files of the model folder <paramref name="dir"/>: its single file when it has one (every tensor it
+    /// names), else the shards its index file lists (<see cref="ShardIndex"/>); Source is the file opened first.</summary>
+    private protected static (string Source, List<TFile> Files, Dictionary<string, TFile> Owner) OpenFolder(string dir, string singleFileName,
+        string indexFileName, Func<string, TFile> open, Func<TFile, IEnumerable<string>> names, Func<TFile, string> path)
     {
         ArgumentNullException.ThrowIfNull(dir);
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentNullException.ThrowIfNull(names);
         if (!Directory.Exists(dir)) throw UserError.InFile(dir, "model folder not found");
         var single = System.IO.Path.Combine(dir, singleFileName);
-        if (File.Exists(single)) return (single, false);
+        if (File.Exists(single))
+        {
+            var file = open(single);
+            return (single, [file], names(file).ToDictionary(n => n, _ => file, StringComparer.Ordinal));
+        }
         var index = System.IO.Path.Combine(dir, indexFileName);
-        if (File.Exists(index)) return (index, true);
-        throw UserError.InFile(dir, $"no {singleFileName} or {indexFileName} in the model folder");
+        if (!File.Exists(index)) throw UserError.InFile(dir, $"no {singleFileName} or {indexFileName} in the model folder");
+        var (files, owner) = ShardIndex.Open(index, open, names, path);
+        return (index, files, owner);
     }
 
     public void Dispose()

@@ -48,14 +48,10 @@ public sealed unsafe class StoredZip : IDisposable
 
     public static StoredZip Open(string path)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
-        long length = AtomicFile.LengthFollowingLinks(path);
-        if (length < 22) throw UserError.InFile(path, $"not a zip archive: {length} bytes, shorter than an end of central directory record");
-        var file = MappedFile.Open(path, length);
+        var file = MappedFile.Open(path, 22, "not a zip archive", "an end of central directory record");
         try
         {
-            return new StoredZip(path, file, ReadDirectory(path, file.Base, length));
+            return new StoredZip(path, file, ReadDirectory(path, file.Base, file.Length));
         }
         catch (Exception e) when (e is OverflowException)
         {

@@ -188,8 +188,8 @@ public sealed class TorchCheckpoint : ShardedCheckpoint<TorchFile>, ITensorSourc
     public const string SingleFileName = "pytorch_model.bin";
     public const string IndexFileName = "pytorch_model.bin.index.json";
 
-    private TorchCheckpoint(string source, (List<TorchFile> Files, Dictionary<string, TorchFile> Owner) tensors)
-        : base(source, tensors.Files, tensors.Owner)
+    private TorchCheckpoint((string Source, List<TorchFile> Files, Dictionary<string, TorchFile> Owner) opened)
+        : base(opened.Source, opened.Files, opened.Owner)
     {
     }
 
@@ -203,19 +203,6 @@ public sealed class TorchCheckpoint : ShardedCheckpoint<TorchFile>, ITensorSourc
     public void ReadFloats(string name, Span<float> dst) => Owner(name).ReadFloats(name, dst);
 
     /// <summary>Opens <paramref name="dir"/>/pytorch_model.bin, or the shards of its index when there is no single file.</summary>
-    public static TorchCheckpoint Open(string dir)
-    {
-        var (path, isIndex) = Locate(dir, SingleFileName, IndexFileName);
-        return isIndex ? OpenIndex(path) : OpenFile(path);
-    }
-
-    public static TorchCheckpoint OpenFile(string path)
-    {
-        var f = TorchFile.Open(path);
-        return new TorchCheckpoint(path, Single(f, f.Names));
-    }
-
-    /// <summary>A sharded checkpoint through its index file (<see cref="ShardIndex"/>).</summary>
-    public static TorchCheckpoint OpenIndex(string indexPath) =>
-        new TorchCheckpoint(indexPath, ShardIndex.Open(indexPath, TorchFile.Open, f => f.Names, f => f.Path));
+    public static TorchCheckpoint Open(string dir) =>
+        new(OpenFolder(dir, SingleFileName, IndexFileName, TorchFile.Open, f => f.Names, f => f.Path));
 }

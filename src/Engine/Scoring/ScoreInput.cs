@@ -22,6 +22,24 @@ public static class ScoreInput
         return seqs;
     }
 
+    /// <summary>The whole of the --text file <paramref name="path"/> (strict UTF-8), once <paramref name="seqLen"/> is
+    /// known to fit the model's context: what score reads, by tokens (<see cref="FromText"/>) or by words
+    /// (<see cref="WordScoreFile"/>).</summary>
+    internal static string ReadText(string path, int seqLen, ModelConfig cfg)
+    {
+        if (seqLen < 2 || seqLen > cfg.MaxPositions)
+            throw new UserError($"--seq-len must be in 2..{cfg.MaxPositions} (the model's n_positions), got {seqLen}");
+        if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
+        try
+        {
+            return File.ReadAllText(path, new UTF8Encoding(false, true));
+        }
+        catch (DecoderFallbackException)
+        {
+            throw UserError.InFile(path, "not valid UTF-8 text");
+        }
+    }
+
     /// <summary>The text of <paramref name="path"/> tokenized and cut into consecutive sequences of
     /// <paramref name="seqLen"/> tokens (the last may be shorter). When <paramref name="begin"/> adds a begin token,
     /// each sequence is that token followed by the next seqLen-1 tokens of the text.</summary>
@@ -30,18 +48,7 @@ public static class ScoreInput
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(cfg);
-        if (seqLen < 2 || seqLen > cfg.MaxPositions)
-            throw new UserError($"--seq-len must be in 2..{cfg.MaxPositions} (the model's n_positions), got {seqLen}");
-        if (!File.Exists(path)) throw UserError.InFile(path, "file not found");
-        string text;
-        try
-        {
-            text = File.ReadAllText(path, new UTF8Encoding(false, true));
-        }
-        catch (DecoderFallbackException)
-        {
-            throw UserError.InFile(path, "not valid UTF-8 text");
-        }
+        string text = ReadText(path, seqLen, cfg);
         if (text.Length == 0) throw UserError.InFile(path, "no text: the input is empty");
         var ids = tokenizer.Encode(text);
         if (ids.Length == 0) throw UserError.InFile(path, "the text has no tokens");

@@ -240,18 +240,7 @@ public static class WordScoreFile
         ArgumentNullException.ThrowIfNull(textPath);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(model);
-        if (seqLen < 2 || seqLen > model.Config.MaxPositions)
-            throw new UserError($"--seq-len must be in 2..{model.Config.MaxPositions} (the model's n_positions), got {seqLen}");
-        if (!File.Exists(textPath)) throw UserError.InFile(textPath, "file not found");
-        string text;
-        try
-        {
-            text = File.ReadAllText(textPath, new UTF8Encoding(false, true));
-        }
-        catch (DecoderFallbackException)
-        {
-            throw UserError.InFile(textPath, "not valid UTF-8 text");
-        }
+        string text = ScoreInput.ReadText(textPath, seqLen, model.Config);
         var ids = tokenizer.Encode(text);
         foreach (int id in ids)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using LearningCurves.Formats;
+using LearningCurves.Formats.IO;
 
 namespace LearningCurves.Engine.Sweeps;
 
@@ -89,12 +90,8 @@ public static partial class CheckpointSeries
     {
         var baseDir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(listFile))!;
         var result = new List<Checkpoint>();
-        int lineNo = 0;
-        foreach (var raw in File.ReadLines(listFile))
+        foreach (var (lineNo, line) in ListFile.Entries(listFile))
         {
-            lineNo++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#')) continue;
             int sp = line.IndexOfAny([' ', '\t']);
             if (sp < 0 || !long.TryParse(line.AsSpan(0, sp), NumberStyles.None, CultureInfo.InvariantCulture, out long step))
                 throw UserError.InFile(listFile, $"line {lineNo}: expected 'step path', got '{line}'");

@@ -21,25 +21,16 @@ public static class EvalSetBuilder
     {
         ArgumentNullException.ThrowIfNull(lines);
         ArgumentOutOfRangeException.ThrowIfLessThan(seqLen, 2);
-        var result = new List<int[]>();
-        var cur = new int[seqLen];
-        int fill = 0;
+        var packer = new SequencePacker(seqLen);
         foreach (var line in lines)
         {
             if (line.Length == 0) continue;
-            if (fill == 0) cur[fill++] = beginId;
-            int take = Math.Min(line.Length, seqLen - fill);
-            line.AsSpan(0, take).CopyTo(cur.AsSpan(fill));
-            fill += take;
-            if (fill < seqLen) cur[fill++] = sepId;
-            if (fill == seqLen)
-            {
-                result.Add(cur);
-                cur = new int[seqLen];
-                fill = 0;
-            }
+            if (packer.Fill == 0) packer.Put([beginId]);
+            packer.Put(line);
+            // A line that filled the sequence closed it (Fill is 0 again): no separator after its cut.
+            if (packer.Fill > 0) packer.Put([sepId]);
         }
-        return result;
+        return packer.Full;
     }
 
     /// <summary>Cuts the concatenation of <paramref name="chunks"/> into consecutive sequences of <paramref name="seqLen"/>; the short tail is dropped.</summary>
@@ -47,27 +38,39 @@ public static class EvalSetBuilder
     {
         ArgumentNullException.ThrowIfNull(chunks);
         ArgumentOutOfRangeException.ThrowIfLessThan(seqLen, 2);
-        var result = new List<int[]>();
-        var cur = new int[seqLen];
-        int fill = 0;
+        var packer = new SequencePacker(seqLen);
         foreach (var chunk in chunks)
         {
-            int at = 0;
-            while (at < chunk.Length)
-            {
-                int take = Math.Min(chunk.Length - at, seqLen - fill);
-                chunk.AsSpan(at, take).CopyTo(cur.AsSpan(fill));
-                fill += take;
-                at += take;
-                if (fill == seqLen)
-                {
-                    result.Add(cur);
-                    cur = new int[seqLen];
-                    fill = 0;
-                }
-            }
+            for (var rest = chunk.AsSpan(); rest.Length > 0;) rest = rest[packer.Put(rest)..];
         }
-        return result;
+        return packer.Full;
+    }
+
+    /// <summary>Fills sequences of seqLen tokens one after another: a sequence that is full is kept in
+    /// <see cref="Full"/> and the next one begun; an unfilled last one is never kept.</summary>
+    private sealed class SequencePacker(int seqLen)
+    {
+        private int[] _current = new int[seqLen];
+
+        public List<int[]> Full { get; } = new();
+
+        /// <summary>Tokens in the sequence being filled.</summary>
+        public int Fill { get; private set; }
+
+        /// <summary>Appends as many of <paramref name="tokens"/> as the current sequence has room for; returns how many.</summary>
+        public int Put(ReadOnlySpan<int> tokens)
+        {
+            int take = Math.Min(tokens.Length, seqLen - Fill);
+            tokens[..take].CopyTo(_current.AsSpan(Fill));
+            Fill += take;
+            if (Fill == seqLen)
+            {
+                Full.Add(_current);
+                _current = new int[seqLen];
+                Fill = 0;
+            }
+            return take;
+        }
     }
 
     /// <summary>

@@ -24,9 +24,9 @@ public sealed class AnalyzeBenchmark : IBenchmark
     public IReadOnlyList<CliOption> Options { get; } =
     [
         CliOption.Switch("quick", "a small suite: 20000 examples, 2M training tokens"),
-        new("examples", "N", "examples per run (default 1000000)"),
-        new("runs", "R", "runs (default 5)"),
-        new("checkpoints", "K", "checkpoints per run (default 222)"),
+        SyntheticSuite.Examples,
+        SyntheticSuite.Runs,
+        SyntheticSuite.Checkpoints,
         new("train-tokens", "N", "synthetic training tokens (default 20000000)"),
         new("dir", "DIR", "keep the synthetic suite and the analysis there (default: a temporary folder)"),
     ];
@@ -35,63 +35,55 @@ public sealed class AnalyzeBenchmark : IBenchmark
     {
         ArgumentNullException.ThrowIfNull(args);
         bool quick = args.Switch("quick");
-        int examples = args.GetInt("examples", quick ? 20_000 : 1_000_000, 10);
-        int runs = args.GetInt("runs", 5, 1, 100);
-        int checkpoints = args.GetInt("checkpoints", 222, 3);
+        int examples = SyntheticSuite.ReadExamples(args, quick, min: 10);
+        int runs = SyntheticSuite.ReadRuns(args);
+        int checkpoints = SyntheticSuite.ReadCheckpoints(args);
         int trainTokens = args.GetInt("train-tokens", quick ? 2_000_000 : 20_000_000, 1000);
         string? dirArg = args.Get("dir");
         args.RejectUnknown(maxPositional: 1);
 
         const int Vocab = 50257, SeqLen = 128, TargetsPerSequence = 10;
-        string dir = dirArg ?? Path.Combine(Path.GetTempPath(), $"lc-bench-analyze-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
-        try
+        using var folder = new BenchFolder(dirArg, Name);
+        string dir = folder.Path;
+        var gen = Stopwatch.StartNew();
+        var text = new TokenStream(Vocab, seed: 7);
+        // Eval set: sequences of 128 tokens with 10 distinct target positions each.
+        int sequences = (examples + TargetsPerSequence - 1) / TargetsPerSequence;
+        var tokens = text.Next(checked(sequences * SeqLen));
+        var targets = new int[2 * examples];
+        var rng = new Random(11);
+        for (int e = 0; e < examples; e++)
         {
-            var gen = Stopwatch.StartNew();
-            var text = new TokenStream(Vocab, seed: 7);
-            // Eval set: sequences of 128 tokens with 10 distinct target positions each.
-            int sequences = (examples + TargetsPerSequence - 1) / TargetsPerSequence;
-            var tokens = text.Next(checked(sequences * SeqLen));
-            var targets = new int[2 * examples];
-            var rng = new Random(11);
-            for (int e = 0; e < examples; e++)
-            {
-                int s = e / TargetsPerSequence, k = e % TargetsPerSequence;
-                targets[2 * e] = s;
-                // Distinct positions per sequence: k-th of 10 evenly spaced slots, jittered inside its slot.
-                targets[2 * e + 1] = 1 + k * ((SeqLen - 1) / TargetsPerSequence) + rng.Next((SeqLen - 1) / TargetsPerSequence);
-            }
-            string evalDir = Path.Combine(dir, "eval");
-            new EvalSet(tokens, sequences, SeqLen, targets, Vocab).Save(evalDir, new JsonObject { ["source"] = "bench analyze (synthetic)" });
-            string trainPath = Path.Combine(dir, "train-ids.npy");
-            Npy.Write<int>(trainPath, text.Next(trainTokens / SeqLen * SeqLen), trainTokens / SeqLen, SeqLen);
-
-            var steps = MetricsBenchmark.Steps(checkpoints);
-            string sweep = Path.Combine(dir, "sweep");
-            for (int r = 0; r < runs; r++)
-            {
-                string runDir = Path.Combine(sweep, $"seed{r}");
-                Directory.CreateDirectory(runDir);
-                MetricsBenchmark.WriteSynthetic(Path.Combine(runDir, "surprisal.npy"), steps, examples, seed: 1234 + r);
-                Npy.Write<long>(Path.Combine(runDir, "steps.npy"), steps);
-            }
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"bench analyze: wrote {runs} runs x float32 [{checkpoints}, {examples}], an eval set of {sequences} x {SeqLen} tokens and {trainTokens / SeqLen * SeqLen} training tokens to {dir} in {gen.Elapsed.TotalSeconds:F1} s"));
-
-            var before = Process.GetCurrentProcess().TotalProcessorTime;
-            var clock = Stopwatch.StartNew();
-            int rc = new AnalyzeCommand().Run(["--sweep", sweep, "--eval-set", evalDir, "--train-ids", trainPath, "--out", Path.Combine(dir, "out"), "--no-generate"]);
-            clock.Stop();
-            var cpu = Process.GetCurrentProcess().TotalProcessorTime - before;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"bench analyze: {examples} examples x {runs} runs x {checkpoints} checkpoints, {trainTokens / SeqLen * SeqLen} training tokens: {clock.Elapsed.TotalSeconds:F1} s wall "
-                + $"({clock.Elapsed.TotalMinutes:F1} min), {cpu.TotalSeconds:F1} s CPU on {Environment.ProcessorCount} threads, peak RSS {MetricsBenchmark.PeakRssBytes() / 1e9:F2} GB"));
-            return rc;
+            int s = e / TargetsPerSequence, k = e % TargetsPerSequence;
+            targets[2 * e] = s;
+            // Distinct positions per sequence: k-th of 10 evenly spaced slots, jittered inside its slot.
+            targets[2 * e + 1] = 1 + k * ((SeqLen - 1) / TargetsPerSequence) + rng.Next((SeqLen - 1) / TargetsPerSequence);
         }
-        finally
+        string evalDir = Path.Combine(dir, "eval");
+        new EvalSet(tokens, sequences, SeqLen, targets, Vocab).Save(evalDir, new JsonObject { ["source"] = "bench analyze (synthetic)" });
+        string trainPath = Path.Combine(dir, "train-ids.npy");
+        Npy.Write<int>(trainPath, text.Next(trainTokens / SeqLen * SeqLen), trainTokens / SeqLen, SeqLen);
+
+        var steps = SyntheticSuite.Steps(checkpoints);
+        string sweep = Path.Combine(dir, "sweep");
+        for (int r = 0; r < runs; r++)
         {
-            if (dirArg is null) Directory.Delete(dir, recursive: true);
+            string runDir = Path.Combine(sweep, $"seed{r}");
+            Directory.CreateDirectory(runDir);
+            SyntheticSuite.WriteCurves(Path.Combine(runDir, "surprisal.npy"), steps, examples, seed: 1234 + r);
+            Npy.Write<long>(Path.Combine(runDir, "steps.npy"), steps);
         }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"bench analyze: wrote {runs} runs x float32 [{checkpoints}, {examples}], an eval set of {sequences} x {SeqLen} tokens and {trainTokens / SeqLen * SeqLen} training tokens to {dir} in {gen.Elapsed.TotalSeconds:F1} s"));
+
+        var clock = new CpuClock();
+        int rc = new AnalyzeCommand().Run(["--sweep", sweep, "--eval-set", evalDir, "--train-ids", trainPath, "--out", Path.Combine(dir, "out"), "--no-generate"]);
+        var wall = clock.Wall;
+        double cpu = clock.CpuSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"bench analyze: {examples} examples x {runs} runs x {checkpoints} checkpoints, {trainTokens / SeqLen * SeqLen} training tokens: {wall.TotalSeconds:F1} s wall "
+            + $"({wall.TotalMinutes:F1} min), {cpu:F1} s CPU on {Environment.ProcessorCount} threads, peak RSS {CpuClock.PeakRssBytes() / 1e9:F2} GB"));
+        return rc;
     }
 
     /// <summary>Zipf(1.1) unigrams over the vocabulary where 30% of tokens follow from the previous one (so higher-order n-grams repeat as in text).</summary>

@@ -14,8 +14,7 @@ public sealed class EngineBenchmark : IBenchmark
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        CliOption.Backend("cpu"),
-        CliOption.Precision,
+        .. BackendChoice.Options("cpu"),
         new("batch", "N", "sequences per forward pass (default 16; on CUDA sized to the card)"),
         new("repeats", "N", "timed repeats, the median is reported (default 3)"),
         CliOption.Switch("quick", "fewer and smaller timings"),

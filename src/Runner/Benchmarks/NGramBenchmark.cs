@@ -63,8 +63,6 @@ public sealed class NGramBenchmark : IBenchmark
         }
         Console.WriteLine($"n-gram counting: {source}, sequences of {seqLen}, order 5, prune {(prune ? "on" : "off")}, 1 thread");
         // The machine may be shared: CPU seconds of this process (single-threaded phases) are the per-core figure.
-        var proc = Process.GetCurrentProcess();
-        double Cpu() { proc.Refresh(); return proc.TotalProcessorTime.TotalSeconds; }
         // Counting ends with a queryable model: tokens are buffered and counted in batches, the last one in Build. Twice:
         // the first run's figure includes faulting in fresh memory, which on a VM can cost as much as the counting;
         // the second reuses pages the process just released.
@@ -72,12 +70,11 @@ public sealed class NGramBenchmark : IBenchmark
         foreach (var pass in new[] { "cold (fresh memory)", "warm (memory touched before)" })
         {
             model?.Dispose();
-            double cpu0 = Cpu();
-            var watch = Stopwatch.StartNew();
+            var clock = new CpuClock();
             var counter = new NGramCounter(vocab, new NGramOptions(Prune: prune));
             for (int i = 0; i < corpus.Length; i += seqLen) counter.Add(corpus.AsSpan(i, Math.Min(seqLen, corpus.Length - i)));
             model = counter.Build();
-            double countS = watch.Elapsed.TotalSeconds, countCpu = Cpu() - cpu0;
+            double countS = clock.WallSeconds, countCpu = clock.CpuSeconds;
             Console.WriteLine($"  counting, {pass}: {countCpu:F2} CPU s = {corpus.Length / countCpu / 1e6:F2} M tokens per CPU second (wall {countS:F2} s = {corpus.Length / countS / 1e6:F2} M tokens/s)");
         }
         Console.WriteLine($"  peak working set of the process: {Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0} MB");
@@ -85,8 +82,7 @@ public sealed class NGramBenchmark : IBenchmark
         Console.WriteLine($"  distinct n-grams n=2..5: {string.Join(" / ", Enumerable.Range(2, 4).Select(n => model.Distinct(n).ToString("N0", CultureInfo.InvariantCulture)))}");
         Console.WriteLine($"  memory: {model.Bytes / 1e6:F0} MB = {(double)model.Bytes / distinct:F1} bytes per distinct n-gram (n >= 2)");
 
-        var sw = Stopwatch.StartNew();
-        double scoreCpu0 = Cpu();
+        var scoring = new CpuClock();
         var rng = new Random(2);
         Span<double> s = stackalloc double[5];
         double sink = 0;
@@ -99,7 +95,7 @@ public sealed class NGramBenchmark : IBenchmark
             model.Surprisals(corpus.AsSpan(start, pos), corpus[start + pos], s);
             sink += s[4];
         }
-        Console.WriteLine($"  scoring: {queries / (Cpu() - scoreCpu0) / 1e6:F2} M examples per CPU second (wall {queries / sw.Elapsed.TotalSeconds / 1e6:F2} M/s; 5 backoff surprisals each; checksum {sink:E3})");
+        Console.WriteLine($"  scoring: {queries / scoring.CpuSeconds / 1e6:F2} M examples per CPU second (wall {queries / scoring.WallSeconds / 1e6:F2} M/s; 5 backoff surprisals each; checksum {sink:E3})");
 
         // The regression analysis on a table shaped like the paper's (5 predictors, 5 targets).
         var cols = new Dictionary<string, double[]>(StringComparer.Ordinal);
@@ -107,20 +103,18 @@ public sealed class NGramBenchmark : IBenchmark
         string[] targets = ["surprisal", "variability", "aoa", "forgettability", "within_run"];
         foreach (var p in predictors) cols[p] = Enumerable.Range(0, rows).Select(_ => Gauss(rng)).ToArray();
         foreach (var t in targets) cols[t] = Enumerable.Range(0, rows).Select(i => predictors.Sum(p => cols[p][i] * 0.3) + Gauss(rng)).ToArray();
-        sw.Restart();
-        double olsCpu0 = Cpu();
+        var ols = new CpuClock();
         var report = RegressionAnalysis.Run(cols, targets, predictors);
-        Console.WriteLine($"regression analysis: {rows:N0} rows x 5 targets x 5 predictors ({report.Targets.Count * 15 + 5} OLS fits): {Cpu() - olsCpu0:F2} CPU s (wall {sw.Elapsed.TotalSeconds:F2} s)");
+        Console.WriteLine($"regression analysis: {rows:N0} rows x 5 targets x 5 predictors ({report.Targets.Count * 15 + 5} OLS fits): {ols.CpuSeconds:F2} CPU s (wall {ols.WallSeconds:F2} s)");
 
         // Learning phases: runs x checkpoints x examples float surprisals against 5 n-gram orders.
         var ng = Enumerable.Range(0, 5).Select(_ => Enumerable.Range(0, phaseExamples).Select(_ => 8 + 3 * Gauss(rng)).ToArray()).ToArray();
         var curves = Enumerable.Range(0, phaseRuns).Select(_ => (IReadOnlyList<float[]>)Enumerable.Range(0, phaseCheckpoints)
             .Select(_ => Enumerable.Range(0, phaseExamples).Select(_ => (float)(10 + Gauss(rng))).ToArray()).ToArray()).ToArray();
         var stepsList = Enumerable.Range(0, phaseCheckpoints).Select(i => (long)i * 100).ToArray();
-        sw.Restart();
-        double phCpu0 = Cpu();
+        var phases = new CpuClock();
         var ph = LearningCurves.Analysis.Phases.LearningPhaseAnalysis.Compute(curves, ng, stepsList);
-        double phCpu = Cpu() - phCpu0, phWall = sw.Elapsed.TotalSeconds;
+        double phCpu = phases.CpuSeconds, phWall = phases.WallSeconds;
         long values = (long)phaseRuns * phaseCheckpoints * phaseExamples;
         Console.WriteLine($"learning phases: {phaseRuns} runs x {phaseCheckpoints} checkpoints x {phaseExamples:N0} examples: {phCpu:F2} CPU s, wall {phWall:F2} s on {Environment.ProcessorCount} threads"
             + $" = {values / phCpu / 1e6:F0} M values per CPU second (peak of n=1 at step {ph.PeakStep[0]})");

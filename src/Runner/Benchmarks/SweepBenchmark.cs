@@ -25,8 +25,7 @@ public sealed class SweepBenchmark : IBenchmark
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        CliOption.Backend("cpu"),
-        CliOption.Precision,
+        .. BackendChoice.Options("cpu"),
         CliOption.Switch("quick", "3 checkpoints, 16 sequences, 1 repeat"),
         new("checkpoints", "K", "checkpoints of the timed run (default 6)"),
         new("sequences", "N", "eval sequences (default 64)"),

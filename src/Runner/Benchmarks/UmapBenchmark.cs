@@ -37,11 +37,10 @@ public sealed class UmapBenchmark : IBenchmark
         var gen = Stopwatch.StartNew();
         var x = Synthetic(n, k, 42);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"umap: {n:N0} synthetic curves x {k} points ({x.Length * 4.0 / (1 << 20):F0} MiB) made in {gen.Elapsed.TotalSeconds:F1} s; {Environment.ProcessorCount} threads"));
-        var sw = Stopwatch.StartNew();
-        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var clock = new CpuClock();
         var y = Umap.Embed(x, n, k, new UmapOptions { Seed = 1, Epochs = epochs }, out var t);
-        double total = sw.Elapsed.TotalSeconds;
-        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        double total = clock.WallSeconds;
+        double cpu = clock.CpuSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"umap: total {total:F1} s wall ({cpu:F1} CPU s) = {(t.ExactKnn ? "exact" : "approximate")} 15-NN graph {t.Knn:F1} s + fuzzy set {t.Graph:F1} s + layout {t.Layout:F1} s ({t.Epochs} epochs, {t.Edges:N0} edges); peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20)} MiB"));
         if (sample > 0)

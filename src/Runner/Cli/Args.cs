@@ -17,6 +17,7 @@ public sealed class Args
     private readonly HashSet<string> _read = new(StringComparer.Ordinal);
     private readonly HashSet<string> _declared;
     private readonly string _command;
+    private bool _positionalRead;
 
     private Args(string command, HashSet<string> declared) => (_command, _declared) = (command, declared);
 
@@ -105,6 +106,20 @@ public sealed class Args
         return _values.TryGetValue(name, out var list) ? list : Array.Empty<string>();
     }
 
+    /// <summary>A repeatable option of files that also takes several after one name (`--text a.txt b.txt`): the values
+    /// given, then, when there is one, every positional argument (the files after the first), which
+    /// <see cref="RejectUnknown"/> then accepts.</summary>
+    public List<string> GetFiles(string name)
+    {
+        var files = GetAll(name).ToList();
+        if (files.Count > 0)
+        {
+            files.AddRange(Positional);
+            _positionalRead = true;
+        }
+        return files;
+    }
+
     public string Require(string name) =>
         Get(name) ?? throw new UserError($"{_command}: --{name} is required");
 
@@ -136,14 +151,14 @@ public sealed class Args
     }
 
     /// <summary>Refuses options of the table that no part of the command read (they belong to another form of it), and
-    /// positional arguments beyond <paramref name="maxPositional"/>.</summary>
+    /// positional arguments beyond <paramref name="maxPositional"/> unless <see cref="GetFiles"/> took them.</summary>
     public void RejectUnknown(int maxPositional = 0)
     {
         foreach (var name in _values.Keys.Concat(_switches))
         {
             if (!_read.Contains(name)) throw new UserError($"{_command}: --{name} does not apply to this form of the command");
         }
-        if (Positional.Count > maxPositional)
+        if (!_positionalRead && Positional.Count > maxPositional)
             throw new UserError($"{_command}: unexpected argument '{Positional[maxPositional]}'");
     }
 }

@@ -14,6 +14,10 @@ public static class BackendChoice
     /// <summary>verify's order: the backend it checks, CUDA by default, first.</summary>
     public static readonly string[] BackendsCudaFirst = [.. Backends.Reverse()];
 
+    /// <summary>The option table entries <see cref="Read"/> reads: `--backend` (default <paramref name="fallback"/>) and
+    /// `--precision`.</summary>
+    public static CliOption[] Options(string fallback) => [CliOption.Backend(fallback), CliOption.Precision];
+
     /// <summary>The backend name (default <paramref name="fallback"/>) and the precision (default fp32).</summary>
     public static (string Backend, Precision Precision) Read(Args a, string fallback)
     {

@@ -26,17 +26,16 @@ public sealed class AnalyzeCommand : ICommand
         new("tokenizer", "DIR", "tokenizer folder for token texts and --train-text (default: the eval set's)"),
         new("chance-bits", "X", "chance surprisal in bits for age of acquisition (or --vocab-size)"),
         new("vocab-size", "V", "chance = log2(V); V is the tokenizer's real vocabulary (default 50257)"),
-        new("last", "K", "final surprisal averages the last K checkpoints (default 11)"),
+        SharedOptions.Last,
         CliOption.Switch("prune-ngrams", "prune rare n-grams as the paper does (off by default)"),
-        CliOption.Switch("keep-duplicates", "keep checkpoint rows the sweep marked duplicate_of (left out by default)"),
+        SharedOptions.KeepDuplicates,
         CliOption.Switch("no-generate", "skip text generation along training"),
         CliOption.Switch("no-umap", "skip the UMAP embedding of the curves (metrics/umap.npy and its plots)"),
         new("gen-prompts", "N", "prompts for generation along training (default 8)"),
         new("temperature", "T", "sampling temperature for generation (default 0.3)"),
-        new("max-tokens", "N", "tokens generated per prompt (default 128)"),
-        new("seed", "S", "sampling seed (default 0)"),
-        CliOption.Backend("auto"),
-        CliOption.Precision,
+        SharedOptions.MaxTokens,
+        SharedOptions.SamplingSeed,
+        .. BackendChoice.Options("auto"),
     ];
 
     public int Run(string[] args)
@@ -44,23 +43,21 @@ public sealed class AnalyzeCommand : ICommand
         var a = Args.Parse(Name, Options, args);
         string sweep = a.Require("sweep");
         string outDir = a.Require("out");
-        var trainText = a.GetAll("train-text").ToList();
+        var trainText = a.GetFiles("train-text");
         string? trainIds = a.Get("train-ids");
-        // `--train-text a.txt b.txt`: the files after the first arrive as positional arguments.
-        if (trainText.Count > 0) trainText.AddRange(a.Positional);
         string? evalSet = a.Get("eval-set");
         string? tokenizer = a.Get("tokenizer");
         bool hasChance = a.Has("chance-bits"), hasVocab = a.Has("vocab-size");
         double chanceBits = a.GetDouble("chance-bits", double.NaN);
         int vocab = a.GetInt("vocab-size", 0, 2);
-        int last = a.GetInt("last", 11, 1);
+        int last = SharedOptions.ReadLast(a);
         bool prune = a.Switch("prune-ngrams");
         bool noGenerate = a.Switch("no-generate");
         bool noUmap = a.Switch("no-umap");
         bool keepDuplicates = a.Switch("keep-duplicates");
         var generation = GenerateAlongCommand.ReadOptions(a, Name, sweep) with { KeepCurrent = true };
         var (backendName, precision) = GenerateAlongCommand.ReadBackend(a);
-        a.RejectUnknown(maxPositional: trainText.Count > 0 ? a.Positional.Count : 0);
+        a.RejectUnknown();
         if (hasChance && hasVocab) throw new UserError("analyze: give --chance-bits or --vocab-size, not both");
 
         var options = new AnalyzeOptions

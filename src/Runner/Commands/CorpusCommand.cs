@@ -13,7 +13,7 @@ public sealed class CorpusCommand : ICommand
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        new("source", "DIR", "the State of the Union data (default: the copy build.ps1 setup fetched)"),
+        SharedOptions.SotuSource,
         new("heldout-every", "N", "every N-th address goes to the held-out split (default 10)"),
         new("out", "DIR", "where train.txt, heldout.txt and manifest.json go (required)"),
     ];

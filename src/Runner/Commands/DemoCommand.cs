@@ -33,8 +33,8 @@ public sealed class DemoCommand : ICommand
         new("lr", "X", "peak learning rate (default 1e-2)"),
         new("warmup", "N", "warm-up steps (default 20)"),
         new("sequences", "N", "eval-set sequences (default 200)"),
-        new("source", "DIR", "the State of the Union data (default: the copy build.ps1 setup fetched)"),
-        new("tokenizer", "DIR", "GPT-2 tokenizer folder (default: the copy build.ps1 setup fetched)"),
+        SharedOptions.SotuSource,
+        SharedOptions.Gpt2Tokenizer,
     ];
 
     public int Run(string[] args)
@@ -51,7 +51,7 @@ public sealed class DemoCommand : ICommand
         int warmup = a.GetInt("warmup", 20, 0);
         int sequences = a.GetInt("sequences", 200, 1);
         string source = Path.GetFullPath(a.Get("source") ?? DataCache.SotuData);
-        string tokenizer = Path.GetFullPath(a.Get("tokenizer") ?? DataCache.Gpt2Tokenizer);
+        string tokenizer = Path.GetFullPath(SharedOptions.ReadGpt2Tokenizer(a));
         a.RejectUnknown();
         var cfg = ModelPresets.Resolve(config);
         int ctx = cfg.MaxPositions;

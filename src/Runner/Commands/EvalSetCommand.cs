@@ -36,8 +36,7 @@ public sealed class EvalSetCommand : ICommand
     public int Run(string[] args)
     {
         var a = Args.Parse(Name, Options, args);
-        // --text takes one or more files: `--text a.txt b.txt` leaves b.txt positional.
-        var text = a.GetAll("text").Concat(a.Has("text") ? a.Positional : []).ToList();
+        var text = a.GetFiles("text");
         string per = a.Get("per-sequence", "10");
         int? perSequence = per == "all" ? null
             : int.TryParse(per, NumberStyles.None, CultureInfo.InvariantCulture, out int k) && k >= 1 ? k
@@ -62,7 +61,7 @@ public sealed class EvalSetCommand : ICommand
             WordTargets = a.GetChoice("targets", "tokens", "tokens", "words") == "words",
         };
         string outDir = a.Require("out");
-        a.RejectUnknown(maxPositional: text.Count > 0 ? int.MaxValue : 0);
+        a.RejectUnknown();
         var set = EvalSetMaker.Make(request, outDir);
         Console.WriteLine($"eval-set: {set.SequenceCount} sequences of {set.SeqLen} tokens, {set.Examples} examples -> {Path.GetFullPath(outDir)} ({set.ContentHash})");
         return 0;

@@ -29,11 +29,10 @@ public sealed class GenerateAlongCommand : ICommand
         new("tokenizer", "DIR", "tokenizer for the texts (default: the eval set's)"),
         new("gen-prompts", "N", "prompts per checkpoint (default 8)"),
         new("temperature", "T", "sampling temperature (default 0.3)"),
-        new("max-tokens", "N", "tokens generated per prompt (default 128)"),
-        new("seed", "S", "sampling seed (default 0)"),
+        SharedOptions.MaxTokens,
+        SharedOptions.SamplingSeed,
         CliOption.Switch("keep-current", "keep a run's generations.jsonl when it was made with these settings"),
-        CliOption.Backend("auto"),
-        CliOption.Precision,
+        .. BackendChoice.Options("auto"),
     ];
 
     public int Run(string[] args)
@@ -57,7 +56,7 @@ public sealed class GenerateAlongCommand : ICommand
         int prompts = a.GetInt("gen-prompts", 8, 1, 4096);
         double temperature = a.GetDouble("temperature", 0.3);
         int maxTokens = a.GetInt("max-tokens", 128, 1, 1 << 20);
-        int seed = a.GetInt("seed", 0);
+        int seed = SharedOptions.ReadSamplingSeed(a);
         if (temperature < 0) throw new UserError($"{command}: --temperature must be >= 0");
         return new GenerationStageOptions
         {

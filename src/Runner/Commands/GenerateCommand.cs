@@ -25,15 +25,14 @@ public sealed class GenerateCommand : ICommand
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        new("model", "DIR", "checkpoint folder (config.json + model.safetensors) (required)"),
+        SharedOptions.Model,
         new("prompts", "FILE", "prompts, one per line (required)"),
         new("prompts-format", "text|ids", "prompt lines are text (tokenized) or token ids (default text)"),
         new("temperature", "T", "sampling temperature; 0 is greedy (default 0.3)"),
-        new("max-tokens", "N", "tokens generated per prompt (default 128)"),
-        new("seed", "S", "sampling seed (default 0)"),
+        SharedOptions.MaxTokens,
+        SharedOptions.SamplingSeed,
         new("out", "FILE.jsonl", "write one JSON line per prompt there (default: standard output)"),
-        CliOption.Backend("auto"),
-        CliOption.Precision,
+        .. BackendChoice.Options("auto"),
     ];
 
     public int Run(string[] args)
@@ -44,7 +43,7 @@ public sealed class GenerateCommand : ICommand
         string format = a.GetChoice("prompts-format", "text", "text", "ids");
         double temperature = a.GetDouble("temperature", 0.3);
         int maxTokens = a.GetInt("max-tokens", 128, 0, 1 << 20);
-        int seed = a.GetInt("seed", 0);
+        int seed = SharedOptions.ReadSamplingSeed(a);
         string? outPath = a.Get("out");
         var (backendName, precision) = BackendChoice.Read(a, "auto");
         a.RejectUnknown();

@@ -24,10 +24,10 @@ public sealed class MetricsCommand : ICommand
         new("layout", "checkpoints-first|examples-first", "axis order of --curves (default checkpoints-first)"),
         new("vocab-size", "V", "chance = log2(V) (default 50257)"),
         new("chance-bits", "X", "chance surprisal in bits, instead of --vocab-size"),
-        new("last", "K", "final surprisal averages the last K checkpoints (default 11)"),
+        SharedOptions.Last,
         new("aoa", "gam|sigmoid", "age of acquisition from the smoothed curve or a sigmoid fit (default gam)"),
-        new("threads", "N", "worker threads (default: the processor count)"),
-        CliOption.Switch("keep-duplicates", "keep checkpoint rows the sweep marked duplicate_of (left out by default)"),
+        SharedOptions.Threads,
+        SharedOptions.KeepDuplicates,
         new("out", "DIR", "where per_run.csv, examples.csv and smoothed.npy go (required)"),
     ];
 
@@ -52,19 +52,17 @@ public sealed class MetricsCommand : ICommand
     internal static Job Parse(Args a)
     {
         string? sweep = a.Get("sweep");
-        var curves = a.GetAll("curves").ToList();
+        var curves = a.GetFiles("curves");
         string? stepsPath = a.Get("steps");
         string? layoutText = a.Get("layout");
         string? vocab = a.Get("vocab-size");
         string? chanceText = a.Get("chance-bits");
-        int last = a.GetInt("last", 11, 1);
+        int last = SharedOptions.ReadLast(a);
         string aoa = a.GetChoice("aoa", "gam", "gam", "sigmoid");
-        int threads = a.GetInt("threads", Environment.ProcessorCount, 1, 1024);
+        int threads = SharedOptions.ReadThreads(a);
         string outDir = a.Require("out");
         bool keepDuplicates = a.Switch("keep-duplicates");
-        // `--curves A.npy B.npy ...`: the files after the first arrive as positional arguments.
-        if (curves.Count > 0) curves.AddRange(a.Positional);
-        a.RejectUnknown(maxPositional: curves.Count > 0 ? a.Positional.Count : 0);
+        a.RejectUnknown();
 
         if (vocab is not null && chanceText is not null) throw new UserError("metrics: give --vocab-size or --chance-bits, not both");
         double chance = Math.Log2(MetricsOptions.Gpt2VocabSize);

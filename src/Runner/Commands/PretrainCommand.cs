@@ -29,7 +29,7 @@ public sealed class PretrainCommand : ICommand
         new("warmup", "N", "warm-up steps (default 50)"),
         new("weight-decay", "X", "AdamW weight decay (default 0.1)"),
         new("clip", "X", "gradient-norm clip (default 1)"),
-        new("tokenizer", "DIR", "GPT-2 tokenizer folder (default: the copy build.ps1 setup fetched)"),
+        SharedOptions.Gpt2Tokenizer,
         CliOption.Switch("full-vocab", "train on the whole tokenizer vocabulary, not only the ids the corpus uses"),
     ];
 
@@ -37,7 +37,7 @@ public sealed class PretrainCommand : ICommand
     {
         var a = Args.Parse(Name, Options, args);
         var options = ReadOptions(a);
-        var tok = LoadTokenizer(a.Get("tokenizer"));
+        var tok = LoadTokenizer(SharedOptions.ReadGpt2Tokenizer(a));
         a.RejectUnknown();
         var trainer = new Pretrainer(options, tok, Console.Out);
         var manifest = trainer.Run();
@@ -79,10 +79,9 @@ public sealed class PretrainCommand : ICommand
             ? s : throw new UserError($"pretrain: --seeds must be non-negative integers separated by commas (got '{p}')")).ToArray();
     }
 
-    /// <summary>GPT-2's tokenizer from a folder with vocab.json + merges.txt (default: the one build.ps1 setup fetched).</summary>
-    internal static TokenizerSpec LoadTokenizer(string? dir)
+    /// <summary>GPT-2's tokenizer from a folder with vocab.json + merges.txt (<see cref="SharedOptions.ReadGpt2Tokenizer"/>).</summary>
+    internal static TokenizerSpec LoadTokenizer(string dir)
     {
-        dir ??= DataCache.Gpt2Tokenizer;
         if (!File.Exists(Path.Combine(dir, Gpt2Tokenizer.VocabFile)) || !File.Exists(Path.Combine(dir, Gpt2Tokenizer.MergesFile)))
             throw UserError.InFile(dir, "no vocab.json + merges.txt here (run: dotnet pwsh ./build.ps1 setup, or pass --tokenizer DIR)");
         var t = Gpt2Tokenizer.FromFolder(dir);

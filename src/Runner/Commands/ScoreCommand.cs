@@ -20,7 +20,7 @@ public sealed class ScoreCommand : ICommand
 
     public IReadOnlyList<CliOption> Options { get; } =
     [
-        new("model", "DIR", "checkpoint folder (config.json + model.safetensors) (required)"),
+        SharedOptions.Model,
         new("ids", "FILE", "sequences as token ids, one per line (or --text)"),
         new("text", "FILE", "UTF-8 text, tokenized with the checkpoint's tokenizer"),
         new("seq-len", "N", "cut --text into sequences of N tokens (default: the model's context)"),
@@ -28,8 +28,7 @@ public sealed class ScoreCommand : ICommand
         new("out", "FILE.csv", "one row per scored token (required)"),
         CliOption.Switch("words", "with --text: one row per word (whitespace-delimited), its surprisal with the word-boundary correction (docs/checkpoints-and-scoring.md)"),
         new("bos-id", "ID", "with --words: the id of the token before every sequence, the first word's context (default: the --bos begin token, else the end-of-text token)"),
-        CliOption.Backend("auto"),
-        CliOption.Precision,
+        .. BackendChoice.Options("auto"),
         new("batch", "N", "sequences per forward pass (default: what fits the GPU's free memory on CUDA, 32 on the CPU)"),
     ];
 
