@@ -62,7 +62,8 @@ public sealed record VerifyRow(string Case, string Precision, string Against, Er
 public static class Verification
 {
     /// <summary>Max absolute surprisal error in bits allowed for a precision mode. For bf16 this is only the ceiling
-    /// used before a case is run; each case's limit is <see cref="Bf16Limit"/> of its own bf16 rounding error.</summary>
+    /// used before a case is run; each case's limit is <see cref="Bf16Limit"/> of its own bf16 rounding error. For
+    /// tf32 it is the floor of <see cref="Tf32Limit"/>.</summary>
     public static double Limit(Precision p) => p switch
     {
         Precision.Fp32 => 1e-3,
@@ -83,6 +84,21 @@ public static class Verification
     /// few thousand values. docs/cuda.md states it.
     /// </summary>
     public static double Bf16Limit(double emulationError) => Math.Max(Limit(Precision.Fp32), Bf16Factor * emulationError);
+
+    /// <summary>The stated factor of <see cref="Tf32Limit"/>: <see cref="Bf16Factor"/> scaled by the ratio of the two
+    /// formats' input rounding errors, TF32's 2^-10 (11 significant bits, truncated: the worse of what cuBLAS did on the
+    /// H200, docs/cuda.md) over bf16's 2^-8 (8 significant bits, rounded to nearest).</summary>
+    public const double Tf32Factor = Bf16Factor / 4;
+
+    /// <summary>
+    /// The tf32 limit of one case: the fixed <see cref="Limit"/> (2e-2 bits), or, for a case whose logits are so sharp
+    /// that rounding the products' inputs moves them further, <see cref="Tf32Factor"/> times the case's bf16 emulation
+    /// error (as in <see cref="Bf16Limit"/>), whichever is larger. TF32 rounds the same product inputs bf16 mode rounds,
+    /// 4x more finely at worst, so to first order its error is at most a quarter of the bf16 one; the CPU does not
+    /// emulate TF32 itself (which kernel truncates and which rounds is cuBLAS's choice per shape), so the bf16 emulation
+    /// is the case's measured sensitivity to rounding. Never tighter than the fixed limit.
+    /// </summary>
+    public static double Tf32Limit(double bf16EmulationError) => Math.Max(Limit(Precision.Tf32), Tf32Factor * bf16EmulationError);
 
     /// <summary>Random GPT-2 models covering the backend's code paths: odd widths, every sequence length remainder,
     /// head sizes above the fused attention kernel's limit, untied heads, inverse-layer scaling, a GPT-2-sized
@@ -154,14 +170,19 @@ public static class Verification
         using (var m = new DecoderModel(cpu, c.Weights)) cpuSide = Flatten(m.ScoreAll(c.Sequences));
         string p = BackendFactory.Describe(precision);
         double limit = Limit(precision);
-        if (precision == Precision.Bf16)
+        if (precision is Precision.Bf16 or Precision.Tf32)
         {
             // The case's own bf16 rounding error: the CPU's bf16 emulation against the CPU in fp32.
-            float[] fp32;
-            using (var cpu32 = new CpuBackend(Precision.Fp32))
-            using (var m = new DecoderModel(cpu32, c.Weights))
-                fp32 = Flatten(m.ScoreAll(c.Sequences));
-            limit = Bf16Limit(ErrorStats.Of(cpuSide, fp32.Select(x => (double)x).ToArray()).MaxAbs);
+            float[] Cpu(Precision cp)
+            {
+                using var be = new CpuBackend(cp);
+                using var m = new DecoderModel(be, c.Weights);
+                return Flatten(m.ScoreAll(c.Sequences));
+            }
+            bool cpuIsBf16 = precision == Precision.Bf16;
+            float[] bf16 = cpuIsBf16 ? cpuSide : Cpu(Precision.Bf16), fp32 = Cpu(Precision.Fp32);
+            double emulation = ErrorStats.Of(bf16, fp32.Select(x => (double)x).ToArray()).MaxAbs;
+            limit = cpuIsBf16 ? Bf16Limit(emulation) : Tf32Limit(emulation);
         }
         var rows = new List<VerifyRow>
         {

@@ -53,6 +53,11 @@ public class CudaFactoryTests
         Assert.Equal(1e-3, Verification.Limit(Precision.Fp32));
         Assert.Equal(2e-2, Verification.Limit(Precision.Tf32));
         Assert.Equal(1e-1, Verification.Limit(Precision.Bf16));
+        // The derived limits: bf16 3x its emulation error, tf32 a quarter of that, neither below its floor.
+        Assert.Equal(1e-3, Verification.Bf16Limit(1e-5));
+        Assert.Equal(0.3, Verification.Bf16Limit(0.1), 12);
+        Assert.Equal(2e-2, Verification.Tf32Limit(0.02));
+        Assert.Equal(0.075, Verification.Tf32Limit(0.1), 12);
     }
 
     [Fact]
