@@ -136,6 +136,33 @@ public unsafe class SoftwareGpuTests
         Assert.Contains("CUDA_ERROR_NO_BINARY_FOR_GPU", wrongArch.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>A software GPU built from an older kernels.cu would read a changed kernel's arguments by its old
+    /// prototype and compute garbage quietly: an image whose kernel parameters differ from the emulator's is refused,
+    /// naming the kernel and the rebuild, as a cubin and as PTX.</summary>
+    [Theory]
+    [InlineData(true, "int extra, ")]   // one parameter more
+    [InlineData(false, "int extra, ")]
+    [InlineData(true, "")]              // same count, one size changed (long long n -> int n)
+    public void An_image_whose_kernel_parameters_differ_from_the_emulator_is_refused(bool cubin, string extra)
+    {
+        Driver();
+        using var dev = CudaDevice.Open();
+        const string prototype = "residual_add(float* __restrict__ x, const float* __restrict__ y, long long n)";
+        string source = KernelCompiler.EmbeddedSource();
+        Assert.Contains(prototype, source, StringComparison.Ordinal);
+        string changed = source.Replace(prototype,
+            extra.Length > 0
+                ? $"residual_add({extra}float* __restrict__ x, const float* __restrict__ y, long long n)"
+                : "residual_add(float* __restrict__ x, const float* __restrict__ y, int n)", StringComparison.Ordinal);
+        string arch = cubin ? "--gpu-architecture=sm_90" : "--gpu-architecture=compute_90";
+        var image = KernelCompiler.Compile(changed, KernelCompiler.BaseOptions.Append(arch).ToArray(), cubin);
+        var e = Assert.Throws<CudaException>(() => dev.LoadModule(image));
+        Assert.Contains("residual_add takes parameters of", e.Message, StringComparison.Ordinal);
+        Assert.Contains("build.ps1 software-gpu", e.Message, StringComparison.Ordinal);
+        // The unchanged source, compiled the same way, loads.
+        using var ok = dev.LoadModule(KernelCompiler.Compile(source, KernelCompiler.BaseOptions.Append(arch).ToArray(), cubin));
+    }
+
     [Fact]
     public void An_out_of_bounds_write_and_a_use_after_free_are_caught_at_the_next_sync()
     {

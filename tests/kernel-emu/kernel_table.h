@@ -34,6 +34,14 @@ template <class... A> std::tuple<A...> readParams(void (*)(A...), void** p)
 
 template <class... A> constexpr int countParams(void (*)(A...)) { return (int)sizeof...(A); }
 
+// The byte size of each parameter, in order (as the compiled image lays them out: a cubin's KPARAM_INFO sizes, a PTX
+// entry's .param sizes); the software GPU compares them with the image it is given.
+template <class... A> const int* paramSizes(void (*)(A...))
+{
+    static const int sizes[] = {(int)sizeof(A)..., 0};
+    return sizes;
+}
+
 // One row of a kernel table: the name, the parameter count, and a launcher that reads the slots and runs the grid.
 struct TableEntry
 {

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -131,6 +132,9 @@ struct Function
     int registers = 0;
     int staticShared = 0;
     int maxDynamicShared = kMaxSharedDefault;
+    // The byte size of each parameter as the image declares it (cubin: KPARAM_INFO by ordinal; PTX: the .entry's
+    // .param list); empty when the image does not say.
+    std::vector<int> paramSizes;
 };
 
 struct Module
@@ -544,7 +548,7 @@ int readCubin(const unsigned char* img, ImageInfo& out, std::string& why)
     for (const auto& s : secs)
         if (s.name.rfind(".text.", 0) == 0) texts.insert(s.name.substr(6));
     for (const auto& [k, name] : funcs)
-        if (texts.count(name)) out.functions[name] = Function{nullptr, 0, 0, kMaxSharedDefault};
+        if (texts.count(name)) out.functions[name] = Function{nullptr, 0, 0, kMaxSharedDefault, {}};
     for (const auto& s : secs) {
         if (s.name == ".nv.info") {
             for (uint64_t o = s.off; o + 4 <= s.off + s.size;) {
@@ -558,6 +562,25 @@ int readCubin(const unsigned char* img, ImageInfo& out, std::string& why)
                 o += 4 + size;
             }
         }
+        else if (s.name.rfind(".nv.info.", 0) == 0) {
+            // EIATTR_KPARAM_INFO (0x17, EIFMT_SVAL, 12 bytes): index u32, ordinal u16, offset u16, then a word whose
+            // bits 18..31 are the parameter's size in bytes.
+            auto it = out.functions.find(s.name.substr(9));
+            if (it == out.functions.end()) continue;
+            auto& sizes = it->second.paramSizes;
+            for (uint64_t o = s.off; o + 4 <= s.off + s.size;) {
+                unsigned fmt = img[o], attr = img[o + 1];
+                unsigned size = rd<uint16_t>(img + o + 2);
+                if (fmt == 3) { o += 4; continue; }
+                if (fmt == 4 && attr == 0x17 && size >= 12) {
+                    unsigned ordinal = rd<uint16_t>(img + o + 8);
+                    int bytes = (int)((rd<uint32_t>(img + o + 12) >> 18) & 0x3fff);
+                    if (sizes.size() <= ordinal) sizes.resize(ordinal + 1, -1);
+                    sizes[ordinal] = bytes;
+                }
+                o += 4 + size;
+            }
+        }
         else if (s.name.rfind(".nv.shared.", 0) == 0) {
             auto it = out.functions.find(s.name.substr(11));
             // sm_90 cubins count the 1 KiB the driver reserves per block; the 48 KiB limit is on the rest.
@@ -565,6 +588,26 @@ int readCubin(const unsigned char* img, ImageInfo& out, std::string& why)
         }
     }
     return 0;
+}
+
+// The sizes of a PTX entry's parameters: `.param [.align N] .TYPE NAME[[COUNT]]`, comma-separated.
+std::vector<int> ptxParamSizes(const std::string& list)
+{
+    std::vector<int> sizes;
+    for (size_t p = list.find(".param"); p != std::string::npos; p = list.find(".param", p + 6)) {
+        size_t end = list.find(',', p);
+        std::string decl = list.substr(p, end == std::string::npos ? std::string::npos : end - p);
+        int width = 0;
+        for (size_t d = decl.find(" ."); d != std::string::npos && !width; d = decl.find(" .", d + 2)) {
+            std::string t = decl.substr(d + 2, decl.find_first_of(" \t\n", d + 2) - d - 2);
+            if (t.size() >= 2 && (t[0] == 'u' || t[0] == 's' || t[0] == 'b' || t[0] == 'f') && std::isdigit((unsigned char)t[1]))
+                width = std::atoi(t.c_str() + 1) / 8;
+        }
+        size_t br = decl.find('[');
+        int count = br == std::string::npos ? 1 : std::atoi(decl.c_str() + br + 1);
+        sizes.push_back(width * count);
+    }
+    return sizes;
 }
 
 // PTX text: `.target sm_NN` and `.entry NAME(` lines (the driver would JIT it; registers are then unknown).
@@ -578,7 +621,9 @@ int readPtx(const char* text, ImageInfo& out, std::string& why)
     for (size_t p = s.find(".entry "); p != std::string::npos; p = s.find(".entry ", p + 7)) {
         size_t b = p + 7, e = s.find('(', b);
         if (e == std::string::npos) break;
-        out.functions[s.substr(b, e - b)] = Function{nullptr, 0, 0, kMaxSharedDefault};
+        size_t close = s.find(')', e);
+        if (close == std::string::npos) break;
+        out.functions[s.substr(b, e - b)] = Function{nullptr, 0, 0, kMaxSharedDefault, ptxParamSizes(s.substr(e + 1, close - e - 1))};
     }
     return 0;
 }
@@ -1097,6 +1142,24 @@ API int cuModuleLoadDataEx(void** module, const void* image, unsigned numOptions
     if (r) {
         writeLog(errBuf, errSize, "software GPU: " + why);
         return r;
+    }
+    // A software GPU built from an older kernels.cu would read a changed kernel's arguments by its old prototype: refuse
+    // the image when a kernel's parameters differ from the emulator's.
+    for (auto& [name, f] : info.functions) {
+        const auto* k = lcsg::findKernel(name);
+        if (!k || f.paramSizes.empty()) continue;
+        std::vector<int> built(k->paramSizes, k->paramSizes + k->paramCount);
+        if (f.paramSizes == built) continue;
+        auto list = [](const std::vector<int>& v) {
+            std::string t;
+            for (int x : v) t += (t.empty() ? "" : ",") + std::to_string(x);
+            return "(" + t + ")";
+        };
+        why = name + " takes parameters of " + list(f.paramSizes) + " bytes in this image but " + list(built) +
+            " in the software GPU, which was built from another kernels.cu: rebuild it (dotnet pwsh ./build.ps1 software-gpu)";
+        writeLog(errBuf, errSize, "software GPU: " + why);
+        report(why);
+        return kInvalidImage;
     }
     auto* m = new Module;
     int emulated = 0;

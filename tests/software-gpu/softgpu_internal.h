@@ -25,6 +25,8 @@ struct KernelEntry
 {
     const char* name;
     int paramCount;
+    // paramSizes[i]: sizeof the type of parameter i in the kernels.cu this library was built from.
+    const int* paramSizes;
     // Reads each parameter from kernelParams[i] by its type in kernels.cu (sizeof(type) bytes, as the driver does)
     // and returns the work that runs the kernel on the emulator.
     Work (*bind)(void** kernelParams, const Geometry& g);

@@ -52,7 +52,7 @@ template <class... A> lcsg::Work makeWork(const char* name, void (*kernel)(A...)
 }
 
 #define LC_KERNEL(n) \
-    lcsg::KernelEntry{#n, lc_emu::countParams(&n), [](void** p, const lcsg::Geometry& g) { return makeWork(#n, &n, p, g); }},
+    lcsg::KernelEntry{#n, lc_emu::countParams(&n), lc_emu::paramSizes(&n), [](void** p, const lcsg::Geometry& g) { return makeWork(#n, &n, p, g); }},
 
 const lcsg::KernelEntry kTable[] = {
 #include "kernels.inc"
