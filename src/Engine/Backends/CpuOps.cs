@@ -46,13 +46,15 @@ public static class CpuOps
         }
     }
 
-    /// <summary>One row of layer norm; returns (mean, rstd) for a backward pass. Mean and variance (two passes: safer
-    /// than E[x^2] - E[x]^2) are vector sums in float64; the output is one vector pass.</summary>
+    /// <summary>One row of layer norm; returns (mean, rstd) for a backward pass. The mean is TensorPrimitives' float32
+    /// sum over c, the variance (two passes: safer than E[x^2] - E[x]^2) a vector sum in float64 of the float32
+    /// deviations, as the scalar loop before it summed them (the same float mean and, but for the order of float64
+    /// additions, the same rstd); the output is one vector pass.</summary>
     public static (float Mean, float Rstd) LayerNormRow(Span<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps)
     {
         int c = x.Length;
-        float mean = (float)(CpuVector.Sum<VectorOps.Identity>(x) / c);
-        double var = CpuVector.Sum(x, new VectorOps.SquaredDeviation(mean));
+        float mean = TensorPrimitives.Sum(x) / c;
+        double var = CpuVector.SumOfSquares(x, new VectorOps.Deviation(mean));
         float rstd = (float)(1.0 / Math.Sqrt(var / c + eps));
         CpuVector.Map(x, weight[..c], bias[..c], output, new VectorOps.NormAffine(mean, rstd));
         return (mean, rstd);
@@ -78,7 +80,7 @@ public static class CpuOps
     public static float RmsNormRow(Span<float> output, ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps)
     {
         int c = x.Length;
-        float rstd = (float)(1.0 / Math.Sqrt(CpuVector.Sum<VectorOps.Square>(x) / c + eps));
+        float rstd = (float)(1.0 / Math.Sqrt(CpuVector.SumOfSquares<VectorOps.Identity>(x) / c + eps));
         CpuVector.Map(x, weight[..c], output, new VectorOps.ScaleWeight(rstd));
         return rstd;
     }

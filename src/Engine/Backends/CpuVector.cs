@@ -58,8 +58,9 @@ public static class CpuVector
             static (ref float a, ref float b, ref float c, ref float o, int n, TOp p) => Range3(ref a, ref b, ref c, ref o, n, p), op);
     }
 
-    /// <summary>Sum of op(x[i]) over x, accumulated in float64 (one thread: the norms call it per row).</summary>
-    public static double Sum<TOp>(ReadOnlySpan<float> x, TOp op = default) where TOp : struct, IVectorOp1
+    /// <summary>Sum of op(x[i])^2 over x: op in float32, each value widened to float64, then squared and accumulated
+    /// in float64 (one thread: the norms call it per row).</summary>
+    public static double SumOfSquares<TOp>(ReadOnlySpan<float> x, TOp op = default) where TOp : struct, IVectorOp1
     {
         int w = Vector<float>.Count, n = x.Length, i = 0;
         ref float r = ref MemoryMarshalRef(x);
@@ -67,14 +68,14 @@ public static class CpuVector
         for (; i <= n - w; i += w)
         {
             Vector.Widen(op.Invoke(Vector.LoadUnsafe(ref r, (nuint)i)), out var lo, out var hi);
-            acc += lo + hi;
+            acc += lo * lo + hi * hi;
         }
         if (i < n)
         {
             var v = op.Invoke(Tail(ref Unsafe.Add(ref r, i), n - i));
             v = Vector.ConditionalSelect(Vector.AsVectorSingle(Vector.LessThan(Lanes, new Vector<int>(n - i))), v, Vector<float>.Zero);
             Vector.Widen(v, out var lo, out var hi);
-            acc += lo + hi;
+            acc += lo * lo + hi * hi;
         }
         return Vector.Sum(acc);
     }
@@ -173,34 +174,13 @@ public static class VectorOps
     public static Vector<float> Sigmoid(Vector<float> x) => Vector<float>.One / (Vector<float>.One + Exp(-x));
 
     /// <summary>
-    /// exp(x) in float32 within about 2 ulp (the library's Vector.Exp widens to float64 and costs twice as much):
-    /// x = n ln 2 + r with n = round(x / ln 2) and |r| &lt;= ln 2 / 2 (ln 2 split in a high part exact in float and a
-    /// low part), e^r by its Taylor polynomial to degree 7 (truncation below 1e-8 relative), scaled by 2^n through the
-    /// exponent bits. Below -87.3 the result is 0 (flushed, not subnormal); above 88.3, +inf (true values up to
-    /// 3.4e38 before 88.72: the callers only divide by 1 + exp); NaN stays NaN.
+    /// exp(x): the library's Vector.Exp, the same per-lane function as TensorPrimitives.Exp (float32 widened to float64
+    /// inside), so the element-wise ops give the bits the multi-pass TensorPrimitives forms gave before them (the demo's
+    /// outputs stay byte-identical). An own float32 polynomial (about 2 ulp) was tried: twice as fast in this op, no
+    /// measurable change end to end (BENCHMARKS.md), different last bits everywhere downstream.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector<float> Exp(Vector<float> x)
-    {
-        var xc = Vector.Min(Vector.Max(x, new Vector<float>(-87.3f)), new Vector<float>(88.3f));
-        var n = Vector.Round(xc * new Vector<float>(1.44269504088896341f));
-        var r = xc - n * new Vector<float>(0.693359375f);     // ln 2, high part (exact product for |n| < 2^11)
-        r -= n * new Vector<float>(-2.12194440e-4f);            // ln 2, low part
-        var p = new Vector<float>(1f / 5040f);
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 720f));
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 120f));
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 24f));
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 6f));
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(0.5f));
-        p = Vector.FusedMultiplyAdd(p, r, Vector<float>.One);
-        p = Vector.FusedMultiplyAdd(p, r, Vector<float>.One);
-        // 2^n: n + 127 in the exponent field (n in -126..127)
-        var scale = Vector.AsVectorSingle((Vector.ConvertToInt32(n) + new Vector<int>(127)) << 23);
-        var e = p * scale;
-        e = Vector.ConditionalSelect(Vector.LessThan(x, new Vector<float>(-87.3f)), Vector<float>.Zero, e);
-        e = Vector.ConditionalSelect(Vector.GreaterThan(x, new Vector<float>(88.3f)), new Vector<float>(float.PositiveInfinity), e);
-        return Vector.ConditionalSelect(Vector.Equals(x, x), e, x); // NaN in, NaN out
-    }
+    public static Vector<float> Exp(Vector<float> x) => Vector.Exp(x);
 
     /// <summary>x.</summary>
     public struct Identity : IVectorOp1
@@ -208,22 +188,12 @@ public static class VectorOps
         public readonly Vector<float> Invoke(Vector<float> x) => x;
     }
 
-    /// <summary>x^2.</summary>
-    public struct Square : IVectorOp1
-    {
-        public readonly Vector<float> Invoke(Vector<float> x) => x * x;
-    }
-
-    /// <summary>(x - Mean)^2.</summary>
-    public struct SquaredDeviation(float mean) : IVectorOp1
+    /// <summary>x - Mean.</summary>
+    public struct Deviation(float mean) : IVectorOp1
     {
         private readonly Vector<float> _mean = new(mean);
 
-        public readonly Vector<float> Invoke(Vector<float> x)
-        {
-            var d = x - _mean;
-            return d * d;
-        }
+        public readonly Vector<float> Invoke(Vector<float> x) => x - _mean;
     }
 
     /// <summary>GPT-2's GELU, tanh form: 0.5 x (1 + tanh(u)) written as x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).</summary>
