@@ -48,8 +48,32 @@ public static class BatchSizing
         return (int)Math.Clamp(usable / Math.Max(per, 1), 0, MaxBatch);
     }
 
+    /// <summary>
+    /// Device bytes a model holds besides its batch's activations and the backend's scratch, the whole time it scores:
+    /// its weights, once. A sweep on a GPU backend keeps one model and streams each next checkpoint into its device
+    /// buffers (its read-ahead holds mapped host pages, never device memory), a model of another config is allocated
+    /// only after the previous one is freed, and graphs and the head's logits chunk are small or inside
+    /// <see cref="ReserveBytes"/>: one model's weights are all that is resident at peak.
+    /// </summary>
+    public static long ResidentBytes(ModelConfig cfg, Precision p, bool untiedHead) => WeightBytes(cfg, p, untiedHead);
+
+    /// <summary>As <see cref="FitOrZero"/>, for free memory read before the model is uploaded: the model's
+    /// <see cref="ResidentBytes"/> are held back first.</summary>
+    public static int FitOrZeroBeforeUpload(long freeBytes, ModelConfig cfg, bool untiedHead, int t, Precision p) =>
+        FitOrZero(freeBytes - ResidentBytes(cfg, p, untiedHead), cfg, t, p);
+
+    /// <summary>The batch for a model not yet on the device (a sweep sizes its batch before its first checkpoint is
+    /// uploaded): what fits the backend's free memory now, less the model's <see cref="ResidentBytes"/>, at least 1
+    /// (a backend that does not know its memory, the CPU, gets <paramref name="cpuDefault"/>).</summary>
+    public static int ChooseBeforeUpload(IBackend backend, ModelConfig cfg, bool untiedHead, int t, int cpuDefault = 16)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        return backend.FreeMemoryBytes is long free ? Math.Max(1, FitOrZeroBeforeUpload(free, cfg, untiedHead, t, backend.Precision)) : cpuDefault;
+    }
+
     /// <summary>The batch to run: <paramref name="requested"/> when given, else what fits the backend's free memory
-    /// in its precision (a backend that does not know its memory, the CPU, gets <paramref name="cpuDefault"/>).</summary>
+    /// in its precision (a backend that does not know its memory, the CPU, gets <paramref name="cpuDefault"/>); for a
+    /// model already on the device (its weights are no longer free).</summary>
     public static int Choose(IBackend backend, ModelConfig cfg, int t, int? requested, int cpuDefault = 16)
     {
         ArgumentNullException.ThrowIfNull(backend);
@@ -108,7 +132,7 @@ public static class BatchSizing
 
     /// <summary>Whether weights plus one sequence fit in <paramref name="free"/> bytes (with the reserve held back).</summary>
     public static bool Fits(long free, ModelConfig cfg, bool untiedHead, int t, Precision p) =>
-        FitOrZero(free - WeightBytes(cfg, p, untiedHead), cfg, t, p) >= 1;
+        FitOrZeroBeforeUpload(free, cfg, untiedHead, t, p) >= 1;
 
     private static string Gib(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F2} GiB" : $"{bytes / (double)(1L << 20):F2} MiB";
 }

@@ -129,6 +129,48 @@ public class GenerationStageTests
         Assert.All(GenerationsFile.Read(Path.Combine(sweep, "a", SweepFolder.GenerationsFile)), r => Assert.Equal(12, r.Seed));
     }
 
+    /// <summary>The fit check (`analyze` and `generate-along` pass BatchSizing.CheckFits): once the backend is made and
+    /// before any file is written, once per config with its first chosen checkpoint folder and the longest sequence
+    /// generated (the longest prompt plus max-tokens, at most n_positions); what it throws stops the stage with
+    /// nothing written.</summary>
+    [Fact]
+    public void The_fit_check_sees_each_config_once_before_any_file_and_its_refusal_writes_nothing()
+    {
+        int seed = Random.Shared.Next(1 << 20);
+        var root = TestPaths.TempDir();
+        var (sweep, _) = Suite(root, seed);
+        var seen = new List<(ModelConfig Config, bool Untied, int T, string Dir)>();
+        var options = new GenerationStageOptions
+        {
+            SweepDir = sweep,
+            Prompts = 3,
+            Generation = new GenerationOptions { Temperature = 0, MaxTokens = 5, Seed = 1 },
+            CheckFits = (be, cfg, untied, t, dir) =>
+            {
+                Assert.Equal("cpu", be.Name);
+                Assert.False(File.Exists(Path.Combine(sweep, "a", SweepFolder.GenerationsFile)), "a file was written before the check");
+                seen.Add((cfg, untied, t, dir));
+            },
+        };
+        GenerationStage.Run(options, () => new CpuBackend(), TextWriter.Null);
+        // One config for both runs: checked once, with run a's first chosen checkpoint (step 1); prompts of 12 tokens.
+        var (config, untiedHead, longest, folder) = Assert.Single(seen);
+        Assert.Equal(HfConfig.LoadFromFolder(folder), config);
+        Assert.Equal(Path.Combine(root, "cp", "a", "step-1"), folder);
+        Assert.Equal((!config.TieWordEmbeddings, 12 + 5), (untiedHead, longest));
+        // Capped at n_positions (48).
+        seen.Clear();
+        foreach (var run in new[] { "a", "b" }) File.Delete(Path.Combine(sweep, run, SweepFolder.GenerationsFile));
+        GenerationStage.Run(options with { Generation = options.Generation with { MaxTokens = 100 } }, () => new CpuBackend(), TextWriter.Null);
+        Assert.Equal(48, Assert.Single(seen).T);
+
+        foreach (var run in new[] { "a", "b" }) File.Delete(Path.Combine(sweep, run, SweepFolder.GenerationsFile));
+        var e = Assert.Throws<UserError>(() => GenerationStage.Run(options with { CheckFits = (_, _, _, _, dir) => throw UserError.InFile(dir, "does not fit") },
+            () => new CpuBackend(), TextWriter.Null));
+        Assert.Equal($"{Path.Combine(root, "cp", "a", "step-1")}: does not fit", e.Message);
+        foreach (var run in new[] { "a", "b" }) Assert.False(File.Exists(Path.Combine(sweep, run, SweepFolder.GenerationsFile)), $"run {run}: written despite the refusal");
+    }
+
     [Fact]
     public void Generations_file_round_trips_and_names_a_bad_line()
     {

@@ -221,9 +221,10 @@ public class TokenizerJsonTests
         var ids = tok.Encode("x     y");
         Assert.Contains(50258, ids);
         Assert.Equal("x     y", tok.Decode(ids));
-        // NFC is accepted; text already in NFC (nearly all text) encodes as without it. (The engine runs with invariant
-        // globalization, where .NET cannot normalise, so decomposed input is left as it is: see docs.)
+        // NFC (UnicodeNfc, as .NET cannot normalise under invariant globalization): a decomposed é encodes as the
+        // precomposed one.
         Assert.Equal("caf\u00e9 <|endoftext|>", tok.Decode(tok.Encode("caf\u00e9 <|endoftext|>")));
+        Assert.Equal(tok.Encode("caf\u00e9 <|endoftext|>"), tok.Encode("cafe\u0301 <|endoftext|>"));
     }
 
     [Fact]

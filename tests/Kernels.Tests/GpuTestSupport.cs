@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using LearningCurves.Engine.Backends;
 using LearningCurves.Kernels.Native;
 using Xunit;
@@ -33,6 +35,26 @@ internal static class GpuTestSupport
     /// <summary>Skips what only real hardware can show (trait Hardware=Real), saying so, on the software GPU.</summary>
     public static void SkipUnlessRealGpu(CudaBackend be, string what) =>
         Assert.SkipWhen(IsSoftwareGpu(be), $"{what}: only a real GPU can show this (running on the {SoftwareGpuName})");
+
+    /// <summary>Runs `learning-curves ARGS` in a process on a software GPU told it has <paramref name="cardMib"/> MiB
+    /// (<c>LC_SOFTGPU_MEMORY_MIB</c>), at most two minutes: its exit code, standard output and standard error.</summary>
+    public static async Task<(int Exit, string Stdout, string Stderr)> RunCliOnCard(int cardMib, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "learning-curves.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["LC_SOFTGPU_MEMORY_MIB"] = cardMib.ToString(CultureInfo.InvariantCulture);
+        using var proc = Process.Start(psi)!;
+        var ct = TestContext.Current.CancellationToken;
+        var errRead = proc.StandardError.ReadToEndAsync(ct);
+        var outRead = proc.StandardOutput.ReadToEndAsync(ct);
+        using (var limit = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            limit.CancelAfter(TimeSpan.FromMinutes(2));
+            await proc.WaitForExitAsync(limit.Token);
+        }
+        return (proc.ExitCode, await outRead, await errRead);
+    }
 
     public static float[] Normal(Random rng, long n, float std = 1f)
     {

@@ -348,28 +348,69 @@ public class StreamedLoadTests(ITestOutputHelper output)
             HfConfig.Save(step0, model);
             HfConfig.Save(Path.Combine(run, "step10"), model);
             string outDir = Path.Combine(root, "out-" + name);
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "learning-curves.dll"));
-            foreach (var a in new[] { "sweep", "--run", $"r={run}", "--eval", Path.Combine(root, "eval"), "--out", outDir, "--backend", "cuda", "--precision", "fp32" })
-                psi.ArgumentList.Add(a);
-            psi.Environment["LC_SOFTGPU_MEMORY_MIB"] = CardMib.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            using var proc = Process.Start(psi)!;
-            var ct = TestContext.Current.CancellationToken;
-            var errRead = proc.StandardError.ReadToEndAsync(ct);
-            var outRead = proc.StandardOutput.ReadToEndAsync(ct);
-            using (var limit = CancellationTokenSource.CreateLinkedTokenSource(ct))
-            {
-                limit.CancelAfter(TimeSpan.FromMinutes(2));
-                await proc.WaitForExitAsync(limit.Token);
-            }
-            string err = await errRead, stdout = await outRead;
+            var (exit, stdout, err) = await RunCliOnCard(CardMib,
+                "sweep", "--run", $"r={run}", "--eval", Path.Combine(root, "eval"), "--out", outDir, "--backend", "cuda", "--precision", "fp32");
             output.WriteLine(err);
-            Assert.True(proc.ExitCode == 2, $"{name}: exit {proc.ExitCode}\n{stdout}\n{err}");
+            Assert.True(exit == 2, $"{name}: exit {exit}\n{stdout}\n{err}");
             var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.StartsWith($"learning-curves sweep: {step0}: does not fit the GPU: the weights need ", line, StringComparison.Ordinal);
             Assert.Contains(advice, line, StringComparison.Ordinal);
             Assert.False(Directory.Exists(outDir), $"{name}: {outDir} was written before the refusal");
         }
+    }
+
+    /// <summary>
+    /// `sweep --backend cuda` without --batch sizes its batch before its first checkpoint is on the card; while it scores,
+    /// one model's weights are resident (each next checkpoint is streamed into the same buffers), so that is what it
+    /// holds back. On a card where the weights are a large share of the free memory, the batch it reports (the JSON
+    /// summary's "batch") is what fits the card less the bytes a model of that config really takes on the device
+    /// (measured here by uploading one), not less two models; and the sweep at that batch, over more sequences than a
+    /// batch and two checkpoints, runs without running out of memory.
+    /// </summary>
+    [Fact]
+    public async Task A_sweep_without_batch_holds_back_one_model_and_runs_at_the_batch_it_chose()
+    {
+        long resident, baseline;
+        const int T = 128;
+        // Tied embeddings over a large vocabulary: weights of about 50 MiB, little compute per token.
+        var cfg = new ModelConfig { Architecture = Architecture.Llama, VocabSize = 51200, MaxPositions = T, Embd = 256, Layers = 1, Heads = 4, Inner = 688, TieWordEmbeddings = true };
+        var first = ModelWeights.Random(cfg, 11);
+        using (var be = Open(Precision.Fp32))
+        {
+            Assert.SkipUnless(IsSoftwareGpu(be), "the card's memory is set only on the software GPU (LC_SOFTGPU_MEMORY_MIB)");
+            long before = be.FreeMemoryBytes!.Value;
+            baseline = be.Device.TotalMemoryBytes - before;
+            using (new DecoderModel(be, first)) resident = before - be.FreeMemoryBytes!.Value;
+        }
+        const long Mib = 1L << 20;
+        const int CardMib = 970;
+        long card = CardMib * Mib;
+        // The batch fits the card less what the backend holds before any model (at most what it holds here) and less
+        // one model as really resident.
+        int most = BatchSizing.FitOrZero(card - resident, cfg, T), least = BatchSizing.FitOrZero(card - baseline - resident, cfg, T);
+        output.WriteLine($"model resident {resident / (double)Mib:F2} MiB, backend before any model {baseline / (double)Mib:F2} MiB, "
+            + $"per sequence {BatchSizing.BytesPerSequence(cfg, T) / (double)Mib:F2} MiB: batch {least}..{most} on {CardMib} MiB "
+            + $"(two models held back: {BatchSizing.FitOrZero(card - 2 * resident, cfg, T)})");
+        Assert.True(least >= 2 && BatchSizing.FitOrZero(card - 2 * resident, cfg, T) < least, "the case must tell one model held back from two");
+
+        string root = TestPaths.TempDir(), run = Path.Combine(root, "run"), outDir = Path.Combine(root, "out");
+        HfCheckpoint.Save(Path.Combine(run, "step0"), first);
+        HfCheckpoint.Save(Path.Combine(run, "step10"), ModelWeights.Random(cfg, 12));
+        int sequences = most + 3;
+        var rng = new Random(5);
+        var tokens = Enumerable.Range(0, sequences * T).Select(_ => rng.Next(50)).ToArray();
+        new EvalSet(tokens, sequences, T, EvalSetBuilder.DrawTargets(sequences, T, 2, 5), 50).Save(Path.Combine(root, "eval"), new JsonObject());
+
+        var (exit, stdout, err) = await RunCliOnCard(CardMib,
+            "sweep", "--run", $"r={run}", "--eval", Path.Combine(root, "eval"), "--out", outDir, "--backend", "cuda", "--precision", "fp32", "--json");
+        output.WriteLine(err);
+        Assert.True(exit == 0, $"exit {exit}\n{stdout}\n{err}");
+        var summary = JsonNode.Parse(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!;
+        Assert.Equal("summary", (string?)summary["event"]);
+        int batch = (int)summary["batch"]!;
+        output.WriteLine($"the sweep chose batch {batch}");
+        Assert.True(batch >= least && batch <= most, $"batch {batch}: expected {least}..{most} (the card less one model)");
+        Assert.True((int)summary["done"]! == 2 && (int)summary["failed"]! == 0, stdout);
     }
 
     /// <summary>The memory check before an upload, on the CUDA backend's own free memory (the software GPU's is small):

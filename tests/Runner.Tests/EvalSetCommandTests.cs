@@ -51,6 +51,30 @@ public class EvalSetCommandTests
         Assert.Equal(2, set.Manifest!["source_files"]!.AsArray().Count);
     }
 
+    /// <summary>`eval-set --text --tokenizer` with the Qwen2-shaped tokenizer.json of tests/fixtures/tokenizers/qwen2-json:
+    /// the stream packed is the reference encoding of each line with its newline (Qwen2's split, NFC), no begin token,
+    /// and the manifest names the tokenizer and its begin-token choice.</summary>
+    [Fact]
+    public void Text_with_a_qwen2_tokenizer_json_packs_the_reference_ids()
+    {
+        string tokDir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "tokenizers", "qwen2-json");
+        var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(tokDir, "expected.json")))!;
+        var stream = expected["eval_stream"]!.AsArray().Select(x => (int)x!).ToArray();
+        string dir = TestPaths.TempDir(), text = Path.Combine(dir, "a.txt"), outDir = Path.Combine(dir, "ev");
+        File.WriteAllText(text, string.Concat(expected["eval_lines"]!.AsArray().Select(l => (string)l! + "\n")), new System.Text.UTF8Encoding(false));
+        const int SeqLen = 16;
+        var (code, _, stderr) = SweepTestData.Run(["eval-set", "--text", text, "--tokenizer", tokDir, "--packing", "stream", "--seq-len", SeqLen.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--per-sequence", "all", "--seed", "1", "--out", outDir]);
+        Assert.True(code == 0, stderr);
+        var set = EvalSet.Load(outDir);
+        Assert.Equal((int)expected["vocab_size"]!, set.VocabSize);
+        Assert.Equal(Path.Combine(tokDir, "tokenizer.json"), set.Manifest!["tokenizer"]!.GetValue<string>());
+        Assert.Equal("none: tokenizer_config.json has no add_bos_token and the tokenizer adds no begin token", set.Manifest["bos"]!.GetValue<string>());
+        var chunks = Enumerable.Range(0, stream.Length / SeqLen).Select(i => string.Join(' ', stream.Skip(i * SeqLen).Take(SeqLen))).Order(StringComparer.Ordinal);
+        var got = Enumerable.Range(0, set.SequenceCount).Select(i => string.Join(' ', set.Sequence(i).ToArray())).Order(StringComparer.Ordinal);
+        Assert.Equal(chunks, got);
+    }
+
     [Fact]
     public void Bad_requests_are_one_line_errors_with_exit_2()
     {

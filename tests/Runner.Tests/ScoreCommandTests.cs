@@ -118,6 +118,40 @@ public class ScoreCommandTests
         Assert.All(rows, r => Assert.True(float.IsFinite(r.Surprisal) && r.Surprisal >= 0));
     }
 
+    /// <summary>A tiny random qwen2 model (model_type "qwen2") with the Qwen2-shaped tokenizer.json and
+    /// tokenizer_config.json of tests/fixtures/tokenizers/qwen2-json beside it: `score --text` tokenizes as the reference
+    /// (digits one by one, a decomposed é normalized, runs of newlines, a case-insensitive contraction), adds no begin
+    /// token and says so. (The qwen2 parity fixtures' vocab_size of 71 is too small for a byte-level vocabulary.)</summary>
+    [Fact]
+    public void A_qwen2_model_scores_text_with_its_qwen2_tokenizer_json()
+    {
+        string tokDir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "tokenizers", "qwen2-json");
+        var expected = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(tokDir, "expected.json")))!;
+        string scoreText = (string)expected["score_text"]!;
+        var ids = expected["cases"]!.AsArray().Single(c => (string)c!["text"]! == scoreText)!["ids"]!.AsArray().Select(x => (int)x!).ToArray();
+        var dir = TestPaths.TempDir();
+        string model = Path.Combine(dir, "qwen2");
+        var cfg = new LearningCurves.Engine.Model.ModelConfig
+        {
+            Architecture = LearningCurves.Engine.Model.Architecture.Qwen2, VocabSize = (int)expected["vocab_size"]! + 4, MaxPositions = 64,
+            Embd = 32, Layers = 1, Heads = 4, KvHeads = 2, Inner = 48,
+        };
+        LearningCurves.Engine.Checkpoints.HfCheckpoint.Save(model, LearningCurves.Engine.Model.ModelWeights.Random(cfg, 3));
+        Assert.Contains("\"model_type\": \"qwen2\"", File.ReadAllText(Path.Combine(model, "config.json")), StringComparison.Ordinal);
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" }) File.Copy(Path.Combine(tokDir, f), Path.Combine(model, f));
+        var text = Path.Combine(dir, "in.txt");
+        File.WriteAllText(text, scoreText, new UTF8Encoding(false));
+        var csv = Path.Combine(dir, "s.csv");
+        var (code, stdout, err) = Cli.Run("score", "--model", model, "--text", text, "--out", csv, "--backend", "cpu");
+        Assert.True(code == 0, err);
+        Assert.Contains($"tokenizer byte-level BPE ({Path.Combine(model, "tokenizer.json")}), begin token none: tokenizer_config.json has no add_bos_token and the tokenizer adds no begin token",
+            stdout, StringComparison.Ordinal);
+        Assert.True(ids.Length < cfg.MaxPositions, "one sequence");
+        var rows = SurprisalCsv.Read(csv);
+        Assert.Equal(Enumerable.Range(1, ids.Length - 1).Select(p => (0, p, ids[p])), rows.Select(r => (r.Sequence, r.Position, r.Token)));
+        Assert.All(rows, r => Assert.True(float.IsFinite(r.Surprisal) && r.Surprisal >= 0));
+    }
+
     [Fact]
     public void The_built_in_tokenizer_must_fit_the_model()
     {

@@ -33,6 +33,13 @@ public sealed record GenerationStageOptions
     /// <summary>Keep a run's generations.jsonl when it already holds exactly what this stage would write (the same
     /// checkpoints, prompts and sampling settings); false: always generate anew.</summary>
     public bool KeepCurrent { get; init; }
+
+    /// <summary>Called, once the backend is made and before any file is written, for each model config the stage will
+    /// generate with (with the first checkpoint folder that has it): the backend, the config, whether its head is
+    /// untied (config.json's tie_word_embeddings) and the longest sequence generated (the longest prompt plus
+    /// <see cref="GenerationOptions.MaxTokens"/>, at most n_positions); a <see cref="UserError"/> it throws stops the
+    /// stage. `analyze` and `generate-along` check that the weights and that sequence fit the GPU.</summary>
+    public Action<IBackend, ModelConfig, bool, int, string>? CheckFits { get; init; }
 }
 
 /// <summary>What the stage did: one note per thing the report should say (runs without checkpoints, missing
@@ -75,43 +82,53 @@ public static class GenerationStage
         if (prompts.Length == 0) throw new UserError("generation needs at least one prompt");
         var promptTexts = prompts.Select(p => TokenText.Decode(tokenizer, p)).ToArray();
 
-        IBackend? be = null;
         var written = new List<string>();
         var kept = new List<string>();
-        try
+        var todo = new List<(SweepRun Run, IReadOnlyList<(long Step, string Path)> Checkpoints)>();
+        foreach (var (run, checkpoints) in plans)
         {
-            foreach (var (run, checkpoints) in plans)
+            if (o.KeepCurrent && IsCurrent(run.Generations, run.Name, checkpoints, prompts, promptTexts, o.Generation))
             {
-                if (o.KeepCurrent && IsCurrent(run.Generations, run.Name, checkpoints, prompts, promptTexts, o.Generation))
-                {
-                    log.WriteLine($"generate: {run.Name}: {run.Generations} is up to date");
-                    kept.Add(run.Name);
-                    continue;
-                }
-                be ??= backend();
-                var records = new List<GenerationRecord>();
-                foreach (var (step, path) in checkpoints)
-                {
-                    var sw = Stopwatch.StartNew();
-                    int[][] outputs;
-                    // Streamed from the mapped files on a GPU backend, float32 host weights on the CPU.
-                    using (var gen = DecoderModel.Open(be, path)) outputs = gen.Generate(prompts, o.Generation);
-                    for (int i = 0; i < prompts.Length; i++)
-                    {
-                        records.Add(new GenerationRecord(run.Name, step, path, i, prompts[i], promptTexts[i], outputs[i],
-                            TokenText.Decode(tokenizer, outputs[i]), o.Generation.Temperature, o.Generation.MaxTokens, o.Generation.Seed));
-                    }
-                    long tokens = outputs.Sum(x => (long)x.Length);
-                    log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"generate: {run.Name} step {step}: {prompts.Length} prompts, {tokens} tokens ({sw.Elapsed.TotalSeconds:F1} s)"));
-                }
-                GenerationsFile.Write(run.Generations, records);
-                written.Add(run.Name);
+                log.WriteLine($"generate: {run.Name}: {run.Generations} is up to date");
+                kept.Add(run.Name);
+                continue;
+            }
+            todo.Add((run, checkpoints));
+        }
+        if (todo.Count == 0) return new GenerationStageResult(notes, written, kept);
+
+        using var be = backend();
+        // Before any file is written: every model generated with must fit the device.
+        if (o.CheckFits is { } fits)
+        {
+            int longestPrompt = prompts.Max(p => p.Length);
+            var seen = new HashSet<ModelConfig>();
+            foreach (var (_, path) in todo.SelectMany(r => r.Checkpoints))
+            {
+                var cfg = HfConfig.LoadFromFolder(path);
+                if (seen.Add(cfg)) fits(be, cfg, !cfg.TieWordEmbeddings, Math.Max(1, Math.Min(cfg.MaxPositions, longestPrompt + o.Generation.MaxTokens)), path);
             }
         }
-        finally
+        foreach (var (run, checkpoints) in todo)
         {
-            be?.Dispose();
+            var records = new List<GenerationRecord>();
+            foreach (var (step, path) in checkpoints)
+            {
+                var sw = Stopwatch.StartNew();
+                int[][] outputs;
+                // Streamed from the mapped files on a GPU backend, float32 host weights on the CPU.
+                using (var gen = DecoderModel.Open(be, path)) outputs = gen.Generate(prompts, o.Generation);
+                for (int i = 0; i < prompts.Length; i++)
+                {
+                    records.Add(new GenerationRecord(run.Name, step, path, i, prompts[i], promptTexts[i], outputs[i],
+                        TokenText.Decode(tokenizer, outputs[i]), o.Generation.Temperature, o.Generation.MaxTokens, o.Generation.Seed));
+                }
+                long tokens = outputs.Sum(x => (long)x.Length);
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"generate: {run.Name} step {step}: {prompts.Length} prompts, {tokens} tokens ({sw.Elapsed.TotalSeconds:F1} s)"));
+            }
+            GenerationsFile.Write(run.Generations, records);
+            written.Add(run.Name);
         }
         return new GenerationStageResult(notes, written, kept);
     }

@@ -55,11 +55,11 @@ public sealed record CheckpointResult(
     double LoadSeconds, double LoadWaitSeconds, double ScoreSeconds, double WriteSeconds, long Tokens, long BytesRead,
     int Finished, int Total);
 
-/// <summary>The whole sweep (this process's share).</summary>
+/// <summary>The whole sweep (this process's share); <see cref="Batch"/>: the sequences per forward pass it ran with.</summary>
 public sealed record SweepSummary(
     int Total, int AlreadyDone, int Done, int Failed, int Recomputed,
     double WallSeconds, double LoadSeconds, double LoadWaitSeconds, double ScoreSeconds, double WriteSeconds,
-    long Tokens, long BytesRead, IReadOnlyList<CheckpointResult> Failures)
+    long Tokens, long BytesRead, IReadOnlyList<CheckpointResult> Failures, int Batch)
 {
     public bool NothingToDo => Done + Failed == 0;
 
@@ -110,13 +110,13 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         var (plans, largest) = PlanRuns(o);
         var todo = FindWork(plans, o);
         observer.Planned(todo.Work.Count, todo.Share, todo.AlreadyDone);
-        var results = ScoreAll(todo.Work, o, largest);
+        var (results, batch) = ScoreAll(todo.Work, o, largest);
         foreach (var plan in plans) WarnDuplicates(plan);
         var failures = results.Where(r => r.Status == RowStatus.Failed).ToList();
         return new SweepSummary(todo.Share, todo.AlreadyDone, results.Count - failures.Count, failures.Count, todo.Recomputed,
             wall.Elapsed.TotalSeconds, results.Sum(r => r.LoadSeconds), results.Sum(r => r.LoadWaitSeconds),
             results.Sum(r => r.ScoreSeconds), results.Sum(r => r.WriteSeconds), results.Sum(r => r.Tokens),
-            results.Sum(r => r.BytesRead), failures);
+            results.Sum(r => r.BytesRead), failures, batch);
     }
 
     private static void CheckOptions(SweepOptions o)
@@ -205,7 +205,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
 
     /// <summary>Each work item in turn: its checkpoint was read while the one before was scored; scored (or copied from
     /// a row with the same weights), written and recorded.</summary>
-    private List<CheckpointResult> ScoreAll(List<WorkItem> work, SweepOptions o, ModelConfig? largest)
+    private (List<CheckpointResult> Results, int Batch) ScoreAll(List<WorkItem> work, SweepOptions o, ModelConfig? largest)
     {
         var eval = o.EvalSet;
         var results = new List<CheckpointResult>();
@@ -215,9 +215,11 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
         DecoderModel? model = null;
         bool stream = o.StreamWeights ?? backend.Name != "cpu";
         Task<Loaded>? next = null;
+        int batch;
         try
         {
-            int batch = o.ChooseBatch is { } choose && largest is not null ? choose(largest, eval.SeqLen) : o.BatchSequences;
+            // Chosen before any checkpoint is on the device (ChooseBatch reads the free memory with no model loaded).
+            batch = o.ChooseBatch is { } choose && largest is not null ? choose(largest, eval.SeqLen) : o.BatchSequences;
             if (batch < 1) throw new UserError("sweep: the batch must be at least 1");
             var scorer = new EvalScorer(eval, batch);
             next = work.Count > 0 ? StartLoad(work[0], stream) : null;
@@ -271,7 +273,7 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             model?.Dispose();
             foreach (var c in curves.Values) c.Dispose();
         }
-        return results;
+        return (results, batch);
     }
 
     /// <summary>A row's values (NaN when it failed, with the reason), the weights' hash, and the scoring's time and tokens.</summary>

@@ -124,6 +124,7 @@ public sealed class SweepReporter(TextWriter w, ProgressMode mode, double lineIn
                     ["tokens"] = s.Tokens,
                     ["tokens_per_s"] = Math.Round(s.TokensPerSecond, 1),
                     ["bytes_read"] = s.BytesRead,
+                    ["batch"] = s.Batch,
                     ["failures"] = new JsonArray(s.Failures.Select(f => (JsonNode)new JsonObject
                     {
                         ["run"] = f.Run, ["step"] = f.Step, ["path"] = f.Path, ["reason"] = f.Reason,

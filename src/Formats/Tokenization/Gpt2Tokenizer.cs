@@ -290,7 +290,10 @@ public sealed class Gpt2Tokenizer : TextTokenizer
     }
 
     /// <summary>A regex split that keeps both the matches and the text between them as pieces (tokenizers' Split with
-    /// behavior Isolated).</summary>
+    /// behavior Isolated). The tokenizers library matches code points; .NET's regex matches UTF-16 units, in which a
+    /// surrogate pair is neither <c>\p{L}</c> nor <c>\p{N}</c> and can be split in two. So the regex runs over the text
+    /// with each code point past U+FFFF stood for by one BMP character of its class (a letter, a digit, else a private-use
+    /// character: none of the patterns' classes), and the pieces are mapped back.</summary>
     private sealed class IsolatedSplit(System.Text.RegularExpressions.Regex regex) : PreTokenizer
     {
         public override IEnumerable<(int Offset, int Length)> PreTokenize(string text)
@@ -304,17 +307,42 @@ public sealed class Gpt2Tokenizer : TextTokenizer
 
         private List<(int, int)> Pieces(string text)
         {
+            var (narrow, at0) = StandIns(text);
             var result = new List<(int, int)>();
             int at = 0;
-            for (var m = regex.Match(text); m.Success; m = m.NextMatch())
+            for (var m = regex.Match(narrow); m.Success; m = m.NextMatch())
             {
                 if (m.Length == 0) continue;
                 if (m.Index > at) result.Add((at, m.Index - at));
                 result.Add((m.Index, m.Length));
                 at = m.Index + m.Length;
             }
-            if (at < text.Length) result.Add((at, text.Length - at));
-            return result;
+            if (at < narrow.Length) result.Add((at, narrow.Length - at));
+            if (at0 is null) return result;
+            // Back to offsets in the text: at0[i] is where narrow's character i starts.
+            return result.Select(p => (at0[p.Item1], at0[p.Item1 + p.Item2] - at0[p.Item1])).ToList();
+        }
+
+        /// <summary>The text with each surrogate pair replaced by one character of its class, and where each character
+        /// of that starts in the text (one more entry: the text's length); the text itself and null when it has none.</summary>
+        private static (string Narrow, int[]? Starts) StandIns(string text)
+        {
+            if (text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0) return (text, null);
+            var sb = new StringBuilder(text.Length);
+            var starts = new List<int>(text.Length + 1);
+            for (int i = 0; i < text.Length; i++)
+            {
+                starts.Add(i);
+                if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                {
+                    var rune = new Rune(text[i], text[i + 1]);
+                    sb.Append(Rune.IsLetter(rune) ? 'a' : Rune.IsNumber(rune) ? '0' : '\uE000');
+                    i++;
+                }
+                else sb.Append(text[i]);
+            }
+            starts.Add(text.Length);
+            return (sb.ToString(), starts.ToArray());
         }
     }
 
@@ -359,9 +387,8 @@ public sealed class Gpt2Tokenizer : TextTokenizer
     public override int[] Encode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        // NFC where the runtime can normalise; under InvariantGlobalization (this project's setting) .NET leaves the text
-        // as it is, which is the same for the text already in NFC that corpora hold.
-        if (_nfc) text = text.Normalize(NormalizationForm.FormC);
+        // NFC by UnicodeNfc: under InvariantGlobalization (this project's setting) string.Normalize leaves the text as it is.
+        if (_nfc) text = UnicodeNfc.Normalize(text);
         if (text.Length == 0) return [];
         // ByteLevel's add_prefix_space: a space before text that does not start with one.
         if (_prefixSpace && text[0] != ' ') text = " " + text;

@@ -65,6 +65,8 @@ public sealed class GenerateAlongCommand : ICommand
             TokenizerDir = a.Get("tokenizer"),
             Generation = new GenerationOptions { Temperature = temperature, MaxTokens = maxTokens, Seed = seed },
             Prompts = prompts,
+            // Before any generations file is written: each model's weights and the longest sequence must fit the card.
+            CheckFits = BatchSizing.CheckFits,
         };
     }
 

@@ -99,7 +99,7 @@ public sealed class InspectCommand : ICommand
         {
             long w = BatchSizing.WeightBytes(cfg, p, untied);
             long per = BatchSizing.BytesPerSequence(cfg, t, p);
-            var fits = CardGiB.Select(g => BatchSizing.FitOrZero(((long)g << 30) - w, cfg, t, p))
+            var fits = CardGiB.Select(g => BatchSizing.FitOrZeroBeforeUpload((long)g << 30, cfg, untied, t, p))
                 .Select(b => b == 0 ? "none" : b.ToString(CultureInfo.InvariantCulture));
             sb.AppendLine($"  {(p == Precision.Fp32 ? "fp32/tf32" : "bf16"),-9}  weights {Gib(w)}, per sequence {Gib(per)}, batch {string.Join(" / ", fits)}");
         }

@@ -60,11 +60,9 @@ public sealed class SweepCommand : ICommand
             BatchSequences = batch ?? 16,
             // Before anything is written: each model's weights and one sequence must fit the card (one line otherwise).
             CheckFits = (cfg, dir) => BatchSizing.CheckFits(backend, cfg, untiedHead: !cfg.TieWordEmbeddings, eval.SeqLen, dir),
-            // Sized before any checkpoint is on the card: two models' weights (one scoring, the next loading) held back.
+            // Sized before any checkpoint is on the card: the one model's weights held back (BatchSizing.ResidentBytes).
             ChooseBatch = batch is null
-                ? (cfg, t) => backend.FreeMemoryBytes is long free
-                    ? BatchSizing.Fit(free - 2 * BatchSizing.WeightBytes(cfg, precision, untiedHead: !cfg.TieWordEmbeddings), cfg, t, precision)
-                    : 16
+                ? (cfg, t) => BatchSizing.ChooseBeforeUpload(backend, cfg, untiedHead: !cfg.TieWordEmbeddings, t)
                 : null,
         });
         reporter.Summary(summary);
