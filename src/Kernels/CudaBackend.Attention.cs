@@ -1,5 +1,6 @@
 using LearningCurves.Engine;
 using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Model;
 using LearningCurves.Kernels.Native;
 using LearningCurves.Formats;
 
@@ -69,7 +70,7 @@ public sealed partial class CudaBackend
     /// attention_fused(_bf16), the cuBLAS path, heads above 128, below sm_80 for the tensor-core kernels) rotary_forward
     /// runs first.</summary>
     public void AttentionRotary(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int hs, float scale,
-        int rotaryDims, double rotaryBase)
+        int rotaryDims, RotaryFrequencies rotary)
     {
         ThrowIfDisposed();
         CheckHeads(heads, kvHeads, hs, "attention");
@@ -77,11 +78,11 @@ public sealed partial class CudaBackend
             throw new ArgumentException($"rotary: {rotaryDims} dims must be even and at most the head size {hs}");
         if (rotaryDims == 0 || b == 0 || t == 0 || !FuseRotaryIntoAttention || !AttentionTakesRotary(Buf(qkv).Type, hs))
         {
-            Rotary(qkv, b, t, heads, kvHeads, hs, rotaryDims, rotaryBase, 0);
+            Rotary(qkv, b, t, heads, kvHeads, hs, rotaryDims, rotary, 0);
             Attention(output, qkv, b, t, heads, kvHeads, hs, scale);
             return;
         }
-        var (cos, sin) = RotaryTable(t, rotaryDims, rotaryBase, 0);
+        var (cos, sin) = RotaryTable(t, rotaryDims, rotary, 0);
         Attention(output, qkv, b, t, heads, kvHeads, hs, scale, new Rope(cos, sin, rotaryDims));
     }
 

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using LearningCurves.Engine;
 using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Model;
 using LearningCurves.Kernels.Native;
 
 namespace LearningCurves.Kernels;
@@ -35,7 +36,7 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
     /// <summary>The rotary angle tables made so far, by (T, R, base, past): kept (not overwritten) so that a graph
     /// captured for one shape still finds its own table after another shape ran. Cleared, which invalidates graphs,
     /// past <see cref="MaxRotaryTables"/> (decoding makes one per position).</summary>
-    private readonly Dictionary<(int T, int R, double Base, int Past), DeviceMemoryHandle> _rotaryTables = new();
+    private readonly Dictionary<(int T, int R, RotaryFrequencies Frequencies, int Past), DeviceMemoryHandle> _rotaryTables = new();
 
     private const int MaxRotaryTables = 256;
 
@@ -531,7 +532,7 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
         Launch(kernel, Grid(n), 1, 1, 0, P(output), P(input), L(n));
     }
 
-    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past)
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, RotaryFrequencies rotary, int past)
     {
         ThrowIfDisposed();
         CheckHeads(heads, kvHeads, headSize, "rotary");
@@ -540,7 +541,7 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
         var q = NeedFloat(qkv, (long)b * t * (heads + 2 * kvHeads) * headSize, "Rotary", "qkv");
         int half = rotaryDims / 2;
         if (half == 0 || b == 0 || t == 0) return;
-        var (cos, sin) = RotaryTable(t, rotaryDims, rotaryBase, past);
+        var (cos, sin) = RotaryTable(t, rotaryDims, rotary, past);
         string kernel = q.Type == DType.Bf16 ? "rotary_forward_bf16" : "rotary_forward";
         using var _ = Time(kernel);
         Launch(kernel, Grid((long)b * t * (heads + kvHeads) * half), 1, 1, 0, P(qkv), D(cos), D(sin),
@@ -551,9 +552,9 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
     /// &gt; 0), as rotary_forward and the attention kernels' fused rotary take them. Made on the host in double precision
     /// (kernels.cu says why) by <see cref="CpuOps.RotaryTable"/> and uploaded once per shape and position: every layer of
     /// a forward pass reuses them.</summary>
-    private (ulong Cos, ulong Sin) RotaryTable(int t, int rotaryDims, double rotaryBase, int past)
+    private (ulong Cos, ulong Sin) RotaryTable(int t, int rotaryDims, RotaryFrequencies rotary, int past)
     {
-        var key = (t, rotaryDims, rotaryBase, past);
+        var key = (t, rotaryDims, rotary, past);
         long tableFloats = (long)t * (rotaryDims / 2);
         if (!_rotaryTables.TryGetValue(key, out var mem))
         {
@@ -564,7 +565,7 @@ public sealed partial class CudaBackend : IBackend, IGraphBackend
                 Invalidate();
             }
             var host = new float[2 * tableFloats];
-            CpuOps.RotaryTable(t, rotaryDims, rotaryBase, past, host.AsSpan(0, (int)tableFloats), host.AsSpan((int)tableFloats));
+            CpuOps.RotaryTable(t, rotaryDims, rotary, past, host.AsSpan(0, (int)tableFloats), host.AsSpan((int)tableFloats));
             mem = _dev.Allocate(2 * tableFloats * 4);
             _rotaryTables.Add(key, mem);
             CopyIn(mem.Pointer, MemoryMarshal.AsBytes(host.AsSpan()));

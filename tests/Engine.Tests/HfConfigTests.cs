@@ -128,14 +128,92 @@ public class HfConfigTests
         Refuses("""{"model_type":"qwen2","hidden_act":"gelu"}""", "only \"silu\" (SwiGLU) is supported for qwen2");
     }
 
+    /// <summary>The rotary scalings the LLaMA family runs, in each form a config.json gives them: transformers 4's
+    /// rope_scaling keyed by "type" or "rope_type", transformers 5's rope_parameters (with rope_theta), per layer type.</summary>
+    [Fact]
+    public void Linear_and_llama3_rope_scaling_read_in_every_config_form()
+    {
+        var linear = new RopeScaling { Type = RopeScalingType.Linear, Factor = 4 };
+        var llama3 = new RopeScaling { Type = RopeScalingType.Llama3, Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositions = 8192 };
+        const string L3 = "\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192";
+        Assert.Equal(linear, P("""{"model_type":"llama","rope_scaling":{"type":"linear","factor":4.0}}""").RotaryScaling);
+        Assert.Equal(linear, P("""{"model_type":"llama","rope_scaling":{"rope_type":"linear","factor":4}}""").RotaryScaling);
+        // rope_type wins over type, as transformers reads them.
+        Assert.Equal(linear, P("""{"model_type":"qwen2","rope_scaling":{"type":"yarn","rope_type":"linear","factor":4}}""").RotaryScaling);
+        var t4 = P("""{"model_type":"llama","rope_theta":500000.0,"rope_scaling":{""" + L3 + ""","rope_type":"llama3"}}""");
+        Assert.Equal((500000.0, llama3), (t4.RotaryBase, t4.RotaryScaling));
+        Assert.Equal(llama3, P("""{"model_type":"olmo","rope_scaling":{"type":"llama3",""" + L3 + "}}").RotaryScaling);
+        var t5 = P("""{"model_type":"olmo2","rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,""" + L3 + "}}");
+        Assert.Equal((500000.0, llama3), (t5.RotaryBase, t5.RotaryScaling));
+        var t5Linear = P("""{"model_type":"qwen2","num_hidden_layers":1,"rope_parameters":{"full_attention":{"rope_type":"linear","rope_theta":1e6,"factor":4}}}""");
+        Assert.Equal((1e6, linear), (t5Linear.RotaryBase, t5Linear.RotaryScaling));
+        // The same scaling in both objects is one scaling; "default" and null are none.
+        Assert.Equal(linear, P("""{"model_type":"llama","rope_scaling":{"type":"linear","factor":4},"rope_parameters":{"rope_type":"linear","factor":4,"rope_theta":1e4}}""").RotaryScaling);
+        Assert.Null(P("""{"model_type":"llama","rope_scaling":{"rope_type":"default"},"rope_parameters":null}""").RotaryScaling);
+        Assert.Equal(10000, P("""{"model_type":"llama"}""").Rotary.Theta);
+        Assert.Null(P("""{"model_type":"llama","rope_scaling":null}""").Rotary.Scaling);
+
+        // What ToJson writes (transformers 4's rope_scaling) reads back equal.
+        var cfg = P("""{"model_type":"llama","hidden_size":64,"num_attention_heads":4}""");
+        foreach (var s in new[] { linear, llama3 })
+            Assert.Equal(cfg with { RotaryScaling = s }, P(HfConfig.ToJson(cfg with { RotaryScaling = s })));
+        // inspect's summary names the scaling.
+        Assert.Contains("(rope_theta 10000, llama3 scaling, factor 8, low_freq_factor 1, high_freq_factor 4, original_max_position_embeddings 8192)",
+            (cfg with { RotaryScaling = llama3 }).LlamaFamilySummary(), StringComparison.Ordinal);
+        Assert.Contains("(rope_theta 10000, linear scaling, factor 4)", (cfg with { RotaryScaling = linear }).LlamaFamilySummary(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Other_rope_scalings_and_bad_parameters_are_refused_in_one_line()
+    {
+        void Exactly(string json, string message)
+        {
+            var e = Assert.Throws<UserError>(() => P(json));
+            Assert.Equal("m/config.json: " + message, e.Message);
+        }
+        foreach (var kind in new[] { "dynamic", "yarn", "longrope", "ntk", "su" })
+        {
+            Exactly("""{"model_type":"llama","rope_scaling":{"type":"KIND","factor":4.0}}""".Replace("KIND", kind, StringComparison.Ordinal),
+                $"\"rope_scaling\" asks for \"{kind}\" rotary scaling; only the default rotary, \"linear\" and \"llama3\" are supported");
+            Exactly("""{"model_type":"qwen2","rope_parameters":{"rope_type":"KIND","rope_theta":1e6,"factor":4.0}}""".Replace("KIND", kind, StringComparison.Ordinal),
+                $"\"rope_parameters\" asks for \"{kind}\" rotary scaling; only the default rotary, \"linear\" and \"llama3\" are supported");
+        }
+        Exactly("""{"model_type":"llama","rope_scaling":{"type":"linear"}}""", "\"rope_scaling\" asks for \"linear\" rotary scaling without \"factor\"");
+        Exactly("""{"model_type":"llama","rope_scaling":{"type":"linear","factor":"4"}}""", "\"rope_scaling\" asks for \"linear\" rotary scaling with \"factor\" \"4\"; it must be a number");
+        Exactly("""{"model_type":"llama","rope_scaling":{"type":"linear","factor":0}}""", "\"rope_scaling\" asks for \"linear\" rotary scaling, but its factor must be positive (got 0)");
+        Exactly("""{"model_type":"llama","rope_parameters":{"rope_type":"linear","factor":-2}}""", "\"rope_parameters\" asks for \"linear\" rotary scaling, but its factor must be positive (got -2)");
+        Exactly("""{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0}}""",
+            "\"rope_scaling\" asks for \"llama3\" rotary scaling without \"original_max_position_embeddings\"");
+        Exactly("""{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0,"original_max_position_embeddings":8192,"high_freq_factor":4}}""",
+            "\"rope_scaling\" asks for \"llama3\" rotary scaling without \"low_freq_factor\"");
+        Exactly("""{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0,"original_max_position_embeddings":8192.5,"low_freq_factor":1,"high_freq_factor":4}}""",
+            "\"rope_scaling\" asks for \"llama3\" rotary scaling with \"original_max_position_embeddings\" 8192.5; it must be an integer");
+        Exactly("""{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0,"original_max_position_embeddings":8192,"low_freq_factor":4,"high_freq_factor":4}}""",
+            "\"rope_scaling\" asks for \"llama3\" rotary scaling, but its high_freq_factor must be greater than low_freq_factor (got high_freq_factor 4, low_freq_factor 4)");
+        Exactly("""{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0,"original_max_position_embeddings":8192,"low_freq_factor":0,"high_freq_factor":4}}""",
+            "\"rope_scaling\" asks for \"llama3\" rotary scaling, but its low_freq_factor must be positive (got 0)");
+        Exactly("""{"model_type":"llama","rope_parameters":{"rope_type":"llama3","factor":8.0,"original_max_position_embeddings":0,"low_freq_factor":1,"high_freq_factor":4}}""",
+            "\"rope_parameters\" asks for \"llama3\" rotary scaling, but its original_max_position_embeddings must be positive (got 0)");
+        Exactly("""{"model_type":"llama","rope_scaling":{"rope_type":3,"factor":8.0}}""", "\"rope_scaling\" \"rope_type\" must be a string (got 3)");
+        Exactly("""{"model_type":"llama","rope_scaling":{"type":"linear","factor":2},"rope_parameters":{"rope_type":"linear","factor":4}}""",
+            "\"rope_parameters\" asks for linear scaling, factor 4, but rope_scaling for linear scaling, factor 2; give one rotary scaling");
+        // A top-level rope_type is not where transformers reads it: refused as before, for every model type.
+        Exactly("""{"model_type":"llama","rope_type":"linear"}""",
+            "\"rope_type\" asks for \"linear\" rotary scaling (\"rope_type\" is \"linear\"); only the default rotary (rope_theta, no scaling) is supported");
+        // GPT-NeoX keeps refusing any scaling; a scaling on a config built in code is refused by Validate.
+        Refuses("""{"model_type":"gpt_neox","rope_parameters":{"rope_type":"linear","factor":2}}""", "\"rope_parameters\" asks for \"linear\" rotary scaling");
+        var e = Assert.Throws<UserError>(() => new ModelConfig { VocabSize = 8, MaxPositions = 8, Embd = 8, Layers = 1, Heads = 2, RotaryScaling = new RopeScaling { Type = RopeScalingType.Linear, Factor = 2 } }.Validate("c"));
+        Assert.Equal("c: rope scaling is supported for the LLaMA family only, not gpt2", e.Message);
+        e = Assert.Throws<UserError>(() => (P("""{"model_type":"llama"}""") with { RotaryScaling = new RopeScaling { Type = RopeScalingType.Llama3, Factor = 2 } }).Validate("c"));
+        Assert.Equal("c: rope scaling \"llama3\": low_freq_factor must be positive (got 0)", e.Message);
+    }
+
     [Fact]
     public void Unsupported_options_are_clear_errors()
     {
         Refuses("""{"add_cross_attention":true}""", "\"add_cross_attention\" is true");
         Refuses("""{"activation_function":"relu"}""", "\"activation_function\" is \"relu\"");
         Refuses("""{"model_type":"mistral"}""", "only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\", \"olmo2\" and \"qwen2\"");
-        Refuses("""{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8.0}}""", "\"rope_scaling\" asks for \"llama3\" rotary scaling");
-        Refuses("""{"model_type":"llama","rope_scaling":{"type":"linear","factor":2}}""", "\"linear\" rotary scaling");
         Refuses("""{"model_type":"llama","rope_parameters":{"rope_type":"yarn","factor":4}}""", "\"rope_parameters\" asks for \"yarn\"");
         Refuses("""{"model_type":"llama","hidden_act":"gelu"}""", "only \"silu\" (SwiGLU) is supported for llama");
         Refuses("""{"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":3}""", "must divide num_attention_heads");

@@ -19,7 +19,8 @@ public class LlamaFamilyFormatsTests
 
     /// <summary>The single-file fixtures (the sharded one is a safetensors index, covered by the parity tests).</summary>
     public static readonly TheoryData<string> SingleFile = new(
-        "llama-gqa-untied-f32", "llama-tied-bias-bf16", "llama-odd-heads-headdim-f32", "olmo-clip-f32", "olmo2-gqa-f32", "qwen2-gqa-untied-f32", "qwen2-tied-mqa-bf16");
+        "llama-gqa-untied-f32", "llama-tied-bias-bf16", "llama-odd-heads-headdim-f32", "olmo-clip-f32", "olmo2-gqa-f32", "qwen2-gqa-untied-f32", "qwen2-tied-mqa-bf16",
+        "llama-rope-linear-f32", "llama-rope-llama3-f32");
 
     /// <summary>A copy of the fixture's config, ids and references, with the weights as .bin storages.</summary>
     private static (string Dir, string What) AsBin(string safetensorsDir, string name, Random rng)
@@ -54,6 +55,8 @@ public class LlamaFamilyFormatsTests
     [InlineData("llama-odd-heads-headdim-f32", StoreDType.F32)]
     [InlineData("qwen2-tied-mqa-bf16", StoreDType.F16)]
     [InlineData("qwen2-gqa-untied-f32", StoreDType.BF16)]
+    [InlineData("llama-rope-linear-f32", StoreDType.BF16)]
+    [InlineData("llama-rope-llama3-f32", StoreDType.F16)]
     public void Every_stored_dtype_loads_as_stored_in_safetensors_and_bin(string name, StoreDType dtype)
     {
         int seed = Random.Shared.Next();

@@ -11,7 +11,8 @@ namespace LearningCurves.Engine.Tests;
 /// The LLaMA family (llama, olmo, olmo2, qwen2) against the float64 references of tests/reference/llama_reference.py,
 /// committed in tests/fixtures/parity-llama/: GQA, odd head counts with an explicit head_dim, tied and untied heads,
 /// attention and MLP biases, OLMo's clip_qkv and weightless layer norm, OLMo-2's QK-norm and post-norms, Qwen2's q/k/v
-/// biases (sliding window off, in transformers 4's and 5's config layouts), F32 and BF16, one file and two shards. A fixture whose model_type is not in <see cref="HfConfig.SupportedModelTypes"/> is skipped with a reason,
+/// biases (sliding window off, in transformers 4's and 5's config layouts), the "linear" and "llama3" rotary scalings,
+/// F32 and BF16, one file and two shards. A fixture whose model_type is not in <see cref="HfConfig.SupportedModelTypes"/> is skipped with a reason,
 /// so these become live tests the moment support lands.
 /// </summary>
 public class LlamaFamilyParityTests
@@ -20,7 +21,7 @@ public class LlamaFamilyParityTests
 
     public static readonly TheoryData<string> Fixtures = new(
         "llama-gqa-untied-f32", "llama-tied-bias-bf16", "llama-odd-heads-headdim-f32", "olmo-clip-f32", "olmo2-gqa-f32", "olmo2-sharded-bf16",
-        "qwen2-gqa-untied-f32", "qwen2-tied-mqa-bf16");
+        "qwen2-gqa-untied-f32", "qwen2-tied-mqa-bf16", "llama-rope-linear-f32", "llama-rope-llama3-f32");
 
     private static string Fixture(string name) => Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-llama", name);
 
@@ -69,6 +70,9 @@ public class LlamaFamilyParityTests
         Assert.Contains(qwen, c => !Flag(c, "tie_word_embeddings") && c["torch_dtype"]!.GetValue<string>() == "float32" && !Flag(c, "use_sliding_window")
             && c["sliding_window"] is not null && Int(c, "max_window_layers") < Int(c, "num_hidden_layers"));
         Assert.All(qwen, c => Assert.Null(c["attention_bias"]));
+        // Rotary scaling: linear in transformers 5's rope_parameters, llama3 in transformers 4's rope_scaling.
+        Assert.Contains(cfgs, c => c.Cfg["rope_parameters"]?["rope_type"]?.GetValue<string>() == "linear");
+        Assert.Contains(cfgs, c => c.Cfg["rope_scaling"]?["rope_type"]?.GetValue<string>() == "llama3");
         foreach (var n in all)
         {
             long bytes = Directory.EnumerateFiles(Fixture(n)).Sum(f => new FileInfo(f).Length);

@@ -47,8 +47,8 @@ public class GpuModelTests
         TestContext.Current.SendDiagnosticMessage(ParityCheck.Run(model, dir, batchSize: 5));
     }
 
-    /// <summary>The LLaMA family fixtures (llama, olmo, olmo2: GQA, head_dim, biases, clip_qkv, QK-norm, post-norms)
-    /// on the GPU in fp32, at the CPU's parity tolerances.</summary>
+    /// <summary>The LLaMA family fixtures (llama, olmo, olmo2: GQA, head_dim, biases, clip_qkv, QK-norm, post-norms;
+    /// the linear and llama3 rotary scalings) on the GPU in fp32, at the CPU's parity tolerances.</summary>
     [Theory]
     [InlineData("llama-gqa-untied-f32")]
     [InlineData("llama-tied-bias-bf16")]
@@ -58,6 +58,8 @@ public class GpuModelTests
     [InlineData("olmo2-sharded-bf16")]
     [InlineData("qwen2-gqa-untied-f32")]
     [InlineData("qwen2-tied-mqa-bf16")]
+    [InlineData("llama-rope-linear-f32")]
+    [InlineData("llama-rope-llama3-f32")]
     public void Llama_family_fixtures_match_the_reference_in_fp32(string name)
     {
         var dir = Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "parity-llama", name);
@@ -79,7 +81,7 @@ public class GpuModelTests
         using var be = Open(p);
         using var cpu = new CpuBackend(p == Precision.Bf16 ? Precision.Bf16 : Precision.Fp32);
         var cases = ParityFixtures.Load(dir);
-        Assert.Equal(8, cases.Count);
+        Assert.Equal(10, cases.Count);
         var rows = cases.SelectMany(c => Verification.Run(c, p, be, cpu)).ToList();
         foreach (var row in rows) TestContext.Current.SendDiagnosticMessage(row.Format());
         Assert.All(rows, row => Assert.True(row.Passed, row.Format()));

@@ -23,7 +23,8 @@ The four decoders (x: the residual stream, T positions; HD = head_dim; NKV = num
           says; or, in transformers 5's layout, layer_types all "full_attention" and rope_parameters for rope_theta).
 
 RMSNorm(x) = weight * x / sqrt(mean(x^2) + rms_norm_eps). Rotary: full head_dim, rotate_half layout,
-inv_freq = rope_theta ** (-(0, 2, ..., HD-2) / HD), angle = position * inv_freq, cos/sin repeated over both halves.
+inv_freq = rope_theta ** (-(0, 2, ..., HD-2) / HD), scaled as rope_scaling asks ("linear" or "llama3", see
+rope_inv_freq), angle = position * inv_freq, cos/sin repeated over both halves.
 Attention scale HD ** -0.5, causal. Grouped-query attention: query head h reads key/value head h // (NH / NKV).
 Biases: attention_bias puts a bias on q_proj, k_proj, v_proj and o_proj; mlp_bias on gate_proj, up_proj, down_proj.
 
@@ -137,6 +138,40 @@ def head_dim(cfg):
     return cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
 
 
+def rope_inv_freq(cfg, HD):
+    """rope_theta ** (-(0, 2, ..., HD-2) / HD), scaled as cfg["rope_scaling"] asks (transformers' modeling_rope_utils;
+    neither scaling changes the attention: its attention factor is 1):
+      linear: inv_freq / factor.
+      llama3: wavelength w = 2 pi / inv_freq against O = original_max_position_embeddings:
+              w > O / low_freq_factor: inv_freq / factor;  w < O / high_freq_factor: inv_freq;
+              otherwise (1 - s) inv_freq / factor + s inv_freq, s = (O / w - low_freq_factor) / (high_freq_factor - low_freq_factor)."""
+    inv_freq = cfg["rope_theta"] ** (-np.arange(0, HD, 2, dtype=np.float64) / HD)
+    rs = cfg.get("rope_scaling")
+    kind = None if rs is None else rs.get("rope_type", rs.get("type"))
+    if kind in (None, "default"):
+        return inv_freq
+    if kind == "linear":
+        return inv_freq / rs["factor"]
+    assert kind == "llama3", kind
+    factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    original = rs["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv_freq
+    s = (original / wavelen - low) / (high - low)
+    return np.where(wavelen > original / low, inv_freq / factor,
+                    np.where(wavelen < original / high, inv_freq, (1 - s) * inv_freq / factor + s * inv_freq))
+
+
+def rope_bands(cfg, HD):
+    """llama3: how many frequencies are divided by factor, interpolated, and left as they are."""
+    rs = cfg["rope_scaling"]
+    inv_freq = cfg["rope_theta"] ** (-np.arange(0, HD, 2, dtype=np.float64) / HD)
+    wavelen = 2 * math.pi / inv_freq
+    original = rs["original_max_position_embeddings"]
+    low = int((wavelen > original / rs["low_freq_factor"]).sum())
+    high = int((wavelen < original / rs["high_freq_factor"]).sum())
+    return low, len(wavelen) - low - high, high
+
+
 def logits(p, cfg, ids):
     """p: float64 tensors by their names in the file (model.embed_tokens.weight, model.layers.N..., lm_head.weight)."""
     kind = cfg["model_type"]
@@ -145,7 +180,7 @@ def logits(p, cfg, ids):
     T = len(ids)
     eps = cfg.get("rms_norm_eps", 1e-6)
     x = p["model.embed_tokens.weight"][np.array(ids)]
-    inv_freq = cfg["rope_theta"] ** (-np.arange(0, HD, 2, dtype=np.float64) / HD)
+    inv_freq = rope_inv_freq(cfg, HD)
     ang = np.outer(np.arange(T, dtype=np.float64), inv_freq)
     emb = np.concatenate((ang, ang), axis=-1)
     cos, sin = np.cos(emb), np.sin(emb)                                     # (T, HD)
@@ -272,7 +307,7 @@ def config_json(cfg, dtype, layout=4):
     if layout == 5:
         c["dtype"] = c.pop("torch_dtype")
         c["rope_parameters"] = {"rope_type": "default", "rope_theta": c.pop("rope_theta")}
-        c.pop("rope_scaling")
+        c["rope_parameters"].update(c.pop("rope_scaling") or {})
         c["layer_types"] = ["full_attention"] * c["num_hidden_layers"]
     return c
 
@@ -310,6 +345,22 @@ CASES = [
                                  intermediate_size=40, num_hidden_layers=3, num_attention_heads=3, num_key_value_heads=1,
                                  rms_norm_eps=1e-6, rope_theta=1000000.0, max_window_layers=3,
                                  tie_word_embeddings=True, layout=5), "BF16", 1),
+    # Rotary scaling. linear, transformers 5 layout (rope_parameters {rope_type: linear, rope_theta, factor}): every
+    # frequency divided by 4.
+    ("llama-rope-linear-f32", dict(model_type="llama", vocab_size=67, max_position_embeddings=20, hidden_size=32,
+                                   intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                   rms_norm_eps=1e-6, rope_theta=10000.0, rope_scaling={"rope_type": "linear", "factor": 4.0},
+                                   tie_word_embeddings=False, layout=5), "F32", 1),
+    # llama3, transformers 4 layout (rope_scaling as Llama 3.1's config.json has it, low/high_freq_factor 1 and 4) with
+    # a small rope_theta and original_max_position_embeddings so that head size 16's 8 frequencies fall in all three
+    # bands (wavelengths 6.3 .. 353 against 64 / 1 and 64 / 4): 3 divided by factor, 3 interpolated, 2 unchanged.
+    # max_position_embeddings is the scaled context, original x factor; the sequences are 1..20 tokens long.
+    ("llama-rope-llama3-f32", dict(model_type="llama", vocab_size=59, max_position_embeddings=512, hidden_size=32,
+                                   intermediate_size=48, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                                   rms_norm_eps=1e-6, rope_theta=100.0,
+                                   rope_scaling={"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                                                 "original_max_position_embeddings": 64, "rope_type": "llama3"},
+                                   tie_word_embeddings=True, lengths=20), "F32", 1),
 ]
 
 
@@ -320,6 +371,7 @@ def make_case(name, cfg, dtype, shards, seed):
     rng = np.random.default_rng(seed)
     cfg = dict(cfg)
     layout = cfg.pop("layout", 4)
+    lengths = cfg.pop("lengths", cfg["max_position_embeddings"])
     params = random_params(cfg, rng)
     conf = config_json(cfg, dtype, layout)
     with open(os.path.join(folder, "config.json"), "w") as f:
@@ -344,7 +396,7 @@ def make_case(name, cfg, dtype, shards, seed):
             f.write("\n")
     full = dict(cfg)
     full.setdefault("attention_bias", False)
-    V, P = cfg["vocab_size"], cfg["max_position_embeddings"]
+    V, P = cfg["vocab_size"], lengths
     sequences = [rng.integers(0, V, size=length).tolist() for length in range(1, P + 1)]
     keep = {1, 2, P // 2, P}
     surprisal, rows, logit_rows = [], [], []
@@ -370,8 +422,16 @@ def make_case(name, cfg, dtype, shards, seed):
     np.save(os.path.join(folder, "logit_rows.npy"), np.array(rows, dtype="<i8").reshape(-1, 2))
     np.save(os.path.join(folder, "logits.npy"), np.stack(logit_rows).astype("<f8"))
     size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    rope = ""
+    if cfg.get("rope_scaling"):
+        # How far the scaling moves the answer: the same weights with the unscaled rotary.
+        plain = dict(full, rope_scaling=None)
+        moved = max(float(np.abs(logits(stored, plain, ids) - logits(stored, full, ids)).max()) for ids in sequences)
+        rope = f", the unscaled rotary moves the logits by up to {moved:.3g}"
+        if cfg["rope_scaling"]["rope_type"] == "llama3":
+            rope += ", llama3 frequencies (divided, interpolated, unchanged) %s" % (rope_bands(full, head_dim(full)),)
     print(f"{name}: {dtype}, {shards} file(s), {len(sequences)} sequences (lengths 1..{P}), {size} bytes"
-          + (f", {clipped} clipped q/k/v values in layer 0" if clipped else ""), file=sys.stderr)
+          + (f", {clipped} clipped q/k/v values in layer 0" if clipped else "") + rope, file=sys.stderr)
 
 
 def main():

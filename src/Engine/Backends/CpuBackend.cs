@@ -1,3 +1,4 @@
+using LearningCurves.Engine.Model;
 using LearningCurves.Formats;
 
 namespace LearningCurves.Engine.Backends;
@@ -191,10 +192,10 @@ public sealed class CpuBackend : IBackend
         RoundIfBf16(x, f);
     }
 
-    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past)
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, RotaryFrequencies rotary, int past)
     {
         var f = FAny(qkv, "Rotary", "qkv");
-        CpuOps.Rotary(f, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, past);
+        CpuOps.Rotary(f, b, t, heads, kvHeads, headSize, rotaryDims, rotary, past);
         RoundIfBf16(qkv, f.AsSpan(0, checked(b * t * (heads + 2 * kvHeads) * headSize)));
     }
 

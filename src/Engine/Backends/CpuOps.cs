@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using LearningCurves.Engine.Model;
 
 namespace LearningCurves.Engine.Backends;
 
@@ -155,15 +156,15 @@ public static class CpuOps
     /// turn by the angle pos * base^(-2i/R), the rotate_half layout of GPT-NeoX (and LLaMA); dimensions R..HS-1 are
     /// left as they are.
     /// </summary>
-    public static void Rotary(Span<float> qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
+    public static void Rotary(Span<float> qkv, int b, int t, int c, int heads, int rotaryDims, RotaryFrequencies rotary, int past)
     {
         Check(heads > 0 && c % heads == 0, "rotary: width must be a multiple of the heads");
-        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotaryBase, past);
+        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotary, past);
     }
 
     /// <summary>Rotary embedding with grouped-query attention: qkv (B, T, (NH + 2 NKV) HS); the NH q heads and NKV k
     /// heads turn, v does not (see the overload above).</summary>
-    public static void Rotary(Span<float> qkv, int b, int t, int heads, int kvHeads, int hs, int rotaryDims, double rotaryBase, int past)
+    public static void Rotary(Span<float> qkv, int b, int t, int heads, int kvHeads, int hs, int rotaryDims, RotaryFrequencies rotary, int past)
     {
         CheckHeads(heads, kvHeads, hs);
         int rs = (heads + 2 * kvHeads) * hs, parts = heads + kvHeads;
@@ -174,7 +175,7 @@ public static class CpuOps
         // (T, R/2) angles, shared by every sequence and head.
         var cos = new float[t * half];
         var sin = new float[t * half];
-        RotaryTable(t, rotaryDims, rotaryBase, past, cos, sin);
+        RotaryTable(t, rotaryDims, rotary, past, cos, sin);
         unsafe
         {
             fixed (float* pq = qkv)
@@ -205,18 +206,21 @@ public static class CpuOps
         }
     }
 
-    /// <summary>cos and sin (T, R/2) of the rotary angles (past + t) * base^(-2i/R), computed in double and rounded once
-    /// (the angle reaches thousands of radians at long contexts, where a float angle would be off by ~1e-4); shared with
-    /// the CUDA backend, which uploads this table rather than evaluating trigonometry on the device.</summary>
-    public static void RotaryTable(int t, int rotaryDims, double rotaryBase, int past, Span<float> cos, Span<float> sin)
+    /// <summary>cos and sin (T, R/2) of the rotary angles (past + t) * inv_freq(i) (<see cref="RotaryFrequencies.InvFreq"/>:
+    /// theta^(-2i/R), scaled as the config asks), computed in double and rounded once (the angle reaches thousands of
+    /// radians at long contexts, where a float angle would be off by ~1e-4); shared with the CUDA backend, which uploads
+    /// this table rather than evaluating trigonometry on the device.</summary>
+    public static void RotaryTable(int t, int rotaryDims, RotaryFrequencies rotary, int past, Span<float> cos, Span<float> sin)
     {
         int half = rotaryDims / 2;
         Check(cos.Length >= (long)t * half && sin.Length >= (long)t * half, "rotary table: buffers too small");
+        var invFreq = new double[half];
+        for (int i = 0; i < half; i++) invFreq[i] = rotary.InvFreq(i, rotaryDims);
         for (int ti = 0; ti < t; ti++)
         {
             for (int i = 0; i < half; i++)
             {
-                double angle = (past + ti) * Math.Pow(rotaryBase, -2.0 * i / rotaryDims);
+                double angle = (past + ti) * invFreq[i];
                 cos[ti * half + i] = (float)Math.Cos(angle);
                 sin[ti * half + i] = (float)Math.Sin(angle);
             }

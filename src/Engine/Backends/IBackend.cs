@@ -1,3 +1,5 @@
+using LearningCurves.Engine.Model;
+
 namespace LearningCurves.Engine.Backends;
 
 /// <summary>How the matrix products run. fp32 is the parity mode: no reduced precision anywhere.</summary>
@@ -296,33 +298,33 @@ public interface IBackend : IDisposable
     /// <summary>Rotary position embedding (GPT-NeoX) in place on the q and k of qkv (B, T, 3C), for tokens at positions
     /// past..past+T-1, on the first <paramref name="rotaryDims"/> dimensions of each head (see <see cref="CpuOps.Rotary"/>).
     /// qkv F32 or Bf16 (computed in fp32, rounded back). The default runs it on a host copy, as <see cref="GeluErf"/>.</summary>
-    void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past)
+    void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, RotaryFrequencies rotary, int past)
     {
         if (heads <= 0 || c % heads != 0) throw new ArgumentException($"rotary: width {c} is not a multiple of {heads} heads");
-        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotaryBase, past);
+        Rotary(qkv, b, t, heads, heads, c / heads, rotaryDims, rotary, past);
     }
 
     /// <summary>Rotary embedding with grouped-query attention (LLaMA: the same rotate-half layout, full rotary
-    /// R = HS with rope_theta as <paramref name="rotaryBase"/>): qkv (B, T, (NH + 2 NKV) HS), the NH q heads and NKV k
-    /// heads turn. The default runs <see cref="CpuOps.Rotary(Span{float}, int, int, int, int, int, int, double, int)"/>
+    /// R = HS with the frequencies of rope_theta and any rope scaling, <paramref name="rotary"/>): qkv (B, T, (NH + 2 NKV) HS), the NH q heads and NKV k
+    /// heads turn. The default runs <see cref="CpuOps.Rotary(Span{float}, int, int, int, int, int, int, RotaryFrequencies, int)"/>
     /// on a host copy.</summary>
-    void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past)
+    void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, RotaryFrequencies rotary, int past)
     {
         var host = new float[(long)b * t * (heads + 2 * kvHeads) * headSize];
         Download(qkv, host);
-        CpuOps.Rotary(host, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, past);
+        CpuOps.Rotary(host, b, t, heads, kvHeads, headSize, rotaryDims, rotary, past);
         Write(qkv, host);
     }
 
     /// <summary>Rotary embedding of q and k (positions 0..T-1, the first <paramref name="rotaryDims"/> dims of each head;
     /// 0: none) followed by <see cref="Attention(IDeviceBuffer, IDeviceBuffer, int, int, int, int, int, float)"/>, for
-    /// a forward pass without a KV cache (scoring): the output is exactly that of <see cref="Rotary(IDeviceBuffer, int, int, int, int, int, int, double, int)"/>
+    /// a forward pass without a KV cache (scoring): the output is exactly that of <see cref="Rotary(IDeviceBuffer, int, int, int, int, int, int, RotaryFrequencies, int)"/>
     /// then Attention, but qkv's q and k are left either rotated or as given (a backend may turn them inside the
     /// attention kernel, one pass over qkv fewer). The default runs the two ops.</summary>
     void AttentionRotary(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, float scale,
-        int rotaryDims, double rotaryBase)
+        int rotaryDims, RotaryFrequencies rotary)
     {
-        if (rotaryDims > 0) Rotary(qkv, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, 0);
+        if (rotaryDims > 0) Rotary(qkv, b, t, heads, kvHeads, headSize, rotaryDims, rotary, 0);
         Attention(output, qkv, b, t, heads, kvHeads, headSize, scale);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LearningCurves.Engine.Backends;
+using LearningCurves.Engine.Model;
 
 namespace LearningCurves.Engine.Benchmarks;
 
@@ -93,19 +94,19 @@ public sealed class TimingBackend : IBackend
 
     public void Clamp(IDeviceBuffer x, long n, float limit) => Time("clamp", () => _inner.Clamp(x, n, limit));
 
-    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, double rotaryBase, int past) =>
-        Time("rotary", () => _inner.Rotary(qkv, b, t, heads, kvHeads, headSize, rotaryDims, rotaryBase, past));
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, int rotaryDims, RotaryFrequencies rotary, int past) =>
+        Time("rotary", () => _inner.Rotary(qkv, b, t, heads, kvHeads, headSize, rotaryDims, rotary, past));
 
     public void AttentionRotary(IDeviceBuffer output, IDeviceBuffer qkv, int b, int t, int heads, int kvHeads, int headSize, float scale,
-        int rotaryDims, double rotaryBase) =>
-        Time("attention + rotary", () => _inner.AttentionRotary(output, qkv, b, t, heads, kvHeads, headSize, scale, rotaryDims, rotaryBase));
+        int rotaryDims, RotaryFrequencies rotary) =>
+        Time("attention + rotary", () => _inner.AttentionRotary(output, qkv, b, t, heads, kvHeads, headSize, scale, rotaryDims, rotary));
 
     public void GeluErf(IDeviceBuffer x, long n) => Time("gelu (erf)", () => _inner.GeluErf(x, n));
 
     public void Convert(IDeviceBuffer output, IDeviceBuffer input, long n) => Time("convert", () => _inner.Convert(output, input, n));
 
-    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, double rotaryBase, int past) =>
-        Time("rotary", () => _inner.Rotary(qkv, b, t, c, heads, rotaryDims, rotaryBase, past));
+    public void Rotary(IDeviceBuffer qkv, int b, int t, int c, int heads, int rotaryDims, RotaryFrequencies rotary, int past) =>
+        Time("rotary", () => _inner.Rotary(qkv, b, t, c, heads, rotaryDims, rotary, past));
 
     public void Add(IDeviceBuffer x, IDeviceBuffer y, long n) => Time("residual add", () => _inner.Add(x, y, n));
 

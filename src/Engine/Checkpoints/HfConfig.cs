@@ -69,7 +69,11 @@ public static class HfConfig
                 return root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
             }
 
-            var ropeType = Get("rope_type");
+            // The LLaMA family reads rope_parameters' rope_type itself (ParseLlama: the scalings it runs); a top-level
+            // rope_type is refused for every model type.
+            var modelType = Get("model_type");
+            bool llamaFamily = modelType is { ValueKind: JsonValueKind.String } mt && mt.GetString() is "llama" or "olmo" or "olmo2" or "qwen2";
+            var ropeType = llamaFamily ? (root.TryGetProperty("rope_type", out var top) && top.ValueKind != JsonValueKind.Null ? top : null) : Get("rope_type");
             if (ropeType is not null && (ropeType.Value.ValueKind != JsonValueKind.String || ropeType.Value.GetString() != "default"))
             {
                 string kind = ropeType.Value.ValueKind == JsonValueKind.String ? ropeType.Value.GetString()! : ropeType.Value.GetRawText();
@@ -105,11 +109,10 @@ public static class HfConfig
                 return v.Value.GetDouble();
             }
 
-            var modelType = Get("model_type");
             if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() == "gpt_neox")
                 return ParseNeoX(source, Get, Int, Bool, Num, Bad);
-            if (modelType is not null && modelType.Value.ValueKind == JsonValueKind.String && modelType.Value.GetString() is "llama" or "olmo" or "olmo2" or "qwen2")
-                return ParseLlama(modelType.Value.GetString()!, source, root, Get, Int, Bool, Num, Bad);
+            if (llamaFamily)
+                return ParseLlama(modelType!.Value.GetString()!, source, root, Get, Int, Bool, Num, Bad);
             if (modelType is not null && (modelType.Value.ValueKind != JsonValueKind.String || modelType.Value.GetString() != "gpt2"))
                 throw Bad("model_type", $"is {modelType.Value.GetRawText()}; only \"gpt2\", \"gpt_neox\", \"llama\", \"olmo\", \"olmo2\" and \"qwen2\" checkpoints are supported");
 
@@ -203,7 +206,8 @@ public static class HfConfig
     /// head_dim (default hidden_size / num_attention_heads), max_position_embeddings, rms_norm_eps (llama 1e-6, olmo2
     /// 1e-5; OLMo's layer norm has a fixed 1e-5), rope_theta (10000) or transformers 5's rope_parameters {rope_type,
     /// rope_theta, partial_rotary_factor}, attention_bias, mlp_bias (llama), clip_qkv (olmo), hidden_act (silu only),
-    /// tie_word_embeddings (false). A rope_scaling other than the default rotary is refused, naming its type. qwen2:
+    /// tie_word_embeddings (false). rope_scaling (or rope_parameters) may ask for the "linear" or "llama3" scaling
+    /// (<see cref="ReadRopeScaling"/>); any other type is refused, naming it. qwen2:
     /// Qwen2Config's defaults (vocab_size 151936, hidden_size 4096, intermediate_size 22016, max_position_embeddings
     /// 32768, rms_norm_eps 1e-6), q/k/v biases always and no o_proj bias whatever attention_bias says (Qwen2Attention
     /// does not read it), and full attention only (<see cref="RefuseSlidingWindow"/>).
@@ -215,6 +219,8 @@ public static class HfConfig
         if (act is not null && (act.Value.ValueKind != JsonValueKind.String || act.Value.GetString() is not ("silu" or "swish")))
             throw bad("hidden_act", $"is {act.Value.GetRawText()}; only \"silu\" (SwiGLU) is supported for {type}");
         double theta = number("rope_theta", 10000), pct = number("partial_rotary_factor", 1.0);
+        RopeScaling? scaling = null;
+        string? scalingKey = null;
         foreach (var key in new[] { "rope_scaling", "rope_parameters" })
         {
             var rope = get(key);
@@ -222,13 +228,14 @@ public static class HfConfig
             if (rope.Value.ValueKind != JsonValueKind.Object) throw bad(key, $"must be an object (got {rope.Value.GetRawText()})");
             // transformers 5 may key the rotary settings by layer type; only full-attention layers are run.
             if (rope.Value.TryGetProperty("full_attention", out var full) && full.ValueKind == JsonValueKind.Object) rope = full;
-            string kind = "default";
-            foreach (var kindKey in new[] { "rope_type", "type" })
+            var s = ReadRopeScaling(key, rope.Value, bad);
+            if (s is not null)
             {
-                if (rope.Value.TryGetProperty(kindKey, out var k) && k.ValueKind == JsonValueKind.String) kind = k.GetString()!;
+                if (scaling is not null && s != scaling)
+                    throw bad(key, $"asks for {s.Describe()}, but {scalingKey} for {scaling.Describe()}; give one rotary scaling");
+                scaling = s;
+                scalingKey = key;
             }
-            if (kind != "default")
-                throw bad(key, $"asks for \"{kind}\" rotary scaling; only the default rotary (rope_theta, no scaling) is supported");
             if (rope.Value.TryGetProperty("rope_theta", out var th))
             {
                 if (th.ValueKind != JsonValueKind.Number) throw bad(key, $"rope_theta must be a number (got {th.GetRawText()})");
@@ -261,6 +268,7 @@ public static class HfConfig
             TieWordEmbeddings = boolean("tie_word_embeddings", false),
             RotaryPct = pct,
             RotaryBase = theta,
+            RotaryScaling = scaling,
             AttentionBias = !qwen2 && boolean("attention_bias", false),
             MlpBias = type == "llama" && boolean("mlp_bias", false),
             ClipQkv = type == "olmo" ? number("clip_qkv", 0) : 0,
@@ -273,6 +281,55 @@ public static class HfConfig
         cfg.Validate(source);
         if (cfg.RotaryDims % 2 != 0) throw bad("partial_rotary_factor", $"{pct} gives {cfg.RotaryDims} rotary dimensions of head size {cfg.HeadSize}; they must be even");
         return cfg;
+    }
+
+    /// <summary>The rotary scaling an object of rotary settings (<paramref name="key"/>: rope_scaling or rope_parameters)
+    /// asks for, read as transformers does: the type is "rope_type", else transformers 4's "type", else "default" (none:
+    /// null). "linear" needs factor; "llama3" factor, low_freq_factor, high_freq_factor and
+    /// original_max_position_embeddings (<see cref="RopeScaling.Problem"/> says which values are refused). Every other
+    /// type (dynamic, yarn, longrope, ...) is refused naming it.</summary>
+    private static RopeScaling? ReadRopeScaling(string key, JsonElement rope, Func<string, string, UserError> bad)
+    {
+        JsonElement? Field(string name) => rope.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+        string kind = "default";
+        foreach (var kindKey in new[] { "type", "rope_type" }) // rope_type wins when both are there
+        {
+            if (Field(kindKey) is not { } k) continue;
+            if (k.ValueKind != JsonValueKind.String) throw bad(key, $"\"{kindKey}\" must be a string (got {k.GetRawText()})");
+            kind = k.GetString()!;
+        }
+        var type = kind switch
+        {
+            "default" => (RopeScalingType?)null,
+            "linear" => RopeScalingType.Linear,
+            "llama3" => RopeScalingType.Llama3,
+            _ => throw bad(key, $"asks for \"{kind}\" rotary scaling; only the default rotary, \"linear\" and \"llama3\" are supported"),
+        };
+        if (type is null) return null;
+        double Number(string name)
+        {
+            if (Field(name) is not { } v) throw bad(key, $"asks for \"{kind}\" rotary scaling without \"{name}\"");
+            if (v.ValueKind != JsonValueKind.Number) throw bad(key, $"asks for \"{kind}\" rotary scaling with \"{name}\" {v.GetRawText()}; it must be a number");
+            return v.GetDouble();
+        }
+        int original = 0;
+        if (type == RopeScalingType.Llama3)
+        {
+            const string name = "original_max_position_embeddings";
+            if (Field(name) is not { } v) throw bad(key, $"asks for \"{kind}\" rotary scaling without \"{name}\"");
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out original))
+                throw bad(key, $"asks for \"{kind}\" rotary scaling with \"{name}\" {v.GetRawText()}; it must be an integer");
+        }
+        var scaling = new RopeScaling
+        {
+            Type = type.Value,
+            Factor = Number("factor"),
+            LowFreqFactor = type == RopeScalingType.Llama3 ? Number("low_freq_factor") : 0,
+            HighFreqFactor = type == RopeScalingType.Llama3 ? Number("high_freq_factor") : 0,
+            OriginalMaxPositions = original,
+        };
+        if (scaling.Problem() is { } problem) throw bad(key, $"asks for \"{kind}\" rotary scaling, but its {problem}");
+        return scaling;
     }
 
     /// <summary>
@@ -377,7 +434,21 @@ public static class HfConfig
         w.WriteNumber("num_key_value_heads", cfg.KvHeadCount);
         if (cfg.RotaryPct != 1.0) w.WriteNumber("partial_rotary_factor", cfg.RotaryPct);
         if (cfg.Architecture != Architecture.Olmo) w.WriteNumber("rms_norm_eps", (double)(decimal)cfg.LayerNormEpsilon);
-        w.WriteNull("rope_scaling");
+        if (cfg.RotaryScaling is { } scaling)
+        {
+            // transformers 4's rope_scaling, as Llama 3.1's config.json has it.
+            w.WriteStartObject("rope_scaling");
+            w.WriteNumber("factor", scaling.Factor);
+            if (scaling.Type == RopeScalingType.Llama3)
+            {
+                w.WriteNumber("high_freq_factor", scaling.HighFreqFactor);
+                w.WriteNumber("low_freq_factor", scaling.LowFreqFactor);
+                w.WriteNumber("original_max_position_embeddings", scaling.OriginalMaxPositions);
+            }
+            w.WriteString("rope_type", scaling.TypeName);
+            w.WriteEndObject();
+        }
+        else w.WriteNull("rope_scaling");
         w.WriteNumber("rope_theta", cfg.RotaryBase);
         if (qwen2) w.WriteNull("sliding_window");
         w.WriteBoolean("tie_word_embeddings", cfg.TieWordEmbeddings);

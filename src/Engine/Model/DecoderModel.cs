@@ -371,7 +371,7 @@ public sealed partial class DecoderModel : IDisposable
         bool rotates = cfg.RotaryDims > 0;
         TransformerBlocks.Run(_backend, cfg, _w, a.Blocks, b, t, past: 0,
             rotates
-                ? (_, scale) => _backend.AttentionRotary(a.Blocks.Attn, a.Blocks.Qkv, b, t, cfg.Heads, cfg.KvHeadCount, cfg.HeadSize, scale, cfg.RotaryDims, cfg.RotaryBase)
+                ? (_, scale) => _backend.AttentionRotary(a.Blocks.Attn, a.Blocks.Qkv, b, t, cfg.Heads, cfg.KvHeadCount, cfg.HeadSize, scale, cfg.RotaryDims, cfg.Rotary)
                 : cfg.IsLlamaFamily
                 ? (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, cfg.Heads, cfg.KvHeadCount, cfg.HeadSize, scale)
                 : (_, scale) => _backend.Attention(a.Blocks.Attn, a.Blocks.Qkv, b, t, c, cfg.Heads, scale), rows, m, rotates); // Norm (M, C)

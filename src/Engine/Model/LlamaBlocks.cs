@@ -50,7 +50,7 @@ internal static class LlamaBlocks
             if (cfg.ClipQkv > 0) be.Clamp(a.Qkv, (long)n * qkvW, (float)cfg.ClipQkv);
             if (arch == Architecture.Olmo2)
                 be.QkNorm(a.Qkv, weights[TensorRole.QNormW, l], weights[TensorRole.KNormW, l], n, nh, nkv, hs, eps);
-            if (!attentionRotates) be.Rotary(a.Qkv, b, t, nh, nkv, hs, cfg.RotaryDims, cfg.RotaryBase, past); // q, k rotated in place
+            if (!attentionRotates) be.Rotary(a.Qkv, b, t, nh, nkv, hs, cfg.RotaryDims, cfg.Rotary, past); // q, k rotated in place
             attention(l, scale);                                                             // Attn (B, T, NH HD)
             var x = a.Residual;
             var attn = a.Attn;

@@ -42,6 +42,7 @@ public sealed record ModelConfig
     public Architecture Architecture { get; init; } = Architecture.Gpt2; // model_type
     public double RotaryPct { get; init; } = 1.0;         // gpt_neox rotary_pct (partial_rotary_factor)
     public double RotaryBase { get; init; } = 10000;      // gpt_neox rotary_emb_base (rope_theta)
+    public RopeScaling? RotaryScaling { get; init; }      // rope_scaling / rope_parameters' scaling (LLaMA family); null: none
     public bool ParallelResidual { get; init; }           // gpt_neox use_parallel_residual
     public GeluKind Gelu { get; init; } = GeluKind.Tanh;  // activation_function / hidden_act
 
@@ -93,6 +94,9 @@ public sealed record ModelConfig
     /// <summary>GPT-NeoX: the leading dimensions of each head that are rotated, int(head_size * rotary_pct); 0 for GPT-2.</summary>
     public int RotaryDims => Architecture == Architecture.GptNeoX || IsLlamaFamily ? (int)(HeadSize * RotaryPct) : 0;
 
+    /// <summary>The rotary embedding's inverse frequencies (rope_theta and any rope scaling), as every backend takes them.</summary>
+    public RotaryFrequencies Rotary => new(RotaryBase, RotaryScaling);
+
     /// <summary>Whether the model has learned position embeddings (GPT-2's wpe).</summary>
     public bool LearnedPositions => Architecture == Architecture.Gpt2;
 
@@ -125,7 +129,7 @@ public sealed record ModelConfig
             "SwiGLU MLP",
             KvHeadCount == Heads ? $"{Heads} heads" : KvHeadCount == 1 ? $"multi-query attention ({Heads} query heads, 1 kv head)" : $"grouped-query attention ({Heads} query heads, {KvHeadCount} kv heads)",
             $"head size {HeadSize}{(HeadDim > 0 ? " (head_dim)" : "")}",
-            $"rotary on {RotaryDims} of {HeadSize} head dims (rope_theta {RotaryBase.ToString(inv)})",
+            $"rotary on {RotaryDims} of {HeadSize} head dims (rope_theta {RotaryBase.ToString(inv)}{(RotaryScaling is { } rs ? $", {rs.Describe()}" : "")})",
         };
         if (AttentionBias) parts.Add("attention biases");
         if (MlpBias) parts.Add("MLP biases");
@@ -163,11 +167,16 @@ public sealed record ModelConfig
             Need(KvHeads >= 0 && Heads % KvHeadCount == 0, $"num_key_value_heads ({KvHeads}) must divide num_attention_heads ({Heads})");
             Need(HeadSize % 2 == 0, $"head size {HeadSize} must be even (rotary turns pairs of dimensions)");
             Need(RotaryBase > 0 && double.IsFinite(RotaryBase), $"rope_theta must be positive (got {RotaryBase})");
+            if (RotaryScaling?.Problem() is { } problem) Need(false, $"rope scaling \"{RotaryScaling.TypeName}\": {problem}");
             Need(ClipQkv >= 0 && double.IsFinite(ClipQkv), $"clip_qkv must be positive or null (got {ClipQkv})");
             Need(Architecture != Architecture.Qwen2 || !(AttentionBias || MlpBias || ClipQkv > 0),
                 "qwen2 has biases on q, k and v only (no attention_bias, mlp_bias or clip_qkv)");
         }
-        else Need(Embd % Heads == 0, $"n_embd ({Embd}) must be divisible by n_head ({Heads})");
+        else
+        {
+            Need(Embd % Heads == 0, $"n_embd ({Embd}) must be divisible by n_head ({Heads})");
+            Need(RotaryScaling is null, $"rope scaling is supported for the LLaMA family only, not {ModelType}");
+        }
         Need(Inner >= 0, $"n_inner must be positive or null (got {Inner})");
         Need(LayerNormEpsilon > 0 && float.IsFinite(LayerNormEpsilon), $"layer_norm_epsilon must be positive (got {LayerNormEpsilon})");
         if (Architecture == Architecture.GptNeoX)

@@ -156,7 +156,7 @@ internal static class TransformerBlocks
             var (nextW, nextB) = last ? (weights.LnFW, weights.LnFB) : (weights.Blocks[l + 1].Ln1W, weights.Blocks[l + 1].Ln1B);
             float scale = cfg.ScaleAttnByInverseLayerIdx ? baseScale / (l + 1) : baseScale;
             be.MatMul(a.Qkv, a.Norm, w.AttnW, w.AttnB, n, c, 3 * c, MatMulEpilogue.Bias);    // (B, T, 3C)
-            if (rotary > 0 && !attentionRotates) be.Rotary(a.Qkv, b, t, c, cfg.Heads, rotary, cfg.RotaryBase, past); // q, k rotated in place
+            if (rotary > 0 && !attentionRotates) be.Rotary(a.Qkv, b, t, c, cfg.Heads, rotary, cfg.Rotary, past); // q, k rotated in place
             attention(l, scale);                                                             // (B, T, C)
             var x = a.Residual;
             var attn = a.Attn;

@@ -487,6 +487,14 @@ public sealed class SweepDriver(IBackend backend, ICheckpointReader reader, ISwe
             TieWordEmbeddings = cfg.TieWordEmbeddings,
             RotaryDims = cfg.RotaryDims,
             RotaryBase = cfg.Architecture == Architecture.GptNeoX || cfg.IsLlamaFamily ? cfg.RotaryBase : null,
+            RopeScaling = cfg.RotaryScaling is not { } rs ? null : new RopeScalingEntry
+            {
+                RopeType = rs.TypeName,
+                Factor = rs.Factor,
+                LowFreqFactor = rs.Type == RopeScalingType.Llama3 ? rs.LowFreqFactor : null,
+                HighFreqFactor = rs.Type == RopeScalingType.Llama3 ? rs.HighFreqFactor : null,
+                OriginalMaxPositions = rs.Type == RopeScalingType.Llama3 ? rs.OriginalMaxPositions : null,
+            },
             ParallelResidual = cfg.ParallelResidual,
             Gelu = cfg.Gelu == GeluKind.Erf ? "erf" : "tanh",
         },

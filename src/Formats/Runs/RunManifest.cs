@@ -77,10 +77,25 @@ public sealed record ModelConfigEntry
     /// <summary>gpt_neox's rotary_emb_base; null for other models.</summary>
     [JsonPropertyName("rotary_emb_base")] public double? RotaryBase { get; init; }
 
+    /// <summary>The LLaMA family's rope scaling (config.json's rope_scaling or rope_parameters); absent when there is
+    /// none.</summary>
+    [JsonPropertyName("rope_scaling"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public RopeScalingEntry? RopeScaling { get; init; }
+
     [JsonPropertyName("use_parallel_residual")] public bool ParallelResidual { get; init; }
 
     /// <summary>"erf" or "tanh".</summary>
     [JsonPropertyName("gelu")] public string? Gelu { get; init; }
+}
+
+/// <summary>manifest.json's "model_config"."rope_scaling", with transformers' names: rope_type "linear" (factor) or
+/// "llama3" (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings).</summary>
+public sealed record RopeScalingEntry
+{
+    [JsonPropertyName("rope_type")] public string RopeType { get; init; } = "";
+    [JsonPropertyName("factor")] public double Factor { get; init; }
+    [JsonPropertyName("low_freq_factor"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? LowFreqFactor { get; init; }
+    [JsonPropertyName("high_freq_factor"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? HighFreqFactor { get; init; }
+    [JsonPropertyName("original_max_position_embeddings"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? OriginalMaxPositions { get; init; }
 }
 
 /// <summary>manifest.json's "surprisal": the curve file and its layout.</summary>
