@@ -124,4 +124,26 @@ public class ByteLevelSequenceTests
         Assert.Contains("holds \"Whitespace\"", Assert.Throws<UserError>(() => TextTokenizer.Load(WithPreTokenizer(Sequence(new JsonObject { ["type"] = "Whitespace" }, ByteLevel(true))))).Message, StringComparison.Ordinal);
         Assert.Contains("not a regular expression", Assert.Throws<UserError>(() => TextTokenizer.Load(WithPreTokenizer(Sequence(Split("(unclosed"), ByteLevel(false))))).Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("ignore_merges", "true", "model.ignore_merges is true")]
+    [InlineData("dropout", "0.1", "model.dropout is 0.1")]
+    [InlineData("continuing_subword_prefix", "\"##\"", "model.continuing_subword_prefix is \"##\"")]
+    [InlineData("end_of_word_suffix", "\"</w>\"", "model.end_of_word_suffix is \"</w>\"")]
+    public void Model_fields_that_would_change_the_ids_are_refused_by_name(string field, string value, string expected)
+    {
+        var dir = WithPreTokenizer(Sequence(Split(Cl100kPattern), ByteLevel(false)));
+        var path = Path.Combine(dir, "tokenizer.json");
+        var root = JsonNode.Parse(File.ReadAllText(path))!;
+        root["model"]![field] = JsonNode.Parse(value);
+        File.WriteAllText(path, root.ToJsonString());
+        var e = Assert.Throws<UserError>(() => TextTokenizer.Load(dir));
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+
+        // Their neutral values (false, null, empty, as Qwen2 and OLMo-2 write them) load.
+        root["model"]![field] = field == "ignore_merges" ? JsonValue.Create(false) : field == "dropout" ? null : JsonValue.Create("");
+        File.WriteAllText(path, root.ToJsonString());
+        Assert.NotEmpty(TextTokenizer.Load(dir).Encode("Hello world"));
+    }
 }

@@ -132,6 +132,19 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         }
     }
 
+    /// <summary>The BPE model fields that would change the ids and are not implemented: each refused by name when set
+    /// (ignore_merges true, as LLaMA-3 has; a dropout; a subword prefix or word suffix), rather than silently ignored.</summary>
+    private static void RefuseUnreadModelFields(JsonElement model, Func<string, UserError> bad)
+    {
+        if (model.TryGetProperty("ignore_merges", out var im) && im.ValueKind == JsonValueKind.True)
+            throw bad("model.ignore_merges is true (a word found whole in the vocabulary skips the merges, as in LLaMA-3's tokenizer); not supported");
+        if (model.TryGetProperty("dropout", out var d) && d.ValueKind == JsonValueKind.Number && d.GetDouble() != 0)
+            throw bad($"model.dropout is {d.GetRawText()} (BPE dropout samples the merges); only none or 0 is supported");
+        foreach (var field in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
+            if (model.TryGetProperty(field, out var f) && f.ValueKind == JsonValueKind.String && f.GetString()!.Length > 0)
+                throw bad($"model.{field} is \"{f.GetString()}\"; a byte-level BPE with one is not supported");
+    }
+
     /// <summary>
     /// A Hugging Face tokenizers file holding a byte-level BPE: model.type "BPE" with its vocab and merges (either the
     /// "a b" string form or the [a, b] pair form), a ByteLevel pre-tokenizer (its add_prefix_space honoured), an optional
@@ -154,6 +167,7 @@ public sealed class Gpt2Tokenizer : TextTokenizer
                 throw Bad("model.vocab must be an object of token -> id");
             if (!model.TryGetProperty("merges", out var merges) || merges.ValueKind != JsonValueKind.Array)
                 throw Bad("model.merges must be an array");
+            RefuseUnreadModelFields(model, Bad);
 
             bool prefixSpace = false;
             PreTokenizer? preTokenizer = null;
@@ -180,7 +194,7 @@ public sealed class Gpt2Tokenizer : TextTokenizer
                 nfc = true;
             }
 
-                        var mergeList = new List<string>();
+            var mergeList = new List<string>();
             foreach (var m in merges.EnumerateArray())
             {
                 if (m.ValueKind == JsonValueKind.String) mergeList.Add(m.GetString()!);
