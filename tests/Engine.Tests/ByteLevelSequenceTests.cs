@@ -126,7 +126,6 @@ public class ByteLevelSequenceTests
     }
 
     [Theory]
-    [InlineData("ignore_merges", "true", "model.ignore_merges is true")]
     [InlineData("dropout", "0.1", "model.dropout is 0.1")]
     [InlineData("continuing_subword_prefix", "\"##\"", "model.continuing_subword_prefix is \"##\"")]
     [InlineData("end_of_word_suffix", "\"</w>\"", "model.end_of_word_suffix is \"</w>\"")]
@@ -141,8 +140,8 @@ public class ByteLevelSequenceTests
         Assert.Contains(expected, e.Message, StringComparison.Ordinal);
         Assert.Contains(path, e.Message, StringComparison.Ordinal);
 
-        // Their neutral values (false, null, empty, as Qwen2 and OLMo-2 write them) load.
-        root["model"]![field] = field == "ignore_merges" ? JsonValue.Create(false) : field == "dropout" ? null : JsonValue.Create("");
+        // Their neutral values (null, empty, as Qwen2 and OLMo-2 write them) load.
+        root["model"]![field] = field == "dropout" ? null : JsonValue.Create("");
         File.WriteAllText(path, root.ToJsonString());
         Assert.NotEmpty(TextTokenizer.Load(dir).Encode("Hello world"));
     }

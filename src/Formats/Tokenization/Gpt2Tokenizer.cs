@@ -62,6 +62,7 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         ArgumentNullException.ThrowIfNull(token);
         if (_added is not null && _added.Id(token) is int a) return a;
         if (token == EndOfTextToken && EndOfTextId is int e) return e;
+        if (_wholeWords?.Id(token) is int w) return w;
         // A plain token: its byte-level spelling is one id when the text encodes to exactly one token.
         var ids = token.Length == 0 ? [] : _tokenizer.EncodeToIds(token);
         return ids.Count == 1 ? ids[0] : null;
@@ -133,11 +134,9 @@ public sealed class Gpt2Tokenizer : TextTokenizer
     }
 
     /// <summary>The BPE model fields that would change the ids and are not implemented: each refused by name when set
-    /// (ignore_merges true, as LLaMA-3 has; a dropout; a subword prefix or word suffix), rather than silently ignored.</summary>
+    /// (a dropout; a subword prefix or word suffix), rather than silently ignored.</summary>
     private static void RefuseUnreadModelFields(JsonElement model, Func<string, UserError> bad)
     {
-        if (model.TryGetProperty("ignore_merges", out var im) && im.ValueKind == JsonValueKind.True)
-            throw bad("model.ignore_merges is true (a word found whole in the vocabulary skips the merges, as in LLaMA-3's tokenizer); not supported");
         if (model.TryGetProperty("dropout", out var d) && d.ValueKind == JsonValueKind.Number && d.GetDouble() != 0)
             throw bad($"model.dropout is {d.GetRawText()} (BPE dropout samples the merges); only none or 0 is supported");
         foreach (var field in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
@@ -214,9 +213,18 @@ public sealed class Gpt2Tokenizer : TextTokenizer
             var added = ReadAddedTokens(root, Bad);
             foreach (int id in added.Values) size = Math.Max(size, id + 1);
             if (size == 0) throw Bad("the vocabulary is empty");
-            var tok = MakeBpe(vocabulary, mergeList, e => Bad($"cannot be read as a byte-level BPE tokenizer ({e})"), preTokenizer);
+            // ignore_merges (LLaMA-3's and other tiktoken-converted files): a pre-token whose byte-level spelling is in the
+            // vocabulary is that one id, merges or not; the others go through BPE. The pre-tokens are then split here,
+            // and the library's BPE sees one pre-token at a time.
+            bool ignoreMerges = model.TryGetProperty("ignore_merges", out var im) && im.ValueKind == JsonValueKind.True;
+            var whole = ignoreMerges ? new WholeWords(preTokenizer ?? Gpt2PreTokenizer, vocabulary) : null;
+            var tok = MakeBpe(vocabulary, mergeList, e => Bad($"cannot be read as a byte-level BPE tokenizer ({e})"),
+                whole is null ? preTokenizer : OnePiece.Instance);
             int? eot = added.TryGetValue(EndOfTextToken, out int eid) ? eid : vocabulary.TryGetValue(EndOfTextToken, out eid) ? eid : null;
-            return new Gpt2Tokenizer(tok, size, eot, path) { _added = added.Count > 0 ? new AddedTokens(added) : null, _nfc = nfc, _prefixSpace = prefixSpace };
+            return new Gpt2Tokenizer(tok, size, eot, path)
+            {
+                _added = added.Count > 0 ? new AddedTokens(added) : null, _nfc = nfc, _prefixSpace = prefixSpace, _wholeWords = whole,
+            };
         }
     }
 
@@ -360,6 +368,49 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         }
     }
 
+    /// <summary>ignore_merges: the pre-tokenizer, and the vocabulary keyed by byte-level spelling (each UTF-8 byte as
+    /// GPT-2's printable stand-in character), to find a pre-token that is one token whole.</summary>
+    private sealed class WholeWords(PreTokenizer split, Dictionary<string, int> vocabulary)
+    {
+        private static readonly char[] ByteChars = MakeByteChars();
+
+        public PreTokenizer Split { get; } = split;
+
+        public int? Id(string piece)
+        {
+            var bytes = Encoding.UTF8.GetBytes(piece);
+            var spelled = new char[bytes.Length];
+            for (int i = 0; i < bytes.Length; i++) spelled[i] = ByteChars[bytes[i]];
+            return vocabulary.TryGetValue(new string(spelled), out int id) ? id : null;
+        }
+
+        /// <summary>GPT-2's byte -> character table: the printable bytes ('!'..'~', '¡'..'¬', '®'..'ÿ') stand for
+        /// themselves, the other 68 for U+0100 onwards in byte order.</summary>
+        private static char[] MakeByteChars()
+        {
+            var map = new char[256];
+            int next = 0;
+            for (int b = 0; b < 256; b++)
+            {
+                bool printable = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
+                map[b] = printable ? (char)b : (char)(256 + next++);
+            }
+            return map;
+        }
+    }
+
+    /// <summary>A pre-tokenizer that leaves the text whole (the pieces are split before the BPE sees them).</summary>
+    private sealed class OnePiece : PreTokenizer
+    {
+        public static readonly OnePiece Instance = new();
+
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) =>
+            string.IsNullOrEmpty(text) ? [] : [(0, text.Length)];
+
+        public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text) =>
+            text.IsEmpty ? [] : [(0, text.Length)];
+    }
+
     /// <summary>
     /// The added tokens of a tokenizer.json, split out of the text before BPE as the tokenizers library does: at each
     /// position the longest added token that starts there, scanning left to right; the text between goes through BPE.
@@ -397,6 +448,7 @@ public sealed class Gpt2Tokenizer : TextTokenizer
     private AddedTokens? _added;
     private bool _nfc;
     private bool _prefixSpace;
+    private WholeWords? _wholeWords;
 
     public override int[] Encode(string text)
     {
@@ -406,7 +458,7 @@ public sealed class Gpt2Tokenizer : TextTokenizer
         if (text.Length == 0) return [];
         // ByteLevel's add_prefix_space: a space before text that does not start with one.
         if (_prefixSpace && text[0] != ' ') text = " " + text;
-        if (_added is null) return _tokenizer.EncodeToIds(text).ToArray();
+        if (_added is null) return [.. EncodeRun(text)];
         var ids = new List<int>();
         int start = 0;
         for (int i = 0; i < text.Length;)
@@ -416,13 +468,28 @@ public sealed class Gpt2Tokenizer : TextTokenizer
                 i++;
                 continue;
             }
-            if (i > start) ids.AddRange(_tokenizer.EncodeToIds(text.AsSpan(start, i - start).ToString()));
+            if (i > start) ids.AddRange(EncodeRun(text.Substring(start, i - start)));
             ids.Add(a.Id);
             i += a.Content.Length;
             start = i;
         }
-        if (start < text.Length) ids.AddRange(_tokenizer.EncodeToIds(text[start..]));
+        if (start < text.Length) ids.AddRange(EncodeRun(text[start..]));
         return ids.ToArray();
+    }
+
+    /// <summary>Text without added tokens through the pre-tokenizer and BPE (with ignore_merges: each pre-token looked up
+    /// whole first).</summary>
+    private IReadOnlyList<int> EncodeRun(string text)
+    {
+        if (_wholeWords is null) return _tokenizer.EncodeToIds(text);
+        var ids = new List<int>();
+        foreach (var (offset, length) in _wholeWords.Split.PreTokenize(text))
+        {
+            string piece = text.Substring(offset, length);
+            if (_wholeWords.Id(piece) is int id) ids.Add(id);
+            else ids.AddRange(_tokenizer.EncodeToIds(piece));
+        }
+        return ids;
     }
 
     public override string Decode(IEnumerable<int> ids)
