@@ -76,6 +76,57 @@ public class GeneratorTests
         AssertClose(want, got, 2e-4, $"{arch}, seed {seed}, prompt {promptLen}");
     }
 
+    /// <summary>Scaled rotary (linear; llama3 with all three bands at head_dim 8: wavelengths 6.3, 63, 628 and 6283
+    /// against O / high = 16 and O / low = 64) in the decoding path: positions past the prompt turn by the scaled
+    /// frequencies too, so cached logits equal a full rescore.</summary>
+    [Theory]
+    [InlineData(RopeScalingType.Linear, 3)]
+    [InlineData(RopeScalingType.Llama3, 1)]
+    [InlineData(RopeScalingType.Llama3, 10)]
+    public void Scaled_rotary_cached_logits_match_a_full_rescore(RopeScalingType type, int promptLen)
+    {
+        var scaling = new RopeScaling
+        {
+            Type = type, Factor = 4, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositions = type == RopeScalingType.Llama3 ? 64 : 0,
+        };
+        var cfg = Cfg(32, 4, 2, 61) with
+        {
+            Architecture = Architecture.Llama, KvHeads = 2, Inner = 40, RotaryBase = 10000, RotaryScaling = scaling,
+            TieWordEmbeddings = false, LayerNormEpsilon = 1e-6f,
+        };
+        cfg.Validate("test");
+        int seed = Random.Shared.Next();
+        // Sharp attention (q and k weights 40x GPT-2's init scale), so positions, and how they turn, move the logits.
+        ModelWeights Weights(ModelConfig c)
+        {
+            var m = ModelWeights.Random(c, seed, untiedHead: true);
+            for (int l = 0; l < c.Layers; l++)
+                foreach (var role in new[] { TensorRole.QW, TensorRole.KW })
+                {
+                    var a = m[role, l];
+                    for (int i = 0; i < a.Length; i++) a[i] *= 40;
+                }
+            return m;
+        }
+        var w = Weights(cfg);
+        var rng = new Random(seed);
+        var seq = Enumerable.Range(0, cfg.MaxPositions).Select(_ => rng.Next(cfg.VocabSize)).ToArray();
+        using var be = new CpuBackend();
+        using var model = new DecoderModel(be, w);
+        using var gen = new DecoderModel(be, w);
+        var positions = Enumerable.Range(promptLen - 1, seq.Length - promptLen + 1).ToArray();
+        var want = model.Logits([seq], [positions]);
+        var got = gen.LogitsIncremental(seq, promptLen);
+        Assert.Equal(want.Length, got.Length);
+        AssertClose(want, got, 2e-4, $"{type}, seed {seed}, prompt {promptLen}");
+
+        // The scaling is really applied, and by far more than the tolerance: the same weights without it differ.
+        using var plain = new DecoderModel(be, Weights(cfg with { RotaryScaling = null }));
+        var unscaled = plain.Logits([seq], [positions]);
+        double moved = want.Zip(unscaled).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(moved > 1e-2, $"scaled and unscaled rotary gave the same logits (max difference {moved:E2})");
+    }
+
     [Fact]
     public void Greedy_is_deterministic_and_follows_the_arg_max_of_a_full_rescore()
     {
