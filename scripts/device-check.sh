@@ -10,7 +10,9 @@
 #      learning-curves' own figure for that shape from step 3,
 #   5. compute-sanitizer memcheck on one `score --backend cuda` of a small parity-fixture model, where compute-sanitizer
 #      is found (PATH, CUDA_HOME, /usr/local/cuda),
-# each under its own time limit so the whole run stays within 8 minutes on one H100/H200. Each step's full log goes
+# each under its own time limit so the whole run stays within 8 minutes on one H100/H200. With LC_CHECK_LLAMA=1 (about
+# 4 minutes more), then for the TinyLlama- and OLMo-2-1B-shaped models in bf16: bench engine --model NAME and, where
+# python3 has torch and transformers, hf_compare.py --arch NAME (transformers on the same random bf16 checkpoint). Each step's full log goes
 # into REPORT_DIR; stdout gets one line per step, then the one-screen summary (also REPORT_DIR/summary.txt).
 # Exit status: 0 when every step passed.
 #
@@ -120,16 +122,41 @@ else
     done
 fi
 
+# row_tokens_per_s PREFIX LOG: the tokens/s of bench engine's first row starting with PREFIX. Counted from the end:
+# the last column is a share ("13 %", two fields, or "-"), then GFLOP/s, then tokens/s.
+row_tokens_per_s() {
+    awk -v p="$1" 'index($0, p) == 1 { print ($NF == "%" ? $(NF-3) : $(NF-2)); exit }' "$2" 2>/dev/null
+}
+
 # Hugging Face transformers on the same GPU, same precision, same weights (only where python3 has it).
 if [[ -f "$here/hf_compare.py" ]] && python3 -c "import torch, transformers" >/dev/null 2>&1; then
     for p in bf16 fp32; do
         # learning-curves' tokens/s at the careful user's shape: bench engine's "gpt2-small, head on 10 positions" row.
-        ours_k10=$(awk '/^gpt2-small, head on 10 positions/ {print $(NF-2)}' "$report/bench-$p.log" 2>/dev/null | head -n 1)
+        ours_k10=$(row_tokens_per_s "gpt2-small, head on 10 positions" "$report/bench-$p.log")
         step "hf-compare-$p" 60 python3 "$here/hf_compare.py" --runner "$dotnet $app" --precision "$p" --out "$work/hf-$p" \
             ${ours_k10:+--ours-k10 "$ours_k10"}
     done
 else
     skip hf-compare "no hf_compare.py beside this script, or python3 lacks torch/transformers"
+fi
+
+# The LLaMA-family shapes of issue 23's targets, on request (they add about 4 minutes): bf16 bench engine rows and
+# transformers on the same random checkpoint.
+if [[ "${LC_CHECK_LLAMA:-0}" == 1 ]]; then
+    if [[ -n "$software" ]]; then
+        skip llama-shapes "timings need a real GPU (running on the software GPU)"
+    else
+        for arch in tinyllama olmo2-1b; do
+            step "bench-$arch-bf16" 90 "$dotnet" "$app" bench engine --backend cuda --precision bf16 --model "$arch"
+            if [[ -f "$here/hf_compare.py" ]] && python3 -c "import torch, transformers" >/dev/null 2>&1; then
+                ours=$(row_tokens_per_s "$arch (" "$report/bench-$arch-bf16.log")
+                step "hf-compare-$arch-bf16" 150 python3 "$here/hf_compare.py" --runner "$dotnet $app" --arch "$arch" \
+                    --precision bf16 --seqs 64 --hf-batches 8,16,32,64 --out "$work/hf-$arch" ${ours:+--ours-k10 "$ours"}
+            else
+                skip "hf-compare-$arch-bf16" "no hf_compare.py beside this script, or python3 lacks torch/transformers"
+            fi
+        done
+    fi
 fi
 
 # compute-sanitizer memcheck on one score of a small model (the first parity fixture with ids), bf16 (the mode with
