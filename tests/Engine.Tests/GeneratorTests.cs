@@ -25,10 +25,16 @@ public class GeneratorTests
     {
         var cfg = Cfg(c, heads, layers, v) with { ScaleAttnByInverseLayerIdx = invScale, TieWordEmbeddings = !untied };
         int seed = Random.Shared.Next();
-        var w = ModelWeights.Random(cfg, seed, untied);
-        var rng = new Random(seed);
-        var seq = Enumerable.Range(0, cfg.MaxPositions).Select(_ => rng.Next(v)).ToArray();
+        CachedMatchesRescore(ModelWeights.Random(cfg, seed, untied), seed, promptLen, $"seed {seed}, prompt {promptLen}");
+    }
 
+    /// <summary>Scores a random sequence of the model's full length at every position from the prompt's last on, once
+    /// in one pass and once decoding with the cache after a prompt of <paramref name="promptLen"/>; asserts the logits
+    /// agree and returns the sequence, positions and full-pass logits.</summary>
+    private static (int[] Seq, int[] Positions, float[] Want) CachedMatchesRescore(ModelWeights w, int seed, int promptLen, string what)
+    {
+        var rng = new Random(seed);
+        var seq = Enumerable.Range(0, w.Config.MaxPositions).Select(_ => rng.Next(w.Config.VocabSize)).ToArray();
         using var be = new CpuBackend();
         using var model = new DecoderModel(be, w);
         using var gen = new DecoderModel(be, w);
@@ -36,7 +42,8 @@ public class GeneratorTests
         var want = model.Logits([seq], [positions]);
         var got = gen.LogitsIncremental(seq, promptLen);
         Assert.Equal(want.Length, got.Length);
-        AssertClose(want, got, 2e-4, $"seed {seed}, prompt {promptLen}");
+        AssertClose(want, got, 2e-4, what);
+        return (seq, positions, want);
     }
 
     public static TheoryData<Architecture, int, int, int, int, bool, int> LlamaConfigs => new()
@@ -63,17 +70,7 @@ public class GeneratorTests
         };
         cfg.Validate("test");
         int seed = Random.Shared.Next();
-        var w = ModelWeights.Random(cfg, seed, untiedHead: true);
-        var rng = new Random(seed);
-        var seq = Enumerable.Range(0, cfg.MaxPositions).Select(_ => rng.Next(cfg.VocabSize)).ToArray();
-        using var be = new CpuBackend();
-        using var model = new DecoderModel(be, w);
-        using var gen = new DecoderModel(be, w);
-        var positions = Enumerable.Range(promptLen - 1, seq.Length - promptLen + 1).ToArray();
-        var want = model.Logits([seq], [positions]);
-        var got = gen.LogitsIncremental(seq, promptLen);
-        Assert.Equal(want.Length, got.Length);
-        AssertClose(want, got, 2e-4, $"{arch}, seed {seed}, prompt {promptLen}");
+        CachedMatchesRescore(ModelWeights.Random(cfg, seed, untiedHead: true), seed, promptLen, $"{arch}, seed {seed}, prompt {promptLen}");
     }
 
     /// <summary>Scaled rotary (linear; llama3 with all three bands at head_dim 8: wavelengths 6.3, 63, 628 and 6283
@@ -108,19 +105,10 @@ public class GeneratorTests
                 }
             return m;
         }
-        var w = Weights(cfg);
-        var rng = new Random(seed);
-        var seq = Enumerable.Range(0, cfg.MaxPositions).Select(_ => rng.Next(cfg.VocabSize)).ToArray();
-        using var be = new CpuBackend();
-        using var model = new DecoderModel(be, w);
-        using var gen = new DecoderModel(be, w);
-        var positions = Enumerable.Range(promptLen - 1, seq.Length - promptLen + 1).ToArray();
-        var want = model.Logits([seq], [positions]);
-        var got = gen.LogitsIncremental(seq, promptLen);
-        Assert.Equal(want.Length, got.Length);
-        AssertClose(want, got, 2e-4, $"{type}, seed {seed}, prompt {promptLen}");
+        var (seq, positions, want) = CachedMatchesRescore(Weights(cfg), seed, promptLen, $"{type}, seed {seed}, prompt {promptLen}");
 
         // The scaling is really applied, and by far more than the tolerance: the same weights without it differ.
+        using var be = new CpuBackend();
         using var plain = new DecoderModel(be, Weights(cfg with { RotaryScaling = null }));
         var unscaled = plain.Logits([seq], [positions]);
         double moved = want.Zip(unscaled).Max(p => Math.Abs(p.First - p.Second));
