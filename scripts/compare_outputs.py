@@ -105,7 +105,7 @@ def json_paths(x, y, at, out):
             else:
                 json_paths(x[k], y[k], where, out)
     elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
-        for i, (p, q) in enumerate(zip(x, y)):
+        for p, q in zip(x, y):
             json_paths(p, q, f"{at}[]", out)
     elif x != y:
         out.add(at or "(whole document)")
